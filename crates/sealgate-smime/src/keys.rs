@@ -1,0 +1,834 @@
+//! Certificates, public keys and private keys: the one certificate loader of Sealgate.
+//!
+//! Every private-key operation (RSA PKCS#1 v1.5 and PSS signing, RSA PKCS#1 v1.5 and OAEP
+//! decryption, ECDSA, ECDH) is done by [aws-lc-rs](https://docs.rs/aws-lc-rs), whose RSA is
+//! constant-time and blinded. The `rsa` crate is deliberately not used for private keys while
+//! RUSTSEC-2023-0071 (the Marvin timing attack) applies to it.
+
+use std::time::SystemTime;
+
+use aws_lc_rs::{agreement, rsa as lc_rsa, signature as lc_sig};
+use const_oid::ObjectIdentifier;
+use const_oid::db::rfc5912;
+use der::{Decode, Encode, Reader};
+use x509_cert::ext::pkix::{SubjectAltName, name::GeneralName};
+use zeroize::Zeroizing;
+
+use crate::alg::DigestAlgorithm;
+use crate::error::{Error, Result};
+use crate::pem;
+use sealgate_mime::Limits;
+
+/// `emailAddress` attribute of a distinguished name (PKCS#9).
+pub(crate) const EMAIL_ADDRESS: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.1");
+
+/// An X.509 certificate: the parsed structure and its exact DER encoding.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Certificate {
+    der: Vec<u8>,
+    cert: x509_cert::Certificate,
+}
+
+impl std::fmt::Debug for Certificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Certificate")
+            .field("subject", &self.subject())
+            .field("serial", &self.serial_hex())
+            .field("sha256", &self.fingerprint_sha256())
+            .finish()
+    }
+}
+
+impl Certificate {
+    /// Parse one DER-encoded certificate.
+    pub fn from_der(der: &[u8]) -> Result<Self> {
+        let cert = x509_cert::Certificate::from_der(der)
+            .map_err(|e| Error::malformed("certificate", e))?;
+        Ok(Self {
+            der: der.to_vec(),
+            cert,
+        })
+    }
+
+    /// Parse a PEM or DER file holding one or more certificates (PEM `CERTIFICATE` blocks;
+    /// other blocks such as keys are skipped). Errors if none is found.
+    pub fn load_all(data: &[u8], limits: &Limits) -> Result<Vec<Self>> {
+        if pem::is_pem(data) {
+            let certs = pem::parse_all(data, limits.max_certificates.saturating_mul(2))?
+                .into_iter()
+                .filter(|b| b.label == "CERTIFICATE" || b.label == "X509 CERTIFICATE")
+                .map(|b| Self::from_der(&b.der))
+                .collect::<Result<Vec<_>>>()?;
+            if certs.is_empty() {
+                return Err(Error::malformed("certificate", "no CERTIFICATE block in PEM"));
+            }
+            if certs.len() > limits.max_certificates {
+                return Err(Error::LimitExceeded {
+                    what: "certificates",
+                    limit: limits.max_certificates as u64,
+                });
+            }
+            Ok(certs)
+        } else {
+            Ok(vec![Self::from_der(data)?])
+        }
+    }
+
+    /// Parse a PEM or DER file that must hold exactly one certificate (the first is taken if
+    /// the PEM holds a chain: that is the leaf by convention).
+    pub fn load(data: &[u8], limits: &Limits) -> Result<Self> {
+        Self::load_all(data, limits)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::malformed("certificate", "empty file"))
+    }
+
+    /// The exact DER encoding this certificate was parsed from.
+    pub fn der(&self) -> &[u8] {
+        &self.der
+    }
+
+    /// The parsed certificate (RustCrypto `x509-cert` type).
+    pub fn x509(&self) -> &x509_cert::Certificate {
+        &self.cert
+    }
+
+    /// The subject as an RFC 4514 string.
+    pub fn subject(&self) -> String {
+        self.cert.tbs_certificate().subject().to_string()
+    }
+
+    /// The issuer as an RFC 4514 string.
+    pub fn issuer(&self) -> String {
+        self.cert.tbs_certificate().issuer().to_string()
+    }
+
+    /// The serial number in upper-case hex.
+    pub fn serial_hex(&self) -> String {
+        hex_upper(self.cert.tbs_certificate().serial_number().as_bytes())
+    }
+
+    /// SHA-256 over the DER encoding, upper-case hex (as `openssl x509 -fingerprint -sha256`
+    /// prints it, without colons).
+    pub fn fingerprint_sha256(&self) -> String {
+        hex_upper(&DigestAlgorithm::Sha256.digest(&self.der))
+    }
+
+    /// notBefore and notAfter.
+    pub fn validity(&self) -> (SystemTime, SystemTime) {
+        let v = self.cert.tbs_certificate().validity();
+        (v.not_before.to_system_time(), v.not_after.to_system_time())
+    }
+
+    /// True if `at` lies within the validity period.
+    pub fn is_valid_at(&self, at: SystemTime) -> bool {
+        let (nb, na) = self.validity();
+        nb <= at && at <= na
+    }
+
+    /// The mail addresses the certificate is for: SAN rfc822Name entries, then subject
+    /// `emailAddress` attributes, as written in the certificate.
+    pub fn email_addresses(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let tbs = self.cert.tbs_certificate();
+        if let Ok(Some((_, san))) = tbs.get_extension::<SubjectAltName>() {
+            for name in san.0 {
+                if let GeneralName::Rfc822Name(s) = name {
+                    out.push(s.to_string());
+                }
+            }
+        }
+        for atv in tbs.subject().iter() {
+            if atv.oid == EMAIL_ADDRESS {
+                if let Ok(s) = atv.value.decode_as::<der::asn1::Ia5StringRef<'_>>() {
+                    out.push(s.to_string());
+                } else if let Ok(s) = atv.value.decode_as::<der::asn1::Utf8StringRef<'_>>() {
+                    out.push(s.to_string());
+                }
+            }
+        }
+        out
+    }
+
+    /// True if the certificate names `address`: local part exact, domain case-insensitive.
+    pub fn has_email(&self, address: &str) -> bool {
+        self.email_addresses().iter().any(|a| addresses_equal(a, address))
+    }
+
+    /// The subject public key.
+    pub fn public_key(&self) -> Result<PublicKey> {
+        PublicKey::from_spki(self.cert.tbs_certificate().subject_public_key_info())
+    }
+
+    /// The subjectKeyIdentifier extension value, if present.
+    pub fn subject_key_identifier(&self) -> Option<Vec<u8>> {
+        self.cert
+            .tbs_certificate()
+            .get_extension::<x509_cert::ext::pkix::SubjectKeyIdentifier>()
+            .ok()
+            .flatten()
+            .map(|(_, ski)| ski.0.as_bytes().to_vec())
+    }
+
+    /// IssuerAndSerialNumber for a RecipientInfo or SignerInfo (RFC 5652 §10.2.4).
+    pub fn issuer_and_serial(&self) -> cms::cert::IssuerAndSerialNumber {
+        let tbs = self.cert.tbs_certificate();
+        cms::cert::IssuerAndSerialNumber {
+            issuer: tbs.issuer().clone(),
+            serial_number: tbs.serial_number().clone(),
+        }
+    }
+
+    /// True if this certificate is identified by `id` (issuer+serial or subject key id).
+    pub fn matches_identifier(&self, id: &cms::signed_data::SignerIdentifier) -> bool {
+        match id {
+            cms::signed_data::SignerIdentifier::IssuerAndSerialNumber(ias) => {
+                let tbs = self.cert.tbs_certificate();
+                tbs.issuer() == &ias.issuer && tbs.serial_number() == &ias.serial_number
+            }
+            cms::signed_data::SignerIdentifier::SubjectKeyIdentifier(ski) => {
+                self.subject_key_identifier().as_deref() == Some(ski.0.as_bytes())
+            }
+        }
+    }
+}
+
+/// Compare two mail addresses: local part exact, domain ASCII case-insensitive.
+pub fn addresses_equal(a: &str, b: &str) -> bool {
+    match (a.rsplit_once('@'), b.rsplit_once('@')) {
+        (Some((la, da)), Some((lb, db))) => la == lb && da.eq_ignore_ascii_case(db),
+        _ => false,
+    }
+}
+
+/// An elliptic curve supported for ECDSA and ECDH.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Curve {
+    /// NIST P-256 (secp256r1).
+    P256,
+    /// NIST P-384 (secp384r1).
+    P384,
+}
+
+impl Curve {
+    /// The namedCurve object identifier.
+    pub fn oid(self) -> ObjectIdentifier {
+        match self {
+            Curve::P256 => rfc5912::SECP_256_R_1,
+            Curve::P384 => rfc5912::SECP_384_R_1,
+        }
+    }
+
+    /// The curve for a namedCurve object identifier.
+    pub fn from_oid(oid: &ObjectIdentifier) -> Result<Self> {
+        match *oid {
+            rfc5912::SECP_256_R_1 => Ok(Curve::P256),
+            rfc5912::SECP_384_R_1 => Ok(Curve::P384),
+            _ => Err(Error::UnsupportedAlgorithm {
+                what: "elliptic curve",
+                oid: oid.to_string(),
+            }),
+        }
+    }
+
+    /// The digest ECDSA uses with this curve (SHA-256 for P-256, SHA-384 for P-384).
+    pub fn digest(self) -> DigestAlgorithm {
+        match self {
+            Curve::P256 => DigestAlgorithm::Sha256,
+            Curve::P384 => DigestAlgorithm::Sha384,
+        }
+    }
+
+    /// Length of one field element (and of a private scalar) in bytes.
+    pub fn field_len(self) -> usize {
+        match self {
+            Curve::P256 => 32,
+            Curve::P384 => 48,
+        }
+    }
+
+    pub(crate) fn ecdh(self) -> &'static agreement::Algorithm {
+        match self {
+            Curve::P256 => &agreement::ECDH_P256,
+            Curve::P384 => &agreement::ECDH_P384,
+        }
+    }
+
+    fn ecdsa_signing(self) -> &'static lc_sig::EcdsaSigningAlgorithm {
+        match self {
+            Curve::P256 => &lc_sig::ECDSA_P256_SHA256_ASN1_SIGNING,
+            Curve::P384 => &lc_sig::ECDSA_P384_SHA384_ASN1_SIGNING,
+        }
+    }
+}
+
+/// A public key from a certificate's SubjectPublicKeyInfo.
+#[derive(Clone, PartialEq, Eq)]
+pub enum PublicKey {
+    /// RSA: the `RSAPublicKey` DER (PKCS#1) and the whole SPKI DER.
+    Rsa {
+        /// SubjectPublicKeyInfo DER.
+        spki: Vec<u8>,
+        /// RSAPublicKey DER (the BIT STRING contents).
+        pkcs1: Vec<u8>,
+        /// Modulus size in bits.
+        bits: usize,
+    },
+    /// EC: the curve and the uncompressed point.
+    Ec {
+        /// The curve.
+        curve: Curve,
+        /// SEC1 encoded point (the BIT STRING contents).
+        point: Vec<u8>,
+    },
+}
+
+impl std::fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PublicKey::Rsa { bits, .. } => write!(f, "PublicKey::Rsa({bits} bits)"),
+            PublicKey::Ec { curve, .. } => write!(f, "PublicKey::Ec({curve:?})"),
+        }
+    }
+}
+
+impl PublicKey {
+    /// Interpret a SubjectPublicKeyInfo.
+    pub fn from_spki(spki: &spki::SubjectPublicKeyInfoOwned) -> Result<Self> {
+        let key = spki
+            .subject_public_key
+            .as_bytes()
+            .ok_or_else(|| Error::malformed("public key", "unused bits in key BIT STRING"))?;
+        match spki.algorithm.oid {
+            rfc5912::RSA_ENCRYPTION => {
+                let bits = rsa_modulus_bits(key)?;
+                Ok(PublicKey::Rsa {
+                    spki: spki.to_der()?,
+                    pkcs1: key.to_vec(),
+                    bits,
+                })
+            }
+            rfc5912::ID_EC_PUBLIC_KEY => {
+                let params = spki
+                    .algorithm
+                    .parameters
+                    .as_ref()
+                    .ok_or_else(|| Error::malformed("public key", "EC key without curve"))?;
+                let curve_oid: ObjectIdentifier = params.decode_as()?;
+                let curve = Curve::from_oid(&curve_oid)?;
+                if key.len() != 1 + 2 * curve.field_len() || key[0] != 4 {
+                    return Err(Error::malformed("public key", "EC point is not uncompressed"));
+                }
+                Ok(PublicKey::Ec {
+                    curve,
+                    point: key.to_vec(),
+                })
+            }
+            other => Err(Error::UnsupportedAlgorithm {
+                what: "public key",
+                oid: other.to_string(),
+            }),
+        }
+    }
+
+    /// Verify a signature over `message`. `alg` says how.
+    pub fn verify(&self, alg: SignatureScheme, message: &[u8], signature: &[u8]) -> Result<bool> {
+        use lc_sig::{UnparsedPublicKey, VerificationAlgorithm};
+        let (valg, key): (&'static dyn VerificationAlgorithm, &[u8]) = match (self, alg) {
+            (PublicKey::Rsa { pkcs1, .. }, SignatureScheme::RsaPkcs1(d)) => (
+                match d {
+                    DigestAlgorithm::Sha1 => &lc_sig::RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY,
+                    DigestAlgorithm::Sha256 => &lc_sig::RSA_PKCS1_2048_8192_SHA256,
+                    DigestAlgorithm::Sha384 => &lc_sig::RSA_PKCS1_2048_8192_SHA384,
+                    DigestAlgorithm::Sha512 => &lc_sig::RSA_PKCS1_2048_8192_SHA512,
+                },
+                pkcs1,
+            ),
+            (PublicKey::Rsa { pkcs1, .. }, SignatureScheme::RsaPss(d)) => (
+                match d {
+                    DigestAlgorithm::Sha256 => &lc_sig::RSA_PSS_2048_8192_SHA256,
+                    DigestAlgorithm::Sha384 => &lc_sig::RSA_PSS_2048_8192_SHA384,
+                    DigestAlgorithm::Sha512 => &lc_sig::RSA_PSS_2048_8192_SHA512,
+                    DigestAlgorithm::Sha1 => {
+                        return Err(Error::UnsupportedAlgorithm {
+                            what: "signature",
+                            oid: "RSASSA-PSS with SHA-1".into(),
+                        });
+                    }
+                },
+                pkcs1,
+            ),
+            (PublicKey::Ec { curve, point }, SignatureScheme::Ecdsa(d)) => (
+                match (curve, d) {
+                    (Curve::P256, DigestAlgorithm::Sha1) => &lc_sig::ECDSA_P256_SHA1_ASN1,
+                    (Curve::P256, DigestAlgorithm::Sha256) => &lc_sig::ECDSA_P256_SHA256_ASN1,
+                    (Curve::P256, DigestAlgorithm::Sha384) => &lc_sig::ECDSA_P256_SHA384_ASN1,
+                    (Curve::P256, DigestAlgorithm::Sha512) => &lc_sig::ECDSA_P256_SHA512_ASN1,
+                    (Curve::P384, DigestAlgorithm::Sha256) => &lc_sig::ECDSA_P384_SHA256_ASN1,
+                    (Curve::P384, DigestAlgorithm::Sha384) => &lc_sig::ECDSA_P384_SHA384_ASN1,
+                    (Curve::P384, DigestAlgorithm::Sha512) => &lc_sig::ECDSA_P384_SHA512_ASN1,
+                    (Curve::P384, DigestAlgorithm::Sha1) => {
+                        return Err(Error::UnsupportedAlgorithm {
+                            what: "signature",
+                            oid: "ECDSA P-384 with SHA-1".into(),
+                        });
+                    }
+                },
+                point,
+            ),
+            _ => return Ok(false),
+        };
+        Ok(UnparsedPublicKey::new(valg, key)
+            .verify(message, signature)
+            .is_ok())
+    }
+
+    /// RSA key transport: encrypt a content-encryption key (RFC 8017 PKCS#1 v1.5 or OAEP).
+    pub fn rsa_encrypt(&self, padding: RsaPadding, plaintext: &[u8]) -> Result<Vec<u8>> {
+        let PublicKey::Rsa { spki, .. } = self else {
+            return Err(Error::UnusableCertificate {
+                reason: "not an RSA key".into(),
+            });
+        };
+        let pk = lc_rsa::PublicEncryptingKey::from_der(spki).map_err(|_| Error::Crypto {
+            what: "RSA public key",
+        })?;
+        let fail = |_| Error::Crypto {
+            what: "RSA encryption",
+        };
+        match padding {
+            RsaPadding::Pkcs1v15 => {
+                let k = lc_rsa::Pkcs1PublicEncryptingKey::new(pk).map_err(fail)?;
+                let mut out = vec![0u8; k.ciphertext_size()];
+                let n = k.encrypt(plaintext, &mut out).map_err(fail)?.len();
+                out.truncate(n);
+                Ok(out)
+            }
+            RsaPadding::Oaep(d) => {
+                let k = lc_rsa::OaepPublicEncryptingKey::new(pk).map_err(fail)?;
+                let mut out = vec![0u8; k.ciphertext_size()];
+                let n = k.encrypt(oaep_alg(d)?, plaintext, &mut out, None).map_err(fail)?.len();
+                out.truncate(n);
+                Ok(out)
+            }
+        }
+    }
+}
+
+fn oaep_alg(d: DigestAlgorithm) -> Result<&'static lc_rsa::OaepAlgorithm> {
+    Ok(match d {
+        DigestAlgorithm::Sha1 => &lc_rsa::OAEP_SHA1_MGF1SHA1,
+        DigestAlgorithm::Sha256 => &lc_rsa::OAEP_SHA256_MGF1SHA256,
+        DigestAlgorithm::Sha384 => &lc_rsa::OAEP_SHA384_MGF1SHA384,
+        DigestAlgorithm::Sha512 => &lc_rsa::OAEP_SHA512_MGF1SHA512,
+    })
+}
+
+/// Bits of the modulus of an RSAPublicKey DER.
+fn rsa_modulus_bits(pkcs1: &[u8]) -> Result<usize> {
+    #[derive(der::Sequence)]
+    struct RsaPublicKey<'a> {
+        modulus: der::asn1::UintRef<'a>,
+        #[allow(dead_code)]
+        public_exponent: der::asn1::UintRef<'a>,
+    }
+    let k = RsaPublicKey::from_der(pkcs1).map_err(|e| Error::malformed("RSA public key", e))?;
+    let m = k.modulus.as_bytes();
+    let lead = m.first().copied().unwrap_or(0);
+    Ok(m.len() * 8 - lead.leading_zeros() as usize)
+}
+
+/// How a signature is made or checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SignatureScheme {
+    /// RSASSA-PKCS1-v1_5 with the digest.
+    RsaPkcs1(DigestAlgorithm),
+    /// RSASSA-PSS with the digest, MGF1 with the same digest, salt length = digest length.
+    RsaPss(DigestAlgorithm),
+    /// ECDSA with the digest, DER `Ecdsa-Sig-Value`.
+    Ecdsa(DigestAlgorithm),
+}
+
+/// RSA encryption padding for key transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RsaPadding {
+    /// RSAES-PKCS1-v1_5 (`rsaEncryption`), what most clients send.
+    Pkcs1v15,
+    /// RSAES-OAEP with the digest for both the hash and MGF1, empty label.
+    Oaep(DigestAlgorithm),
+}
+
+enum KeyInner {
+    Rsa {
+        sign: lc_sig::RsaKeyPair,
+        decrypt: lc_rsa::PrivateDecryptingKey,
+    },
+    Ec {
+        curve: Curve,
+        sign: lc_sig::EcdsaKeyPair,
+        agree: agreement::PrivateKey,
+    },
+}
+
+/// A private key (RSA 2048-8192, ECDSA/ECDH P-256 or P-384).
+///
+/// The key lives inside aws-lc-rs, which wipes it when freed; the DER it was read from is
+/// wiped by [`Zeroizing`] as soon as it is parsed. `Debug` prints no key material.
+pub struct PrivateKey {
+    inner: KeyInner,
+    public: PublicKey,
+}
+
+impl std::fmt::Debug for PrivateKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PrivateKey({:?}, [redacted])", self.public)
+    }
+}
+
+fn rejected(what: &str) -> impl Fn(aws_lc_rs::error::KeyRejected) -> Error + '_ {
+    move |e| Error::InvalidKey {
+        reason: format!("{what}: {e}"),
+    }
+}
+
+impl PrivateKey {
+    /// Load an unencrypted PKCS#8 `PrivateKeyInfo` (RSA or EC).
+    pub fn from_pkcs8_der(der: &[u8], limits: &Limits) -> Result<Self> {
+        #[derive(der::Sequence)]
+        struct PrivateKeyInfoHead<'a> {
+            #[allow(dead_code)]
+            version: u8,
+            algorithm: spki::AlgorithmIdentifierRef<'a>,
+        }
+        // Read version + algorithm only; the rest is parsed by aws-lc-rs.
+        let mut reader = der::SliceReader::new(der)?;
+        let head = reader.sequence(|r| {
+            let version = u8::decode(r)?;
+            let algorithm = spki::AlgorithmIdentifierRef::decode(r)?;
+            // skip the remaining fields
+            while !r.is_finished() {
+                let _ = der::Any::decode(r)?;
+            }
+            Ok::<_, der::Error>(PrivateKeyInfoHead { version, algorithm })
+        })?;
+        match head.algorithm.oid {
+            rfc5912::RSA_ENCRYPTION => Self::rsa_from_pkcs8(der, limits),
+            rfc5912::ID_EC_PUBLIC_KEY => {
+                let curve_oid: ObjectIdentifier = head
+                    .algorithm
+                    .parameters
+                    .ok_or_else(|| Error::malformed("private key", "EC key without curve"))?
+                    .decode_as()?;
+                let curve = Curve::from_oid(&curve_oid)?;
+                let sign = lc_sig::EcdsaKeyPair::from_pkcs8(curve.ecdsa_signing(), der)
+                    .map_err(rejected("EC private key"))?;
+                let agree = agreement::PrivateKey::from_private_key_der(curve.ecdh(), der)
+                    .map_err(rejected("EC private key"))?;
+                Self::ec(curve, sign, agree)
+            }
+            other => Err(Error::UnsupportedAlgorithm {
+                what: "private key",
+                oid: other.to_string(),
+            }),
+        }
+    }
+
+    /// Load an RSA `RSAPrivateKey` (PKCS#1) DER.
+    pub fn from_pkcs1_der(der: &[u8], limits: &Limits) -> Result<Self> {
+        // Wrap in PKCS#8 so that one code path (and aws-lc-rs's PKCS#8 parser) does the work.
+        let pkcs8 = wrap_pkcs8(rfc5912::RSA_ENCRYPTION, None, der)?;
+        Self::rsa_from_pkcs8(&pkcs8, limits)
+    }
+
+    /// Load an EC `ECPrivateKey` (SEC1, RFC 5915) DER; the curve must be named inside.
+    pub fn from_sec1_der(der: &[u8]) -> Result<Self> {
+        for curve in [Curve::P256, Curve::P384] {
+            if let (Ok(sign), Ok(agree)) = (
+                lc_sig::EcdsaKeyPair::from_private_key_der(curve.ecdsa_signing(), der),
+                agreement::PrivateKey::from_private_key_der(curve.ecdh(), der),
+            ) {
+                return Self::ec(curve, sign, agree);
+            }
+        }
+        Err(Error::InvalidKey {
+            reason: "not a P-256 or P-384 EC private key".into(),
+        })
+    }
+
+    /// Load an unencrypted private key from DER of any supported kind (PKCS#8, PKCS#1, SEC1).
+    pub fn from_der(der: &[u8], limits: &Limits) -> Result<Self> {
+        Self::from_pkcs8_der(der, limits)
+            .or_else(|_| Self::from_pkcs1_der(der, limits))
+            .or_else(|_| Self::from_sec1_der(der))
+            .map_err(|_| Error::InvalidKey {
+                reason: "not an unencrypted PKCS#8, PKCS#1 or SEC1 private key".into(),
+            })
+    }
+
+    fn rsa_from_pkcs8(der: &[u8], limits: &Limits) -> Result<Self> {
+        let sign = lc_sig::RsaKeyPair::from_pkcs8(der).map_err(rejected("RSA private key"))?;
+        let decrypt =
+            lc_rsa::PrivateDecryptingKey::from_pkcs8(der).map_err(rejected("RSA private key"))?;
+        let bits = decrypt.key_size_bits();
+        if bits < limits.min_rsa_bits || bits > limits.max_rsa_bits {
+            return Err(Error::InvalidKey {
+                reason: format!(
+                    "RSA key of {bits} bits is outside {}..={}",
+                    limits.min_rsa_bits, limits.max_rsa_bits
+                ),
+            });
+        }
+        let pub_der = lc_sig::KeyPair::public_key(&sign).as_ref().to_vec();
+        let spki = wrap_spki(rfc5912::RSA_ENCRYPTION, None, &pub_der)?;
+        Ok(Self {
+            inner: KeyInner::Rsa { sign, decrypt },
+            public: PublicKey::Rsa {
+                spki,
+                pkcs1: pub_der,
+                bits,
+            },
+        })
+    }
+
+    fn ec(curve: Curve, sign: lc_sig::EcdsaKeyPair, agree: agreement::PrivateKey) -> Result<Self> {
+        let point = lc_sig::KeyPair::public_key(&sign).as_ref().to_vec();
+        Ok(Self {
+            inner: KeyInner::Ec { curve, sign, agree },
+            public: PublicKey::Ec { curve, point },
+        })
+    }
+
+    /// Generate a fresh key (for tests and examples; production keys come from a CA).
+    pub fn generate(kind: KeyKind) -> Result<Self> {
+        let limits = Limits::default();
+        let fail = |_| Error::Crypto {
+            what: "key generation",
+        };
+        match kind {
+            KeyKind::Rsa(bits) => {
+                let size = match bits {
+                    2048 => lc_rsa::KeySize::Rsa2048,
+                    3072 => lc_rsa::KeySize::Rsa3072,
+                    4096 => lc_rsa::KeySize::Rsa4096,
+                    8192 => lc_rsa::KeySize::Rsa8192,
+                    _ => {
+                        return Err(Error::InvalidKey {
+                            reason: format!("cannot generate RSA-{bits}"),
+                        });
+                    }
+                };
+                let k = lc_rsa::PrivateDecryptingKey::generate(size).map_err(fail)?;
+                let pkcs8 = Zeroizing::new(
+                    aws_lc_rs::encoding::AsDer::<aws_lc_rs::encoding::Pkcs8V1Der<'_>>::as_der(&k)
+                        .map_err(fail)?
+                        .as_ref()
+                        .to_vec(),
+                );
+                Self::from_pkcs8_der(&pkcs8, &limits)
+            }
+            KeyKind::Ec(curve) => {
+                let rng = aws_lc_rs::rand::SystemRandom::new();
+                let pkcs8 = lc_sig::EcdsaKeyPair::generate_pkcs8(curve.ecdsa_signing(), &rng)
+                    .map_err(fail)?;
+                let pkcs8 = Zeroizing::new(pkcs8.as_ref().to_vec());
+                Self::from_pkcs8_der(&pkcs8, &limits)
+            }
+        }
+    }
+
+    /// The matching public key.
+    pub fn public_key(&self) -> &PublicKey {
+        &self.public
+    }
+
+    /// True if this key is the private half of `cert`'s public key.
+    pub fn matches(&self, cert: &Certificate) -> bool {
+        match (cert.public_key(), &self.public) {
+            (Ok(PublicKey::Rsa { pkcs1: a, .. }), PublicKey::Rsa { pkcs1: b, .. }) => {
+                // compare modulus and exponent, not encodings
+                rsa_public_parts(&a) == rsa_public_parts(b) && rsa_public_parts(b).is_some()
+            }
+            (Ok(PublicKey::Ec { curve: c1, point: p1 }), PublicKey::Ec { curve: c2, point: p2 }) => {
+                c1 == *c2 && p1 == *p2
+            }
+            _ => false,
+        }
+    }
+
+    /// The signature scheme this key makes by default with `digest` (ECDSA keys use the
+    /// curve's own digest whatever is asked: P-256 with SHA-256, P-384 with SHA-384).
+    pub fn signature_scheme(&self, digest: DigestAlgorithm) -> SignatureScheme {
+        match &self.inner {
+            KeyInner::Rsa { .. } => SignatureScheme::RsaPkcs1(digest),
+            KeyInner::Ec { curve, .. } => SignatureScheme::Ecdsa(curve.digest()),
+        }
+    }
+
+    /// Sign `message` (hashing it with the scheme's digest).
+    pub fn sign(&self, scheme: SignatureScheme, message: &[u8]) -> Result<Vec<u8>> {
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let fail = |_| Error::Crypto { what: "signing" };
+        match (&self.inner, scheme) {
+            (KeyInner::Rsa { sign, .. }, SignatureScheme::RsaPkcs1(d) | SignatureScheme::RsaPss(d)) => {
+                let pss = matches!(scheme, SignatureScheme::RsaPss(_));
+                let enc: &'static dyn lc_sig::RsaEncoding = match (pss, d) {
+                    (false, DigestAlgorithm::Sha256) => &lc_sig::RSA_PKCS1_SHA256,
+                    (false, DigestAlgorithm::Sha384) => &lc_sig::RSA_PKCS1_SHA384,
+                    (false, DigestAlgorithm::Sha512) => &lc_sig::RSA_PKCS1_SHA512,
+                    (true, DigestAlgorithm::Sha256) => &lc_sig::RSA_PSS_SHA256,
+                    (true, DigestAlgorithm::Sha384) => &lc_sig::RSA_PSS_SHA384,
+                    (true, DigestAlgorithm::Sha512) => &lc_sig::RSA_PSS_SHA512,
+                    (_, DigestAlgorithm::Sha1) => {
+                        return Err(Error::UnsupportedAlgorithm {
+                            what: "signature digest (SHA-1 is never produced)",
+                            oid: DigestAlgorithm::Sha1.oid().to_string(),
+                        });
+                    }
+                };
+                let mut sig = vec![0u8; sign.public_modulus_len()];
+                sign.sign(enc, &rng, message, &mut sig).map_err(fail)?;
+                Ok(sig)
+            }
+            (KeyInner::Ec { curve, sign, .. }, SignatureScheme::Ecdsa(d)) if d == curve.digest() => {
+                Ok(sign.sign(&rng, message).map_err(fail)?.as_ref().to_vec())
+            }
+            _ => Err(Error::InvalidKey {
+                reason: format!("this key cannot make {scheme:?} signatures"),
+            }),
+        }
+    }
+
+    /// RSA key transport decryption. Returns `None` on any failure (wrong key, bad padding):
+    /// callers substitute a random key and fail later, uniformly (RFC 3218 §2.3.2).
+    pub fn rsa_decrypt(&self, padding: RsaPadding, ciphertext: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+        let KeyInner::Rsa { decrypt, .. } = &self.inner else {
+            return None;
+        };
+        let mut out = Zeroizing::new(vec![0u8; decrypt.key_size_bytes()]);
+        let n = match padding {
+            RsaPadding::Pkcs1v15 => {
+                let k = lc_rsa::Pkcs1PrivateDecryptingKey::new(decrypt.clone()).ok()?;
+                k.decrypt(ciphertext, &mut out).ok()?.len()
+            }
+            RsaPadding::Oaep(d) => {
+                let k = lc_rsa::OaepPrivateDecryptingKey::new(decrypt.clone()).ok()?;
+                k.decrypt(oaep_alg(d).ok()?, ciphertext, &mut out, None).ok()?.len()
+            }
+        };
+        out.truncate(n);
+        Some(out)
+    }
+
+    /// ECDH with a peer's uncompressed point: the shared secret Z (the x coordinate).
+    pub fn ecdh(&self, peer_point: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        let KeyInner::Ec { curve, agree, .. } = &self.inner else {
+            return Err(Error::DecryptionFailed);
+        };
+        let peer = agreement::UnparsedPublicKey::new(curve.ecdh(), peer_point);
+        agreement::agree(agree, peer, Error::DecryptionFailed, |z| {
+            Ok(Zeroizing::new(z.to_vec()))
+        })
+    }
+
+    /// The curve, for EC keys.
+    pub fn curve(&self) -> Option<Curve> {
+        match &self.inner {
+            KeyInner::Ec { curve, .. } => Some(*curve),
+            KeyInner::Rsa { .. } => None,
+        }
+    }
+}
+
+/// What kind of key to generate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeyKind {
+    /// RSA with this modulus size (2048, 3072, 4096 or 8192).
+    Rsa(usize),
+    /// ECDSA/ECDH on this curve.
+    Ec(Curve),
+}
+
+/// Ephemeral-static ECDH for the sender side of key agreement: a fresh key pair from
+/// `scalar` (which the caller draws from its RNG), returning (our public point, Z).
+pub(crate) fn ecdh_ephemeral(
+    curve: Curve,
+    scalar: &[u8],
+    peer_point: &[u8],
+) -> Result<(Vec<u8>, Zeroizing<Vec<u8>>)> {
+    let fail = |_| Error::Crypto { what: "ECDH" };
+    let eph = agreement::PrivateKey::from_private_key(curve.ecdh(), scalar)
+        .map_err(|_| Error::Crypto { what: "ECDH" })?;
+    let public = eph.compute_public_key().map_err(fail)?.as_ref().to_vec();
+    let peer = agreement::UnparsedPublicKey::new(curve.ecdh(), peer_point);
+    let z = agreement::agree(&eph, peer, Error::Crypto { what: "ECDH" }, |z| {
+        Ok(Zeroizing::new(z.to_vec()))
+    })?;
+    Ok((public, z))
+}
+
+fn rsa_public_parts(pkcs1: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+    #[derive(der::Sequence)]
+    struct RsaPublicKey<'a> {
+        modulus: der::asn1::UintRef<'a>,
+        public_exponent: der::asn1::UintRef<'a>,
+    }
+    let k = RsaPublicKey::from_der(pkcs1).ok()?;
+    Some((
+        k.modulus.as_bytes().to_vec(),
+        k.public_exponent.as_bytes().to_vec(),
+    ))
+}
+
+fn algorithm_identifier(
+    oid: ObjectIdentifier,
+    params: Option<ObjectIdentifier>,
+) -> spki::AlgorithmIdentifierOwned {
+    spki::AlgorithmIdentifierOwned {
+        oid,
+        parameters: Some(match params {
+            Some(p) => der::Any::from(&p),
+            None => der::Any::null(),
+        }),
+    }
+}
+
+fn wrap_spki(oid: ObjectIdentifier, params: Option<ObjectIdentifier>, key: &[u8]) -> Result<Vec<u8>> {
+    let spki = spki::SubjectPublicKeyInfoOwned {
+        algorithm: algorithm_identifier(oid, params),
+        subject_public_key: der::asn1::BitString::from_bytes(key)?,
+    };
+    Ok(spki.to_der()?)
+}
+
+fn wrap_pkcs8(
+    oid: ObjectIdentifier,
+    params: Option<ObjectIdentifier>,
+    key: &[u8],
+) -> Result<Zeroizing<Vec<u8>>> {
+    // RFC 5208: PrivateKeyInfo ::= SEQUENCE { version 0, algorithm, privateKey OCTET STRING }
+    let alg = algorithm_identifier(oid, params).to_der()?;
+    let key_os = der::asn1::OctetStringRef::new(key)?;
+    let mut body = Zeroizing::new(Vec::with_capacity(key.len() + alg.len() + 16));
+    0u8.encode_to_vec(&mut body)?;
+    body.extend_from_slice(&alg);
+    key_os.encode_to_vec(&mut body)?;
+    let mut out = Zeroizing::new(Vec::with_capacity(body.len() + 8));
+    der::Header::new(der::Tag::Sequence, der::Length::try_from(body.len())?)
+        .encode_to_vec(&mut out)?;
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
+pub(crate) fn hex_upper(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02X}");
+    }
+    s
+}

@@ -1,0 +1,11 @@
+#![doc = include_str!("../README.md")]
+
+pub mod alg;
+mod error;
+pub mod keys;
+pub mod pem;
+
+pub use alg::DigestAlgorithm;
+pub use error::{Error, Result};
+pub use keys::{Certificate, Curve, KeyKind, PrivateKey, PublicKey, RsaPadding, SignatureScheme};
+pub use sealgate_mime::Limits;
