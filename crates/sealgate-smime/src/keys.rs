@@ -385,6 +385,46 @@ impl PublicKey {
             .is_ok())
     }
 
+    /// Verify an RSASSA-PSS signature (RFC 8017 §8.1) with MGF1 over the same digest and the
+    /// given salt length. aws-lc-rs verifies a fixed salt length only; the two lengths used in
+    /// practice are supported: the digest length (RFC 8702, OpenSSL 3.1+, Sealgate) and the
+    /// maximum (OpenSSL 3.0's default). Others are `UnsupportedAlgorithm`.
+    pub fn verify_rsa_pss(
+        &self,
+        digest: DigestAlgorithm,
+        salt_len: usize,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<bool> {
+        use lc_sig::{RsaParameters, RsaPssSaltLength::Max, UnparsedPublicKey};
+        static MAX_SHA256: RsaParameters = lc_sig::RSA_PSS_2048_8192_SHA256.with_pss_salt_length(Max);
+        static MAX_SHA384: RsaParameters = lc_sig::RSA_PSS_2048_8192_SHA384.with_pss_salt_length(Max);
+        static MAX_SHA512: RsaParameters = lc_sig::RSA_PSS_2048_8192_SHA512.with_pss_salt_length(Max);
+        let PublicKey::Rsa { pkcs1, bits, .. } = self else {
+            return Ok(false);
+        };
+        let h = digest.output_len();
+        // RFC 8017 §9.1: emLen = ceil((modBits - 1) / 8); the largest salt is emLen - hLen - 2.
+        let max_salt = (bits.saturating_sub(1)).div_ceil(8).saturating_sub(h + 2);
+        let alg: &'static RsaParameters = match (digest, salt_len == h, salt_len == max_salt) {
+            (DigestAlgorithm::Sha256, true, _) => &lc_sig::RSA_PSS_2048_8192_SHA256,
+            (DigestAlgorithm::Sha384, true, _) => &lc_sig::RSA_PSS_2048_8192_SHA384,
+            (DigestAlgorithm::Sha512, true, _) => &lc_sig::RSA_PSS_2048_8192_SHA512,
+            (DigestAlgorithm::Sha256, false, true) => &MAX_SHA256,
+            (DigestAlgorithm::Sha384, false, true) => &MAX_SHA384,
+            (DigestAlgorithm::Sha512, false, true) => &MAX_SHA512,
+            _ => {
+                return Err(Error::UnsupportedAlgorithm {
+                    what: "RSASSA-PSS parameters",
+                    oid: format!("{digest:?} with salt length {salt_len}"),
+                });
+            }
+        };
+        Ok(UnparsedPublicKey::new(alg, pkcs1)
+            .verify(message, signature)
+            .is_ok())
+    }
+
     /// RSA key transport: encrypt a content-encryption key (RFC 8017 PKCS#1 v1.5 or OAEP).
     pub fn rsa_encrypt(&self, padding: RsaPadding, plaintext: &[u8]) -> Result<Vec<u8>> {
         let PublicKey::Rsa { spki, .. } = self else {

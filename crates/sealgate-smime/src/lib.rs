@@ -1,11 +1,20 @@
 #![doc = include_str!("../README.md")]
 
 pub mod alg;
+mod ber;
+pub mod cert;
 mod error;
 pub mod keys;
 pub mod pem;
+pub mod signed;
+mod tlv;
 
 pub use alg::DigestAlgorithm;
 pub use error::{Error, Result};
 pub use keys::{Certificate, Curve, KeyKind, PrivateKey, PublicKey, RsaPadding, SignatureScheme};
+pub use cert::TrustStore;
 pub use sealgate_mime::Limits;
+pub use signed::{
+    Check, CheckName, DetachedSigner, SignOptions, SignerReport, Verification, VerifyOptions, sign,
+    verify,
+};
