@@ -103,3 +103,5 @@ openssl cms -sign -binary -md sha256 -in content.txt -signer alice-rsa.pem -inke
 openssl cms -sign -binary -md sha256 -in content.txt -signer alice-rsa.pem -inkey alice-rsa.key \
   -nodetach -stream -certfile int.pem -outform DER -out rsa-opaque-ber.der
 rm -f root.key int.key
+# SignerIdentifier subjectKeyIdentifier (SignerInfo version 3)
+sign rsa-keyid.der alice-rsa -keyid -certfile int.pem
