@@ -1127,9 +1127,8 @@ mod tests {
     fn sign_detached_and_opaque_round_trip() {
         let (k, c) = alice();
         let chain = [cert("int.pem")];
-        // an hour ago, whole seconds (signingTime has no fractions)
-        let secs = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs();
-        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(secs - 3600);
+        // a minute after the certificate's notBefore: in the past, whole seconds
+        let t = c.validity().0 + Duration::from_secs(60);
         let opts = SignOptions {
             signing_time: Some(t),
             ..Default::default()
