@@ -525,4 +525,43 @@ pub(crate) mod tests {
         let e = chain_valid_at(&[dave], SystemTime::now()).unwrap_err();
         assert!(e.contains("expired") && e.contains("2020-02-01T00:00:00Z"), "{e}");
     }
+    #[test]
+    fn path_len_constraint_is_enforced() {
+        let extra = [cert("sub-ca.pem"), cert("pl0-ca.pem")];
+        let r = build_path(&cert("frank.pem"), &extra, &trust());
+        let e = r.status.unwrap_err();
+        assert!(e.contains("pathLenConstraint 0 exceeded"), "{e}");
+        // with the sub CA as the anchor the pathlen-0 CA is not on the path: fine
+        let r = build_path(&cert("frank.pem"), &extra, &TrustStore::new(vec![cert("sub-ca.pem")]));
+        assert_eq!(r.status, Ok(()));
+        assert_eq!(r.chain, vec![cert("frank.pem"), cert("sub-ca.pem")]);
+    }
+
+    #[test]
+    fn ca_without_key_cert_sign_fails() {
+        let r = build_path(&cert("grace.pem"), &[cert("noks-ca.pem")], &trust());
+        let e = r.status.unwrap_err();
+        assert!(e.contains("keyCertSign"), "{e}");
+    }
+
+    #[test]
+    fn unknown_critical_extension_fails() {
+        let r = build_path(&cert("heidi.pem"), &[cert("int.pem")], &trust());
+        let e = r.status.unwrap_err();
+        assert!(e.contains("unsupported critical extension 1.3.6.1.4.1.55555.1"), "{e}");
+    }
+
+    #[test]
+    fn wrong_candidate_is_skipped() {
+        // a decoy with the intermediate's name but another key comes first; the real one
+        // still completes the path
+        let decoy = cert("decoy-int.pem");
+        assert_eq!(decoy.subject(), cert("int.pem").subject());
+        let mut t = trust();
+        t.add_intermediates([decoy.clone()]);
+        assert!(build_path(&cert("alice-rsa.pem"), &[], &t).status.unwrap_err().contains("does not verify"));
+        let r = build_path(&cert("alice-rsa.pem"), &[cert("int.pem")], &t);
+        assert_eq!(r.status, Ok(()));
+        assert_eq!(r.chain.len(), 3);
+    }
 }

@@ -21,6 +21,16 @@ subjectAltName = email:${ENV::ADDR}
 [notca]
 basicConstraints = CA:FALSE
 keyUsage = critical, digitalSignature, keyCertSign
+[ca_pathlen0]
+basicConstraints = critical, CA:TRUE, pathlen:0
+keyUsage = critical, keyCertSign, cRLSign
+[ca_nokeycertsign]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, digitalSignature
+[leaf_critical]
+basicConstraints = CA:FALSE
+keyUsage = critical, digitalSignature
+1.3.6.1.4.1.55555.1 = critical, ASN1:NULL
 # `openssl ca` is the only 3.0 command that sets an explicit validity in the past
 [ca_past]
 dir = ./ca-db
@@ -102,6 +112,41 @@ openssl cms -sign -binary -md sha256 -in content.txt -signer alice-rsa.pem -inke
 # BER (indefinite lengths), for when crate::ber lands
 openssl cms -sign -binary -md sha256 -in content.txt -signer alice-rsa.pem -inkey alice-rsa.key \
   -nodetach -stream -certfile int.pem -outform DER -out rsa-opaque-ber.der
+
+# Path-building edge cases (certificates only):
+# frank <- sub-ca <- pl0-ca (pathlen:0) <- root: pathLenConstraint exceeded
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out pl0-ca.key
+openssl req -new -key pl0-ca.key -out pl0-ca.csr -subj "/CN=PathLen0 CA"
+openssl x509 -req -in pl0-ca.csr -CA root.pem -CAkey root.key -days 7300 -sha256 -extfile ext.cnf \
+  -extensions ca_pathlen0 -set_serial 0x4001 -out pl0-ca.pem
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out sub-ca.key
+openssl req -new -key sub-ca.key -out sub-ca.csr -subj "/CN=Sub CA"
+openssl x509 -req -in sub-ca.csr -CA pl0-ca.pem -CAkey pl0-ca.key -days 7300 -sha256 -extfile ext.cnf \
+  -extensions ca -set_serial 0x4002 -out sub-ca.pem
+ADDR=frank@example.com; export ADDR
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out frank.key
+openssl req -new -key frank.key -out frank.csr -subj "/CN=frank"
+openssl x509 -req -in frank.csr -CA sub-ca.pem -CAkey sub-ca.key -days 7300 -sha256 -extfile ext.cnf \
+  -extensions leaf -set_serial 0x4003 -out frank.pem
+# grace <- noks-ca (cA but keyUsage without keyCertSign) <- root
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out noks-ca.key
+openssl req -new -key noks-ca.key -out noks-ca.csr -subj "/CN=No KeyCertSign CA"
+openssl x509 -req -in noks-ca.csr -CA root.pem -CAkey root.key -days 7300 -sha256 -extfile ext.cnf \
+  -extensions ca_nokeycertsign -set_serial 0x4004 -out noks-ca.pem
+ADDR=grace@example.com; export ADDR
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out grace.key
+openssl req -new -key grace.key -out grace.csr -subj "/CN=grace"
+openssl x509 -req -in grace.csr -CA noks-ca.pem -CAkey noks-ca.key -days 7300 -sha256 -extfile ext.cnf \
+  -extensions leaf -set_serial 0x4005 -out grace.pem
+# heidi <- int, with an unknown critical extension
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out heidi.key
+openssl req -new -key heidi.key -out heidi.csr -subj "/CN=heidi"
+openssl x509 -req -in heidi.csr -CA int.pem -CAkey int.key -days 7300 -sha256 -extfile ext.cnf \
+  -extensions leaf_critical -set_serial 0x4006 -out heidi.pem
+rm -f *.csr pl0-ca.key sub-ca.key noks-ca.key frank.key grace.key heidi.key
 rm -f root.key int.key
 # SignerIdentifier subjectKeyIdentifier (SignerInfo version 3)
 sign rsa-keyid.der alice-rsa -keyid -certfile int.pem
+# a decoy: self-signed, same name as the intermediate, different key
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /dev/null -out decoy-int.pem \
+  -days 7300 -subj "/CN=Sealgate Test Intermediate" -extensions ca -config ext.cnf
