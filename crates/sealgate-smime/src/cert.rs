@@ -107,9 +107,9 @@ pub fn build_path(leaf: &Certificate, extra: &[Certificate], trust: &TrustStore)
             status: Ok(()),
         }
     } else {
-        let reason = search.last_error.unwrap_or_else(|| {
-            format!("no issuer certificate found for \"{}\"", leaf.issuer())
-        });
+        let reason = search
+            .last_error
+            .unwrap_or_else(|| format!("no issuer certificate found for \"{}\"", leaf.issuer()));
         PathResult {
             chain: vec![leaf.clone()],
             status: Err(reason),
@@ -185,7 +185,12 @@ fn check_issuer(
                 child.subject()
             ));
         }
-        Err(e) => return Err(format!("cannot check signature on \"{}\": {e}", child.subject())),
+        Err(e) => {
+            return Err(format!(
+                "cannot check signature on \"{}\": {e}",
+                child.subject()
+            ));
+        }
     }
     let tbs = issuer.x509().tbs_certificate();
     // A v1 trust anchor (no extensions) is trusted as configured (RFC 5280 §6.1.1 (d)); every
@@ -194,13 +199,17 @@ fn check_issuer(
     if !v1_anchor {
         match tbs.get_extension::<BasicConstraints>() {
             Ok(Some((_, bc))) if bc.ca => {
-                if let Some(max) = bc.path_len_constraint {
-                    if intermediates_below > usize::from(max) {
-                        return Err(format!("\"{who}\": pathLenConstraint {max} exceeded"));
-                    }
+                if let Some(max) = bc.path_len_constraint
+                    && intermediates_below > usize::from(max)
+                {
+                    return Err(format!("\"{who}\": pathLenConstraint {max} exceeded"));
                 }
             }
-            Ok(_) => return Err(format!("\"{who}\" is not a CA (basicConstraints cA not set)")),
+            Ok(_) => {
+                return Err(format!(
+                    "\"{who}\" is not a CA (basicConstraints cA not set)"
+                ));
+            }
             Err(e) => return Err(format!("\"{who}\": bad basicConstraints: {e}")),
         }
         match tbs.get_extension::<KeyUsage>() {
@@ -224,7 +233,13 @@ fn unsupported_critical(cert: &Certificate) -> std::result::Result<(), String> {
         rfc5280::ID_CE_SUBJECT_KEY_IDENTIFIER,
         rfc5280::ID_CE_AUTHORITY_KEY_IDENTIFIER,
     ];
-    for ext in cert.x509().tbs_certificate().extensions().into_iter().flatten() {
+    for ext in cert
+        .x509()
+        .tbs_certificate()
+        .extensions()
+        .into_iter()
+        .flatten()
+    {
         if ext.critical && !KNOWN.contains(&ext.extn_id) {
             return Err(format!(
                 "\"{}\" has an unsupported critical extension {}",
@@ -286,7 +301,11 @@ pub fn check_signing_key_usage(cert: &Certificate) -> std::result::Result<String
 /// extendedKeyUsage of a signer certificate: when present, emailProtection or
 /// anyExtendedKeyUsage (RFC 8550 §4.4.4).
 pub fn check_email_eku(cert: &Certificate) -> std::result::Result<String, String> {
-    match cert.x509().tbs_certificate().get_extension::<ExtendedKeyUsage>() {
+    match cert
+        .x509()
+        .tbs_certificate()
+        .get_extension::<ExtendedKeyUsage>()
+    {
         Ok(None) => Ok("no extendedKeyUsage extension".into()),
         Ok(Some((_, eku)))
             if eku.0.iter().any(|o| {
@@ -395,7 +414,9 @@ pub(crate) fn verify_signature(
             let params: RsaPssParams = alg
                 .parameters
                 .as_ref()
-                .ok_or_else(|| Error::malformed("signature algorithm", "RSASSA-PSS without parameters"))?
+                .ok_or_else(|| {
+                    Error::malformed("signature algorithm", "RSASSA-PSS without parameters")
+                })?
                 .decode_as()?;
             let (d, salt) = params.resolve()?;
             return key.verify_rsa_pss(d, salt, message, signature);
@@ -478,13 +499,21 @@ pub(crate) mod tests {
 
     #[test]
     fn untrusted_root_fails() {
-        let r = build_path(&cert("alice-rsa.pem"), &[cert("int.pem")], &TrustStore::new(vec![cert("bob-p256.pem")]));
+        let r = build_path(
+            &cert("alice-rsa.pem"),
+            &[cert("int.pem")],
+            &TrustStore::new(vec![cert("bob-p256.pem")]),
+        );
         assert!(r.status.is_err());
     }
 
     #[test]
     fn issuer_that_is_not_a_ca_fails() {
-        let r = build_path(&cert("mallory.pem"), &[cert("notca.pem"), cert("int.pem")], &trust());
+        let r = build_path(
+            &cert("mallory.pem"),
+            &[cert("notca.pem"), cert("int.pem")],
+            &trust(),
+        );
         let e = r.status.unwrap_err();
         assert!(e.contains("is not a CA"), "{e}");
     }
@@ -514,7 +543,10 @@ pub(crate) mod tests {
         assert!(check_signing_key_usage(&cert("erin-wrong.pem")).is_err());
         assert!(check_email_eku(&cert("erin-wrong.pem")).is_err());
         // no EKU on the intermediate: allowed
-        assert_eq!(check_email_eku(&cert("int.pem")), Ok("no extendedKeyUsage extension".into()));
+        assert_eq!(
+            check_email_eku(&cert("int.pem")),
+            Ok("no extendedKeyUsage extension".into())
+        );
     }
 
     #[test]
@@ -523,7 +555,10 @@ pub(crate) mod tests {
         let jan15 = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_579_046_400);
         assert_eq!(chain_valid_at(std::slice::from_ref(&dave), jan15), Ok(()));
         let e = chain_valid_at(&[dave], SystemTime::now()).unwrap_err();
-        assert!(e.contains("expired") && e.contains("2020-02-01T00:00:00Z"), "{e}");
+        assert!(
+            e.contains("expired") && e.contains("2020-02-01T00:00:00Z"),
+            "{e}"
+        );
     }
     #[test]
     fn path_len_constraint_is_enforced() {
@@ -532,7 +567,11 @@ pub(crate) mod tests {
         let e = r.status.unwrap_err();
         assert!(e.contains("pathLenConstraint 0 exceeded"), "{e}");
         // with the sub CA as the anchor the pathlen-0 CA is not on the path: fine
-        let r = build_path(&cert("frank.pem"), &extra, &TrustStore::new(vec![cert("sub-ca.pem")]));
+        let r = build_path(
+            &cert("frank.pem"),
+            &extra,
+            &TrustStore::new(vec![cert("sub-ca.pem")]),
+        );
         assert_eq!(r.status, Ok(()));
         assert_eq!(r.chain, vec![cert("frank.pem"), cert("sub-ca.pem")]);
     }
@@ -548,7 +587,10 @@ pub(crate) mod tests {
     fn unknown_critical_extension_fails() {
         let r = build_path(&cert("heidi.pem"), &[cert("int.pem")], &trust());
         let e = r.status.unwrap_err();
-        assert!(e.contains("unsupported critical extension 1.3.6.1.4.1.55555.1"), "{e}");
+        assert!(
+            e.contains("unsupported critical extension 1.3.6.1.4.1.55555.1"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -559,7 +601,12 @@ pub(crate) mod tests {
         assert_eq!(decoy.subject(), cert("int.pem").subject());
         let mut t = trust();
         t.add_intermediates([decoy.clone()]);
-        assert!(build_path(&cert("alice-rsa.pem"), &[], &t).status.unwrap_err().contains("does not verify"));
+        assert!(
+            build_path(&cert("alice-rsa.pem"), &[], &t)
+                .status
+                .unwrap_err()
+                .contains("does not verify")
+        );
         let r = build_path(&cert("alice-rsa.pem"), &[cert("int.pem")], &t);
         assert_eq!(r.status, Ok(()));
         assert_eq!(r.chain.len(), 3);

@@ -397,9 +397,12 @@ impl PublicKey {
         signature: &[u8],
     ) -> Result<bool> {
         use lc_sig::{RsaParameters, RsaPssSaltLength::Max, UnparsedPublicKey};
-        static MAX_SHA256: RsaParameters = lc_sig::RSA_PSS_2048_8192_SHA256.with_pss_salt_length(Max);
-        static MAX_SHA384: RsaParameters = lc_sig::RSA_PSS_2048_8192_SHA384.with_pss_salt_length(Max);
-        static MAX_SHA512: RsaParameters = lc_sig::RSA_PSS_2048_8192_SHA512.with_pss_salt_length(Max);
+        static MAX_SHA256: RsaParameters =
+            lc_sig::RSA_PSS_2048_8192_SHA256.with_pss_salt_length(Max);
+        static MAX_SHA384: RsaParameters =
+            lc_sig::RSA_PSS_2048_8192_SHA384.with_pss_salt_length(Max);
+        static MAX_SHA512: RsaParameters =
+            lc_sig::RSA_PSS_2048_8192_SHA512.with_pss_salt_length(Max);
         let PublicKey::Rsa { pkcs1, bits, .. } = self else {
             return Ok(false);
         };
@@ -795,6 +798,7 @@ pub enum KeyKind {
 
 /// Ephemeral-static ECDH for the sender side of key agreement: a fresh key pair from
 /// `scalar` (which the caller draws from its RNG), returning (our public point, Z).
+#[allow(dead_code)] // used by EnvelopedData key agreement (another branch)
 pub(crate) fn ecdh_ephemeral(
     curve: Curve,
     scalar: &[u8],

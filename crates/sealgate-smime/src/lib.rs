@@ -10,9 +10,9 @@ pub mod signed;
 mod tlv;
 
 pub use alg::DigestAlgorithm;
+pub use cert::TrustStore;
 pub use error::{Error, Result};
 pub use keys::{Certificate, Curve, KeyKind, PrivateKey, PublicKey, RsaPadding, SignatureScheme};
-pub use cert::TrustStore;
 pub use sealgate_mime::Limits;
 pub use signed::{
     Check, CheckName, DetachedSigner, SignOptions, SignerReport, Verification, VerifyOptions, sign,

@@ -241,7 +241,10 @@ impl<'k> DetachedSigner<'k> {
         let when = self.opts.signing_time.unwrap_or_else(SystemTime::now);
         // RFC 5652 §11.3: UTCTime through 2049, GeneralizedTime from 2050 (Time::from does so).
         let time = Time::try_from(when)?;
-        attrs.push(attribute(rfc5911::ID_SIGNING_TIME, Any::from_der(&time.to_der()?)?)?);
+        attrs.push(attribute(
+            rfc5911::ID_SIGNING_TIME,
+            Any::from_der(&time.to_der()?)?,
+        )?);
         if self.opts.capabilities {
             attrs.push(attribute(
                 rfc5911::SMIME_CAPABILITIES,
@@ -250,7 +253,11 @@ impl<'k> DetachedSigner<'k> {
         }
         // RFC 8551 §2.5.3: SMIMEEncryptionKeyPreference ::= CHOICE { issuerAndSerialNumber [0]
         // IMPLICIT IssuerAndSerialNumber, ... }: the SEQUENCE tag becomes [0] constructed.
-        let pref = self.opts.encryption_key_preference.as_ref().unwrap_or(&self.cert);
+        let pref = self
+            .opts
+            .encryption_key_preference
+            .as_ref()
+            .unwrap_or(&self.cert);
         let mut ias = pref.issuer_and_serial().to_der()?;
         if let Some(first) = ias.first_mut() {
             *first = tlv::CTX0;
@@ -477,7 +484,9 @@ pub fn verify(
     let now = opts.at.unwrap_or_else(SystemTime::now);
     let mut signers = Vec::with_capacity(parsed.signer_infos.len());
     for si in &parsed.signer_infos {
-        signers.push(verify_signer(si, &parsed, content, trust, opts, now, limits)?);
+        signers.push(verify_signer(
+            si, &parsed, content, trust, opts, now, limits,
+        )?);
     }
     Ok(Verification {
         content: parsed.econtent.map(<[u8]>::to_vec),
@@ -681,7 +690,10 @@ fn verify_signer(
                     hex(ias.serial_number.as_bytes())
                 ),
                 SignerIdentifier::SubjectKeyIdentifier(ski) => {
-                    format!("no certificate with subjectKeyIdentifier {}", hex(ski.0.as_bytes()))
+                    format!(
+                        "no certificate with subjectKeyIdentifier {}",
+                        hex(ski.0.as_bytes())
+                    )
                 }
             },
         ),
@@ -707,17 +719,31 @@ fn verify_signer(
     };
     let signature_ok = match &certificate {
         Some(c) => match c.public_key().and_then(|k| {
-            if let crate::keys::PublicKey::Rsa { bits, .. } = &k {
-                if *bits < limits.min_rsa_bits || *bits > limits.max_rsa_bits {
-                    return Err(Error::UnusableCertificate {
-                        reason: format!("RSA key of {bits} bits is outside the accepted sizes"),
-                    });
-                }
+            if let crate::keys::PublicKey::Rsa { bits, .. } = &k
+                && (*bits < limits.min_rsa_bits || *bits > limits.max_rsa_bits)
+            {
+                return Err(Error::UnusableCertificate {
+                    reason: format!("RSA key of {bits} bits is outside the accepted sizes"),
+                });
             }
-            cert::verify_signature(&k, &si.signature_alg, Some(digest), signed_bytes, si.signature)
+            cert::verify_signature(
+                &k,
+                &si.signature_alg,
+                Some(digest),
+                signed_bytes,
+                si.signature,
+            )
         }) {
-            Ok(true) => check(N::Signature, true, format!("{} signature verifies", si.signature_alg.oid)),
-            Ok(false) => check(N::Signature, false, "signature does not verify with the signer's key"),
+            Ok(true) => check(
+                N::Signature,
+                true,
+                format!("{} signature verifies", si.signature_alg.oid),
+            ),
+            Ok(false) => check(
+                N::Signature,
+                false,
+                "signature does not verify with the signer's key",
+            ),
             Err(e) => check(N::Signature, false, format!("cannot verify: {e}")),
         },
         None => check(N::Signature, false, "no signer certificate"),
@@ -731,9 +757,16 @@ fn verify_signer(
                 [ct] => check(
                     N::ContentType,
                     false,
-                    format!("contentType attribute {ct} but eContentType {}", sd.econtent_type),
+                    format!(
+                        "contentType attribute {ct} but eContentType {}",
+                        sd.econtent_type
+                    ),
                 ),
-                _ => check(N::ContentType, false, "contentType attribute missing or repeated"),
+                _ => check(
+                    N::ContentType,
+                    false,
+                    "contentType attribute missing or repeated",
+                ),
             });
             checks.push(match a.message_digest.as_slice() {
                 [md] if *md == content_digest => {
@@ -748,7 +781,11 @@ fn verify_signer(
                         hex(&content_digest)
                     ),
                 ),
-                _ => check(N::ContentDigest, false, "messageDigest attribute missing or repeated"),
+                _ => check(
+                    N::ContentDigest,
+                    false,
+                    "messageDigest attribute missing or repeated",
+                ),
             });
         }
         None => {
@@ -777,13 +814,21 @@ fn verify_signer(
                 Ok(()) => check(
                     N::Chain,
                     true,
-                    path.chain.iter().map(Certificate::subject).collect::<Vec<_>>().join(" <- "),
+                    path.chain
+                        .iter()
+                        .map(Certificate::subject)
+                        .collect::<Vec<_>>()
+                        .join(" <- "),
                 ),
                 Err(e) => check(N::Chain, false, e.clone()),
             });
             let when = signing_time.unwrap_or(now);
             checks.push(if repeated_time {
-                check(N::ValidAtSigningTime, false, "signingTime attribute repeated")
+                check(
+                    N::ValidAtSigningTime,
+                    false,
+                    "signingTime attribute repeated",
+                )
             } else if signing_time.is_some_and(|t| t > now + MAX_CLOCK_SKEW) {
                 // The signer's clock may be off a little; a signingTime far ahead of ours is
                 // not plausible and would let a signer pick the time the certificate is
@@ -801,14 +846,22 @@ fn verify_signer(
                         format!(
                             "valid at {}{}",
                             cert::fmt_time(when),
-                            if signing_time.is_some() { " (signingTime)" } else { " (no signingTime; now)" }
+                            if signing_time.is_some() {
+                                " (signingTime)"
+                            } else {
+                                " (no signingTime; now)"
+                            }
                         ),
                     ),
                     Err(e) => check(N::ValidAtSigningTime, false, e),
                 }
             });
             checks.push(match cert::chain_valid_at(&path.chain, now) {
-                Ok(()) => check(N::ValidNow, true, format!("valid at {}", cert::fmt_time(now))),
+                Ok(()) => check(
+                    N::ValidNow,
+                    true,
+                    format!("valid at {}", cert::fmt_time(now)),
+                ),
                 Err(e) => check(N::ValidNow, false, e),
             });
             checks.push(match cert::check_signing_key_usage(leaf) {
@@ -882,22 +935,35 @@ mod tests {
     }
 
     fn passed(r: &SignerReport, name: CheckName) -> bool {
-        r.check(name).unwrap_or_else(|| panic!("no {name:?} check")).passed
+        r.check(name)
+            .unwrap_or_else(|| panic!("no {name:?} check"))
+            .passed
     }
 
     fn failed_names(r: &SignerReport) -> Vec<CheckName> {
-        r.checks.iter().filter(|c| !c.passed).map(|c| c.name).collect()
+        r.checks
+            .iter()
+            .filter(|c| !c.passed)
+            .map(|c| c.name)
+            .collect()
     }
 
     #[test]
     fn openssl_rsa_detached() {
-        let v = run(&fixture("rsa-detached.der"), Some(&content()), &VerifyOptions::default());
+        let v = run(
+            &fixture("rsa-detached.der"),
+            Some(&content()),
+            &VerifyOptions::default(),
+        );
         assert!(v.is_valid(), "{:#?}", v.signers);
         assert_eq!(v.content, None);
         assert_eq!(v.signers.len(), 1);
         let s = &v.signers[0];
         assert_eq!(s.certificate.as_ref(), Some(&cert("alice-rsa.pem")));
-        assert_eq!(s.chain, vec![cert("alice-rsa.pem"), cert("int.pem"), cert("root.pem")]);
+        assert_eq!(
+            s.chain,
+            vec![cert("alice-rsa.pem"), cert("int.pem"), cert("root.pem")]
+        );
         assert_eq!(s.digest, DigestAlgorithm::Sha256);
         assert_eq!(s.checks.len(), 10);
         assert!(failed_names(s).is_empty());
@@ -915,14 +981,27 @@ mod tests {
 
     #[test]
     fn openssl_noattr() {
-        let v = run(&fixture("rsa-noattr.der"), Some(&content()), &VerifyOptions::default());
+        let v = run(
+            &fixture("rsa-noattr.der"),
+            Some(&content()),
+            &VerifyOptions::default(),
+        );
         assert!(v.is_valid(), "{:#?}", v.signers);
         let s = &v.signers[0];
         assert_eq!(s.signing_time, None);
-        assert!(s.check(CheckName::ContentDigest).unwrap().detail.contains("directly"));
+        assert!(
+            s.check(CheckName::ContentDigest)
+                .unwrap()
+                .detail
+                .contains("directly")
+        );
         let mut bad = content();
         bad[0] ^= 1;
-        let v = run(&fixture("rsa-noattr.der"), Some(&bad), &VerifyOptions::default());
+        let v = run(
+            &fixture("rsa-noattr.der"),
+            Some(&bad),
+            &VerifyOptions::default(),
+        );
         assert_eq!(
             failed_names(&v.signers[0]),
             vec![CheckName::ContentDigest, CheckName::Signature]
@@ -934,7 +1013,11 @@ mod tests {
         let mut bad = content();
         let last = bad.len() - 3;
         bad[last] ^= 0x20;
-        let v = run(&fixture("rsa-detached.der"), Some(&bad), &VerifyOptions::default());
+        let v = run(
+            &fixture("rsa-detached.der"),
+            Some(&bad),
+            &VerifyOptions::default(),
+        );
         assert!(!v.is_valid());
         assert_eq!(failed_names(&v.signers[0]), vec![CheckName::ContentDigest]);
     }
@@ -968,11 +1051,23 @@ mod tests {
 
     #[test]
     fn certificate_expired_before_signing() {
-        let v = run(&fixture("expired.der"), Some(&content()), &VerifyOptions::default());
+        let v = run(
+            &fixture("expired.der"),
+            Some(&content()),
+            &VerifyOptions::default(),
+        );
         let s = &v.signers[0];
-        assert_eq!(failed_names(s), vec![CheckName::ValidAtSigningTime, CheckName::ValidNow]);
+        assert_eq!(
+            failed_names(s),
+            vec![CheckName::ValidAtSigningTime, CheckName::ValidNow]
+        );
         assert!(!v.is_valid());
-        assert!(s.check(CheckName::ValidAtSigningTime).unwrap().detail.contains("dave-past"));
+        assert!(
+            s.check(CheckName::ValidAtSigningTime)
+                .unwrap()
+                .detail
+                .contains("dave-past")
+        );
     }
 
     #[test]
@@ -991,7 +1086,11 @@ mod tests {
 
     #[test]
     fn wrong_key_usage_and_eku() {
-        let v = run(&fixture("wrong-usage.der"), Some(&content()), &VerifyOptions::default());
+        let v = run(
+            &fixture("wrong-usage.der"),
+            Some(&content()),
+            &VerifyOptions::default(),
+        );
         assert_eq!(
             failed_names(&v.signers[0]),
             vec![CheckName::KeyUsage, CheckName::ExtendedKeyUsage]
@@ -1000,10 +1099,19 @@ mod tests {
 
     #[test]
     fn issued_by_non_ca_fails_chain() {
-        let v = run(&fixture("notca.der"), Some(&content()), &VerifyOptions::default());
+        let v = run(
+            &fixture("notca.der"),
+            Some(&content()),
+            &VerifyOptions::default(),
+        );
         let s = &v.signers[0];
         assert_eq!(failed_names(s), vec![CheckName::Chain]);
-        assert!(s.check(CheckName::Chain).unwrap().detail.contains("not a CA"));
+        assert!(
+            s.check(CheckName::Chain)
+                .unwrap()
+                .detail
+                .contains("not a CA")
+        );
         assert_eq!(s.chain, vec![cert("mallory.pem")]);
     }
 
@@ -1011,11 +1119,25 @@ mod tests {
     fn untrusted_root() {
         let t = TrustStore::new(vec![cert("int.pem")]);
         // the intermediate as the anchor: the path ends there and is valid
-        let v = verify(&fixture("rsa-detached.der"), Some(&content()), &t, &VerifyOptions::default(), &Limits::default()).unwrap();
+        let v = verify(
+            &fixture("rsa-detached.der"),
+            Some(&content()),
+            &t,
+            &VerifyOptions::default(),
+            &Limits::default(),
+        )
+        .unwrap();
         assert!(v.is_valid());
         assert_eq!(v.signers[0].chain.len(), 2);
         let t = TrustStore::new(vec![cert("bob-p256.pem")]);
-        let v = verify(&fixture("rsa-detached.der"), Some(&content()), &t, &VerifyOptions::default(), &Limits::default()).unwrap();
+        let v = verify(
+            &fixture("rsa-detached.der"),
+            Some(&content()),
+            &t,
+            &VerifyOptions::default(),
+            &Limits::default(),
+        )
+        .unwrap();
         assert_eq!(failed_names(&v.signers[0]), vec![CheckName::Chain]);
     }
 
@@ -1031,14 +1153,25 @@ mod tests {
         assert!(!passed(s, CheckName::Signature));
         let mut t = trust();
         t.add_intermediates([cert("alice-rsa.pem"), cert("int.pem")]);
-        let v = verify(&der, Some(&content()), &t, &VerifyOptions::default(), &Limits::default()).unwrap();
+        let v = verify(
+            &der,
+            Some(&content()),
+            &t,
+            &VerifyOptions::default(),
+            &Limits::default(),
+        )
+        .unwrap();
         assert!(v.is_valid(), "{:#?}", v.signers);
         assert_eq!(v.signers[0].certificate, Some(cert("alice-rsa.pem")));
     }
 
     #[test]
     fn openssl_ecdsa() {
-        let v = run(&fixture("p256-detached.der"), Some(&content()), &VerifyOptions::default());
+        let v = run(
+            &fixture("p256-detached.der"),
+            Some(&content()),
+            &VerifyOptions::default(),
+        );
         assert!(v.is_valid(), "{:#?}", v.signers);
         assert_eq!(v.signers[0].certificate, Some(cert("bob-p256.pem")));
         let v = run(&fixture("p384-opaque.der"), None, &VerifyOptions::default());
@@ -1062,9 +1195,17 @@ mod tests {
 
     #[test]
     fn two_signers() {
-        let v = run(&fixture("two-signers.der"), Some(&content()), &VerifyOptions::default());
+        let v = run(
+            &fixture("two-signers.der"),
+            Some(&content()),
+            &VerifyOptions::default(),
+        );
         assert!(v.is_valid());
-        let mut who: Vec<_> = v.signers.iter().map(|s| s.certificate.clone().unwrap()).collect();
+        let mut who: Vec<_> = v
+            .signers
+            .iter()
+            .map(|s| s.certificate.clone().unwrap())
+            .collect();
         who.sort_by_key(Certificate::subject);
         assert_eq!(who, vec![cert("alice-rsa.pem"), cert("bob-p256.pem")]);
         // with bob's address one signer fails, so the whole message is not valid
@@ -1081,19 +1222,67 @@ mod tests {
     fn limits_and_misuse() {
         let mut l = Limits::default();
         l.max_signers = 1;
-        let e = verify(&fixture("two-signers.der"), Some(&content()), &trust(), &VerifyOptions::default(), &l);
-        assert!(matches!(e, Err(Error::LimitExceeded { what: "signers", .. })), "{e:?}");
+        let e = verify(
+            &fixture("two-signers.der"),
+            Some(&content()),
+            &trust(),
+            &VerifyOptions::default(),
+            &l,
+        );
+        assert!(
+            matches!(
+                e,
+                Err(Error::LimitExceeded {
+                    what: "signers",
+                    ..
+                })
+            ),
+            "{e:?}"
+        );
         let mut l = Limits::default();
         l.max_certificates = 1;
-        let e = verify(&fixture("rsa-detached.der"), Some(&content()), &trust(), &VerifyOptions::default(), &l);
-        assert!(matches!(e, Err(Error::LimitExceeded { what: "certificates", .. })), "{e:?}");
+        let e = verify(
+            &fixture("rsa-detached.der"),
+            Some(&content()),
+            &trust(),
+            &VerifyOptions::default(),
+            &l,
+        );
+        assert!(
+            matches!(
+                e,
+                Err(Error::LimitExceeded {
+                    what: "certificates",
+                    ..
+                })
+            ),
+            "{e:?}"
+        );
         let mut l = Limits::default();
         l.max_cms_bytes = 100;
-        let e = verify(&fixture("rsa-detached.der"), Some(&content()), &trust(), &VerifyOptions::default(), &l);
+        let e = verify(
+            &fixture("rsa-detached.der"),
+            Some(&content()),
+            &trust(),
+            &VerifyOptions::default(),
+            &l,
+        );
         assert!(matches!(e, Err(Error::LimitExceeded { .. })), "{e:?}");
-        let e = verify(&fixture("rsa-detached.der"), None, &trust(), &VerifyOptions::default(), &Limits::default());
+        let e = verify(
+            &fixture("rsa-detached.der"),
+            None,
+            &trust(),
+            &VerifyOptions::default(),
+            &Limits::default(),
+        );
         assert!(matches!(e, Err(Error::Malformed { .. })));
-        let e = verify(&fixture("rsa-opaque.der"), Some(b"x"), &trust(), &VerifyOptions::default(), &Limits::default());
+        let e = verify(
+            &fixture("rsa-opaque.der"),
+            Some(b"x"),
+            &trust(),
+            &VerifyOptions::default(),
+            &Limits::default(),
+        );
         assert!(matches!(e, Err(Error::Malformed { .. })));
         // a ContentInfo of another type
         let data = ContentInfo {
@@ -1102,20 +1291,47 @@ mod tests {
         }
         .to_der()
         .unwrap();
-        let e = verify(&data, Some(b"x"), &trust(), &VerifyOptions::default(), &Limits::default());
-        assert!(matches!(e, Err(Error::WrongMessageType { expected: "signed", .. })), "{e:?}");
+        let e = verify(
+            &data,
+            Some(b"x"),
+            &trust(),
+            &VerifyOptions::default(),
+            &Limits::default(),
+        );
+        assert!(
+            matches!(
+                e,
+                Err(Error::WrongMessageType {
+                    expected: "signed",
+                    ..
+                })
+            ),
+            "{e:?}"
+        );
     }
 
     #[test]
     fn truncated_and_corrupted_input_never_panics() {
         let der = fixture("rsa-opaque.der");
         for n in 0..der.len() {
-            let _ = verify(&der[..n], None, &trust(), &VerifyOptions::default(), &Limits::default());
+            let _ = verify(
+                &der[..n],
+                None,
+                &trust(),
+                &VerifyOptions::default(),
+                &Limits::default(),
+            );
         }
         for i in (0..der.len()).step_by(7) {
             let mut d = der.clone();
             d[i] ^= 0xFF;
-            let _ = verify(&d, None, &trust(), &VerifyOptions::default(), &Limits::default());
+            let _ = verify(
+                &d,
+                None,
+                &trust(),
+                &VerifyOptions::default(),
+                &Limits::default(),
+            );
         }
     }
 
@@ -1173,7 +1389,10 @@ mod tests {
         let si = sd.signer_infos.0.iter().next().unwrap();
         assert_eq!(si.version, CmsVersion::V1);
         assert_eq!(si.signature_algorithm.oid, rfc5912::RSA_ENCRYPTION);
-        assert_eq!(si.sid, SignerIdentifier::IssuerAndSerialNumber(c.issuer_and_serial()));
+        assert_eq!(
+            si.sid,
+            SignerIdentifier::IssuerAndSerialNumber(c.issuer_and_serial())
+        );
         let attrs = si.signed_attrs.as_ref().unwrap();
         let oids: Vec<_> = attrs.iter().map(|a| a.oid).collect();
         for o in [
@@ -1185,12 +1404,18 @@ mod tests {
         ] {
             assert!(oids.contains(&o), "{o}");
         }
-        let pref = attrs.iter().find(|a| a.oid == ID_AA_ENCRYPT_KEY_PREF).unwrap();
+        let pref = attrs
+            .iter()
+            .find(|a| a.oid == ID_AA_ENCRYPT_KEY_PREF)
+            .unwrap();
         let v = pref.values.iter().next().unwrap().to_der().unwrap();
         let mut ias = c.issuer_and_serial().to_der().unwrap();
         ias[0] = 0xA0;
         assert_eq!(v, ias);
-        let st = attrs.iter().find(|a| a.oid == rfc5911::ID_SIGNING_TIME).unwrap();
+        let st = attrs
+            .iter()
+            .find(|a| a.oid == rfc5911::ID_SIGNING_TIME)
+            .unwrap();
         assert_eq!(st.values.iter().next().unwrap().to_der().unwrap()[0], 0x17);
         // only the signer certificate without a chain
         assert_eq!(sd.certificates.unwrap().0.len(), 1);
@@ -1206,26 +1431,51 @@ mod tests {
             ..Default::default()
         };
         let der = sign(b"x", &k, &c, &[], &opts, false).unwrap();
-        let sd: SignedData = ContentInfo::from_der(&der).unwrap().content.decode_as().unwrap();
+        let sd: SignedData = ContentInfo::from_der(&der)
+            .unwrap()
+            .content
+            .decode_as()
+            .unwrap();
         let si = sd.signer_infos.0.iter().next().unwrap();
         let attrs = si.signed_attrs.as_ref().unwrap();
         assert!(!attrs.iter().any(|a| a.oid == rfc5911::SMIME_CAPABILITIES));
-        let st = attrs.iter().find(|a| a.oid == rfc5911::ID_SIGNING_TIME).unwrap();
+        let st = attrs
+            .iter()
+            .find(|a| a.oid == rfc5911::ID_SIGNING_TIME)
+            .unwrap();
         assert_eq!(st.values.iter().next().unwrap().to_der().unwrap()[0], 0x18);
         let mut t2 = trust();
         t2.add_intermediates([cert("int.pem")]);
-        let v = verify(&der, None, &t2, &VerifyOptions::default(), &Limits::default()).unwrap();
+        let v = verify(
+            &der,
+            None,
+            &t2,
+            &VerifyOptions::default(),
+            &Limits::default(),
+        )
+        .unwrap();
         assert_eq!(v.signers[0].signing_time, Some(t));
         // alice's certificate ends ~2046: not valid at a 2052 signing time
-        assert_eq!(failed_names(&v.signers[0]), vec![CheckName::ValidAtSigningTime]);
+        assert_eq!(
+            failed_names(&v.signers[0]),
+            vec![CheckName::ValidAtSigningTime]
+        );
     }
 
     #[test]
     fn sign_ecdsa_and_pss() {
         let chain = [cert("int.pem")];
         for (k, c, d) in [
-            (key("bob-p256.key"), cert("bob-p256.pem"), DigestAlgorithm::Sha256),
-            (key("carol-p384.key"), cert("carol-p384.pem"), DigestAlgorithm::Sha384),
+            (
+                key("bob-p256.key"),
+                cert("bob-p256.pem"),
+                DigestAlgorithm::Sha256,
+            ),
+            (
+                key("carol-p384.key"),
+                cert("carol-p384.pem"),
+                DigestAlgorithm::Sha384,
+            ),
         ] {
             let der = sign(&content(), &k, &c, &chain, &SignOptions::default(), true).unwrap();
             let v = run(&der, Some(&content()), &VerifyOptions::default());
@@ -1243,7 +1493,11 @@ mod tests {
         let v = run(&der, Some(&content()), &VerifyOptions::default());
         assert!(v.is_valid(), "{:#?}", v.signers);
         assert_eq!(v.signers[0].digest, DigestAlgorithm::Sha384);
-        let sd: SignedData = ContentInfo::from_der(&der).unwrap().content.decode_as().unwrap();
+        let sd: SignedData = ContentInfo::from_der(&der)
+            .unwrap()
+            .content
+            .decode_as()
+            .unwrap();
         let si = sd.signer_infos.0.iter().next().unwrap();
         assert_eq!(si.signature_algorithm.oid, rfc5912::ID_RSASSA_PSS);
     }
@@ -1251,7 +1505,8 @@ mod tests {
     #[test]
     fn streaming_signer_matches_content() {
         let (k, c) = alice();
-        let mut s = DetachedSigner::new(&k, &c, &[cert("int.pem")], &SignOptions::default()).unwrap();
+        let mut s =
+            DetachedSigner::new(&k, &c, &[cert("int.pem")], &SignOptions::default()).unwrap();
         for chunk in content().chunks(5) {
             s.write_all(chunk).unwrap();
         }
@@ -1265,19 +1520,36 @@ mod tests {
     #[test]
     fn sign_refuses_mismatch_sha1_and_pss_on_ec() {
         let (k, _) = alice();
-        let e = sign(b"x", &k, &cert("bob-p256.pem"), &[], &SignOptions::default(), true);
+        let e = sign(
+            b"x",
+            &k,
+            &cert("bob-p256.pem"),
+            &[],
+            &SignOptions::default(),
+            true,
+        );
         assert!(matches!(e, Err(Error::KeyMismatch)));
         let (k, c) = alice();
         let sha1 = SignOptions {
             digest: DigestAlgorithm::Sha1,
             ..Default::default()
         };
-        assert!(matches!(sign(b"x", &k, &c, &[], &sha1, true), Err(Error::UnsupportedAlgorithm { .. })));
+        assert!(matches!(
+            sign(b"x", &k, &c, &[], &sha1, true),
+            Err(Error::UnsupportedAlgorithm { .. })
+        ));
         let pss = SignOptions {
             rsa_pss: true,
             ..Default::default()
         };
-        let e = sign(b"x", &key("bob-p256.key"), &cert("bob-p256.pem"), &[], &pss, true);
+        let e = sign(
+            b"x",
+            &key("bob-p256.key"),
+            &cert("bob-p256.pem"),
+            &[],
+            &pss,
+            true,
+        );
         assert!(matches!(e, Err(Error::InvalidKey { .. })));
     }
 
@@ -1327,8 +1599,15 @@ mod tests {
         // The signatureAlgorithm is not signed: rewrite OpenSSL's rsaEncryption to
         // sha256WithRSAEncryption (as some clients write) and to sha384WithRSAEncryption.
         let der = fixture("rsa-detached.der");
-        let rsa_enc = [0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x01];
-        let at = der.windows(rsa_enc.len()).rposition(|w| w == rsa_enc).unwrap() + rsa_enc.len() - 1;
+        let rsa_enc = [
+            0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x01,
+        ];
+        let at = der
+            .windows(rsa_enc.len())
+            .rposition(|w| w == rsa_enc)
+            .unwrap()
+            + rsa_enc.len()
+            - 1;
         let mut d = der.clone();
         d[at] = 11; // sha256WithRSAEncryption
         let v = run(&d, Some(&content()), &VerifyOptions::default());
@@ -1340,7 +1619,11 @@ mod tests {
 
     #[test]
     fn subject_key_identifier_signer() {
-        let v = run(&fixture("rsa-keyid.der"), Some(&content()), &VerifyOptions::default());
+        let v = run(
+            &fixture("rsa-keyid.der"),
+            Some(&content()),
+            &VerifyOptions::default(),
+        );
         assert!(v.is_valid(), "{:#?}", v.signers);
         assert_eq!(v.signers[0].certificate, Some(cert("alice-rsa.pem")));
     }
@@ -1355,7 +1638,10 @@ mod tests {
         };
         let der = sign(&content(), &k, &c, &[cert("int.pem")], &opts, true).unwrap();
         let v = run(&der, Some(&content()), &VerifyOptions::default());
-        assert_eq!(failed_names(&v.signers[0]), vec![CheckName::ValidAtSigningTime]);
+        assert_eq!(
+            failed_names(&v.signers[0]),
+            vec![CheckName::ValidAtSigningTime]
+        );
         // judged a week later, it is fine
         let later = VerifyOptions {
             at: Some(in_a_week),
@@ -1367,7 +1653,11 @@ mod tests {
     #[test]
     #[ignore = "needs crate::ber (BER with indefinite lengths), not landed yet"]
     fn openssl_streamed_ber() {
-        let v = run(&fixture("rsa-opaque-ber.der"), None, &VerifyOptions::default());
+        let v = run(
+            &fixture("rsa-opaque-ber.der"),
+            None,
+            &VerifyOptions::default(),
+        );
         assert!(v.is_valid(), "{:#?}", v.signers);
         assert_eq!(v.content, Some(content()));
     }
@@ -1375,7 +1665,13 @@ mod tests {
     #[test]
     fn ber_without_normalisation_is_malformed_not_a_panic() {
         // Until crate::ber lands this is an error; afterwards the test above takes over.
-        let r = verify(&fixture("rsa-opaque-ber.der"), None, &trust(), &VerifyOptions::default(), &Limits::default());
+        let r = verify(
+            &fixture("rsa-opaque-ber.der"),
+            None,
+            &trust(),
+            &VerifyOptions::default(),
+            &Limits::default(),
+        );
         if let Err(e) = r {
             assert!(matches!(e, Error::Malformed { .. }), "{e:?}");
         }
@@ -1386,15 +1682,50 @@ mod tests {
     fn write_interop_outputs() {
         let dir = std::env::var("OUT_SIGNED").unwrap();
         let chain = [cert("int.pem")];
-        let pss = SignOptions { rsa_pss: true, ..Default::default() };
+        let pss = SignOptions {
+            rsa_pss: true,
+            ..Default::default()
+        };
         for (name, k, c, o, det) in [
-            ("rsa-det", "alice-rsa", "alice-rsa.pem", SignOptions::default(), true),
-            ("rsa-opq", "alice-rsa", "alice-rsa.pem", SignOptions::default(), false),
+            (
+                "rsa-det",
+                "alice-rsa",
+                "alice-rsa.pem",
+                SignOptions::default(),
+                true,
+            ),
+            (
+                "rsa-opq",
+                "alice-rsa",
+                "alice-rsa.pem",
+                SignOptions::default(),
+                false,
+            ),
             ("rsa-pss", "alice-rsa", "alice-rsa.pem", pss, true),
-            ("p256", "bob-p256", "bob-p256.pem", SignOptions::default(), true),
-            ("p384", "carol-p384", "carol-p384.pem", SignOptions::default(), false),
+            (
+                "p256",
+                "bob-p256",
+                "bob-p256.pem",
+                SignOptions::default(),
+                true,
+            ),
+            (
+                "p384",
+                "carol-p384",
+                "carol-p384.pem",
+                SignOptions::default(),
+                false,
+            ),
         ] {
-            let der = sign(&content(), &key(&format!("{k}.key")), &cert(c), &chain, &o, det).unwrap();
+            let der = sign(
+                &content(),
+                &key(&format!("{k}.key")),
+                &cert(c),
+                &chain,
+                &o,
+                det,
+            )
+            .unwrap();
             std::fs::write(format!("{dir}/{name}.der"), der).unwrap();
         }
     }

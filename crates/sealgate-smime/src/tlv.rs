@@ -46,14 +46,18 @@ pub(crate) fn next<'a>(input: &mut &'a [u8], what: &'static str) -> Result<Tlv<'
                 return Err(bad("length too large"));
             }
             let bytes = data.get(2..2 + n).ok_or_else(|| bad("truncated length"))?;
-            let len = bytes.iter().fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+            let len = bytes
+                .iter()
+                .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
             (len, 2 + n)
         }
     };
     let end = header
         .checked_add(len)
         .ok_or_else(|| bad("length overflow"))?;
-    let raw = data.get(..end).ok_or_else(|| bad("element extends past its container"))?;
+    let raw = data
+        .get(..end)
+        .ok_or_else(|| bad("element extends past its container"))?;
     let value = raw.get(header..).ok_or_else(|| bad("truncated"))?;
     *input = data.get(end..).unwrap_or_default();
     Ok(Tlv { tag, value, raw })
@@ -119,7 +123,13 @@ mod tests {
         let o = expect(&mut d, OCTET_STRING, "t").unwrap();
         assert!(o.value.is_empty());
         assert!(d.is_empty());
-        for bad in [&[0x30u8, 0x80, 0, 0][..], &[0x30, 0x05, 0], &[0x30, 0x85, 1, 1, 1, 1, 1], &[0x30], &[0x1f, 0]] {
+        for bad in [
+            &[0x30u8, 0x80, 0, 0][..],
+            &[0x30, 0x05, 0],
+            &[0x30, 0x85, 1, 1, 1, 1, 1],
+            &[0x30],
+            &[0x1f, 0],
+        ] {
             let mut b = bad;
             assert!(next(&mut b, "t").is_err());
         }
