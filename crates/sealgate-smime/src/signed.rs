@@ -517,6 +517,7 @@ impl<'a> ParsedSignedData<'a> {
         const W: &str = "SignedData";
         let mut input = der;
         let ci = tlv::expect(&mut input, tlv::SEQUENCE, "ContentInfo")?;
+        tlv::finished(input, "ContentInfo")?;
         let mut ci_body = ci.value;
         let ct = tlv::expect(&mut ci_body, tlv::OID, "ContentInfo")?;
         let ct = ObjectIdentifier::from_der(ct.raw)?;
@@ -554,6 +555,7 @@ impl<'a> ParsedSignedData<'a> {
         }
         let _crls = tlv::optional(&mut body, tlv::CTX1, W)?;
         let sis = tlv::expect(&mut body, tlv::SET, W)?;
+        tlv::finished(body, W)?;
         let mut signer_infos = Vec::new();
         for si in tlv::elements(sis.value, limits.max_signers, "signers", W)? {
             if si.tag != tlv::SEQUENCE {
@@ -581,6 +583,8 @@ impl<'a> ParsedSignerInfo<'a> {
         let signature_alg =
             AlgorithmIdentifierOwned::from_der(tlv::expect(&mut body, tlv::SEQUENCE, W)?.raw)?;
         let signature = tlv::expect(&mut body, tlv::OCTET_STRING, W)?.value;
+        let _unsigned_attrs = tlv::optional(&mut body, tlv::CTX1, W)?;
+        tlv::finished(body, W)?;
         Ok(Self {
             sid,
             digest_alg,
@@ -1308,6 +1312,32 @@ mod tests {
             ),
             "{e:?}"
         );
+    }
+
+    #[test]
+    fn trailing_data_is_malformed() {
+        let mut der = fixture("rsa-opaque.der");
+        der.push(0);
+        let e = verify(&der, None, &trust(), &VerifyOptions::default(), &Limits::default());
+        assert!(matches!(e, Err(Error::Malformed { what: "ContentInfo", .. })), "{e:?}");
+    }
+
+    #[test]
+    fn encryption_key_preference_names_the_given_certificate() {
+        let (k, c) = alice();
+        let enc = cert("bob-p256.pem");
+        let opts = SignOptions {
+            encryption_key_preference: Some(enc.clone()),
+            ..Default::default()
+        };
+        let der = sign(b"x", &k, &c, &[], &opts, true).unwrap();
+        let sd: SignedData = ContentInfo::from_der(&der).unwrap().content.decode_as().unwrap();
+        let si = sd.signer_infos.0.iter().next().unwrap();
+        let attrs = si.signed_attrs.as_ref().unwrap();
+        let pref = attrs.iter().find(|a| a.oid == ID_AA_ENCRYPT_KEY_PREF).unwrap();
+        let mut ias = enc.issuer_and_serial().to_der().unwrap();
+        ias[0] = 0xA0;
+        assert_eq!(pref.values.iter().next().unwrap().to_der().unwrap(), ias);
     }
 
     #[test]

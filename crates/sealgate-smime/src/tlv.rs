@@ -88,6 +88,15 @@ pub(crate) fn optional<'a>(
     }
 }
 
+/// Fail if anything follows the last expected element.
+pub(crate) fn finished(rest: &[u8], what: &'static str) -> Result<()> {
+    if rest.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::malformed(what, "unexpected data after the last field"))
+    }
+}
+
 /// Every element of a SET OF / SEQUENCE OF body, at most `max` of them (`limit` names the
 /// limit in the error).
 pub(crate) fn elements<'a>(
