@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod alg;
+pub mod ber;
 mod error;
 pub mod keys;
 pub mod pem;
