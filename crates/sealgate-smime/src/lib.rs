@@ -3,6 +3,7 @@
 pub mod alg;
 pub mod ber;
 mod error;
+pub mod issue;
 pub mod keys;
 pub mod pem;
 
