@@ -339,3 +339,53 @@ pub fn sample_message(from: &str, to: &str) -> Vec<u8> {
     m.extend_from_slice(b"--b1--\r\n");
     m
 }
+
+/// A throwaway GnuPG home for gpgsm that trusts the PKI's root.
+#[derive(Debug)]
+pub struct Gpgsm {
+    /// GNUPGHOME (deleted on drop, after the agent is stopped).
+    pub home: tempfile::TempDir,
+}
+
+impl Gpgsm {
+    /// Create a home, import the root and intermediate, and mark the root trusted.
+    pub fn new(pki: &Pki) -> Gpgsm {
+        // Short path: gpg-agent's socket path must fit in sockaddr_un.
+        let home = tempfile::Builder::new()
+            .prefix("sg-gpgsm")
+            .tempdir_in("/tmp")
+            .expect("temp dir");
+        let g = Gpgsm { home };
+        std::fs::write(
+            g.home.path().join("gpgsm.conf"),
+            "disable-crl-checks\n",
+        )
+        .expect("write");
+        run(g.cmd(&["--import"]).arg(&pki.root));
+        run(g.cmd(&["--import"]).arg(&pki.intermediate));
+        let fpr = run(openssl(&["x509", "-noout", "-fingerprint", "-sha1", "-in"]).arg(&pki.root));
+        let fpr = String::from_utf8_lossy(&fpr.stdout);
+        let fpr = fpr.trim().rsplit('=').next().unwrap_or_default().to_string();
+        std::fs::write(g.home.path().join("trustlist.txt"), format!("{fpr} S relax\n"))
+            .expect("write");
+        g
+    }
+
+    /// `gpgsm --batch` with this home and the given arguments.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("gpgsm");
+        c.env("GNUPGHOME", self.home.path())
+            .args(["--batch", "--yes", "--disable-crl-checks", "--pinentry-mode", "loopback"])
+            .args(args);
+        c
+    }
+}
+
+impl Drop for Gpgsm {
+    fn drop(&mut self) {
+        let _ = Command::new("gpgconf")
+            .env("GNUPGHOME", self.home.path())
+            .args(["--kill", "gpg-agent"])
+            .status();
+    }
+}
