@@ -1,9 +1,10 @@
 #![doc = include_str!("../README.md")]
 
 pub mod alg;
-mod ber;
+pub mod ber;
 pub mod cert;
 mod error;
+pub mod issue;
 pub mod keys;
 pub mod pem;
 pub mod signed;

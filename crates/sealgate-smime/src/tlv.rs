@@ -93,7 +93,10 @@ pub(crate) fn finished(rest: &[u8], what: &'static str) -> Result<()> {
     if rest.is_empty() {
         Ok(())
     } else {
-        Err(Error::malformed(what, "unexpected data after the last field"))
+        Err(Error::malformed(
+            what,
+            "unexpected data after the last field",
+        ))
     }
 }
 
