@@ -3,6 +3,27 @@
 //!
 //! Input and output are DER `ContentInfo` bytes; the MIME layer (`multipart/signed`,
 //! `application/pkcs7-mime; smime-type=signed-data`) is built on top.
+//!
+//! ```
+//! use sealgate_smime::issue::{self, CertificateParams};
+//! use sealgate_smime::signed::{self, CheckName, SignOptions, VerifyOptions};
+//! use sealgate_smime::{Curve, KeyKind, Limits, PrivateKey, TrustStore};
+//! # fn main() -> sealgate_smime::Result<()> {
+//! let rng = &mut rand_core::OsRng;
+//! let ca_key = PrivateKey::generate(KeyKind::Ec(Curve::P256))?;
+//! let ca = issue::self_signed(&ca_key, &CertificateParams::ca("Example CA"), rng)?;
+//! let key = PrivateKey::generate(KeyKind::Ec(Curve::P256))?;
+//! let params = CertificateParams::user("Alice", "alice@example.com");
+//! let cert = issue::issue(key.public_key(), &params, &ca, &ca_key, rng)?;
+//!
+//! let der = signed::sign(b"hello", &key, &cert, &[], &SignOptions::default(), true)?;
+//! let opts = VerifyOptions { from: Some("alice@example.com".into()), ..Default::default() };
+//! let v = signed::verify(&der, Some(b"hello"), &TrustStore::new(vec![ca]), &opts, &Limits::default())?;
+//! assert!(v.is_valid());
+//! assert_eq!(v.signers[0].certificate.as_ref(), Some(&cert));
+//! assert!(v.signers[0].check(CheckName::ContentDigest).is_some_and(|c| c.passed));
+//! # Ok(()) }
+//! ```
 
 use std::io;
 use std::time::SystemTime;
