@@ -150,3 +150,15 @@ sign rsa-keyid.der alice-rsa -keyid -certfile int.pem
 # a decoy: self-signed, same name as the intermediate, different key
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /dev/null -out decoy-int.pem \
   -days 7300 -subj "/CN=Sealgate Test Intermediate" -extensions ca -config ext.cnf
+# gpgsm 2.2.40 output (BER with indefinite lengths), signed with alice's key
+G=$(mktemp -d /tmp/sgg.XXXX); export GNUPGHOME=$G
+echo disable-crl-checks > $G/gpgsm.conf
+gpgsm --batch --import root.pem int.pem
+openssl pkcs12 -export -legacy -certpbe PBE-SHA1-3DES -keypbe PBE-SHA1-3DES -macalg sha1 \
+  -in alice-rsa.pem -inkey alice-rsa.key -passout pass:test -out $G/alice.p12
+echo test | gpgsm --batch --pinentry-mode loopback --passphrase-fd 0 --import $G/alice.p12
+echo test | gpgsm --batch --pinentry-mode loopback --passphrase-fd 0 --disable-crl-checks \
+  -u alice@example.com --include-certs -1 --detach-sign --output gpgsm-detached.der content.txt
+echo test | gpgsm --batch --pinentry-mode loopback --passphrase-fd 0 --disable-crl-checks \
+  -u alice@example.com --include-certs -1 --sign --output gpgsm-opaque.der content.txt
+gpgconf --kill all; rm -rf $G
