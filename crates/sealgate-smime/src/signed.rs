@@ -1716,16 +1716,28 @@ mod tests {
 
     #[test]
     fn gpgsm_ber_detached_and_opaque() {
-        let v = run(&fixture("gpgsm-detached.der"), Some(&content()), &VerifyOptions::default());
+        let v = run(
+            &fixture("gpgsm-detached.der"),
+            Some(&content()),
+            &VerifyOptions::default(),
+        );
         assert!(v.is_valid(), "{:#?}", v.signers);
         assert_eq!(v.signers[0].certificate, Some(cert("alice-rsa.pem")));
         assert_eq!(v.signers[0].chain.len(), 3);
-        let v = run(&fixture("gpgsm-opaque.der"), None, &VerifyOptions::default());
+        let v = run(
+            &fixture("gpgsm-opaque.der"),
+            None,
+            &VerifyOptions::default(),
+        );
         assert!(v.is_valid(), "{:#?}", v.signers);
         assert_eq!(v.content, Some(content()));
         let mut bad = content();
         bad[0] ^= 1;
-        let v = run(&fixture("gpgsm-detached.der"), Some(&bad), &VerifyOptions::default());
+        let v = run(
+            &fixture("gpgsm-detached.der"),
+            Some(&bad),
+            &VerifyOptions::default(),
+        );
         assert_eq!(failed_names(&v.signers[0]), vec![CheckName::ContentDigest]);
     }
 
