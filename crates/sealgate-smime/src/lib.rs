@@ -2,6 +2,7 @@
 
 pub mod alg;
 pub mod ber;
+pub mod enveloped;
 mod error;
 pub mod keys;
 pub mod pem;
