@@ -692,6 +692,7 @@ pub fn decrypt(
     let mut candidates: Vec<Zeroizing<Vec<u8>>> = Vec::new();
     let mut rsa_tried = false;
     let mut any_fit = false;
+    let mut first_err = None;
     for ri in &p.recipients {
         match ri {
             RecipientInfo::Ktri(ktri) => {
@@ -709,15 +710,21 @@ pub fn decrypt(
                 }
                 any_fit = true;
                 let padding = match ktri.key_enc_alg.oid {
-                    rfc5912::RSA_ENCRYPTION => RsaPadding::Pkcs1v15,
+                    rfc5912::RSA_ENCRYPTION => Ok(RsaPadding::Pkcs1v15),
                     oid::RSAES_OAEP => {
-                        RsaPadding::Oaep(oaep_digest(ktri.key_enc_alg.parameters.as_ref())?)
+                        oaep_digest(ktri.key_enc_alg.parameters.as_ref()).map(RsaPadding::Oaep)
                     }
-                    other => {
-                        return Err(Error::UnsupportedAlgorithm {
-                            what: "key transport",
-                            oid: other.to_string(),
-                        });
+                    other => Err(Error::UnsupportedAlgorithm {
+                        what: "key transport",
+                        oid: other.to_string(),
+                    }),
+                };
+                // An algorithm we cannot use is reported only if no other RecipientInfo works.
+                let padding = match padding {
+                    Ok(p) => p,
+                    Err(e) => {
+                        first_err.get_or_insert(e);
+                        continue;
                     }
                 };
                 rsa_tried = true;
@@ -748,10 +755,12 @@ pub fn decrypt(
                     }
                     any_fit = true;
                     // Key unwrap failure is an integrity failure (RFC 3394 §2.2.3), no oracle.
-                    if let Ok(k) = kari::unwrap(kari, rek, key)
-                        && k.len() == key_len
-                    {
-                        candidates.push(k);
+                    match kari::unwrap(kari, rek, key) {
+                        Ok(k) if k.len() == key_len => candidates.push(k),
+                        Ok(_) | Err(Error::DecryptionFailed) => {}
+                        Err(e) => {
+                            first_err.get_or_insert(e);
+                        }
                     }
                 }
             }
@@ -764,7 +773,7 @@ pub fn decrypt(
     let substituted = candidates.is_empty();
     if substituted {
         if !rsa_tried {
-            return Err(Error::DecryptionFailed);
+            return Err(first_err.unwrap_or(Error::DecryptionFailed));
         }
         // RFC 3218 §2.3.2: carry on with a random key so that an RSA padding failure costs the
         // same time and gives the same error as a wrong content key.
@@ -814,7 +823,7 @@ fn decrypt_content(p: &Parsed<'_>, cek: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         alg => {
             let aes = alg.aes().ok_or(Error::DecryptionFailed)?;
             let iv: &[u8; 16] = p.iv.try_into().map_err(|_| Error::DecryptionFailed)?;
-            if buf.is_empty() || buf.len() % 16 != 0 {
+            if buf.is_empty() || !buf.len().is_multiple_of(16) {
                 return Err(Error::DecryptionFailed);
             }
             let key = DecryptingKey::cbc(
