@@ -940,6 +940,8 @@ mod tests {
             ("p384-aes256.der", "p384", ContentAlgorithm::Aes256Cbc),
             ("p256-gcm.der", "p256", ContentAlgorithm::Aes256Gcm),
             ("p384-gcm.der", "p384", ContentAlgorithm::Aes256Gcm),
+            ("gpgsm-rsa-aes128.p7m", "rsa1", ContentAlgorithm::Aes128Cbc),
+            ("gpgsm-rsa-aes256.p7m", "rsa1", ContentAlgorithm::Aes256Cbc),
             ("multi.der", "rsa1", ContentAlgorithm::Aes256Cbc),
             ("multi.der", "rsa2", ContentAlgorithm::Aes256Cbc),
             ("multi.der", "p256", ContentAlgorithm::Aes256Cbc),
