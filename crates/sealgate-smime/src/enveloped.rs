@@ -938,6 +938,7 @@ mod tests {
                 ContentAlgorithm::Aes128Cbc,
             ),
             ("p384-aes256.der", "p384", ContentAlgorithm::Aes256Cbc),
+            ("p256-aes192.der", "p256", ContentAlgorithm::Aes192Cbc),
             ("p256-gcm.der", "p256", ContentAlgorithm::Aes256Gcm),
             ("p384-gcm.der", "p384", ContentAlgorithm::Aes256Gcm),
             ("gpgsm-rsa-aes128.p7m", "rsa1", ContentAlgorithm::Aes128Cbc),

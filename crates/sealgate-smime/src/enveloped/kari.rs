@@ -44,6 +44,8 @@ pub(crate) const AES128_WRAP: ObjectIdentifier =
     ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.1.5");
 pub(crate) const AES256_WRAP: ObjectIdentifier =
     ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.1.45");
+/// id-aes192-wrap: read only (what OpenSSL picks for AES-192 content).
+const AES192_WRAP: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.1.25");
 
 /// The KDF digest for a key-agreement algorithm OID. The cofactor variants equal the standard
 /// ones on P-256 and P-384, whose cofactor is 1.
@@ -66,6 +68,7 @@ fn kdf_digest(oid: &ObjectIdentifier) -> Result<DigestAlgorithm> {
 fn wrap_key_len(oid: &ObjectIdentifier) -> Result<usize> {
     match *oid {
         AES128_WRAP => Ok(16),
+        AES192_WRAP => Ok(24),
         AES256_WRAP => Ok(32),
         _ => Err(Error::UnsupportedAlgorithm {
             what: "key wrap",
@@ -241,6 +244,9 @@ pub(super) fn unwrap(
     let z = key.ecdh(point)?;
     let kek_bytes = x963_kdf(hash, &z, &si, kek_len);
     let wrapped = rek.enc_key.as_bytes();
+    if wrap_alg.oid == AES192_WRAP {
+        return unwrap_aes192(&kek_bytes, wrapped);
+    }
     let mut out = Zeroizing::new(vec![0u8; wrapped.len()]);
     let n = kek(&wrap_alg.oid, &kek_bytes)?
         .unwrap(wrapped, &mut out)
@@ -248,6 +254,38 @@ pub(super) fn unwrap(
         .len();
     out.truncate(n);
     Ok(out)
+}
+
+/// RFC 3394 §2.2.2 key unwrap (index-based form) with AES-192, which aws-lc-rs's `key_wrap`
+/// does not offer; built on single-block AES-192 decryption.
+fn unwrap_aes192(kek: &[u8], wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    use aws_lc_rs::cipher::{AES_192, DecryptingKey, DecryptionContext, UnboundCipherKey};
+    let fail = |_| Error::DecryptionFailed;
+    if wrapped.len() < 24 || !wrapped.len().is_multiple_of(8) {
+        return Err(Error::DecryptionFailed);
+    }
+    let key =
+        DecryptingKey::ecb(UnboundCipherKey::new(&AES_192, kek).map_err(fail)?).map_err(fail)?;
+    let (a0, rest) = wrapped.split_at(8);
+    let mut a = [0u8; 8];
+    a.copy_from_slice(a0);
+    let mut r = Zeroizing::new(rest.to_vec());
+    let n = r.len() / 8;
+    let mut b = Zeroizing::new([0u8; 16]);
+    for j in (0..6u64).rev() {
+        for (idx, ri) in r.chunks_exact_mut(8).enumerate().rev() {
+            let t = (n as u64) * j + idx as u64 + 1;
+            b[..8].copy_from_slice(&(u64::from_be_bytes(a) ^ t).to_be_bytes());
+            b[8..].copy_from_slice(ri);
+            key.decrypt(&mut b[..], DecryptionContext::None)
+                .map_err(fail)?;
+            a.copy_from_slice(&b[..8]);
+            ri.copy_from_slice(&b[8..]);
+        }
+    }
+    // The default initial value A6A6A6A6A6A6A6A6 (RFC 3394 §2.2.3.1) is the integrity check.
+    aws_lc_rs::constant_time::verify_slices_are_equal(&a, &[0xA6; 8]).map_err(fail)?;
+    Ok(r)
 }
 
 #[cfg(test)]
@@ -261,6 +299,22 @@ mod tests {
         let z = hex("96c05619d56c328ab95fe84b18264b08725b85e33fd34f08");
         let out = x963_kdf(DigestAlgorithm::Sha256, &z, &[], 16);
         assert_eq!(&out[..], &hex("443024c3dae66b95e6f5670601558f71")[..]);
+    }
+
+    /// RFC 3394 §4.2: wrap 128 bits of key data with a 192-bit KEK.
+    #[test]
+    fn aes192_unwrap_known_answer() {
+        let kek = hex("000102030405060708090A0B0C0D0E0F1011121314151617");
+        let wrapped = hex("96778B25AE6CA435F92B5B97C050AED2468AB8A17AD84E5D");
+        let key = unwrap_aes192(&kek, &wrapped).unwrap();
+        assert_eq!(&key[..], &hex("00112233445566778899AABBCCDDEEFF")[..]);
+        let mut bad = wrapped.clone();
+        bad[23] ^= 1;
+        assert!(matches!(
+            unwrap_aes192(&kek, &bad),
+            Err(Error::DecryptionFailed)
+        ));
+        assert!(unwrap_aes192(&kek, &wrapped[..16]).is_err());
     }
 
     #[test]

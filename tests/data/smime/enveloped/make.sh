@@ -36,6 +36,7 @@ enc rsa-stream.ber -stream -aes256 rsa1.pem
 enc p256-aes256.der -aes256 p256.pem
 enc p256-aes128-sha256kdf.der -aes128 -recip p256.pem -keyopt ecdh_kdf_md:sha256
 enc p384-aes256.der -aes256 p384.pem
+enc p256-aes192.der -aes192 p256.pem  # aes192-wrap
 enc p256-gcm.der -aes-256-gcm p256.pem
 enc p384-gcm.der -aes-256-gcm p384.pem
 enc multi.der -aes256 rsa1.pem rsa2.pem p256.pem p384.pem
