@@ -549,19 +549,26 @@ fn parse<'a>(der: &'a [u8], limits: &Limits) -> Result<Parsed<'a>> {
     r.optional(tag::CTX0)?;
     let set = r.expect(tag::SET)?;
     let mut recipients = Vec::new();
+    // Every recipient costs a private-key operation when no certificate selects one: the
+    // limit counts each RecipientEncryptedKey of a KeyAgreeRecipientInfo too.
+    let mut count = 0usize;
     let mut rr = tlv::Reader::new(set.body, "RecipientInfos");
     while !rr.is_empty() {
-        if recipients.len() >= limits.max_recipients {
+        // Decoded one by one: BER input need not have the SET OF in DER order.
+        let tlv = rr.next_tlv()?;
+        let ri =
+            RecipientInfo::from_der(tlv.raw).map_err(|e| Error::malformed("RecipientInfo", e))?;
+        count += match &ri {
+            RecipientInfo::Kari(k) => k.recipient_enc_keys.len().max(1),
+            _ => 1,
+        };
+        if count > limits.max_recipients {
             return Err(Error::LimitExceeded {
                 what: "recipients",
                 limit: limits.max_recipients as u64,
             });
         }
-        // Decoded one by one: BER input need not have the SET OF in DER order.
-        let tlv = rr.next_tlv()?;
-        recipients.push(
-            RecipientInfo::from_der(tlv.raw).map_err(|e| Error::malformed("RecipientInfo", e))?,
-        );
+        recipients.push(ri);
     }
     if recipients.is_empty() {
         return Err(Error::malformed(ED, "no RecipientInfo"));
@@ -1139,6 +1146,78 @@ mod tests {
                 Err(Error::DecryptionFailed)
             ));
         }
+    }
+
+    /// An AuthEnvelopedData to rsa1 with authAttrs (a content-type attribute), sealed with
+    /// `aad_tag` as the first AAD byte (RFC 5083 §2.2 says SET OF, 0x31).
+    fn auth_enveloped_with_attrs(content: &[u8], aad_tag: u8) -> Vec<u8> {
+        let mut rng = TestRng::new(9);
+        let mut cek = [0u8; 32];
+        rand_core::RngCore::fill_bytes(&mut rng, &mut cek);
+        let nonce = [7u8; 12];
+        let (ris, _) = recipient_infos(&[Recipient::new(cert("rsa1"))], &cek, &mut rng).unwrap();
+        // Attribute { id-contentType, SET { id-data } }
+        let mut attr_body = Vec::new();
+        tlv::push_oid(&mut attr_body, &const_oid::db::rfc5911::ID_CONTENT_TYPE);
+        let mut v = Vec::new();
+        tlv::push_oid(&mut v, &oid::DATA);
+        tlv::push_tlv(&mut attr_body, tag::SET, &v);
+        let mut attr = Vec::new();
+        tlv::push_tlv(&mut attr, tag::SEQUENCE, &attr_body);
+        let mut aad = Vec::new();
+        tlv::push_tlv(&mut aad, aad_tag, &attr);
+        let mut ct = content.to_vec();
+        let key = LessSafeKey::new(UnboundKey::new(&aead::AES_256_GCM, &cek).unwrap());
+        let t = key
+            .seal_in_place_separate_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(&aad[..]),
+                &mut ct,
+            )
+            .unwrap();
+        let mut eci = Vec::new();
+        tlv::push_oid(&mut eci, &oid::DATA);
+        eci.extend_from_slice(&content_alg_id(ContentAlgorithm::Aes256Gcm, &nonce));
+        tlv::push_tlv(&mut eci, tag::CTX0_PRIM, &ct);
+        let mut ed = vec![tag::INTEGER, 1, 0];
+        tlv::push_tlv(&mut ed, tag::SET, &ris);
+        tlv::push_tlv(&mut ed, tag::SEQUENCE, &eci);
+        tlv::push_tlv(&mut ed, tag::CTX1, &attr);
+        tlv::push_tlv(&mut ed, tag::OCTET_STRING, t.as_ref());
+        let mut eds = Vec::new();
+        tlv::push_tlv(&mut eds, tag::SEQUENCE, &ed);
+        let mut ci = Vec::new();
+        tlv::push_oid(&mut ci, &oid::AUTH_ENVELOPED_DATA);
+        tlv::push_tlv(&mut ci, tag::CTX0, &eds);
+        let mut out = Vec::new();
+        tlv::push_tlv(&mut out, tag::SEQUENCE, &ci);
+        out
+    }
+
+    #[test]
+    fn auth_attrs_are_authenticated_with_the_set_tag() {
+        let der = auth_enveloped_with_attrs(b"attributed", tag::SET);
+        let d = dec_bytes(&der, "rsa1").unwrap();
+        assert_eq!(&d.content[..], b"attributed");
+        assert!(d.authenticated);
+        // change the attribute value (last byte of id-data inside authAttrs)
+        let id_data = oid::DATA.as_bytes();
+        let pos = der
+            .windows(id_data.len())
+            .rposition(|w| w == id_data)
+            .unwrap();
+        let mut t = der.clone();
+        t[pos + id_data.len() - 1] ^= 2;
+        assert!(matches!(
+            dec_bytes(&t, "rsa1"),
+            Err(Error::DecryptionFailed)
+        ));
+        // sealed over the IMPLICIT [1] encoding instead of SET OF: must not verify
+        let wrong = auth_enveloped_with_attrs(b"attributed", tag::CTX1);
+        assert!(matches!(
+            dec_bytes(&wrong, "rsa1"),
+            Err(Error::DecryptionFailed)
+        ));
     }
 
     #[test]
