@@ -1383,6 +1383,57 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+
+        /// decrypt(encrypt(m)) == m for any content, cipher and non-empty recipient subset.
+        #[test]
+        fn prop_round_trip(
+            content in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..3000),
+            cipher_ix in 0usize..4,
+            mask in 1u8..16,
+            seed in proptest::prelude::any::<u64>(),
+        ) {
+            let cipher = [
+                ContentCipher::Aes128Cbc,
+                ContentCipher::Aes256Cbc,
+                ContentCipher::Aes128Gcm,
+                ContentCipher::Aes256Gcm,
+            ][cipher_ix];
+            let chosen: Vec<(&str, Recipient)> = all_recipients()
+                .into_iter()
+                .enumerate()
+                .filter(|(i, _)| mask & (1 << i) != 0)
+                .map(|(_, r)| r)
+                .collect();
+            let rs: Vec<Recipient> = chosen.iter().map(|(_, r)| r.clone()).collect();
+            let der = encrypt(&content, &rs, cipher, &mut TestRng::new(seed)).unwrap();
+            for (who, _) in &chosen {
+                let d = decrypt(&der, &key(who), None, &Limits::default()).unwrap();
+                proptest::prop_assert_eq!(&d.content[..], &content[..]);
+            }
+        }
+
+        /// Corrupting any byte of a real message gives an error or (for CBC without
+        /// integrity) some plaintext, never a panic.
+        #[test]
+        fn prop_corruption_never_panics(pos in 0usize..1463, val in proptest::prelude::any::<u8>()) {
+            let mut der = data("rsa-gcm.der");
+            let pos = pos % der.len();
+            let changed = der[pos] != val;
+            der[pos] = val;
+            let r = dec_bytes(&der, "rsa1");
+            if changed {
+                // GCM: any change to the ciphertext, nonce, tag or wrapped key is detected;
+                // a change in an ignored field (e.g. an unused certificate name byte) is
+                // not an error but must then yield the original content.
+                if let Ok(d) = r {
+                    proptest::prop_assert_eq!(&d.content[..], &data("content.txt")[..]);
+                }
+            }
+        }
+    }
+
     #[test]
     fn pkcs7_padding_checks() {
         assert_eq!(pkcs7_unpadded_len(&[1, 2, 3, 1], 16), Some(3));
