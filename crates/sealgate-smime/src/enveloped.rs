@@ -703,16 +703,17 @@ pub fn decrypt(
     for ri in &p.recipients {
         match ri {
             RecipientInfo::Ktri(ktri) => {
-                let fits = match cert {
-                    Some(c) => match &ktri.rid {
-                        RecipientIdentifier::IssuerAndSerialNumber(ias) => cert_is(c, ias),
-                        RecipientIdentifier::SubjectKeyIdentifier(ski) => {
-                            cert_has_ski(c, ski.0.as_bytes())
-                        }
-                    },
-                    None => key.curve().is_none(),
-                };
-                if !fits || key.curve().is_some() {
+                // Key transport is RSA only.
+                if key.curve().is_some() {
+                    continue;
+                }
+                let fits = cert.is_none_or(|c| match &ktri.rid {
+                    RecipientIdentifier::IssuerAndSerialNumber(ias) => cert_is(c, ias),
+                    RecipientIdentifier::SubjectKeyIdentifier(ski) => {
+                        cert_has_ski(c, ski.0.as_bytes())
+                    }
+                });
+                if !fits {
                     continue;
                 }
                 any_fit = true;
