@@ -265,4 +265,158 @@ mod tests {
         assert!(needs_encoding(&[b'x'; 999], b"\n"));
         assert!(!needs_encoding(&[b'x'; 998], b"\n"));
     }
+
+    mod roundtrip {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// A random MIME tree.
+        #[derive(Debug, Clone)]
+        enum Node {
+            Leaf {
+                text: bool,
+                cte: Option<&'static str>,
+                body: Vec<u8>,
+            },
+            Multipart {
+                preamble: String,
+                epilogue: String,
+                children: Vec<Node>,
+            },
+            Message(Box<Node>),
+        }
+
+        fn text_body() -> impl Strategy<Value = Vec<u8>> {
+            let chunk = prop_oneof![
+                "[ -~]{0,40}".prop_map(String::into_bytes),
+                "\\PC{0,30}".prop_map(String::into_bytes),
+                Just(b"\r\n".to_vec()),
+                Just(b"\n".to_vec()),
+                Just(b"\r".to_vec()),
+                Just(b" \t".to_vec()),
+                Just(b"From x\r\n".to_vec()),
+                Just(b"--not-a-boundary".to_vec()),
+                (990usize..1100).prop_map(|n| vec![b'x'; n]),
+            ];
+            prop::collection::vec(chunk, 0..20).prop_map(|c| c.concat())
+        }
+
+        fn leaf() -> impl Strategy<Value = Node> {
+            let cte = prop_oneof![
+                Just(None),
+                Just(Some("7bit")),
+                Just(Some("8bit")),
+                Just(Some("binary")),
+            ];
+            let body = prop_oneof![text_body(), prop::collection::vec(any::<u8>(), 0..3000)];
+            (any::<bool>(), cte, body).prop_map(|(text, cte, body)| Node::Leaf { text, cte, body })
+        }
+
+        fn tree() -> impl Strategy<Value = Node> {
+            leaf().prop_recursive(4, 24, 4, |inner| {
+                prop_oneof![
+                    ("[ -~]{0,20}", "[ -~]{0,20}", prop::collection::vec(inner.clone(), 1..4))
+                        .prop_map(|(preamble, epilogue, children)| Node::Multipart {
+                            preamble,
+                            epilogue,
+                            children
+                        }),
+                    inner.prop_map(|n| Node::Message(Box::new(n))),
+                ]
+            })
+        }
+
+        fn write(node: &Node, counter: &mut usize, out: &mut Vec<u8>) {
+            match node {
+                Node::Leaf { text, cte, body } => {
+                    out.extend_from_slice(if *text {
+                        &b"Content-Type: text/plain; charset=utf-8\r\n"[..]
+                    } else {
+                        b"Content-Type: application/octet-stream\r\n"
+                    });
+                    if let Some(cte) = cte {
+                        out.extend_from_slice(format!("Content-Transfer-Encoding: {cte}\r\n").as_bytes());
+                    }
+                    out.extend_from_slice(b"\r\n");
+                    out.extend_from_slice(body);
+                }
+                Node::Multipart { preamble, epilogue, children } => {
+                    *counter += 1;
+                    let b = format!("=_b{counter}_");
+                    out.extend_from_slice(
+                        format!("Content-Type: multipart/mixed;\r\n boundary=\"{b}\"\r\n\r\n").as_bytes(),
+                    );
+                    if !preamble.is_empty() {
+                        out.extend_from_slice(format!("{preamble}\r\n").as_bytes());
+                    }
+                    for child in children {
+                        out.extend_from_slice(format!("--{b}\r\n").as_bytes());
+                        write(child, counter, out);
+                        out.extend_from_slice(b"\r\n");
+                    }
+                    out.extend_from_slice(format!("--{b}--\r\n{epilogue}").as_bytes());
+                }
+                Node::Message(inner) => {
+                    out.extend_from_slice(b"Content-Type: message/rfc822\r\n\r\n");
+                    write(inner, counter, out);
+                }
+            }
+        }
+
+        fn delimiters_absent(node: &Node) -> bool {
+            match node {
+                Node::Leaf { body, .. } => !body.windows(5).any(|w| w == b"--=_b"),
+                Node::Multipart { children, .. } => children.iter().all(delimiters_absent),
+                Node::Message(inner) => delimiters_absent(inner),
+            }
+        }
+
+        /// Compare the trees leaf by leaf: same types, same decoded bodies.
+        fn same_leaves(a: &Entity<'_>, b: &Entity<'_>, limits: &Limits) {
+            assert_eq!(a.content_type().mime_type, b.content_type().mime_type);
+            let (pa, pb) = (a.parts(limits).unwrap(), b.parts(limits).unwrap());
+            assert_eq!(pa.len(), pb.len());
+            if a.content_type().is_multipart() {
+                for (x, y) in pa.iter().zip(&pb) {
+                    same_leaves(x, y, limits);
+                }
+            } else if let Some(ea) = a.embedded_message(limits).unwrap() {
+                same_leaves(&ea, &b.embedded_message(limits).unwrap().unwrap(), limits);
+            } else {
+                assert_eq!(a.decoded_body(limits).unwrap(), b.decoded_body(limits).unwrap());
+            }
+        }
+
+        proptest! {
+            #[test]
+            fn seven_bit_round_trip(node in tree()) {
+                let mut raw = Vec::new();
+                write(&node, &mut 0, &mut raw);
+                // Random bodies must not contain our delimiters.
+                prop_assume!(delimiters_absent(&node));
+                let limits = Limits::default();
+                let out = make_seven_bit(&raw, &limits).unwrap();
+                prop_assert!(out.iter().all(|&b| b < 128 && b != 0));
+                for line in out.split(|&b| b == b'\n') {
+                    prop_assert!(line.len() <= 999, "line of {} bytes", line.len());
+                }
+                let before = Entity::parse(&raw, &limits).unwrap();
+                let after = Entity::parse(&out, &limits).unwrap();
+                same_leaves(&before, &after, &limits);
+                // Already 7-bit: a second pass changes nothing.
+                prop_assert!(matches!(make_seven_bit(&out, &limits).unwrap(), Cow::Borrowed(_)));
+            }
+
+            #[test]
+            fn canonicalize_idempotent(data in prop::collection::vec(
+                prop_oneof![Just(b'\r'), Just(b'\n'), Just(b'a'), any::<u8>()], 0..500)) {
+                let once = canonicalize_crlf(&data).into_owned();
+                prop_assert!(crate::canonical::is_canonical(&once));
+                prop_assert!(matches!(canonicalize_crlf(&once), Cow::Borrowed(_)));
+                let stripped: Vec<u8> = data.iter().copied().filter(|b| *b != b'\r' && *b != b'\n').collect();
+                let stripped_once: Vec<u8> = once.iter().copied().filter(|b| *b != b'\r' && *b != b'\n').collect();
+                prop_assert_eq!(stripped, stripped_once);
+            }
+        }
+    }
 }
