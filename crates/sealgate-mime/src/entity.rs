@@ -172,12 +172,11 @@ impl<'a> Entity<'a> {
             .ok_or_else(|| malformed("multipart without boundary parameter"))?;
         split_multipart(self.body(), boundary.as_bytes(), limits).map(Some)
     }
-
 }
 
 /// The line end used by `data`: that of its first line, CRLF when it has no line end.
 pub(crate) fn line_ending_of(data: &[u8]) -> &'static [u8] {
-    match data.iter().position(|&b| b == b'\n') {
+    match memchr::memchr(b'\n', data) {
         Some(i) if i == 0 || data.get(i - 1) != Some(&b'\r') => b"\n",
         _ => b"\r\n",
     }
@@ -207,35 +206,42 @@ fn delimiter(line: &[u8], boundary: &[u8]) -> Option<Delimiter> {
         .then_some(Delimiter::Open)
 }
 
-/// Split a multipart body at its delimiter lines. Linear: each line start is compared once.
+/// Split a multipart body at its delimiter lines. Linear: a substring search finds the lines
+/// that start with `--boundary` (RFC 2046 §5.1.1: only after a line break or at the start).
 fn split_multipart(body: &[u8], boundary: &[u8], limits: &Limits) -> Result<MultipartLayout> {
+    let mut needle = Vec::with_capacity(boundary.len() + 3);
+    needle.extend_from_slice(b"\n--");
+    needle.extend_from_slice(boundary);
+    let finder = memchr::memmem::Finder::new(&needle);
+    let at_start = body.get(..needle.len() - 1) == needle.get(1..);
+    let candidates = at_start
+        .then_some(0)
+        .into_iter()
+        .chain(finder.find_iter(body).map(|i| i + 1));
+
     let mut parts = Vec::new();
     let mut current: Option<usize> = None;
     let mut seen_delimiter = false;
-    let mut line_start = 0;
-    while line_start < body.len() {
+    for line_start in candidates {
         let rest = body.get(line_start..).unwrap_or_default();
-        let line_end = rest
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(body.len(), |i| line_start + i + 1);
+        let line_end = memchr::memchr(b'\n', rest).map_or(body.len(), |i| line_start + i + 1);
         let line = body.get(line_start..line_end).unwrap_or_default();
-        if let Some(kind) = delimiter(line, boundary) {
-            seen_delimiter = true;
-            if let Some(start) = current {
-                // The line break before the delimiter is part of the delimiter.
-                let mut end = line_start.saturating_sub(1);
-                if end > start && body.get(end - 1) == Some(&b'\r') {
-                    end -= 1;
-                }
-                push_part(&mut parts, start..end.max(start), limits)?;
+        let Some(kind) = delimiter(line, boundary) else {
+            continue;
+        };
+        seen_delimiter = true;
+        if let Some(start) = current {
+            // The line break before the delimiter is part of the delimiter.
+            let mut end = line_start.saturating_sub(1);
+            if end > start && body.get(end - 1) == Some(&b'\r') {
+                end -= 1;
             }
-            match kind {
-                Delimiter::Close => return Ok(MultipartLayout { parts }),
-                Delimiter::Open => current = Some(line_end),
-            }
+            push_part(&mut parts, start..end.max(start), limits)?;
         }
-        line_start = line_end;
+        match kind {
+            Delimiter::Close => return Ok(MultipartLayout { parts }),
+            Delimiter::Open => current = Some(line_end),
+        }
     }
     if !seen_delimiter {
         return Err(malformed("multipart body without boundary delimiter"));
@@ -309,7 +315,10 @@ epilogue\r\n";
         assert!(alt[0].headers().is_empty());
         assert_eq!(alt[0].body(), b"no headers");
         assert_eq!(alt[0].content_type().mime_type, "text/plain");
-        assert_eq!(alt[1].decoded_body(&limits).unwrap(), "<p>café</p>".as_bytes());
+        assert_eq!(
+            alt[1].decoded_body(&limits).unwrap(),
+            "<p>café</p>".as_bytes()
+        );
         assert_eq!(alt[1].depth(), 2);
         let inner = parts[2].embedded_message(&limits).unwrap().unwrap();
         assert_eq!(inner.header("subject").as_deref(), Some("inner"));
@@ -318,7 +327,8 @@ epilogue\r\n";
 
     #[test]
     fn lf_line_ends_and_prefix_boundaries() {
-        let raw = b"Content-Type: multipart/mixed; boundary=b\n\n--b\n\nA\n--bb\nB\n--b\n\nC\n--b--";
+        let raw =
+            b"Content-Type: multipart/mixed; boundary=b\n\n--b\n\nA\n--bb\nB\n--b\n\nC\n--b--";
         let limits = Limits::default();
         let parts = Entity::parse(raw, &limits).unwrap().parts(&limits).unwrap();
         assert_eq!(parts.len(), 2);
@@ -341,16 +351,23 @@ epilogue\r\n";
 
     #[test]
     fn part_and_depth_limits() {
-        let mut limits = Limits::default();
-        limits.max_parts = 2;
+        let limits = Limits {
+            max_parts: 2,
+            ..Limits::default()
+        };
         let raw = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\n1\r\n--b\r\n\r\n2\r\n--b\r\n\r\n3\r\n--b--\r\n";
         assert!(matches!(
             Entity::parse(raw, &limits).unwrap().parts(&limits),
             Err(Error::LimitExceeded { .. })
         ));
-        let mut limits = Limits::default();
-        limits.max_mime_depth = 1;
-        let parts = Entity::parse(NESTED, &limits).unwrap().parts(&limits).unwrap();
+        let limits = Limits {
+            max_mime_depth: 1,
+            ..Limits::default()
+        };
+        let parts = Entity::parse(NESTED, &limits)
+            .unwrap()
+            .parts(&limits)
+            .unwrap();
         assert!(matches!(
             parts[1].parts(&limits),
             Err(Error::LimitExceeded { .. })
@@ -364,13 +381,23 @@ epilogue\r\n";
         assert_eq!(e.body(), b"");
         assert_eq!(e.content_type(), ContentType::default());
         assert_eq!(e.transfer_encoding(), None);
-        let e = Entity::parse(b"Content-Transfer-Encoding: BASE64 (x)\r\n\r\naGk=", &limits).unwrap();
+        let e = Entity::parse(
+            b"Content-Transfer-Encoding: BASE64 (x)\r\n\r\naGk=",
+            &limits,
+        )
+        .unwrap();
         assert_eq!(e.transfer_encoding().as_deref(), Some("base64"));
         assert_eq!(e.decoded_body(&limits).unwrap(), b"hi");
-        let e = Entity::parse(b"Content-Transfer-Encoding: x-uuencode\r\n\r\nbegin", &limits).unwrap();
+        let e = Entity::parse(
+            b"Content-Transfer-Encoding: x-uuencode\r\n\r\nbegin",
+            &limits,
+        )
+        .unwrap();
         assert!(e.decoded_body(&limits).is_err());
-        let mut small = Limits::default();
-        small.max_message_bytes = 3;
+        let small = Limits {
+            max_message_bytes: 3,
+            ..Limits::default()
+        };
         assert!(Entity::parse(b"A: b\r\n", &small).is_err());
     }
 }

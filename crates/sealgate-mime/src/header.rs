@@ -87,10 +87,7 @@ pub(crate) fn parse_header_block<'a>(
     let mut pos = 0;
     while pos < raw.len() {
         let rest = raw.get(pos..).unwrap_or_default();
-        let end = rest
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(raw.len(), |i| pos + i + 1);
+        let end = memchr::memchr(b'\n', rest).map_or(raw.len(), |i| pos + i + 1);
         let line = raw.get(pos..end).unwrap_or_default();
         if line == b"\n" || line == b"\r\n" {
             return Ok((make_fields(raw, &spans)?, end));
@@ -135,7 +132,9 @@ fn make_fields<'a>(raw: &'a [u8], spans: &[(usize, usize, usize)]) -> Result<Vec
                 .get(start..name_end)
                 .and_then(|n| std::str::from_utf8(n).ok())
                 .ok_or_else(|| malformed("header field name"))?;
-            let raw = raw.get(start..end).ok_or_else(|| malformed("header field"))?;
+            let raw = raw
+                .get(start..end)
+                .ok_or_else(|| malformed("header field"))?;
             Ok(HeaderField { name, raw })
         })
         .collect()
@@ -258,13 +257,18 @@ mod tests {
 
     #[test]
     fn limits() {
-        let mut limits = Limits::default();
-        limits.max_header_count = 1;
+        let limits = Limits {
+            max_header_count: 1,
+            ..Limits::default()
+        };
         assert!(matches!(
             parse_header_block(b"A: 1\nB: 2\n\n", &limits),
             Err(Error::LimitExceeded { .. })
         ));
-        limits.max_header_line = 5;
+        let limits = Limits {
+            max_header_line: 5,
+            ..Limits::default()
+        };
         assert!(matches!(
             parse_header_block(b"A: 123456\n\n", &limits),
             Err(Error::LimitExceeded { .. })

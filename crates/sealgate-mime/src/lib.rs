@@ -16,8 +16,8 @@ pub use header::{ContentType, HeaderField};
 pub use limits::Limits;
 pub use protect::{assemble, make_seven_bit, split_for_protection};
 pub use smime::{
-    MultipartSigned, Pkcs7Mime, build_base64_entity, build_multipart_signed, parse_multipart_signed,
-    parse_pkcs7_mime,
+    MultipartSigned, Pkcs7Mime, build_base64_entity, build_multipart_signed,
+    parse_multipart_signed, parse_pkcs7_mime,
 };
 pub use transfer::Base64Writer;
 
@@ -88,11 +88,7 @@ mod tests {
         fn no_panic_on_mime_like_input(lines in prop::collection::vec(mime_line(), 0..60)) {
             let raw = lines.concat();
             exercise(&raw, &Limits::default());
-            let mut tight = Limits::default();
-            tight.max_mime_depth = 2;
-            tight.max_parts = 3;
-            tight.max_header_count = 4;
-            tight.max_header_line = 30;
+            let tight = Limits { max_mime_depth: 2, max_parts: 3, max_header_count: 4, max_header_line: 30, ..Limits::default() };
             exercise(&raw, &tight);
         }
     }

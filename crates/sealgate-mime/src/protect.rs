@@ -49,7 +49,11 @@ fn push_field(out: &mut Vec<u8>, raw: &[u8]) {
 ///
 /// CR and LF in `extra_headers` names and values are replaced by spaces, so a value cannot
 /// inject header fields.
-pub fn assemble(outer: &[HeaderField<'_>], extra_headers: &[(&str, &str)], entity: &[u8]) -> Vec<u8> {
+pub fn assemble(
+    outer: &[HeaderField<'_>],
+    extra_headers: &[(&str, &str)],
+    entity: &[u8],
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(entity.len() + 1024);
     for field in outer {
         push_field(&mut out, &canonicalize_crlf(field.raw));
@@ -110,7 +114,9 @@ fn seven_bit(
         let mut new_body: Option<Vec<u8>> = None;
         let mut copied = 0;
         for range in layout.parts {
-            let part = body.get(range.clone()).ok_or_else(|| malformed("part range"))?;
+            let part = body
+                .get(range.clone())
+                .ok_or_else(|| malformed("part range"))?;
             if let Some(changed) = seven_bit(part, depth + 1, limits, eol, count)? {
                 let out = new_body.get_or_insert_with(|| Vec::with_capacity(body.len() * 4 / 3));
                 out.extend_from_slice(body.get(copied..range.start).unwrap_or_default());
@@ -162,29 +168,26 @@ fn splice(header_block: &[u8], body: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Whether `body` cannot travel as 7bit (RFC 5322 §2.3, RFC 2045 §2.7).
+/// Whether `body` cannot travel as 7bit (RFC 5322 §2.3, RFC 2045 §2.7): 8-bit bytes, NUL,
+/// a CR that does not end a line, a LF without CR in a CRLF entity, lines over 998 bytes.
 fn needs_encoding(body: &[u8], eol: &[u8]) -> bool {
     let crlf = eol == b"\r\n";
-    let mut line_len = 0usize;
-    let mut prev = 0u8;
-    let mut iter = body.iter().peekable();
-    while let Some(&b) = iter.next() {
-        match b {
-            0 | 128..=255 => return true,
-            b'\r' if iter.peek() != Some(&&b'\n') => return true,
-            b'\n' if crlf && prev != b'\r' => return true,
-            b'\n' => line_len = 0,
-            b'\r' => {}
-            _ => {
-                line_len += 1;
-                if line_len > 998 {
-                    return true;
-                }
-            }
+    let bad_line =
+        |line: &[u8]| line.len() > 998 || line.iter().any(|&b| b == 0 || b == b'\r' || b >= 128);
+    let mut start = 0;
+    for nl in memchr::memchr_iter(b'\n', body) {
+        let line = body.get(start..nl).unwrap_or_default();
+        let content = match line.strip_suffix(b"\r") {
+            Some(content) => content,
+            None if crlf => return true,
+            None => line,
+        };
+        if bad_line(content) {
+            return true;
         }
-        prev = b;
+        start = nl + 1;
     }
-    false
+    bad_line(body.get(start..).unwrap_or_default())
 }
 
 #[cfg(test)]
@@ -214,7 +217,10 @@ mod tests {
         let (outer, inner) =
             split_for_protection(b"Subject: x\r\n\r\nbody", &Limits::default()).unwrap();
         assert_eq!(outer.len(), 1);
-        assert_eq!(inner, b"Content-Type: text/plain; charset=us-ascii\r\n\r\nbody");
+        assert_eq!(
+            inner,
+            b"Content-Type: text/plain; charset=us-ascii\r\n\r\nbody"
+        );
     }
 
     #[test]
@@ -251,8 +257,14 @@ mod tests {
             .embedded_message(&limits)
             .unwrap()
             .unwrap();
-        assert_eq!(inner.transfer_encoding().as_deref(), Some("quoted-printable"));
-        assert_eq!(inner.decoded_body(&limits).unwrap(), format!("{long}\n").as_bytes());
+        assert_eq!(
+            inner.transfer_encoding().as_deref(),
+            Some("quoted-printable")
+        );
+        assert_eq!(
+            inner.decoded_body(&limits).unwrap(),
+            format!("{long}\n").as_bytes()
+        );
     }
 
     #[test]
@@ -315,11 +327,17 @@ mod tests {
         fn tree() -> impl Strategy<Value = Node> {
             leaf().prop_recursive(4, 24, 4, |inner| {
                 prop_oneof![
-                    ("[ -~]{0,20}", "[ -~]{0,20}", prop::collection::vec(inner.clone(), 1..4))
-                        .prop_map(|(preamble, epilogue, children)| Node::Multipart {
-                            preamble,
-                            epilogue,
-                            children
+                    (
+                        "[ -~]{0,20}",
+                        "[ -~]{0,20}",
+                        prop::collection::vec(inner.clone(), 1..4)
+                    )
+                        .prop_map(|(preamble, epilogue, children)| {
+                            Node::Multipart {
+                                preamble,
+                                epilogue,
+                                children,
+                            }
                         }),
                     inner.prop_map(|n| Node::Message(Box::new(n))),
                 ]
@@ -335,16 +353,23 @@ mod tests {
                         b"Content-Type: application/octet-stream\r\n"
                     });
                     if let Some(cte) = cte {
-                        out.extend_from_slice(format!("Content-Transfer-Encoding: {cte}\r\n").as_bytes());
+                        out.extend_from_slice(
+                            format!("Content-Transfer-Encoding: {cte}\r\n").as_bytes(),
+                        );
                     }
                     out.extend_from_slice(b"\r\n");
                     out.extend_from_slice(body);
                 }
-                Node::Multipart { preamble, epilogue, children } => {
+                Node::Multipart {
+                    preamble,
+                    epilogue,
+                    children,
+                } => {
                     *counter += 1;
                     let b = format!("=_b{counter}_");
                     out.extend_from_slice(
-                        format!("Content-Type: multipart/mixed;\r\n boundary=\"{b}\"\r\n\r\n").as_bytes(),
+                        format!("Content-Type: multipart/mixed;\r\n boundary=\"{b}\"\r\n\r\n")
+                            .as_bytes(),
                     );
                     if !preamble.is_empty() {
                         out.extend_from_slice(format!("{preamble}\r\n").as_bytes());
@@ -383,7 +408,10 @@ mod tests {
             } else if let Some(ea) = a.embedded_message(limits).unwrap() {
                 same_leaves(&ea, &b.embedded_message(limits).unwrap().unwrap(), limits);
             } else {
-                assert_eq!(a.decoded_body(limits).unwrap(), b.decoded_body(limits).unwrap());
+                assert_eq!(
+                    a.decoded_body(limits).unwrap(),
+                    b.decoded_body(limits).unwrap()
+                );
             }
         }
 

@@ -82,7 +82,9 @@ pub fn parse_pkcs7_mime<'a>(raw: &'a [u8], limits: &Limits) -> Result<Option<Pkc
         "application/pkcs7-mime" | "application/x-pkcs7-mime" => true,
         "application/octet-stream" => message.filename().is_some_and(|name| {
             let name = name.to_ascii_lowercase();
-            [".p7m", ".p7c", ".p7s"].iter().any(|ext| name.ends_with(ext))
+            [".p7m", ".p7c", ".p7s"]
+                .iter()
+                .any(|ext| name.ends_with(ext))
         }),
         _ => false,
     };
@@ -120,8 +122,9 @@ fn param_value(value: &str) -> String {
 
 /// Does a line of `data` start with `--boundary`?
 fn boundary_occurs(data: &[u8], boundary: &[u8]) -> bool {
-    data.split(|&b| b == b'\n')
-        .any(|line| line.strip_prefix(b"--").is_some_and(|l| l.starts_with(boundary)))
+    let mut needle = b"--".to_vec();
+    needle.extend_from_slice(boundary);
+    memchr::memmem::find_iter(data, &needle).any(|i| i == 0 || data.get(i - 1) == Some(&b'\n'))
 }
 
 /// Build `multipart/signed` (RFC 1847 §2.1, RFC 8551 §3.5.3).
@@ -193,7 +196,11 @@ pub fn build_base64_entity(content_type: &str, filename: Option<&str>, data: &[u
     out.extend_from_slice(b"\r\nContent-Transfer-Encoding: base64\r\n");
     if let Some(name) = filename {
         out.extend_from_slice(
-            format!("Content-Disposition: attachment; filename={}\r\n", param_value(name)).as_bytes(),
+            format!(
+                "Content-Disposition: attachment; filename={}\r\n",
+                param_value(name)
+            )
+            .as_bytes(),
         );
     }
     out.extend_from_slice(b"\r\n");
@@ -225,7 +232,10 @@ mod tests {
     }
 
     fn data(name: &str) -> Vec<u8> {
-        let path = format!("{}/../../tests/data/mime/{name}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/../../tests/data/mime/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
         std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
     }
 
@@ -244,7 +254,9 @@ mod tests {
             &mut rng,
         );
         let msg = crate::assemble(&[], &[], &built);
-        let parsed = parse_multipart_signed(&msg, &Limits::default()).unwrap().unwrap();
+        let parsed = parse_multipart_signed(&msg, &Limits::default())
+            .unwrap()
+            .unwrap();
         assert_eq!(parsed.signed, entity);
         assert_eq!(parsed.protocol, "application/pkcs7-signature");
         assert_eq!(parsed.micalg.as_deref(), Some("sha-256"));
@@ -268,9 +280,15 @@ mod tests {
             &mut Counter(0),
         );
         let msg = crate::assemble(&[], &[], &built);
-        let parsed = parse_multipart_signed(&msg, &Limits::default()).unwrap().unwrap();
+        let parsed = parse_multipart_signed(&msg, &Limits::default())
+            .unwrap()
+            .unwrap();
         assert_eq!(parsed.signed, entity.as_bytes());
-        assert!(String::from_utf8(built).unwrap().contains(&format!("boundary=\"{boundary}-1\"")));
+        assert!(
+            String::from_utf8(built)
+                .unwrap()
+                .contains(&format!("boundary=\"{boundary}-1\""))
+        );
     }
 
     #[test]
@@ -342,11 +360,22 @@ mod tests {
         let new = "=_outer part 1";
         let raw = raw
             .replace("; micalg=", ";\r\n\tmicalg=")
-            .replace(&format!("boundary=\"{old}\""), &format!("\r\n boundary=\"{new}\""))
-            .replace(&format!("--{old}--\r\n"), &format!("--{new}-- \r\nepilogue\r\n"))
+            .replace(
+                &format!("boundary=\"{old}\""),
+                &format!("\r\n boundary=\"{new}\""),
+            )
+            .replace(
+                &format!("--{old}--\r\n"),
+                &format!("--{new}-- \r\nepilogue\r\n"),
+            )
             .replace(&format!("--{old}\r\n"), &format!("--{new} \t \r\n"));
-        let p = parse_multipart_signed(raw.as_bytes(), &Limits::default()).unwrap().unwrap();
-        assert_eq!(p.signed, &*canonicalize_crlf(&data("signed-content-lf.txt")));
+        let p = parse_multipart_signed(raw.as_bytes(), &Limits::default())
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            p.signed,
+            &*canonicalize_crlf(&data("signed-content-lf.txt"))
+        );
         assert_eq!(p.signature, data("signed-detached-crlf.p7s"));
     }
 
@@ -361,6 +390,10 @@ mod tests {
         let p = parse_pkcs7_mime(&enveloped, &limits).unwrap().unwrap();
         assert_eq!(p.smime_type.as_deref(), Some("enveloped-data"));
         assert_eq!(p.der, data("enveloped.der"));
-        assert!(parse_multipart_signed(&data("enveloped.eml"), &limits).unwrap().is_none());
+        assert!(
+            parse_multipart_signed(&data("enveloped.eml"), &limits)
+                .unwrap()
+                .is_none()
+        );
     }
 }

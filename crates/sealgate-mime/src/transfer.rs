@@ -27,13 +27,33 @@ const LINES_PER_BLOCK: usize = 1024;
 /// Decode a base64 body: line ends and blanks are skipped (RFC 2045 §6.8), anything else outside
 /// the alphabet is an error.
 pub(crate) fn decode_base64(body: &[u8]) -> Result<Vec<u8>> {
+    let is_blank = |b: &u8| matches!(b, b'\r' | b' ' | b'\t');
     let mut compact = Vec::with_capacity(body.len());
-    for run in body.split(|b| matches!(b, b'\r' | b'\n' | b' ' | b'\t')) {
-        compact.extend_from_slice(run);
+    for line in lines(body) {
+        let line = line.strip_suffix(b"\n").unwrap_or(line);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.iter().any(is_blank) {
+            compact.extend(line.iter().filter(|b| !is_blank(b)));
+        } else {
+            compact.extend_from_slice(line);
+        }
     }
     LENIENT
         .decode(&compact)
         .map_err(|_| malformed("invalid base64 body"))
+}
+
+/// The lines of `data`, each with its LF (the last one may have none).
+fn lines(data: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut start = 0;
+    memchr::memchr_iter(b'\n', data)
+        .map(|nl| nl + 1)
+        .chain((!data.is_empty()).then_some(data.len()))
+        .filter_map(move |end| {
+            let line = data.get(start..end).filter(|l| !l.is_empty())?;
+            start = end;
+            Some(line)
+        })
 }
 
 /// Append `data` base64-encoded in 76-character lines, each ended by `eol`.
@@ -124,7 +144,7 @@ impl<W: Write> Write for Base64Writer<W> {
 /// malformed `=` escape is kept literally, as the RFC recommends.
 pub(crate) fn decode_quoted_printable(body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(body.len());
-    for line in body.split_inclusive(|&b| b == b'\n') {
+    for line in lines(body) {
         let eol_len = crate::header::line_end_len(line);
         let (content, eol) = line.split_at(line.len() - eol_len);
         let trimmed_len = content
@@ -145,7 +165,7 @@ pub(crate) fn decode_quoted_printable(body: &[u8]) -> Vec<u8> {
 }
 
 fn decode_qp_escapes(mut s: &[u8], out: &mut Vec<u8>) {
-    while let Some(eq) = s.iter().position(|&b| b == b'=') {
+    while let Some(eq) = memchr::memchr(b'=', s) {
         let (literal, rest) = s.split_at(eq);
         out.extend_from_slice(literal);
         match (rest.get(1).and_then(hex), rest.get(2).and_then(hex)) {
@@ -198,6 +218,32 @@ pub(crate) fn encode_quoted_printable(data: &[u8], eol: &[u8], out: &mut Vec<u8>
             line_len = 0;
             i += brk;
             continue;
+        }
+        // Fast path: copy a run of bytes that stand for themselves in one go. A blank is in the
+        // run only when a byte follows that is no line end (rule 3: no trailing blanks).
+        if line_len > 0 {
+            let room = 75 - line_len;
+            let run = data
+                .get(i..)
+                .unwrap_or_default()
+                .iter()
+                .enumerate()
+                .take(room)
+                .position(|(k, &c)| {
+                    let plain = (33..=126).contains(&c) && c != b'=';
+                    let blank_inside = (c == b' ' || c == b'\t')
+                        && data
+                            .get(i + k + 1)
+                            .is_some_and(|n| *n != b'\r' && *n != b'\n');
+                    !(plain || blank_inside)
+                })
+                .unwrap_or(room.min(data.len() - i));
+            if run > 0 {
+                out.extend_from_slice(data.get(i..i + run).unwrap_or_default());
+                line_len += run;
+                i += run;
+                continue;
+            }
         }
         let at_line_end = i + 1 == data.len() || break_at(i + 1) > 0;
         let literal = match b {
