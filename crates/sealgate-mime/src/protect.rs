@@ -13,6 +13,11 @@ use crate::{Error, Limits, Result, transfer};
 /// inner MIME entity: the message's `Content-*` fields (a default
 /// `Content-Type: text/plain; charset=us-ascii` if it has none), an empty line and the body,
 /// canonicalised to CRLF (RFC 8551 §3.1.1).
+///
+/// Canonicalising would corrupt binary data, so first every non-text leaf whose body has a bare
+/// CR (or a bare LF in a message written with CRLF) and no base64/quoted-printable encoding is
+/// re-encoded in base64; text line ends are canonicalised, which is what they mean
+/// (RFC 2046 §4.1.1).
 pub fn split_for_protection<'a>(
     raw: &'a [u8],
     limits: &Limits,
@@ -20,15 +25,24 @@ pub fn split_for_protection<'a>(
     let message = Entity::parse(raw, limits)?;
     let (mime, outer): (Vec<HeaderField<'a>>, Vec<HeaderField<'a>>) =
         message.headers().iter().partition(|h| h.is_mime_field());
+    let eol = line_ending_of(raw);
     let mut inner = Vec::with_capacity(raw.len() + 64);
     if !mime.iter().any(|h| h.is_named("Content-Type")) {
-        inner.extend_from_slice(b"Content-Type: text/plain; charset=us-ascii\r\n");
+        inner.extend_from_slice(b"Content-Type: text/plain; charset=us-ascii");
+        inner.extend_from_slice(eol);
     }
     for field in mime.iter().filter(|h| !h.is_named("MIME-Version")) {
-        push_field(&mut inner, field.raw);
+        inner.extend_from_slice(field.raw);
+        if !field.raw.ends_with(b"\n") {
+            inner.extend_from_slice(eol);
+        }
     }
-    inner.extend_from_slice(b"\r\n");
+    inner.extend_from_slice(eol);
     inner.extend_from_slice(message.body());
+    let mut count = 0;
+    if let Some(safe) = seven_bit(&inner, 0, limits, eol, Mode::LineEnds, &mut count)? {
+        inner = safe;
+    }
     let inner = match canonicalize_crlf(&inner) {
         Cow::Borrowed(_) => inner,
         Cow::Owned(canonical) => canonical,
@@ -83,10 +97,21 @@ pub fn assemble(
 pub fn make_seven_bit<'a>(entity: &'a [u8], limits: &Limits) -> Result<Cow<'a, [u8]>> {
     let eol = line_ending_of(entity);
     let mut count = 0;
-    Ok(match seven_bit(entity, 0, limits, eol, &mut count)? {
-        Some(owned) => Cow::Owned(owned),
-        None => Cow::Borrowed(entity),
-    })
+    Ok(
+        match seven_bit(entity, 0, limits, eol, Mode::SevenBit, &mut count)? {
+            Some(owned) => Cow::Owned(owned),
+            None => Cow::Borrowed(entity),
+        },
+    )
+}
+
+/// Which leaves [`seven_bit`] re-encodes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Everything that is not 7-bit safe ([`make_seven_bit`]).
+    SevenBit,
+    /// Only non-text leaves that canonicalising the line ends would corrupt.
+    LineEnds,
 }
 
 /// `None` when `raw` needs no change.
@@ -95,6 +120,7 @@ fn seven_bit(
     depth: usize,
     limits: &Limits,
     eol: &[u8],
+    mode: Mode,
     count: &mut usize,
 ) -> Result<Option<Vec<u8>>> {
     *count += 1;
@@ -117,7 +143,7 @@ fn seven_bit(
             let part = body
                 .get(range.clone())
                 .ok_or_else(|| malformed("part range"))?;
-            if let Some(changed) = seven_bit(part, depth + 1, limits, eol, count)? {
+            if let Some(changed) = seven_bit(part, depth + 1, limits, eol, mode, count)? {
                 let out = new_body.get_or_insert_with(|| Vec::with_capacity(body.len() * 4 / 3));
                 out.extend_from_slice(body.get(copied..range.start).unwrap_or_default());
                 out.extend_from_slice(&changed);
@@ -130,10 +156,14 @@ fn seven_bit(
         }));
     }
     if ct.mime_type == "message/rfc822" && identity {
-        return Ok(seven_bit(body, depth + 1, limits, eol, count)?
+        return Ok(seven_bit(body, depth + 1, limits, eol, mode, count)?
             .map(|inner| splice(entity.header_block(), &inner)));
     }
-    if !identity || !needs_encoding(body, eol) {
+    let needed = match mode {
+        Mode::SevenBit => needs_encoding(body, eol),
+        Mode::LineEnds => !ct.is_text() && has_bare_line_end(body, eol),
+    };
+    if !identity || !needed {
         return Ok(None);
     }
 
@@ -166,6 +196,15 @@ fn splice(header_block: &[u8], body: &[u8]) -> Vec<u8> {
     out.extend_from_slice(header_block);
     out.extend_from_slice(body);
     out
+}
+
+/// Whether `body` has a CR that does not end a line, or (in a CRLF entity) a LF without CR.
+fn has_bare_line_end(body: &[u8], eol: &[u8]) -> bool {
+    let crlf = eol == b"\r\n";
+    memchr::memchr2_iter(b'\r', b'\n', body).any(|i| match body.get(i) {
+        Some(b'\r') => body.get(i + 1) != Some(&b'\n'),
+        _ => crlf && (i == 0 || body.get(i - 1) != Some(&b'\r')),
+    })
 }
 
 /// Whether `body` cannot travel as 7bit (RFC 5322 §2.3, RFC 2045 §2.7): 8-bit bytes, NUL,
@@ -210,6 +249,32 @@ mod tests {
             msg,
             b"From: a@example.org\r\nSubject: hi\r\n there\r\nX-Sealgate: signed  Bcc: x\r\nMIME-Version: 1.0\r\nContent-Type: text/plain;\r\n charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nline\r\n"
         );
+    }
+
+    #[test]
+    fn split_keeps_binary_exact() {
+        let raw = b"Subject: x\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nbare\nlf\r\n--b\r\nContent-Type: image/png\r\nContent-Transfer-Encoding: binary\r\n\r\n\x89PNG\r\n\x1a\n\x00\r\n--b--\r\n";
+        let limits = Limits::default();
+        let (_, inner) = split_for_protection(raw, &limits).unwrap();
+        assert!(crate::canonical::is_canonical(&inner));
+        let parts = Entity::parse(&inner, &limits)
+            .unwrap()
+            .parts(&limits)
+            .unwrap();
+        assert_eq!(parts[0].decoded_body(&limits).unwrap(), b"bare\r\nlf");
+        assert_eq!(parts[1].transfer_encoding().as_deref(), Some("base64"));
+        assert_eq!(
+            parts[1].decoded_body(&limits).unwrap(),
+            b"\x89PNG\r\n\x1a\n\x00"
+        );
+    }
+
+    #[test]
+    fn has_bare_line_end_rules() {
+        assert!(!has_bare_line_end(b"a\r\nb", b"\r\n"));
+        assert!(has_bare_line_end(b"\na", b"\r\n"));
+        assert!(!has_bare_line_end(b"a\nb\r\n", b"\n"));
+        assert!(has_bare_line_end(b"a\r", b"\n"));
     }
 
     #[test]
@@ -397,16 +462,21 @@ mod tests {
         }
 
         /// Compare the trees leaf by leaf: same types, same decoded bodies.
-        fn same_leaves(a: &Entity<'_>, b: &Entity<'_>, limits: &Limits) {
+        /// With `canonical_text`, text leaves of `b` are compared with the CRLF form of `a`'s.
+        fn same_leaves(a: &Entity<'_>, b: &Entity<'_>, limits: &Limits, canonical_text: bool) {
             assert_eq!(a.content_type().mime_type, b.content_type().mime_type);
             let (pa, pb) = (a.parts(limits).unwrap(), b.parts(limits).unwrap());
             assert_eq!(pa.len(), pb.len());
             if a.content_type().is_multipart() {
                 for (x, y) in pa.iter().zip(&pb) {
-                    same_leaves(x, y, limits);
+                    same_leaves(x, y, limits, canonical_text);
                 }
             } else if let Some(ea) = a.embedded_message(limits).unwrap() {
-                same_leaves(&ea, &b.embedded_message(limits).unwrap().unwrap(), limits);
+                let eb = b.embedded_message(limits).unwrap().unwrap();
+                same_leaves(&ea, &eb, limits, canonical_text);
+            } else if canonical_text && a.content_type().is_text() {
+                let da = a.decoded_body(limits).unwrap();
+                assert_eq!(&*canonicalize_crlf(&da), b.decoded_body(limits).unwrap());
             } else {
                 assert_eq!(
                     a.decoded_body(limits).unwrap(),
@@ -430,9 +500,29 @@ mod tests {
                 }
                 let before = Entity::parse(&raw, &limits).unwrap();
                 let after = Entity::parse(&out, &limits).unwrap();
-                same_leaves(&before, &after, &limits);
+                same_leaves(&before, &after, &limits, false);
                 // Already 7-bit: a second pass changes nothing.
                 prop_assert!(matches!(make_seven_bit(&out, &limits).unwrap(), Cow::Borrowed(_)));
+            }
+
+            /// The signing pipeline: split, 7-bit, canonical; binary leaves survive exactly.
+            #[test]
+            fn protection_pipeline(node in tree()) {
+                let mut raw = b"From: a@example.org\r\nSubject: s\r\n".to_vec();
+                write(&node, &mut 0, &mut raw);
+                prop_assume!(delimiters_absent(&node));
+                let limits = Limits::default();
+                let (outer, inner) = split_for_protection(&raw, &limits).unwrap();
+                prop_assert_eq!(outer.len(), 2);
+                let entity = canonicalize_crlf(&make_seven_bit(&inner, &limits).unwrap()).into_owned();
+                prop_assert!(entity.iter().all(|&b| b < 128 && b != 0));
+                prop_assert!(crate::canonical::is_canonical(&entity));
+                for line in entity.split(|&b| b == b'\n') {
+                    prop_assert!(line.len() <= 999, "line of {} bytes", line.len());
+                }
+                let before = Entity::parse(&raw, &limits).unwrap();
+                let after = Entity::parse(&entity, &limits).unwrap();
+                same_leaves(&before, &after, &limits, true);
             }
 
             #[test]
