@@ -379,6 +379,48 @@ mod tests {
         assert_eq!(p.signature, data("signed-detached-crlf.p7s"));
     }
 
+    /// Outlook's layout: folded parameters, x- protocol, upper-case micalg, a boundary with
+    /// `=` and `.`, its own preamble, a trailing empty line after the close delimiter.
+    #[test]
+    fn outlook_style() {
+        let content = canonicalize_crlf(&data("signed-content-lf.txt")).into_owned();
+        let sig = data("signed-detached-crlf.p7s");
+        let b = "----=_NextPart_000_0012_01DA1234.56789ABC";
+        let mut raw = format!(
+            "From: a@example.org\r\nContent-Type: multipart/signed;\r\n\tprotocol=\"application/x-pkcs7-signature\";\r\n\tmicalg=SHA-256;\r\n\tboundary=\"{b}\"\r\n\r\nThis is a multi-part message in MIME format.\r\n\r\n--{b}\r\n"
+        )
+        .into_bytes();
+        raw.extend_from_slice(&content);
+        raw.extend_from_slice(
+            format!("\r\n--{b}\r\nContent-Type: application/x-pkcs7-signature;\r\n\tname=\"smime.p7s\"\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment;\r\n\tfilename=\"smime.p7s\"\r\n\r\n").as_bytes(),
+        );
+        crate::transfer::encode_base64_lines(&sig, b"\r\n", &mut raw);
+        raw.extend_from_slice(format!("\r\n--{b}--\r\n\r\n").as_bytes());
+        let p = parse_multipart_signed(&raw, &Limits::default())
+            .unwrap()
+            .unwrap();
+        assert_eq!(p.protocol, "application/x-pkcs7-signature");
+        assert_eq!(p.micalg.as_deref(), Some("sha-256"));
+        assert_eq!(p.signed, content.as_slice());
+        assert_eq!(p.signature, sig);
+        assert_eq!(p.outer.len(), 1);
+    }
+
+    #[test]
+    fn multipart_signed_needs_two_parts_and_protocol() {
+        let limits = Limits::default();
+        let raw = b"Content-Type: multipart/signed; protocol=x; boundary=b\r\n\r\n--b\r\n\r\nA\r\n--b--\r\n";
+        assert!(matches!(
+            parse_multipart_signed(raw, &limits),
+            Err(crate::Error::Malformed { .. })
+        ));
+        let raw = b"Content-Type: multipart/signed; boundary=b\r\n\r\n--b\r\n\r\nA\r\n--b\r\n\r\nB\r\n--b--\r\n";
+        assert!(matches!(
+            parse_multipart_signed(raw, &limits),
+            Err(crate::Error::Malformed { .. })
+        ));
+    }
+
     #[test]
     fn openssl_opaque_and_enveloped() {
         let limits = Limits::default();
