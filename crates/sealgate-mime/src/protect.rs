@@ -92,8 +92,10 @@ pub fn assemble(
 /// `text/*`, base64 otherwise. Multiparts keep their boundaries, preambles and epilogues;
 /// `message/rfc822` bodies are recursed into. Borrowed when nothing changes.
 ///
-/// Not changed: 8-bit bytes in header fields, preambles and epilogues (they cannot be
-/// re-encoded without changing their meaning).
+/// UTF-8 header fields are made 7-bit too where the standards say how: RFC 2231 parameters in
+/// Content-Type and Content-Disposition (e.g. a file name), RFC 2047 encoded words in Subject,
+/// Comments and Content-Description. Not changed: other 8-bit header fields (addresses in an
+/// embedded message), non-UTF-8 header bytes, preambles and epilogues.
 pub fn make_seven_bit<'a>(entity: &'a [u8], limits: &Limits) -> Result<Cow<'a, [u8]>> {
     let eol = line_ending_of(entity);
     let mut count = 0;
@@ -136,7 +138,28 @@ fn seven_bit(
     let cte = entity.transfer_encoding();
     let identity = matches!(cte.as_deref(), None | Some("7bit" | "8bit" | "binary"));
 
-    if let Some(layout) = entity.multipart_layout(limits)? {
+    // RFC 2047 / RFC 2231 for the header fields that can carry them.
+    let mut fields: Option<Vec<Cow<'_, [u8]>>> = None;
+    if mode == Mode::SevenBit && entity.header_block().iter().any(|&b| b >= 128) {
+        let converted: Vec<Option<Vec<u8>>> = entity
+            .headers()
+            .iter()
+            .map(|f| seven_bit_field(f, eol))
+            .collect();
+        if converted.iter().any(Option::is_some) {
+            fields = Some(
+                entity
+                    .headers()
+                    .iter()
+                    .zip(converted)
+                    .map(|(f, c)| c.map_or(Cow::Borrowed(f.raw), Cow::Owned))
+                    .collect(),
+            );
+        }
+    }
+
+    let mut new_cte: Option<&str> = None;
+    let new_body: Option<Vec<u8>> = if let Some(layout) = entity.multipart_layout(limits)? {
         let mut new_body: Option<Vec<u8>> = None;
         let mut copied = 0;
         for range in layout.parts {
@@ -150,52 +173,160 @@ fn seven_bit(
                 copied = range.end;
             }
         }
-        return Ok(new_body.map(|mut out| {
+        new_body.map(|mut out| {
             out.extend_from_slice(body.get(copied..).unwrap_or_default());
-            splice(entity.header_block(), &out)
-        }));
-    }
-    if ct.mime_type == "message/rfc822" && identity {
-        return Ok(seven_bit(body, depth + 1, limits, eol, mode, count)?
-            .map(|inner| splice(entity.header_block(), &inner)));
-    }
-    let needed = match mode {
-        Mode::SevenBit => needs_encoding(body, eol),
-        Mode::LineEnds => !ct.is_text() && has_bare_line_end(body, eol),
+            out
+        })
+    } else if ct.mime_type == "message/rfc822" && identity {
+        seven_bit(body, depth + 1, limits, eol, mode, count)?
+    } else {
+        let needed = match mode {
+            Mode::SevenBit => needs_encoding(body, eol),
+            Mode::LineEnds => !ct.is_text() && has_bare_line_end(body, eol),
+        };
+        if identity && needed {
+            let mut out = Vec::with_capacity(body.len() * 4 / 3 + 64);
+            if ct.is_text() {
+                new_cte = Some("quoted-printable");
+                transfer::encode_quoted_printable(body, eol, &mut out);
+            } else {
+                new_cte = Some("base64");
+                transfer::encode_base64_lines(body, eol, &mut out);
+            }
+            Some(out)
+        } else {
+            None
+        }
     };
-    if !identity || !needed {
+
+    if fields.is_none() && new_body.is_none() {
         return Ok(None);
     }
-
-    let mut out = Vec::with_capacity(entity.header_block().len() + body.len() * 4 / 3 + 64);
-    for field in entity.headers() {
-        if !field.is_named("Content-Transfer-Encoding") {
-            out.extend_from_slice(field.raw);
-            if !field.raw.ends_with(b"\n") {
+    let body = new_body.as_deref().unwrap_or(body);
+    let mut out = Vec::with_capacity(entity.header_block().len() + body.len() + 64);
+    if fields.is_none() && new_cte.is_none() {
+        out.extend_from_slice(entity.header_block());
+    } else {
+        let fields = fields.unwrap_or_else(|| {
+            entity
+                .headers()
+                .iter()
+                .map(|f| Cow::Borrowed(f.raw))
+                .collect()
+        });
+        for (field, raw) in entity.headers().iter().zip(&fields) {
+            if new_cte.is_some() && field.is_named("Content-Transfer-Encoding") {
+                continue;
+            }
+            out.extend_from_slice(raw);
+            if !raw.ends_with(b"\n") {
                 out.extend_from_slice(eol);
             }
         }
+        if let Some(cte) = new_cte {
+            out.extend_from_slice(b"Content-Transfer-Encoding: ");
+            out.extend_from_slice(cte.as_bytes());
+            out.extend_from_slice(eol);
+        }
+        out.extend_from_slice(eol);
     }
-    out.extend_from_slice(b"Content-Transfer-Encoding: ");
-    if ct.is_text() {
-        out.extend_from_slice(b"quoted-printable");
-        out.extend_from_slice(eol);
-        out.extend_from_slice(eol);
-        transfer::encode_quoted_printable(body, eol, &mut out);
-    } else {
-        out.extend_from_slice(b"base64");
-        out.extend_from_slice(eol);
-        out.extend_from_slice(eol);
-        transfer::encode_base64_lines(body, eol, &mut out);
-    }
+    out.extend_from_slice(body);
     Ok(Some(out))
 }
 
-fn splice(header_block: &[u8], body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(header_block.len() + body.len());
-    out.extend_from_slice(header_block);
-    out.extend_from_slice(body);
-    out
+/// A 7-bit form of a header field with 8-bit bytes, where the standards give one:
+/// RFC 2231 parameters for Content-Type and Content-Disposition, RFC 2047 encoded words for
+/// the unstructured Subject, Comments and Content-Description. `None` for other fields, 7-bit
+/// fields and values that are not UTF-8.
+fn seven_bit_field(field: &HeaderField<'_>, eol: &[u8]) -> Option<Vec<u8>> {
+    let value = field.raw_value();
+    if value.is_ascii() || std::str::from_utf8(value).is_err() {
+        return None;
+    }
+    let mut out = Vec::with_capacity(value.len() * 2 + 32);
+    out.extend_from_slice(field.name.as_bytes());
+    out.extend_from_slice(b":");
+    let with_params = ["Content-Type", "Content-Disposition"]
+        .iter()
+        .any(|n| field.is_named(n));
+    if with_params {
+        let parsed = crate::header::parse_type_and_params(value, field.is_named("Content-Type"))?;
+        out.extend_from_slice(b" ");
+        out.extend_from_slice(parsed.mime_type.as_bytes());
+        for (name, value) in &parsed.params {
+            write_param(&mut out, name, value, eol);
+        }
+    } else if ["Subject", "Comments", "Content-Description"]
+        .iter()
+        .any(|n| field.is_named(n))
+    {
+        let text = field.value();
+        // RFC 2047 §2: lines with encoded words stay within 76 characters; 30 bytes make 40 in
+        // base64, so even `Content-Description: =?utf-8?B?...?=` fits.
+        let mut first = true;
+        for chunk in utf8_chunks(&text, 30) {
+            if !first {
+                out.extend_from_slice(eol);
+            }
+            first = false;
+            out.extend_from_slice(b" =?utf-8?B?");
+            transfer::encode_base64_lines(chunk.as_bytes(), b"", &mut out);
+            out.extend_from_slice(b"?=");
+        }
+    } else {
+        return None;
+    }
+    out.extend_from_slice(eol);
+    Some(out)
+}
+
+/// `; name=value` on a folded line, as RFC 2231 §3-4 `name*0*=utf-8''...` continuations when
+/// the value is not ASCII.
+fn write_param(out: &mut Vec<u8>, name: &str, value: &str, eol: &[u8]) {
+    out.extend_from_slice(b";");
+    out.extend_from_slice(eol);
+    if value.is_ascii() {
+        out.extend_from_slice(format!("\t{name}={}", crate::smime::param_value(value)).as_bytes());
+        return;
+    }
+    // 15 bytes are at most 45 characters percent-encoded: short lines whatever the name.
+    for (i, chunk) in utf8_chunks(value, 15).enumerate() {
+        if i > 0 {
+            out.extend_from_slice(b";");
+            out.extend_from_slice(eol);
+        }
+        out.extend_from_slice(format!("\t{name}*{i}*=").as_bytes());
+        if i == 0 {
+            out.extend_from_slice(b"utf-8''");
+        }
+        for &b in chunk.as_bytes() {
+            // RFC 2231 §7 attribute-char; everything else percent-encoded.
+            let plain = b.is_ascii_alphanumeric() || b"!#$&+-.^_`{|}~".contains(&b);
+            if plain {
+                out.push(b);
+            } else {
+                out.extend_from_slice(format!("%{b:02X}").as_bytes());
+            }
+        }
+    }
+}
+
+/// `text` in pieces of at most `max` bytes (at least one character), split at characters.
+fn utf8_chunks(text: &str, max: usize) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        let first = rest.chars().next()?;
+        let mut end = first.len_utf8();
+        for (i, c) in rest.char_indices().skip(1) {
+            if i + c.len_utf8() > max {
+                break;
+            }
+            end = i + c.len_utf8();
+        }
+        let (chunk, tail) = rest.split_at(end);
+        rest = tail;
+        Some(chunk)
+    })
 }
 
 /// Whether `body` has a CR that does not end a line, or (in a CRLF entity) a LF without CR.
@@ -333,6 +464,30 @@ mod tests {
     }
 
     #[test]
+    fn seven_bit_headers() {
+        let raw = "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: application/pdf; name=\"Übersicht März.pdf\"\r\nContent-Disposition: attachment; filename=\"Übersicht März.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERg==\r\n--b\r\nContent-Type: message/rfc822\r\n\r\nSubject: Grüße aus Zürich, eine ziemlich lange Betreffzeile mit Umlauten äöü\r\n\r\nhi\r\n--b--\r\n";
+        let limits = Limits::default();
+        let out = make_seven_bit(raw.as_bytes(), &limits).unwrap();
+        assert!(out.is_ascii(), "{}", String::from_utf8_lossy(&out));
+        let parts = Entity::parse(&out, &limits)
+            .unwrap()
+            .parts(&limits)
+            .unwrap();
+        assert_eq!(parts[0].filename().as_deref(), Some("Übersicht März.pdf"));
+        assert_eq!(
+            parts[0].content_type().param("name"),
+            Some("Übersicht März.pdf")
+        );
+        assert_eq!(parts[0].decoded_body(&limits).unwrap(), b"%PDF");
+        let inner = parts[1].embedded_message(&limits).unwrap().unwrap();
+        assert_eq!(
+            inner.header("subject").as_deref(),
+            Some("Grüße aus Zürich, eine ziemlich lange Betreffzeile mit Umlauten äöü")
+        );
+        assert!(out.split(|&b| b == b'\n').all(|l| l.len() <= 77));
+    }
+
+    #[test]
     fn needs_encoding_rules() {
         assert!(!needs_encoding(b"a\r\nb", b"\r\n"));
         assert!(needs_encoding(b"a\nb", b"\r\n"));
@@ -353,6 +508,7 @@ mod tests {
             Leaf {
                 text: bool,
                 cte: Option<&'static str>,
+                filename: Option<String>,
                 body: Vec<u8>,
             },
             Multipart {
@@ -386,7 +542,20 @@ mod tests {
                 Just(Some("binary")),
             ];
             let body = prop_oneof![text_body(), prop::collection::vec(any::<u8>(), 0..3000)];
-            (any::<bool>(), cte, body).prop_map(|(text, cte, body)| Node::Leaf { text, cte, body })
+            // File names with UTF-8 written raw (RFC 6532 style), to be made RFC 2231.
+            let filename = prop::option::of("\\PC{1,40}".prop_filter_map("plain name", |n| {
+                let n: String = n.chars().filter(|c| *c != '"' && *c != '\\').collect();
+                let trimmed = n.trim();
+                (!trimmed.is_empty()).then(|| trimmed.to_string())
+            }));
+            (any::<bool>(), cte, filename, body).prop_map(|(text, cte, filename, body)| {
+                Node::Leaf {
+                    text,
+                    cte,
+                    filename,
+                    body,
+                }
+            })
         }
 
         fn tree() -> impl Strategy<Value = Node> {
@@ -411,12 +580,23 @@ mod tests {
 
         fn write(node: &Node, counter: &mut usize, out: &mut Vec<u8>) {
             match node {
-                Node::Leaf { text, cte, body } => {
+                Node::Leaf {
+                    text,
+                    cte,
+                    filename,
+                    body,
+                } => {
                     out.extend_from_slice(if *text {
                         &b"Content-Type: text/plain; charset=utf-8\r\n"[..]
                     } else {
                         b"Content-Type: application/octet-stream\r\n"
                     });
+                    if let Some(name) = filename {
+                        out.extend_from_slice(
+                            format!("Content-Disposition: attachment; filename=\"{name}\"\r\n")
+                                .as_bytes(),
+                        );
+                    }
                     if let Some(cte) = cte {
                         out.extend_from_slice(
                             format!("Content-Transfer-Encoding: {cte}\r\n").as_bytes(),
@@ -465,6 +645,7 @@ mod tests {
         /// With `canonical_text`, text leaves of `b` are compared with the CRLF form of `a`'s.
         fn same_leaves(a: &Entity<'_>, b: &Entity<'_>, limits: &Limits, canonical_text: bool) {
             assert_eq!(a.content_type().mime_type, b.content_type().mime_type);
+            assert_eq!(a.filename(), b.filename());
             let (pa, pb) = (a.parts(limits).unwrap(), b.parts(limits).unwrap());
             assert_eq!(pa.len(), pb.len());
             if a.content_type().is_multipart() {

@@ -99,7 +99,7 @@ pub fn parse_pkcs7_mime<'a>(raw: &'a [u8], limits: &Limits) -> Result<Option<Pkc
 }
 
 /// Quote a parameter value unless it is a plain token (RFC 2045 §5.1).
-fn param_value(value: &str) -> String {
+pub(crate) fn param_value(value: &str) -> String {
     const TSPECIALS: &str = "()<>@,;:\\\"/[]?=";
     let token = !value.is_empty()
         && value
