@@ -73,6 +73,9 @@ mod tests {
             Just(b"\r\n".to_vec()),
             Just(b"\n".to_vec()),
             Just(b"MAMCAQA=\r\n".to_vec()),
+            Just("Content-Disposition: attachment; filename=\"Grüße.txt\"\r\n".as_bytes().to_vec()),
+            Just("Subject: Grüße\r\n".as_bytes().to_vec()),
+            Just(b"Content-Type: text/plain; name=\"\xff\xfe\"\r\n".to_vec()),
             Just(b"caf=C3=A9=\r\n".to_vec()),
             prop::collection::vec(any::<u8>(), 0..40),
         ]

@@ -488,6 +488,35 @@ mod tests {
     }
 
     #[test]
+    fn deep_nesting_is_a_limit_not_a_stack_overflow() {
+        let mut raw = Vec::new();
+        for i in 0..5000 {
+            raw.extend_from_slice(
+                format!("Content-Type: multipart/mixed; boundary=b{i}\r\n\r\n--b{i}\r\n")
+                    .as_bytes(),
+            );
+        }
+        for _ in 0..5000 {
+            raw.extend_from_slice(b"Content-Type: message/rfc822\r\n\r\n");
+        }
+        let limits = Limits::default();
+        assert!(matches!(
+            make_seven_bit(&raw, &limits),
+            Err(Error::LimitExceeded {
+                what: "MIME depth",
+                ..
+            })
+        ));
+        assert!(matches!(
+            split_for_protection(&raw, &limits),
+            Err(Error::LimitExceeded {
+                what: "MIME depth",
+                ..
+            })
+        ));
+    }
+
+    #[test]
     fn needs_encoding_rules() {
         assert!(!needs_encoding(b"a\r\nb", b"\r\n"));
         assert!(needs_encoding(b"a\nb", b"\r\n"));
