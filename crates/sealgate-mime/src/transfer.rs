@@ -1,0 +1,347 @@
+//! Content-Transfer-Encodings (RFC 2045 §6): base64 and quoted-printable, both ways.
+
+use std::io::{self, Write};
+
+use base64::Engine as _;
+use base64::alphabet::STANDARD as STANDARD_ALPHABET;
+use base64::engine::general_purpose::STANDARD;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+
+use crate::Result;
+use crate::header::malformed;
+
+/// Decoder that accepts missing padding and non-zero trailing bits, as mail software writes them;
+/// characters outside the alphabet are still errors.
+const LENIENT: GeneralPurpose = GeneralPurpose::new(
+    &STANDARD_ALPHABET,
+    GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true),
+);
+
+/// Bytes per base64 line: 57 input bytes make the 76 characters of RFC 2045 §6.8.
+const LINE_INPUT: usize = 57;
+/// Lines encoded per call into the engine, so large payloads go through it in big chunks.
+const LINES_PER_BLOCK: usize = 1024;
+
+/// Decode a base64 body: line ends and blanks are skipped (RFC 2045 §6.8), anything else outside
+/// the alphabet is an error.
+pub(crate) fn decode_base64(body: &[u8]) -> Result<Vec<u8>> {
+    let is_blank = |b: &u8| matches!(b, b'\r' | b' ' | b'\t');
+    let mut compact = Vec::with_capacity(body.len());
+    for line in lines(body) {
+        let line = line.strip_suffix(b"\n").unwrap_or(line);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.iter().any(is_blank) {
+            compact.extend(line.iter().filter(|b| !is_blank(b)));
+        } else {
+            compact.extend_from_slice(line);
+        }
+    }
+    LENIENT
+        .decode(&compact)
+        .map_err(|_| malformed("invalid base64 body"))
+}
+
+/// The lines of `data`, each with its LF (the last one may have none).
+fn lines(data: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut start = 0;
+    memchr::memchr_iter(b'\n', data)
+        .map(|nl| nl + 1)
+        .chain((!data.is_empty()).then_some(data.len()))
+        .filter_map(move |end| {
+            let line = data.get(start..end).filter(|l| !l.is_empty())?;
+            start = end;
+            Some(line)
+        })
+}
+
+/// Append `data` base64-encoded in 76-character lines, each ended by `eol`.
+pub(crate) fn encode_base64_lines(data: &[u8], eol: &[u8], out: &mut Vec<u8>) {
+    out.reserve(data.len() / LINE_INPUT * (76 + eol.len()) + 80);
+    let mut text = String::new();
+    for block in data.chunks(LINE_INPUT * LINES_PER_BLOCK) {
+        text.clear();
+        STANDARD.encode_string(block, &mut text);
+        for line in text.as_bytes().chunks(76) {
+            out.extend_from_slice(line);
+            out.extend_from_slice(eol);
+        }
+    }
+}
+
+/// Streaming base64 encoder: 76-character lines ended by CRLF (RFC 2045 §6.8), written to the
+/// wrapped writer as whole lines.
+///
+/// ```
+/// use std::io::Write;
+/// let mut w = sealgate_mime::Base64Writer::new(Vec::new());
+/// w.write_all(b"hello")?;
+/// assert_eq!(w.finish()?, b"aGVsbG8=\r\n");
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Base64Writer<W: Write> {
+    inner: W,
+    /// Input not yet making up a whole line (fewer than 57 bytes).
+    pending: Vec<u8>,
+    out: Vec<u8>,
+}
+
+impl<W: Write> Base64Writer<W> {
+    /// Wrap `inner`.
+    pub fn new(inner: W) -> Self {
+        Self {
+            inner,
+            pending: Vec::with_capacity(LINE_INPUT),
+            out: Vec::new(),
+        }
+    }
+
+    /// Encode the last partial line, flush and return the inner writer.
+    pub fn finish(mut self) -> io::Result<W> {
+        if !self.pending.is_empty() {
+            self.out.clear();
+            encode_base64_lines(&self.pending, b"\r\n", &mut self.out);
+            self.inner.write_all(&self.out)?;
+        }
+        self.inner.flush()?;
+        Ok(self.inner)
+    }
+}
+
+impl<W: Write> Write for Base64Writer<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut rest = buf;
+        self.out.clear();
+        if !self.pending.is_empty() {
+            let take = (LINE_INPUT - self.pending.len()).min(rest.len());
+            let (head, tail) = rest.split_at(take);
+            self.pending.extend_from_slice(head);
+            rest = tail;
+            if self.pending.len() < LINE_INPUT {
+                return Ok(buf.len());
+            }
+            encode_base64_lines(&self.pending, b"\r\n", &mut self.out);
+            self.pending.clear();
+        }
+        let whole = rest.len() - rest.len() % LINE_INPUT;
+        let (lines, tail) = rest.split_at(whole);
+        encode_base64_lines(lines, b"\r\n", &mut self.out);
+        self.pending.extend_from_slice(tail);
+        self.inner.write_all(&self.out)?;
+        Ok(buf.len())
+    }
+
+    /// Flushes the inner writer; a partial line stays buffered until [`Base64Writer::finish`].
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Decode a quoted-printable body (RFC 2045 §6.7). Hard line breaks come out as the bytes that
+/// were in the transport (CRLF or LF); trailing blanks on a line are dropped (rule 3) and a
+/// malformed `=` escape is kept literally, as the RFC recommends.
+pub(crate) fn decode_quoted_printable(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len());
+    for line in lines(body) {
+        let eol_len = crate::header::line_end_len(line);
+        let (content, eol) = line.split_at(line.len() - eol_len);
+        let trimmed_len = content
+            .iter()
+            .rposition(|&b| b != b' ' && b != b'\t')
+            .map_or(0, |i| i + 1);
+        let content = content.get(..trimmed_len).unwrap_or_default();
+        match content.strip_suffix(b"=") {
+            // Soft line break: the line continues.
+            Some(content) => decode_qp_escapes(content, &mut out),
+            None => {
+                decode_qp_escapes(content, &mut out);
+                out.extend_from_slice(eol);
+            }
+        }
+    }
+    out
+}
+
+fn decode_qp_escapes(mut s: &[u8], out: &mut Vec<u8>) {
+    while let Some(eq) = memchr::memchr(b'=', s) {
+        let (literal, rest) = s.split_at(eq);
+        out.extend_from_slice(literal);
+        match (rest.get(1).and_then(hex), rest.get(2).and_then(hex)) {
+            (Some(hi), Some(lo)) => {
+                out.push(hi << 4 | lo);
+                s = rest.get(3..).unwrap_or_default();
+            }
+            _ => {
+                out.push(b'=');
+                s = rest.get(1..).unwrap_or_default();
+            }
+        }
+    }
+    out.extend_from_slice(s);
+}
+
+fn hex(b: &u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        _ => None,
+    }
+}
+
+/// Quoted-printable encoding of text (RFC 2045 §6.7) with `eol` as the hard line break.
+///
+/// With `eol = "\r\n"` a CRLF in `data` is a line break and a lone CR or LF is escaped; with
+/// `eol = "\n"` a LF is a line break and every CR is escaped. So decoding gives back `data`
+/// exactly. Lines stay within 76 characters; a `-` or `From ` at the start of a line is escaped
+/// so that no line can look like a MIME boundary or be mangled by mbox writers.
+pub(crate) fn encode_quoted_printable(data: &[u8], eol: &[u8], out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let crlf = eol == b"\r\n";
+    let break_at = |i: usize| -> usize {
+        // Length of the hard line break starting at `i`, 0 if there is none.
+        match (data.get(i), data.get(i + 1)) {
+            (Some(b'\r'), Some(b'\n')) if crlf => 2,
+            (Some(b'\n'), _) if !crlf => 1,
+            _ => 0,
+        }
+    };
+    out.reserve(data.len() + data.len() / 8);
+    let mut line_len = 0;
+    let mut i = 0;
+    while let Some(&b) = data.get(i) {
+        let brk = break_at(i);
+        if brk > 0 {
+            out.extend_from_slice(eol);
+            line_len = 0;
+            i += brk;
+            continue;
+        }
+        // Fast path: copy a run of bytes that stand for themselves in one go. A blank is in the
+        // run only when a byte follows that is no line end (rule 3: no trailing blanks).
+        if line_len > 0 {
+            let room = 75 - line_len;
+            let run = data
+                .get(i..)
+                .unwrap_or_default()
+                .iter()
+                .enumerate()
+                .take(room)
+                .position(|(k, &c)| {
+                    let plain = (33..=126).contains(&c) && c != b'=';
+                    let blank_inside = (c == b' ' || c == b'\t')
+                        && data
+                            .get(i + k + 1)
+                            .is_some_and(|n| *n != b'\r' && *n != b'\n');
+                    !(plain || blank_inside)
+                })
+                .unwrap_or(room.min(data.len() - i));
+            if run > 0 {
+                out.extend_from_slice(data.get(i..i + run).unwrap_or_default());
+                line_len += run;
+                i += run;
+                continue;
+            }
+        }
+        let at_line_end = i + 1 == data.len() || break_at(i + 1) > 0;
+        let literal = match b {
+            b'=' => false,
+            b' ' | b'\t' => !at_line_end,
+            b'-' => line_len > 0,
+            b'F' => line_len > 0 || !data.get(i..).is_some_and(|s| s.starts_with(b"From ")),
+            33..=126 => true,
+            _ => false,
+        };
+        let width = if literal { 1 } else { 3 };
+        // Keep one column for the soft break's `=` (76 characters at most, rule 5).
+        if line_len + width > 75 {
+            out.push(b'=');
+            out.extend_from_slice(eol);
+            line_len = 0;
+            // The new line may now start with `-` or `From `: re-decide this byte.
+            continue;
+        }
+        if literal {
+            out.push(b);
+        } else {
+            out.extend_from_slice(&[b'=', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
+        }
+        line_len += width;
+        i += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_lenient_whitespace_strict_garbage() {
+        assert_eq!(decode_base64(b"aGVs\r\nbG8=\r\n").unwrap(), b"hello");
+        assert_eq!(decode_base64(b" aGVsbG8 \n").unwrap(), b"hello");
+        assert_eq!(decode_base64(b"aGVsbG8").unwrap(), b"hello");
+        assert!(decode_base64(b"aGVs*bG8=").is_err());
+        assert!(decode_base64(b"aGVsbG8=aGVs").is_err());
+    }
+
+    #[test]
+    fn base64_lines() {
+        let data: Vec<u8> = (0..=255u8).cycle().take(1000).collect();
+        let mut out = Vec::new();
+        encode_base64_lines(&data, b"\r\n", &mut out);
+        for line in out.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            assert!(line.len() <= 77 && line.ends_with(b"\r"));
+        }
+        assert_eq!(out.split(|&b| b == b'\n').next().unwrap().len(), 77);
+        assert_eq!(decode_base64(&out).unwrap(), data);
+    }
+
+    #[test]
+    fn base64_writer_matches_one_shot() {
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let mut expected = Vec::new();
+        encode_base64_lines(&data, b"\r\n", &mut expected);
+        for step in [1usize, 5, 56, 57, 58, 1000, 65536] {
+            let mut w = Base64Writer::new(Vec::new());
+            for chunk in data.chunks(step) {
+                w.write_all(chunk).unwrap();
+            }
+            assert_eq!(w.finish().unwrap(), expected, "step {step}");
+        }
+        assert_eq!(Base64Writer::new(Vec::new()).finish().unwrap(), b"");
+    }
+
+    #[test]
+    fn qp_decode() {
+        assert_eq!(
+            decode_quoted_printable(b"a=3Db  \r\nsoft=\r\nbreak=\nx=ZZ=4"),
+            b"a=b\r\nsoftbreakx=ZZ=4"
+        );
+    }
+
+    #[test]
+    fn qp_round_trip() {
+        let cases: [&[u8]; 6] = [
+            b"",
+            "Grüße \r\nline\rbare\nlf \t".as_bytes(),
+            b"--boundary\r\nFrom me\r\n=\x00\xff",
+            &[b'x'; 300],
+            &[0xc3; 200],
+            b"trailing space \r\n\r\n",
+        ];
+        for eol in [&b"\r\n"[..], b"\n"] {
+            for case in cases {
+                let mut out = Vec::new();
+                encode_quoted_printable(case, eol, &mut out);
+                assert!(out.iter().all(|&b| b < 128 && b != 0));
+                for line in out.split(|&b| b == b'\n') {
+                    assert!(line.len() <= 77);
+                    assert!(!line.starts_with(b"-") && !line.starts_with(b"From "));
+                }
+                assert_eq!(decode_quoted_printable(&out), case, "{eol:?} {case:?}");
+            }
+        }
+    }
+}
