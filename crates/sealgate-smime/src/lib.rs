@@ -1,11 +1,16 @@
 #![doc = include_str!("../README.md")]
 
 pub mod alg;
+mod ber;
 mod error;
+pub mod keyfile;
 pub mod keys;
+mod pbe;
 pub mod pem;
+mod pkcs12;
 
 pub use alg::DigestAlgorithm;
 pub use error::{Error, Result};
+pub use keyfile::{Identity, load_private_key};
 pub use keys::{Certificate, Curve, KeyKind, PrivateKey, PublicKey, RsaPadding, SignatureScheme};
 pub use sealgate_mime::Limits;
