@@ -48,7 +48,8 @@ pub fn load_private_key(
     let block = blocks
         .iter()
         .find(|b| {
-            [LABEL_PKCS8, LABEL_ENCRYPTED_PKCS8, LABEL_PKCS1, LABEL_SEC1].contains(&b.label.as_str())
+            [LABEL_PKCS8, LABEL_ENCRYPTED_PKCS8, LABEL_PKCS1, LABEL_SEC1]
+                .contains(&b.label.as_str())
         })
         .ok_or_else(|| Error::malformed("private key", "no private key block in PEM"))?;
     let der = ber::to_der(&block.der, limits)?;
@@ -69,8 +70,7 @@ fn password_of(password: Option<&SecretString>) -> Result<Password<'_>> {
 
 /// The tag of the first element inside the outer SEQUENCE; the whole input must be one TLV.
 fn outer_first_tag(der: &[u8]) -> Result<Tag> {
-    let mut reader =
-        SliceReader::new(der).map_err(|e| Error::malformed("private key", e))?;
+    let mut reader = SliceReader::new(der).map_err(|e| Error::malformed("private key", e))?;
     let tag = reader
         .sequence(|r| {
             let tag = Tag::peek(r)?;
@@ -85,7 +85,11 @@ fn outer_first_tag(der: &[u8]) -> Result<Tag> {
 }
 
 /// Decrypt a PKCS#8 EncryptedPrivateKeyInfo (RFC 5958 §3) and load the key inside.
-pub(crate) fn decrypt_pkcs8(der: &[u8], password: Password<'_>, limits: &Limits) -> Result<PrivateKey> {
+pub(crate) fn decrypt_pkcs8(
+    der: &[u8],
+    password: Password<'_>,
+    limits: &Limits,
+) -> Result<PrivateKey> {
     // EncryptedPrivateKeyInfo ::= SEQUENCE { encryptionAlgorithm, encryptedData OCTET STRING }
     let mut reader = SliceReader::new(der)?;
     let (alg, data) = reader
@@ -214,7 +218,10 @@ mod tests {
     use crate::alg::DigestAlgorithm;
 
     fn data(name: &str) -> Vec<u8> {
-        let path = format!("{}/../../tests/data/keys/{name}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/../../tests/data/keys/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
         std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
     }
 
@@ -289,7 +296,10 @@ mod tests {
                 matches!(load(name, Some(&wrong)), Err(Error::BadPassword)),
                 "{name}"
             );
-            assert!(matches!(load(name, None), Err(Error::BadPassword)), "{name}");
+            assert!(
+                matches!(load(name, None), Err(Error::BadPassword)),
+                "{name}"
+            );
         }
     }
 
@@ -348,7 +358,10 @@ mod tests {
         let subjects: Vec<String> = id.chain.iter().map(Certificate::subject).collect();
         assert_eq!(
             subjects,
-            ["CN=Sealgate Test Intermediate CA", "CN=Sealgate Test Root CA"]
+            [
+                "CN=Sealgate Test Intermediate CA",
+                "CN=Sealgate Test Root CA"
+            ]
         );
 
         // A full-chain PEM in any order: the certificate is found by its key.
@@ -375,7 +388,10 @@ mod tests {
         let subjects: Vec<String> = id.chain.iter().map(Certificate::subject).collect();
         assert_eq!(
             subjects,
-            ["CN=Sealgate Test Intermediate CA", "CN=Sealgate Test Root CA"]
+            [
+                "CN=Sealgate Test Intermediate CA",
+                "CN=Sealgate Test Root CA"
+            ]
         );
     }
 
@@ -418,10 +434,16 @@ mod tests {
     #[test]
     fn pkcs12_wrong_password() {
         for name in ["rsa.p12", "ec.legacy.p12", "ec.nopbe.p12"] {
-            assert!(matches!(p12(name, "wrong"), Err(Error::BadPassword)), "{name}");
+            assert!(
+                matches!(p12(name, "wrong"), Err(Error::BadPassword)),
+                "{name}"
+            );
             assert!(matches!(p12(name, ""), Err(Error::BadPassword)), "{name}");
         }
-        assert!(matches!(p12("ec.emptypw.p12", "x"), Err(Error::BadPassword)));
+        assert!(matches!(
+            p12("ec.emptypw.p12", "x"),
+            Err(Error::BadPassword)
+        ));
     }
 
     #[test]

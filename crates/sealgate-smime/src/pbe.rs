@@ -16,8 +16,8 @@ use std::num::NonZeroU32;
 use aws_lc_rs::{cipher as lc_cipher, digest, hmac, pbkdf2};
 use cbc::cipher::{BlockDecryptMut, InnerIvInit, KeyIvInit, block_padding::Pkcs7};
 use const_oid::ObjectIdentifier;
-use der::asn1::{OctetStringRef, UintRef};
 use der::Sequence;
+use der::asn1::{OctetStringRef, UintRef};
 use spki::AlgorithmIdentifierRef;
 use zeroize::Zeroizing;
 
@@ -148,7 +148,12 @@ pub(crate) fn decrypt(
                 .parameters
                 .ok_or_else(|| Error::malformed("PBES2", "missing IV"))?
                 .decode_as::<&OctetStringRef>()?;
-            let key = pbkdf2_derive(&params.key_derivation_func, password, cipher.key_len(), limits)?;
+            let key = pbkdf2_derive(
+                &params.key_derivation_func,
+                password,
+                cipher.key_len(),
+                limits,
+            )?;
             cipher.decrypt(&key, iv.as_bytes(), ciphertext)
         }
         PBE_SHA1_3DES | PBE_SHA1_2DES | PBE_SHA1_RC2_128 | PBE_SHA1_RC2_40 => {
@@ -209,7 +214,10 @@ pub(crate) fn pbkdf2_derive(
     let params = pbkdf2_params(kdf)?;
     let iterations = check_iterations(&params.iteration_count, limits)?;
     if uint_usize(params.key_length.as_ref()).is_some_and(|len| len != Some(key_len)) {
-        return Err(Error::malformed("PBKDF2", "keyLength does not fit the cipher"));
+        return Err(Error::malformed(
+            "PBKDF2",
+            "keyLength does not fit the cipher",
+        ));
     }
     // RFC 8018 §A.2: the PRF defaults to hmacWithSHA1 when absent.
     let prf = match params.prf.map(|p| p.oid) {
@@ -399,9 +407,12 @@ impl BlockCipher {
     fn decrypt(self, key: &[u8], iv: &[u8], ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         let block = self.block_len();
         if iv.len() != block {
-            return Err(Error::malformed("password-based encryption", "IV of wrong length"));
+            return Err(Error::malformed(
+                "password-based encryption",
+                "IV of wrong length",
+            ));
         }
-        if ciphertext.is_empty() || ciphertext.len() % block != 0 {
+        if ciphertext.is_empty() || !ciphertext.len().is_multiple_of(block) {
             return Err(Error::malformed(
                 "password-based encryption",
                 "ciphertext is not a whole number of blocks",
@@ -519,6 +530,9 @@ mod tests {
             Err(Error::LimitExceeded { .. })
         ));
         let zero = UintRef::new(&[0]).unwrap();
-        assert!(matches!(check_iterations(&zero, &limits), Err(Error::Malformed { .. })));
+        assert!(matches!(
+            check_iterations(&zero, &limits),
+            Err(Error::Malformed { .. })
+        ));
     }
 }

@@ -138,7 +138,12 @@ pub(crate) fn parse(data: &[u8], password: &SecretString, limits: &Limits) -> Re
 
 /// Check the PFX MAC (RFC 7292 §5.1 and Appendix B.4; or PBMAC1, RFC 9579 §4). `Ok(false)` for
 /// a wrong password.
-fn verify_mac(mac: &MacData<'_>, auth_safe: &[u8], pw: Password<'_>, limits: &Limits) -> Result<bool> {
+fn verify_mac(
+    mac: &MacData<'_>,
+    auth_safe: &[u8],
+    pw: Password<'_>,
+    limits: &Limits,
+) -> Result<bool> {
     let alg = &mac.mac.algorithm;
     let (hmac_alg, key) = if alg.oid == pbe::PBMAC1 {
         // RFC 9579 §4: macSalt and iterations are ignored; PBKDF2's parameters rule, and
@@ -151,7 +156,10 @@ fn verify_mac(mac: &MacData<'_>, auth_safe: &[u8], pw: Password<'_>, limits: &Li
         let key_len = pbe::pbkdf2_key_length(&params.key_derivation_func)?
             .ok_or_else(|| Error::malformed("PKCS#12 MAC", "PBMAC1 without keyLength"))?;
         if !(1..=64).contains(&key_len) {
-            return Err(Error::malformed("PKCS#12 MAC", "PBMAC1 keyLength out of range"));
+            return Err(Error::malformed(
+                "PKCS#12 MAC",
+                "PBMAC1 keyLength out of range",
+            ));
         }
         let key = pbe::pbkdf2_derive(&params.key_derivation_func, pw, key_len, limits)?;
         (hmac_alg, key)
@@ -344,7 +352,10 @@ fn read_bag(
 fn octets(any: AnyRef<'_>) -> Result<Cow<'_, [u8]>> {
     match any.tag() {
         Tag::OctetString => Ok(Cow::Borrowed(any.value())),
-        t => Err(Error::malformed("PKCS#12", format!("expected OCTET STRING, found {t}"))),
+        t => Err(Error::malformed(
+            "PKCS#12",
+            format!("expected OCTET STRING, found {t}"),
+        )),
     }
 }
 
