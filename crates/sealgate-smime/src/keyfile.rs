@@ -5,6 +5,7 @@ use der::asn1::OctetStringRef;
 use der::{Decode, Reader, SliceReader, Tag};
 use secrecy::{ExposeSecret, SecretString};
 use spki::AlgorithmIdentifierRef;
+use zeroize::Zeroizing;
 
 use crate::ber;
 use crate::error::{Error, Result};
@@ -35,7 +36,7 @@ pub fn load_private_key(
     limits: &Limits,
 ) -> Result<PrivateKey> {
     if !pem::is_pem(data) {
-        let der = ber::to_der(data, limits)?;
+        let der = to_der_secret(data, limits)?;
         return match outer_first_tag(&der)? {
             // EncryptedPrivateKeyInfo starts with an AlgorithmIdentifier ...
             Tag::Sequence => decrypt_pkcs8(&der, password_of(password)?, limits),
@@ -52,7 +53,7 @@ pub fn load_private_key(
                 .contains(&b.label.as_str())
         })
         .ok_or_else(|| Error::malformed("private key", "no private key block in PEM"))?;
-    let der = ber::to_der(&block.der, limits)?;
+    let der = to_der_secret(&block.der, limits)?;
     match block.label.as_str() {
         LABEL_PKCS8 => PrivateKey::from_pkcs8_der(&der, limits),
         LABEL_ENCRYPTED_PKCS8 => decrypt_pkcs8(&der, password_of(password)?, limits),
@@ -60,6 +61,12 @@ pub fn load_private_key(
         // OpenSSL writes the curve inside ECPrivateKey as well as in the EC PARAMETERS block.
         _ => PrivateKey::from_sec1_der(&der),
     }
+}
+
+/// [`ber::to_der`] for bytes that hold key material: the result is wiped when dropped, whether
+/// the normaliser had to rewrite the input or not.
+pub(crate) fn to_der_secret(data: &[u8], limits: &Limits) -> Result<Zeroizing<Vec<u8>>> {
+    Ok(Zeroizing::new(ber::to_der(data, limits)?.into_owned()))
 }
 
 fn password_of(password: Option<&SecretString>) -> Result<Password<'_>> {
@@ -103,7 +110,7 @@ pub(crate) fn decrypt_pkcs8(
         .finish()
         .map_err(|e| Error::malformed("encrypted private key", e))?;
     let plain = pbe::decrypt(&alg, data.as_bytes(), password, limits)?;
-    let plain = ber::to_der(&plain, limits)?;
+    let plain = to_der_secret(&plain, limits)?;
     // Under a wrong password the padding comes out right about once in 256 tries; what is then
     // "decrypted" is noise. Anything that is not shaped like a PrivateKeyInfo is therefore a
     // wrong password, while a well-formed key of an unsupported kind keeps its own error.
@@ -343,6 +350,24 @@ mod tests {
     }
 
     #[test]
+    fn legacy_pem_encryption_is_refused_with_a_hint() {
+        let r = load("rsa.pk1-legacy-enc.pem", Some(&pw()));
+        assert!(
+            matches!(&r, Err(Error::InvalidKey { reason }) if reason.contains("pkcs8 -topk8")),
+            "{r:?}"
+        );
+    }
+
+    #[test]
+    fn debug_output_has_no_key_material() {
+        let id = p12("rsa.p12", "sealgate-test").unwrap();
+        let s = format!("{id:?}");
+        assert!(s.contains("[redacted]"), "{s}");
+        assert!(s.contains("Alice RSA"), "{s}");
+        assert!(!s.contains("sealgate-test"), "{s}");
+    }
+
+    #[test]
     fn identity_from_files() {
         let limits = Limits::default();
         let id = Identity::from_files(
@@ -437,7 +462,10 @@ mod tests {
         let id = p12("ec.pbmac1.p12", "sealgate-test").unwrap();
         assert_key_is(&id.key, "ec.pem");
         assert_chain(&id);
-        assert!(matches!(p12("ec.pbmac1.p12", "wrong"), Err(Error::BadPassword)));
+        assert!(matches!(
+            p12("ec.pbmac1.p12", "wrong"),
+            Err(Error::BadPassword)
+        ));
         let mut limits = Limits::default();
         limits.max_kdf_iterations = 2047;
         let r = Identity::from_pkcs12(&data("ec.pbmac1.p12"), &pw(), &limits);

@@ -18,6 +18,7 @@ use zeroize::Zeroizing;
 use crate::alg::DigestAlgorithm;
 use crate::ber;
 use crate::error::{Error, Result};
+use crate::keyfile::to_der_secret;
 use crate::keys::{Certificate, PrivateKey};
 use crate::pbe::{self, Password};
 use sealgate_mime::Limits;
@@ -243,8 +244,7 @@ fn decrypt_encrypted_data(
             let _ = AnyRef::decode(r)?;
         }
         let plain = pbe::decrypt(&alg, &ciphertext, pw, limits)?;
-        let der = ber::to_der(&plain, limits)?;
-        Ok(Zeroizing::new(der.into_owned()))
+        to_der_secret(&plain, limits)
     })
 }
 
@@ -262,7 +262,8 @@ fn read_safe_contents(
             limit: MAX_BAG_NESTING as u64,
         });
     }
-    let der = ber::to_der(bytes, limits)?;
+    // SafeContents may hold plain keyBags.
+    let der = to_der_secret(bytes, limits)?;
     let mut reader = SliceReader::new(&der)?;
     reader.sequence(|r| {
         while !r.is_finished() {
