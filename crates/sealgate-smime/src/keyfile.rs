@@ -283,10 +283,20 @@ mod tests {
             "ec.enc-aes192-sha384.pem",
             "ec.enc-pbe-sha1-rc2-128.pem",
             "ec.enc-pbe-sha1-rc2-40.pem",
+            "ec.enc-pbe-sha1-2des.pem",
         ] {
             let key = load(name, Some(&pw())).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_key_is(&key, "ec.pem");
         }
+    }
+
+    #[test]
+    fn pbes1_is_unsupported() {
+        let r = load("ec.enc-pbes1-md5-des.pem", Some(&pw()));
+        assert!(
+            matches!(&r, Err(Error::UnsupportedAlgorithm { oid, .. }) if oid == "1.2.840.113549.1.5.3"),
+            "{r:?}"
+        );
     }
 
     #[test]
@@ -489,6 +499,53 @@ mod tests {
             assert_key_is(&id.key, cert_file);
             assert_eq!(id.cert, cert(cert_file));
             assert_chain(&id);
+        }
+    }
+
+    #[test]
+    fn pkcs12_without_mac_or_encryption() {
+        // No integrity and no privacy: any password opens it (as with OpenSSL).
+        for password in ["sealgate-test", "", "anything"] {
+            let id = p12("ec.nomac.p12", password).unwrap();
+            assert_key_is(&id.key, "ec.pem");
+            assert_chain(&id);
+        }
+    }
+
+    /// Every truncation and a sweep of byte flips must give an error or a correct result,
+    /// never a panic (the files without MAC or encryption expose the inner parsers).
+    #[test]
+    fn mutated_inputs_do_not_panic() {
+        let limits = Limits::default();
+        let password = pw();
+        for name in ["ec.nomac.p12", "ec.p12", "ec.legacy.segmented.p12"] {
+            let original = data(name);
+            for len in (0..original.len()).step_by(13) {
+                let _ = Identity::from_pkcs12(&original[..len], &password, &limits);
+            }
+            for i in (0..original.len()).step_by(5) {
+                let mut d = original.clone();
+                d[i] ^= 0x5a;
+                if let Ok(id) = Identity::from_pkcs12(&d, &password, &limits) {
+                    assert!(id.key.matches(&id.cert), "{name} flip at {i}");
+                }
+            }
+        }
+        for name in [
+            "ec.pk8.der",
+            "ec.sec1.der",
+            "rsa.enc-aes256.der",
+            "ec.enc-aes256.pem",
+        ] {
+            let original = data(name);
+            for len in 0..original.len() {
+                let _ = load_private_key(&original[..len], Some(&password), &limits);
+            }
+            for i in 0..original.len() {
+                let mut d = original.clone();
+                d[i] ^= 0x81;
+                let _ = load_private_key(&d, Some(&password), &limits);
+            }
         }
     }
 
