@@ -550,6 +550,25 @@ mod tests {
     }
 
     #[test]
+    fn pkcs12_non_ascii_password() {
+        let password = "pässwörd-€";
+        for (name, cert_file) in [
+            ("rsa.utf8pw.p12", "rsa.pem"),
+            ("ec.utf8pw.legacy.p12", "ec.pem"),
+            // MAC keyed the way OpenSSL before 1.1.0 encoded non-ASCII passwords.
+            ("rsa.oldpw.p12", "rsa.pem"),
+        ] {
+            let id = p12(name, password).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_key_is(&id.key, cert_file);
+            assert_chain(&id);
+            assert!(
+                matches!(p12(name, "passwoerd-€"), Err(Error::BadPassword)),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
     fn pkcs12_wrong_password() {
         for name in ["rsa.p12", "ec.legacy.p12", "ec.nopbe.p12"] {
             assert!(

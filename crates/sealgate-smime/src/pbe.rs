@@ -52,13 +52,23 @@ const PBE_SHA1_2DES: ObjectIdentifier = oid("1.2.840.113549.1.12.1.4");
 /// The password a key file is opened with.
 ///
 /// Two encodings exist: PBKDF2 takes the UTF-8 bytes; the PKCS#12 KDF takes a BMPString with a
-/// two-byte zero terminator (RFC 7292 Appendix B.1). OpenSSL also has an *absent* password,
-/// which the PKCS#12 KDF encodes as no bytes at all, and it tries both for an empty password;
-/// `absent` selects that encoding.
+/// two-byte zero terminator (RFC 7292 Appendix B.1). Writers got the second wrong in two ways
+/// that OpenSSL still accepts, so we try them as well (see [`Password::candidates`]).
 #[derive(Clone, Copy)]
 pub(crate) struct Password<'a> {
     text: &'a str,
-    absent: bool,
+    bmp: BmpEncoding,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BmpEncoding {
+    /// UTF-16BE of the text plus a zero code unit: the standard.
+    Utf16,
+    /// OpenSSL's absent (`NULL`) password: no bytes at all, not even the terminator.
+    Absent,
+    /// Each UTF-8 byte taken as one code unit (OpenSSL before 1.1.0 did this with non-ASCII
+    /// passwords; OpenSSL 3 retries it when the MAC check fails).
+    BytesAsUnits,
 }
 
 impl std::fmt::Debug for Password<'_> {
@@ -72,40 +82,49 @@ impl<'a> Password<'a> {
     pub(crate) fn new(text: &'a str) -> Self {
         Self {
             text,
-            absent: false,
+            bmp: BmpEncoding::Utf16,
         }
     }
 
-    /// OpenSSL's "no password" (`NULL`): empty for both KDFs, without the BMPString terminator.
-    pub(crate) fn absent() -> Password<'static> {
-        Password {
-            text: "",
-            absent: true,
-        }
-    }
-
-    /// The encodings to try: OpenSSL tries an empty password both as `""` and as absent
-    /// (`PKCS12_parse`), because writers disagree on which one they used.
+    /// The encodings to try for a PKCS#12 file, standard first: an empty password also as
+    /// absent (OpenSSL's `PKCS12_parse` tries both, since writers disagree), a non-ASCII one
+    /// also in the pre-1.1.0 OpenSSL byte encoding (as `PKCS12_verify_mac` callers do).
     pub(crate) fn candidates(text: &'a str) -> Vec<Password<'a>> {
+        let mut out = vec![Self::new(text)];
         if text.is_empty() {
-            vec![Self::new(text), Password::absent()]
-        } else {
-            vec![Self::new(text)]
+            out.push(Self {
+                text,
+                bmp: BmpEncoding::Absent,
+            });
         }
+        if !text.is_ascii() {
+            out.push(Self {
+                text,
+                bmp: BmpEncoding::BytesAsUnits,
+            });
+        }
+        out
     }
 
     fn utf8(&self) -> &[u8] {
         self.text.as_bytes()
     }
 
-    /// RFC 7292 Appendix B.1: big-endian UTF-16 with a terminating zero code unit.
+    /// The password as input to the PKCS#12 KDF (RFC 7292 Appendix B.1).
     pub(crate) fn bmp(&self) -> Zeroizing<Vec<u8>> {
-        if self.absent {
-            return Zeroizing::new(Vec::new());
-        }
         let mut out = Zeroizing::new(Vec::with_capacity(2 * self.text.len() + 2));
-        for unit in self.text.encode_utf16().chain([0]) {
-            out.extend_from_slice(&unit.to_be_bytes());
+        match self.bmp {
+            BmpEncoding::Absent => {}
+            BmpEncoding::Utf16 => {
+                for unit in self.text.encode_utf16().chain([0]) {
+                    out.extend_from_slice(&unit.to_be_bytes());
+                }
+            }
+            BmpEncoding::BytesAsUnits => {
+                for b in self.text.bytes().chain([0]) {
+                    out.extend_from_slice(&[0, b]);
+                }
+            }
         }
         out
     }
@@ -477,9 +496,16 @@ mod tests {
     fn bmp_password_has_terminator_and_absent_is_empty() {
         assert_eq!(&Password::new("ab").bmp()[..], &[0, b'a', 0, b'b', 0, 0]);
         assert_eq!(&Password::new("").bmp()[..], &[0, 0]);
-        assert!(Password::absent().bmp().is_empty());
-        assert_eq!(Password::candidates("").len(), 2);
+        assert_eq!(&Password::new("é€").bmp()[..], &[0, 0xE9, 0x20, 0xAC, 0, 0]);
         assert_eq!(Password::candidates("x").len(), 1);
+        let empty = Password::candidates("");
+        assert_eq!(empty.len(), 2);
+        assert!(empty[1].bmp().is_empty());
+        assert_eq!(empty[1].utf8(), b"");
+        let accented = Password::candidates("é");
+        assert_eq!(accented.len(), 2);
+        assert_eq!(&accented[1].bmp()[..], &[0, 0xC3, 0, 0xA9, 0, 0]);
+        assert_eq!(accented[1].utf8(), "é".as_bytes());
     }
 
     /// Known answers computed with OpenSSL's PKCS12_key_gen_uni (the same values appear in

@@ -9,6 +9,10 @@ Usage (run in tests/data/keys):
       Definite lengths throughout, but every encryptedContent [0] IMPLICIT OCTET STRING is
       written in the constructed form (segments of 64 bytes), as Windows does; the MAC
       (the file's own digest and iteration count) is recomputed.
+  p12rewrite.py remac-bytes IN.p12 PASSWORD OUT.p12
+      Recompute the MAC with the password's UTF-8 bytes taken as BMP code units, as OpenSSL
+      before 1.1.0 wrote files with non-ASCII passwords (bags must use PBES2, whose PBKDF2
+      takes the same bytes either way).
   p12rewrite.py ber IN.p12 PASSWORD OUT.p12
       As `segmented`, and in addition every SEQUENCE, SET and [n] constructed value uses the
       indefinite length form and every OCTET STRING the constructed form (segments of 64 bytes),
@@ -75,10 +79,14 @@ def integer(n):
     return der(0x02, b)
 
 
-def pkcs12_kdf(hname, password, salt, ident, iterations, n):
+def pkcs12_kdf(hname, password, salt, ident, iterations, n, bytes_as_units=False):
     h = hashlib.new(hname)
     u, v = h.digest_size, h.block_size
-    pw = (password.encode("utf-16-be") + b"\0\0") if password is not None else b""
+    if bytes_as_units:
+        # OpenSSL < 1.1.0: every UTF-8 byte taken as one BMP code unit.
+        pw = b"".join(b"\0" + bytes([c]) for c in password.encode()) + b"\0\0"
+    else:
+        pw = password.encode("utf-16-be") + b"\0\0"
 
     def stretch(s):
         # Appendix B.2 steps 2-3: repeat to the next multiple of v bytes.
@@ -187,7 +195,7 @@ def main():
         mac = der(0x30, der(0x30, pbmac1 + der(0x04, tag)) + der(0x04, b"NOT USED") + integer(1))
         out = der(0x30, ver_der + data[auth_safe[0]:auth_safe[1][4]] + mac)
     else:
-        new_content = segment_encrypted_content(content)
+        new_content = content if mode == "remac-bytes" else segment_encrypted_content(content)
         # MacData { DigestInfo { AlgId { digest }, digest }, macSalt, iterations }
         (_, (_, _, _, ms, me)) = mac_data
         di, salt_tlv, iter_tlv = children(data, ms, me)
@@ -199,10 +207,11 @@ def main():
         hname = {oid("1.3.14.3.2.26"): "sha1", oid("2.16.840.1.101.3.4.2.1"): "sha256"}[digest_oid]
         salt = data[salt_tlv[1][3]:salt_tlv[1][4]]
         iters = int.from_bytes(data[iter_tlv[1][3]:iter_tlv[1][4]], "big")
-        key = pkcs12_kdf(hname, password, salt, 3, iters, hashlib.new(hname).digest_size)
+        key = pkcs12_kdf(hname, password, salt, 3, iters, hashlib.new(hname).digest_size,
+                         bytes_as_units=(mode == "remac-bytes"))
         tag = hmac.new(key, new_content, hname).digest()
         mac = der(0x30, der(0x30, alg_der + der(0x04, tag)) + der(0x04, salt) + integer(iters))
-        if mode == "segmented":
+        if mode in ("segmented", "remac-bytes"):
             auth = der(0x30, data_oid + der(0xA0, der(0x04, new_content)))
             out = der(0x30, ver_der + auth + mac)
         elif mode == "ber":
