@@ -1,5 +1,12 @@
 //! Key files: private keys in every PEM and DER form OpenSSL writes, and identities (key +
 //! certificate + chain) from separate files or from PKCS#12.
+//!
+//! PKCS#12 is read by a small reader of our own on `der` rather than the `pkcs12` crate, whose
+//! pre-release pins a `cms` version that cannot coexist with the one Sealgate uses; a
+//! `[patch.crates-io]` would work here but not for crates.io users of Sealgate, and a second
+//! `der` major for `pkcs12` 0.1 would double the ASN.1 stack. Password-based encryption
+//! (PBES2 with PBKDF2, the PKCS#12 PBE schemes) is done with aws-lc-rs, and with the RustCrypto
+//! `des` and `rc2` crates for the legacy ciphers only.
 
 use der::asn1::OctetStringRef;
 use der::{Decode, Reader, SliceReader, Tag};

@@ -111,8 +111,8 @@ pub(crate) fn parse(data: &[u8], password: &SecretString, limits: &Limits) -> Re
     let candidates = Password::candidates(password.expose_secret());
     match &pfx.mac_data {
         Some(mac) => {
-            // RFC 7292 §5.1 step: the MAC decides which password encoding is right, before
-            // anything is decrypted.
+            // The MAC is checked before anything is decrypted (RFC 7292 §5.1), and it tells
+            // which of the password encodings the writer used.
             let mut chosen = None;
             for pw in candidates {
                 if verify_mac(mac, &auth_safe, pw, limits)? {
