@@ -1,1 +1,391 @@
-//! Shared test support.
+//! Support for Sealgate's interop tests: finding the real tools, and a throwaway PKI made with
+//! the `openssl` command line at test time.
+//!
+//! A test that needs a tool calls [`require`]: when the tool is missing it prints a notice and
+//! the test returns early, except under `CI=true`, where a missing tool fails the test.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// True when running under CI (`CI=true`), where missing tools are failures.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// Check that `tool` can be run. Returns false (after printing a notice) when it is missing
+/// locally; panics under CI so that a missing tool never passes silently.
+pub fn require(tool: &str) -> bool {
+    let ok = Command::new(tool)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok()
+        || Command::new(tool)
+            .arg("version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok();
+    if !ok {
+        assert!(
+            !in_ci(),
+            "{tool} is required under CI=true but was not found"
+        );
+        eprintln!("NOTICE: skipping: {tool} not installed");
+    }
+    ok
+}
+
+/// Run a command, panicking with its stderr when it fails.
+pub fn run(cmd: &mut Command) -> Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Run a command and return its output whatever the exit status.
+pub fn run_unchecked(cmd: &mut Command) -> Output {
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+}
+
+/// `openssl` with arguments.
+pub fn openssl(args: &[&str]) -> Command {
+    let mut c = Command::new("openssl");
+    c.args(args);
+    c
+}
+
+/// Key types the test PKI issues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyType {
+    /// RSA 2048.
+    Rsa2048,
+    /// RSA 3072.
+    Rsa3072,
+    /// NIST P-256.
+    P256,
+    /// NIST P-384.
+    P384,
+}
+
+impl KeyType {
+    fn genpkey_args(self) -> Vec<&'static str> {
+        match self {
+            KeyType::Rsa2048 => vec!["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
+            KeyType::Rsa3072 => vec!["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:3072"],
+            KeyType::P256 => vec!["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
+            KeyType::P384 => vec!["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"],
+        }
+    }
+}
+
+/// A user of the test PKI: key, certificate, and a PKCS#12 bundle.
+#[derive(Debug, Clone)]
+pub struct User {
+    /// Mail address in the certificate's SAN.
+    pub email: String,
+    /// PKCS#8 PEM private key (unencrypted).
+    pub key: PathBuf,
+    /// PEM certificate.
+    pub cert: PathBuf,
+    /// PKCS#12 with key, cert and the intermediate (password [`P12_PASSWORD`]).
+    pub p12: PathBuf,
+}
+
+/// Password of every generated PKCS#12 file.
+pub const P12_PASSWORD: &str = "test-p12-password";
+
+/// A root CA, an intermediate CA and users, generated with openssl in a temp dir.
+#[derive(Debug)]
+pub struct Pki {
+    /// The directory holding every file (deleted on drop).
+    pub dir: tempfile::TempDir,
+    /// Root CA certificate (the trust anchor).
+    pub root: PathBuf,
+    /// Intermediate CA certificate.
+    pub intermediate: PathBuf,
+    /// Root + intermediate in one PEM (for tools that want the whole chain).
+    pub ca_bundle: PathBuf,
+}
+
+const CA_EXT: &str = "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\n";
+
+impl Pki {
+    /// Make a root and an intermediate CA (RSA-2048).
+    pub fn new() -> Pki {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let d = dir.path();
+        std::fs::write(d.join("ca.ext"), CA_EXT).expect("write");
+        genkey(d, "root.key", KeyType::Rsa2048);
+        run(openssl(&[
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            "root.key",
+            "-subj",
+            "/O=Sealgate Test/CN=Test Root CA",
+            "-days",
+            "3650",
+            "-sha256",
+            "-out",
+            "root.pem",
+            "-extensions",
+            "v3_ca",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ])
+        .current_dir(d));
+        genkey(d, "int.key", KeyType::Rsa2048);
+        run(openssl(&[
+            "req",
+            "-new",
+            "-key",
+            "int.key",
+            "-subj",
+            "/O=Sealgate Test/CN=Test Intermediate CA",
+            "-out",
+            "int.csr",
+        ])
+        .current_dir(d));
+        run(openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "int.csr",
+            "-CA",
+            "root.pem",
+            "-CAkey",
+            "root.key",
+            "-CAcreateserial",
+            "-days",
+            "3650",
+            "-sha256",
+            "-extfile",
+            "ca.ext",
+            "-out",
+            "int.pem",
+        ])
+        .current_dir(d));
+        let bundle = [
+            std::fs::read(d.join("int.pem")).expect("read"),
+            std::fs::read(d.join("root.pem")).expect("read"),
+        ]
+        .concat();
+        std::fs::write(d.join("ca-bundle.pem"), bundle).expect("write");
+        Pki {
+            root: d.join("root.pem"),
+            intermediate: d.join("int.pem"),
+            ca_bundle: d.join("ca-bundle.pem"),
+            dir,
+        }
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Issue a user certificate (emailProtection, SAN rfc822Name) signed by the intermediate.
+    pub fn user(&self, name: &str, email: &str, kt: KeyType) -> User {
+        self.user_with(name, email, kt, "")
+    }
+
+    /// Like [`Pki::user`] with extra extension lines (e.g. to change keyUsage).
+    pub fn user_with(&self, name: &str, email: &str, kt: KeyType, extra_ext: &str) -> User {
+        let d = self.path();
+        let key_usage = match kt {
+            KeyType::Rsa2048 | KeyType::Rsa3072 => {
+                "digitalSignature,nonRepudiation,keyEncipherment"
+            }
+            KeyType::P256 | KeyType::P384 => "digitalSignature,nonRepudiation,keyAgreement",
+        };
+        let ext = if extra_ext.contains("keyUsage") {
+            format!(
+                "basicConstraints=CA:FALSE\nsubjectAltName=email:{email}\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n{extra_ext}\n"
+            )
+        } else {
+            format!(
+                "basicConstraints=CA:FALSE\nkeyUsage={key_usage}\nextendedKeyUsage=emailProtection\nsubjectAltName=email:{email}\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n{extra_ext}\n"
+            )
+        };
+        std::fs::write(d.join(format!("{name}.ext")), ext).expect("write");
+        genkey(d, &format!("{name}.key"), kt);
+        run(openssl(&[
+            "req",
+            "-new",
+            "-key",
+            &format!("{name}.key"),
+            "-subj",
+            &format!("/O=Sealgate Test/CN={name}/emailAddress={email}"),
+            "-out",
+            &format!("{name}.csr"),
+        ])
+        .current_dir(d));
+        run(openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &format!("{name}.csr"),
+            "-CA",
+            "int.pem",
+            "-CAkey",
+            "int.key",
+            "-CAcreateserial",
+            "-days",
+            "825",
+            "-sha256",
+            "-extfile",
+            &format!("{name}.ext"),
+            "-out",
+            &format!("{name}.pem"),
+        ])
+        .current_dir(d));
+        run(openssl(&[
+            "pkcs12",
+            "-export",
+            "-inkey",
+            &format!("{name}.key"),
+            "-in",
+            &format!("{name}.pem"),
+            "-certfile",
+            "int.pem",
+            "-passout",
+            &format!("pass:{P12_PASSWORD}"),
+            "-out",
+            &format!("{name}.p12"),
+        ])
+        .current_dir(d));
+        User {
+            email: email.to_string(),
+            key: d.join(format!("{name}.key")),
+            cert: d.join(format!("{name}.pem")),
+            p12: d.join(format!("{name}.p12")),
+        }
+    }
+
+    /// Write `data` to a file in the PKI directory and return its path.
+    pub fn write(&self, name: &str, data: &[u8]) -> PathBuf {
+        let p = self.path().join(name);
+        std::fs::write(&p, data).expect("write");
+        p
+    }
+}
+
+impl Default for Pki {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn genkey(dir: &Path, out: &str, kt: KeyType) {
+    let mut args = vec!["genpkey"];
+    args.extend(kt.genpkey_args());
+    args.extend(["-out", out]);
+    run(openssl(&args).current_dir(dir));
+}
+
+/// A small multipart test message with an 8-bit text part and a binary attachment.
+pub fn sample_message(from: &str, to: &str) -> Vec<u8> {
+    let mut m = format!(
+        "From: Alice Sender <{from}>\r\nTo: <{to}>\r\nSubject: Quarterly figures\r\n\
+         Date: Mon, 23 Nov 2026 10:00:00 +0000\r\nMessage-ID: <test-1@example.com>\r\n\
+         MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n\
+         This is a multi-part message in MIME format.\r\n--b1\r\n\
+         Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n\
+         Grüße aus Zürich. The figures are attached.\r\n--b1\r\n\
+         Content-Type: application/octet-stream; name=\"figures.bin\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\
+         Content-Disposition: attachment; filename=\"figures.bin\"\r\n\r\n"
+    )
+    .into_bytes();
+    use std::fmt::Write as _;
+    let bin: Vec<u8> = (0..3000u32).map(|i| (i * 7 + 3) as u8).collect();
+    let mut b64 = String::new();
+    // simple base64 with 76-char lines
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut line = String::new();
+    for chunk in bin.chunks(3) {
+        let n = chunk.len();
+        let v = (u32::from(chunk[0]) << 16)
+            | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*chunk.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= n {
+                line.push(T[((v >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                line.push('=');
+            }
+        }
+        if line.len() >= 76 {
+            let _ = write!(b64, "{line}\r\n");
+            line.clear();
+        }
+    }
+    if !line.is_empty() {
+        let _ = write!(b64, "{line}\r\n");
+    }
+    m.extend_from_slice(b64.as_bytes());
+    m.extend_from_slice(b"--b1--\r\n");
+    m
+}
+
+/// A throwaway GnuPG home for gpgsm that trusts the PKI's root.
+#[derive(Debug)]
+pub struct Gpgsm {
+    /// GNUPGHOME (deleted on drop, after the agent is stopped).
+    pub home: tempfile::TempDir,
+}
+
+impl Gpgsm {
+    /// Create a home, import the root and intermediate, and mark the root trusted.
+    pub fn new(pki: &Pki) -> Gpgsm {
+        // Short path: gpg-agent's socket path must fit in sockaddr_un.
+        let home = tempfile::Builder::new()
+            .prefix("sg-gpgsm")
+            .tempdir_in("/tmp")
+            .expect("temp dir");
+        let g = Gpgsm { home };
+        std::fs::write(
+            g.home.path().join("gpgsm.conf"),
+            "disable-crl-checks\n",
+        )
+        .expect("write");
+        run(g.cmd(&["--import"]).arg(&pki.root));
+        run(g.cmd(&["--import"]).arg(&pki.intermediate));
+        let fpr = run(openssl(&["x509", "-noout", "-fingerprint", "-sha1", "-in"]).arg(&pki.root));
+        let fpr = String::from_utf8_lossy(&fpr.stdout);
+        let fpr = fpr.trim().rsplit('=').next().unwrap_or_default().to_string();
+        std::fs::write(g.home.path().join("trustlist.txt"), format!("{fpr} S relax\n"))
+            .expect("write");
+        g
+    }
+
+    /// `gpgsm --batch` with this home and the given arguments.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("gpgsm");
+        c.env("GNUPGHOME", self.home.path())
+            .args(["--batch", "--yes", "--disable-crl-checks", "--pinentry-mode", "loopback"])
+            .args(args);
+        c
+    }
+}
+
+impl Drop for Gpgsm {
+    fn drop(&mut self) {
+        let _ = Command::new("gpgconf")
+            .env("GNUPGHOME", self.home.path())
+            .args(["--kill", "gpg-agent"])
+            .status();
+    }
+}

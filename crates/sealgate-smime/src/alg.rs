@@ -74,7 +74,9 @@ impl DigestAlgorithm {
 
     /// Digest of `data`.
     pub fn digest(self, data: &[u8]) -> Vec<u8> {
-        aws_lc_rs::digest::digest(self.aws(), data).as_ref().to_vec()
+        aws_lc_rs::digest::digest(self.aws(), data)
+            .as_ref()
+            .to_vec()
     }
 
     /// A streaming hasher.

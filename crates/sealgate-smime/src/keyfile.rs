@@ -499,7 +499,6 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "needs crate::ber::to_der (the coordinator's BER normaliser); stub passes BER through"]
     fn pkcs12_ber_indefinite_lengths() {
         for (name, cert_file) in [("ec.legacy.ber.p12", "ec.pem"), ("rsa.ber.p12", "rsa.pem")] {
             let id = p12(name, "sealgate-test").unwrap_or_else(|e| panic!("{name}: {e}"));

@@ -61,7 +61,10 @@ impl Certificate {
                 .map(|b| Self::from_der(&b.der))
                 .collect::<Result<Vec<_>>>()?;
             if certs.is_empty() {
-                return Err(Error::malformed("certificate", "no CERTIFICATE block in PEM"));
+                return Err(Error::malformed(
+                    "certificate",
+                    "no CERTIFICATE block in PEM",
+                ));
             }
             if certs.len() > limits.max_certificates {
                 return Err(Error::LimitExceeded {
@@ -153,7 +156,9 @@ impl Certificate {
 
     /// True if the certificate names `address`: local part exact, domain case-insensitive.
     pub fn has_email(&self, address: &str) -> bool {
-        self.email_addresses().iter().any(|a| addresses_equal(a, address))
+        self.email_addresses()
+            .iter()
+            .any(|a| addresses_equal(a, address))
     }
 
     /// The subject public key.
@@ -319,7 +324,10 @@ impl PublicKey {
                 let curve_oid: ObjectIdentifier = params.decode_as()?;
                 let curve = Curve::from_oid(&curve_oid)?;
                 if key.len() != 1 + 2 * curve.field_len() || key[0] != 4 {
-                    return Err(Error::malformed("public key", "EC point is not uncompressed"));
+                    return Err(Error::malformed(
+                        "public key",
+                        "EC point is not uncompressed",
+                    ));
                 }
                 Ok(PublicKey::Ec {
                     curve,
@@ -409,7 +417,10 @@ impl PublicKey {
             RsaPadding::Oaep(d) => {
                 let k = lc_rsa::OaepPublicEncryptingKey::new(pk).map_err(fail)?;
                 let mut out = vec![0u8; k.ciphertext_size()];
-                let n = k.encrypt(oaep_alg(d)?, plaintext, &mut out, None).map_err(fail)?.len();
+                let n = k
+                    .encrypt(oaep_alg(d)?, plaintext, &mut out, None)
+                    .map_err(fail)?
+                    .len();
                 out.truncate(n);
                 Ok(out)
             }
@@ -652,9 +663,16 @@ impl PrivateKey {
                 // compare modulus and exponent, not encodings
                 rsa_public_parts(&a) == rsa_public_parts(b) && rsa_public_parts(b).is_some()
             }
-            (Ok(PublicKey::Ec { curve: c1, point: p1 }), PublicKey::Ec { curve: c2, point: p2 }) => {
-                c1 == *c2 && p1 == *p2
-            }
+            (
+                Ok(PublicKey::Ec {
+                    curve: c1,
+                    point: p1,
+                }),
+                PublicKey::Ec {
+                    curve: c2,
+                    point: p2,
+                },
+            ) => c1 == *c2 && p1 == *p2,
             _ => false,
         }
     }
@@ -673,7 +691,10 @@ impl PrivateKey {
         let rng = aws_lc_rs::rand::SystemRandom::new();
         let fail = |_| Error::Crypto { what: "signing" };
         match (&self.inner, scheme) {
-            (KeyInner::Rsa { sign, .. }, SignatureScheme::RsaPkcs1(d) | SignatureScheme::RsaPss(d)) => {
+            (
+                KeyInner::Rsa { sign, .. },
+                SignatureScheme::RsaPkcs1(d) | SignatureScheme::RsaPss(d),
+            ) => {
                 let pss = matches!(scheme, SignatureScheme::RsaPss(_));
                 let enc: &'static dyn lc_sig::RsaEncoding = match (pss, d) {
                     (false, DigestAlgorithm::Sha256) => &lc_sig::RSA_PKCS1_SHA256,
@@ -693,7 +714,9 @@ impl PrivateKey {
                 sign.sign(enc, &rng, message, &mut sig).map_err(fail)?;
                 Ok(sig)
             }
-            (KeyInner::Ec { curve, sign, .. }, SignatureScheme::Ecdsa(d)) if d == curve.digest() => {
+            (KeyInner::Ec { curve, sign, .. }, SignatureScheme::Ecdsa(d))
+                if d == curve.digest() =>
+            {
                 Ok(sign.sign(&rng, message).map_err(fail)?.as_ref().to_vec())
             }
             _ => Err(Error::InvalidKey {
@@ -704,7 +727,11 @@ impl PrivateKey {
 
     /// RSA key transport decryption. Returns `None` on any failure (wrong key, bad padding):
     /// callers substitute a random key and fail later, uniformly (RFC 3218 §2.3.2).
-    pub fn rsa_decrypt(&self, padding: RsaPadding, ciphertext: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+    pub fn rsa_decrypt(
+        &self,
+        padding: RsaPadding,
+        ciphertext: &[u8],
+    ) -> Option<Zeroizing<Vec<u8>>> {
         let KeyInner::Rsa { decrypt, .. } = &self.inner else {
             return None;
         };
@@ -716,7 +743,9 @@ impl PrivateKey {
             }
             RsaPadding::Oaep(d) => {
                 let k = lc_rsa::OaepPrivateDecryptingKey::new(decrypt.clone()).ok()?;
-                k.decrypt(oaep_alg(d).ok()?, ciphertext, &mut out, None).ok()?.len()
+                k.decrypt(oaep_alg(d).ok()?, ciphertext, &mut out, None)
+                    .ok()?
+                    .len()
             }
         };
         out.truncate(n);
@@ -798,7 +827,11 @@ fn algorithm_identifier(
     }
 }
 
-fn wrap_spki(oid: ObjectIdentifier, params: Option<ObjectIdentifier>, key: &[u8]) -> Result<Vec<u8>> {
+fn wrap_spki(
+    oid: ObjectIdentifier,
+    params: Option<ObjectIdentifier>,
+    key: &[u8],
+) -> Result<Vec<u8>> {
     let spki = spki::SubjectPublicKeyInfoOwned {
         algorithm: algorithm_identifier(oid, params),
         subject_public_key: der::asn1::BitString::from_bytes(key)?,

@@ -1,8 +1,9 @@
 #![doc = include_str!("../README.md")]
 
 pub mod alg;
-mod ber;
+pub mod ber;
 mod error;
+pub mod issue;
 pub mod keyfile;
 pub mod keys;
 mod pbe;

@@ -42,8 +42,8 @@ pub fn parse_all(data: &[u8], max_blocks: usize) -> Result<Vec<PemBlock>> {
             });
         }
         let after = &rest[start + 11..];
-        let label_end =
-            find(after, b"-----").ok_or_else(|| Error::malformed("PEM", "unterminated BEGIN line"))?;
+        let label_end = find(after, b"-----")
+            .ok_or_else(|| Error::malformed("PEM", "unterminated BEGIN line"))?;
         let label = std::str::from_utf8(&after[..label_end])
             .map_err(|_| Error::malformed("PEM", "label is not text"))?
             .to_string();

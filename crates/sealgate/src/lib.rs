@@ -1,1 +1,20 @@
 #![doc = include_str!("../README.md")]
+
+pub use sealgate_mime as mime;
+pub use sealgate_mime::Limits;
+pub use sealgate_smime as smime;
+
+/// The facade's error: wraps the error of each crate underneath.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// From the S/MIME engine.
+    #[error(transparent)]
+    Smime(#[from] sealgate_smime::Error),
+    /// From the MIME toolkit.
+    #[error(transparent)]
+    Mime(#[from] sealgate_mime::Error),
+}
+
+/// `Result` with the facade's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
