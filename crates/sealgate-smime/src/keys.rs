@@ -827,7 +827,6 @@ pub enum KeyKind {
 
 /// Ephemeral-static ECDH for the sender side of key agreement: a fresh key pair from
 /// `scalar` (which the caller draws from its RNG), returning (our public point, Z).
-#[allow(dead_code)] // used by EnvelopedData key agreement (another branch)
 pub(crate) fn ecdh_ephemeral(
     curve: Curve,
     scalar: &[u8],

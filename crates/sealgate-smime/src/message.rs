@@ -1,0 +1,309 @@
+//! Whole RFC 5322 messages: sign, verify, encrypt and decrypt as S/MIME 4.0 (RFC 8551 §3).
+//!
+//! These functions join the MIME toolkit (`sealgate-mime`) and the CMS layer of this crate.
+//! The outer header fields (From, To, Cc, Subject, Date, Message-ID, ...) stay outside the
+//! protection; the MIME entity (the Content-* fields and the body) is what gets signed or
+//! encrypted, canonicalised to CRLF first (RFC 8551 §3.1.1).
+
+use std::borrow::Cow;
+use std::time::SystemTime;
+
+use rand_core::CryptoRngCore;
+use sealgate_mime::{self as mime, Entity, Limits};
+
+use crate::enveloped::{self, ContentCipher, Recipient};
+use crate::error::{Error, Result};
+use crate::keyfile::Identity;
+use crate::keys::{Certificate, PrivateKey};
+use crate::signed::{self, SignOptions, TrustStore, Verification, VerifyOptions};
+
+const SIGNATURE_TYPE: &str = "application/pkcs7-signature";
+
+/// How [`sign_message`] signs.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct SignMessageOptions {
+    /// CMS options (digest, chain, capabilities, ...).
+    pub cms: SignOptions,
+    /// `application/pkcs7-mime; smime-type=signed-data` (opaque) instead of the default
+    /// `multipart/signed` (detached), which clients without S/MIME can still read.
+    pub opaque: bool,
+}
+
+/// How [`encrypt_message`] encrypts.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct EncryptMessageOptions {
+    /// Content cipher (AES-256-CBC by default; AES-256-GCM gives AuthEnvelopedData).
+    pub cipher: ContentCipher,
+    /// Replace the outer Subject (which travels in clear) with this text, e.g.
+    /// "Encrypted message". `None` keeps the original Subject.
+    pub outer_subject: Option<String>,
+}
+
+/// The result of [`verify_message`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct VerifiedMessage {
+    /// Signer reports and checks.
+    pub verification: Verification,
+    /// The message without its signature: outer header fields and the signed entity.
+    pub message: Vec<u8>,
+    /// True for `application/pkcs7-mime; smime-type=signed-data`, false for `multipart/signed`.
+    pub opaque: bool,
+}
+
+/// The result of [`decrypt_message`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct DecryptedMessage {
+    /// Outer header fields followed by the decrypted entity. If the entity was signed, this is
+    /// the signed message as it was (verify it with [`verify_message`], or see `signature`).
+    pub message: Vec<u8>,
+    /// The content-encryption algorithm that protected the content.
+    pub cipher: enveloped::ContentAlgorithm,
+    /// True when the content was authenticated (AES-GCM AuthEnvelopedData). CBC content is
+    /// not: only a signature inside proves it was not altered.
+    pub authenticated: bool,
+    /// The inner signature, verified against the trust store given to [`decrypt_message`].
+    pub signature: Option<VerifiedMessage>,
+}
+
+/// What kind of S/MIME a message is (from its top-level Content-Type).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SmimeKind {
+    /// `multipart/signed` with `protocol="application/pkcs7-signature"`.
+    DetachedSigned,
+    /// `application/pkcs7-mime; smime-type=signed-data`.
+    OpaqueSigned,
+    /// `application/pkcs7-mime; smime-type=enveloped-data` or `authEnveloped-data` (or a
+    /// pkcs7-mime message without smime-type).
+    Encrypted,
+    /// Anything else.
+    None,
+}
+
+/// Classify a message without decoding its body.
+pub fn classify(raw: &[u8], limits: &Limits) -> Result<SmimeKind> {
+    let entity = Entity::parse(raw, limits)?;
+    let ct = entity.content_type();
+    Ok(match ct.mime_type.as_str() {
+        "multipart/signed"
+            if ct.param("protocol").is_some_and(|p| {
+                p.eq_ignore_ascii_case(SIGNATURE_TYPE)
+                    || p.eq_ignore_ascii_case("application/x-pkcs7-signature")
+            }) =>
+        {
+            SmimeKind::DetachedSigned
+        }
+        "application/pkcs7-mime" | "application/x-pkcs7-mime" => {
+            match ct.param("smime-type").map(str::to_ascii_lowercase).as_deref() {
+                Some("signed-data") => SmimeKind::OpaqueSigned,
+                _ => SmimeKind::Encrypted,
+            }
+        }
+        _ => SmimeKind::None,
+    })
+}
+
+/// Sign a whole message. Detached signing first makes the entity 7-bit safe (8-bit parts are
+/// re-encoded as quoted-printable or base64, RFC 8551 §3.1.2) so that it survives transport.
+pub fn sign_message(
+    raw: &[u8],
+    signer: &Identity,
+    opts: &SignMessageOptions,
+    rng: &mut impl CryptoRngCore,
+    limits: &Limits,
+) -> Result<Vec<u8>> {
+    check_size(raw, limits)?;
+    let (outer, entity) = mime::split_for_protection(raw, limits)?;
+    let mut cms_opts = opts.cms.clone();
+    if let Some(curve) = signer.key.curve() {
+        // ECDSA signs with the curve's own digest; micalg must name what was used.
+        cms_opts.digest = curve.digest();
+    }
+    let part = if opts.opaque {
+        let der = signed::sign(
+            &entity,
+            &signer.key,
+            &signer.cert,
+            &signer.chain,
+            &cms_opts,
+            false,
+        )?;
+        mime::build_base64_entity(
+            "application/pkcs7-mime; smime-type=signed-data; name=\"smime.p7m\"",
+            Some("smime.p7m"),
+            &der,
+        )
+    } else {
+        let entity = mime::make_seven_bit(&entity, limits)?;
+        let der = signed::sign(
+            &entity,
+            &signer.key,
+            &signer.cert,
+            &signer.chain,
+            &cms_opts,
+            true,
+        )?;
+        mime::build_multipart_signed(
+            &entity,
+            SIGNATURE_TYPE,
+            cms_opts.digest.micalg(),
+            &der,
+            "application/pkcs7-signature; name=\"smime.p7s\"",
+            "smime.p7s",
+            rng,
+        )
+    };
+    Ok(mime::assemble(&outer, &[], &part))
+}
+
+/// Verify a signed message (detached `multipart/signed` or opaque signed-data). The signer's
+/// address is checked against the From header. Returns `Ok` with the per-check report even when
+/// the signature is invalid; `Err` means the message could not be read as a signed message.
+pub fn verify_message(
+    raw: &[u8],
+    trust: &TrustStore,
+    at: Option<SystemTime>,
+    limits: &Limits,
+) -> Result<VerifiedMessage> {
+    check_size(raw, limits)?;
+    let from = Entity::parse(raw, limits)?
+        .header("From")
+        .and_then(|v| mime::first_address(&v));
+    let vopts = VerifyOptions {
+        at,
+        from,
+        ..VerifyOptions::default()
+    };
+    match classify(raw, limits)? {
+        SmimeKind::DetachedSigned => {
+            let ms = mime::parse_multipart_signed(raw, limits)?.ok_or_else(|| not_signed(raw, limits))?;
+            let content = mime::canonicalize_crlf(ms.signed);
+            let verification = signed::verify(&ms.signature, Some(&content), trust, &vopts, limits)?;
+            Ok(VerifiedMessage {
+                verification,
+                message: mime::assemble(&ms.outer, &[], &content),
+                opaque: false,
+            })
+        }
+        SmimeKind::OpaqueSigned | SmimeKind::Encrypted => {
+            let p = mime::parse_pkcs7_mime(raw, limits)?.ok_or_else(|| not_signed(raw, limits))?;
+            let verification = signed::verify(&p.der, None, trust, &vopts, limits)?;
+            let content = verification.content.clone().unwrap_or_default();
+            Ok(VerifiedMessage {
+                verification,
+                message: mime::assemble(&p.outer, &[], &content),
+                opaque: true,
+            })
+        }
+        SmimeKind::None => Err(not_signed(raw, limits)),
+    }
+}
+
+fn not_signed(raw: &[u8], limits: &Limits) -> Error {
+    Error::WrongMessageType {
+        expected: "signed",
+        found: found_type(raw, limits),
+    }
+}
+
+fn found_type(raw: &[u8], limits: &Limits) -> String {
+    Entity::parse(raw, limits)
+        .map(|e| e.content_type().mime_type)
+        .unwrap_or_else(|_| "unparseable".into())
+}
+
+/// Encrypt a whole message to `recipients`, optionally signing it first (sign-then-encrypt,
+/// RFC 8551 §3.7: the signed message is the plaintext of the envelope).
+pub fn encrypt_message(
+    raw: &[u8],
+    recipients: &[Recipient],
+    signer: Option<(&Identity, &SignMessageOptions)>,
+    opts: &EncryptMessageOptions,
+    rng: &mut impl CryptoRngCore,
+    limits: &Limits,
+) -> Result<Vec<u8>> {
+    check_size(raw, limits)?;
+    let raw: Cow<'_, [u8]> = match signer {
+        Some((id, sopts)) => Cow::Owned(sign_message(raw, id, sopts, rng, limits)?),
+        None => Cow::Borrowed(raw),
+    };
+    let (outer, entity) = mime::split_for_protection(&raw, limits)?;
+    let der = enveloped::encrypt(&entity, recipients, opts.cipher, rng)?;
+    let smime_type = match opts.cipher {
+        ContentCipher::Aes128Gcm | ContentCipher::Aes256Gcm => "authEnveloped-data",
+        _ => "enveloped-data",
+    };
+    let part = mime::build_base64_entity(
+        &format!("application/pkcs7-mime; smime-type={smime_type}; name=\"smime.p7m\""),
+        Some("smime.p7m"),
+        &der,
+    );
+    match &opts.outer_subject {
+        Some(subject) => {
+            let kept: Vec<_> = outer
+                .into_iter()
+                .filter(|h| !h.name.eq_ignore_ascii_case("Subject"))
+                .collect();
+            Ok(mime::assemble(&kept, &[("Subject", subject.as_str())], &part))
+        }
+        None => Ok(mime::assemble(&outer, &[], &part)),
+    }
+}
+
+/// Decrypt an encrypted message with our key (and certificate, which selects the
+/// RecipientInfo; without it every RecipientInfo that fits the key is tried). When the
+/// decrypted entity is signed and `trust` is given, the inner signature is verified too.
+pub fn decrypt_message(
+    raw: &[u8],
+    key: &PrivateKey,
+    cert: Option<&Certificate>,
+    trust: Option<&TrustStore>,
+    limits: &Limits,
+) -> Result<DecryptedMessage> {
+    check_size(raw, limits)?;
+    let kind = classify(raw, limits)?;
+    if kind != SmimeKind::Encrypted {
+        return Err(Error::WrongMessageType {
+            expected: "encrypted",
+            found: found_type(raw, limits),
+        });
+    }
+    let p = mime::parse_pkcs7_mime(raw, limits)?.ok_or_else(|| Error::WrongMessageType {
+        expected: "encrypted",
+        found: found_type(raw, limits),
+    })?;
+    let decrypted = enveloped::decrypt(&p.der, key, cert, limits)?;
+    let content = mime::canonicalize_crlf(&decrypted.content);
+    let message = mime::assemble(&p.outer, &[], &content);
+    let signature = match trust {
+        Some(trust)
+            if matches!(
+                classify(&message, limits)?,
+                SmimeKind::DetachedSigned | SmimeKind::OpaqueSigned
+            ) =>
+        {
+            Some(verify_message(&message, trust, None, limits)?)
+        }
+        _ => None,
+    };
+    Ok(DecryptedMessage {
+        message,
+        cipher: decrypted.cipher,
+        authenticated: decrypted.authenticated,
+        signature,
+    })
+}
+
+fn check_size(raw: &[u8], limits: &Limits) -> Result<()> {
+    if raw.len() > limits.max_message_bytes {
+        return Err(Error::LimitExceeded {
+            what: "message size",
+            limit: limits.max_message_bytes as u64,
+        });
+    }
+    Ok(())
+}
