@@ -56,14 +56,25 @@ fn fixture() -> Fixture {
 
 type Op<'a> = Box<dyn FnMut() + 'a>;
 
-fn operations<'a>(f: &'a Fixture, msg: &'a [u8], prepared: &'a Prepared) -> Vec<(&'static str, Op<'a>, Op<'a>)> {
-    let limits = Limits::default();
+fn operations<'a>(
+    f: &'a Fixture,
+    msg: &'a [u8],
+    prepared: &'a Prepared,
+) -> Vec<(&'static str, Op<'a>, Op<'a>)> {
+    let limits: &'static Limits = Box::leak(Box::new(Limits::default()));
     let entity = &prepared.entity;
     vec![
         (
             "sign",
             Box::new(move || {
-                let out = smime::sign_message(msg, &f.ours_id, &SignMessageOptions::default(), &mut rand_core::OsRng, &limits).unwrap();
+                let out = smime::sign_message(
+                    msg,
+                    &f.ours_id,
+                    &SignMessageOptions::default(),
+                    &mut rand_core::OsRng,
+                    limits,
+                )
+                .unwrap();
                 black_box(out);
             }),
             Box::new(move || {
@@ -81,13 +92,20 @@ fn operations<'a>(f: &'a Fixture, msg: &'a [u8], prepared: &'a Prepared) -> Vec<
         (
             "verify",
             Box::new(move || {
-                let v = smime::verify_message(&prepared.ours_signed, &f.ours_trust, None, &limits).unwrap();
+                let v = smime::verify_message(&prepared.ours_signed, &f.ours_trust, None, limits)
+                    .unwrap();
                 assert!(v.verification.is_valid());
             }),
             Box::new(move || {
                 let mut cms = CmsContentInfo::from_der(&prepared.ossl_sig_der).unwrap();
-                cms.verify(None, Some(&f.ossl_store), Some(&prepared.ours_signed_content), None, CMSOptions::BINARY)
-                    .unwrap();
+                cms.verify(
+                    None,
+                    Some(&f.ossl_store),
+                    Some(&prepared.ours_signed_content),
+                    None,
+                    CMSOptions::BINARY,
+                )
+                .unwrap();
             }),
         ),
         (
@@ -99,7 +117,7 @@ fn operations<'a>(f: &'a Fixture, msg: &'a [u8], prepared: &'a Prepared) -> Vec<
                     None,
                     &EncryptMessageOptions::default(),
                     &mut rand_core::OsRng,
-                    &limits,
+                    limits,
                 )
                 .unwrap();
                 black_box(out);
@@ -107,14 +125,27 @@ fn operations<'a>(f: &'a Fixture, msg: &'a [u8], prepared: &'a Prepared) -> Vec<
             Box::new(move || {
                 let mut certs = Stack::new().unwrap();
                 certs.push(f.ossl_cert.clone()).unwrap();
-                let cms = CmsContentInfo::encrypt(&certs, entity, Cipher::aes_256_cbc(), CMSOptions::BINARY).unwrap();
+                let cms = CmsContentInfo::encrypt(
+                    &certs,
+                    entity,
+                    Cipher::aes_256_cbc(),
+                    CMSOptions::BINARY,
+                )
+                .unwrap();
                 black_box(cms.to_der().unwrap());
             }),
         ),
         (
             "decrypt",
             Box::new(move || {
-                let d = smime::decrypt_message(&prepared.ours_encrypted, &f.ours_id.key, Some(&f.ours_cert), None, &limits).unwrap();
+                let d = smime::decrypt_message(
+                    &prepared.ours_encrypted,
+                    &f.ours_id.key,
+                    Some(&f.ours_cert),
+                    None,
+                    limits,
+                )
+                .unwrap();
                 black_box(d);
             }),
             Box::new(move || {
@@ -135,24 +166,42 @@ struct Prepared {
 
 fn prepare(f: &Fixture, msg: &[u8]) -> Prepared {
     let limits = Limits::default();
-    let entity = sealgate::mime::split_for_protection(msg, &limits).unwrap().1;
-    let ours_signed = smime::sign_message(msg, &f.ours_id, &SignMessageOptions::default(), &mut rand_core::OsRng, &limits).unwrap();
-    let parts = sealgate::mime::parse_multipart_signed(&ours_signed, &limits).unwrap().unwrap();
+    let entity = sealgate::mime::split_for_protection(msg, &limits)
+        .unwrap()
+        .1;
+    let ours_signed = smime::sign_message(
+        msg,
+        &f.ours_id,
+        &SignMessageOptions::default(),
+        &mut rand_core::OsRng,
+        &limits,
+    )
+    .unwrap();
+    let parts = sealgate::mime::parse_multipart_signed(&ours_signed, &limits)
+        .unwrap()
+        .unwrap();
     let ours_signed_content = sealgate::mime::canonicalize_crlf(parts.signed).into_owned();
     let ossl_sig_der = parts.signature.clone();
     let ours_encrypted = smime::encrypt_message(
         msg,
         &[Recipient::new(f.ours_cert.clone())],
         None,
-        &EncryptMessageOptions {
-            cipher: ContentCipher::Aes256Cbc,
-            ..Default::default()
+        &{
+            let mut o = EncryptMessageOptions::default();
+            o.cipher = ContentCipher::Aes256Cbc;
+            o
         },
         &mut rand_core::OsRng,
         &limits,
     )
     .unwrap();
-    Prepared { entity, ours_signed, ours_signed_content, ossl_sig_der, ours_encrypted }
+    Prepared {
+        entity,
+        ours_signed,
+        ours_signed_content,
+        ossl_sig_der,
+        ours_encrypted,
+    }
 }
 
 /// Median seconds per call over `runs` calls (after one warm-up call).
@@ -209,6 +258,11 @@ fn main() {
                 format!("{:.0} ops/s", 1.0 / t)
             }
         };
-        println!("| {label} | {name} | {} | {} | {:.2}x |", fmt(ours), fmt(theirs), theirs / ours);
+        println!(
+            "| {label} | {name} | {} | {} | {:.2}x |",
+            fmt(ours),
+            fmt(theirs),
+            theirs / ours
+        );
     }
 }

@@ -31,15 +31,31 @@ impl Keys {
         let name = name.build();
         let mut b = X509::builder().unwrap();
         b.set_version(2).unwrap();
-        b.set_serial_number(&BigNum::from_u32(1).unwrap().to_asn1_integer().unwrap()).unwrap();
+        b.set_serial_number(&BigNum::from_u32(1).unwrap().to_asn1_integer().unwrap())
+            .unwrap();
         b.set_subject_name(&name).unwrap();
         b.set_issuer_name(&name).unwrap();
         b.set_pubkey(&key).unwrap();
-        b.set_not_before(&Asn1Time::days_from_now(0).unwrap()).unwrap();
-        b.set_not_after(&Asn1Time::days_from_now(30).unwrap()).unwrap();
-        b.append_extension(KeyUsage::new().critical().digital_signature().key_encipherment().key_cert_sign().build().unwrap()).unwrap();
-        b.append_extension(ExtendedKeyUsage::new().email_protection().build().unwrap()).unwrap();
-        let san = SubjectAlternativeName::new().email("bench@example.com").build(&b.x509v3_context(None, None)).unwrap();
+        b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
+            .unwrap();
+        b.set_not_after(&Asn1Time::days_from_now(30).unwrap())
+            .unwrap();
+        b.append_extension(
+            KeyUsage::new()
+                .critical()
+                .digital_signature()
+                .key_encipherment()
+                .key_cert_sign()
+                .build()
+                .unwrap(),
+        )
+        .unwrap();
+        b.append_extension(ExtendedKeyUsage::new().email_protection().build().unwrap())
+            .unwrap();
+        let san = SubjectAlternativeName::new()
+            .email("bench@example.com")
+            .build(&b.x509v3_context(None, None))
+            .unwrap();
         b.append_extension(san).unwrap();
         b.sign(&key, MessageDigest::sha256()).unwrap();
         let cert = b.build();

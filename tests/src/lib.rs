@@ -356,18 +356,22 @@ impl Gpgsm {
             .tempdir_in("/tmp")
             .expect("temp dir");
         let g = Gpgsm { home };
-        std::fs::write(
-            g.home.path().join("gpgsm.conf"),
-            "disable-crl-checks\n",
-        )
-        .expect("write");
+        std::fs::write(g.home.path().join("gpgsm.conf"), "disable-crl-checks\n").expect("write");
         run(g.cmd(&["--import"]).arg(&pki.root));
         run(g.cmd(&["--import"]).arg(&pki.intermediate));
         let fpr = run(openssl(&["x509", "-noout", "-fingerprint", "-sha1", "-in"]).arg(&pki.root));
         let fpr = String::from_utf8_lossy(&fpr.stdout);
-        let fpr = fpr.trim().rsplit('=').next().unwrap_or_default().to_string();
-        std::fs::write(g.home.path().join("trustlist.txt"), format!("{fpr} S relax\n"))
-            .expect("write");
+        let fpr = fpr
+            .trim()
+            .rsplit('=')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        std::fs::write(
+            g.home.path().join("trustlist.txt"),
+            format!("{fpr} S relax\n"),
+        )
+        .expect("write");
         g
     }
 
@@ -375,7 +379,13 @@ impl Gpgsm {
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new("gpgsm");
         c.env("GNUPGHOME", self.home.path())
-            .args(["--batch", "--yes", "--disable-crl-checks", "--pinentry-mode", "loopback"])
+            .args([
+                "--batch",
+                "--yes",
+                "--disable-crl-checks",
+                "--pinentry-mode",
+                "loopback",
+            ])
             .args(args);
         c
     }

@@ -7,7 +7,9 @@ use sealgate::smime::{
     self, Certificate, ContentCipher, EncryptMessageOptions, Identity, PrivateKey, Recipient,
     SignMessageOptions, TrustStore,
 };
-use sealgate_tests::{Gpgsm, KeyType, Pki, User, openssl, require, run, run_unchecked, sample_message};
+use sealgate_tests::{
+    Gpgsm, KeyType, Pki, User, openssl, require, run, run_unchecked, sample_message,
+};
 
 fn limits() -> Limits {
     Limits::default()
@@ -51,7 +53,14 @@ fn sign(pki: &Pki, u: &User, opaque: bool) -> Vec<u8> {
     let msg = sample_message(&u.email, "bob@example.org");
     let mut opts = SignMessageOptions::default();
     opts.opaque = opaque;
-    smime::sign_message(&msg, &with_chain(pki, u), &opts, &mut rand_core::OsRng, &limits()).unwrap()
+    smime::sign_message(
+        &msg,
+        &with_chain(pki, u),
+        &opts,
+        &mut rand_core::OsRng,
+        &limits(),
+    )
+    .unwrap()
 }
 
 #[test]
@@ -60,38 +69,50 @@ fn our_signatures_pass_openssl_cms_verify() {
         return;
     }
     let pki = Pki::new();
-    for (name, kt) in [("alice", KeyType::Rsa2048), ("erin", KeyType::P256), ("pat", KeyType::P384)] {
+    for (name, kt) in [
+        ("alice", KeyType::Rsa2048),
+        ("erin", KeyType::P256),
+        ("pat", KeyType::P384),
+    ] {
         let u = pki.user(name, &format!("{name}@example.com"), kt);
         for opaque in [false, true] {
             let signed = sign(&pki, &u, opaque);
             let f = pki.write(&format!("{name}-{opaque}.eml"), &signed);
             let out = pki.path().join(format!("{name}-{opaque}.out"));
-            run(openssl(&["cms", "-verify", "-purpose", "smimesign", "-CAfile"])
-                .arg(&pki.root)
-                .arg("-in")
-                .arg(&f)
-                .arg("-out")
-                .arg(&out));
+            run(
+                openssl(&["cms", "-verify", "-purpose", "smimesign", "-CAfile"])
+                    .arg(&pki.root)
+                    .arg("-in")
+                    .arg(&f)
+                    .arg("-out")
+                    .arg(&out),
+            );
             // what openssl says was signed is exactly the entity we protected (modulo the
             // 7-bit re-encoding of detached signing, which keeps the same text)
             let got = std::fs::read(&out).unwrap();
             let got = String::from_utf8_lossy(&got);
-            assert!(got.contains("The figures are attached."), "{name} opaque={opaque}: {got}");
+            assert!(
+                got.contains("The figures are attached."),
+                "{name} opaque={opaque}: {got}"
+            );
             assert!(got.contains("Content-Type: multipart/mixed"), "{got}");
 
             // one byte changed inside the signed part: openssl must refuse
-            let pos = find(&signed, b"The figures are attached").unwrap();
             let mut tampered = signed.clone();
             if opaque {
                 // the content is inside the base64 CMS: flip a byte in the middle of the body
                 let body = find(&tampered, b"\r\n\r\n").unwrap() + 200;
                 tampered[body] = if tampered[body] == b'A' { b'B' } else { b'A' };
             } else {
+                let pos = find(&signed, b"The figures are attached").unwrap();
                 tampered[pos + 4] ^= 0x01;
             }
             let f = pki.write("tampered.eml", &tampered);
             let st = run_unchecked(
-                openssl(&["cms", "-verify", "-CAfile"]).arg(&pki.root).arg("-in").arg(&f),
+                openssl(&["cms", "-verify", "-CAfile"])
+                    .arg(&pki.root)
+                    .arg("-in")
+                    .arg(&f),
             );
             assert!(!st.status.success(), "openssl accepted a tampered message");
         }
@@ -109,12 +130,17 @@ fn our_signatures_pass_gpgsm_verify() {
         let u = pki.user(name, &format!("{name}@example.com"), kt);
         // detached: gpgsm wants the signature and the signed bytes as two files
         let signed = sign(&pki, &u, false);
-        let parts = mime::parse_multipart_signed(&signed, &limits()).unwrap().unwrap();
+        let parts = mime::parse_multipart_signed(&signed, &limits())
+            .unwrap()
+            .unwrap();
         let sig = pki.write("sig.p7s", &parts.signature);
         let content = pki.write("content", &mime::canonicalize_crlf(parts.signed));
         let out = run_unchecked(g.cmd(&["--verify"]).arg(&sig).arg(&content));
         let log = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success() && log.contains("Good signature"), "{name}: {log}");
+        assert!(
+            out.status.success() && log.contains("Good signature"),
+            "{name}: {log}"
+        );
         // tampered content fails
         let mut bad = mime::canonicalize_crlf(parts.signed).into_owned();
         let n = bad.len() - 10;
@@ -130,7 +156,10 @@ fn our_signatures_pass_gpgsm_verify() {
         let outf = pki.path().join("opaque.out");
         let out = run_unchecked(g.cmd(&["--verify", "--output"]).arg(&outf).arg(&p7m));
         let log = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success() && log.contains("Good signature"), "{name} opaque: {log}");
+        assert!(
+            out.status.success() && log.contains("Good signature"),
+            "{name} opaque: {log}"
+        );
         let msg = sample_message(&u.email, "bob@example.org");
         assert_eq!(std::fs::read(&outf).unwrap(), entity_of(&msg));
     }
@@ -143,7 +172,11 @@ fn openssl_signatures_pass_ours() {
     }
     let pki = Pki::new();
     let trust = trust(&pki);
-    for (name, kt) in [("alice", KeyType::Rsa2048), ("erin", KeyType::P256), ("pat", KeyType::P384)] {
+    for (name, kt) in [
+        ("alice", KeyType::Rsa2048),
+        ("erin", KeyType::P256),
+        ("pat", KeyType::P384),
+    ] {
         let u = pki.user(name, &format!("{name}@example.com"), kt);
         let msg = sample_message(&u.email, "bob@example.org");
         // openssl signs a MIME entity; the headers go on with -from/-to/-subject
@@ -160,18 +193,32 @@ fn openssl_signatures_pass_ours() {
                 .arg(&u.key)
                 .arg("-certfile")
                 .arg(&pki.intermediate)
-                .args(["-from", &u.email, "-to", "bob@example.org", "-subject", "Signed by openssl"])
+                .args([
+                    "-from",
+                    &u.email,
+                    "-to",
+                    "bob@example.org",
+                    "-subject",
+                    "Signed by openssl",
+                ])
                 .arg("-out")
                 .arg(&out);
             run(&mut cmd);
             let signed = std::fs::read(&out).unwrap();
             let v = smime::verify_message(&signed, &trust, None, &limits()).unwrap();
-            assert!(v.verification.is_valid(), "{name} {mode}: {:#?}", v.verification);
+            assert!(
+                v.verification.is_valid(),
+                "{name} {mode}: {:#?}",
+                v.verification
+            );
             let signer = v.verification.signers[0].certificate.as_ref().unwrap();
             assert_eq!(signer, &cert(&u.cert));
             assert_eq!(v.opaque, mode == "opaque");
             assert!(find(&v.message, b"Subject: Signed by openssl").is_some());
-            assert!(find(&v.message, entity_of(&msg).as_slice()).is_some(), "{name} {mode}: content differs");
+            assert!(
+                find(&v.message, entity_of(&msg).as_slice()).is_some(),
+                "{name} {mode}: content differs"
+            );
 
             // tamper with one byte of the signed content
             let mut bad = signed.clone();
@@ -179,7 +226,10 @@ fn openssl_signatures_pass_ours() {
                 let pos = find(&bad, b"The figures are attached").unwrap();
                 bad[pos] ^= 0x20;
             } else {
-                let pos = find(&bad, b"\n\n").or_else(|| find(&bad, b"\r\n\r\n")).unwrap() + 300;
+                let pos = find(&bad, b"\n\n")
+                    .or_else(|| find(&bad, b"\r\n\r\n"))
+                    .unwrap()
+                    + 300;
                 bad[pos] = if bad[pos] == b'A' { b'B' } else { b'A' };
             }
             match smime::verify_message(&bad, &trust, None, &limits()) {
@@ -210,7 +260,8 @@ fn openssl_signature_by_wrong_sender_fails_address_check() {
         .arg(&pki.intermediate)
         .args(["-from", "mallory@example.com", "-out"])
         .arg(&out));
-    let v = smime::verify_message(&std::fs::read(&out).unwrap(), &trust(&pki), None, &limits()).unwrap();
+    let v = smime::verify_message(&std::fs::read(&out).unwrap(), &trust(&pki), None, &limits())
+        .unwrap();
     assert!(!v.verification.is_valid());
     let failed: Vec<_> = v.verification.signers[0]
         .checks
@@ -240,16 +291,36 @@ fn our_encryption_decrypts_with_openssl() {
     let msg = sample_message(&alice.email, &bob.email);
     let want = entity_of(&msg);
     let cases: Vec<(&str, Vec<Recipient>, ContentCipher)> = vec![
-        ("rsa-pkcs1-aes256cbc", vec![Recipient::new(cert(&bob.cert))], ContentCipher::Aes256Cbc),
-        ("rsa-pkcs1-aes128cbc", vec![Recipient::new(cert(&bob.cert))], ContentCipher::Aes128Cbc),
+        (
+            "rsa-pkcs1-aes256cbc",
+            vec![Recipient::new(cert(&bob.cert))],
+            ContentCipher::Aes256Cbc,
+        ),
+        (
+            "rsa-pkcs1-aes128cbc",
+            vec![Recipient::new(cert(&bob.cert))],
+            ContentCipher::Aes128Cbc,
+        ),
         (
             "rsa-oaep-aes256cbc",
             vec![Recipient::new(cert(&bob.cert)).with_oaep(smime::DigestAlgorithm::Sha256)],
             ContentCipher::Aes256Cbc,
         ),
-        ("rsa-aes256gcm", vec![Recipient::new(cert(&bob.cert))], ContentCipher::Aes256Gcm),
-        ("ecdh-p256-aes256cbc", vec![Recipient::new(cert(&erin.cert))], ContentCipher::Aes256Cbc),
-        ("ecdh-p384-aes256gcm", vec![Recipient::new(cert(&pat.cert))], ContentCipher::Aes256Gcm),
+        (
+            "rsa-aes256gcm",
+            vec![Recipient::new(cert(&bob.cert))],
+            ContentCipher::Aes256Gcm,
+        ),
+        (
+            "ecdh-p256-aes256cbc",
+            vec![Recipient::new(cert(&erin.cert))],
+            ContentCipher::Aes256Cbc,
+        ),
+        (
+            "ecdh-p384-aes256gcm",
+            vec![Recipient::new(cert(&pat.cert))],
+            ContentCipher::Aes256Gcm,
+        ),
         (
             "three-recipients",
             vec![
@@ -262,7 +333,10 @@ fn our_encryption_decrypts_with_openssl() {
     ];
     for (name, recipients, cipher) in cases {
         let enc = encrypt(&msg, &recipients, cipher);
-        assert!(find(&enc, b"Grüße").is_none(), "{name}: clear text leaked");
+        assert!(
+            find(&enc, "Grüße".as_bytes()).is_none(),
+            "{name}: clear text leaked"
+        );
         let f = pki.write(&format!("{name}.eml"), &enc);
         for u in [&bob, &erin, &pat, &alice] {
             if !recipients.iter().any(|r| r.cert == cert(&u.cert)) {
@@ -277,7 +351,11 @@ fn our_encryption_decrypts_with_openssl() {
                 .arg(&u.key)
                 .arg("-out")
                 .arg(&out));
-            assert_eq!(std::fs::read(&out).unwrap(), want, "{name}: openssl decrypted other bytes");
+            assert_eq!(
+                std::fs::read(&out).unwrap(),
+                want,
+                "{name}: openssl decrypted other bytes"
+            );
         }
     }
 }
@@ -303,10 +381,22 @@ fn openssl_encryption_decrypts_with_ours() {
             if !extra.is_empty() && cipher != "-aes256" {
                 continue;
             }
+            // 3DES content with ECDH makes openssl use the RFC 3217 3DES key wrap, which we
+            // do not read (3DES is legacy, read only, and in practice RSA-wrapped).
+            if cipher == "-des3" && u.email != bob.email {
+                continue;
+            }
             let out = pki.path().join("enc.eml");
             let mut cmd = openssl(&["cms", "-encrypt", "-binary", cipher, "-in"]);
             cmd.arg(&entity)
-                .args(["-from", "alice@example.com", "-to", &u.email, "-subject", "From openssl"])
+                .args([
+                    "-from",
+                    "alice@example.com",
+                    "-to",
+                    &u.email,
+                    "-subject",
+                    "From openssl",
+                ])
                 .arg("-out")
                 .arg(&out)
                 .arg("-recip")
@@ -326,7 +416,10 @@ fn openssl_encryption_decrypts_with_ours() {
             let wrong = if u.email == bob.email { &erin } else { &bob };
             let err = smime::decrypt_message(&enc, &key(wrong), None, None, &limits()).unwrap_err();
             assert!(
-                matches!(err, smime::Error::DecryptionFailed | smime::Error::NotARecipient),
+                matches!(
+                    err,
+                    smime::Error::DecryptionFailed | smime::Error::NotARecipient
+                ),
                 "{err:?}"
             );
         }
@@ -341,18 +434,23 @@ fn openssl_stream_output_decrypts_with_ours() {
     }
     let pki = Pki::new();
     let bob = pki.user("bob", "bob@example.org", KeyType::Rsa2048);
-    let body: Vec<u8> = (0..200_000u32).flat_map(|i| format!("line {i}\r\n").into_bytes()).collect();
+    let body: Vec<u8> = (0..200_000u32)
+        .flat_map(|i| format!("line {i}\r\n").into_bytes())
+        .collect();
     let mut msg = b"Content-Type: text/plain\r\n\r\n".to_vec();
     msg.extend_from_slice(&body);
     let input = pki.write("big.txt", &msg);
     let out = pki.path().join("enc.eml");
-    run(openssl(&["cms", "-encrypt", "-binary", "-stream", "-aes256", "-in"])
-        .arg(&input)
-        .arg("-out")
-        .arg(&out)
-        .arg(&bob.cert));
+    run(
+        openssl(&["cms", "-encrypt", "-binary", "-stream", "-aes256", "-in"])
+            .arg(&input)
+            .arg("-out")
+            .arg(&out)
+            .arg(&bob.cert),
+    );
     let enc = std::fs::read(&out).unwrap();
-    let d = smime::decrypt_message(&enc, &key(&bob), Some(&cert(&bob.cert)), None, &limits()).unwrap();
+    let d =
+        smime::decrypt_message(&enc, &key(&bob), Some(&cert(&bob.cert)), None, &limits()).unwrap();
     assert!(d.message.ends_with(&body));
 }
 
@@ -368,9 +466,16 @@ fn gpgsm_encryption_decrypts_with_ours() {
     let msg = sample_message("alice@example.com", &bob.email);
     let entity = pki.write("entity.txt", &entity_of(&msg));
     let der = pki.path().join("enc.p7m");
-    run(g.cmd(&["--encrypt", "-r", &bob.email, "--output"]).arg(&der).arg(&entity));
+    run(g
+        .cmd(&["--encrypt", "-r", &bob.email, "--output"])
+        .arg(&der)
+        .arg(&entity));
     let der = std::fs::read(&der).unwrap();
-    assert_eq!(&der[..2], &[0x30, 0x80], "gpgsm output is expected to be BER");
+    assert_eq!(
+        &der[..2],
+        &[0x30, 0x80],
+        "gpgsm output is expected to be BER"
+    );
     // wrap it as a message the way a gpgsm-based mail client does
     let part = mime::build_base64_entity(
         "application/pkcs7-mime; smime-type=enveloped-data; name=\"smime.p7m\"",
@@ -379,7 +484,8 @@ fn gpgsm_encryption_decrypts_with_ours() {
     );
     let mut m = b"From: alice@example.com\r\nTo: bob@example.org\r\nSubject: gpgsm\r\nMIME-Version: 1.0\r\n".to_vec();
     m.extend_from_slice(&part);
-    let d = smime::decrypt_message(&m, &key(&bob), Some(&cert(&bob.cert)), None, &limits()).unwrap();
+    let d =
+        smime::decrypt_message(&m, &key(&bob), Some(&cert(&bob.cert)), None, &limits()).unwrap();
     assert!(find(&d.message, &entity_of(&msg)).is_some());
     assert!(find(&d.message, b"Subject: gpgsm").is_some());
 }
@@ -407,16 +513,37 @@ fn sign_then_encrypt_reads_back_in_openssl() {
     // openssl: decrypt, then verify the inner multipart/signed
     let f = pki.write("enc.eml", &enc);
     let inner = pki.path().join("inner.eml");
-    run(openssl(&["cms", "-decrypt", "-in"]).arg(&f).arg("-recip").arg(&bob.cert).arg("-inkey").arg(&bob.key).arg("-out").arg(&inner));
-    run(openssl(&["cms", "-verify", "-CAfile"]).arg(&pki.root).arg("-in").arg(&inner).arg("-out").arg(pki.path().join("content")));
+    run(openssl(&["cms", "-decrypt", "-in"])
+        .arg(&f)
+        .arg("-recip")
+        .arg(&bob.cert)
+        .arg("-inkey")
+        .arg(&bob.key)
+        .arg("-out")
+        .arg(&inner));
+    run(openssl(&["cms", "-verify", "-CAfile"])
+        .arg(&pki.root)
+        .arg("-in")
+        .arg(&inner)
+        .arg("-out")
+        .arg(pki.path().join("content")));
     // ours: decrypt and verify in one call
-    let d = smime::decrypt_message(&enc, &key(&bob), Some(&cert(&bob.cert)), Some(&trust(&pki)), &limits()).unwrap();
+    let d = smime::decrypt_message(
+        &enc,
+        &key(&bob),
+        Some(&cert(&bob.cert)),
+        Some(&trust(&pki)),
+        &limits(),
+    )
+    .unwrap();
     let sig = d.signature.expect("inner signature");
     assert!(sig.verification.is_valid(), "{:#?}", sig.verification);
-    assert_eq!(sig.verification.signers[0].certificate.as_ref().unwrap(), &cert(&alice.cert));
+    assert_eq!(
+        sig.verification.signers[0].certificate.as_ref().unwrap(),
+        &cert(&alice.cert)
+    );
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
-

@@ -289,3 +289,47 @@ mod tests {
         assert_eq!(ct.param("name"), Some("€.txt"));
     }
 }
+
+/// The first mailbox address (`local@domain`) in an address-list header value such as a From
+/// field's (`"Alice Sender" <alice@example.com>`, `alice@example.com (Alice)`, groups).
+/// Parsed with mail-parser's RFC 5322 address parser.
+pub fn first_address(value: &str) -> Option<String> {
+    let mut field = Vec::with_capacity(value.len() + 12);
+    field.extend_from_slice(b"From: ");
+    // a value is one logical line: any CR/LF would start another field
+    field.extend(
+        value
+            .bytes()
+            .map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
+    );
+    field.extend_from_slice(b"\r\n\r\n");
+    let msg = mail_parser::MessageParser::new().parse_headers(&field[..])?;
+    let addr = msg.from()?.first()?.address()?;
+    let addr = addr.trim();
+    (addr.contains('@') && !addr.starts_with('@') && !addr.ends_with('@')).then(|| addr.to_string())
+}
+
+#[cfg(test)]
+mod address_tests {
+    use super::first_address;
+
+    #[test]
+    fn finds_the_mailbox() {
+        for (value, want) in [
+            (
+                "Alice Sender <alice@example.com>",
+                Some("alice@example.com"),
+            ),
+            (
+                "\"Sender, Alice\" <alice@example.com>, bob@example.org",
+                Some("alice@example.com"),
+            ),
+            ("alice@example.com (Alice)", Some("alice@example.com")),
+            ("  <alice@Example.COM>", Some("alice@Example.COM")),
+            ("undisclosed-recipients:;", None),
+            ("no address here", None),
+        ] {
+            assert_eq!(first_address(value).as_deref(), want, "{value}");
+        }
+    }
+}

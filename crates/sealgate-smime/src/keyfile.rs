@@ -157,6 +157,14 @@ pub struct Identity {
 }
 
 impl Identity {
+    /// An identity from a key and certificate already loaded; checks that they belong together.
+    pub fn new(key: PrivateKey, cert: Certificate, chain: Vec<Certificate>) -> Result<Self> {
+        if !key.matches(&cert) {
+            return Err(Error::KeyMismatch);
+        }
+        Ok(Self { key, cert, chain })
+    }
+
     /// Build an identity from a key file, a certificate file and an optional chain file (PEM
     /// or DER each; see [`load_private_key`]).
     ///

@@ -8,6 +8,7 @@ mod error;
 pub mod issue;
 pub mod keyfile;
 pub mod keys;
+pub mod message;
 mod pbe;
 pub mod pem;
 mod pkcs12;
@@ -16,9 +17,15 @@ mod tlv;
 
 pub use alg::DigestAlgorithm;
 pub use cert::TrustStore;
+pub use enveloped::{ContentAlgorithm, ContentCipher, Decrypted, EnvelopedWriter, Recipient};
 pub use error::{Error, Result};
+pub use issue::CertificateParams;
 pub use keyfile::{Identity, load_private_key};
 pub use keys::{Certificate, Curve, KeyKind, PrivateKey, PublicKey, RsaPadding, SignatureScheme};
+pub use message::{
+    DecryptedMessage, EncryptMessageOptions, SignMessageOptions, SmimeKind, VerifiedMessage,
+    classify, decrypt_message, encrypt_message, sign_message, verify_message,
+};
 pub use sealgate_mime::Limits;
 pub use signed::{
     Check, CheckName, DetachedSigner, SignOptions, SignerReport, Verification, VerifyOptions, sign,

@@ -11,11 +11,12 @@ use std::time::SystemTime;
 use rand_core::CryptoRngCore;
 use sealgate_mime::{self as mime, Entity, Limits};
 
+use crate::cert::TrustStore;
 use crate::enveloped::{self, ContentCipher, Recipient};
 use crate::error::{Error, Result};
 use crate::keyfile::Identity;
 use crate::keys::{Certificate, PrivateKey};
-use crate::signed::{self, SignOptions, TrustStore, Verification, VerifyOptions};
+use crate::signed::{self, SignOptions, Verification, VerifyOptions};
 
 const SIGNATURE_TYPE: &str = "application/pkcs7-signature";
 
@@ -98,7 +99,11 @@ pub fn classify(raw: &[u8], limits: &Limits) -> Result<SmimeKind> {
             SmimeKind::DetachedSigned
         }
         "application/pkcs7-mime" | "application/x-pkcs7-mime" => {
-            match ct.param("smime-type").map(str::to_ascii_lowercase).as_deref() {
+            match ct
+                .param("smime-type")
+                .map(str::to_ascii_lowercase)
+                .as_deref()
+            {
                 Some("signed-data") => SmimeKind::OpaqueSigned,
                 _ => SmimeKind::Encrypted,
             }
@@ -180,9 +185,11 @@ pub fn verify_message(
     };
     match classify(raw, limits)? {
         SmimeKind::DetachedSigned => {
-            let ms = mime::parse_multipart_signed(raw, limits)?.ok_or_else(|| not_signed(raw, limits))?;
+            let ms = mime::parse_multipart_signed(raw, limits)?
+                .ok_or_else(|| not_signed(raw, limits))?;
             let content = mime::canonicalize_crlf(ms.signed);
-            let verification = signed::verify(&ms.signature, Some(&content), trust, &vopts, limits)?;
+            let verification =
+                signed::verify(&ms.signature, Some(&content), trust, &vopts, limits)?;
             Ok(VerifiedMessage {
                 verification,
                 message: mime::assemble(&ms.outer, &[], &content),
@@ -248,7 +255,11 @@ pub fn encrypt_message(
                 .into_iter()
                 .filter(|h| !h.name.eq_ignore_ascii_case("Subject"))
                 .collect();
-            Ok(mime::assemble(&kept, &[("Subject", subject.as_str())], &part))
+            Ok(mime::assemble(
+                &kept,
+                &[("Subject", subject.as_str())],
+                &part,
+            ))
         }
         None => Ok(mime::assemble(&outer, &[], &part)),
     }
