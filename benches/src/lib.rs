@@ -1,6 +1,9 @@
 //! Shared bench support: keys made with OpenSSL (so both sides use the same ones) and test
 //! messages of a given size.
 
+// Bench set-up: a failure should stop the run loudly.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use openssl::asn1::Asn1Time;
 use openssl::bn::BigNum;
 use openssl::hash::MessageDigest;

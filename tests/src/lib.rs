@@ -4,6 +4,9 @@
 //! A test that needs a tool calls [`require`]: when the tool is missing it prints a notice and
 //! the test returns early, except under `CI=true`, where a missing tool fails the test.
 
+// Test support: a failed set-up step should stop the test loudly.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 

@@ -178,11 +178,7 @@ pub fn verify_message(
     let from = Entity::parse(raw, limits)?
         .header("From")
         .and_then(|v| mime::first_address(&v));
-    let vopts = VerifyOptions {
-        at,
-        from,
-        ..VerifyOptions::default()
-    };
+    let vopts = VerifyOptions { at, from };
     match classify(raw, limits)? {
         SmimeKind::DetachedSigned => {
             let ms = mime::parse_multipart_signed(raw, limits)?
