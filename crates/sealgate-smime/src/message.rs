@@ -234,7 +234,20 @@ pub fn encrypt_message(
         Some((id, sopts)) => Cow::Owned(sign_message(raw, id, sopts, rng, limits)?),
         None => Cow::Borrowed(raw),
     };
-    let (outer, entity) = mime::split_for_protection(&raw, limits)?;
+    let (outer, mut entity) = mime::split_for_protection(&raw, limits)?;
+    if opts.outer_subject.is_some() {
+        // The real Subject travels inside the encryption so that the recipient still sees it
+        // (the legacy form of RFC 9788 header protection: decrypt_message restores it).
+        let mut inner = Vec::with_capacity(entity.len() + 256);
+        for h in outer
+            .iter()
+            .filter(|h| h.name.eq_ignore_ascii_case("Subject"))
+        {
+            inner.extend_from_slice(&mime::canonicalize_crlf(h.raw));
+        }
+        inner.extend_from_slice(&entity);
+        entity = inner;
+    }
     let der = enveloped::encrypt(&entity, recipients, opts.cipher, rng)?;
     let smime_type = match opts.cipher {
         ContentCipher::Aes128Gcm | ContentCipher::Aes256Gcm => "authEnveloped-data",
@@ -285,7 +298,14 @@ pub fn decrypt_message(
     })?;
     let decrypted = enveloped::decrypt(&p.der, key, cert, limits)?;
     let content = mime::canonicalize_crlf(&decrypted.content);
-    let message = mime::assemble(&p.outer, &[], &content);
+    // Header fields inside the encryption (a protected Subject) win over the outer ones.
+    let inner = Entity::parse(&content, limits)?;
+    let outer: Vec<_> = p
+        .outer
+        .into_iter()
+        .filter(|h| inner.header_field(h.name).is_none())
+        .collect();
+    let message = mime::assemble(&outer, &[], &content);
     let signature = match trust {
         Some(trust)
             if matches!(
@@ -313,4 +333,206 @@ fn check_size(raw: &[u8], limits: &Limits) -> Result<()> {
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::issue::{self, CertificateParams};
+    use crate::keys::{Curve, KeyKind};
+
+    struct Pki {
+        ca: Certificate,
+        alice: Identity,
+        bob: Identity,
+    }
+
+    fn pki() -> Pki {
+        let mut rng = rand_core::OsRng;
+        let ca_key = PrivateKey::generate(KeyKind::Ec(Curve::P256)).unwrap();
+        let ca = issue::self_signed(&ca_key, &CertificateParams::ca("CA"), &mut rng).unwrap();
+        let mk = |kind, name: &str, email: &str| {
+            let key = PrivateKey::generate(kind).unwrap();
+            let params = CertificateParams::user(name, email);
+            let cert = issue::issue(
+                key.public_key(),
+                &params,
+                &ca,
+                &ca_key,
+                &mut rand_core::OsRng,
+            )
+            .unwrap();
+            Identity::new(key, cert, vec![]).unwrap()
+        };
+        Pki {
+            alice: mk(KeyKind::Rsa(2048), "Alice", "alice@example.com"),
+            bob: mk(KeyKind::Ec(Curve::P384), "Bob", "bob@example.org"),
+            ca,
+        }
+    }
+
+    const MSG: &[u8] = b"From: Alice <alice@example.com>\r\nTo: bob@example.org\r\n\
+        Subject: Secret plans\r\nContent-Type: text/plain; charset=utf-8\r\n\
+        Content-Transfer-Encoding: 8bit\r\n\r\nMeet at noon. \xc3\x9c\r\n";
+
+    #[test]
+    fn outer_subject_is_replaced_and_restored() {
+        let p = pki();
+        let limits = Limits::default();
+        let mut opts = EncryptMessageOptions::default();
+        opts.outer_subject = Some("Encrypted message".into());
+        let enc = encrypt_message(
+            MSG,
+            &[Recipient::new(p.bob.cert.clone())],
+            None,
+            &opts,
+            &mut rand_core::OsRng,
+            &limits,
+        )
+        .unwrap();
+        let outer = Entity::parse(&enc, &limits).unwrap();
+        assert_eq!(
+            outer.header("Subject").as_deref(),
+            Some("Encrypted message")
+        );
+        assert!(!enc.windows(6).any(|w| w == b"Secret"));
+        let d = decrypt_message(&enc, &p.bob.key, Some(&p.bob.cert), None, &limits).unwrap();
+        let m = Entity::parse(&d.message, &limits).unwrap();
+        let subjects: Vec<_> = m
+            .headers()
+            .iter()
+            .filter(|h| h.is_named("Subject"))
+            .collect();
+        assert_eq!(subjects.len(), 1);
+        assert_eq!(m.header("Subject").as_deref(), Some("Secret plans"));
+        assert_eq!(
+            m.decoded_body(&limits).unwrap(),
+            b"Meet at noon. \xc3\x9c\r\n"
+        );
+    }
+
+    #[test]
+    fn sign_then_encrypt_round_trip_reports_signer() {
+        let p = pki();
+        let limits = Limits::default();
+        let trust = TrustStore::new(vec![p.ca.clone()]);
+        for opaque in [false, true] {
+            let mut sopts = SignMessageOptions::default();
+            sopts.opaque = opaque;
+            let enc = encrypt_message(
+                MSG,
+                &[
+                    Recipient::new(p.bob.cert.clone()),
+                    Recipient::new(p.alice.cert.clone()),
+                ],
+                Some((&p.alice, &sopts)),
+                &EncryptMessageOptions::default(),
+                &mut rand_core::OsRng,
+                &limits,
+            )
+            .unwrap();
+            assert_eq!(classify(&enc, &limits).unwrap(), SmimeKind::Encrypted);
+            for me in [&p.bob, &p.alice] {
+                let d = decrypt_message(&enc, &me.key, None, Some(&trust), &limits).unwrap();
+                let sig = d.signature.unwrap();
+                assert!(sig.verification.is_valid(), "{:#?}", sig.verification);
+                assert_eq!(sig.opaque, opaque);
+                assert_eq!(
+                    sig.verification.signers[0].certificate.as_ref(),
+                    Some(&p.alice.cert)
+                );
+                let m = Entity::parse(&sig.message, &limits).unwrap();
+                assert_eq!(m.header("Subject").as_deref(), Some("Secret plans"));
+                assert_eq!(
+                    m.decoded_body(&limits).unwrap(),
+                    b"Meet at noon. \xc3\x9c\r\n"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn tampered_detached_message_fails_only_the_digest() {
+        let p = pki();
+        let limits = Limits::default();
+        let signed = sign_message(
+            MSG,
+            &p.alice,
+            &SignMessageOptions::default(),
+            &mut rand_core::OsRng,
+            &limits,
+        )
+        .unwrap();
+        assert_eq!(
+            classify(&signed, &limits).unwrap(),
+            SmimeKind::DetachedSigned
+        );
+        let trust = TrustStore::new(vec![p.ca.clone()]);
+        assert!(
+            verify_message(&signed, &trust, None, &limits)
+                .unwrap()
+                .verification
+                .is_valid()
+        );
+        let pos = signed.windows(4).position(|w| w == b"noon").unwrap();
+        let mut bad = signed.clone();
+        bad[pos] = b'm';
+        let v = verify_message(&bad, &trust, None, &limits)
+            .unwrap()
+            .verification;
+        assert!(!v.is_valid());
+        let failed: Vec<_> = v.signers[0]
+            .checks
+            .iter()
+            .filter(|c| !c.passed)
+            .map(|c| c.name)
+            .collect();
+        assert_eq!(failed, vec![crate::signed::CheckName::ContentDigest]);
+    }
+
+    #[test]
+    fn wrong_kinds_are_typed_errors() {
+        let p = pki();
+        let limits = Limits::default();
+        let trust = TrustStore::new(vec![p.ca.clone()]);
+        assert!(matches!(
+            verify_message(MSG, &trust, None, &limits),
+            Err(Error::WrongMessageType {
+                expected: "signed",
+                ..
+            })
+        ));
+        assert!(matches!(
+            decrypt_message(MSG, &p.bob.key, None, None, &limits),
+            Err(Error::WrongMessageType {
+                expected: "encrypted",
+                ..
+            })
+        ));
+        let enc = encrypt_message(
+            MSG,
+            &[Recipient::new(p.bob.cert.clone())],
+            None,
+            &EncryptMessageOptions::default(),
+            &mut rand_core::OsRng,
+            &limits,
+        )
+        .unwrap();
+        assert!(matches!(
+            decrypt_message(&enc, &p.alice.key, None, None, &limits),
+            Err(Error::DecryptionFailed | Error::NotARecipient)
+        ));
+        let mut small = Limits::default();
+        small.max_message_bytes = 10;
+        assert!(matches!(
+            sign_message(
+                MSG,
+                &p.alice,
+                &SignMessageOptions::default(),
+                &mut rand_core::OsRng,
+                &small
+            ),
+            Err(Error::LimitExceeded { .. })
+        ));
+    }
 }
