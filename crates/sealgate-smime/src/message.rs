@@ -379,8 +379,10 @@ mod tests {
     fn outer_subject_is_replaced_and_restored() {
         let p = pki();
         let limits = Limits::default();
-        let mut opts = EncryptMessageOptions::default();
-        opts.outer_subject = Some("Encrypted message".into());
+        let opts = EncryptMessageOptions {
+            outer_subject: Some("Encrypted message".into()),
+            ..Default::default()
+        };
         let enc = encrypt_message(
             MSG,
             &[Recipient::new(p.bob.cert.clone())],
@@ -417,8 +419,10 @@ mod tests {
         let limits = Limits::default();
         let trust = TrustStore::new(vec![p.ca.clone()]);
         for opaque in [false, true] {
-            let mut sopts = SignMessageOptions::default();
-            sopts.opaque = opaque;
+            let sopts = SignMessageOptions {
+                opaque,
+                ..Default::default()
+            };
             let enc = encrypt_message(
                 MSG,
                 &[
