@@ -44,6 +44,8 @@ pub(crate) const AES128_WRAP: ObjectIdentifier =
     ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.1.5");
 pub(crate) const AES256_WRAP: ObjectIdentifier =
     ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.1.45");
+/// id-alg-CMS3DESwrap (RFC 3217 §3): read only (what OpenSSL picks for 3DES content).
+const DES3_WRAP: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.3.6");
 /// id-aes192-wrap: read only (what OpenSSL picks for AES-192 content).
 const AES192_WRAP: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.1.25");
 
@@ -68,7 +70,7 @@ fn kdf_digest(oid: &ObjectIdentifier) -> Result<DigestAlgorithm> {
 fn wrap_key_len(oid: &ObjectIdentifier) -> Result<usize> {
     match *oid {
         AES128_WRAP => Ok(16),
-        AES192_WRAP => Ok(24),
+        AES192_WRAP | DES3_WRAP => Ok(24),
         AES256_WRAP => Ok(32),
         _ => Err(Error::UnsupportedAlgorithm {
             what: "key wrap",
@@ -247,6 +249,9 @@ pub(super) fn unwrap(
     if wrap_alg.oid == AES192_WRAP {
         return unwrap_aes192(&kek_bytes, wrapped);
     }
+    if wrap_alg.oid == DES3_WRAP {
+        return unwrap_des3(&kek_bytes, wrapped);
+    }
     let mut out = Zeroizing::new(vec![0u8; wrapped.len()]);
     let n = kek(&wrap_alg.oid, &kek_bytes)?
         .unwrap(wrapped, &mut out)
@@ -288,9 +293,51 @@ fn unwrap_aes192(kek: &[u8], wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
     Ok(r)
 }
 
+/// RFC 3217 §3.2 Triple-DES key unwrap, for legacy 3DES content with key agreement.
+/// Every failure is the one coarse [`Error::DecryptionFailed`].
+fn unwrap_des3(kek: &[u8], wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    use cbc::cipher::{BlockDecryptMut, KeyIvInit, block_padding::NoPadding};
+    const IV: [u8; 8] = [0x4a, 0xdd, 0xa2, 0x2c, 0x79, 0xe8, 0x21, 0x05];
+    if wrapped.len() != 40 {
+        return Err(Error::DecryptionFailed);
+    }
+    let decrypt = |iv: &[u8], buf: &mut [u8]| -> Result<()> {
+        cbc::Decryptor::<des::TdesEde3>::new_from_slices(kek, iv)
+            .map_err(|_| Error::DecryptionFailed)?
+            .decrypt_padded_mut::<NoPadding>(buf)
+            .map_err(|_| Error::DecryptionFailed)?;
+        Ok(())
+    };
+    // steps 2-4: decrypt under the fixed IV, reverse, split off the real IV
+    let mut temp = Zeroizing::new(wrapped.to_vec());
+    decrypt(&IV, &mut temp)?;
+    temp.reverse();
+    let (iv, rest) = temp.split_at(8);
+    // steps 5-7: decrypt CEK || ICV and check the CMS key checksum (SHA-1, first 8 octets)
+    let mut cek_icv = Zeroizing::new(rest.to_vec());
+    decrypt(iv, &mut cek_icv)?;
+    let (cek, icv) = cek_icv.split_at(24);
+    let sum = DigestAlgorithm::Sha1.digest(cek);
+    aws_lc_rs::constant_time::verify_slices_are_equal(&sum[..8], icv)
+        .map_err(|_| Error::DecryptionFailed)?;
+    Ok(Zeroizing::new(cek.to_vec()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Size and checksum failures; the positive case is the openssl `-des3` interop test
+    /// with EC recipients (tests/tests/smime_interop.rs).
+    #[test]
+    fn des3_unwrap_rejects_bad_sizes_and_checksums() {
+        let kek = [7u8; 24];
+        assert!(unwrap_des3(&kek, &[0u8; 39]).is_err());
+        assert!(matches!(
+            unwrap_des3(&kek, &[0u8; 40]),
+            Err(Error::DecryptionFailed)
+        ));
+    }
 
     /// RFC 5753 / SEC 1 X9.63 KDF test vector from the NIST CAVS "ansx963_2001" set
     /// (SHA-256, Z 32 bytes, SharedInfo 16 bytes, 128-bit key).
