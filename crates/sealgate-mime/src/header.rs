@@ -290,23 +290,44 @@ mod tests {
     }
 }
 
-/// The first mailbox address (`local@domain`) in an address-list header value such as a From
-/// field's (`"Alice Sender" <alice@example.com>`, `alice@example.com (Alice)`, groups).
-/// Parsed with mail-parser's RFC 5322 address parser.
-pub fn first_address(value: &str) -> Option<String> {
-    let mut field = Vec::with_capacity(value.len() + 12);
-    field.extend_from_slice(b"From: ");
-    // a value is one logical line: any CR/LF would start another field
+/// Every mailbox address (`local@domain`) in an address-list header value, raw as it
+/// appears in the message (`"Alice Sender" <alice@example.com>`, `alice@example.com (Alice)`,
+/// groups). Parsed with mail-parser's RFC 5322 address parser on the raw value: RFC 2047
+/// encoded words can only ever be display names, never addresses (an encoded word that
+/// decodes to `mallory@evil.example,` must not become a mailbox).
+pub fn mailboxes(raw_value: &[u8]) -> Vec<String> {
+    let mut field = Vec::with_capacity(raw_value.len() + 12);
+    field.extend_from_slice(b"From:");
+    // one logical line: unfold, and never let CR/LF start another field
     field.extend(
-        value
-            .bytes()
-            .map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
+        raw_value
+            .iter()
+            .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
     );
     field.extend_from_slice(b"\r\n\r\n");
-    let msg = mail_parser::MessageParser::new().parse_headers(&field[..])?;
-    let addr = msg.from()?.first()?.address()?;
-    let addr = addr.trim();
-    (addr.contains('@') && !addr.starts_with('@') && !addr.ends_with('@')).then(|| addr.to_string())
+    let Some(msg) = mail_parser::MessageParser::new().parse_headers(&field[..]) else {
+        return Vec::new();
+    };
+    let Some(from) = msg.from() else {
+        return Vec::new();
+    };
+    from.iter()
+        .filter_map(|a| a.address())
+        .map(str::trim)
+        .filter(|a| {
+            // an addr-spec: one @ with text on both sides, no spaces or encoded-word syntax
+            a.split_once('@')
+                .is_some_and(|(l, d)| !l.is_empty() && !d.is_empty() && !d.contains('@'))
+                && !a.contains(char::is_whitespace)
+                && !a.contains("=?")
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+/// The first mailbox address of a header value, see [`mailboxes`].
+pub fn first_address(value: &str) -> Option<String> {
+    mailboxes(value.as_bytes()).into_iter().next()
 }
 
 #[cfg(test)]
@@ -331,5 +352,17 @@ mod address_tests {
         ] {
             assert_eq!(first_address(value).as_deref(), want, "{value}");
         }
+    }
+
+    #[test]
+    fn encoded_words_never_become_addresses() {
+        let raw = b" =?utf-8?q?mallory=40evil=2Eexample=2C?= <alice@example.com>";
+        assert_eq!(super::mailboxes(raw), vec!["alice@example.com".to_string()]);
+        let raw = b" =?utf-8?q?mallory=40evil=2Eexample?=";
+        assert!(super::mailboxes(raw).is_empty());
+        assert_eq!(
+            super::mailboxes(b" a@example.com, b@example.org"),
+            vec!["a@example.com".to_string(), "b@example.org".to_string()]
+        );
     }
 }

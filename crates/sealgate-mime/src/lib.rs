@@ -12,7 +12,7 @@ mod transfer;
 pub use canonical::canonicalize_crlf;
 pub use entity::Entity;
 pub use error::{Error, Result};
-pub use header::{ContentType, HeaderField, first_address};
+pub use header::{ContentType, HeaderField, first_address, mailboxes};
 pub use limits::Limits;
 pub use protect::{assemble, make_seven_bit, split_for_protection};
 pub use smime::{

@@ -175,9 +175,7 @@ pub fn verify_message(
     limits: &Limits,
 ) -> Result<VerifiedMessage> {
     check_size(raw, limits)?;
-    let from = Entity::parse(raw, limits)?
-        .header("From")
-        .and_then(|v| mime::first_address(&v));
+    let from = Some(sender_address(&Entity::parse(raw, limits)?));
     let vopts = VerifyOptions { at, from };
     match classify(raw, limits)? {
         SmimeKind::DetachedSigned => {
@@ -203,6 +201,25 @@ pub fn verify_message(
             })
         }
         SmimeKind::None => Err(not_signed(raw, limits)),
+    }
+}
+
+/// The one mailbox of the From header(s), parsed from the raw value (encoded words are display
+/// names, never addresses). A message without exactly one From mailbox gets a placeholder that
+/// no certificate names, so the signer-address check fails closed.
+fn sender_address(message: &Entity<'_>) -> String {
+    let mut found: Vec<String> = Vec::new();
+    for h in message.headers().iter().filter(|h| h.is_named("From")) {
+        for a in mime::mailboxes(h.raw_value()) {
+            if !found.iter().any(|f| crate::keys::addresses_equal(f, &a)) {
+                found.push(a);
+            }
+        }
+    }
+    match found.len() {
+        1 => found.swap_remove(0),
+        0 => "<no From address>".into(),
+        _ => format!("<{} From addresses>", found.len()),
     }
 }
 
@@ -492,6 +509,50 @@ mod tests {
             .map(|c| c.name)
             .collect();
         assert_eq!(failed, vec![crate::signed::CheckName::ContentDigest]);
+    }
+
+    #[test]
+    fn sender_address_check_fails_closed() {
+        let p = pki();
+        let limits = Limits::default();
+        let trust = TrustStore::new(vec![p.ca.clone()]);
+        // Bob signs; the From claims Alice behind an encoded word that decodes to Bob's address
+        for from in [
+            "=?utf-8?q?bob=40example=2Eorg=2C?= <alice@example.com>",
+            "alice@example.com, bob@example.org",
+            "undisclosed-recipients:;",
+        ] {
+            let msg = format!("From: {from}\r\nSubject: x\r\n\r\nhello\r\n");
+            let signed = sign_message(
+                msg.as_bytes(),
+                &p.bob,
+                &SignMessageOptions::default(),
+                &mut rand_core::OsRng,
+                &limits,
+            )
+            .unwrap();
+            let v = verify_message(&signed, &trust, None, &limits)
+                .unwrap()
+                .verification;
+            let addr = v.signers[0]
+                .check(crate::signed::CheckName::SignerAddress)
+                .unwrap();
+            assert!(!addr.passed, "{from}: {}", addr.detail);
+        }
+        let no_from = sign_message(
+            b"Subject: x\r\n\r\nhello\r\n",
+            &p.bob,
+            &SignMessageOptions::default(),
+            &mut rand_core::OsRng,
+            &limits,
+        )
+        .unwrap();
+        assert!(
+            !verify_message(&no_from, &trust, None, &limits)
+                .unwrap()
+                .verification
+                .is_valid()
+        );
     }
 
     #[test]
