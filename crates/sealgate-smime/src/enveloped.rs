@@ -696,8 +696,13 @@ pub fn decrypt(
         return Err(Error::KeyMismatch);
     }
     let key_len = p.alg.key_len();
-    let mut candidates: Vec<Zeroizing<Vec<u8>>> = Vec::new();
-    let mut rsa_tried = false;
+    // The content is decrypted exactly once, whatever the RecipientInfos say, so that neither
+    // the error nor the time taken tells which key transport step failed (RFC 3218 §2.3.2).
+    // RSA key transport: every KTRI that fits our certificate is decrypted (a constant amount
+    // of work) and they must all agree; one failure or disagreement means a random key.
+    // Key agreement needs no such care: AES key unwrap is authenticated (RFC 3394 §2.2.3).
+    let mut rsa_results: Vec<Option<Zeroizing<Vec<u8>>>> = Vec::new();
+    let mut ec_key: Option<Zeroizing<Vec<u8>>> = None;
     let mut any_fit = false;
     let mut first_err = None;
     for ri in &p.recipients {
@@ -735,13 +740,10 @@ pub fn decrypt(
                         continue;
                     }
                 };
-                rsa_tried = true;
-                // RFC 3218 §2.3.2: a failure here is not reported; see below.
-                if let Some(k) = key.rsa_decrypt(padding, ktri.enc_key.as_bytes())
-                    && k.len() == key_len
-                {
-                    candidates.push(k);
-                }
+                rsa_results.push(
+                    key.rsa_decrypt(padding, ktri.enc_key.as_bytes())
+                        .filter(|k| k.len() == key_len),
+                );
             }
             RecipientInfo::Kari(kari) => {
                 let Some(curve) = key.curve() else { continue };
@@ -758,13 +760,13 @@ pub fn decrypt(
                             cert_has_ski(c, rki.subject_key_identifier.0.as_bytes())
                         }
                     };
-                    if !fits {
+                    if !fits || ec_key.is_some() {
+                        any_fit |= fits;
                         continue;
                     }
                     any_fit = true;
-                    // Key unwrap failure is an integrity failure (RFC 3394 §2.2.3), no oracle.
                     match kari::unwrap(kari, rek, key) {
-                        Ok(k) if k.len() == key_len => candidates.push(k),
+                        Ok(k) if k.len() == key_len => ec_key = Some(k),
                         Ok(_) | Err(Error::DecryptionFailed) => {}
                         Err(e) => {
                             first_err.get_or_insert(e);
@@ -778,29 +780,44 @@ pub fn decrypt(
     if !any_fit {
         return Err(Error::NotARecipient);
     }
-    let substituted = candidates.is_empty();
-    if substituted {
-        if !rsa_tried {
+    let (cek, substituted) = if key.curve().is_some() {
+        match ec_key {
+            Some(k) => (k, false),
+            None => return Err(first_err.unwrap_or(Error::DecryptionFailed)),
+        }
+    } else {
+        if rsa_results.is_empty() {
             return Err(first_err.unwrap_or(Error::DecryptionFailed));
         }
-        // RFC 3218 §2.3.2: carry on with a random key so that an RSA padding failure costs the
-        // same time and gives the same error as a wrong content key.
-        let mut k = Zeroizing::new(vec![0u8; key_len]);
-        aws_lc_rs::rand::fill(&mut k).map_err(|_| Error::Crypto { what: "RNG" })?;
-        candidates.push(k);
-    }
-    for cek in &candidates {
-        if let Ok(content) = decrypt_content(&p, cek)
-            && !substituted
-        {
-            return Ok(Decrypted {
-                content,
-                cipher: p.alg,
-                authenticated: p.auth,
-            });
+        if cert.is_none() && rsa_results.len() > 1 {
+            // Without the certificate we cannot tell which KTRI is ours, and trying each in
+            // turn would be a padding oracle.
+            return Err(Error::CertificateNeeded);
         }
+        let agreed = match rsa_results.first() {
+            Some(Some(first)) => rsa_results
+                .iter()
+                .all(|r| r.as_ref().is_some_and(|k| k[..] == first[..]))
+                .then(|| first.clone()),
+            _ => None,
+        };
+        match agreed {
+            Some(k) => (k, false),
+            None => {
+                let mut k = Zeroizing::new(vec![0u8; key_len]);
+                aws_lc_rs::rand::fill(&mut k).map_err(|_| Error::Crypto { what: "RNG" })?;
+                (k, true)
+            }
+        }
+    };
+    match decrypt_content(&p, &cek) {
+        Ok(content) if !substituted => Ok(Decrypted {
+            content,
+            cipher: p.alg,
+            authenticated: p.auth,
+        }),
+        _ => Err(Error::DecryptionFailed),
     }
-    Err(Error::DecryptionFailed)
 }
 
 /// Decrypt the content with one candidate key: one copy of the ciphertext, then in place.
@@ -958,6 +975,15 @@ mod tests {
         ];
         for &(file, who, alg) in cases {
             for with_cert in [true, false] {
+                // Several RSA recipients: without our certificate we refuse to guess (trying
+                // each KTRI in turn would be a padding oracle).
+                if !with_cert && file == "multi.der" && who.starts_with("rsa") {
+                    assert!(matches!(
+                        dec(file, who, with_cert),
+                        Err(Error::CertificateNeeded)
+                    ));
+                    continue;
+                }
                 let d = dec(file, who, with_cert)
                     .unwrap_or_else(|e| panic!("{file} as {who} ({with_cert}): {e}"));
                 assert_eq!(&d.content[..], &content[..], "{file} as {who}");
@@ -965,6 +991,90 @@ mod tests {
                 assert_eq!(d.authenticated, alg.is_aead(), "{file}");
             }
         }
+    }
+
+    /// Two KTRIs for the same certificate must agree: a probe KTRI next to a valid one gives
+    /// DecryptionFailed whether the probe is PKCS#1-conformant or not (no padding oracle).
+    #[test]
+    fn duplicate_ktris_must_agree() {
+        let r = Recipient::new(cert("rsa1"));
+        let good = encrypt(
+            b"payload",
+            &[r.clone(), r.clone()],
+            ContentCipher::Aes256Cbc,
+            &mut TestRng::new(7),
+        )
+        .unwrap();
+        // the same key twice (as when a sender lists a recipient twice) decrypts
+        let d = decrypt(&good, &key("rsa1"), Some(&cert("rsa1")), &Limits::default()).unwrap();
+        assert_eq!(&d.content[..], b"payload");
+        // two different content keys wrapped for the same certificate: refuse
+        let a = encrypt(
+            b"payload",
+            std::slice::from_ref(&r),
+            ContentCipher::Aes256Cbc,
+            &mut TestRng::new(1),
+        )
+        .unwrap();
+        let b = encrypt(
+            b"payload",
+            &[r],
+            ContentCipher::Aes256Cbc,
+            &mut TestRng::new(2),
+        )
+        .unwrap();
+        let ek = |der: &[u8]| {
+            let p = parse(der, &Limits::default()).unwrap();
+            match &p.recipients[0] {
+                RecipientInfo::Ktri(k) => k.enc_key.as_bytes().to_vec(),
+                _ => unreachable!(),
+            }
+        };
+        let (ka, kb) = (ek(&a), ek(&b));
+        assert_ne!(ka, kb);
+        // splice b's wrapped key over the second KTRI of `good` (same length, RSA-2048)
+        let mut mixed = good.clone();
+        let wrapped = good_ktri_keys(&good);
+        let idx: Vec<usize> = mixed
+            .windows(256)
+            .enumerate()
+            .filter(|(_, w)| wrapped.iter().any(|k| &k[..] == *w))
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(idx.len(), 2);
+        mixed[idx[1]..idx[1] + 256].copy_from_slice(&kb);
+        assert!(matches!(
+            decrypt(
+                &mixed,
+                &key("rsa1"),
+                Some(&cert("rsa1")),
+                &Limits::default()
+            ),
+            Err(Error::DecryptionFailed)
+        ));
+        // a non-conformant probe next to a valid key fails the same way
+        mixed[idx[1]..idx[1] + 256].fill(0x42);
+        assert!(matches!(
+            decrypt(
+                &mixed,
+                &key("rsa1"),
+                Some(&cert("rsa1")),
+                &Limits::default()
+            ),
+            Err(Error::DecryptionFailed)
+        ));
+    }
+
+    fn good_ktri_keys(der: &[u8]) -> Vec<Vec<u8>> {
+        parse(der, &Limits::default())
+            .unwrap()
+            .recipients
+            .iter()
+            .filter_map(|ri| match ri {
+                RecipientInfo::Ktri(k) => Some(k.enc_key.as_bytes().to_vec()),
+                _ => None,
+            })
+            .collect()
     }
 
     fn all_recipients() -> Vec<(&'static str, Recipient)> {
@@ -1409,8 +1519,8 @@ mod tests {
                 .collect();
             let rs: Vec<Recipient> = chosen.iter().map(|(_, r)| r.clone()).collect();
             let der = encrypt(&content, &rs, cipher, &mut TestRng::new(seed)).unwrap();
-            for (who, _) in &chosen {
-                let d = decrypt(&der, &key(who), None, &Limits::default()).unwrap();
+            for (who, r) in &chosen {
+                let d = decrypt(&der, &key(who), Some(&r.cert), &Limits::default()).unwrap();
                 proptest::prop_assert_eq!(&d.content[..], &content[..]);
             }
         }

@@ -65,6 +65,10 @@ pub enum Error {
     /// None of the RecipientInfos is for the given certificate.
     #[error("the message is not encrypted to this certificate")]
     NotARecipient,
+    /// The message has several RSA recipients and no certificate was given to pick ours
+    /// (trying each in turn would be a padding oracle).
+    #[error("several RSA recipients: give the recipient certificate to pick ours")]
+    CertificateNeeded,
     /// Decryption failed. Deliberately says nothing more (no padding or tag oracle).
     #[error("could not decrypt the message")]
     DecryptionFailed,
