@@ -19,6 +19,9 @@ pub struct Limits {
     pub max_parts: usize,
     /// Deepest nesting of ASN.1 constructed values (BER/DER).
     pub max_asn1_depth: usize,
+    /// Most ASN.1 elements one BER structure may hold when it has to be rewritten as DER
+    /// (each costs tens of bytes of bookkeeping).
+    pub max_asn1_elements: usize,
     /// Largest decoded CMS structure (DER bytes after BER normalisation).
     pub max_cms_bytes: usize,
     /// Most recipients accepted in an EnvelopedData / produced by one encryption.
@@ -44,6 +47,7 @@ impl Default for Limits {
             max_mime_depth: 32,
             max_parts: 10_000,
             max_asn1_depth: 64,
+            max_asn1_elements: 1 << 20,
             max_cms_bytes: 256 * 1024 * 1024,
             max_recipients: 1000,
             max_certificates: 200,

@@ -32,11 +32,17 @@ pub fn to_der<'a>(input: &'a [u8], limits: &Limits) -> Result<Cow<'a, [u8]>> {
             limit: limits.max_cms_bytes as u64,
         });
     }
+    // Most input (everything OpenSSL writes without -stream) is already DER-shaped: check that
+    // without allocating, and only build the tree when something must change.
+    if der_shaped(input, 0, limits.max_asn1_depth)? == input.len() {
+        return Ok(Cow::Borrowed(input));
+    }
     let mut p = Parser {
         input,
         nodes: Vec::new(),
         changed: false,
         max_depth: limits.max_asn1_depth,
+        max_elements: limits.max_asn1_elements,
     };
     let (root, end) = p.parse(0, 0)?;
     if end != input.len() {
@@ -59,6 +65,68 @@ pub fn to_der<'a>(input: &'a [u8], limits: &Limits) -> Result<Cow<'a, [u8]>> {
     p.emit(root, &mut out);
     debug_assert_eq!(out.len(), total);
     Ok(Cow::Owned(out))
+}
+
+/// Walk one TLV at `pos` without allocating. Returns the position after it if it and
+/// everything inside is DER-shaped (definite minimal lengths, no constructed universal string,
+/// no constructed `[0]` as the third element of a SEQUENCE, which may be a chunked
+/// encryptedContent), else `Ok(usize::MAX)`. Errors only where the full parser would too.
+fn der_shaped(input: &[u8], pos: usize, depth_left: usize) -> Result<usize> {
+    const NOT: usize = usize::MAX;
+    let byte = |p: usize| {
+        input
+            .get(p)
+            .copied()
+            .ok_or_else(|| Error::malformed("BER", "truncated"))
+    };
+    if depth_left == 0 {
+        return Ok(NOT); // let the full parser report the depth limit
+    }
+    let first = byte(pos)?;
+    if first & 0x1f == 0x1f {
+        return Ok(NOT);
+    }
+    let constructed = first & 0x20 != 0;
+    let len_byte = byte(pos + 1)?;
+    let (len, header) = if len_byte < 0x80 {
+        (len_byte as usize, 2)
+    } else if len_byte == 0x80 || len_byte > 0x84 {
+        return Ok(NOT);
+    } else {
+        let n = (len_byte & 0x7f) as usize;
+        let mut len = 0usize;
+        for i in 0..n {
+            len = (len << 8) | byte(pos + 2 + i)? as usize;
+        }
+        if length_octets(len) != 1 + n {
+            return Ok(NOT);
+        }
+        (len, 2 + n)
+    };
+    let start = pos + header;
+    let end = match start.checked_add(len) {
+        Some(e) if e <= input.len() => e,
+        _ => return Ok(NOT),
+    };
+    if !constructed {
+        return Ok(end);
+    }
+    if first & 0xc0 == 0 && is_string_type(first & 0x1f) {
+        return Ok(NOT);
+    }
+    let mut p = start;
+    let mut index = 0;
+    while p < end {
+        if index == 2 && first == 0x30 && input.get(p) == Some(&0xa0) {
+            return Ok(NOT);
+        }
+        p = der_shaped(input, p, depth_left - 1)?;
+        if p == NOT || p > end {
+            return Ok(NOT);
+        }
+        index += 1;
+    }
+    Ok(end)
 }
 
 enum Kind {
@@ -85,6 +153,7 @@ struct Parser<'a> {
     nodes: Vec<Node>,
     changed: bool,
     max_depth: usize,
+    max_elements: usize,
 }
 
 /// Universal tag numbers whose BER encoding may be constructed (X.690 §8.7, §8.6, §8.23).
@@ -180,7 +249,7 @@ impl Parser<'_> {
                 .filter(|&e| e <= self.input.len())
                 .ok_or_else(|| Error::malformed("BER", "length runs past the end of the input"))?;
             if !constructed {
-                let idx = self.push(tag, first, Kind::Primitive { start: pos, end }, len);
+                let idx = self.push(tag, first, Kind::Primitive { start: pos, end }, len)?;
                 return Ok((idx, end));
             }
             let mut children = Vec::new();
@@ -212,14 +281,26 @@ impl Parser<'_> {
         }
     }
 
-    fn push(&mut self, tag: (usize, usize), first: u8, kind: Kind, content_len: usize) -> usize {
+    fn push(
+        &mut self,
+        tag: (usize, usize),
+        first: u8,
+        kind: Kind,
+        content_len: usize,
+    ) -> Result<usize> {
+        if self.nodes.len() >= self.max_elements {
+            return Err(Error::LimitExceeded {
+                what: "ASN.1 elements",
+                limit: self.max_elements as u64,
+            });
+        }
         self.nodes.push(Node {
             tag,
             first_tag_byte: first,
             kind,
             content_len,
         });
-        self.nodes.len() - 1
+        Ok(self.nodes.len() - 1)
     }
 
     fn finish_constructed(
@@ -235,13 +316,13 @@ impl Parser<'_> {
             let chunks = self.collect_chunks(&children, number)?;
             self.changed = true;
             let len = chunks.iter().map(|(s, e)| e - s).sum();
-            return Ok(self.push(tag, first & !0x20, Kind::Flattened { chunks }, len));
+            return self.push(tag, first & !0x20, Kind::Flattened { chunks }, len);
         }
         if universal && number == 16 && children.len() == 3 {
             self.flatten_encrypted_content(&children)?;
         }
         let len = children.iter().map(|&c| self.encoded_len(c)).sum();
-        Ok(self.push(tag, first, Kind::Constructed { children }, len))
+        self.push(tag, first, Kind::Constructed { children }, len)
     }
 
     /// RFC 5652 §6.1 EncryptedContentInfo: SEQUENCE { OID, AlgorithmIdentifier,
@@ -264,11 +345,17 @@ impl Parser<'_> {
             return Ok(());
         }
         let inner = inner.clone();
+        if inner
+            .iter()
+            .any(|&i| matches!(self.nodes[i].kind, Kind::Constructed { .. }))
+        {
+            return Ok(());
+        }
         let mut chunks = Vec::with_capacity(inner.len());
         for i in inner {
-            match &self.nodes[i].kind {
+            match &mut self.nodes[i].kind {
                 Kind::Primitive { start, end } => chunks.push((*start, *end)),
-                Kind::Flattened { chunks: cs } => chunks.extend_from_slice(cs),
+                Kind::Flattened { chunks: cs } => chunks.append(cs),
                 Kind::Constructed { .. } => return Ok(()),
             }
         }
@@ -281,19 +368,21 @@ impl Parser<'_> {
         Ok(())
     }
 
-    fn collect_chunks(&self, children: &[usize], number: u8) -> Result<Vec<(usize, usize)>> {
+    fn collect_chunks(&mut self, children: &[usize], number: u8) -> Result<Vec<(usize, usize)>> {
         let mut chunks = Vec::with_capacity(children.len());
         for &c in children {
-            let node = &self.nodes[c];
+            let node = &mut self.nodes[c];
             if node.first_tag_byte & 0xdf != number {
                 return Err(Error::malformed(
                     "BER",
                     "constructed string with a foreign chunk",
                 ));
             }
-            match &node.kind {
+            // The child is replaced by its parent's flattened value and never emitted: move its
+            // chunk list instead of copying it (nested chunked strings stay linear).
+            match &mut node.kind {
                 Kind::Primitive { start, end } => chunks.push((*start, *end)),
-                Kind::Flattened { chunks: cs } => chunks.extend_from_slice(cs),
+                Kind::Flattened { chunks: cs } => chunks.append(cs),
                 Kind::Constructed { .. } => {
                     return Err(Error::malformed(
                         "BER",
@@ -453,6 +542,45 @@ mod tests {
             ber.extend_from_slice(&[0x00, 0x00]);
         }
         assert!(matches!(conv(&ber), Err(Error::LimitExceeded { .. })));
+    }
+
+    #[test]
+    fn element_count_is_bounded() {
+        // nested chunked strings with many empty chunks (a memory bomb for a naive converter)
+        let mut ber = Vec::new();
+        for _ in 0..60 {
+            ber.extend_from_slice(&[0x24, 0x80]);
+        }
+        for _ in 0..200_000 {
+            ber.extend_from_slice(&[0x04, 0x00]);
+        }
+        for _ in 0..60 {
+            ber.extend_from_slice(&[0x00, 0x00]);
+        }
+        let mut limits = Limits::default();
+        limits.max_asn1_elements = 100_000;
+        assert!(matches!(
+            to_der(&ber, &limits),
+            Err(Error::LimitExceeded { .. })
+        ));
+        // within the limit it converts, linearly
+        limits.max_asn1_elements = 1 << 20;
+        assert_eq!(to_der(&ber, &limits).unwrap().as_ref(), &[0x04, 0x00]);
+    }
+
+    #[test]
+    fn large_der_takes_the_fast_path() {
+        // a DER SEQUENCE of a million NULLs: borrowed without building a tree, even with a
+        // small element limit
+        let n = 1_000_000;
+        let mut der = vec![0x30, 0x83];
+        der.extend_from_slice(&((2 * n) as u32).to_be_bytes()[1..]);
+        for _ in 0..n {
+            der.extend_from_slice(&[0x05, 0x00]);
+        }
+        let mut limits = Limits::default();
+        limits.max_asn1_elements = 10;
+        assert!(matches!(to_der(&der, &limits).unwrap(), Cow::Borrowed(_)));
     }
 
     #[test]
