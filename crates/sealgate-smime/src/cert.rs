@@ -332,6 +332,15 @@ pub(crate) struct RsaPssParams {
     pub trailer: Option<u32>,
 }
 
+/// The hash of an RSASSA-PSS AlgorithmIdentifier (`None` when it cannot be read).
+pub(crate) fn pss_digest(alg: &AlgorithmIdentifierOwned) -> Option<DigestAlgorithm> {
+    let params: RsaPssParams = alg.parameters.as_ref()?.decode_as().ok()?;
+    match &params.hash {
+        Some(h) => DigestAlgorithm::from_oid(&h.oid).ok(),
+        None => Some(DigestAlgorithm::Sha1),
+    }
+}
+
 impl RsaPssParams {
     /// The parameters Sealgate writes: `digest` for hash and MGF1, salt = digest length.
     pub(crate) fn for_digest(digest: DigestAlgorithm) -> Result<Self> {

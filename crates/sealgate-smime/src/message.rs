@@ -176,7 +176,11 @@ pub fn verify_message(
 ) -> Result<VerifiedMessage> {
     check_size(raw, limits)?;
     let from = Some(sender_address(&Entity::parse(raw, limits)?));
-    let vopts = VerifyOptions { at, from };
+    let vopts = VerifyOptions {
+        at,
+        from,
+        allow_sha1: false,
+    };
     match classify(raw, limits)? {
         SmimeKind::DetachedSigned => {
             let ms = mime::parse_multipart_signed(raw, limits)?

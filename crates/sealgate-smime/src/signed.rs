@@ -367,6 +367,10 @@ pub struct VerifyOptions {
     /// The sender address (the message's `From`); when set, the signer certificate must name
     /// it ([`CheckName::SignerAddress`]).
     pub from: Option<String>,
+    /// Accept SHA-1 in signatures and in certificate signatures (off by default: SHA-1
+    /// collisions are practical and RFC 8551 §2.1 says not to accept it). For reading old
+    /// archives only.
+    pub allow_sha1: bool,
 }
 
 /// The checks made for each signer.
@@ -444,6 +448,18 @@ impl SignerReport {
     /// The check called `name`.
     pub fn check(&self, name: CheckName) -> Option<&Check> {
         self.checks.iter().find(|c| c.name == name)
+    }
+}
+
+/// True for the signature algorithms that hash with SHA-1 (sha1WithRSAEncryption,
+/// ecdsa-with-SHA1, RSASSA-PSS with SHA-1 or default parameters).
+fn is_sha1_signature(alg: &spki::AlgorithmIdentifierOwned) -> bool {
+    const ECDSA_WITH_SHA1: const_oid::ObjectIdentifier =
+        const_oid::ObjectIdentifier::new_unwrap("1.2.840.10045.4.1");
+    match alg.oid {
+        rfc5912::SHA_1_WITH_RSA_ENCRYPTION | ECDSA_WITH_SHA1 => true,
+        rfc5912::ID_RSASSA_PSS => cert::pss_digest(alg).is_none_or(|d| d == DigestAlgorithm::Sha1),
+        _ => false,
     }
 }
 
@@ -773,6 +789,17 @@ fn verify_signer(
         },
         None => check(N::Signature, false, "no signer certificate"),
     };
+    let uses_sha1 = digest == DigestAlgorithm::Sha1 || is_sha1_signature(&si.signature_alg);
+    let signature_ok = if uses_sha1 && !opts.allow_sha1 && signature_ok.passed {
+        check(
+            N::Signature,
+            false,
+            "SHA-1 signatures are not accepted (RFC 8551 §2.1; VerifyOptions::allow_sha1 \
+             reads old archives)",
+        )
+    } else {
+        signature_ok
+    };
     let signature_passed = signature_ok.passed;
 
     match &attrs {
@@ -835,8 +862,22 @@ fn verify_signer(
     let chain = match &certificate {
         Some(leaf) => {
             let path = cert::build_path(leaf, &sd.certificates, trust);
-            checks.push(match &path.status {
-                Ok(()) => check(
+            let sha1_cert = path
+                .chain
+                .iter()
+                .filter(|c| !trust.anchors().contains(c))
+                .find(|c| is_sha1_signature(c.x509().signature_algorithm()));
+            checks.push(match (&path.status, sha1_cert) {
+                (Ok(()), Some(c)) if !opts.allow_sha1 => check(
+                    N::Chain,
+                    false,
+                    format!(
+                        "{} is signed with SHA-1, which is not accepted \
+                         (VerifyOptions::allow_sha1 reads old archives)",
+                        c.subject()
+                    ),
+                ),
+                (Ok(()), _) => check(
                     N::Chain,
                     true,
                     path.chain
@@ -845,7 +886,7 @@ fn verify_signer(
                         .collect::<Vec<_>>()
                         .join(" <- "),
                 ),
-                Err(e) => check(N::Chain, false, e.clone()),
+                (Err(e), _) => check(N::Chain, false, e.clone()),
             });
             let when = signing_time.unwrap_or(now);
             checks.push(if repeated_time {
@@ -1100,7 +1141,7 @@ mod tests {
         let year_2060 = SystemTime::UNIX_EPOCH + Duration::from_secs(2_840_140_800);
         let opts = VerifyOptions {
             at: Some(year_2060),
-            from: None,
+            ..VerifyOptions::default()
         };
         let v = run(&fixture("rsa-detached.der"), Some(&content()), &opts);
         let s = &v.signers[0];
@@ -1709,7 +1750,7 @@ mod tests {
         // judged a week later, it is fine
         let later = VerifyOptions {
             at: Some(in_a_week),
-            from: None,
+            ..VerifyOptions::default()
         };
         assert!(run(&der, Some(&content()), &later).is_valid());
     }
