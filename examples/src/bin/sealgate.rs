@@ -126,6 +126,9 @@ struct EncryptArgs {
     /// Certificate of --sign-key.
     #[arg(long, value_name = "CERT", requires = "sign_key")]
     sign_cert: Option<PathBuf>,
+    /// PEM file with intermediate certificates to include in the signature.
+    #[arg(long, value_name = "PEM")]
+    chain: Option<PathBuf>,
     /// Sign first with this PKCS#12 identity (replaces --sign-key/--sign-cert).
     #[arg(long, value_name = "FILE", conflicts_with_all = ["sign_key", "sign_cert"])]
     p12: Option<PathBuf>,
@@ -238,6 +241,27 @@ fn with_path<T>(path: &Path, r: Result<T, smime::Error>) -> Result<T, Failure> {
     r.map_err(|e| Failure(2, format!("{}: {e}", path.display())))
 }
 
+/// Like [`with_path`] for files that may be password-protected: when no password was given,
+/// say how to give one.
+fn with_password_hint<T>(
+    path: &Path,
+    r: Result<T, smime::Error>,
+    password_given: bool,
+) -> Result<T, Failure> {
+    match r {
+        Err(smime::Error::BadPassword) if !password_given => Err(Failure(
+            2,
+            format!(
+                "{}: the file is password-protected: name the variable holding the password with --password-env",
+                path.display()
+            ),
+        )),
+        r => with_path(path, r),
+    }
+}
+
+/// Our identity from --p12, or from --key and --cert (+ --chain). Each file is read and parsed
+/// on its own so that an error names the file at fault.
 fn load_identity(
     key: Option<&Path>,
     cert: Option<&Path>,
@@ -247,31 +271,57 @@ fn load_identity(
     limits: &Limits,
 ) -> Result<Identity, Failure> {
     let pw = password(password_env)?;
+    let extra = match chain {
+        Some(chain) => with_path(chain, Certificate::load_all(&read_file(chain)?, limits))?,
+        None => Vec::new(),
+    };
     if let Some(p12) = p12 {
-        let pw = pw.ok_or_else(|| Failure(2, "--p12 needs --password-env".into()))?;
+        let pw = pw.ok_or_else(|| {
+            Failure(
+                2,
+                "--p12 needs --password-env VAR (the variable holding its password)".into(),
+            )
+        })?;
         let mut id = with_path(p12, Identity::from_pkcs12(&read_file(p12)?, &pw, limits))?;
-        if let Some(chain) = chain {
-            id.chain.extend(with_path(
-                chain,
-                Certificate::load_all(&read_file(chain)?, limits),
-            )?);
-        }
+        id.chain.extend(extra);
         return Ok(id);
     }
-    match (key, cert) {
-        (Some(key), Some(cert)) => {
-            let chain_bytes = chain.map(read_file).transpose()?;
-            Identity::from_files(
-                &read_file(key)?,
-                &read_file(cert)?,
-                chain_bytes.as_deref(),
-                pw.as_ref(),
-                limits,
-            )
-            .map_err(|e| Failure(2, format!("{}: {e}", key.display())))
-        }
-        _ => Err(Failure(2, "give --key and --cert, or --p12".into())),
+    let (Some(key_path), Some(cert_path)) = (key, cert) else {
+        return Err(Failure(2, "give --key and --cert, or --p12".into()));
+    };
+    let key = with_password_hint(
+        key_path,
+        smime::load_private_key(&read_file(key_path)?, pw.as_ref(), limits),
+        pw.is_some(),
+    )?;
+    // The certificate is the one in the file that belongs to the key, so a "full chain" PEM
+    // works in any order; its other certificates go with the chain.
+    let mut certs = with_path(
+        cert_path,
+        Certificate::load_all(&read_file(cert_path)?, limits),
+    )?;
+    let pos = certs.iter().position(|c| key.matches(c)).ok_or_else(|| {
+        Failure(
+            2,
+            format!(
+                "{}: the private key {} does not match this certificate",
+                cert_path.display(),
+                key_path.display()
+            ),
+        )
+    })?;
+    let cert = certs.remove(pos);
+    certs.extend(extra);
+    if certs.len() >= limits.max_certificates {
+        return Err(Failure(
+            2,
+            format!(
+                "too many certificates in --cert and --chain (limit {})",
+                limits.max_certificates
+            ),
+        ));
     }
+    with_path(cert_path, Identity::new(key, cert, certs))
 }
 
 fn load_trust(path: &Path, limits: &Limits) -> Result<TrustStore, Failure> {
@@ -366,12 +416,18 @@ fn encrypt(a: EncryptArgs) -> Result<u8, Failure> {
         }
         recipients.push(r);
     }
+    if a.chain.is_some() && a.sign_key.is_none() && a.p12.is_none() {
+        return Err(Failure(
+            2,
+            "--chain is for the signature: give --sign-key/--sign-cert or --p12 too".into(),
+        ));
+    }
     let signer = if a.sign_key.is_some() || a.p12.is_some() {
         Some(load_identity(
             a.sign_key.as_deref(),
             a.sign_cert.as_deref(),
             a.p12.as_deref(),
-            None,
+            a.chain.as_deref(),
             a.password_env.as_deref(),
             &limits,
         )?)
