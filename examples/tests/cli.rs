@@ -1207,3 +1207,138 @@ fn usage_errors_exit_2_without_panic() {
         assert!(!err.contains("panicked"), "{err}");
     }
 }
+
+#[test]
+fn verify_at_another_time() {
+    let Some(w) = world() else { return };
+    let signed = signed_by_alice(&w, false);
+    let root: &dyn AsRef<std::ffi::OsStr> = &w.pki.root;
+    // the certificates were made just now and last 825 days: valid tomorrow, not in 2040
+    let tomorrow =
+        run(Command::new("date").args(["-u", "-d", "tomorrow", "+%Y-%m-%dT%H:%M:%SZ"])).stdout;
+    let tomorrow = String::from_utf8(tomorrow).unwrap();
+    let o = sg(
+        &[&"verify", &"--trust", root, &"--at", &tomorrow.trim()],
+        &signed,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // in 2040 the certificate has expired; the signature, made while it was valid, stays
+    // valid, with a warning
+    let o = sg(
+        &[
+            &"verify",
+            &"--trust",
+            root,
+            &"--at",
+            &"2040-01-01T00:00:00+02:00",
+        ],
+        &signed,
+    );
+    let report = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{report}");
+    assert!(!report.contains("FAIL"), "{report}");
+    let warn: Vec<&str> = report.lines().filter(|l| l.contains("[warn]")).collect();
+    assert_eq!(warn.len(), 1, "{report}");
+    assert!(warn[0].contains("ValidNow"), "{report}");
+    assert!(warn[0].contains("expired"), "{report}");
+    assert!(report.trim_end().ends_with("signature: valid"), "{report}");
+    // without --at nothing to warn about; the address is listed once
+    let o = sg(&[&"verify", &"--trust", root], &signed);
+    assert!(!stderr(&o).contains("[warn]"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("  addresses: alice@example.com\n"),
+        "{}",
+        stderr(&o)
+    );
+    // not a time: a usage error
+    let o = sg(
+        &[&"verify", &"--trust", root, &"--at", &"yesterday"],
+        &signed,
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("RFC 3339"), "{}", stderr(&o));
+}
+
+#[test]
+fn decrypt_with_trust_of_an_unsigned_message_says_so() {
+    let Some(w) = world() else { return };
+    let o = sg(
+        &[
+            &"decrypt",
+            &"--key",
+            &w.bob.key,
+            &"--cert",
+            &w.bob.cert,
+            &"--trust",
+            &w.pki.root,
+        ],
+        &sealed_for_bob(&w, false),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(o.stdout, message(&w.alice.email));
+    assert_eq!(
+        stderr(&o),
+        "signature: none (the decrypted message is not signed)\n"
+    );
+}
+
+/// Every byte position of every kind of message, changed or cut there: the binary answers
+/// with exit 0, 1 or 2, and an error is always the one-line kind (never a panic).
+#[test]
+fn mutated_messages_never_break_the_error_contract() {
+    let Some(w) = world() else { return };
+    let gcm = ok(sg(
+        &[
+            &"encrypt",
+            &"--to",
+            &w.bob.cert,
+            &"--cipher",
+            &"aes-256-gcm",
+        ],
+        &message(&w.alice.email),
+    ));
+    let cases: [(&str, Vec<u8>); 5] = [
+        ("detached", signed_by_alice(&w, false)),
+        ("opaque", signed_by_alice(&w, true)),
+        ("cbc", sealed_for_bob(&w, false)),
+        ("gcm", gcm),
+        ("signed+cbc", sealed_for_bob(&w, true)),
+    ];
+    let verify: [&dyn AsRef<std::ffi::OsStr>; 3] = [&"verify", &"--trust", &w.pki.ca_bundle];
+    let decrypt: [&dyn AsRef<std::ffi::OsStr>; 7] = [
+        &"decrypt",
+        &"--key",
+        &w.bob.key,
+        &"--cert",
+        &w.bob.cert,
+        &"--trust",
+        &w.pki.ca_bundle,
+    ];
+    for (name, msg) in &cases {
+        let args: &[&dyn AsRef<std::ffi::OsStr>] = if name.contains("cbc") || *name == "gcm" {
+            &decrypt
+        } else {
+            &verify
+        };
+        let step = (msg.len() / 37).max(1);
+        for pos in (0..msg.len()).step_by(step) {
+            let mut changed = msg.clone();
+            changed[pos] ^= 0x21;
+            for input in [changed, msg[..pos].to_vec()] {
+                let o = sg(args, &input);
+                let err = stderr(&o);
+                assert!(
+                    !err.contains("panicked") && !err.contains("internal error"),
+                    "{name} at {pos}: {err}"
+                );
+                match o.status.code() {
+                    Some(0 | 1) => {}
+                    Some(2) => {
+                        error_line(&o);
+                    }
+                    c => panic!("{name} at {pos}: exit {c:?}: {err}"),
+                }
+            }
+        }
+    }
+}
