@@ -1073,6 +1073,9 @@ fn decrypt_errors_are_one_line() {
     // a signed message is not an encrypted one
     let e = error_line(&sg(&bob, &signed_by_alice(&w, true)));
     assert!(e.contains("not an S/MIME encrypted message"), "{e}");
+    // neither --key/--cert nor --p12
+    let e = error_line(&sg(&[&"decrypt"], &sealed));
+    assert!(e.contains("--p12"), "{e}");
     // a plain message, garbage, an empty input
     error_line(&sg(&bob, &message(&w.alice.email)));
     error_line(&sg(&bob, b"\xff\xfe\x00garbage"));
@@ -1341,4 +1344,109 @@ fn mutated_messages_never_break_the_error_contract() {
             }
         }
     }
+}
+
+#[test]
+fn decrypt_with_legacy_p12_encrypted_key_and_ecdh() {
+    let Some(w) = world() else { return };
+    let sealed = ok(sg(
+        &[&"encrypt", &"--to", &w.bob.cert, &"--to", &w.erin.cert],
+        &message(&w.alice.email),
+    ));
+    // OpenSSL's -legacy PKCS#12 (RC2/3DES, SHA-1 MAC), as older clients export them
+    let legacy = w.pki.path().join("bob.legacy.p12");
+    run(openssl(&["pkcs12", "-export", "-legacy", "-inkey"])
+        .arg(&w.bob.key)
+        .arg("-in")
+        .arg(&w.bob.cert)
+        .args(["-passout", "pass:legacy-pw", "-out"])
+        .arg(&legacy));
+    let clear = ok(sg_env(
+        &[&"decrypt", &"--p12", &legacy, &"--password-env", &"P"],
+        &sealed,
+        &[("P", "legacy-pw")],
+    ));
+    assert_eq!(clear, message(&w.alice.email));
+    // an encrypted PKCS#8 key
+    let enc = w.pki.path().join("bob.enc.key");
+    run(openssl(&["pkcs8", "-topk8", "-v2", "aes-128-cbc", "-in"])
+        .arg(&w.bob.key)
+        .args(["-passout", "pass:key-pw", "-out"])
+        .arg(&enc));
+    let args: [&dyn AsRef<std::ffi::OsStr>; 7] = [
+        &"decrypt",
+        &"--key",
+        &enc,
+        &"--cert",
+        &w.bob.cert,
+        &"--password-env",
+        &"P",
+    ];
+    let clear = ok(sg_env(&args, &sealed, &[("P", "key-pw")]));
+    assert_eq!(clear, message(&w.alice.email));
+    let e = error_line(&sg_env(&args, &sealed, &[("P", "wrong")]));
+    assert!(e.contains("wrong password"), "{e}");
+    let e = error_line(&sg(&args[..5], &sealed));
+    assert!(e.contains("--password-env"), "{e}");
+    // ECDH P-256 (key agreement) recipient
+    let clear = ok(sg(
+        &[&"decrypt", &"--key", &w.erin.key, &"--cert", &w.erin.cert],
+        &sealed,
+    ));
+    assert_eq!(clear, message(&w.alice.email));
+}
+
+#[test]
+fn eight_bit_multipart_and_lf_messages() {
+    let Some(w) = world() else { return };
+    let msg = sealgate_tests::sample_message(&w.alice.email, &w.bob.email);
+    // encrypt and decrypt give the message back byte for byte
+    let sealed = ok(sg(&[&"encrypt", &"--to", &w.bob.cert], &msg));
+    let clear = ok(sg(
+        &[&"decrypt", &"--key", &w.bob.key, &"--cert", &w.bob.cert],
+        &sealed,
+    ));
+    assert_eq!(clear, msg);
+    // detached signing makes the 8-bit part 7-bit (RFC 8551 §3.1.2); openssl and we agree
+    let signed = ok(sg(
+        &[
+            &"sign",
+            &"--key",
+            &w.alice.key,
+            &"--cert",
+            &w.alice.cert,
+            &"--chain",
+            &w.pki.intermediate,
+        ],
+        &msg,
+    ));
+    assert!(signed.is_ascii(), "signed output is 7-bit");
+    let content = openssl_verify(&w.pki, &signed, &w.alice.cert);
+    let content = String::from_utf8(content).unwrap();
+    assert!(
+        content.contains("Gr=C3=BC=C3=9Fe aus Z=C3=BCrich"),
+        "{content}"
+    );
+    let o = sg(&[&"verify", &"--trust", &w.pki.root], &signed);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+
+    // a signed message stored with LF line ends (Unix mailboxes) still verifies, and an LF
+    // input message is written with CRLF
+    let lf_signed: Vec<u8> = signed.iter().copied().filter(|&b| b != b'\r').collect();
+    let out = w.pki.path().join("lf-verified.eml");
+    let o = sg(
+        &[&"verify", &"--trust", &w.pki.root, &"--out", &out],
+        &lf_signed,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let lf_msg: Vec<u8> = message(&w.alice.email)
+        .into_iter()
+        .filter(|&b| b != b'\r')
+        .collect();
+    let sealed = ok(sg(&[&"encrypt", &"--to", &w.bob.cert], &lf_msg));
+    let clear = ok(sg(
+        &[&"decrypt", &"--key", &w.bob.key, &"--cert", &w.bob.cert],
+        &sealed,
+    ));
+    assert_eq!(clear, message(&w.alice.email));
 }
