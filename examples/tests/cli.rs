@@ -1211,19 +1211,44 @@ fn usage_errors_exit_2_without_panic() {
     }
 }
 
+/// `t` as RFC 3339 in UTC (H. Hinnant's civil_from_days).
+fn rfc3339(t: std::time::SystemTime) -> String {
+    let secs = t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+#[test]
+fn rfc3339_formatting() {
+    let at = |s: u64| rfc3339(std::time::UNIX_EPOCH + std::time::Duration::from_secs(s));
+    assert_eq!(at(0), "1970-01-01T00:00:00Z");
+    assert_eq!(at(1_795_428_000), "2026-11-23T10:00:00Z");
+    assert_eq!(at(951_825_600), "2000-02-29T12:00:00Z");
+    assert_eq!(at(2_147_483_648), "2038-01-19T03:14:08Z");
+}
+
 #[test]
 fn verify_at_another_time() {
     let Some(w) = world() else { return };
     let signed = signed_by_alice(&w, false);
     let root: &dyn AsRef<std::ffi::OsStr> = &w.pki.root;
     // the certificates were made just now and last 825 days: valid tomorrow, not in 2040
-    let tomorrow =
-        run(Command::new("date").args(["-u", "-d", "tomorrow", "+%Y-%m-%dT%H:%M:%SZ"])).stdout;
-    let tomorrow = String::from_utf8(tomorrow).unwrap();
-    let o = sg(
-        &[&"verify", &"--trust", root, &"--at", &tomorrow.trim()],
-        &signed,
-    );
+    let tomorrow = rfc3339(std::time::SystemTime::now() + std::time::Duration::from_secs(86_400));
+    let o = sg(&[&"verify", &"--trust", root, &"--at", &tomorrow], &signed);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     // in 2040 the certificate has expired; the signature, made while it was valid, stays
     // valid, with a warning
