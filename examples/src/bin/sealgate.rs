@@ -3,9 +3,11 @@
 //! Exit codes: 0 success, 1 a "no" answer (the signature is invalid), 2 an error (bad input,
 //! wrong key or password, unreadable file). Errors are one line on stderr, never a backtrace.
 
+use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::{Duration, SystemTime};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use sealgate::Limits;
@@ -15,11 +17,14 @@ use sealgate::smime::{
 };
 use zeroize::Zeroizing;
 
+const EXIT_CODES: &str = "Exit status: 0 success, 2 error (one line on stderr).";
+
 #[derive(Parser)]
 #[command(
     name = "sealgate",
     version,
-    about = "Sealgate secure email gateway tools"
+    about = "Sealgate secure email gateway tools",
+    after_help = "Run `sealgate smime <COMMAND> --help` for the options of each command."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -36,13 +41,35 @@ enum Command {
 #[derive(Subcommand)]
 enum SmimeCommand {
     /// Sign a message (multipart/signed by default, --opaque for pkcs7-mime signed-data).
+    ///
+    /// Reads a whole RFC 5322 message and writes it signed: the header fields stay outside,
+    /// the MIME entity (Content-* fields and body) is signed (RFC 8551 §3.5). Detached
+    /// signing first re-encodes 8-bit parts so that the signature survives transport.
+    #[command(after_help = EXIT_CODES)]
     Sign(SignArgs),
-    /// Verify a signed message; prints the signer and each check.
-    /// Exit 0 valid, 1 invalid, 2 error.
+    /// Verify a signed message; prints the signer and each check on stderr.
+    ///
+    /// Reads a detached (multipart/signed) or opaque (pkcs7-mime signed-data) message, checks
+    /// the signature, the certificate chain up to --trust, validity, key usage and that the
+    /// signer's address is the From address, and prints each check on stderr.
+    #[command(
+        after_help = "Exit status: 0 valid, 1 invalid (the report on stderr says which check failed), 2 error (one line on stderr)."
+    )]
     Verify(VerifyArgs),
     /// Encrypt a message to one or more recipient certificates, optionally signing first.
+    ///
+    /// The MIME entity is encrypted (RFC 8551 §3.3); the header fields stay in clear, so use
+    /// --subject to hide the Subject. With --sign-key/--sign-cert or --p12 the message is
+    /// signed first, then encrypted (RFC 8551 §3.7).
+    #[command(after_help = EXIT_CODES)]
     Encrypt(EncryptArgs),
     /// Decrypt a message with our key; verifies an inner signature when --trust is given.
+    ///
+    /// Writes the header fields and the decrypted entity. Every decryption failure (wrong
+    /// key, bad padding, bad authentication tag) gives the same error on purpose.
+    #[command(
+        after_help = "Exit status: 0 decrypted (and, with --trust, the inner signature valid), 1 decrypted but the inner signature is invalid (the message is still written), 2 error (one line on stderr)."
+    )]
     Decrypt(DecryptArgs),
 }
 
@@ -52,13 +79,14 @@ struct IdentityArgs {
     /// Private key file (PEM or DER: PKCS#8, encrypted PKCS#8, PKCS#1, SEC1).
     #[arg(long, value_name = "KEY", requires = "cert", conflicts_with = "p12")]
     key: Option<PathBuf>,
-    /// Certificate file (PEM or DER) belonging to --key.
+    /// Certificate file (PEM or DER) of --key; other certificates in it are sent as the chain.
     #[arg(long, value_name = "CERT", requires = "key", conflicts_with = "p12")]
     cert: Option<PathBuf>,
-    /// PKCS#12 file with key and certificate (replaces --key/--cert).
+    /// PKCS#12 file (.p12/.pfx) with key, certificate and chain (replaces --key/--cert).
     #[arg(long, value_name = "FILE")]
     p12: Option<PathBuf>,
-    /// Name of the environment variable holding the PKCS#12 or key password.
+    /// Name of the environment variable that holds the password of --p12 or of an encrypted
+    /// --key (passwords are never taken on the command line).
     #[arg(long, value_name = "VAR")]
     password_env: Option<String>,
 }
@@ -68,7 +96,7 @@ struct InOut {
     /// Input message (default: stdin).
     #[arg(long = "in", value_name = "FILE")]
     input: Option<PathBuf>,
-    /// Output file (default: stdout).
+    /// Output message (default: stdout).
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
 }
@@ -77,16 +105,18 @@ struct InOut {
 struct SignArgs {
     #[command(flatten)]
     id: IdentityArgs,
-    /// PEM file with intermediate certificates to include.
+    /// PEM or DER file with intermediate CA certificates to include in the signature.
     #[arg(long, value_name = "PEM")]
     chain: Option<PathBuf>,
-    /// Opaque signing: application/pkcs7-mime; smime-type=signed-data.
+    /// Opaque signing: application/pkcs7-mime; smime-type=signed-data (readable only by
+    /// S/MIME clients) instead of multipart/signed.
     #[arg(long)]
     opaque: bool,
-    /// Digest for RSA keys (ECDSA keys use their curve's digest).
+    /// Digest for RSA keys (ECDSA keys use their curve's digest: SHA-256 for P-256, SHA-384
+    /// for P-384).
     #[arg(long, value_enum, default_value_t = Digest::Sha256)]
     digest: Digest,
-    /// Use RSASSA-PSS instead of PKCS#1 v1.5 (RSA keys).
+    /// Use RSASSA-PSS instead of PKCS#1 v1.5 (RSA keys only).
     #[arg(long)]
     pss: bool,
     #[command(flatten)]
@@ -95,41 +125,52 @@ struct SignArgs {
 
 #[derive(Args)]
 struct VerifyArgs {
-    /// PEM file of trust anchors (CA certificates).
+    /// PEM or DER file of trust anchors (CA certificates).
     #[arg(long, value_name = "CA_PEM")]
     trust: PathBuf,
+    /// Take this time as "now" (RFC 3339, e.g. 2026-11-23T10:00:00Z): for the validity-now
+    /// check, which only warns, and for the validity of signatures without a signingTime.
+    #[arg(long, value_name = "TIME", value_parser = parse_rfc3339)]
+    at: Option<SystemTime>,
     /// Input message (default: stdin).
     #[arg(long = "in", value_name = "FILE")]
     input: Option<PathBuf>,
-    /// Write the message without its signature here.
+    /// Write the message without its signature here (also when the signature is invalid:
+    /// check the exit status).
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
 }
 
 #[derive(Args)]
 struct EncryptArgs {
-    /// Recipient certificate (PEM or DER); repeat for several recipients.
+    /// Recipient certificate (PEM or DER); repeat for several recipients. RSA and EC
+    /// (P-256, P-384) keys.
     #[arg(long = "to", value_name = "CERT", required = true)]
     to: Vec<PathBuf>,
-    /// Content cipher.
+    /// Content cipher (aes-256-gcm gives AuthEnvelopedData, RFC 5083; not every client
+    /// reads it).
     #[arg(long, value_enum, default_value_t = Cipher::Aes256Cbc)]
     cipher: Cipher,
     /// Use RSAES-OAEP (SHA-256) instead of PKCS#1 v1.5 for RSA recipients.
     #[arg(long)]
     oaep: bool,
-    /// Replace the outer (clear-text) Subject with this text.
+    /// Replace the outer Subject, which travels in clear, with this text.
     #[arg(long, value_name = "TEXT")]
     subject: Option<String>,
-    /// Sign first with this key (sign-then-encrypt).
+    /// Sign first with this private key (sign-then-encrypt); needs --sign-cert.
     #[arg(long, value_name = "KEY", requires = "sign_cert")]
     sign_key: Option<PathBuf>,
     /// Certificate of --sign-key.
     #[arg(long, value_name = "CERT", requires = "sign_key")]
     sign_cert: Option<PathBuf>,
+    /// PEM or DER file with intermediate CA certificates to include in the signature.
+    #[arg(long, value_name = "PEM")]
+    chain: Option<PathBuf>,
     /// Sign first with this PKCS#12 identity (replaces --sign-key/--sign-cert).
     #[arg(long, value_name = "FILE", conflicts_with_all = ["sign_key", "sign_cert"])]
     p12: Option<PathBuf>,
-    /// Environment variable holding the signing key or PKCS#12 password.
+    /// Name of the environment variable that holds the password of --p12 or of an
+    /// encrypted --sign-key.
     #[arg(long, value_name = "VAR")]
     password_env: Option<String>,
     #[command(flatten)]
@@ -140,7 +181,7 @@ struct EncryptArgs {
 struct DecryptArgs {
     #[command(flatten)]
     id: IdentityArgs,
-    /// Verify an inner signature against these trust anchors.
+    /// Verify an inner signature against these trust anchors (PEM or DER CA certificates).
     #[arg(long, value_name = "CA_PEM")]
     trust: Option<PathBuf>,
     #[command(flatten)]
@@ -175,37 +216,97 @@ impl<E: std::fmt::Display> From<E> for Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
+    // A panic is a bug, but even then the contract holds: one line on stderr, exit 2, no
+    // backtrace (whatever RUST_BACKTRACE says).
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let place = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!(
+            "sealgate: internal error (a bug, please report it): {}{place}",
+            one_line(&msg)
+        );
+    }));
+    let result = std::panic::catch_unwind(|| match cli.command {
         Command::Smime(c) => match c {
             SmimeCommand::Sign(a) => sign(a),
             SmimeCommand::Verify(a) => verify(a),
             SmimeCommand::Encrypt(a) => encrypt(a),
             SmimeCommand::Decrypt(a) => decrypt(a),
         },
-    };
+    });
     match result {
-        Ok(code) => ExitCode::from(code),
-        Err(Failure(code, msg)) => {
-            eprintln!("sealgate: {msg}");
+        Ok(Ok(code)) => ExitCode::from(code),
+        Ok(Err(Failure(code, msg))) => {
+            eprintln!("sealgate: {}", one_line(&msg));
             ExitCode::from(code)
         }
+        // the hook has printed the one line
+        Err(_) => ExitCode::from(2),
     }
 }
 
-fn read_file(path: &Path) -> Result<Vec<u8>, Failure> {
-    std::fs::read(path).map_err(|e| Failure(2, format!("{}: {e}", path.display())))
+/// Errors are one line on stderr, whatever an underlying message holds.
+fn one_line(msg: &str) -> String {
+    msg.split(['\r', '\n'])
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
-fn read_input(path: Option<&Path>) -> Result<Vec<u8>, Failure> {
+/// Read at most `max` bytes from `r`; more is an error, so that no input can make us allocate
+/// beyond the configured [`Limits`]. `size_hint` (a file's length) sizes the buffer once, so
+/// that secrets read into it are not left behind in a reallocated copy.
+fn read_bounded(
+    mut r: impl Read,
+    size_hint: u64,
+    max: usize,
+    what: &dyn std::fmt::Display,
+) -> Result<Zeroizing<Vec<u8>>, Failure> {
+    let cap = usize::try_from(size_hint).unwrap_or(max).min(max);
+    let mut buf = Zeroizing::new(Vec::with_capacity(cap.saturating_add(1)));
+    r.by_ref()
+        .take(u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1))
+        .read_to_end(&mut buf)
+        .map_err(|e| Failure(2, format!("{what}: {e}")))?;
+    if buf.len() > max {
+        return Err(Failure(
+            2,
+            format!("{what}: larger than the limit of {max} bytes"),
+        ));
+    }
+    Ok(buf)
+}
+
+/// A key, certificate, PKCS#12 or trust file (wiped from memory when dropped: it may hold a
+/// private key).
+fn read_file(path: &Path, limits: &Limits) -> Result<Zeroizing<Vec<u8>>, Failure> {
+    read_path(path, limits.max_cms_bytes)
+}
+
+fn read_path(path: &Path, max: usize) -> Result<Zeroizing<Vec<u8>>, Failure> {
+    let f = File::open(path).map_err(|e| Failure(2, format!("{}: {e}", path.display())))?;
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    read_bounded(f, len, max, &path.display())
+}
+
+fn read_input(path: Option<&Path>, limits: &Limits) -> Result<Zeroizing<Vec<u8>>, Failure> {
     match path {
-        Some(p) => read_file(p),
-        None => {
-            let mut buf = Vec::new();
-            std::io::stdin()
-                .read_to_end(&mut buf)
-                .map_err(|e| Failure(2, format!("stdin: {e}")))?;
-            Ok(buf)
-        }
+        Some(p) => read_path(p, limits.max_message_bytes),
+        None => read_bounded(
+            std::io::stdin().lock(),
+            0,
+            limits.max_message_bytes,
+            &"stdin",
+        ),
     }
 }
 
@@ -222,22 +323,133 @@ fn write_output(path: Option<&Path>, data: &[u8]) -> Result<(), Failure> {
 }
 
 fn password(var: Option<&str>) -> Result<Option<secrecy::SecretString>, Failure> {
-    match var {
-        None => Ok(None),
-        Some(v) => {
-            let value = Zeroizing::new(
-                std::env::var(v)
-                    .map_err(|_| Failure(2, format!("environment variable {v} is not set")))?,
-            );
+    let Some(var) = var else { return Ok(None) };
+    match std::env::var(var) {
+        Ok(value) => {
+            let value = Zeroizing::new(value);
             Ok(Some(secrecy::SecretString::from(value.as_str())))
         }
+        Err(std::env::VarError::NotPresent) => Err(Failure(
+            2,
+            format!("--password-env: environment variable {var} is not set"),
+        )),
+        Err(std::env::VarError::NotUnicode(value)) => {
+            drop(Zeroizing::new(value.into_encoded_bytes()));
+            Err(Failure(
+                2,
+                format!("--password-env: environment variable {var} is not valid UTF-8"),
+            ))
+        }
     }
+}
+
+/// Parse an RFC 3339 date-time (`2026-11-23T10:00:00Z`, `2026-11-23 11:00:00+01:00`;
+/// fractions of a second are ignored).
+fn parse_rfc3339(s: &str) -> Result<SystemTime, String> {
+    let bad = || format!("not an RFC 3339 time (like 2026-11-23T10:00:00Z): {s}");
+    let num = |range: std::ops::Range<usize>| -> Result<i64, String> {
+        let part = s.get(range).ok_or_else(bad)?;
+        if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        part.parse::<i64>().map_err(|_| bad())
+    };
+    let sep = |i: usize, allowed: &[u8]| -> Result<(), String> {
+        match s.as_bytes().get(i) {
+            Some(b) if allowed.contains(b) => Ok(()),
+            _ => Err(bad()),
+        }
+    };
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    sep(4, b"-")?;
+    sep(7, b"-")?;
+    sep(10, b"Tt ")?;
+    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    sep(13, b":")?;
+    sep(16, b":")?;
+    // RFC 3339 §5.6: time-secfrac = "." 1*DIGIT
+    let mut rest = s.get(19..).ok_or_else(bad)?;
+    if let Some(frac) = rest.strip_prefix('.') {
+        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return Err(bad());
+        }
+        rest = frac.get(digits..).ok_or_else(bad)?;
+    }
+    let offset_secs = match rest {
+        "Z" | "z" => 0,
+        _ => {
+            let sign = match rest.as_bytes().first() {
+                Some(b'+') => 1,
+                Some(b'-') => -1,
+                _ => return Err(bad()),
+            };
+            let (oh, om) = (rest.get(1..3), rest.get(4..6));
+            let ok = rest.len() == 6 && rest.as_bytes().get(3) == Some(&b':');
+            let parse = |p: Option<&str>| {
+                p.filter(|p| p.bytes().all(|b| b.is_ascii_digit()))
+                    .and_then(|p| p.parse::<i64>().ok())
+            };
+            match (ok, parse(oh), parse(om)) {
+                (true, Some(h), Some(m)) if h < 24 && m < 60 => sign * (h * 3600 + m * 60),
+                _ => return Err(bad()),
+            }
+        }
+    };
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let month_days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return Err(bad()),
+    };
+    // second 60 is a leap second (RFC 3339 §5.7)
+    if day < 1 || day > month_days || hour > 23 || minute > 59 || second > 60 {
+        return Err(bad());
+    }
+    // Days since 1970-01-01 in the proleptic Gregorian calendar (H. Hinnant's days_from_civil).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + hour * 3600 + minute * 60 + second - offset_secs;
+    let t = if secs >= 0 {
+        SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(secs.unsigned_abs()))
+    } else {
+        SystemTime::UNIX_EPOCH.checked_sub(Duration::from_secs(secs.unsigned_abs()))
+    };
+    t.ok_or_else(bad)
 }
 
 fn with_path<T>(path: &Path, r: Result<T, smime::Error>) -> Result<T, Failure> {
     r.map_err(|e| Failure(2, format!("{}: {e}", path.display())))
 }
 
+/// Like [`with_path`] for files that may be password-protected: when no password was given,
+/// say how to give one.
+fn with_password_hint<T>(
+    path: &Path,
+    r: Result<T, smime::Error>,
+    password_given: bool,
+) -> Result<T, Failure> {
+    match r {
+        Err(smime::Error::BadPassword) if !password_given => Err(Failure(
+            2,
+            format!(
+                "{}: the file is password-protected: name the variable holding the password with --password-env",
+                path.display()
+            ),
+        )),
+        r => with_path(path, r),
+    }
+}
+
+/// Our identity from --p12, or from --key and --cert (+ --chain). Each file is read and parsed
+/// on its own so that an error names the file at fault.
 fn load_identity(
     key: Option<&Path>,
     cert: Option<&Path>,
@@ -247,35 +459,70 @@ fn load_identity(
     limits: &Limits,
 ) -> Result<Identity, Failure> {
     let pw = password(password_env)?;
+    let extra = match chain {
+        Some(chain) => with_path(
+            chain,
+            Certificate::load_all(&read_file(chain, limits)?, limits),
+        )?,
+        None => Vec::new(),
+    };
     if let Some(p12) = p12 {
-        let pw = pw.ok_or_else(|| Failure(2, "--p12 needs --password-env".into()))?;
-        let mut id = with_path(p12, Identity::from_pkcs12(&read_file(p12)?, &pw, limits))?;
-        if let Some(chain) = chain {
-            id.chain.extend(with_path(
-                chain,
-                Certificate::load_all(&read_file(chain)?, limits),
-            )?);
-        }
+        let pw = pw.ok_or_else(|| {
+            Failure(
+                2,
+                "--p12 needs --password-env VAR (the variable holding its password)".into(),
+            )
+        })?;
+        let mut id = with_path(
+            p12,
+            Identity::from_pkcs12(&read_file(p12, limits)?, &pw, limits),
+        )?;
+        id.chain.extend(extra);
         return Ok(id);
     }
-    match (key, cert) {
-        (Some(key), Some(cert)) => {
-            let chain_bytes = chain.map(read_file).transpose()?;
-            Identity::from_files(
-                &read_file(key)?,
-                &read_file(cert)?,
-                chain_bytes.as_deref(),
-                pw.as_ref(),
-                limits,
-            )
-            .map_err(|e| Failure(2, format!("{}: {e}", key.display())))
-        }
-        _ => Err(Failure(2, "give --key and --cert, or --p12".into())),
+    let (Some(key_path), Some(cert_path)) = (key, cert) else {
+        return Err(Failure(2, "give --key and --cert, or --p12".into()));
+    };
+    let key = with_password_hint(
+        key_path,
+        smime::load_private_key(&read_file(key_path, limits)?, pw.as_ref(), limits),
+        pw.is_some(),
+    )?;
+    // The certificate is the one in the file that belongs to the key, so a "full chain" PEM
+    // works in any order; its other certificates go with the chain.
+    let mut certs = with_path(
+        cert_path,
+        Certificate::load_all(&read_file(cert_path, limits)?, limits),
+    )?;
+    let pos = certs.iter().position(|c| key.matches(c)).ok_or_else(|| {
+        Failure(
+            2,
+            format!(
+                "{}: the private key {} does not match this certificate",
+                cert_path.display(),
+                key_path.display()
+            ),
+        )
+    })?;
+    let cert = certs.remove(pos);
+    certs.extend(extra);
+    if certs.len() >= limits.max_certificates {
+        return Err(Failure(
+            2,
+            format!(
+                "too many certificates in --cert and --chain (limit {})",
+                limits.max_certificates
+            ),
+        ));
     }
+    with_path(cert_path, Identity::new(key, cert, certs))
 }
 
 fn load_trust(path: &Path, limits: &Limits) -> Result<TrustStore, Failure> {
-    let anchors = with_path(path, Certificate::load_all(&read_file(path)?, limits))?;
+    let anchors = with_path(
+        path,
+        Certificate::load_all(&read_file(path, limits)?, limits),
+    )?;
     Ok(TrustStore::new(anchors))
 }
 
@@ -289,7 +536,7 @@ fn sign(a: SignArgs) -> Result<u8, Failure> {
         a.id.password_env.as_deref(),
         &limits,
     )?;
-    let input = read_input(a.io.input.as_deref())?;
+    let input = read_input(a.io.input.as_deref(), &limits)?;
     let mut opts = SignMessageOptions::default();
     opts.opaque = a.opaque;
     opts.cms.digest = match a.digest {
@@ -306,8 +553,8 @@ fn sign(a: SignArgs) -> Result<u8, Failure> {
 fn verify(a: VerifyArgs) -> Result<u8, Failure> {
     let limits = Limits::default();
     let trust = load_trust(&a.trust, &limits)?;
-    let input = read_input(a.input.as_deref())?;
-    let v = smime::verify_message(&input, &trust, None, &limits)?;
+    let input = read_input(a.input.as_deref(), &limits)?;
+    let v = smime::verify_message(&input, &trust, a.at, &limits)?;
     print_verification(&v.verification);
     if let Some(out) = a.out.as_deref() {
         write_output(Some(out), &v.message)?;
@@ -315,6 +562,9 @@ fn verify(a: VerifyArgs) -> Result<u8, Failure> {
     Ok(if v.verification.is_valid() { 0 } else { 1 })
 }
 
+/// The report of a verification, on stderr: the signer, its chain, and each check. A failed
+/// check that does not make the signature invalid (validity now, when the certificate was
+/// valid at signing time) is a warning.
 fn print_verification(v: &smime::Verification) {
     let mut err = std::io::stderr().lock();
     if v.signers.is_empty() {
@@ -323,8 +573,15 @@ fn print_verification(v: &smime::Verification) {
     for s in &v.signers {
         match &s.certificate {
             Some(c) => {
-                let _ = writeln!(err, "signer: {}", c.subject());
-                let _ = writeln!(err, "  addresses: {}", c.email_addresses().join(", "));
+                let _ = writeln!(err, "signer: {}", printable(&c.subject()));
+                let mut addresses: Vec<String> = Vec::new();
+                for a in c.email_addresses() {
+                    // SAN and subject emailAddress often name the same address
+                    if !addresses.iter().any(|b| b.eq_ignore_ascii_case(&a)) {
+                        addresses.push(a);
+                    }
+                }
+                let _ = writeln!(err, "  addresses: {}", printable(&addresses.join(", ")));
                 let _ = writeln!(err, "  sha256 fingerprint: {}", c.fingerprint_sha256());
             }
             None => {
@@ -332,15 +589,19 @@ fn print_verification(v: &smime::Verification) {
             }
         }
         for c in s.chain.iter().skip(1) {
-            let _ = writeln!(err, "  chain: {}", c.subject());
+            let _ = writeln!(err, "  chain: {}", printable(&c.subject()));
         }
         for check in &s.checks {
+            let label = match (check.passed, check.name) {
+                (true, _) => "ok",
+                (false, smime::CheckName::ValidNow) if s.is_valid() => "warn",
+                (false, _) => "FAIL",
+            };
             let _ = writeln!(
                 err,
-                "  [{}] {:?}: {}",
-                if check.passed { "ok" } else { "FAIL" },
+                "  [{label}] {:?}: {}",
                 check.name,
-                check.detail
+                printable(&check.detail)
             );
         }
     }
@@ -355,30 +616,51 @@ fn print_verification(v: &smime::Verification) {
     );
 }
 
+/// Names and details come from certificates, that is from the sender: control characters
+/// (line breaks, terminal escape sequences) are shown escaped, never sent to the terminal.
+fn printable(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect()
+}
+
 fn encrypt(a: EncryptArgs) -> Result<u8, Failure> {
     let limits = Limits::default();
     let mut recipients = Vec::with_capacity(a.to.len());
     for path in &a.to {
-        let cert = with_path(path, Certificate::load(&read_file(path)?, &limits))?;
+        let cert = with_path(path, Certificate::load(&read_file(path, &limits)?, &limits))?;
         let mut r = Recipient::new(cert);
         if a.oaep {
             r = r.with_oaep(DigestAlgorithm::Sha256);
         }
         recipients.push(r);
     }
+    if a.chain.is_some() && a.sign_key.is_none() && a.p12.is_none() {
+        return Err(Failure(
+            2,
+            "--chain is for the signature: give --sign-key/--sign-cert or --p12 too".into(),
+        ));
+    }
     let signer = if a.sign_key.is_some() || a.p12.is_some() {
         Some(load_identity(
             a.sign_key.as_deref(),
             a.sign_cert.as_deref(),
             a.p12.as_deref(),
-            None,
+            a.chain.as_deref(),
             a.password_env.as_deref(),
             &limits,
         )?)
     } else {
         None
     };
-    let input = read_input(a.io.input.as_deref())?;
+    let input = read_input(a.io.input.as_deref(), &limits)?;
     let mut opts = EncryptMessageOptions::default();
     opts.cipher = match a.cipher {
         Cipher::Aes256Gcm => smime::ContentCipher::Aes256Gcm,
@@ -414,7 +696,7 @@ fn decrypt(a: DecryptArgs) -> Result<u8, Failure> {
         .as_deref()
         .map(|p| load_trust(p, &limits))
         .transpose()?;
-    let input = read_input(a.io.input.as_deref())?;
+    let input = read_input(a.io.input.as_deref(), &limits)?;
     let d = smime::decrypt_message(&input, &id.key, Some(&id.cert), trust.as_ref(), &limits)?;
     write_output(a.io.out.as_deref(), &d.message)?;
     match &d.signature {
@@ -422,6 +704,87 @@ fn decrypt(a: DecryptArgs) -> Result<u8, Failure> {
             print_verification(&v.verification);
             Ok(if v.verification.is_valid() { 0 } else { 1 })
         }
-        None => Ok(0),
+        None => {
+            if trust.is_some() {
+                // --trust asked for a signature check: say that there was nothing to check
+                eprintln!("signature: none (the decrypted message is not signed)");
+            }
+            Ok(0)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unix(s: &str) -> i128 {
+        match parse_rfc3339(s)
+            .unwrap()
+            .duration_since(SystemTime::UNIX_EPOCH)
+        {
+            Ok(d) => i128::from(d.as_secs()),
+            Err(e) => -i128::from(e.duration().as_secs()),
+        }
+    }
+
+    #[test]
+    fn rfc3339_times() {
+        // values from `date -u -d ... +%s`
+        assert_eq!(unix("1970-01-01T00:00:00Z"), 0);
+        assert_eq!(unix("2026-11-23T10:00:00Z"), 1_795_428_000);
+        assert_eq!(unix("2026-11-23 11:00:00+01:00"), 1_795_428_000);
+        assert_eq!(unix("2026-11-23t09:30:00.999-00:30"), 1_795_428_000);
+        assert_eq!(unix("2000-02-29T12:00:00Z"), 951_825_600);
+        assert_eq!(unix("1969-12-31T23:59:59Z"), -1);
+        assert_eq!(unix("2038-01-19T03:14:08Z"), 2_147_483_648);
+    }
+
+    #[test]
+    fn rfc3339_rejects() {
+        for s in [
+            "",
+            "2026-11-23",
+            "2026-11-23T10:00:00",
+            "2026-13-01T00:00:00Z",
+            "2026-02-29T00:00:00Z",
+            "2026-11-31T00:00:00Z",
+            "2026-11-23T24:00:00Z",
+            "2026-11-23T10:60:00Z",
+            "2026-11-23T10:00:00+1:00",
+            "2026-11-23T10:00:00+01:00x",
+            "2026-11-23T10:00:00.Z",
+            "+026-11-23T10:00:00Z",
+            "2026-11-23T10:00:0\u{e9}Z",
+            "2026-11-23T10:00:00\u{e9}",
+            "2026\u{e9}11-23T10:00:00Z",
+        ] {
+            assert!(parse_rfc3339(s).is_err(), "{s}");
+        }
+    }
+
+    #[test]
+    fn printable_escapes_control_characters() {
+        assert_eq!(
+            printable("CN=a\u{1b}]0;x\u{7}\r\nb, é"),
+            "CN=a\\u{1b}]0;x\\u{7}\\r\\nb, é"
+        );
+    }
+
+    #[test]
+    fn one_line_joins_lines() {
+        assert_eq!(one_line("a\nb\r\n  c\n"), "a b c");
+        assert_eq!(one_line("plain"), "plain");
+    }
+
+    #[test]
+    fn read_bounded_refuses_more_than_the_limit() {
+        let ok = read_bounded(&b"12345"[..], 0, 5, &"x").ok().unwrap();
+        assert_eq!(&ok[..], b"12345");
+        let Err(Failure(code, msg)) = read_bounded(&b"123456"[..], 6, 5, &"x") else {
+            panic!("accepted more than the limit");
+        };
+        assert_eq!(code, 2);
+        assert_eq!(msg, "x: larger than the limit of 5 bytes");
     }
 }
