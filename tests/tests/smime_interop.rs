@@ -544,3 +544,41 @@ fn sign_then_encrypt_reads_back_in_openssl() {
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
+
+#[test]
+fn openssl_sha1_signature_is_refused_unless_allowed() {
+    if !require("openssl") {
+        return;
+    }
+    let pki = Pki::new();
+    let u = pki.user("alice", "alice@example.com", KeyType::Rsa2048);
+    let msg = sample_message(&u.email, "bob@example.org");
+    let entity = pki.write("entity.txt", &entity_of(&msg));
+    let out = pki.path().join("sha1.der");
+    run(openssl(&[
+        "cms", "-sign", "-md", "sha1", "-binary", "-outform", "DER", "-in",
+    ])
+    .arg(&entity)
+    .arg("-signer")
+    .arg(&u.cert)
+    .arg("-inkey")
+    .arg(&u.key)
+    .arg("-certfile")
+    .arg(&pki.intermediate)
+    .arg("-out")
+    .arg(&out));
+    let der = std::fs::read(&out).unwrap();
+    let content = entity_of(&msg);
+    let mut opts = smime::VerifyOptions::default();
+    let v = smime::verify(&der, Some(&content), &trust(&pki), &opts, &limits()).unwrap();
+    let sig = v.signers[0].check(smime::CheckName::Signature).unwrap();
+    assert!(
+        !sig.passed && sig.detail.contains("SHA-1"),
+        "{}",
+        sig.detail
+    );
+    assert!(!v.is_valid());
+    opts.allow_sha1 = true;
+    let v = smime::verify(&der, Some(&content), &trust(&pki), &opts, &limits()).unwrap();
+    assert!(v.is_valid(), "{v:#?}");
+}
