@@ -565,7 +565,7 @@ impl PrivateKey {
             let algorithm = spki::AlgorithmIdentifierRef::decode(r)?;
             // skip the remaining fields
             while !r.is_finished() {
-                let _ = der::Any::decode(r)?;
+                let _ = der::asn1::AnyRef::decode(r)?;
             }
             Ok::<_, der::Error>(PrivateKeyInfoHead { version, algorithm })
         })?;

@@ -10,6 +10,7 @@ use std::time::SystemTime;
 
 use rand_core::CryptoRngCore;
 use sealgate_mime::{self as mime, Entity, Limits};
+use zeroize::Zeroizing;
 
 use crate::cert::TrustStore;
 use crate::enveloped::{self, ContentCipher, Recipient};
@@ -42,8 +43,8 @@ pub struct EncryptMessageOptions {
     pub outer_subject: Option<String>,
 }
 
-/// The result of [`verify_message`].
-#[derive(Debug)]
+/// The result of [`verify_message`]. `Debug` shows the report and the message size, never
+/// the message (it may have come out of an encryption).
 #[non_exhaustive]
 pub struct VerifiedMessage {
     /// Signer reports and checks.
@@ -54,13 +55,13 @@ pub struct VerifiedMessage {
     pub opaque: bool,
 }
 
-/// The result of [`decrypt_message`].
-#[derive(Debug)]
+/// The result of [`decrypt_message`]. `Debug` never shows the plaintext.
 #[non_exhaustive]
 pub struct DecryptedMessage {
     /// Outer header fields followed by the decrypted entity. If the entity was signed, this is
     /// the signed message as it was (verify it with [`verify_message`], or see `signature`).
-    pub message: Vec<u8>,
+    /// Wiped from memory when dropped.
+    pub message: Zeroizing<Vec<u8>>,
     /// The content-encryption algorithm that protected the content.
     pub cipher: enveloped::ContentAlgorithm,
     /// True when the content was authenticated (AES-GCM AuthEnvelopedData). CBC content is
@@ -68,6 +69,27 @@ pub struct DecryptedMessage {
     pub authenticated: bool,
     /// The inner signature, verified against the trust store given to [`decrypt_message`].
     pub signature: Option<VerifiedMessage>,
+}
+
+impl std::fmt::Debug for VerifiedMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifiedMessage")
+            .field("verification", &self.verification)
+            .field("message", &format_args!("[{} bytes]", self.message.len()))
+            .field("opaque", &self.opaque)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for DecryptedMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DecryptedMessage")
+            .field("message", &format_args!("[{} bytes]", self.message.len()))
+            .field("cipher", &self.cipher)
+            .field("authenticated", &self.authenticated)
+            .field("signature", &self.signature)
+            .finish()
+    }
 }
 
 /// What kind of S/MIME a message is (from its top-level Content-Type).
@@ -326,7 +348,8 @@ pub fn decrypt_message(
         .into_iter()
         .filter(|h| inner.header_field(h.name).is_none())
         .collect();
-    let message = mime::assemble(&outer, &[], &content);
+    let message = Zeroizing::new(mime::assemble(&outer, &[], &content));
+    drop(content);
     let signature = match trust {
         Some(trust)
             if matches!(

@@ -463,8 +463,8 @@ fn is_sha1_signature(alg: &spki::AlgorithmIdentifierOwned) -> bool {
     }
 }
 
-/// The result of [`verify`].
-#[derive(Debug, Clone)]
+/// The result of [`verify`]. `Debug` shows the content's size, not the content.
+#[derive(Clone)]
 pub struct Verification {
     /// The encapsulated content (`None` for a detached signature).
     pub content: Option<Vec<u8>>,
@@ -472,6 +472,22 @@ pub struct Verification {
     pub signers: Vec<SignerReport>,
     /// Every certificate the SignedData carries.
     pub certificates: Vec<Certificate>,
+}
+
+impl std::fmt::Debug for Verification {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verification")
+            .field(
+                "content",
+                &self
+                    .content
+                    .as_ref()
+                    .map(|c| format!("[{} bytes]", c.len())),
+            )
+            .field("signers", &self.signers)
+            .field("certificates", &self.certificates)
+            .finish()
+    }
 }
 
 impl Verification {
