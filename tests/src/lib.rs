@@ -7,6 +7,11 @@
 // Test support: a failed set-up step should stop the test loudly.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+// The root README's library example is compiled here, so that it cannot rot.
+#[doc = include_str!("../../README.md")]
+#[allow(dead_code)]
+mod readme {}
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 

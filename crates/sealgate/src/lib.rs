@@ -14,6 +14,9 @@ pub enum Error {
     /// From the MIME toolkit.
     #[error(transparent)]
     Mime(#[from] sealgate_mime::Error),
+    /// Reading or writing a file or stream.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
 }
 
 /// `Result` with the facade's [`Error`].
