@@ -98,6 +98,11 @@ impl<W: Write> Base64Writer<W> {
         }
     }
 
+    /// The inner writer (writing to it directly bypasses the encoding).
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.inner
+    }
+
     /// Encode the last partial line, flush and return the inner writer.
     pub fn finish(mut self) -> io::Result<W> {
         if !self.pending.is_empty() {

@@ -23,7 +23,8 @@ pub use issue::CertificateParams;
 pub use keyfile::{Identity, load_private_key};
 pub use keys::{Certificate, Curve, KeyKind, PrivateKey, PublicKey, RsaPadding, SignatureScheme};
 pub use message::{
-    DecryptedMessage, EncryptMessageOptions, SignMessageOptions, SmimeKind, VerifiedMessage,
+    DecryptedMessage, EncryptMessageOptions, MessageEncryptor, SignMessageOptions, SmimeKind,
+    VerifiedMessage,
     classify, decrypt_message, encrypt_message, sign_message, verify_message,
 };
 pub use sealgate_mime::Limits;

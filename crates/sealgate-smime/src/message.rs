@@ -6,13 +6,14 @@
 //! encrypted, canonicalised to CRLF first (RFC 8551 §3.1.1).
 
 use std::borrow::Cow;
+use std::io::{self, Write};
 use std::time::SystemTime;
 
 use rand_core::CryptoRngCore;
-use sealgate_mime::{self as mime, Entity, Limits};
+use sealgate_mime::{self as mime, Base64Writer, CanonicalWriter, Entity, HeaderField, Limits};
 
 use crate::cert::TrustStore;
-use crate::enveloped::{self, ContentCipher, Recipient};
+use crate::enveloped::{self, ContentCipher, EnvelopedWriter, Recipient};
 use crate::error::{Error, Result};
 use crate::keyfile::Identity;
 use crate::keys::{Certificate, PrivateKey};
@@ -236,6 +237,16 @@ pub fn encrypt_message(
     };
     let (outer, entity) = mime::split_for_protection(&raw, limits)?;
     let der = enveloped::encrypt(&entity, recipients, opts.cipher, rng)?;
+    let mut out = encrypted_head(&outer, opts);
+    out.reserve(der.len() / 57 * 78 + 80);
+    let mut b64 = mime::Base64Writer::new(out);
+    b64.write_all(&der)?;
+    Ok(b64.finish()?)
+}
+
+/// The outer header fields, `MIME-Version` and the `application/pkcs7-mime` entity header
+/// with its empty line: everything of an encrypted message before the base64 body.
+fn encrypted_head(outer: &[HeaderField<'_>], opts: &EncryptMessageOptions) -> Vec<u8> {
     let smime_type = match opts.cipher {
         ContentCipher::Aes128Gcm | ContentCipher::Aes256Gcm => "authEnveloped-data",
         _ => "enveloped-data",
@@ -243,21 +254,225 @@ pub fn encrypt_message(
     let part = mime::build_base64_entity(
         &format!("application/pkcs7-mime; smime-type={smime_type}; name=\"smime.p7m\""),
         Some("smime.p7m"),
-        &der,
+        &[],
     );
     match &opts.outer_subject {
         Some(subject) => {
             let kept: Vec<_> = outer
-                .into_iter()
+                .iter()
                 .filter(|h| !h.name.eq_ignore_ascii_case("Subject"))
+                .copied()
                 .collect();
-            Ok(mime::assemble(
-                &kept,
-                &[("Subject", subject.as_str())],
-                &part,
-            ))
+            mime::assemble(&kept, &[("Subject", subject.as_str())], &part)
         }
-        None => Ok(mime::assemble(&outer, &[], &part)),
+        None => mime::assemble(outer, &[], &part),
+    }
+}
+
+/// Largest header block [`MessageEncryptor`] holds while looking for its end.
+const MAX_STREAMED_HEADER: usize = 1024 * 1024;
+
+/// Streaming message encryption: the message goes in through [`io::Write`] (header fields
+/// first, then the body), the S/MIME message comes out of the wrapped writer as it is made,
+/// and [`finish`](Self::finish) returns that writer. Memory stays bounded (the header block,
+/// at most 1 MiB, plus buffers of about 200 KiB) whatever the message size.
+///
+/// The header block is held until its empty line; then the outer header fields,
+/// `MIME-Version` and the `application/pkcs7-mime` entity header are written, and the inner
+/// entity (the `Content-*` fields and the body, line ends made CRLF on the fly, RFC 8551
+/// §3.1.1) streams through [`EnvelopedWriter`] (BER, indefinite lengths, RFC 5652 §6.1) and
+/// base64 to the output.
+///
+/// Compared with [`encrypt_message`]: CBC ciphers only (a streamed AuthEnvelopedData would
+/// make the receiver hand out plaintext before it checks the tag), no signing, and
+/// unencoded binary parts (`Content-Transfer-Encoding: binary` with bare CR or LF) are not
+/// re-encoded in base64 first, so their line ends are changed like text's: send binary parts
+/// base64-encoded, as mail does, or use the one-shot helper.
+///
+/// ```
+/// use std::io::Write;
+/// # use sealgate_smime::{Certificate, ContentCipher, PrivateKey, KeyKind, Recipient};
+/// # use sealgate_smime::issue::{self, CertificateParams};
+/// # use sealgate_smime::message::{EncryptMessageOptions, MessageEncryptor};
+/// # fn main() -> sealgate_smime::Result<()> {
+/// # let rng = &mut rand_core::OsRng;
+/// # let key = PrivateKey::generate(KeyKind::Ec(sealgate_smime::Curve::P256))?;
+/// # let cert = issue::self_signed(&key, &CertificateParams::user("Bob", "bob@example.org"), rng)?;
+/// let mut w = MessageEncryptor::new(Vec::new(), &[Recipient::new(cert)],
+///     &EncryptMessageOptions::default(), rng, &sealgate_smime::Limits::default())?;
+/// w.write_all(b"From: alice@example.com\r\nTo: bob@example.org\r\n\r\n")?;
+/// w.write_all(b"Hello Bob\r\n")?;
+/// let smime: Vec<u8> = w.finish()?;
+/// # assert!(smime.starts_with(b"From: alice@example.com\r\nTo: bob@example.org\r\nMIME-Version: 1.0\r\n"));
+/// # Ok(()) }
+/// ```
+pub struct MessageEncryptor<W: Write> {
+    /// The header block while its end is not yet seen; `None` once it was written.
+    head: Option<Vec<u8>>,
+    body: CanonicalWriter<EnvelopedWriter<Base64Writer<Held<W>>>>,
+    opts: EncryptMessageOptions,
+    limits: Limits,
+}
+
+impl<W: Write> std::fmt::Debug for MessageEncryptor<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MessageEncryptor")
+            .field("in_header", &self.head.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<W: Write> MessageEncryptor<W> {
+    /// Start encrypting to `recipients` (RSA or EC certificates) into `out`. `opts.cipher`
+    /// must be a CBC cipher (the default AES-256-CBC is).
+    pub fn new(
+        out: W,
+        recipients: &[Recipient],
+        opts: &EncryptMessageOptions,
+        rng: &mut impl CryptoRngCore,
+        limits: &Limits,
+    ) -> Result<Self> {
+        let held = Held {
+            out,
+            held: Some(Vec::with_capacity(4096)),
+        };
+        let env = EnvelopedWriter::new(Base64Writer::new(held), recipients, opts.cipher, rng)?;
+        Ok(Self {
+            head: Some(Vec::with_capacity(4096)),
+            body: CanonicalWriter::new(env),
+            opts: opts.clone(),
+            limits: limits.clone(),
+        })
+    }
+
+    /// Write the outer header and the inner entity header for this header block (which ends
+    /// with its empty line, or is all there was).
+    fn start(&mut self, block: &[u8]) -> Result<()> {
+        let entity = Entity::parse(block, &self.limits)?;
+        let (mime, outer): (Vec<HeaderField<'_>>, Vec<HeaderField<'_>>) =
+            entity.headers().iter().partition(|h| h.is_mime_field());
+        let prefix = encrypted_head(&outer, &self.opts);
+        let mut inner = Vec::with_capacity(block.len() + 64);
+        if !mime.iter().any(|h| h.is_named("Content-Type")) {
+            inner.extend_from_slice(b"Content-Type: text/plain; charset=us-ascii\r\n");
+        }
+        for field in mime.iter().filter(|h| !h.is_named("MIME-Version")) {
+            inner.extend_from_slice(field.raw);
+            if !field.raw.ends_with(b"\n") {
+                inner.extend_from_slice(b"\r\n");
+            }
+        }
+        inner.extend_from_slice(b"\r\n");
+        self.body
+            .get_mut()
+            .get_mut()
+            .get_mut()
+            .release(&prefix)?;
+        self.body.write_all(&inner)?;
+        Ok(())
+    }
+
+    /// Encrypt the rest and write the end of the message; returns the inner writer.
+    pub fn finish(mut self) -> Result<W> {
+        if let Some(head) = self.head.take() {
+            self.start(&head)?;
+        }
+        let env = self.body.finish()?;
+        let b64 = env.finish()?;
+        let held = b64.finish()?;
+        Ok(held.out)
+    }
+}
+
+/// Where the header block ends in `head` (just after its empty line), looking at new bytes
+/// from `from` on.
+fn header_end(head: &[u8], from: usize) -> Option<usize> {
+    match head {
+        [b'\n', ..] => return Some(1),
+        [b'\r', b'\n', ..] => return Some(2),
+        _ => {}
+    }
+    let start = from.saturating_sub(2);
+    let tail = head.get(start..)?;
+    tail.iter().enumerate().find_map(|(i, &b)| {
+        let at = start + i;
+        if b != b'\n' {
+            return None;
+        }
+        match head.get(at + 1..)? {
+            [b'\n', ..] => Some(at + 2),
+            [b'\r', b'\n', ..] => Some(at + 3),
+            _ => None,
+        }
+    })
+}
+
+impl<W: Write> Write for MessageEncryptor<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let Some(head) = self.head.as_mut() else {
+            return self.body.write(buf);
+        };
+        let from = head.len();
+        head.extend_from_slice(buf);
+        match header_end(head, from) {
+            Some(end) => {
+                let mut head = self.head.take().unwrap_or_default();
+                let body = head.split_off(end);
+                self.start(&head).map_err(io::Error::other)?;
+                self.body.write_all(&body)?;
+            }
+            None if head.len() > MAX_STREAMED_HEADER => {
+                return Err(io::Error::other(Error::LimitExceeded {
+                    what: "header block",
+                    limit: MAX_STREAMED_HEADER as u64,
+                }));
+            }
+            None => {}
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        // Nothing can go out before the header block is complete.
+        if self.head.is_some() {
+            return Ok(());
+        }
+        self.body.flush()
+    }
+}
+
+/// A writer that holds what is written until [`Held::release`] puts a prefix before it.
+struct Held<W: Write> {
+    out: W,
+    held: Option<Vec<u8>>,
+}
+
+impl<W: Write> Held<W> {
+    fn release(&mut self, prefix: &[u8]) -> io::Result<()> {
+        if let Some(held) = self.held.take() {
+            self.out.write_all(prefix)?;
+            self.out.write_all(&held)?;
+        }
+        Ok(())
+    }
+}
+
+impl<W: Write> Write for Held<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match &mut self.held {
+            // Only the CMS header (RecipientInfos) arrives before the release: bounded by
+            // the recipient limit.
+            Some(held) => held.extend_from_slice(buf),
+            None => self.out.write_all(buf)?,
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self.held {
+            Some(_) => Ok(()),
+            None => self.out.flush(),
+        }
     }
 }
 
@@ -313,4 +528,141 @@ fn check_size(raw: &[u8], limits: &Limits) -> Result<()> {
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DIR: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/data/smime/enveloped/"
+    );
+
+    fn rsa1() -> (PrivateKey, Certificate) {
+        let read = |n: &str| std::fs::read(format!("{DIR}{n}")).unwrap();
+        (
+            PrivateKey::from_pkcs8_der(&read("rsa1.pk8.der"), &Limits::default()).unwrap(),
+            Certificate::from_der(&read("rsa1.crt.der")).unwrap(),
+        )
+    }
+
+    #[test]
+    fn header_end_forms() {
+        assert_eq!(header_end(b"\r\nbody", 0), Some(2));
+        assert_eq!(header_end(b"\nbody", 0), Some(1));
+        assert_eq!(header_end(b"A: b\r\n\r\nbody", 0), Some(8));
+        assert_eq!(header_end(b"A: b\n\nbody", 0), Some(6));
+        assert_eq!(header_end(b"A: b\r\n c\r\n", 0), None);
+        assert_eq!(header_end(b"A: b\r\n\r", 0), None);
+        // The empty line completed by a later write.
+        assert_eq!(header_end(b"A: b\r\n\r\n", 7), Some(8));
+    }
+
+    #[test]
+    fn streamed_encryption_decrypts_to_the_one_shot_plaintext() {
+        let (key, cert) = rsa1();
+        let limits = Limits::default();
+        let mut body = Vec::new();
+        for i in 0..3000 {
+            body.extend_from_slice(format!("line {i} of the report\n").as_bytes());
+        }
+        let mut raw = b"From: a@example.org\nTo: b@example.org\nSubject: s\n\
+            MIME-Version: 1.0\nContent-Type: text/plain; charset=us-ascii\n\n"
+            .to_vec();
+        raw.extend_from_slice(&body);
+        let opts = EncryptMessageOptions::default();
+        let one_shot = encrypt_message(
+            &raw,
+            &[Recipient::new(cert.clone())],
+            None,
+            &opts,
+            &mut rand_core::OsRng,
+            &limits,
+        )
+        .unwrap();
+        let expected = decrypt_message(&one_shot, &key, Some(&cert), None, &limits)
+            .unwrap()
+            .message;
+        assert!(expected.starts_with(b"From: a@example.org\r\nTo: b@example.org\r\nSubject: s\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\nline 0 of"));
+        for step in [1usize, 7, 100, 65536, raw.len()] {
+            let mut w = MessageEncryptor::new(
+                Vec::new(),
+                &[Recipient::new(cert.clone())],
+                &opts,
+                &mut rand_core::OsRng,
+                &limits,
+            )
+            .unwrap();
+            for chunk in raw.chunks(step) {
+                w.write_all(chunk).unwrap();
+            }
+            let out = w.finish().unwrap();
+            // The clear part is exactly the one-shot's.
+            let head_len = one_shot.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+            assert_eq!(out[..head_len], one_shot[..head_len], "step {step}");
+            assert_eq!(classify(&out, &limits).unwrap(), SmimeKind::Encrypted);
+            let d = decrypt_message(&out, &key, Some(&cert), None, &limits).unwrap();
+            assert_eq!(d.message, expected, "step {step}");
+            assert_eq!(d.cipher, enveloped::ContentAlgorithm::Aes256Cbc);
+        }
+    }
+
+    #[test]
+    fn streamed_encryption_of_headers_only_and_outer_subject() {
+        let (key, cert) = rsa1();
+        let limits = Limits::default();
+        let mut opts = EncryptMessageOptions::default();
+        opts.outer_subject = Some("Encrypted message".into());
+        let mut w = MessageEncryptor::new(
+            Vec::new(),
+            &[Recipient::new(cert.clone())],
+            &opts,
+            &mut rand_core::OsRng,
+            &limits,
+        )
+        .unwrap();
+        w.write_all(b"Subject: secret\r\nFrom: a@example.org").unwrap();
+        let out = w.finish().unwrap();
+        assert!(out.starts_with(b"From: a@example.org\r\nSubject: Encrypted message\r\n"));
+        let d = decrypt_message(&out, &key, Some(&cert), None, &limits).unwrap();
+        assert_eq!(
+            d.message,
+            b"From: a@example.org\r\nSubject: Encrypted message\r\nMIME-Version: 1.0\r\n\
+              Content-Type: text/plain; charset=us-ascii\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn streamed_encryption_refuses_gcm_and_huge_headers() {
+        let (_, cert) = rsa1();
+        let limits = Limits::default();
+        let mut opts = EncryptMessageOptions::default();
+        opts.cipher = ContentCipher::Aes256Gcm;
+        let r = MessageEncryptor::new(
+            Vec::new(),
+            &[Recipient::new(cert.clone())],
+            &opts,
+            &mut rand_core::OsRng,
+            &limits,
+        );
+        assert!(matches!(r, Err(Error::UnsupportedAlgorithm { .. })));
+        let mut w = MessageEncryptor::new(
+            Vec::new(),
+            &[Recipient::new(cert)],
+            &EncryptMessageOptions::default(),
+            &mut rand_core::OsRng,
+            &limits,
+        )
+        .unwrap();
+        let line = b"X-Filler: 0123456789012345678901234567890123456789\r\n";
+        let mut err = None;
+        for _ in 0..(MAX_STREAMED_HEADER / line.len() + 2) {
+            if let Err(e) = w.write_all(line) {
+                err = Some(e);
+                break;
+            }
+        }
+        assert!(err.unwrap().to_string().contains("header block"));
+    }
 }

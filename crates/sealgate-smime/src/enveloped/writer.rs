@@ -81,6 +81,12 @@ impl<W: Write> EnvelopedWriter<W> {
         })
     }
 
+    /// The inner writer (writing to it directly would corrupt the output: for writers that
+    /// need to hold the output back, e.g. until outer header fields are known).
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.inner
+    }
+
     /// Encrypt `plain` (at most CHUNK bytes) and write it as one OCTET STRING chunk.
     fn emit(
         key: &mut StreamingEncryptingKey,
