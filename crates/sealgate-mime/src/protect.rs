@@ -180,11 +180,13 @@ fn seven_bit(
     } else if ct.mime_type == "message/rfc822" && identity {
         seven_bit(body, depth + 1, limits, eol, mode, count)?
     } else {
-        let needed = match mode {
-            Mode::SevenBit => needs_encoding(body, eol),
-            Mode::LineEnds => !ct.is_text() && has_bare_line_end(body, eol),
-        };
-        if identity && needed {
+        // Encoded bodies are never re-encoded: do not scan them.
+        let needed = identity
+            && match mode {
+                Mode::SevenBit => needs_encoding(body, eol),
+                Mode::LineEnds => !ct.is_text() && has_bare_line_end(body, eol),
+            };
+        if needed {
             let mut out = Vec::with_capacity(body.len() * 4 / 3 + 64);
             if ct.is_text() {
                 new_cte = Some("quoted-printable");

@@ -26,21 +26,46 @@ const LINES_PER_BLOCK: usize = 1024;
 
 /// Decode a base64 body: line ends and blanks are skipped (RFC 2045 §6.8), anything else outside
 /// the alphabet is an error.
+///
+/// The characters are gathered in blocks of about 64 KiB and each block decoded straight into
+/// the output, so that no copy of the whole body is made.
 pub(crate) fn decode_base64(body: &[u8]) -> Result<Vec<u8>> {
+    const BLOCK: usize = 64 * 1024;
     let is_blank = |b: &u8| matches!(b, b'\r' | b' ' | b'\t');
-    let mut compact = Vec::with_capacity(body.len());
+    let invalid = || malformed("invalid base64 body");
+    let mut out = Vec::with_capacity(body.len() / 4 * 3 + 3);
+    let mut block: Vec<u8> = Vec::with_capacity(BLOCK + 128);
+    // Set once a decoded block ended in padding: nothing may follow it.
+    let mut padded = false;
+    let mut flush = |block: &mut Vec<u8>, last: bool, padded: &mut bool| -> Result<()> {
+        // Whole 4-character groups only, except at the very end.
+        let take = if last { block.len() } else { block.len() & !3 };
+        if take == 0 {
+            return Ok(());
+        }
+        if *padded {
+            return Err(invalid());
+        }
+        let group = block.get(..take).unwrap_or_default();
+        *padded = group.last() == Some(&b'=');
+        LENIENT.decode_vec(group, &mut out).map_err(|_| invalid())?;
+        block.drain(..take);
+        Ok(())
+    };
     for line in lines(body) {
         let line = line.strip_suffix(b"\n").unwrap_or(line);
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.iter().any(is_blank) {
-            compact.extend(line.iter().filter(|b| !is_blank(b)));
+            block.extend(line.iter().filter(|b| !is_blank(b)));
         } else {
-            compact.extend_from_slice(line);
+            block.extend_from_slice(line);
+        }
+        if block.len() >= BLOCK {
+            flush(&mut block, false, &mut padded)?;
         }
     }
-    LENIENT
-        .decode(&compact)
-        .map_err(|_| malformed("invalid base64 body"))
+    flush(&mut block, true, &mut padded)?;
+    Ok(out)
 }
 
 /// The lines of `data`, each with its LF (the last one may have none).
@@ -132,9 +157,14 @@ impl<W: Write> Write for Base64Writer<W> {
         }
         let whole = rest.len() - rest.len() % LINE_INPUT;
         let (lines, tail) = rest.split_at(whole);
-        encode_base64_lines(lines, b"\r\n", &mut self.out);
-        self.pending.extend_from_slice(tail);
+        // In blocks, so that a large write needs no output buffer of its own size.
+        for block in lines.chunks(LINE_INPUT * LINES_PER_BLOCK) {
+            encode_base64_lines(block, b"\r\n", &mut self.out);
+            self.inner.write_all(&self.out)?;
+            self.out.clear();
+        }
         self.inner.write_all(&self.out)?;
+        self.pending.extend_from_slice(tail);
         Ok(buf.len())
     }
 
@@ -289,6 +319,35 @@ mod tests {
         assert_eq!(decode_base64(b"aGVsbG8").unwrap(), b"hello");
         assert!(decode_base64(b"aGVs*bG8=").is_err());
         assert!(decode_base64(b"aGVsbG8=aGVs").is_err());
+    }
+
+    #[test]
+    fn base64_decode_in_blocks() {
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i * 13 % 256) as u8).collect();
+        let mut text = Vec::new();
+        encode_base64_lines(&data, b"\r\n", &mut text);
+        assert_eq!(decode_base64(&text).unwrap(), data);
+        // Lines of odd lengths, so that blocks do not end at group boundaries.
+        let odd: Vec<u8> = text
+            .iter()
+            .copied()
+            .filter(|b| *b != b'\r' && *b != b'\n')
+            .collect::<Vec<_>>()
+            .chunks(61)
+            .flat_map(|l| l.iter().copied().chain(*b" \n"))
+            .collect();
+        assert_eq!(decode_base64(&odd).unwrap(), data);
+        // Padding inside, then more text a block later: an error.
+        let mut padded = b"aGVsbG8=\n".to_vec();
+        padded.extend(std::iter::repeat_n(b"AAAA\n".iter().copied(), 20_000).flatten());
+        assert!(decode_base64(&padded).is_err());
+        // The same with the padding at the end of a 64 KiB block.
+        let mut late = b"AAAA".repeat(16 * 1024 - 1);
+        late.extend_from_slice(b"aGU=\nAAAA\n");
+        assert!(decode_base64(&late).is_err());
+        let mut ok = b"AAAA".repeat(16 * 1024 - 1);
+        ok.extend_from_slice(b"aGU=\n");
+        assert_eq!(decode_base64(&ok).unwrap().len(), (16 * 1024 - 1) * 3 + 2);
     }
 
     #[test]
