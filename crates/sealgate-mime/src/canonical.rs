@@ -24,8 +24,9 @@ pub fn canonicalize_crlf(data: &[u8]) -> Cow<'_, [u8]> {
     Cow::Owned(out)
 }
 
-/// Whether every CR is followed by LF and every LF preceded by CR.
-pub(crate) fn is_canonical(data: &[u8]) -> bool {
+/// Whether every CR is followed by LF and every LF preceded by CR (then
+/// [`canonicalize_crlf`] borrows).
+pub fn is_canonical(data: &[u8]) -> bool {
     let mut rest = data;
     while let Some(i) = memchr::memchr2(b'\r', b'\n', rest) {
         match rest.get(i..) {

@@ -9,7 +9,7 @@ mod protect;
 mod smime;
 mod transfer;
 
-pub use canonical::{CanonicalWriter, canonicalize_crlf};
+pub use canonical::{CanonicalWriter, canonicalize_crlf, is_canonical};
 pub use entity::Entity;
 pub use error::{Error, Result};
 pub use header::{ContentType, HeaderField, first_address};

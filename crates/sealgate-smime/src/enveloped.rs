@@ -689,7 +689,77 @@ pub fn decrypt(
     limits: &Limits,
 ) -> Result<Decrypted> {
     let der = crate::ber::to_der(input, limits)?;
-    let p = parse(&der, limits)?;
+    let plan = plan(&der, key, cert, limits)?;
+    for cek in &plan.candidates {
+        let ct = der.get(plan.ciphertext.clone()).unwrap_or_default();
+        let mut buf = Zeroizing::new(ct.to_vec());
+        if let Ok(n) = decrypt_in_place(&plan, cek, &mut buf)
+            && !plan.substituted
+        {
+            buf.truncate(n);
+            return Ok(plan.decrypted(buf));
+        }
+    }
+    Err(Error::DecryptionFailed)
+}
+
+/// [`decrypt`] of an owned input: with one candidate key (the usual case) the content is
+/// decrypted in the input's own buffer, so that no second copy of a large message is made.
+pub(crate) fn decrypt_owned(
+    input: Vec<u8>,
+    key: &PrivateKey,
+    cert: Option<&Certificate>,
+    limits: &Limits,
+) -> Result<Decrypted> {
+    let mut der = Zeroizing::new(input);
+    if let std::borrow::Cow::Owned(converted) = crate::ber::to_der(&der, limits)? {
+        *der = converted;
+    }
+    let plan = plan(&der, key, cert, limits)?;
+    if plan.candidates.len() != 1 {
+        return decrypt(&der, key, cert, limits);
+    }
+    let range = plan.ciphertext.clone();
+    let start = range.start;
+    let n = match (plan.candidates.first(), der.get_mut(range)) {
+        (Some(cek), Some(buf)) => decrypt_in_place(&plan, cek, buf)?,
+        _ => return Err(Error::DecryptionFailed),
+    };
+    if plan.substituted {
+        return Err(Error::DecryptionFailed);
+    }
+    der.copy_within(start..start + n, 0);
+    der.truncate(n);
+    Ok(plan.decrypted(der))
+}
+
+/// What decryption needs once the RecipientInfos are done: the content algorithm and its
+/// parameters, where the ciphertext lies in the DER, and the candidate content keys.
+struct Plan {
+    alg: ContentAlgorithm,
+    auth: bool,
+    iv: Vec<u8>,
+    aad: Vec<u8>,
+    mac: Vec<u8>,
+    ciphertext: std::ops::Range<usize>,
+    candidates: Vec<Zeroizing<Vec<u8>>>,
+    /// The one candidate is a random key standing in for a failed RSA decryption.
+    substituted: bool,
+}
+
+impl Plan {
+    fn decrypted(&self, content: Zeroizing<Vec<u8>>) -> Decrypted {
+        Decrypted {
+            content,
+            cipher: self.alg,
+            authenticated: self.auth,
+        }
+    }
+}
+
+/// Parse and find the candidate content keys for our key (see [`decrypt`]).
+fn plan(der: &[u8], key: &PrivateKey, cert: Option<&Certificate>, limits: &Limits) -> Result<Plan> {
+    let p = parse(der, limits)?;
     if let Some(c) = cert
         && !key.matches(c)
     {
@@ -789,29 +859,29 @@ pub fn decrypt(
         aws_lc_rs::rand::fill(&mut k).map_err(|_| Error::Crypto { what: "RNG" })?;
         candidates.push(k);
     }
-    for cek in &candidates {
-        if let Ok(content) = decrypt_content(&p, cek)
-            && !substituted
-        {
-            return Ok(Decrypted {
-                content,
-                cipher: p.alg,
-                authenticated: p.auth,
-            });
-        }
-    }
-    Err(Error::DecryptionFailed)
+    // Safe pointer arithmetic: the ciphertext is a sub-slice of `der`.
+    let start = (p.ciphertext.as_ptr() as usize).saturating_sub(der.as_ptr() as usize);
+    Ok(Plan {
+        alg: p.alg,
+        auth: p.auth,
+        iv: p.iv.to_vec(),
+        aad: p.aad,
+        mac: p.mac.to_vec(),
+        ciphertext: start..start + p.ciphertext.len(),
+        candidates,
+        substituted,
+    })
 }
 
-/// Decrypt the content with one candidate key: one copy of the ciphertext, then in place.
-fn decrypt_content(p: &Parsed<'_>, cek: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
-    let mut buf = Zeroizing::new(p.ciphertext.to_vec());
+/// Decrypt `buf` (the ciphertext) in place with one candidate key; returns the plaintext
+/// length (at the start of `buf`).
+fn decrypt_in_place(p: &Plan, cek: &[u8], buf: &mut [u8]) -> Result<usize> {
     let n = match p.alg {
         ContentAlgorithm::DesEde3Cbc => {
             use cbc::cipher::{BlockDecryptMut, KeyIvInit, block_padding::Pkcs7};
-            let dec = cbc::Decryptor::<des::TdesEde3>::new_from_slices(cek, p.iv)
+            let dec = cbc::Decryptor::<des::TdesEde3>::new_from_slices(cek, &p.iv)
                 .map_err(|_| Error::DecryptionFailed)?;
-            dec.decrypt_padded_mut::<Pkcs7>(&mut buf)
+            dec.decrypt_padded_mut::<Pkcs7>(buf)
                 .map_err(|_| Error::DecryptionFailed)?
                 .len()
         }
@@ -821,16 +891,16 @@ fn decrypt_content(p: &Parsed<'_>, cek: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
                 UnboundKey::new(aead_alg, cek).map_err(|_| Error::DecryptionFailed)?,
             );
             let nonce =
-                Nonce::try_assume_unique_for_key(p.iv).map_err(|_| Error::DecryptionFailed)?;
+                Nonce::try_assume_unique_for_key(&p.iv).map_err(|_| Error::DecryptionFailed)?;
             // On a bad tag the buffer (possibly holding unauthenticated plaintext) is wiped
-            // by Zeroizing and never returned.
-            key.open_in_place_separate_tag(nonce, Aad::from(&p.aad[..]), p.mac, &mut buf)
+            // by the caller's Zeroizing and never returned.
+            key.open_in_place_separate_tag(nonce, Aad::from(&p.aad[..]), &p.mac, buf)
                 .map_err(|_| Error::DecryptionFailed)?
                 .len()
         }
         alg => {
             let aes = alg.aes().ok_or(Error::DecryptionFailed)?;
-            let iv: &[u8; 16] = p.iv.try_into().map_err(|_| Error::DecryptionFailed)?;
+            let iv: &[u8; 16] = p.iv[..].try_into().map_err(|_| Error::DecryptionFailed)?;
             if buf.is_empty() || !buf.len().is_multiple_of(16) {
                 return Err(Error::DecryptionFailed);
             }
@@ -839,13 +909,12 @@ fn decrypt_content(p: &Parsed<'_>, cek: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
             )
             .map_err(|_| Error::DecryptionFailed)?;
             let plain = key
-                .decrypt(&mut buf, DecryptionContext::Iv128(FixedLength::from(iv)))
+                .decrypt(buf, DecryptionContext::Iv128(FixedLength::from(iv)))
                 .map_err(|_| Error::DecryptionFailed)?;
             pkcs7_unpadded_len(plain, 16).ok_or(Error::DecryptionFailed)?
         }
     };
-    buf.truncate(n);
-    Ok(buf)
+    Ok(n)
 }
 
 /// Length without PKCS#7 padding (RFC 5652 §6.3), or None if the padding is invalid. Checks

@@ -498,9 +498,15 @@ pub fn decrypt_message(
         expected: "encrypted",
         found: found_type(raw, limits),
     })?;
-    let decrypted = enveloped::decrypt(&p.der, key, cert, limits)?;
-    let content = mime::canonicalize_crlf(&decrypted.content);
-    let message = mime::assemble(&p.outer, &[], &content);
+    let mut decrypted = enveloped::decrypt_owned(p.der, key, cert, limits)?;
+    // The message is built in the decrypted buffer itself: the outer header fields go in
+    // front of the content (one move, no second copy of a large message).
+    let head = mime::assemble(&p.outer, &[], b"");
+    let mut message = std::mem::take(&mut *decrypted.content);
+    if !mime::is_canonical(&message) {
+        message = mime::canonicalize_crlf(&message).into_owned();
+    }
+    message.splice(0..0, head);
     let signature = match trust {
         Some(trust)
             if matches!(
