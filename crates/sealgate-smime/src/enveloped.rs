@@ -1385,6 +1385,51 @@ mod tests {
         );
     }
 
+    #[test]
+    fn streaming_writer_with_length_is_the_one_shot_der() {
+        // EC recipients only: RSA padding takes its randomness from aws-lc, not our RNG.
+        let rs = [Recipient::new(cert("p256")), Recipient::new(cert("p384"))];
+        for len in [0usize, 15, 16, 65_536, 200_003] {
+            let content: Vec<u8> = (0..len as u32).map(|i| (i % 253) as u8).collect();
+            let one_shot =
+                encrypt(&content, &rs, ContentCipher::Aes256Cbc, &mut TestRng::new(9)).unwrap();
+            let mut w = EnvelopedWriter::with_content_length(
+                Vec::new(),
+                &rs,
+                ContentCipher::Aes256Cbc,
+                &mut TestRng::new(9),
+                len,
+            )
+            .unwrap();
+            for piece in content.chunks(70_001) {
+                w.write_all(piece).unwrap();
+            }
+            let out = w.finish().unwrap();
+            assert_eq!(out, one_shot, "length {len}");
+            assert!(dec_bytes(&out, "p384").unwrap().content[..] == content[..]);
+        }
+        // Fewer or more bytes than announced are errors, not wrong output.
+        let mut w = EnvelopedWriter::with_content_length(
+            Vec::new(),
+            &rs[..1],
+            ContentCipher::Aes256Cbc,
+            &mut TestRng::new(1),
+            10,
+        )
+        .unwrap();
+        w.write_all(b"short").unwrap();
+        assert!(w.finish().is_err());
+        let mut w = EnvelopedWriter::with_content_length(
+            Vec::new(),
+            &rs[..1],
+            ContentCipher::Aes256Cbc,
+            &mut TestRng::new(1),
+            3,
+        )
+        .unwrap();
+        assert!(w.write_all(b"long").is_err());
+    }
+
     use std::io::Write;
 
     #[test]
