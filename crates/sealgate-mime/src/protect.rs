@@ -23,10 +23,59 @@ pub fn split_for_protection<'a>(
     limits: &Limits,
 ) -> Result<(Vec<HeaderField<'a>>, Vec<u8>)> {
     let message = Entity::parse(raw, limits)?;
+    let eol = line_ending_of(raw);
+    let (outer, mut inner) = outer_and_inner_header(&message, eol, raw.len());
+    inner.extend_from_slice(message.body());
+    let mut count = 0;
+    if let Some(safe) = seven_bit(&inner, 0, limits, eol, Mode::LineEnds, &mut count)? {
+        inner = safe;
+    }
+    let inner = match canonicalize_crlf(&inner) {
+        Cow::Borrowed(_) => inner,
+        Cow::Owned(canonical) => canonical,
+    };
+    Ok((outer, inner))
+}
+
+/// [`split_for_protection`] without copying the body when it can stay as it is: returns the
+/// outer header fields, the inner entity's header block (with its empty line) and its body;
+/// the inner entity is the two concatenated, exactly what [`split_for_protection`] returns.
+///
+/// The body is borrowed from `raw` when it is CRLF already and no binary leaf needs base64;
+/// otherwise the whole entity is in the (owned) body and the header block is empty.
+pub fn split_for_protection_parts<'a>(
+    raw: &'a [u8],
+    limits: &Limits,
+) -> Result<(Vec<HeaderField<'a>>, Vec<u8>, Cow<'a, [u8]>)> {
+    let message = Entity::parse(raw, limits)?;
+    let eol = line_ending_of(raw);
+    let body = message.body();
+    // The same walk split_for_protection makes (only Content-* fields and bodies matter in
+    // this mode, so the outer fields of `raw` change nothing).
+    let mut count = 0;
+    let unchanged = seven_bit(raw, 0, limits, eol, Mode::LineEnds, &mut count)?.is_none();
+    if unchanged && crate::canonical::is_canonical(body) {
+        let (outer, header) = outer_and_inner_header(&message, eol, 0);
+        let header = match canonicalize_crlf(&header) {
+            Cow::Borrowed(_) => header,
+            Cow::Owned(canonical) => canonical,
+        };
+        return Ok((outer, header, Cow::Borrowed(body)));
+    }
+    let (outer, inner) = split_for_protection(raw, limits)?;
+    Ok((outer, Vec::new(), Cow::Owned(inner)))
+}
+
+/// The outer header fields, and the inner entity's header block: its `Content-*` fields (or
+/// a default Content-Type) and the empty line, in `eol` line ends, with room for `extra` bytes.
+fn outer_and_inner_header<'a>(
+    message: &Entity<'a>,
+    eol: &[u8],
+    extra: usize,
+) -> (Vec<HeaderField<'a>>, Vec<u8>) {
     let (mime, outer): (Vec<HeaderField<'a>>, Vec<HeaderField<'a>>) =
         message.headers().iter().partition(|h| h.is_mime_field());
-    let eol = line_ending_of(raw);
-    let mut inner = Vec::with_capacity(raw.len() + 64);
+    let mut inner = Vec::with_capacity(message.header_block().len() + extra + 64);
     if !mime.iter().any(|h| h.is_named("Content-Type")) {
         inner.extend_from_slice(b"Content-Type: text/plain; charset=us-ascii");
         inner.extend_from_slice(eol);
@@ -38,16 +87,7 @@ pub fn split_for_protection<'a>(
         }
     }
     inner.extend_from_slice(eol);
-    inner.extend_from_slice(message.body());
-    let mut count = 0;
-    if let Some(safe) = seven_bit(&inner, 0, limits, eol, Mode::LineEnds, &mut count)? {
-        inner = safe;
-    }
-    let inner = match canonicalize_crlf(&inner) {
-        Cow::Borrowed(_) => inner,
-        Cow::Owned(canonical) => canonical,
-    };
-    Ok((outer, inner))
+    (outer, inner)
 }
 
 /// Append a raw header field, adding a CRLF if the input ended inside it.
@@ -382,6 +422,21 @@ mod tests {
             msg,
             b"From: a@example.org\r\nSubject: hi\r\n there\r\nX-Sealgate: signed  Bcc: x\r\nMIME-Version: 1.0\r\nContent-Type: text/plain;\r\n charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nline\r\n"
         );
+    }
+
+    #[test]
+    fn split_parts_borrows_canonical_bodies() {
+        let limits = Limits::default();
+        let raw = b"From: a@example.org\r\nContent-Type: text/plain\r\n\r\nline\r\n";
+        let (outer, head, body) = split_for_protection_parts(raw, &limits).unwrap();
+        assert_eq!(outer.len(), 1);
+        assert_eq!(head, b"Content-Type: text/plain\r\n\r\n");
+        assert!(matches!(body, Cow::Borrowed(b"line\r\n")));
+        // LF line ends: the whole entity, canonicalised, in the body.
+        let raw = b"From: a@example.org\nContent-Type: text/plain\n\nline\n";
+        let (_, head, body) = split_for_protection_parts(raw, &limits).unwrap();
+        assert!(head.is_empty());
+        assert_eq!(&body[..], b"Content-Type: text/plain\r\n\r\nline\r\n");
     }
 
     #[test]
@@ -726,6 +781,9 @@ mod tests {
                 let limits = Limits::default();
                 let (outer, inner) = split_for_protection(&raw, &limits).unwrap();
                 prop_assert_eq!(outer.len(), 2);
+                let (outer2, head, body) = split_for_protection_parts(&raw, &limits).unwrap();
+                prop_assert_eq!(outer2.len(), 2);
+                prop_assert_eq!([&head[..], &body[..]].concat(), inner.clone());
                 let entity = canonicalize_crlf(&make_seven_bit(&inner, &limits).unwrap()).into_owned();
                 prop_assert!(entity.iter().all(|&b| b < 128 && b != 0));
                 prop_assert!(crate::canonical::is_canonical(&entity));

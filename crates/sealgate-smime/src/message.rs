@@ -235,13 +235,32 @@ pub fn encrypt_message(
         Some((id, sopts)) => Cow::Owned(sign_message(raw, id, sopts, rng, limits)?),
         None => Cow::Borrowed(raw),
     };
-    let (outer, entity) = mime::split_for_protection(&raw, limits)?;
-    let der = enveloped::encrypt(&entity, recipients, opts.cipher, rng)?;
+    let (outer, header, body) = mime::split_for_protection_parts(&raw, limits)?;
     let mut out = encrypted_head(&outer, opts);
-    out.reserve(der.len() / 57 * 78 + 80);
-    let mut b64 = mime::Base64Writer::new(out);
-    b64.write_all(&der)?;
-    Ok(b64.finish()?)
+    if opts.cipher.algorithm().is_aead() {
+        let entity = [&header[..], &body[..]].concat();
+        let der = enveloped::encrypt(&entity, recipients, opts.cipher, rng)?;
+        out.reserve(der.len() / 57 * 78 + 80);
+        let mut b64 = Base64Writer::new(out);
+        b64.write_all(&der)?;
+        return Ok(b64.finish()?);
+    }
+    // CBC: the entity streams through the encryptor (DER, as its length is known) and base64
+    // straight into the output, which is the only buffer of the message's size.
+    let content_len = header.len() + body.len();
+    // Room for the CMS around the content: a RecipientInfo is well under 2 KiB.
+    let der_len = content_len + 16 + 512 + 2048 * recipients.len();
+    out.reserve(der_len / 57 * 78 + 80);
+    let mut w = EnvelopedWriter::with_content_length(
+        Base64Writer::new(out),
+        recipients,
+        opts.cipher,
+        rng,
+        content_len,
+    )?;
+    w.write_all(&header)?;
+    w.write_all(&body)?;
+    Ok(w.finish()?.finish()?)
 }
 
 /// The outer header fields, `MIME-Version` and the `application/pkcs7-mime` entity header
