@@ -23,9 +23,7 @@ use sealgate::smime::{
     self, Certificate, EncryptMessageOptions, Identity, MessageEncryptor, PrivateKey, Recipient,
     SignMessageOptions, TrustStore,
 };
-use sealgate_benches::{
-    Keys, current_rss, message, message_chunks, peak_rss, reset_peak_rss,
-};
+use sealgate_benches::{Keys, current_rss, message, message_chunks, peak_rss, reset_peak_rss};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -42,8 +40,8 @@ fn main() {
 
 fn ours(dir: &Path) -> (Identity, Certificate) {
     let limits = Limits::default();
-    let key = PrivateKey::from_der(&std::fs::read(dir.join("key.pk8.der")).unwrap(), &limits)
-        .unwrap();
+    let key =
+        PrivateKey::from_der(&std::fs::read(dir.join("key.pk8.der")).unwrap(), &limits).unwrap();
     let cert = Certificate::from_der(&std::fs::read(dir.join("cert.der")).unwrap()).unwrap();
     (Identity::new(key, cert.clone(), vec![]).unwrap(), cert)
 }
@@ -53,7 +51,11 @@ fn prepare(dir: &Path, size: usize) {
     let keys = Keys::generate();
     std::fs::write(dir.join("key.pk8.der"), &keys.key_pkcs8_der).unwrap();
     std::fs::write(dir.join("cert.der"), &keys.cert_der).unwrap();
-    std::fs::write(dir.join("key.pem"), keys.key.private_key_to_pem_pkcs8().unwrap()).unwrap();
+    std::fs::write(
+        dir.join("key.pem"),
+        keys.key.private_key_to_pem_pkcs8().unwrap(),
+    )
+    .unwrap();
     std::fs::write(dir.join("cert.pem"), keys.cert.to_pem().unwrap()).unwrap();
     let (id, cert) = ours(dir);
     let limits = Limits::default();
@@ -97,31 +99,33 @@ fn run(op: &str, dir: &Path) {
     let before = current_rss();
     let mut out_len = 0;
     for _ in 0..repeat {
-    out_len = match op {
-        "sign" => smime::sign_message(&input, &id, &SignMessageOptions::default(), rng, &limits)
+        out_len = match op {
+            "sign" => {
+                smime::sign_message(&input, &id, &SignMessageOptions::default(), rng, &limits)
+                    .unwrap()
+                    .len()
+            }
+            "encrypt" => smime::encrypt_message(
+                &input,
+                &[Recipient::new(cert.clone())],
+                None,
+                &EncryptMessageOptions::default(),
+                rng,
+                &limits,
+            )
             .unwrap()
             .len(),
-        "encrypt" => smime::encrypt_message(
-            &input,
-            &[Recipient::new(cert.clone())],
-            None,
-            &EncryptMessageOptions::default(),
-            rng,
-            &limits,
-        )
-        .unwrap()
-        .len(),
-        "verify" => {
-            let v = smime::verify_message(&input, &trust, None, &limits).unwrap();
-            assert!(v.verification.is_valid());
-            v.message.len()
-        }
-        "decrypt" => smime::decrypt_message(&input, &id.key, Some(&cert), None, &limits)
-            .unwrap()
-            .message
-            .len(),
-        _ => unreachable!(),
-    };
+            "verify" => {
+                let v = smime::verify_message(&input, &trust, None, &limits).unwrap();
+                assert!(v.verification.is_valid());
+                v.message.len()
+            }
+            "decrypt" => smime::decrypt_message(&input, &id.key, Some(&cert), None, &limits)
+                .unwrap()
+                .message
+                .len(),
+            _ => unreachable!(),
+        };
     }
     let peak = peak_rss();
     let mb = |b: u64| b as f64 / 1_048_576.0;
@@ -205,12 +209,19 @@ fn stream(dir: &Path, size: usize) {
         n += k as u64;
         got.update(&buf[..k]);
     }
-    assert!(child.wait().unwrap().success(), "openssl cms -decrypt failed");
+    assert!(
+        child.wait().unwrap().success(),
+        "openssl cms -decrypt failed"
+    );
     let got = hex(&got.finish());
     println!(
         "openssl cms -decrypt: {:.1} MiB, SHA-256 {got} ({})",
         n as f64 / 1_048_576.0,
-        if got == expected { "matches the inner entity" } else { "MISMATCH" }
+        if got == expected {
+            "matches the inner entity"
+        } else {
+            "MISMATCH"
+        }
     );
     assert_eq!(got, expected);
 }

@@ -17,7 +17,7 @@ pub use limits::Limits;
 pub use protect::{assemble, make_seven_bit, split_for_protection, split_for_protection_parts};
 pub use smime::{
     MultipartSigned, Pkcs7Mime, build_base64_entity, build_multipart_signed,
-    parse_multipart_signed, parse_pkcs7_mime,
+    parse_multipart_signed, parse_pkcs7_mime, write_multipart_signed,
 };
 pub use transfer::Base64Writer;
 

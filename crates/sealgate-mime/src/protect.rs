@@ -39,31 +39,57 @@ pub fn split_for_protection<'a>(
 
 /// [`split_for_protection`] without copying the body when it can stay as it is: returns the
 /// outer header fields, the inner entity's header block (with its empty line) and its body;
-/// the inner entity is the two concatenated, exactly what [`split_for_protection`] returns.
+/// the inner entity is the two concatenated, exactly what [`split_for_protection`] returns
+/// (with `seven_bit`: what [`make_seven_bit`] then makes of it, as a detached signature needs).
 ///
-/// The body is borrowed from `raw` when it is CRLF already and no binary leaf needs base64;
-/// otherwise the whole entity is in the (owned) body and the header block is empty.
+/// The body is borrowed from `raw` when the message has CRLF line ends and nothing in it needs
+/// re-encoding; otherwise the whole entity is in the (owned) body and the header block is
+/// empty.
 pub fn split_for_protection_parts<'a>(
     raw: &'a [u8],
     limits: &Limits,
+    seven_bit: bool,
 ) -> Result<(Vec<HeaderField<'a>>, Vec<u8>, Cow<'a, [u8]>)> {
     let message = Entity::parse(raw, limits)?;
     let eol = line_ending_of(raw);
     let body = message.body();
-    // The same walk split_for_protection makes (only Content-* fields and bodies matter in
-    // this mode, so the outer fields of `raw` change nothing).
-    let mut count = 0;
-    let unchanged = seven_bit(raw, 0, limits, eol, Mode::LineEnds, &mut count)?.is_none();
-    if unchanged && crate::canonical::is_canonical(body) {
+    if eol == b"\r\n" && crate::canonical::is_canonical(body) {
         let (outer, header) = outer_and_inner_header(&message, eol, 0);
-        let header = match canonicalize_crlf(&header) {
-            Cow::Borrowed(_) => header,
-            Cow::Owned(canonical) => canonical,
-        };
-        return Ok((outer, header, Cow::Borrowed(body)));
+        // The same walks split_for_protection and make_seven_bit make; the top-level fields
+        // of `raw` include the outer ones, so they are left out here and the inner header
+        // block is checked on its own.
+        let mut count = 0;
+        let mut unchanged = crate::canonical::is_canonical(&header)
+            && walk(raw, limits, eol, Mode::LineEnds, &mut count)?.is_none();
+        if seven_bit && unchanged {
+            count = 0;
+            unchanged = header.is_ascii()
+                && walk(raw, limits, eol, Mode::SevenBitBodies, &mut count)?.is_none();
+        }
+        if unchanged {
+            return Ok((outer, header, Cow::Borrowed(body)));
+        }
     }
     let (outer, inner) = split_for_protection(raw, limits)?;
+    let changed = match seven_bit {
+        true => match make_seven_bit(&inner, limits)? {
+            Cow::Owned(changed) => Some(changed),
+            Cow::Borrowed(_) => None,
+        },
+        false => None,
+    };
+    let inner = changed.unwrap_or(inner);
     Ok((outer, Vec::new(), Cow::Owned(inner)))
+}
+
+fn walk(
+    raw: &[u8],
+    limits: &Limits,
+    eol: &[u8],
+    mode: Mode,
+    count: &mut usize,
+) -> Result<Option<Vec<u8>>> {
+    seven_bit(raw, 0, limits, eol, mode, count)
 }
 
 /// The outer header fields, and the inner entity's header block: its `Content-*` fields (or
@@ -152,6 +178,9 @@ pub fn make_seven_bit<'a>(entity: &'a [u8], limits: &Limits) -> Result<Cow<'a, [
 enum Mode {
     /// Everything that is not 7-bit safe ([`make_seven_bit`]).
     SevenBit,
+    /// As `SevenBit`, but the top-level header fields are not looked at (they are those of a
+    /// whole message, outer fields included).
+    SevenBitBodies,
     /// Only non-text leaves that canonicalising the line ends would corrupt.
     LineEnds,
 }
@@ -180,7 +209,8 @@ fn seven_bit(
 
     // RFC 2047 / RFC 2231 for the header fields that can carry them.
     let mut fields: Option<Vec<Cow<'_, [u8]>>> = None;
-    if mode == Mode::SevenBit && entity.header_block().iter().any(|&b| b >= 128) {
+    let fields_too = mode == Mode::SevenBit || (mode == Mode::SevenBitBodies && depth > 0);
+    if fields_too && entity.header_block().iter().any(|&b| b >= 128) {
         let converted: Vec<Option<Vec<u8>>> = entity
             .headers()
             .iter()
@@ -223,7 +253,7 @@ fn seven_bit(
         // Encoded bodies are never re-encoded: do not scan them.
         let needed = identity
             && match mode {
-                Mode::SevenBit => needs_encoding(body, eol),
+                Mode::SevenBit | Mode::SevenBitBodies => needs_encoding(body, eol),
                 Mode::LineEnds => !ct.is_text() && has_bare_line_end(body, eol),
             };
         if needed {
@@ -428,13 +458,25 @@ mod tests {
     fn split_parts_borrows_canonical_bodies() {
         let limits = Limits::default();
         let raw = b"From: a@example.org\r\nContent-Type: text/plain\r\n\r\nline\r\n";
-        let (outer, head, body) = split_for_protection_parts(raw, &limits).unwrap();
-        assert_eq!(outer.len(), 1);
-        assert_eq!(head, b"Content-Type: text/plain\r\n\r\n");
-        assert!(matches!(body, Cow::Borrowed(b"line\r\n")));
+        for seven_bit in [false, true] {
+            let (outer, head, body) = split_for_protection_parts(raw, &limits, seven_bit).unwrap();
+            assert_eq!(outer.len(), 1);
+            assert_eq!(head, b"Content-Type: text/plain\r\n\r\n");
+            assert!(matches!(body, Cow::Borrowed(b"line\r\n")));
+        }
+        // A UTF-8 outer Subject does not matter, an 8-bit body does for 7-bit.
+        let raw = "Subject: Grüße\r\nContent-Type: text/plain\r\n\r\nGrüße\r\n".as_bytes();
+        let (_, _, body) = split_for_protection_parts(raw, &limits, false).unwrap();
+        assert!(matches!(body, Cow::Borrowed(_)));
+        let (_, head, body) = split_for_protection_parts(raw, &limits, true).unwrap();
+        assert!(head.is_empty());
+        assert_eq!(
+            &body[..],
+            b"Content-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nGr=C3=BC=C3=9Fe\r\n"
+        );
         // LF line ends: the whole entity, canonicalised, in the body.
         let raw = b"From: a@example.org\nContent-Type: text/plain\n\nline\n";
-        let (_, head, body) = split_for_protection_parts(raw, &limits).unwrap();
+        let (_, head, body) = split_for_protection_parts(raw, &limits, false).unwrap();
         assert!(head.is_empty());
         assert_eq!(&body[..], b"Content-Type: text/plain\r\n\r\nline\r\n");
     }
@@ -781,9 +823,12 @@ mod tests {
                 let limits = Limits::default();
                 let (outer, inner) = split_for_protection(&raw, &limits).unwrap();
                 prop_assert_eq!(outer.len(), 2);
-                let (outer2, head, body) = split_for_protection_parts(&raw, &limits).unwrap();
+                let (outer2, head, body) = split_for_protection_parts(&raw, &limits, false).unwrap();
                 prop_assert_eq!(outer2.len(), 2);
                 prop_assert_eq!([&head[..], &body[..]].concat(), inner.clone());
+                let (_, head, body) = split_for_protection_parts(&raw, &limits, true).unwrap();
+                let seven = make_seven_bit(&inner, &limits).unwrap();
+                prop_assert_eq!([&head[..], &body[..]].concat(), seven.into_owned());
                 let entity = canonicalize_crlf(&make_seven_bit(&inner, &limits).unwrap()).into_owned();
                 prop_assert!(entity.iter().all(|&b| b < 128 && b != 0));
                 prop_assert!(crate::canonical::is_canonical(&entity));

@@ -1391,8 +1391,13 @@ mod tests {
         let rs = [Recipient::new(cert("p256")), Recipient::new(cert("p384"))];
         for len in [0usize, 15, 16, 65_536, 200_003] {
             let content: Vec<u8> = (0..len as u32).map(|i| (i % 253) as u8).collect();
-            let one_shot =
-                encrypt(&content, &rs, ContentCipher::Aes256Cbc, &mut TestRng::new(9)).unwrap();
+            let one_shot = encrypt(
+                &content,
+                &rs,
+                ContentCipher::Aes256Cbc,
+                &mut TestRng::new(9),
+            )
+            .unwrap();
             let mut w = EnvelopedWriter::with_content_length(
                 Vec::new(),
                 &rs,

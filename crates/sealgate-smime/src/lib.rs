@@ -24,8 +24,7 @@ pub use keyfile::{Identity, load_private_key};
 pub use keys::{Certificate, Curve, KeyKind, PrivateKey, PublicKey, RsaPadding, SignatureScheme};
 pub use message::{
     DecryptedMessage, EncryptMessageOptions, MessageEncryptor, SignMessageOptions, SmimeKind,
-    VerifiedMessage,
-    classify, decrypt_message, encrypt_message, sign_message, verify_message,
+    VerifiedMessage, classify, decrypt_message, encrypt_message, sign_message, verify_message,
 };
 pub use sealgate_mime::Limits;
 pub use signed::{

@@ -123,13 +123,16 @@ pub fn sign_message(
     limits: &Limits,
 ) -> Result<Vec<u8>> {
     check_size(raw, limits)?;
-    let (outer, entity) = mime::split_for_protection(raw, limits)?;
     let mut cms_opts = opts.cms.clone();
     if let Some(curve) = signer.key.curve() {
         // ECDSA signs with the curve's own digest; micalg must name what was used.
         cms_opts.digest = curve.digest();
     }
-    let part = if opts.opaque {
+    if !opts.opaque {
+        return sign_detached(raw, signer, &cms_opts, rng, limits);
+    }
+    let (outer, entity) = mime::split_for_protection(raw, limits)?;
+    let part = {
         let der = signed::sign(
             &entity,
             &signer.key,
@@ -143,27 +146,37 @@ pub fn sign_message(
             Some("smime.p7m"),
             &der,
         )
-    } else {
-        let entity = mime::make_seven_bit(&entity, limits)?;
-        let der = signed::sign(
-            &entity,
-            &signer.key,
-            &signer.cert,
-            &signer.chain,
-            &cms_opts,
-            true,
-        )?;
-        mime::build_multipart_signed(
-            &entity,
-            SIGNATURE_TYPE,
-            cms_opts.digest.micalg(),
-            &der,
-            "application/pkcs7-signature; name=\"smime.p7s\"",
-            "smime.p7s",
-            rng,
-        )
     };
     Ok(mime::assemble(&outer, &[], &part))
+}
+
+/// Detached signing: the entity is hashed and copied into the output in its pieces (header
+/// block and body, the body borrowed from `raw` when it needs no change).
+fn sign_detached(
+    raw: &[u8],
+    signer: &Identity,
+    cms_opts: &SignOptions,
+    rng: &mut impl CryptoRngCore,
+    limits: &Limits,
+) -> Result<Vec<u8>> {
+    let (outer, header, body) = mime::split_for_protection_parts(raw, limits, true)?;
+    let mut hasher =
+        signed::DetachedSigner::new(&signer.key, &signer.cert, &signer.chain, cms_opts)?;
+    hasher.write_all(&header)?;
+    hasher.write_all(&body)?;
+    let der = hasher.finish()?;
+    let mut out = mime::assemble(&outer, &[], b"");
+    mime::write_multipart_signed(
+        &mut out,
+        &[&header, &body],
+        SIGNATURE_TYPE,
+        cms_opts.digest.micalg(),
+        &der,
+        "application/pkcs7-signature; name=\"smime.p7s\"",
+        "smime.p7s",
+        rng,
+    );
+    Ok(out)
 }
 
 /// Verify a signed message (detached `multipart/signed` or opaque signed-data). The signer's
@@ -235,7 +248,7 @@ pub fn encrypt_message(
         Some((id, sopts)) => Cow::Owned(sign_message(raw, id, sopts, rng, limits)?),
         None => Cow::Borrowed(raw),
     };
-    let (outer, header, body) = mime::split_for_protection_parts(&raw, limits)?;
+    let (outer, header, body) = mime::split_for_protection_parts(&raw, limits, false)?;
     let mut out = encrypted_head(&outer, opts);
     if opts.cipher.algorithm().is_aead() {
         let entity = [&header[..], &body[..]].concat();
@@ -382,11 +395,7 @@ impl<W: Write> MessageEncryptor<W> {
             }
         }
         inner.extend_from_slice(b"\r\n");
-        self.body
-            .get_mut()
-            .get_mut()
-            .get_mut()
-            .release(&prefix)?;
+        self.body.get_mut().get_mut().get_mut().release(&prefix)?;
         self.body.write_all(&inner)?;
         Ok(())
     }
@@ -647,7 +656,8 @@ mod tests {
             &limits,
         )
         .unwrap();
-        w.write_all(b"Subject: secret\r\nFrom: a@example.org").unwrap();
+        w.write_all(b"Subject: secret\r\nFrom: a@example.org")
+            .unwrap();
         let out = w.finish().unwrap();
         assert!(out.starts_with(b"From: a@example.org\r\nSubject: Encrypted message\r\n"));
         let d = decrypt_message(&out, &key, Some(&cert), None, &limits).unwrap();

@@ -141,7 +141,11 @@ impl<W: Write> EnvelopedWriter<W> {
 
     /// Encrypt `plain` (at most CHUNK bytes) and write it as one OCTET STRING chunk.
     fn emit(&mut self, from_pending: bool, plain: &[u8]) -> io::Result<()> {
-        let plain = if from_pending { &self.pending[..] } else { plain };
+        let plain = if from_pending {
+            &self.pending[..]
+        } else {
+            plain
+        };
         let update = self
             .key
             .update(plain, &mut self.out)
