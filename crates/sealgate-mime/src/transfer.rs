@@ -21,7 +21,7 @@ const LENIENT: GeneralPurpose = GeneralPurpose::new(
 
 /// Bytes per base64 line: 57 input bytes make the 76 characters of RFC 2045 §6.8.
 const LINE_INPUT: usize = 57;
-/// Lines encoded per call into the engine, so large payloads go through it in big chunks.
+/// Lines [`Base64Writer`] encodes before it writes them on: large writes need no buffer of their size.
 const LINES_PER_BLOCK: usize = 1024;
 
 /// Decode a base64 body: line ends and blanks are skipped (RFC 2045 §6.8), anything else outside
@@ -83,16 +83,22 @@ fn lines(data: &[u8]) -> impl Iterator<Item = &[u8]> {
 
 /// Append `data` base64-encoded in 76-character lines, each ended by `eol`.
 pub(crate) fn encode_base64_lines(data: &[u8], eol: &[u8], out: &mut Vec<u8>) {
-    out.reserve(data.len() / LINE_INPUT * (76 + eol.len()) + 80);
-    let mut text = String::new();
-    for block in data.chunks(LINE_INPUT * LINES_PER_BLOCK) {
-        text.clear();
-        STANDARD.encode_string(block, &mut text);
-        for line in text.as_bytes().chunks(76) {
-            out.extend_from_slice(line);
-            out.extend_from_slice(eol);
+    // Each line is encoded straight into its place in `out`: no intermediate text.
+    let start = out.len();
+    let lines = data.len().div_ceil(LINE_INPUT);
+    out.resize(start + lines * (76 + eol.len()), 0);
+    let mut pos = start;
+    for line in data.chunks(LINE_INPUT) {
+        let Some(room) = out.get_mut(pos..pos + 76) else {
+            break;
+        };
+        pos += STANDARD.encode_slice(line, room).unwrap_or(0);
+        if let Some(end) = out.get_mut(pos..pos + eol.len()) {
+            end.copy_from_slice(eol);
         }
+        pos += eol.len();
     }
+    out.truncate(pos);
 }
 
 /// Streaming base64 encoder: 76-character lines ended by CRLF (RFC 2045 §6.8), written to the

@@ -469,6 +469,234 @@ impl<W: Write> Write for MessageEncryptor<W> {
     }
 }
 
+/// Streaming detached signing of a whole message: the message goes in through [`io::Write`]
+/// (header fields first, then the body) and a `multipart/signed` message (RFC 8551 §3.5.3)
+/// comes out of the wrapped writer as it is made; [`finish`](Self::finish) signs, writes the
+/// signature part and returns the writer. Memory stays bounded (the header block, at most
+/// 1 MiB, plus small buffers) whatever the message size.
+///
+/// A detached signature must cover a 7-bit entity (RFC 8551 §3.1.2), and re-encoding cannot be
+/// done on the fly without holding whole parts, so the signed entity must already be 7-bit:
+/// line ends are made CRLF on the way, but a NUL or 8-bit byte, a line over 998 characters or
+/// non-ASCII `Content-*` fields are errors (from `write` or `finish`; the output is then
+/// incomplete). [`sign_message`] re-encodes such messages. Like [`MessageEncryptor`], binary
+/// parts must be transfer-encoded already. Should the random boundary occur in the message
+/// (it never does by chance), `finish` fails instead of writing an ambiguous message.
+pub struct MessageSigner<'k, W: Write> {
+    head: Option<Vec<u8>>,
+    body: CanonicalWriter<SignedPart<'k, W>>,
+    limits: Limits,
+}
+
+impl<W: Write> std::fmt::Debug for MessageSigner<'_, W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MessageSigner")
+            .field("in_header", &self.head.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'k, W: Write> MessageSigner<'k, W> {
+    /// Start signing with `signer` into `out`. `opts.opaque` is refused (an opaque signature
+    /// needs the content inside the CMS before the signature: use [`sign_message`]).
+    pub fn new(
+        out: W,
+        signer: &'k Identity,
+        opts: &SignMessageOptions,
+        rng: &mut impl CryptoRngCore,
+        limits: &Limits,
+    ) -> Result<Self> {
+        if opts.opaque {
+            return Err(Error::UnsupportedAlgorithm {
+                what: "streaming signing (detached only)",
+                oid: "opaque signed-data".into(),
+            });
+        }
+        let mut cms = opts.cms.clone();
+        if let Some(curve) = signer.key.curve() {
+            cms.digest = curve.digest();
+        }
+        let micalg = cms.digest.micalg();
+        let hasher = signed::DetachedSigner::new(&signer.key, &signer.cert, &signer.chain, &cms)?;
+        let mut random = [0u8; 16];
+        rng.fill_bytes(&mut random);
+        let mut boundary = String::from("----sealgate-");
+        for b in random {
+            boundary.push_str(&format!("{b:02x}"));
+        }
+        Ok(Self {
+            head: Some(Vec::with_capacity(4096)),
+            body: CanonicalWriter::new(SignedPart {
+                out,
+                hasher,
+                micalg,
+                delimiter: format!("--{boundary}").into_bytes(),
+                boundary,
+                line_len: 0,
+                line_start: Vec::new(),
+                found_delimiter: false,
+            }),
+            limits: limits.clone(),
+        })
+    }
+
+    fn start(&mut self, block: &[u8]) -> Result<()> {
+        let entity = Entity::parse(block, &self.limits)?;
+        let (mime, outer): (Vec<HeaderField<'_>>, Vec<HeaderField<'_>>) =
+            entity.headers().iter().partition(|h| h.is_mime_field());
+        let mut inner = Vec::with_capacity(block.len() + 64);
+        if !mime.iter().any(|h| h.is_named("Content-Type")) {
+            inner.extend_from_slice(b"Content-Type: text/plain; charset=us-ascii\r\n");
+        }
+        for field in mime.iter().filter(|h| !h.is_named("MIME-Version")) {
+            inner.extend_from_slice(field.raw);
+            if !field.raw.ends_with(b"\n") {
+                inner.extend_from_slice(b"\r\n");
+            }
+        }
+        inner.extend_from_slice(b"\r\n");
+        let part = self.body.get_mut();
+        let mut head = mime::assemble(&outer, &[], b"");
+        head.extend_from_slice(
+            format!(
+                "Content-Type: multipart/signed; protocol=\"{SIGNATURE_TYPE}\";\r\n\tmicalg={};\r\n\
+                 \tboundary=\"{}\"\r\n\r\nThis is an S/MIME signed message\r\n\r\n--{}\r\n",
+                part.micalg, part.boundary, part.boundary
+            )
+            .as_bytes(),
+        );
+        part.out.write_all(&head)?;
+        self.body.write_all(&inner)?;
+        Ok(())
+    }
+
+    /// Sign, write the signature part and the closing delimiter; returns the inner writer.
+    pub fn finish(mut self) -> Result<W> {
+        if let Some(head) = self.head.take() {
+            self.start(&head)?;
+        }
+        let SignedPart {
+            mut out,
+            hasher,
+            boundary,
+            found_delimiter,
+            ..
+        } = self.body.finish()?;
+        if found_delimiter {
+            return Err(Error::malformed(
+                "message for streaming signing",
+                "contains the MIME boundary",
+            ));
+        }
+        let der = hasher.finish()?;
+        let sig = mime::build_base64_entity(
+            "application/pkcs7-signature; name=\"smime.p7s\"",
+            Some("smime.p7s"),
+            &der,
+        );
+        out.write_all(format!("\r\n--{boundary}\r\n").as_bytes())?;
+        out.write_all(&sig)?;
+        out.write_all(format!("\r\n--{boundary}--\r\n").as_bytes())?;
+        out.flush()?;
+        Ok(out)
+    }
+}
+
+impl<W: Write> Write for MessageSigner<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let Some(head) = self.head.as_mut() else {
+            return self.body.write(buf);
+        };
+        let from = head.len();
+        head.extend_from_slice(buf);
+        match header_end(head, from) {
+            Some(end) => {
+                let mut head = self.head.take().unwrap_or_default();
+                let body = head.split_off(end);
+                self.start(&head).map_err(io::Error::other)?;
+                self.body.write_all(&body)?;
+            }
+            None if head.len() > MAX_STREAMED_HEADER => {
+                return Err(io::Error::other(Error::LimitExceeded {
+                    what: "header block",
+                    limit: MAX_STREAMED_HEADER as u64,
+                }));
+            }
+            None => {}
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.head.is_some() {
+            return Ok(());
+        }
+        self.body.flush()
+    }
+}
+
+/// The signed entity on its way out (already CRLF): written, hashed and checked to be 7-bit
+/// (RFC 5322 §2.3: no NUL, no 8-bit byte, lines of at most 998 characters) and free of the
+/// boundary delimiter at a line start.
+struct SignedPart<'k, W: Write> {
+    out: W,
+    hasher: signed::DetachedSigner<'k>,
+    micalg: &'static str,
+    boundary: String,
+    delimiter: Vec<u8>,
+    /// Bytes of the current line so far.
+    line_len: usize,
+    /// The first bytes of the current line, up to the delimiter's length.
+    line_start: Vec<u8>,
+    found_delimiter: bool,
+}
+
+impl<W: Write> Write for SignedPart<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let not_seven_bit = |detail: &str| {
+            io::Error::other(Error::malformed(
+                "message for streaming signing (not 7-bit: use sign_message)",
+                detail,
+            ))
+        };
+        if buf.iter().any(|&b| b == 0 || b >= 128) {
+            return Err(not_seven_bit("NUL or 8-bit byte"));
+        }
+        let mut rest = buf;
+        while !rest.is_empty() {
+            let (line, ended) = match memchr::memchr(b'\n', rest) {
+                Some(i) => rest.split_at(i + 1),
+                None => (rest, &[][..]),
+            };
+            let want = self.delimiter.len().saturating_sub(self.line_start.len());
+            if want > 0 {
+                self.line_start
+                    .extend_from_slice(line.get(..want.min(line.len())).unwrap_or_default());
+                if self.line_start == self.delimiter {
+                    self.found_delimiter = true;
+                }
+            }
+            self.line_len += line.len();
+            // 998 characters and the CRLF (RFC 5322 §2.1.1).
+            if self.line_len > 1000 {
+                return Err(not_seven_bit("line longer than 998 characters"));
+            }
+            if line.ends_with(b"\n") {
+                self.line_len = 0;
+                self.line_start.clear();
+            }
+            rest = ended;
+        }
+        self.out.write_all(buf)?;
+        self.hasher.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
 /// A writer that holds what is written until [`Held::release`] puts a prefix before it.
 struct Held<W: Write> {
     out: W,
@@ -640,6 +868,72 @@ mod tests {
             assert_eq!(d.message, expected, "step {step}");
             assert_eq!(d.cipher, enveloped::ContentAlgorithm::Aes256Cbc);
         }
+    }
+
+    #[test]
+    fn streamed_signing_verifies_like_the_one_shot() {
+        use crate::signed::CheckName;
+        let (key, cert) = rsa1();
+        let id = Identity::new(key, cert.clone(), vec![]).unwrap();
+        let trust = TrustStore::new(vec![cert]);
+        let limits = Limits::default();
+        let mut raw = b"From: alice@example.org\nTo: b@example.org\nSubject: s\n\
+            MIME-Version: 1.0\nContent-Type: text/plain; charset=us-ascii\n\n"
+            .to_vec();
+        for i in 0..3000 {
+            raw.extend_from_slice(format!("line {i} of the signed report\n").as_bytes());
+        }
+        let opts = SignMessageOptions::default();
+        let one_shot = sign_message(&raw, &id, &opts, &mut rand_core::OsRng, &limits).unwrap();
+        let expected = verify_message(&one_shot, &trust, None, &limits).unwrap();
+        for step in [1usize, 13, 4096, raw.len()] {
+            let mut w =
+                MessageSigner::new(Vec::new(), &id, &opts, &mut rand_core::OsRng, &limits).unwrap();
+            for chunk in raw.chunks(step) {
+                w.write_all(chunk).unwrap();
+            }
+            let out = w.finish().unwrap();
+            assert_eq!(classify(&out, &limits).unwrap(), SmimeKind::DetachedSigned);
+            let v = verify_message(&out, &trust, None, &limits).unwrap();
+            assert_eq!(v.message, expected.message, "step {step}");
+            let signer = &v.verification.signers[0];
+            for name in [CheckName::ContentDigest, CheckName::Signature] {
+                assert!(signer.check(name).unwrap().passed, "{name:?}");
+            }
+            assert_eq!(v.verification.is_valid(), expected.verification.is_valid());
+            // Same layout as the one-shot up to the boundary.
+            let cut = one_shot.windows(9).position(|w| w == b"boundary=").unwrap();
+            assert_eq!(out[..cut], one_shot[..cut]);
+        }
+    }
+
+    #[test]
+    fn streamed_signing_refuses_what_is_not_7bit() {
+        let (key, cert) = rsa1();
+        let id = Identity::new(key, cert, vec![]).unwrap();
+        let limits = Limits::default();
+        let opts = SignMessageOptions::default();
+        let long = format!("Subject: x\r\n\r\n{}\r\n", "x".repeat(999));
+        let cases: [&[u8]; 3] = [
+            "Subject: x\r\n\r\nGrüße\r\n".as_bytes(),
+            long.as_bytes(),
+            "Subject: x\r\nContent-Type: text/plain; name=\"Grüße\"\r\n\r\nx\r\n".as_bytes(),
+        ];
+        for case in cases {
+            let mut w =
+                MessageSigner::new(Vec::new(), &id, &opts, &mut rand_core::OsRng, &limits).unwrap();
+            let r = w
+                .write_all(case)
+                .map_err(Error::from)
+                .and_then(|()| w.finish());
+            assert!(r.is_err(), "{}", String::from_utf8_lossy(case));
+        }
+        // 998 characters are fine.
+        let ok = format!("Subject: x\r\n\r\n{}\r\n", "x".repeat(998));
+        let mut w =
+            MessageSigner::new(Vec::new(), &id, &opts, &mut rand_core::OsRng, &limits).unwrap();
+        w.write_all(ok.as_bytes()).unwrap();
+        assert!(w.finish().is_ok());
     }
 
     #[test]
