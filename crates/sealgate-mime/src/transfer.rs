@@ -81,6 +81,29 @@ fn lines(data: &[u8]) -> impl Iterator<Item = &[u8]> {
         })
 }
 
+/// Two base64 characters for every 12-bit value: a whole 3-byte group is two lookups.
+const PAIRS: [[u8; 2]; 4096] = {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut table = [[0u8; 2]; 4096];
+    let mut i = 0;
+    while i < 4096 {
+        table[i] = [ALPHABET[i >> 6], ALPHABET[i & 63]];
+        i += 1;
+    }
+    table
+};
+
+/// One full line: 57 bytes to 76 characters (RFC 2045 §6.8).
+fn encode_line(line: &[u8; LINE_INPUT], dst: &mut [u8; 76]) {
+    for (src, dst) in line.chunks_exact(3).zip(dst.chunks_exact_mut(4)) {
+        if let ([a, b, c], [w, x, y, z]) = (src, dst) {
+            let n = usize::from(*a) << 16 | usize::from(*b) << 8 | usize::from(*c);
+            [*w, *x] = PAIRS[n >> 12];
+            [*y, *z] = PAIRS[n & 0xfff];
+        }
+    }
+}
+
 /// Append `data` base64-encoded in 76-character lines, each ended by `eol`.
 pub(crate) fn encode_base64_lines(data: &[u8], eol: &[u8], out: &mut Vec<u8>) {
     // Each line is encoded straight into its place in `out`: no intermediate text.
@@ -88,11 +111,23 @@ pub(crate) fn encode_base64_lines(data: &[u8], eol: &[u8], out: &mut Vec<u8>) {
     let lines = data.len().div_ceil(LINE_INPUT);
     out.resize(start + lines * (76 + eol.len()), 0);
     let mut pos = start;
-    for line in data.chunks(LINE_INPUT) {
-        let Some(room) = out.get_mut(pos..pos + 76) else {
-            break;
-        };
-        pos += STANDARD.encode_slice(line, room).unwrap_or(0);
+    let mut full = data.chunks_exact(LINE_INPUT);
+    for line in &mut full {
+        let dst = out.get_mut(pos..pos + 76).and_then(|d| <&mut [u8; 76]>::try_from(d).ok());
+        if let (Ok(line), Some(dst)) = (<&[u8; LINE_INPUT]>::try_from(line), dst) {
+            encode_line(line, dst);
+        }
+        pos += 76;
+        if let Some(end) = out.get_mut(pos..pos + eol.len()) {
+            end.copy_from_slice(eol);
+        }
+        pos += eol.len();
+    }
+    let last = full.remainder();
+    if !last.is_empty() {
+        if let Some(room) = out.get_mut(pos..pos + 76) {
+            pos += STANDARD.encode_slice(last, room).unwrap_or(0);
+        }
         if let Some(end) = out.get_mut(pos..pos + eol.len()) {
             end.copy_from_slice(eol);
         }
@@ -354,6 +389,17 @@ mod tests {
         let mut ok = b"AAAA".repeat(16 * 1024 - 1);
         ok.extend_from_slice(b"aGU=\n");
         assert_eq!(decode_base64(&ok).unwrap().len(), (16 * 1024 - 1) * 3 + 2);
+    }
+
+    #[test]
+    fn base64_lines_match_the_engine() {
+        for len in [0usize, 1, 2, 3, 56, 57, 58, 114, 1000, 4099] {
+            let data: Vec<u8> = (0..len).map(|i| (i * 151 % 256) as u8).collect();
+            let mut out = Vec::new();
+            encode_base64_lines(&data, b"\n", &mut out);
+            let joined: Vec<u8> = out.iter().copied().filter(|&b| b != b'\n').collect();
+            assert_eq!(joined, STANDARD.encode(&data).into_bytes(), "length {len}");
+        }
     }
 
     #[test]
