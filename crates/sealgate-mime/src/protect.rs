@@ -38,7 +38,8 @@ pub fn split_for_protection<'a>(
 }
 
 /// [`split_for_protection`] without copying the body when it can stay as it is: returns the
-/// outer header fields, the inner entity's header block (with its empty line) and its body;
+/// outer header fields, the inner entity's header block (with its empty line) and its body
+/// ([`ProtectedParts`]);
 /// the inner entity is the two concatenated, exactly what [`split_for_protection`] returns
 /// (with `seven_bit`: what [`make_seven_bit`] then makes of it, as a detached signature needs).
 ///
@@ -49,7 +50,7 @@ pub fn split_for_protection_parts<'a>(
     raw: &'a [u8],
     limits: &Limits,
     seven_bit: bool,
-) -> Result<(Vec<HeaderField<'a>>, Vec<u8>, Cow<'a, [u8]>)> {
+) -> Result<ProtectedParts<'a>> {
     let message = Entity::parse(raw, limits)?;
     let eol = line_ending_of(raw);
     let body = message.body();
@@ -67,7 +68,11 @@ pub fn split_for_protection_parts<'a>(
                 && walk(raw, limits, eol, Mode::SevenBitBodies, &mut count)?.is_none();
         }
         if unchanged {
-            return Ok((outer, header, Cow::Borrowed(body)));
+            return Ok(ProtectedParts {
+                outer,
+                header,
+                body: Cow::Borrowed(body),
+            });
         }
     }
     let (outer, inner) = split_for_protection(raw, limits)?;
@@ -79,7 +84,22 @@ pub fn split_for_protection_parts<'a>(
         false => None,
     };
     let inner = changed.unwrap_or(inner);
-    Ok((outer, Vec::new(), Cow::Owned(inner)))
+    Ok(ProtectedParts {
+        outer,
+        header: Vec::new(),
+        body: Cow::Owned(inner),
+    })
+}
+
+/// What [`split_for_protection_parts`] returns: the inner entity is `header` then `body`.
+#[derive(Debug, Clone)]
+pub struct ProtectedParts<'a> {
+    /// The message's header fields except `Content-*` and `MIME-Version`.
+    pub outer: Vec<HeaderField<'a>>,
+    /// The inner entity's header block with its empty line (CRLF), or empty.
+    pub header: Vec<u8>,
+    /// The inner entity's body (borrowed from the message when possible), or the whole entity.
+    pub body: Cow<'a, [u8]>,
 }
 
 fn walk(
@@ -459,16 +479,24 @@ mod tests {
         let limits = Limits::default();
         let raw = b"From: a@example.org\r\nContent-Type: text/plain\r\n\r\nline\r\n";
         for seven_bit in [false, true] {
-            let (outer, head, body) = split_for_protection_parts(raw, &limits, seven_bit).unwrap();
+            let ProtectedParts {
+                outer,
+                header: head,
+                body,
+            } = split_for_protection_parts(raw, &limits, seven_bit).unwrap();
             assert_eq!(outer.len(), 1);
             assert_eq!(head, b"Content-Type: text/plain\r\n\r\n");
             assert!(matches!(body, Cow::Borrowed(b"line\r\n")));
         }
         // A UTF-8 outer Subject does not matter, an 8-bit body does for 7-bit.
         let raw = "Subject: Grüße\r\nContent-Type: text/plain\r\n\r\nGrüße\r\n".as_bytes();
-        let (_, _, body) = split_for_protection_parts(raw, &limits, false).unwrap();
+        let body = split_for_protection_parts(raw, &limits, false)
+            .unwrap()
+            .body;
         assert!(matches!(body, Cow::Borrowed(_)));
-        let (_, head, body) = split_for_protection_parts(raw, &limits, true).unwrap();
+        let ProtectedParts {
+            header: head, body, ..
+        } = split_for_protection_parts(raw, &limits, true).unwrap();
         assert!(head.is_empty());
         assert_eq!(
             &body[..],
@@ -476,7 +504,9 @@ mod tests {
         );
         // LF line ends: the whole entity, canonicalised, in the body.
         let raw = b"From: a@example.org\nContent-Type: text/plain\n\nline\n";
-        let (_, head, body) = split_for_protection_parts(raw, &limits, false).unwrap();
+        let ProtectedParts {
+            header: head, body, ..
+        } = split_for_protection_parts(raw, &limits, false).unwrap();
         assert!(head.is_empty());
         assert_eq!(&body[..], b"Content-Type: text/plain\r\n\r\nline\r\n");
     }
@@ -823,10 +853,12 @@ mod tests {
                 let limits = Limits::default();
                 let (outer, inner) = split_for_protection(&raw, &limits).unwrap();
                 prop_assert_eq!(outer.len(), 2);
-                let (outer2, head, body) = split_for_protection_parts(&raw, &limits, false).unwrap();
+                let ProtectedParts { outer: outer2, header: head, body } =
+                    split_for_protection_parts(&raw, &limits, false).unwrap();
                 prop_assert_eq!(outer2.len(), 2);
                 prop_assert_eq!([&head[..], &body[..]].concat(), inner.clone());
-                let (_, head, body) = split_for_protection_parts(&raw, &limits, true).unwrap();
+                let ProtectedParts { header: head, body, .. } =
+                    split_for_protection_parts(&raw, &limits, true).unwrap();
                 let seven = make_seven_bit(&inner, &limits).unwrap();
                 prop_assert_eq!([&head[..], &body[..]].concat(), seven.into_owned());
                 let entity = canonicalize_crlf(&make_seven_bit(&inner, &limits).unwrap()).into_owned();

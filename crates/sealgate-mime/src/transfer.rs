@@ -113,7 +113,9 @@ pub(crate) fn encode_base64_lines(data: &[u8], eol: &[u8], out: &mut Vec<u8>) {
     let mut pos = start;
     let mut full = data.chunks_exact(LINE_INPUT);
     for line in &mut full {
-        let dst = out.get_mut(pos..pos + 76).and_then(|d| <&mut [u8; 76]>::try_from(d).ok());
+        let dst = out
+            .get_mut(pos..pos + 76)
+            .and_then(|d| <&mut [u8; 76]>::try_from(d).ok());
         if let (Ok(line), Some(dst)) = (<&[u8; LINE_INPUT]>::try_from(line), dst) {
             encode_line(line, dst);
         }

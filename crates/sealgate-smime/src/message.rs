@@ -159,7 +159,11 @@ fn sign_detached(
     rng: &mut impl CryptoRngCore,
     limits: &Limits,
 ) -> Result<Vec<u8>> {
-    let (outer, header, body) = mime::split_for_protection_parts(raw, limits, true)?;
+    let mime::ProtectedParts {
+        outer,
+        header,
+        body,
+    } = mime::split_for_protection_parts(raw, limits, true)?;
     let mut hasher =
         signed::DetachedSigner::new(&signer.key, &signer.cert, &signer.chain, cms_opts)?;
     hasher.write_all(&header)?;
@@ -248,7 +252,11 @@ pub fn encrypt_message(
         Some((id, sopts)) => Cow::Owned(sign_message(raw, id, sopts, rng, limits)?),
         None => Cow::Borrowed(raw),
     };
-    let (outer, header, body) = mime::split_for_protection_parts(&raw, limits, false)?;
+    let mime::ProtectedParts {
+        outer,
+        header,
+        body,
+    } = mime::split_for_protection_parts(&raw, limits, false)?;
     let mut out = encrypted_head(&outer, opts);
     if opts.cipher.algorithm().is_aead() {
         let entity = [&header[..], &body[..]].concat();
@@ -940,8 +948,10 @@ mod tests {
     fn streamed_encryption_of_headers_only_and_outer_subject() {
         let (key, cert) = rsa1();
         let limits = Limits::default();
-        let mut opts = EncryptMessageOptions::default();
-        opts.outer_subject = Some("Encrypted message".into());
+        let opts = EncryptMessageOptions {
+            outer_subject: Some("Encrypted message".into()),
+            ..Default::default()
+        };
         let mut w = MessageEncryptor::new(
             Vec::new(),
             &[Recipient::new(cert.clone())],
@@ -966,8 +976,10 @@ mod tests {
     fn streamed_encryption_refuses_gcm_and_huge_headers() {
         let (_, cert) = rsa1();
         let limits = Limits::default();
-        let mut opts = EncryptMessageOptions::default();
-        opts.cipher = ContentCipher::Aes256Gcm;
+        let opts = EncryptMessageOptions {
+            cipher: ContentCipher::Aes256Gcm,
+            ..Default::default()
+        };
         let r = MessageEncryptor::new(
             Vec::new(),
             &[Recipient::new(cert.clone())],
