@@ -59,14 +59,16 @@ pub fn split_for_protection_parts<'a>(
         // The same walks split_for_protection and make_seven_bit make; the top-level fields
         // of `raw` include the outer ones, so they are left out here and the inner header
         // block is checked on its own.
+        // A leaf the line-end walk would re-encode (identity encoding, bare CR or LF) the
+        // 7-bit walk re-encodes too, so one walk is enough either way.
+        let mode = match seven_bit {
+            true => Mode::SevenBitBodies,
+            false => Mode::LineEnds,
+        };
         let mut count = 0;
-        let mut unchanged = crate::canonical::is_canonical(&header)
-            && walk(raw, limits, eol, Mode::LineEnds, &mut count)?.is_none();
-        if seven_bit && unchanged {
-            count = 0;
-            unchanged = header.is_ascii()
-                && walk(raw, limits, eol, Mode::SevenBitBodies, &mut count)?.is_none();
-        }
+        let unchanged = crate::canonical::is_canonical(&header)
+            && (!seven_bit || header.is_ascii())
+            && walk(raw, limits, eol, mode, &mut count)?.is_none();
         if unchanged {
             return Ok(ProtectedParts {
                 outer,
