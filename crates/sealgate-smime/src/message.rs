@@ -4,6 +4,12 @@
 //! The outer header fields (From, To, Cc, Subject, Date, Message-ID, ...) stay outside the
 //! protection; the MIME entity (the Content-* fields and the body) is what gets signed or
 //! encrypted, canonicalised to CRLF first (RFC 8551 §3.1.1).
+//!
+//! Streaming: [`MessageEncryptor`] and [`MessageSigner`] take the message through
+//! [`std::io::Write`] and write the S/MIME message to a wrapped writer as it is made, in
+//! bounded memory whatever the size; [`encrypt_message`] and [`sign_message`] are the one-shot
+//! forms (they also re-encode what the streaming forms refuse or pass through: binary and
+//! 8-bit parts). The one-shot functions copy a large message once at most: into their output.
 
 use std::borrow::Cow;
 use std::io::{self, Write};
