@@ -73,22 +73,61 @@ impl Keys {
 
 /// A message of about `size` bytes: a text part and a base64 attachment.
 pub fn message(size: usize) -> Vec<u8> {
-    let mut m = b"From: bench@example.com\r\nTo: someone@example.org\r\nSubject: bench\r\n\
+    let mut m = Vec::with_capacity(size);
+    message_chunks(size, |c| m.extend_from_slice(c));
+    m
+}
+
+/// The bytes of [`message`]`(size)`, handed to `sink` in pieces of at most about 64 KiB, so
+/// that a message of any size can be streamed without being held.
+pub fn message_chunks(size: usize, mut sink: impl FnMut(&[u8])) {
+    let head = b"From: bench@example.com\r\nTo: someone@example.org\r\nSubject: bench\r\n\
         Date: Mon, 23 Nov 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\n\
         Content-Type: multipart/mixed; boundary=\"bench-boundary\"\r\n\r\n\
         --bench-boundary\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\nThe report.\r\n\
         --bench-boundary\r\nContent-Type: application/octet-stream\r\n\
-        Content-Transfer-Encoding: base64\r\n\r\n"
-        .to_vec();
+        Content-Transfer-Encoding: base64\r\n\r\n";
+    sink(head);
+    let mut len = head.len();
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut state: u32 = 12345;
-    while m.len() + 78 + 20 < size {
+    let mut buf = Vec::with_capacity(64 * 1024 + 78);
+    while len + 78 + 20 < size {
         for _ in 0..76 {
             state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
-            m.push(T[(state >> 26) as usize]);
+            buf.push(T[(state >> 26) as usize]);
         }
-        m.extend_from_slice(b"\r\n");
+        buf.extend_from_slice(b"\r\n");
+        len += 78;
+        if buf.len() >= 64 * 1024 {
+            sink(&buf);
+            buf.clear();
+        }
     }
-    m.extend_from_slice(b"--bench-boundary--\r\n");
-    m
+    buf.extend_from_slice(b"--bench-boundary--\r\n");
+    sink(&buf);
+}
+
+/// Peak resident set size of this process (VmHWM) in bytes.
+pub fn peak_rss() -> u64 {
+    proc_status_kb("VmHWM:") * 1024
+}
+
+/// Current resident set size (VmRSS) in bytes.
+pub fn current_rss() -> u64 {
+    proc_status_kb("VmRSS:") * 1024
+}
+
+/// Reset the peak to the current RSS (Linux: `5` to `/proc/self/clear_refs`).
+pub fn reset_peak_rss() {
+    std::fs::write("/proc/self/clear_refs", "5").unwrap();
+}
+
+fn proc_status_kb(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
 }

@@ -1,6 +1,7 @@
 //! Canonical line ends (RFC 5652 §5.4 / RFC 8551 §3.1.1: MIME entities are signed with CRLF).
 
 use std::borrow::Cow;
+use std::io::{self, Write};
 
 /// Turn every bare LF and bare CR into CRLF. Borrowed when `data` is already canonical.
 pub fn canonicalize_crlf(data: &[u8]) -> Cow<'_, [u8]> {
@@ -23,8 +24,9 @@ pub fn canonicalize_crlf(data: &[u8]) -> Cow<'_, [u8]> {
     Cow::Owned(out)
 }
 
-/// Whether every CR is followed by LF and every LF preceded by CR.
-pub(crate) fn is_canonical(data: &[u8]) -> bool {
+/// Whether every CR is followed by LF and every LF preceded by CR (then
+/// [`canonicalize_crlf`] borrows).
+pub fn is_canonical(data: &[u8]) -> bool {
     let mut rest = data;
     while let Some(i) = memchr::memchr2(b'\r', b'\n', rest) {
         match rest.get(i..) {
@@ -33,6 +35,95 @@ pub(crate) fn is_canonical(data: &[u8]) -> bool {
         }
     }
     true
+}
+
+/// Streaming [`canonicalize_crlf`]: bare LF and bare CR become CRLF on the way to the inner
+/// writer, whatever the write boundaries (a CR at the end of one write waits for the next).
+/// Runs of already canonical text are passed through in one write.
+///
+/// ```
+/// use std::io::Write;
+/// let mut w = sealgate_mime::CanonicalWriter::new(Vec::new());
+/// w.write_all(b"a\nb\r")?;
+/// w.write_all(b"\nc\r")?;
+/// assert_eq!(w.finish()?, b"a\r\nb\r\nc\r\n");
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct CanonicalWriter<W: Write> {
+    inner: W,
+    /// The last byte written was a CR whose successor is not known yet.
+    pending_cr: bool,
+}
+
+impl<W: Write> CanonicalWriter<W> {
+    /// Wrap `inner`.
+    pub fn new(inner: W) -> Self {
+        Self {
+            inner,
+            pending_cr: false,
+        }
+    }
+
+    /// The inner writer (writing to it directly bypasses the conversion).
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.inner
+    }
+
+    /// End a trailing CR with LF, flush and return the inner writer.
+    pub fn finish(mut self) -> io::Result<W> {
+        if self.pending_cr {
+            self.inner.write_all(b"\r\n")?;
+        }
+        self.inner.flush()?;
+        Ok(self.inner)
+    }
+}
+
+impl<W: Write> Write for CanonicalWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut rest = buf;
+        if self.pending_cr {
+            self.pending_cr = false;
+            self.inner.write_all(b"\r\n")?;
+            if let [b'\n', after @ ..] = rest {
+                rest = after;
+            }
+        }
+        // `rest[..scan]` is canonical and not yet written.
+        let mut scan = 0;
+        while let Some(i) = rest
+            .get(scan..)
+            .and_then(|tail| memchr::memchr2(b'\r', b'\n', tail))
+            .map(|i| i + scan)
+        {
+            let (text, tail) = rest.split_at(i);
+            match tail {
+                [b'\r', b'\n', ..] => {
+                    scan = i + 2;
+                    continue;
+                }
+                [b'\r'] => {
+                    self.inner.write_all(text)?;
+                    self.pending_cr = true;
+                    return Ok(buf.len());
+                }
+                [_, after @ ..] => {
+                    self.inner.write_all(text)?;
+                    self.inner.write_all(b"\r\n")?;
+                    rest = after;
+                    scan = 0;
+                }
+                [] => break,
+            }
+        }
+        self.inner.write_all(rest)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 #[cfg(test)]
@@ -49,5 +140,29 @@ mod tests {
         );
         assert_eq!(&*canonicalize_crlf(b"\n\r"), b"\r\n\r\n");
         assert_eq!(&*canonicalize_crlf(b"x\r"), b"x\r\n");
+    }
+
+    #[test]
+    fn writer_matches_one_shot() {
+        let data: Vec<u8> = (0..5000u32)
+            .map(|i| match i * 7919 % 13 {
+                0 | 1 => b'\r',
+                2 | 3 => b'\n',
+                _ => b'a' + (i % 26) as u8,
+            })
+            .collect();
+        let expected = canonicalize_crlf(&data).into_owned();
+        for step in [1usize, 2, 3, 7, 64, 5000] {
+            let mut w = CanonicalWriter::new(Vec::new());
+            for chunk in data.chunks(step) {
+                w.write_all(chunk).unwrap();
+            }
+            assert_eq!(w.finish().unwrap(), expected, "step {step}");
+        }
+        let mut w = CanonicalWriter::new(Vec::new());
+        w.write_all(b"\r").unwrap();
+        w.write_all(b"\r").unwrap();
+        w.write_all(b"\n").unwrap();
+        assert_eq!(w.finish().unwrap(), b"\r\n\r\n");
     }
 }

@@ -9,15 +9,17 @@ mod protect;
 mod smime;
 mod transfer;
 
-pub use canonical::canonicalize_crlf;
+pub use canonical::{CanonicalWriter, canonicalize_crlf, is_canonical};
 pub use entity::Entity;
 pub use error::{Error, Result};
 pub use header::{ContentType, HeaderField, first_address, mailboxes};
 pub use limits::Limits;
-pub use protect::{assemble, make_seven_bit, split_for_protection};
+pub use protect::{
+    ProtectedParts, assemble, make_seven_bit, split_for_protection, split_for_protection_parts,
+};
 pub use smime::{
     MultipartSigned, Pkcs7Mime, build_base64_entity, build_multipart_signed,
-    parse_multipart_signed, parse_pkcs7_mime,
+    parse_multipart_signed, parse_pkcs7_mime, write_multipart_signed,
 };
 pub use transfer::Base64Writer;
 

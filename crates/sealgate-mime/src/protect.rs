@@ -23,10 +23,107 @@ pub fn split_for_protection<'a>(
     limits: &Limits,
 ) -> Result<(Vec<HeaderField<'a>>, Vec<u8>)> {
     let message = Entity::parse(raw, limits)?;
+    let eol = line_ending_of(raw);
+    let (outer, mut inner) = outer_and_inner_header(&message, eol, raw.len());
+    inner.extend_from_slice(message.body());
+    let mut count = 0;
+    if let Some(safe) = seven_bit(&inner, 0, limits, eol, Mode::LineEnds, &mut count)? {
+        inner = safe;
+    }
+    let inner = match canonicalize_crlf(&inner) {
+        Cow::Borrowed(_) => inner,
+        Cow::Owned(canonical) => canonical,
+    };
+    Ok((outer, inner))
+}
+
+/// [`split_for_protection`] without copying the body when it can stay as it is: returns the
+/// outer header fields, the inner entity's header block (with its empty line) and its body
+/// ([`ProtectedParts`]);
+/// the inner entity is the two concatenated, exactly what [`split_for_protection`] returns
+/// (with `seven_bit`: what [`make_seven_bit`] then makes of it, as a detached signature needs).
+///
+/// The body is borrowed from `raw` when the message has CRLF line ends and nothing in it needs
+/// re-encoding; otherwise the whole entity is in the (owned) body and the header block is
+/// empty.
+pub fn split_for_protection_parts<'a>(
+    raw: &'a [u8],
+    limits: &Limits,
+    seven_bit: bool,
+) -> Result<ProtectedParts<'a>> {
+    let message = Entity::parse(raw, limits)?;
+    let eol = line_ending_of(raw);
+    let body = message.body();
+    if eol == b"\r\n" && crate::canonical::is_canonical(body) {
+        let (outer, header) = outer_and_inner_header(&message, eol, 0);
+        // The same walks split_for_protection and make_seven_bit make; the top-level fields
+        // of `raw` include the outer ones, so they are left out here and the inner header
+        // block is checked on its own.
+        // A leaf the line-end walk would re-encode (identity encoding, bare CR or LF) the
+        // 7-bit walk re-encodes too, so one walk is enough either way.
+        let mode = match seven_bit {
+            true => Mode::SevenBitBodies,
+            false => Mode::LineEnds,
+        };
+        let mut count = 0;
+        let unchanged = crate::canonical::is_canonical(&header)
+            && (!seven_bit || header.is_ascii())
+            && walk(raw, limits, eol, mode, &mut count)?.is_none();
+        if unchanged {
+            return Ok(ProtectedParts {
+                outer,
+                header,
+                body: Cow::Borrowed(body),
+            });
+        }
+    }
+    let (outer, inner) = split_for_protection(raw, limits)?;
+    let changed = match seven_bit {
+        true => match make_seven_bit(&inner, limits)? {
+            Cow::Owned(changed) => Some(changed),
+            Cow::Borrowed(_) => None,
+        },
+        false => None,
+    };
+    let inner = changed.unwrap_or(inner);
+    Ok(ProtectedParts {
+        outer,
+        header: Vec::new(),
+        body: Cow::Owned(inner),
+    })
+}
+
+/// What [`split_for_protection_parts`] returns: the inner entity is `header` then `body`.
+#[derive(Debug, Clone)]
+pub struct ProtectedParts<'a> {
+    /// The message's header fields except `Content-*` and `MIME-Version`.
+    pub outer: Vec<HeaderField<'a>>,
+    /// The inner entity's header block with its empty line (CRLF), or empty.
+    pub header: Vec<u8>,
+    /// The inner entity's body (borrowed from the message when possible), or the whole entity.
+    pub body: Cow<'a, [u8]>,
+}
+
+fn walk(
+    raw: &[u8],
+    limits: &Limits,
+    eol: &[u8],
+    mode: Mode,
+    count: &mut usize,
+) -> Result<Option<Vec<u8>>> {
+    seven_bit(raw, 0, limits, eol, mode, count)
+}
+
+/// The outer header fields, and the inner entity's header block: its `Content-*` fields (or
+/// a default Content-Type) and the empty line, in `eol` line ends, with room for `extra` bytes.
+fn outer_and_inner_header<'a>(
+    message: &Entity<'a>,
+    eol: &[u8],
+    extra: usize,
+) -> (Vec<HeaderField<'a>>, Vec<u8>) {
     let (mime, outer): (Vec<HeaderField<'a>>, Vec<HeaderField<'a>>) =
         message.headers().iter().partition(|h| h.is_mime_field());
-    let eol = line_ending_of(raw);
-    let mut inner = Vec::with_capacity(raw.len() + 64);
+    let mut inner = Vec::with_capacity(message.header_block().len() + extra + 64);
     if !mime.iter().any(|h| h.is_named("Content-Type")) {
         inner.extend_from_slice(b"Content-Type: text/plain; charset=us-ascii");
         inner.extend_from_slice(eol);
@@ -38,16 +135,7 @@ pub fn split_for_protection<'a>(
         }
     }
     inner.extend_from_slice(eol);
-    inner.extend_from_slice(message.body());
-    let mut count = 0;
-    if let Some(safe) = seven_bit(&inner, 0, limits, eol, Mode::LineEnds, &mut count)? {
-        inner = safe;
-    }
-    let inner = match canonicalize_crlf(&inner) {
-        Cow::Borrowed(_) => inner,
-        Cow::Owned(canonical) => canonical,
-    };
-    Ok((outer, inner))
+    (outer, inner)
 }
 
 /// Append a raw header field, adding a CRLF if the input ended inside it.
@@ -112,6 +200,9 @@ pub fn make_seven_bit<'a>(entity: &'a [u8], limits: &Limits) -> Result<Cow<'a, [
 enum Mode {
     /// Everything that is not 7-bit safe ([`make_seven_bit`]).
     SevenBit,
+    /// As `SevenBit`, but the top-level header fields are not looked at (they are those of a
+    /// whole message, outer fields included).
+    SevenBitBodies,
     /// Only non-text leaves that canonicalising the line ends would corrupt.
     LineEnds,
 }
@@ -140,7 +231,8 @@ fn seven_bit(
 
     // RFC 2047 / RFC 2231 for the header fields that can carry them.
     let mut fields: Option<Vec<Cow<'_, [u8]>>> = None;
-    if mode == Mode::SevenBit && entity.header_block().iter().any(|&b| b >= 128) {
+    let fields_too = mode == Mode::SevenBit || (mode == Mode::SevenBitBodies && depth > 0);
+    if fields_too && entity.header_block().iter().any(|&b| b >= 128) {
         let converted: Vec<Option<Vec<u8>>> = entity
             .headers()
             .iter()
@@ -180,11 +272,13 @@ fn seven_bit(
     } else if ct.mime_type == "message/rfc822" && identity {
         seven_bit(body, depth + 1, limits, eol, mode, count)?
     } else {
-        let needed = match mode {
-            Mode::SevenBit => needs_encoding(body, eol),
-            Mode::LineEnds => !ct.is_text() && has_bare_line_end(body, eol),
-        };
-        if identity && needed {
+        // Encoded bodies are never re-encoded: do not scan them.
+        let needed = identity
+            && match mode {
+                Mode::SevenBit | Mode::SevenBitBodies => needs_encoding(body, eol),
+                Mode::LineEnds => !ct.is_text() && has_bare_line_end(body, eol),
+            };
+        if needed {
             let mut out = Vec::with_capacity(body.len() * 4 / 3 + 64);
             if ct.is_text() {
                 new_cte = Some("quoted-printable");
@@ -380,6 +474,43 @@ mod tests {
             msg,
             b"From: a@example.org\r\nSubject: hi\r\n there\r\nX-Sealgate: signed  Bcc: x\r\nMIME-Version: 1.0\r\nContent-Type: text/plain;\r\n charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nline\r\n"
         );
+    }
+
+    #[test]
+    fn split_parts_borrows_canonical_bodies() {
+        let limits = Limits::default();
+        let raw = b"From: a@example.org\r\nContent-Type: text/plain\r\n\r\nline\r\n";
+        for seven_bit in [false, true] {
+            let ProtectedParts {
+                outer,
+                header: head,
+                body,
+            } = split_for_protection_parts(raw, &limits, seven_bit).unwrap();
+            assert_eq!(outer.len(), 1);
+            assert_eq!(head, b"Content-Type: text/plain\r\n\r\n");
+            assert!(matches!(body, Cow::Borrowed(b"line\r\n")));
+        }
+        // A UTF-8 outer Subject does not matter, an 8-bit body does for 7-bit.
+        let raw = "Subject: Grüße\r\nContent-Type: text/plain\r\n\r\nGrüße\r\n".as_bytes();
+        let body = split_for_protection_parts(raw, &limits, false)
+            .unwrap()
+            .body;
+        assert!(matches!(body, Cow::Borrowed(_)));
+        let ProtectedParts {
+            header: head, body, ..
+        } = split_for_protection_parts(raw, &limits, true).unwrap();
+        assert!(head.is_empty());
+        assert_eq!(
+            &body[..],
+            b"Content-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nGr=C3=BC=C3=9Fe\r\n"
+        );
+        // LF line ends: the whole entity, canonicalised, in the body.
+        let raw = b"From: a@example.org\nContent-Type: text/plain\n\nline\n";
+        let ProtectedParts {
+            header: head, body, ..
+        } = split_for_protection_parts(raw, &limits, false).unwrap();
+        assert!(head.is_empty());
+        assert_eq!(&body[..], b"Content-Type: text/plain\r\n\r\nline\r\n");
     }
 
     #[test]
@@ -724,6 +855,14 @@ mod tests {
                 let limits = Limits::default();
                 let (outer, inner) = split_for_protection(&raw, &limits).unwrap();
                 prop_assert_eq!(outer.len(), 2);
+                let ProtectedParts { outer: outer2, header: head, body } =
+                    split_for_protection_parts(&raw, &limits, false).unwrap();
+                prop_assert_eq!(outer2.len(), 2);
+                prop_assert_eq!([&head[..], &body[..]].concat(), inner.clone());
+                let ProtectedParts { header: head, body, .. } =
+                    split_for_protection_parts(&raw, &limits, true).unwrap();
+                let seven = make_seven_bit(&inner, &limits).unwrap();
+                prop_assert_eq!([&head[..], &body[..]].concat(), seven.into_owned());
                 let entity = canonicalize_crlf(&make_seven_bit(&inner, &limits).unwrap()).into_owned();
                 prop_assert!(entity.iter().all(|&b| b < 128 && b != 0));
                 prop_assert!(crate::canonical::is_canonical(&entity));

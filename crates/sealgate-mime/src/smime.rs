@@ -144,6 +144,34 @@ pub fn build_multipart_signed(
     sig_filename: &str,
     rng: &mut impl RngCore,
 ) -> Vec<u8> {
+    let mut out = Vec::with_capacity(entity.len() + signature.len() * 4 / 3 + 1024);
+    write_multipart_signed(
+        &mut out,
+        &[entity],
+        protocol,
+        micalg,
+        signature,
+        sig_content_type,
+        sig_filename,
+        rng,
+    );
+    out
+}
+
+/// [`build_multipart_signed`] appending to `out`, with the signed entity in pieces (e.g. its
+/// header block and its body, as [`crate::split_for_protection_parts`] gives them), so that
+/// a large entity is copied once, into `out`.
+#[allow(clippy::too_many_arguments)]
+pub fn write_multipart_signed(
+    out: &mut Vec<u8>,
+    entity: &[&[u8]],
+    protocol: &str,
+    micalg: &str,
+    signature: &[u8],
+    sig_content_type: &str,
+    sig_filename: &str,
+    rng: &mut impl RngCore,
+) {
     let mut boundary;
     let mut attempt = 0u32;
     loop {
@@ -157,13 +185,13 @@ pub fn build_multipart_signed(
         if attempt > 0 {
             boundary.push_str(&format!("-{attempt}"));
         }
-        if !boundary_occurs(entity, boundary.as_bytes()) {
+        if !boundary_occurs_in_pieces(entity, boundary.as_bytes()) {
             break;
         }
         attempt += 1;
     }
 
-    let mut out = Vec::with_capacity(entity.len() + signature.len() * 4 / 3 + 1024);
+    out.reserve(entity.iter().map(|p| p.len()).sum::<usize>() + signature.len() * 4 / 3 + 1024);
     out.extend_from_slice(
         format!(
             "Content-Type: multipart/signed; protocol={};\r\n\tmicalg={};\r\n\tboundary=\"{boundary}\"\r\n\r\n",
@@ -174,7 +202,9 @@ pub fn build_multipart_signed(
     );
     out.extend_from_slice(b"This is an S/MIME signed message\r\n\r\n");
     out.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
-    out.extend_from_slice(entity);
+    for piece in entity {
+        out.extend_from_slice(piece);
+    }
     out.extend_from_slice(format!("\r\n--{boundary}\r\n").as_bytes());
     out.extend_from_slice(&build_base64_entity(
         sig_content_type,
@@ -182,7 +212,35 @@ pub fn build_multipart_signed(
         signature,
     ));
     out.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    out
+}
+
+/// Whether the boundary may occur in the concatenation of `pieces`, without concatenating
+/// them. Conservative: the start of every piece counts as a line start and a delimiter across
+/// a junction counts wherever it lies; a false alarm only draws a new boundary.
+fn boundary_occurs_in_pieces(pieces: &[&[u8]], boundary: &[u8]) -> bool {
+    let mut needle = b"--".to_vec();
+    needle.extend_from_slice(boundary);
+    let reach = needle.len() - 1;
+    // The last `reach` bytes of everything before the current piece.
+    let mut carry: Vec<u8> = Vec::new();
+    for piece in pieces {
+        if boundary_occurs(piece, boundary) {
+            return true;
+        }
+        let mut joint = carry.clone();
+        joint.extend_from_slice(piece.get(..reach.min(piece.len())).unwrap_or_default());
+        if memchr::memmem::find(&joint, &needle).is_some() {
+            return true;
+        }
+        carry.extend_from_slice(
+            piece
+                .get(piece.len().saturating_sub(reach)..)
+                .unwrap_or_default(),
+        );
+        let excess = carry.len().saturating_sub(reach);
+        carry.drain(..excess);
+    }
+    false
 }
 
 /// An entity carrying `data` in base64: `Content-Type: content_type` (e.g.
@@ -237,6 +295,19 @@ mod tests {
             env!("CARGO_MANIFEST_DIR")
         );
         std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    #[test]
+    fn boundary_search_across_pieces() {
+        let b = b"XYZ";
+        assert!(boundary_occurs_in_pieces(&[b"a\r\n--XY", b"Z\r\n"], b));
+        assert!(boundary_occurs_in_pieces(
+            &[b"a\r\n-", b"-", b"X", b"YZ"],
+            b
+        ));
+        assert!(boundary_occurs_in_pieces(&[b"a\r\n", b"--XYZ"], b));
+        assert!(!boundary_occurs_in_pieces(&[b"a\r\n--XY", b"z\r\n"], b));
+        assert!(!boundary_occurs_in_pieces(&[b"", b"abc"], b));
     }
 
     #[test]

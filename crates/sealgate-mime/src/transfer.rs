@@ -21,26 +21,124 @@ const LENIENT: GeneralPurpose = GeneralPurpose::new(
 
 /// Bytes per base64 line: 57 input bytes make the 76 characters of RFC 2045 §6.8.
 const LINE_INPUT: usize = 57;
-/// Lines encoded per call into the engine, so large payloads go through it in big chunks.
+/// Lines [`Base64Writer`] encodes before it writes them on: large writes need no buffer of their size.
 const LINES_PER_BLOCK: usize = 1024;
 
 /// Decode a base64 body: line ends and blanks are skipped (RFC 2045 §6.8), anything else outside
 /// the alphabet is an error.
 pub(crate) fn decode_base64(body: &[u8]) -> Result<Vec<u8>> {
+    match decode_base64_lines(body) {
+        Some(out) => Ok(out),
+        None => decode_base64_general(body),
+    }
+}
+
+/// The 6-bit value of each base64 character; 0xFF for every other byte.
+const DECODE: [u8; 256] = {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut table = [0xFFu8; 256];
+    let mut i = 0;
+    while i < 64 {
+        table[ALPHABET[i] as usize] = i as u8;
+        i += 1;
+    }
+    table
+};
+
+/// Fast path for the shape mail software writes: lines of whole 4-character groups ended by
+/// CRLF or LF, no blanks, padding only in the last group. `None` for anything else; the
+/// general decoder then decides (and gives the same bytes where this one succeeds).
+fn decode_base64_lines(body: &[u8]) -> Option<Vec<u8>> {
+    // Written in place (no per-group capacity checks), truncated at the end.
+    let mut out = vec![0u8; body.len() / 4 * 3 + 3];
+    let mut pos = 0;
+    let mut rest = body;
+    let mut padded = false;
+    while !rest.is_empty() {
+        let (line, tail) = match memchr::memchr(b'\n', rest) {
+            Some(i) => (rest.get(..i)?, rest.get(i + 1..)?),
+            None => (rest, &[][..]),
+        };
+        rest = tail;
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            continue;
+        }
+        if padded || line.len() % 4 != 0 {
+            return None;
+        }
+        let (groups, last) = if line.last() == Some(&b'=') {
+            padded = true;
+            let (groups, last) = line.split_at(line.len() - 4);
+            (groups, Some(last))
+        } else {
+            (line, None)
+        };
+        let n = groups.len() / 4 * 3;
+        let dst = out.get_mut(pos..pos + n)?;
+        let mut bad = 0u8;
+        for (g, d) in groups.chunks_exact(4).zip(dst.chunks_exact_mut(3)) {
+            if let ([a, b, c, e], [x, y, z]) = (g, d) {
+                let [a, b, c, e] = [a, b, c, e].map(|v| DECODE[usize::from(*v)]);
+                bad |= a | b | c | e;
+                let n = u32::from(a) << 18 | u32::from(b) << 12 | u32::from(c) << 6 | u32::from(e);
+                [_, *x, *y, *z] = n.to_be_bytes();
+            }
+        }
+        if bad & 0x80 != 0 {
+            return None;
+        }
+        pos += n;
+        if let Some(last) = last {
+            let dst = out.get_mut(pos..pos + 3)?;
+            pos += LENIENT.decode_slice(last, dst).ok()?;
+        }
+    }
+    out.truncate(pos);
+    Some(out)
+}
+
+/// Any base64 body (see [`decode_base64`]).
+///
+/// The characters are gathered in blocks of about 64 KiB and each block decoded straight into
+/// the output, so that no copy of the whole body is made.
+fn decode_base64_general(body: &[u8]) -> Result<Vec<u8>> {
+    const BLOCK: usize = 64 * 1024;
     let is_blank = |b: &u8| matches!(b, b'\r' | b' ' | b'\t');
-    let mut compact = Vec::with_capacity(body.len());
+    let invalid = || malformed("invalid base64 body");
+    let mut out = Vec::with_capacity(body.len() / 4 * 3 + 3);
+    let mut block: Vec<u8> = Vec::with_capacity(BLOCK + 128);
+    // Set once a decoded block ended in padding: nothing may follow it.
+    let mut padded = false;
+    let mut flush = |block: &mut Vec<u8>, last: bool, padded: &mut bool| -> Result<()> {
+        // Whole 4-character groups only, except at the very end.
+        let take = if last { block.len() } else { block.len() & !3 };
+        if take == 0 {
+            return Ok(());
+        }
+        if *padded {
+            return Err(invalid());
+        }
+        let group = block.get(..take).unwrap_or_default();
+        *padded = group.last() == Some(&b'=');
+        LENIENT.decode_vec(group, &mut out).map_err(|_| invalid())?;
+        block.drain(..take);
+        Ok(())
+    };
     for line in lines(body) {
         let line = line.strip_suffix(b"\n").unwrap_or(line);
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.iter().any(is_blank) {
-            compact.extend(line.iter().filter(|b| !is_blank(b)));
+            block.extend(line.iter().filter(|b| !is_blank(b)));
         } else {
-            compact.extend_from_slice(line);
+            block.extend_from_slice(line);
+        }
+        if block.len() >= BLOCK {
+            flush(&mut block, false, &mut padded)?;
         }
     }
-    LENIENT
-        .decode(&compact)
-        .map_err(|_| malformed("invalid base64 body"))
+    flush(&mut block, true, &mut padded)?;
+    Ok(out)
 }
 
 /// The lines of `data`, each with its LF (the last one may have none).
@@ -56,18 +154,61 @@ fn lines(data: &[u8]) -> impl Iterator<Item = &[u8]> {
         })
 }
 
-/// Append `data` base64-encoded in 76-character lines, each ended by `eol`.
-pub(crate) fn encode_base64_lines(data: &[u8], eol: &[u8], out: &mut Vec<u8>) {
-    out.reserve(data.len() / LINE_INPUT * (76 + eol.len()) + 80);
-    let mut text = String::new();
-    for block in data.chunks(LINE_INPUT * LINES_PER_BLOCK) {
-        text.clear();
-        STANDARD.encode_string(block, &mut text);
-        for line in text.as_bytes().chunks(76) {
-            out.extend_from_slice(line);
-            out.extend_from_slice(eol);
+/// Two base64 characters for every 12-bit value: a whole 3-byte group is two lookups.
+const PAIRS: [[u8; 2]; 4096] = {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut table = [[0u8; 2]; 4096];
+    let mut i = 0;
+    while i < 4096 {
+        table[i] = [ALPHABET[i >> 6], ALPHABET[i & 63]];
+        i += 1;
+    }
+    table
+};
+
+/// One full line: 57 bytes to 76 characters (RFC 2045 §6.8).
+fn encode_line(line: &[u8; LINE_INPUT], dst: &mut [u8; 76]) {
+    for (src, dst) in line.chunks_exact(3).zip(dst.chunks_exact_mut(4)) {
+        if let ([a, b, c], [w, x, y, z]) = (src, dst) {
+            let n = usize::from(*a) << 16 | usize::from(*b) << 8 | usize::from(*c);
+            [*w, *x] = PAIRS[n >> 12];
+            [*y, *z] = PAIRS[n & 0xfff];
         }
     }
+}
+
+/// Append `data` base64-encoded in 76-character lines, each ended by `eol`.
+pub(crate) fn encode_base64_lines(data: &[u8], eol: &[u8], out: &mut Vec<u8>) {
+    // Each line is encoded straight into its place in `out`: no intermediate text.
+    let start = out.len();
+    let lines = data.len().div_ceil(LINE_INPUT);
+    out.resize(start + lines * (76 + eol.len()), 0);
+    let mut pos = start;
+    let mut full = data.chunks_exact(LINE_INPUT);
+    for line in &mut full {
+        let dst = out
+            .get_mut(pos..pos + 76)
+            .and_then(|d| <&mut [u8; 76]>::try_from(d).ok());
+        if let (Ok(line), Some(dst)) = (<&[u8; LINE_INPUT]>::try_from(line), dst) {
+            encode_line(line, dst);
+        }
+        pos += 76;
+        if let Some(end) = out.get_mut(pos..pos + eol.len()) {
+            end.copy_from_slice(eol);
+        }
+        pos += eol.len();
+    }
+    let last = full.remainder();
+    if !last.is_empty() {
+        if let Some(room) = out.get_mut(pos..pos + 76) {
+            pos += STANDARD.encode_slice(last, room).unwrap_or(0);
+        }
+        if let Some(end) = out.get_mut(pos..pos + eol.len()) {
+            end.copy_from_slice(eol);
+        }
+        pos += eol.len();
+    }
+    out.truncate(pos);
 }
 
 /// Streaming base64 encoder: 76-character lines ended by CRLF (RFC 2045 §6.8), written to the
@@ -96,6 +237,11 @@ impl<W: Write> Base64Writer<W> {
             pending: Vec::with_capacity(LINE_INPUT),
             out: Vec::new(),
         }
+    }
+
+    /// The inner writer (writing to it directly bypasses the encoding).
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.inner
     }
 
     /// Encode the last partial line, flush and return the inner writer.
@@ -127,9 +273,14 @@ impl<W: Write> Write for Base64Writer<W> {
         }
         let whole = rest.len() - rest.len() % LINE_INPUT;
         let (lines, tail) = rest.split_at(whole);
-        encode_base64_lines(lines, b"\r\n", &mut self.out);
-        self.pending.extend_from_slice(tail);
+        // In blocks, so that a large write needs no output buffer of its own size.
+        for block in lines.chunks(LINE_INPUT * LINES_PER_BLOCK) {
+            encode_base64_lines(block, b"\r\n", &mut self.out);
+            self.inner.write_all(&self.out)?;
+            self.out.clear();
+        }
         self.inner.write_all(&self.out)?;
+        self.pending.extend_from_slice(tail);
         Ok(buf.len())
     }
 
@@ -284,6 +435,80 @@ mod tests {
         assert_eq!(decode_base64(b"aGVsbG8").unwrap(), b"hello");
         assert!(decode_base64(b"aGVs*bG8=").is_err());
         assert!(decode_base64(b"aGVsbG8=aGVs").is_err());
+    }
+
+    #[test]
+    fn base64_fast_path_agrees_with_the_general_decoder() {
+        let data: Vec<u8> = (0..10_000u32).map(|i| (i * 29 % 256) as u8).collect();
+        let cases: Vec<Vec<u8>> = [0usize, 1, 2, 3, 57, 58, 59, 1000, 10_000]
+            .iter()
+            .flat_map(|&n| {
+                let mut crlf = Vec::new();
+                encode_base64_lines(&data[..n], b"\r\n", &mut crlf);
+                let mut lf = Vec::new();
+                encode_base64_lines(&data[..n], b"\n", &mut lf);
+                let mut no_end = crlf.clone();
+                no_end.truncate(no_end.len().saturating_sub(2));
+                [crlf, lf, no_end]
+            })
+            .collect();
+        for case in &cases {
+            let fast = decode_base64_lines(case).expect("regular shape");
+            assert_eq!(fast, decode_base64_general(case).unwrap());
+        }
+        // Irregular shapes go to the general decoder.
+        for odd in [
+            &b"aGVs bG8=\n"[..],
+            b"aGV\nsbG8=\n",
+            b"aGU=\nAAAA\n",
+            b"aGVs*bG8=\n",
+            b"aG==",
+        ] {
+            let general = decode_base64_general(odd).ok();
+            let fast = decode_base64_lines(odd);
+            assert!(fast.is_none() || fast == general, "{odd:?}");
+            assert_eq!(decode_base64(odd).ok(), general, "{odd:?}");
+        }
+    }
+
+    #[test]
+    fn base64_decode_in_blocks() {
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i * 13 % 256) as u8).collect();
+        let mut text = Vec::new();
+        encode_base64_lines(&data, b"\r\n", &mut text);
+        assert_eq!(decode_base64(&text).unwrap(), data);
+        // Lines of odd lengths, so that blocks do not end at group boundaries.
+        let odd: Vec<u8> = text
+            .iter()
+            .copied()
+            .filter(|b| *b != b'\r' && *b != b'\n')
+            .collect::<Vec<_>>()
+            .chunks(61)
+            .flat_map(|l| l.iter().copied().chain(*b" \n"))
+            .collect();
+        assert_eq!(decode_base64(&odd).unwrap(), data);
+        // Padding inside, then more text a block later: an error.
+        let mut padded = b"aGVsbG8=\n".to_vec();
+        padded.extend(std::iter::repeat_n(b"AAAA\n".iter().copied(), 20_000).flatten());
+        assert!(decode_base64(&padded).is_err());
+        // The same with the padding at the end of a 64 KiB block.
+        let mut late = b"AAAA".repeat(16 * 1024 - 1);
+        late.extend_from_slice(b"aGU=\nAAAA\n");
+        assert!(decode_base64(&late).is_err());
+        let mut ok = b"AAAA".repeat(16 * 1024 - 1);
+        ok.extend_from_slice(b"aGU=\n");
+        assert_eq!(decode_base64(&ok).unwrap().len(), (16 * 1024 - 1) * 3 + 2);
+    }
+
+    #[test]
+    fn base64_lines_match_the_engine() {
+        for len in [0usize, 1, 2, 3, 56, 57, 58, 114, 1000, 4099] {
+            let data: Vec<u8> = (0..len).map(|i| (i * 151 % 256) as u8).collect();
+            let mut out = Vec::new();
+            encode_base64_lines(&data, b"\n", &mut out);
+            let joined: Vec<u8> = out.iter().copied().filter(|&b| b != b'\n').collect();
+            assert_eq!(joined, STANDARD.encode(&data).into_bytes(), "length {len}");
+        }
     }
 
     #[test]

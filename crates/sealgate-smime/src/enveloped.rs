@@ -689,7 +689,74 @@ pub fn decrypt(
     limits: &Limits,
 ) -> Result<Decrypted> {
     let der = crate::ber::to_der(input, limits)?;
-    let p = parse(&der, limits)?;
+    let plan = plan(&der, key, cert, limits)?;
+    let ct = der.get(plan.ciphertext.clone()).unwrap_or_default();
+    let mut buf = Zeroizing::new(ct.to_vec());
+    match decrypt_in_place(&plan, &plan.cek, &mut buf) {
+        Ok(n) if !plan.substituted => {
+            buf.truncate(n);
+            Ok(plan.decrypted(buf))
+        }
+        _ => Err(Error::DecryptionFailed),
+    }
+}
+
+/// [`decrypt`] of an owned input: with one candidate key (the usual case) the content is
+/// decrypted in the input's own buffer, so that no second copy of a large message is made.
+pub(crate) fn decrypt_owned(
+    input: Vec<u8>,
+    key: &PrivateKey,
+    cert: Option<&Certificate>,
+    limits: &Limits,
+) -> Result<Decrypted> {
+    let mut der = Zeroizing::new(input);
+    if let std::borrow::Cow::Owned(converted) = crate::ber::to_der(&der, limits)? {
+        *der = converted;
+    }
+    let plan = plan(&der, key, cert, limits)?;
+    let range = plan.ciphertext.clone();
+    let start = range.start;
+    let n = match der.get_mut(range) {
+        Some(buf) => decrypt_in_place(&plan, &plan.cek, buf),
+        None => Err(Error::DecryptionFailed),
+    };
+    let n = match n {
+        Ok(n) if !plan.substituted => n,
+        _ => return Err(Error::DecryptionFailed),
+    };
+    der.copy_within(start..start + n, 0);
+    der.truncate(n);
+    Ok(plan.decrypted(der))
+}
+
+/// What decryption needs once the RecipientInfos are done: the content algorithm and its
+/// parameters, where the ciphertext lies in the DER, and the candidate content keys.
+struct Plan {
+    alg: ContentAlgorithm,
+    auth: bool,
+    iv: Vec<u8>,
+    aad: Vec<u8>,
+    mac: Vec<u8>,
+    ciphertext: std::ops::Range<usize>,
+    /// The one content key to try (the content is decrypted exactly once).
+    cek: Zeroizing<Vec<u8>>,
+    /// `cek` is a random key standing in for a failed or ambiguous RSA decryption.
+    substituted: bool,
+}
+
+impl Plan {
+    fn decrypted(&self, content: Zeroizing<Vec<u8>>) -> Decrypted {
+        Decrypted {
+            content,
+            cipher: self.alg,
+            authenticated: self.auth,
+        }
+    }
+}
+
+/// Parse and find the candidate content keys for our key (see [`decrypt`]).
+fn plan(der: &[u8], key: &PrivateKey, cert: Option<&Certificate>, limits: &Limits) -> Result<Plan> {
+    let p = parse(der, limits)?;
     if let Some(c) = cert
         && !key.matches(c)
     {
@@ -810,25 +877,29 @@ pub fn decrypt(
             }
         }
     };
-    match decrypt_content(&p, &cek) {
-        Ok(content) if !substituted => Ok(Decrypted {
-            content,
-            cipher: p.alg,
-            authenticated: p.auth,
-        }),
-        _ => Err(Error::DecryptionFailed),
-    }
+    // Safe pointer arithmetic: the ciphertext is a sub-slice of `der`.
+    let start = (p.ciphertext.as_ptr() as usize).saturating_sub(der.as_ptr() as usize);
+    Ok(Plan {
+        alg: p.alg,
+        auth: p.auth,
+        iv: p.iv.to_vec(),
+        aad: p.aad,
+        mac: p.mac.to_vec(),
+        ciphertext: start..start + p.ciphertext.len(),
+        cek,
+        substituted,
+    })
 }
 
-/// Decrypt the content with one candidate key: one copy of the ciphertext, then in place.
-fn decrypt_content(p: &Parsed<'_>, cek: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
-    let mut buf = Zeroizing::new(p.ciphertext.to_vec());
+/// Decrypt `buf` (the ciphertext) in place with one candidate key; returns the plaintext
+/// length (at the start of `buf`).
+fn decrypt_in_place(p: &Plan, cek: &[u8], buf: &mut [u8]) -> Result<usize> {
     let n = match p.alg {
         ContentAlgorithm::DesEde3Cbc => {
             use cbc::cipher::{BlockDecryptMut, KeyIvInit, block_padding::Pkcs7};
-            let dec = cbc::Decryptor::<des::TdesEde3>::new_from_slices(cek, p.iv)
+            let dec = cbc::Decryptor::<des::TdesEde3>::new_from_slices(cek, &p.iv)
                 .map_err(|_| Error::DecryptionFailed)?;
-            dec.decrypt_padded_mut::<Pkcs7>(&mut buf)
+            dec.decrypt_padded_mut::<Pkcs7>(buf)
                 .map_err(|_| Error::DecryptionFailed)?
                 .len()
         }
@@ -838,16 +909,16 @@ fn decrypt_content(p: &Parsed<'_>, cek: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
                 UnboundKey::new(aead_alg, cek).map_err(|_| Error::DecryptionFailed)?,
             );
             let nonce =
-                Nonce::try_assume_unique_for_key(p.iv).map_err(|_| Error::DecryptionFailed)?;
+                Nonce::try_assume_unique_for_key(&p.iv).map_err(|_| Error::DecryptionFailed)?;
             // On a bad tag the buffer (possibly holding unauthenticated plaintext) is wiped
-            // by Zeroizing and never returned.
-            key.open_in_place_separate_tag(nonce, Aad::from(&p.aad[..]), p.mac, &mut buf)
+            // by the caller's Zeroizing and never returned.
+            key.open_in_place_separate_tag(nonce, Aad::from(&p.aad[..]), &p.mac, buf)
                 .map_err(|_| Error::DecryptionFailed)?
                 .len()
         }
         alg => {
             let aes = alg.aes().ok_or(Error::DecryptionFailed)?;
-            let iv: &[u8; 16] = p.iv.try_into().map_err(|_| Error::DecryptionFailed)?;
+            let iv: &[u8; 16] = p.iv[..].try_into().map_err(|_| Error::DecryptionFailed)?;
             if buf.is_empty() || !buf.len().is_multiple_of(16) {
                 return Err(Error::DecryptionFailed);
             }
@@ -856,13 +927,12 @@ fn decrypt_content(p: &Parsed<'_>, cek: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
             )
             .map_err(|_| Error::DecryptionFailed)?;
             let plain = key
-                .decrypt(&mut buf, DecryptionContext::Iv128(FixedLength::from(iv)))
+                .decrypt(buf, DecryptionContext::Iv128(FixedLength::from(iv)))
                 .map_err(|_| Error::DecryptionFailed)?;
             pkcs7_unpadded_len(plain, 16).ok_or(Error::DecryptionFailed)?
         }
     };
-    buf.truncate(n);
-    Ok(buf)
+    Ok(n)
 }
 
 /// Length without PKCS#7 padding (RFC 5652 §6.3), or None if the padding is invalid. Checks
@@ -991,6 +1061,56 @@ mod tests {
                 assert_eq!(d.authenticated, alg.is_aead(), "{file}");
             }
         }
+    }
+
+    #[test]
+    fn streaming_writer_with_length_is_the_one_shot_der() {
+        // EC recipients only: RSA padding takes its randomness from aws-lc, not our RNG.
+        let rs = [Recipient::new(cert("p256")), Recipient::new(cert("p384"))];
+        for len in [0usize, 15, 16, 65_536, 200_003] {
+            let content: Vec<u8> = (0..len as u32).map(|i| (i % 253) as u8).collect();
+            let one_shot = encrypt(
+                &content,
+                &rs,
+                ContentCipher::Aes256Cbc,
+                &mut TestRng::new(9),
+            )
+            .unwrap();
+            let mut w = EnvelopedWriter::with_content_length(
+                Vec::new(),
+                &rs,
+                ContentCipher::Aes256Cbc,
+                &mut TestRng::new(9),
+                len,
+            )
+            .unwrap();
+            for piece in content.chunks(70_001) {
+                w.write_all(piece).unwrap();
+            }
+            let out = w.finish().unwrap();
+            assert_eq!(out, one_shot, "length {len}");
+            assert!(dec_bytes(&out, "p384").unwrap().content[..] == content[..]);
+        }
+        // Fewer or more bytes than announced are errors, not wrong output.
+        let mut w = EnvelopedWriter::with_content_length(
+            Vec::new(),
+            &rs[..1],
+            ContentCipher::Aes256Cbc,
+            &mut TestRng::new(1),
+            10,
+        )
+        .unwrap();
+        w.write_all(b"short").unwrap();
+        assert!(w.finish().is_err());
+        let mut w = EnvelopedWriter::with_content_length(
+            Vec::new(),
+            &rs[..1],
+            ContentCipher::Aes256Cbc,
+            &mut TestRng::new(1),
+            3,
+        )
+        .unwrap();
+        assert!(w.write_all(b"long").is_err());
     }
 
     /// Two KTRIs for the same certificate must agree: a probe KTRI next to a valid one gives

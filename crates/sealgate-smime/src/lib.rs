@@ -23,8 +23,9 @@ pub use issue::CertificateParams;
 pub use keyfile::{Identity, load_private_key};
 pub use keys::{Certificate, Curve, KeyKind, PrivateKey, PublicKey, RsaPadding, SignatureScheme};
 pub use message::{
-    DecryptedMessage, EncryptMessageOptions, SignMessageOptions, SmimeKind, VerifiedMessage,
-    classify, decrypt_message, encrypt_message, sign_message, verify_message,
+    DecryptedMessage, EncryptMessageOptions, MessageEncryptor, MessageSigner, SignMessageOptions,
+    SmimeKind, VerifiedMessage, classify, decrypt_message, encrypt_message, sign_message,
+    verify_message,
 };
 pub use sealgate_mime::Limits;
 pub use signed::{

@@ -4,16 +4,23 @@
 //! The outer header fields (From, To, Cc, Subject, Date, Message-ID, ...) stay outside the
 //! protection; the MIME entity (the Content-* fields and the body) is what gets signed or
 //! encrypted, canonicalised to CRLF first (RFC 8551 §3.1.1).
+//!
+//! Streaming: [`MessageEncryptor`] and [`MessageSigner`] take the message through
+//! [`std::io::Write`] and write the S/MIME message to a wrapped writer as it is made, in
+//! bounded memory whatever the size; [`encrypt_message`] and [`sign_message`] are the one-shot
+//! forms (they also re-encode what the streaming forms refuse or pass through: binary and
+//! 8-bit parts). The one-shot functions copy a large message once at most: into their output.
 
 use std::borrow::Cow;
+use std::io::{self, Write};
 use std::time::SystemTime;
 
 use rand_core::CryptoRngCore;
-use sealgate_mime::{self as mime, Entity, Limits};
+use sealgate_mime::{self as mime, Base64Writer, CanonicalWriter, Entity, HeaderField, Limits};
 use zeroize::Zeroizing;
 
 use crate::cert::TrustStore;
-use crate::enveloped::{self, ContentCipher, Recipient};
+use crate::enveloped::{self, ContentCipher, EnvelopedWriter, Recipient};
 use crate::error::{Error, Result};
 use crate::keyfile::Identity;
 use crate::keys::{Certificate, PrivateKey};
@@ -144,13 +151,16 @@ pub fn sign_message(
     limits: &Limits,
 ) -> Result<Vec<u8>> {
     check_size(raw, limits)?;
-    let (outer, entity) = mime::split_for_protection(raw, limits)?;
     let mut cms_opts = opts.cms.clone();
     if let Some(curve) = signer.key.curve() {
         // ECDSA signs with the curve's own digest; micalg must name what was used.
         cms_opts.digest = curve.digest();
     }
-    let part = if opts.opaque {
+    if !opts.opaque {
+        return sign_detached(raw, signer, &cms_opts, rng, limits);
+    }
+    let (outer, entity) = mime::split_for_protection(raw, limits)?;
+    let part = {
         let der = signed::sign(
             &entity,
             &signer.key,
@@ -164,27 +174,41 @@ pub fn sign_message(
             Some("smime.p7m"),
             &der,
         )
-    } else {
-        let entity = mime::make_seven_bit(&entity, limits)?;
-        let der = signed::sign(
-            &entity,
-            &signer.key,
-            &signer.cert,
-            &signer.chain,
-            &cms_opts,
-            true,
-        )?;
-        mime::build_multipart_signed(
-            &entity,
-            SIGNATURE_TYPE,
-            cms_opts.digest.micalg(),
-            &der,
-            "application/pkcs7-signature; name=\"smime.p7s\"",
-            "smime.p7s",
-            rng,
-        )
     };
     Ok(mime::assemble(&outer, &[], &part))
+}
+
+/// Detached signing: the entity is hashed and copied into the output in its pieces (header
+/// block and body, the body borrowed from `raw` when it needs no change).
+fn sign_detached(
+    raw: &[u8],
+    signer: &Identity,
+    cms_opts: &SignOptions,
+    rng: &mut impl CryptoRngCore,
+    limits: &Limits,
+) -> Result<Vec<u8>> {
+    let mime::ProtectedParts {
+        outer,
+        header,
+        body,
+    } = mime::split_for_protection_parts(raw, limits, true)?;
+    let mut hasher =
+        signed::DetachedSigner::new(&signer.key, &signer.cert, &signer.chain, cms_opts)?;
+    hasher.write_all(&header)?;
+    hasher.write_all(&body)?;
+    let der = hasher.finish()?;
+    let mut out = mime::assemble(&outer, &[], b"");
+    mime::write_multipart_signed(
+        &mut out,
+        &[&header, &body],
+        SIGNATURE_TYPE,
+        cms_opts.digest.micalg(),
+        &der,
+        "application/pkcs7-signature; name=\"smime.p7s\"",
+        "smime.p7s",
+        rng,
+    );
+    Ok(out)
 }
 
 /// Verify a signed message (detached `multipart/signed` or opaque signed-data). The signer's
@@ -277,21 +301,44 @@ pub fn encrypt_message(
         Some((id, sopts)) => Cow::Owned(sign_message(raw, id, sopts, rng, limits)?),
         None => Cow::Borrowed(raw),
     };
-    let (outer, mut entity) = mime::split_for_protection(&raw, limits)?;
+    let mime::ProtectedParts {
+        outer,
+        mut header,
+        body,
+    } = mime::split_for_protection_parts(&raw, limits, false)?;
     if opts.outer_subject.is_some() {
-        // The real Subject travels inside the encryption so that the recipient still sees it
-        // (the legacy form of RFC 9788 header protection: decrypt_message restores it).
-        let mut inner = Vec::with_capacity(entity.len() + 256);
-        for h in outer
-            .iter()
-            .filter(|h| h.name.eq_ignore_ascii_case("Subject"))
-        {
-            inner.extend_from_slice(&mime::canonicalize_crlf(h.raw));
-        }
-        inner.extend_from_slice(&entity);
-        entity = inner;
+        header = with_protected_subject(&outer, &header);
     }
-    let der = enveloped::encrypt(&entity, recipients, opts.cipher, rng)?;
+    let mut out = encrypted_head(&outer, opts);
+    if opts.cipher.algorithm().is_aead() {
+        let entity = [&header[..], &body[..]].concat();
+        let der = enveloped::encrypt(&entity, recipients, opts.cipher, rng)?;
+        out.reserve(der.len() / 57 * 78 + 80);
+        let mut b64 = Base64Writer::new(out);
+        b64.write_all(&der)?;
+        return Ok(b64.finish()?);
+    }
+    // CBC: the entity streams through the encryptor (DER, as its length is known) and base64
+    // straight into the output, which is the only buffer of the message's size.
+    let content_len = header.len() + body.len();
+    // Room for the CMS around the content: a RecipientInfo is well under 2 KiB.
+    let der_len = content_len + 16 + 512 + 2048 * recipients.len();
+    out.reserve(der_len / 57 * 78 + 80);
+    let mut w = EnvelopedWriter::with_content_length(
+        Base64Writer::new(out),
+        recipients,
+        opts.cipher,
+        rng,
+        content_len,
+    )?;
+    w.write_all(&header)?;
+    w.write_all(&body)?;
+    Ok(w.finish()?.finish()?)
+}
+
+/// The outer header fields, `MIME-Version` and the `application/pkcs7-mime` entity header
+/// with its empty line: everything of an encrypted message before the base64 body.
+fn encrypted_head(outer: &[HeaderField<'_>], opts: &EncryptMessageOptions) -> Vec<u8> {
     let smime_type = match opts.cipher {
         ContentCipher::Aes128Gcm | ContentCipher::Aes256Gcm => "authEnveloped-data",
         _ => "enveloped-data",
@@ -299,21 +346,467 @@ pub fn encrypt_message(
     let part = mime::build_base64_entity(
         &format!("application/pkcs7-mime; smime-type={smime_type}; name=\"smime.p7m\""),
         Some("smime.p7m"),
-        &der,
+        &[],
     );
     match &opts.outer_subject {
         Some(subject) => {
             let kept: Vec<_> = outer
-                .into_iter()
+                .iter()
                 .filter(|h| !h.name.eq_ignore_ascii_case("Subject"))
+                .copied()
                 .collect();
-            Ok(mime::assemble(
-                &kept,
-                &[("Subject", subject.as_str())],
-                &part,
-            ))
+            mime::assemble(&kept, &[("Subject", subject.as_str())], &part)
         }
-        None => Ok(mime::assemble(&outer, &[], &part)),
+        None => mime::assemble(outer, &[], &part),
+    }
+}
+
+/// The real Subject travels inside the encryption when the outer one is replaced, so that the
+/// recipient still sees it (the legacy form of RFC 9788 header protection; decrypt_message
+/// restores it): the Subject field(s) of `outer` in front of the inner entity's header block.
+fn with_protected_subject(outer: &[HeaderField<'_>], inner_header: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(inner_header.len() + 256);
+    for h in outer.iter().filter(|h| h.is_named("Subject")) {
+        out.extend_from_slice(&mime::canonicalize_crlf(h.raw));
+        if !h.raw.ends_with(b"\n") {
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    out.extend_from_slice(inner_header);
+    out
+}
+
+/// Largest header block [`MessageEncryptor`] holds while looking for its end.
+const MAX_STREAMED_HEADER: usize = 1024 * 1024;
+
+/// Streaming message encryption: the message goes in through [`io::Write`] (header fields
+/// first, then the body), the S/MIME message comes out of the wrapped writer as it is made,
+/// and [`finish`](Self::finish) returns that writer. Memory stays bounded (the header block,
+/// at most 1 MiB, plus buffers of about 200 KiB) whatever the message size.
+///
+/// The header block is held until its empty line; then the outer header fields,
+/// `MIME-Version` and the `application/pkcs7-mime` entity header are written, and the inner
+/// entity (the `Content-*` fields and the body, line ends made CRLF on the fly, RFC 8551
+/// §3.1.1) streams through [`EnvelopedWriter`] (BER, indefinite lengths, RFC 5652 §6.1) and
+/// base64 to the output.
+///
+/// Compared with [`encrypt_message`]: CBC ciphers only (a streamed AuthEnvelopedData would
+/// make the receiver hand out plaintext before it checks the tag), no signing, and
+/// unencoded binary parts (`Content-Transfer-Encoding: binary` with bare CR or LF) are not
+/// re-encoded in base64 first, so their line ends are changed like text's: send binary parts
+/// base64-encoded, as mail does, or use the one-shot helper.
+///
+/// ```
+/// use std::io::Write;
+/// # use sealgate_smime::{Certificate, ContentCipher, PrivateKey, KeyKind, Recipient};
+/// # use sealgate_smime::issue::{self, CertificateParams};
+/// # use sealgate_smime::message::{EncryptMessageOptions, MessageEncryptor};
+/// # fn main() -> sealgate_smime::Result<()> {
+/// # let rng = &mut rand_core::OsRng;
+/// # let key = PrivateKey::generate(KeyKind::Ec(sealgate_smime::Curve::P256))?;
+/// # let cert = issue::self_signed(&key, &CertificateParams::user("Bob", "bob@example.org"), rng)?;
+/// let mut w = MessageEncryptor::new(Vec::new(), &[Recipient::new(cert)],
+///     &EncryptMessageOptions::default(), rng, &sealgate_smime::Limits::default())?;
+/// w.write_all(b"From: alice@example.com\r\nTo: bob@example.org\r\n\r\n")?;
+/// w.write_all(b"Hello Bob\r\n")?;
+/// let smime: Vec<u8> = w.finish()?;
+/// # assert!(smime.starts_with(b"From: alice@example.com\r\nTo: bob@example.org\r\nMIME-Version: 1.0\r\n"));
+/// # Ok(()) }
+/// ```
+pub struct MessageEncryptor<W: Write> {
+    /// The header block while its end is not yet seen; `None` once it was written.
+    head: Option<Vec<u8>>,
+    body: CanonicalWriter<EnvelopedWriter<Base64Writer<Held<W>>>>,
+    opts: EncryptMessageOptions,
+    limits: Limits,
+}
+
+impl<W: Write> std::fmt::Debug for MessageEncryptor<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MessageEncryptor")
+            .field("in_header", &self.head.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<W: Write> MessageEncryptor<W> {
+    /// Start encrypting to `recipients` (RSA or EC certificates) into `out`. `opts.cipher`
+    /// must be a CBC cipher (the default AES-256-CBC is).
+    pub fn new(
+        out: W,
+        recipients: &[Recipient],
+        opts: &EncryptMessageOptions,
+        rng: &mut impl CryptoRngCore,
+        limits: &Limits,
+    ) -> Result<Self> {
+        let held = Held {
+            out,
+            held: Some(Vec::with_capacity(4096)),
+        };
+        let env = EnvelopedWriter::new(Base64Writer::new(held), recipients, opts.cipher, rng)?;
+        Ok(Self {
+            head: Some(Vec::with_capacity(4096)),
+            body: CanonicalWriter::new(env),
+            opts: opts.clone(),
+            limits: limits.clone(),
+        })
+    }
+
+    /// Write the outer header and the inner entity header for this header block (which ends
+    /// with its empty line, or is all there was).
+    fn start(&mut self, block: &[u8]) -> Result<()> {
+        let entity = Entity::parse(block, &self.limits)?;
+        let (mime, outer): (Vec<HeaderField<'_>>, Vec<HeaderField<'_>>) =
+            entity.headers().iter().partition(|h| h.is_mime_field());
+        let prefix = encrypted_head(&outer, &self.opts);
+        let mut inner = Vec::with_capacity(block.len() + 64);
+        if !mime.iter().any(|h| h.is_named("Content-Type")) {
+            inner.extend_from_slice(b"Content-Type: text/plain; charset=us-ascii\r\n");
+        }
+        for field in mime.iter().filter(|h| !h.is_named("MIME-Version")) {
+            inner.extend_from_slice(field.raw);
+            if !field.raw.ends_with(b"\n") {
+                inner.extend_from_slice(b"\r\n");
+            }
+        }
+        inner.extend_from_slice(b"\r\n");
+        if self.opts.outer_subject.is_some() {
+            inner = with_protected_subject(&outer, &inner);
+        }
+        self.body.get_mut().get_mut().get_mut().release(&prefix)?;
+        self.body.write_all(&inner)?;
+        Ok(())
+    }
+
+    /// Encrypt the rest and write the end of the message; returns the inner writer.
+    pub fn finish(mut self) -> Result<W> {
+        if let Some(head) = self.head.take() {
+            self.start(&head)?;
+        }
+        let env = self.body.finish()?;
+        let b64 = env.finish()?;
+        let held = b64.finish()?;
+        Ok(held.out)
+    }
+}
+
+/// Where the header block ends in `head` (just after its empty line), looking at new bytes
+/// from `from` on.
+fn header_end(head: &[u8], from: usize) -> Option<usize> {
+    match head {
+        [b'\n', ..] => return Some(1),
+        [b'\r', b'\n', ..] => return Some(2),
+        _ => {}
+    }
+    let start = from.saturating_sub(2);
+    let tail = head.get(start..)?;
+    tail.iter().enumerate().find_map(|(i, &b)| {
+        let at = start + i;
+        if b != b'\n' {
+            return None;
+        }
+        match head.get(at + 1..)? {
+            [b'\n', ..] => Some(at + 2),
+            [b'\r', b'\n', ..] => Some(at + 3),
+            _ => None,
+        }
+    })
+}
+
+impl<W: Write> Write for MessageEncryptor<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let Some(head) = self.head.as_mut() else {
+            return self.body.write(buf);
+        };
+        let from = head.len();
+        head.extend_from_slice(buf);
+        match header_end(head, from) {
+            Some(end) => {
+                let mut head = self.head.take().unwrap_or_default();
+                let body = head.split_off(end);
+                self.start(&head).map_err(io::Error::other)?;
+                self.body.write_all(&body)?;
+            }
+            None if head.len() > MAX_STREAMED_HEADER => {
+                return Err(io::Error::other(Error::LimitExceeded {
+                    what: "header block",
+                    limit: MAX_STREAMED_HEADER as u64,
+                }));
+            }
+            None => {}
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        // Nothing can go out before the header block is complete.
+        if self.head.is_some() {
+            return Ok(());
+        }
+        self.body.flush()
+    }
+}
+
+/// Streaming detached signing of a whole message: the message goes in through [`io::Write`]
+/// (header fields first, then the body) and a `multipart/signed` message (RFC 8551 §3.5.3)
+/// comes out of the wrapped writer as it is made; [`finish`](Self::finish) signs, writes the
+/// signature part and returns the writer. Memory stays bounded (the header block, at most
+/// 1 MiB, plus small buffers) whatever the message size.
+///
+/// A detached signature must cover a 7-bit entity (RFC 8551 §3.1.2), and re-encoding cannot be
+/// done on the fly without holding whole parts, so the signed entity must already be 7-bit:
+/// line ends are made CRLF on the way, but a NUL or 8-bit byte, a line over 998 characters or
+/// non-ASCII `Content-*` fields are errors (from `write` or `finish`; the output is then
+/// incomplete). [`sign_message`] re-encodes such messages. Like [`MessageEncryptor`], binary
+/// parts must be transfer-encoded already. Should the random boundary occur in the message
+/// (it never does by chance), `finish` fails instead of writing an ambiguous message.
+pub struct MessageSigner<'k, W: Write> {
+    head: Option<Vec<u8>>,
+    body: CanonicalWriter<SignedPart<'k, W>>,
+    limits: Limits,
+}
+
+impl<W: Write> std::fmt::Debug for MessageSigner<'_, W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MessageSigner")
+            .field("in_header", &self.head.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'k, W: Write> MessageSigner<'k, W> {
+    /// Start signing with `signer` into `out`. `opts.opaque` is refused (an opaque signature
+    /// needs the content inside the CMS before the signature: use [`sign_message`]).
+    pub fn new(
+        out: W,
+        signer: &'k Identity,
+        opts: &SignMessageOptions,
+        rng: &mut impl CryptoRngCore,
+        limits: &Limits,
+    ) -> Result<Self> {
+        if opts.opaque {
+            return Err(Error::UnsupportedAlgorithm {
+                what: "streaming signing (detached only)",
+                oid: "opaque signed-data".into(),
+            });
+        }
+        let mut cms = opts.cms.clone();
+        if let Some(curve) = signer.key.curve() {
+            cms.digest = curve.digest();
+        }
+        let micalg = cms.digest.micalg();
+        let hasher = signed::DetachedSigner::new(&signer.key, &signer.cert, &signer.chain, &cms)?;
+        let mut random = [0u8; 16];
+        rng.fill_bytes(&mut random);
+        let mut boundary = String::from("----sealgate-");
+        for b in random {
+            boundary.push_str(&format!("{b:02x}"));
+        }
+        Ok(Self {
+            head: Some(Vec::with_capacity(4096)),
+            body: CanonicalWriter::new(SignedPart {
+                out,
+                hasher,
+                micalg,
+                delimiter: format!("--{boundary}").into_bytes(),
+                boundary,
+                line_len: 0,
+                line_start: Vec::new(),
+                found_delimiter: false,
+            }),
+            limits: limits.clone(),
+        })
+    }
+
+    fn start(&mut self, block: &[u8]) -> Result<()> {
+        let entity = Entity::parse(block, &self.limits)?;
+        let (mime, outer): (Vec<HeaderField<'_>>, Vec<HeaderField<'_>>) =
+            entity.headers().iter().partition(|h| h.is_mime_field());
+        let mut inner = Vec::with_capacity(block.len() + 64);
+        if !mime.iter().any(|h| h.is_named("Content-Type")) {
+            inner.extend_from_slice(b"Content-Type: text/plain; charset=us-ascii\r\n");
+        }
+        for field in mime.iter().filter(|h| !h.is_named("MIME-Version")) {
+            inner.extend_from_slice(field.raw);
+            if !field.raw.ends_with(b"\n") {
+                inner.extend_from_slice(b"\r\n");
+            }
+        }
+        inner.extend_from_slice(b"\r\n");
+        let part = self.body.get_mut();
+        let mut head = mime::assemble(&outer, &[], b"");
+        head.extend_from_slice(
+            format!(
+                "Content-Type: multipart/signed; protocol=\"{SIGNATURE_TYPE}\";\r\n\tmicalg={};\r\n\
+                 \tboundary=\"{}\"\r\n\r\nThis is an S/MIME signed message\r\n\r\n--{}\r\n",
+                part.micalg, part.boundary, part.boundary
+            )
+            .as_bytes(),
+        );
+        part.out.write_all(&head)?;
+        self.body.write_all(&inner)?;
+        Ok(())
+    }
+
+    /// Sign, write the signature part and the closing delimiter; returns the inner writer.
+    pub fn finish(mut self) -> Result<W> {
+        if let Some(head) = self.head.take() {
+            self.start(&head)?;
+        }
+        let SignedPart {
+            mut out,
+            hasher,
+            boundary,
+            found_delimiter,
+            ..
+        } = self.body.finish()?;
+        if found_delimiter {
+            return Err(Error::malformed(
+                "message for streaming signing",
+                "contains the MIME boundary",
+            ));
+        }
+        let der = hasher.finish()?;
+        let sig = mime::build_base64_entity(
+            "application/pkcs7-signature; name=\"smime.p7s\"",
+            Some("smime.p7s"),
+            &der,
+        );
+        out.write_all(format!("\r\n--{boundary}\r\n").as_bytes())?;
+        out.write_all(&sig)?;
+        out.write_all(format!("\r\n--{boundary}--\r\n").as_bytes())?;
+        out.flush()?;
+        Ok(out)
+    }
+}
+
+impl<W: Write> Write for MessageSigner<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let Some(head) = self.head.as_mut() else {
+            return self.body.write(buf);
+        };
+        let from = head.len();
+        head.extend_from_slice(buf);
+        match header_end(head, from) {
+            Some(end) => {
+                let mut head = self.head.take().unwrap_or_default();
+                let body = head.split_off(end);
+                self.start(&head).map_err(io::Error::other)?;
+                self.body.write_all(&body)?;
+            }
+            None if head.len() > MAX_STREAMED_HEADER => {
+                return Err(io::Error::other(Error::LimitExceeded {
+                    what: "header block",
+                    limit: MAX_STREAMED_HEADER as u64,
+                }));
+            }
+            None => {}
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.head.is_some() {
+            return Ok(());
+        }
+        self.body.flush()
+    }
+}
+
+/// The signed entity on its way out (already CRLF): written, hashed and checked to be 7-bit
+/// (RFC 5322 §2.3: no NUL, no 8-bit byte, lines of at most 998 characters) and free of the
+/// boundary delimiter at a line start.
+struct SignedPart<'k, W: Write> {
+    out: W,
+    hasher: signed::DetachedSigner<'k>,
+    micalg: &'static str,
+    boundary: String,
+    delimiter: Vec<u8>,
+    /// Bytes of the current line so far.
+    line_len: usize,
+    /// The first bytes of the current line, up to the delimiter's length.
+    line_start: Vec<u8>,
+    found_delimiter: bool,
+}
+
+impl<W: Write> Write for SignedPart<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let not_seven_bit = |detail: &str| {
+            io::Error::other(Error::malformed(
+                "message for streaming signing (not 7-bit: use sign_message)",
+                detail,
+            ))
+        };
+        if buf.iter().any(|&b| b == 0 || b >= 128) {
+            return Err(not_seven_bit("NUL or 8-bit byte"));
+        }
+        let mut rest = buf;
+        while !rest.is_empty() {
+            let (line, ended) = match memchr::memchr(b'\n', rest) {
+                Some(i) => rest.split_at(i + 1),
+                None => (rest, &[][..]),
+            };
+            let want = self.delimiter.len().saturating_sub(self.line_start.len());
+            if want > 0 {
+                self.line_start
+                    .extend_from_slice(line.get(..want.min(line.len())).unwrap_or_default());
+                if self.line_start == self.delimiter {
+                    self.found_delimiter = true;
+                }
+            }
+            self.line_len += line.len();
+            // 998 characters and the CRLF (RFC 5322 §2.1.1).
+            if self.line_len > 1000 {
+                return Err(not_seven_bit("line longer than 998 characters"));
+            }
+            if line.ends_with(b"\n") {
+                self.line_len = 0;
+                self.line_start.clear();
+            }
+            rest = ended;
+        }
+        self.out.write_all(buf)?;
+        self.hasher.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// A writer that holds what is written until [`Held::release`] puts a prefix before it.
+struct Held<W: Write> {
+    out: W,
+    held: Option<Vec<u8>>,
+}
+
+impl<W: Write> Held<W> {
+    fn release(&mut self, prefix: &[u8]) -> io::Result<()> {
+        if let Some(held) = self.held.take() {
+            self.out.write_all(prefix)?;
+            self.out.write_all(&held)?;
+        }
+        Ok(())
+    }
+}
+
+impl<W: Write> Write for Held<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match &mut self.held {
+            // Only the CMS header (RecipientInfos) arrives before the release: bounded by
+            // the recipient limit.
+            Some(held) => held.extend_from_slice(buf),
+            None => self.out.write_all(buf)?,
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self.held {
+            Some(_) => Ok(()),
+            None => self.out.flush(),
+        }
     }
 }
 
@@ -339,17 +832,27 @@ pub fn decrypt_message(
         expected: "encrypted",
         found: found_type(raw, limits),
     })?;
-    let decrypted = enveloped::decrypt(&p.der, key, cert, limits)?;
-    let content = mime::canonicalize_crlf(&decrypted.content);
+    let mut decrypted = enveloped::decrypt_owned(p.der, key, cert, limits)?;
+    // The message is built in the decrypted buffer itself: the outer header fields go in
+    // front of the content (one move, no second copy of a large message).
+    let mut message = std::mem::take(&mut *decrypted.content);
+    if !mime::is_canonical(&message) {
+        message = mime::canonicalize_crlf(&message).into_owned();
+    }
     // Header fields inside the encryption (a protected Subject) win over the outer ones.
-    let inner = Entity::parse(&content, limits)?;
+    let inner_names: Vec<String> = Entity::parse(&message, limits)?
+        .headers()
+        .iter()
+        .map(|h| h.name.to_ascii_lowercase())
+        .collect();
     let outer: Vec<_> = p
         .outer
         .into_iter()
-        .filter(|h| inner.header_field(h.name).is_none())
+        .filter(|h| !inner_names.iter().any(|n| h.is_named(n)))
         .collect();
-    let message = Zeroizing::new(mime::assemble(&outer, &[], &content));
-    drop(content);
+    let head = mime::assemble(&outer, &[], b"");
+    message.splice(0..0, head);
+    let message = Zeroizing::new(message);
     let signature = match trust {
         Some(trust)
             if matches!(
@@ -626,5 +1129,209 @@ mod tests {
             ),
             Err(Error::LimitExceeded { .. })
         ));
+    }
+
+    const DIR: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/data/smime/enveloped/"
+    );
+
+    fn rsa1() -> (PrivateKey, Certificate) {
+        let read = |n: &str| std::fs::read(format!("{DIR}{n}")).unwrap();
+        (
+            PrivateKey::from_pkcs8_der(&read("rsa1.pk8.der"), &Limits::default()).unwrap(),
+            Certificate::from_der(&read("rsa1.crt.der")).unwrap(),
+        )
+    }
+
+    #[test]
+    fn header_end_forms() {
+        assert_eq!(header_end(b"\r\nbody", 0), Some(2));
+        assert_eq!(header_end(b"\nbody", 0), Some(1));
+        assert_eq!(header_end(b"A: b\r\n\r\nbody", 0), Some(8));
+        assert_eq!(header_end(b"A: b\n\nbody", 0), Some(6));
+        assert_eq!(header_end(b"A: b\r\n c\r\n", 0), None);
+        assert_eq!(header_end(b"A: b\r\n\r", 0), None);
+        // The empty line completed by a later write.
+        assert_eq!(header_end(b"A: b\r\n\r\n", 7), Some(8));
+    }
+
+    #[test]
+    fn streamed_encryption_decrypts_to_the_one_shot_plaintext() {
+        let (key, cert) = rsa1();
+        let limits = Limits::default();
+        let mut body = Vec::new();
+        for i in 0..3000 {
+            body.extend_from_slice(format!("line {i} of the report\n").as_bytes());
+        }
+        let mut raw = b"From: a@example.org\nTo: b@example.org\nSubject: s\n\
+            MIME-Version: 1.0\nContent-Type: text/plain; charset=us-ascii\n\n"
+            .to_vec();
+        raw.extend_from_slice(&body);
+        let opts = EncryptMessageOptions::default();
+        let one_shot = encrypt_message(
+            &raw,
+            &[Recipient::new(cert.clone())],
+            None,
+            &opts,
+            &mut rand_core::OsRng,
+            &limits,
+        )
+        .unwrap();
+        let expected = decrypt_message(&one_shot, &key, Some(&cert), None, &limits)
+            .unwrap()
+            .message;
+        assert!(expected.starts_with(b"From: a@example.org\r\nTo: b@example.org\r\nSubject: s\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\nline 0 of"));
+        for step in [1usize, 7, 100, 65536, raw.len()] {
+            let mut w = MessageEncryptor::new(
+                Vec::new(),
+                &[Recipient::new(cert.clone())],
+                &opts,
+                &mut rand_core::OsRng,
+                &limits,
+            )
+            .unwrap();
+            for chunk in raw.chunks(step) {
+                w.write_all(chunk).unwrap();
+            }
+            let out = w.finish().unwrap();
+            // The clear part is exactly the one-shot's.
+            let head_len = one_shot.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+            assert_eq!(out[..head_len], one_shot[..head_len], "step {step}");
+            assert_eq!(classify(&out, &limits).unwrap(), SmimeKind::Encrypted);
+            let d = decrypt_message(&out, &key, Some(&cert), None, &limits).unwrap();
+            assert_eq!(d.message, expected, "step {step}");
+            assert_eq!(d.cipher, enveloped::ContentAlgorithm::Aes256Cbc);
+        }
+    }
+
+    #[test]
+    fn streamed_signing_verifies_like_the_one_shot() {
+        use crate::signed::CheckName;
+        let (key, cert) = rsa1();
+        let id = Identity::new(key, cert.clone(), vec![]).unwrap();
+        let trust = TrustStore::new(vec![cert]);
+        let limits = Limits::default();
+        let mut raw = b"From: alice@example.org\nTo: b@example.org\nSubject: s\n\
+            MIME-Version: 1.0\nContent-Type: text/plain; charset=us-ascii\n\n"
+            .to_vec();
+        for i in 0..3000 {
+            raw.extend_from_slice(format!("line {i} of the signed report\n").as_bytes());
+        }
+        let opts = SignMessageOptions::default();
+        let one_shot = sign_message(&raw, &id, &opts, &mut rand_core::OsRng, &limits).unwrap();
+        let expected = verify_message(&one_shot, &trust, None, &limits).unwrap();
+        for step in [1usize, 13, 4096, raw.len()] {
+            let mut w =
+                MessageSigner::new(Vec::new(), &id, &opts, &mut rand_core::OsRng, &limits).unwrap();
+            for chunk in raw.chunks(step) {
+                w.write_all(chunk).unwrap();
+            }
+            let out = w.finish().unwrap();
+            assert_eq!(classify(&out, &limits).unwrap(), SmimeKind::DetachedSigned);
+            let v = verify_message(&out, &trust, None, &limits).unwrap();
+            assert_eq!(v.message, expected.message, "step {step}");
+            let signer = &v.verification.signers[0];
+            for name in [CheckName::ContentDigest, CheckName::Signature] {
+                assert!(signer.check(name).unwrap().passed, "{name:?}");
+            }
+            assert_eq!(v.verification.is_valid(), expected.verification.is_valid());
+            // Same layout as the one-shot up to the boundary.
+            let cut = one_shot.windows(9).position(|w| w == b"boundary=").unwrap();
+            assert_eq!(out[..cut], one_shot[..cut]);
+        }
+    }
+
+    #[test]
+    fn streamed_signing_refuses_what_is_not_7bit() {
+        let (key, cert) = rsa1();
+        let id = Identity::new(key, cert, vec![]).unwrap();
+        let limits = Limits::default();
+        let opts = SignMessageOptions::default();
+        let long = format!("Subject: x\r\n\r\n{}\r\n", "x".repeat(999));
+        let cases: [&[u8]; 3] = [
+            "Subject: x\r\n\r\nGrüße\r\n".as_bytes(),
+            long.as_bytes(),
+            "Subject: x\r\nContent-Type: text/plain; name=\"Grüße\"\r\n\r\nx\r\n".as_bytes(),
+        ];
+        for case in cases {
+            let mut w =
+                MessageSigner::new(Vec::new(), &id, &opts, &mut rand_core::OsRng, &limits).unwrap();
+            let r = w
+                .write_all(case)
+                .map_err(Error::from)
+                .and_then(|()| w.finish());
+            assert!(r.is_err(), "{}", String::from_utf8_lossy(case));
+        }
+        // 998 characters are fine.
+        let ok = format!("Subject: x\r\n\r\n{}\r\n", "x".repeat(998));
+        let mut w =
+            MessageSigner::new(Vec::new(), &id, &opts, &mut rand_core::OsRng, &limits).unwrap();
+        w.write_all(ok.as_bytes()).unwrap();
+        assert!(w.finish().is_ok());
+    }
+
+    #[test]
+    fn streamed_encryption_of_headers_only_and_outer_subject() {
+        let (key, cert) = rsa1();
+        let limits = Limits::default();
+        let opts = EncryptMessageOptions {
+            outer_subject: Some("Encrypted message".into()),
+            ..Default::default()
+        };
+        let mut w = MessageEncryptor::new(
+            Vec::new(),
+            &[Recipient::new(cert.clone())],
+            &opts,
+            &mut rand_core::OsRng,
+            &limits,
+        )
+        .unwrap();
+        w.write_all(b"Subject: secret\r\nFrom: a@example.org")
+            .unwrap();
+        let out = w.finish().unwrap();
+        assert!(out.starts_with(b"From: a@example.org\r\nSubject: Encrypted message\r\n"));
+        let d = decrypt_message(&out, &key, Some(&cert), None, &limits).unwrap();
+        // the real Subject was protected inside and wins over the outer one
+        assert_eq!(
+            &d.message[..],
+            b"From: a@example.org\r\nMIME-Version: 1.0\r\nSubject: secret\r\n\
+              Content-Type: text/plain; charset=us-ascii\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn streamed_encryption_refuses_gcm_and_huge_headers() {
+        let (_, cert) = rsa1();
+        let limits = Limits::default();
+        let opts = EncryptMessageOptions {
+            cipher: ContentCipher::Aes256Gcm,
+            ..Default::default()
+        };
+        let r = MessageEncryptor::new(
+            Vec::new(),
+            &[Recipient::new(cert.clone())],
+            &opts,
+            &mut rand_core::OsRng,
+            &limits,
+        );
+        assert!(matches!(r, Err(Error::UnsupportedAlgorithm { .. })));
+        let mut w = MessageEncryptor::new(
+            Vec::new(),
+            &[Recipient::new(cert)],
+            &EncryptMessageOptions::default(),
+            &mut rand_core::OsRng,
+            &limits,
+        )
+        .unwrap();
+        let line = b"X-Filler: 0123456789012345678901234567890123456789\r\n";
+        let mut err = None;
+        for _ in 0..(MAX_STREAMED_HEADER / line.len() + 2) {
+            if let Err(e) = w.write_all(line) {
+                err = Some(e);
+                break;
+            }
+        }
+        assert!(err.unwrap().to_string().contains("header block"));
     }
 }

@@ -26,6 +26,8 @@ pub struct EnvelopedWriter<W: Write> {
     key: StreamingEncryptingKey,
     pending: Zeroizing<Vec<u8>>,
     out: Vec<u8>,
+    /// DER output: the plaintext bytes still to come. `None`: BER, any length.
+    remaining: Option<usize>,
 }
 
 impl<W: Write> std::fmt::Debug for EnvelopedWriter<W> {
@@ -39,10 +41,34 @@ impl<W: Write> EnvelopedWriter<W> {
     /// AuthEnvelopedData would hand out plaintext before its tag is checked on the other side,
     /// and the one-shot [`super::encrypt`] covers it).
     pub fn new(
+        inner: W,
+        recipients: &[Recipient],
+        cipher: ContentCipher,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<Self> {
+        Self::start(inner, recipients, cipher, rng, None)
+    }
+
+    /// Like [`EnvelopedWriter::new`] for content of a length known up front: the output is DER
+    /// (definite lengths, the encryptedContent one primitive OCTET STRING), byte for byte what
+    /// the one-shot [`super::encrypt`] writes. [`EnvelopedWriter::finish`] fails if another
+    /// number of bytes was written.
+    pub fn with_content_length(
+        inner: W,
+        recipients: &[Recipient],
+        cipher: ContentCipher,
+        rng: &mut impl CryptoRngCore,
+        content_len: usize,
+    ) -> Result<Self> {
+        Self::start(inner, recipients, cipher, rng, Some(content_len))
+    }
+
+    fn start(
         mut inner: W,
         recipients: &[Recipient],
         cipher: ContentCipher,
         rng: &mut impl CryptoRngCore,
+        content_len: Option<usize>,
     ) -> Result<Self> {
         let alg = cipher.algorithm();
         let aes = alg.aes().ok_or_else(|| Error::UnsupportedAlgorithm {
@@ -60,62 +86,108 @@ impl<W: Write> EnvelopedWriter<W> {
             EncryptionContext::Iv128(FixedLength::from(&iv)),
         )
         .map_err(fail)?;
+        let alg_id = content_alg_id(alg, &iv);
+        // RFC 5652 §6.1: version 0 when every RecipientInfo is version 0, else 2.
+        let version = if all_v0 { 0 } else { 2 };
 
         let mut head = Vec::with_capacity(ris.len() + 128);
-        head.extend_from_slice(&[tag::SEQUENCE, 0x80]);
-        tlv::push_oid(&mut head, &oid::ENVELOPED_DATA);
-        head.extend_from_slice(&[tag::CTX0, 0x80, tag::SEQUENCE, 0x80]);
-        head.extend_from_slice(&[tag::INTEGER, 1, if all_v0 { 0 } else { 2 }]);
-        tlv::push_tlv(&mut head, tag::SET, &ris);
-        head.extend_from_slice(&[tag::SEQUENCE, 0x80]);
-        tlv::push_oid(&mut head, &oid::DATA);
-        head.extend_from_slice(&content_alg_id(alg, &iv));
-        // encryptedContent [0] IMPLICIT OCTET STRING, constructed (X.690 §8.7.3.2).
-        head.extend_from_slice(&[tag::CTX0, 0x80]);
+        match content_len {
+            None => {
+                head.extend_from_slice(&[tag::SEQUENCE, 0x80]);
+                tlv::push_oid(&mut head, &oid::ENVELOPED_DATA);
+                head.extend_from_slice(&[tag::CTX0, 0x80, tag::SEQUENCE, 0x80]);
+                head.extend_from_slice(&[tag::INTEGER, 1, version]);
+                tlv::push_tlv(&mut head, tag::SET, &ris);
+                head.extend_from_slice(&[tag::SEQUENCE, 0x80]);
+                tlv::push_oid(&mut head, &oid::DATA);
+                head.extend_from_slice(&alg_id);
+                // encryptedContent [0] IMPLICIT OCTET STRING, constructed (X.690 §8.7.3.2).
+                head.extend_from_slice(&[tag::CTX0, 0x80]);
+            }
+            Some(len) => {
+                // PKCS#7 padding always adds 1..=16 bytes (RFC 5652 §6.3).
+                let ct_len = (len / 16 + 1) * 16;
+                let eci_body = tlv::oid_len(&oid::DATA) + alg_id.len() + tlv::tlv_len(ct_len);
+                let ed_body = 3 + tlv::tlv_len(ris.len()) + tlv::tlv_len(eci_body);
+                let explicit_body = tlv::tlv_len(ed_body);
+                let ci_body = tlv::oid_len(&oid::ENVELOPED_DATA) + tlv::tlv_len(explicit_body);
+                tlv::push_header(&mut head, tag::SEQUENCE, ci_body);
+                tlv::push_oid(&mut head, &oid::ENVELOPED_DATA);
+                tlv::push_header(&mut head, tag::CTX0, explicit_body);
+                tlv::push_header(&mut head, tag::SEQUENCE, ed_body);
+                head.extend_from_slice(&[tag::INTEGER, 1, version]);
+                tlv::push_tlv(&mut head, tag::SET, &ris);
+                tlv::push_header(&mut head, tag::SEQUENCE, eci_body);
+                tlv::push_oid(&mut head, &oid::DATA);
+                head.extend_from_slice(&alg_id);
+                tlv::push_header(&mut head, tag::CTX0_PRIM, ct_len);
+            }
+        }
         inner.write_all(&head)?;
         Ok(Self {
             inner,
             key,
             pending: Zeroizing::new(Vec::with_capacity(CHUNK)),
             out: vec![0u8; CHUNK + 32],
+            remaining: content_len,
         })
     }
 
-    /// Encrypt `plain` (at most CHUNK bytes) and write it as one OCTET STRING chunk.
-    fn emit(
-        key: &mut StreamingEncryptingKey,
-        out: &mut [u8],
-        inner: &mut W,
-        plain: &[u8],
-    ) -> io::Result<()> {
-        let update = key
-            .update(plain, out)
-            .map_err(|_| io::Error::other("AES-CBC encryption failed"))?;
-        write_chunk(inner, update.written())
+    /// The inner writer (writing to it directly would corrupt the output: for writers that
+    /// need to hold the output back, e.g. until outer header fields are known).
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.inner
     }
 
-    /// Write the last block and the end-of-contents octets; return the inner writer.
+    /// Encrypt `plain` (at most CHUNK bytes) and write it as one OCTET STRING chunk.
+    fn emit(&mut self, from_pending: bool, plain: &[u8]) -> io::Result<()> {
+        let plain = if from_pending {
+            &self.pending[..]
+        } else {
+            plain
+        };
+        let update = self
+            .key
+            .update(plain, &mut self.out)
+            .map_err(|_| io::Error::other("AES-CBC encryption failed"))?;
+        write_chunk(&mut self.inner, update.written(), self.remaining.is_none())
+    }
+
+    /// Write the last block and (BER) the end-of-contents octets; return the inner writer.
     pub fn finish(mut self) -> Result<W> {
         if !self.pending.is_empty() {
-            Self::emit(&mut self.key, &mut self.out, &mut self.inner, &self.pending)?;
+            self.emit(true, &[])?;
             self.pending.clear();
         }
+        if self.remaining.is_some_and(|r| r != 0) {
+            return Err(Error::Crypto {
+                what: "EnvelopedWriter: fewer bytes written than announced",
+            });
+        }
+        let ber = self.remaining.is_none();
         let (_, last) = self
             .key
             .finish(&mut self.out)
             .map_err(|_| Error::Crypto { what: "AES-CBC" })?;
-        write_chunk(&mut self.inner, last.written())?;
-        // Close [0] encryptedContent, EncryptedContentInfo, EnvelopedData, [0] content,
-        // ContentInfo.
-        self.inner.write_all(&[0u8; 10])?;
+        write_chunk(&mut self.inner, last.written(), ber)?;
+        if ber {
+            // Close [0] encryptedContent, EncryptedContentInfo, EnvelopedData, [0] content,
+            // ContentInfo.
+            self.inner.write_all(&[0u8; 10])?;
+        }
         self.inner.flush()?;
         Ok(self.inner)
     }
 }
 
-fn write_chunk<W: Write>(inner: &mut W, data: &[u8]) -> io::Result<()> {
+/// Write ciphertext: as one OCTET STRING chunk of the constructed encryptedContent (BER) or
+/// as it is (DER, the primitive encryptedContent's header is already out).
+fn write_chunk<W: Write>(inner: &mut W, data: &[u8], ber: bool) -> io::Result<()> {
     if data.is_empty() {
         return Ok(());
+    }
+    if !ber {
+        return inner.write_all(data);
     }
     let mut h = Vec::with_capacity(6);
     tlv::push_header(&mut h, tag::OCTET_STRING, data.len());
@@ -125,6 +197,11 @@ fn write_chunk<W: Write>(inner: &mut W, data: &[u8]) -> io::Result<()> {
 
 impl<W: Write> Write for EnvelopedWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if let Some(remaining) = self.remaining.as_mut() {
+            *remaining = remaining.checked_sub(buf.len()).ok_or_else(|| {
+                io::Error::other("EnvelopedWriter: more bytes written than announced")
+            })?;
+        }
         let mut rest = buf;
         // Fill the pending chunk first; large writes then go straight through in whole chunks.
         if !self.pending.is_empty() {
@@ -133,13 +210,13 @@ impl<W: Write> Write for EnvelopedWriter<W> {
             self.pending.extend_from_slice(head);
             rest = tail;
             if self.pending.len() == CHUNK {
-                Self::emit(&mut self.key, &mut self.out, &mut self.inner, &self.pending)?;
+                self.emit(true, &[])?;
                 self.pending.clear();
             }
         }
         while rest.len() >= CHUNK {
             let (head, tail) = rest.split_at(CHUNK);
-            Self::emit(&mut self.key, &mut self.out, &mut self.inner, head)?;
+            self.emit(false, head)?;
             rest = tail;
         }
         self.pending.extend_from_slice(rest);
