@@ -28,6 +28,6 @@ for target in $(cargo fuzz list); do
         echo "FAILED: $target (log: $work/$target.log; input in fuzz/artifacts/$target/)" >&2
         exit 1
     fi
-    grep -E '^#[0-9]+ +DONE|^Done [0-9]+ runs' "$work/$target.log" || tail -n 3 "$work/$target.log"
+    grep -E '^#[0-9]+[[:space:]]+DONE|^Done [0-9]+ runs' "$work/$target.log" || tail -n 3 "$work/$target.log"
 done
 echo "all targets ran ${seconds}s without a crash (logs in $work)"

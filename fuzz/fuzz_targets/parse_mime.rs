@@ -28,7 +28,12 @@ fn walk(e: &Entity<'_>, limits: &Limits) {
     for h in e.headers() {
         let _ = h.value();
     }
-    let _ = (e.content_type(), e.content_disposition(), e.filename(), e.transfer_encoding());
+    let _ = (
+        e.content_type(),
+        e.content_disposition(),
+        e.filename(),
+        e.transfer_encoding(),
+    );
     if let Some(from) = e.header("From") {
         let _ = mime::first_address(&from);
     }

@@ -11,7 +11,11 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(certs) = Certificate::load_all(data, &limits) {
         for c in &certs {
             let _ = (c.subject(), c.issuer(), c.serial_hex(), c.validity());
-            let _ = (c.email_addresses(), c.subject_key_identifier(), c.issuer_and_serial());
+            let _ = (
+                c.email_addresses(),
+                c.subject_key_identifier(),
+                c.issuer_and_serial(),
+            );
             let _ = c.public_key();
         }
     }
