@@ -8,21 +8,36 @@ use sealgate::Limits;
 use sealgate::mime::{self, Entity};
 
 fuzz_target!(|data: &[u8]| {
-    let limits = Limits::default();
-    if let Ok(e) = Entity::parse(data, &limits) {
-        walk(&e, &limits);
+    // Once with the defaults and once with tiny limits, so that every limit check is reached
+    // (depth, part count, header count and line length) and must fail cleanly.
+    let mut tight = Limits::default();
+    tight.max_mime_depth = 2;
+    tight.max_parts = 3;
+    tight.max_header_count = 4;
+    tight.max_header_line = 30;
+    for limits in [Limits::default(), tight] {
+        exercise(data, &limits);
     }
-    let _ = mime::split_for_protection(data, &limits);
-    if let Ok(seven) = mime::make_seven_bit(data, &limits) {
-        // What make_seven_bit writes must parse again.
-        if let Ok(e) = Entity::parse(&seven, &limits) {
-            walk(&e, &limits);
+});
+
+fn exercise(data: &[u8], limits: &Limits) {
+    if let Ok(e) = Entity::parse(data, limits) {
+        walk(&e, limits);
+    }
+    let _ = mime::split_for_protection(data, limits);
+    if let Ok(seven) = mime::make_seven_bit(data, limits) {
+        // What make_seven_bit writes must parse again, and needs no second pass.
+        if let Ok(e) = Entity::parse(&seven, limits) {
+            walk(&e, limits);
+        }
+        if let Ok(again) = mime::make_seven_bit(&seven, limits) {
+            assert!(again == seven, "make_seven_bit is not idempotent");
         }
     }
-    let _ = mime::parse_multipart_signed(data, &limits);
-    let _ = mime::parse_pkcs7_mime(data, &limits);
+    let _ = mime::parse_multipart_signed(data, limits);
+    let _ = mime::parse_pkcs7_mime(data, limits);
     let _ = mime::canonicalize_crlf(data);
-});
+}
 
 fn walk(e: &Entity<'_>, limits: &Limits) {
     for h in e.headers() {
