@@ -19,6 +19,11 @@ pub fn fixed() -> &'static Fixed {
         let cert = Certificate::from_der(include_bytes!("../../tests/data/fuzz/cert.der"))
             .expect("fixed cert");
         let trust = TrustStore::new(vec![cert.clone()]);
-        Fixed { key, cert, trust, limits }
+        Fixed {
+            key,
+            cert,
+            trust,
+            limits,
+        }
     })
 }

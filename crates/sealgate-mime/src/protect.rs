@@ -345,6 +345,12 @@ fn seven_bit_field(field: &HeaderField<'_>, eol: &[u8]) -> Option<Vec<u8>> {
         .any(|n| field.is_named(n));
     if with_params {
         let parsed = crate::header::parse_type_and_params(value, field.is_named("Content-Type"))?;
+        // RFC 2231 encodes parameter values only: an 8-bit type or parameter name cannot be
+        // made 7-bit, so such a field stays as it was rather than being rewritten (and then
+        // rewritten again by a second pass: make_seven_bit must be idempotent).
+        if !parsed.mime_type.is_ascii() || parsed.params.iter().any(|(n, _)| !n.is_ascii()) {
+            return None;
+        }
         out.extend_from_slice(b" ");
         out.extend_from_slice(parsed.mime_type.as_bytes());
         for (name, value) in &parsed.params {
@@ -529,6 +535,23 @@ mod tests {
             parts[1].decoded_body(&limits).unwrap(),
             b"\x89PNG\r\n\x1a\n\x00"
         );
+    }
+
+    /// Found by the parse_mime fuzz target: a Content-Type whose type is 8-bit UTF-8 was
+    /// rewritten on every pass (the 8-bit type stayed, the parameters changed form).
+    #[test]
+    fn eight_bit_type_is_left_alone_and_idempotent() {
+        let limits = Limits::default();
+        let raw = b"Content-Type:\x0e/\xef\xbf\xbd;y=n\rQ";
+        let once = make_seven_bit(raw, &limits).unwrap();
+        assert_eq!(&once[..], &raw[..]);
+        let raw = "Content-Type: text/plain; naïve=1\r\n\r\nx".as_bytes();
+        assert_eq!(&make_seven_bit(raw, &limits).unwrap()[..], raw);
+        // An 8-bit parameter value is still encoded (RFC 2231), and a second pass keeps it.
+        let raw = "Content-Type: text/plain; name=\"Grüße\"\r\n\r\nx".as_bytes();
+        let once = make_seven_bit(raw, &limits).unwrap().into_owned();
+        assert!(once.is_ascii());
+        assert_eq!(make_seven_bit(&once, &limits).unwrap(), once);
     }
 
     #[test]

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Run every fuzz target for SECONDS each (default 60) as a smoke test; exits non-zero as soon
+# as a target crashes, times out or runs out of memory (libFuzzer's exit status), leaving the
+# input in fuzz/artifacts/<target>/.
+#
+#   fuzz/run-all.sh 60
+#
+# The seeds in corpus/<target>/ are read but not written: new inputs go to a scratch corpus
+# (FUZZ_WORK, default a temporary directory), so a smoke run does not change the repository.
+# A summary line per target (runs, coverage) goes to stdout, the full log to FUZZ_WORK/<target>.log.
+set -euo pipefail
+
+seconds=${1:-60}
+cd "$(dirname "$0")"
+export RUSTC_BOOTSTRAP=1 # cargo-fuzz needs nightly flags (-Z sanitizer) on a stable toolchain
+work=${FUZZ_WORK:-$(mktemp -d)}
+mkdir -p "$work"
+
+cargo fuzz build -O
+for target in $(cargo fuzz list); do
+    mkdir -p "$work/$target" "corpus/$target"
+    echo "== $target: ${seconds}s"
+    # -timeout: one input taking over 25 s is a bug (a hang), not a slow machine.
+    if ! cargo fuzz run -O "$target" "$work/$target" "corpus/$target" -- \
+        -max_total_time="$seconds" -timeout=25 -rss_limit_mb=2048 -print_final_stats=1 \
+        >"$work/$target.log" 2>&1; then
+        tail -n 60 "$work/$target.log"
+        echo "FAILED: $target (log: $work/$target.log; input in fuzz/artifacts/$target/)" >&2
+        exit 1
+    fi
+    grep -E '^#[0-9]+[[:space:]]+DONE|^Done [0-9]+ runs' "$work/$target.log" || tail -n 3 "$work/$target.log"
+done
+echo "all targets ran ${seconds}s without a crash (logs in $work)"
