@@ -28,7 +28,7 @@
 //! ```
 
 mod kari;
-mod tlv;
+
 mod writer;
 
 use aws_lc_rs::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey};
@@ -52,8 +52,8 @@ use zeroize::Zeroizing;
 use crate::alg::DigestAlgorithm;
 use crate::error::{Error, Result};
 use crate::keys::{Certificate, PrivateKey, PublicKey, RsaPadding};
+use crate::tlv::{self, tag};
 use sealgate_mime::Limits;
-use tlv::tag;
 
 pub use writer::EnvelopedWriter;
 
@@ -472,15 +472,15 @@ fn oaep_digest(params: Option<&Any>) -> Result<DigestAlgorithm> {
     }
     let der = params.to_der()?;
     let seq = tlv::single(&der, tag::SEQUENCE, "RSAES-OAEP-params")?;
-    let mut r = tlv::Reader::new(seq.body, "RSAES-OAEP-params");
+    let mut r = tlv::Reader::new(seq.value, "RSAES-OAEP-params");
     let mut hash = DigestAlgorithm::Sha1;
     if let Some(h) = r.optional(tag::CTX0)? {
-        let alg = AlgorithmIdentifierOwned::from_der(h.body)?;
+        let alg = AlgorithmIdentifierOwned::from_der(h.value)?;
         hash = DigestAlgorithm::from_oid(&alg.oid)?;
     }
     let mut mgf_hash = DigestAlgorithm::Sha1;
     if let Some(m) = r.optional(tag::CTX1)? {
-        let alg = AlgorithmIdentifierOwned::from_der(m.body)?;
+        let alg = AlgorithmIdentifierOwned::from_der(m.value)?;
         if alg.oid != oid::MGF1 {
             return Err(unsupported(&alg.oid.to_string()));
         }
@@ -492,7 +492,7 @@ fn oaep_digest(params: Option<&Any>) -> Result<DigestAlgorithm> {
         mgf_hash = DigestAlgorithm::from_oid(&inner.oid)?;
     }
     if let Some(p) = r.optional(tag::CTX2)? {
-        let alg = AlgorithmIdentifierOwned::from_der(p.body)?;
+        let alg = AlgorithmIdentifierOwned::from_der(p.value)?;
         let empty = alg
             .parameters
             .as_ref()
@@ -528,7 +528,7 @@ fn parse<'a>(der: &'a [u8], limits: &Limits) -> Result<Parsed<'a>> {
     const CI: &str = "CMS ContentInfo";
     const ED: &str = "EnvelopedData";
     let ci = tlv::single(der, tag::SEQUENCE, CI)?;
-    let mut r = tlv::Reader::new(ci.body, CI);
+    let mut r = tlv::Reader::new(ci.value, CI);
     let content_type = r.oid()?;
     let auth = match content_type {
         oid::ENVELOPED_DATA => false,
@@ -542,8 +542,8 @@ fn parse<'a>(der: &'a [u8], limits: &Limits) -> Result<Parsed<'a>> {
     };
     let explicit = r.expect(tag::CTX0)?;
     r.finish()?;
-    let ed = tlv::single(explicit.body, tag::SEQUENCE, ED)?;
-    let mut r = tlv::Reader::new(ed.body, ED);
+    let ed = tlv::single(explicit.value, tag::SEQUENCE, ED)?;
+    let mut r = tlv::Reader::new(ed.value, ED);
     r.expect(tag::INTEGER)?;
     // originatorInfo (certificates for the recipient's convenience) is not needed.
     r.optional(tag::CTX0)?;
@@ -552,7 +552,7 @@ fn parse<'a>(der: &'a [u8], limits: &Limits) -> Result<Parsed<'a>> {
     // Every recipient costs a private-key operation when no certificate selects one: the
     // limit counts each RecipientEncryptedKey of a KeyAgreeRecipientInfo too.
     let mut count = 0usize;
-    let mut rr = tlv::Reader::new(set.body, "RecipientInfos");
+    let mut rr = tlv::Reader::new(set.value, "RecipientInfos");
     while !rr.is_empty() {
         // Decoded one by one: BER input need not have the SET OF in DER order.
         let tlv = rr.next_tlv()?;
@@ -575,14 +575,14 @@ fn parse<'a>(der: &'a [u8], limits: &Limits) -> Result<Parsed<'a>> {
     }
 
     let eci = r.expect(tag::SEQUENCE)?;
-    let mut er = tlv::Reader::new(eci.body, "EncryptedContentInfo");
+    let mut er = tlv::Reader::new(eci.value, "EncryptedContentInfo");
     er.oid()?;
     let alg_tlv = er.expect(tag::SEQUENCE)?;
     let ct = er
         .optional(tag::CTX0_PRIM)?
         .ok_or_else(|| Error::malformed("EncryptedContentInfo", "detached content"))?;
     er.finish()?;
-    let mut ar = tlv::Reader::new(alg_tlv.body, "content-encryption algorithm");
+    let mut ar = tlv::Reader::new(alg_tlv.value, "content-encryption algorithm");
     let alg = ContentAlgorithm::from_oid(&ar.oid()?)?;
     if alg.is_aead() != auth {
         return Err(Error::malformed(
@@ -594,10 +594,10 @@ fn parse<'a>(der: &'a [u8], limits: &Limits) -> Result<Parsed<'a>> {
         // RFC 5084 §3.2: GCMParameters ::= SEQUENCE { aes-nonce OCTET STRING,
         // aes-ICVlen AES-GCM-ICVlen DEFAULT 12 }
         let p = ar.expect(tag::SEQUENCE)?;
-        let mut pr = tlv::Reader::new(p.body, "GCMParameters");
-        let nonce = pr.expect(tag::OCTET_STRING)?.body;
+        let mut pr = tlv::Reader::new(p.value, "GCMParameters");
+        let nonce = pr.expect(tag::OCTET_STRING)?.value;
         let icv = match pr.optional(tag::INTEGER)? {
-            Some(i) => match i.body {
+            Some(i) => match i.value {
                 [n] => usize::from(*n),
                 _ => return Err(Error::malformed("GCMParameters", "bad aes-ICVlen")),
             },
@@ -612,7 +612,7 @@ fn parse<'a>(der: &'a [u8], limits: &Limits) -> Result<Parsed<'a>> {
         }
         (nonce, icv)
     } else {
-        let iv = ar.expect(tag::OCTET_STRING)?.body;
+        let iv = ar.expect(tag::OCTET_STRING)?.value;
         let block = if alg == ContentAlgorithm::DesEde3Cbc {
             8
         } else {
@@ -638,7 +638,7 @@ fn parse<'a>(der: &'a [u8], limits: &Limits) -> Result<Parsed<'a>> {
             aad.push(tag::SET);
             aad.extend_from_slice(attrs.raw.get(1..).unwrap_or_default());
         }
-        mac = r.expect(tag::OCTET_STRING)?.body;
+        mac = r.expect(tag::OCTET_STRING)?.value;
         r.optional(tag::CTX2)?;
         // Only 16-byte tags: what OpenSSL writes, and all aws-lc-rs checks.
         if icv_len != 16 || mac.len() != 16 {
@@ -656,7 +656,7 @@ fn parse<'a>(der: &'a [u8], limits: &Limits) -> Result<Parsed<'a>> {
         recipients,
         alg,
         iv,
-        ciphertext: ct.body,
+        ciphertext: ct.value,
         aad,
         mac,
     })

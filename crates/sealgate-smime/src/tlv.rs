@@ -1,31 +1,48 @@
-//! A minimal DER TLV walker. Used where the exact encoded bytes of a field matter (the
-//! signedAttrs of a SignerInfo, the tbsCertificate of a certificate) and a decode/re-encode
-//! round trip through `der` types could change them (SET OF values are re-sorted on decode).
+//! A minimal zero-copy reader and writer of DER tag-length-value encodings: the one DER walker
+//! of the crate, for the places where the `der` crate's owned types would copy (the encrypted
+//! content, which may be hundreds of megabytes) or re-encode (signedAttrs and tbsCertificate,
+//! whose signatures cover the exact bytes received).
+//!
+//! Input here has always been through [`crate::ber::to_der`], so only definite lengths are
+//! accepted.
+
+use const_oid::ObjectIdentifier;
 
 use crate::error::{Error, Result};
 
-/// One DER element: its tag byte, its contents and the whole encoding (tag, length, contents).
-#[derive(Debug, Clone, Copy)]
+/// Universal and context-specific tags used by CMS.
+pub(crate) mod tag {
+    /// INTEGER.
+    pub const INTEGER: u8 = 0x02;
+    /// OCTET STRING.
+    pub const OCTET_STRING: u8 = 0x04;
+    /// OBJECT IDENTIFIER.
+    pub const OID: u8 = 0x06;
+    /// SEQUENCE / SEQUENCE OF.
+    pub const SEQUENCE: u8 = 0x30;
+    /// SET / SET OF.
+    pub const SET: u8 = 0x31;
+    /// `[0]` primitive (IMPLICIT OCTET STRING encryptedContent).
+    pub const CTX0_PRIM: u8 = 0x80;
+    /// `[0]` constructed.
+    pub const CTX0: u8 = 0xA0;
+    /// `[1]` constructed.
+    pub const CTX1: u8 = 0xA1;
+    /// `[2]` constructed.
+    pub const CTX2: u8 = 0xA2;
+}
+pub(crate) use tag::{CTX0, CTX1, INTEGER, OCTET_STRING, OID, SEQUENCE, SET};
+
+/// One decoded element: its tag byte, its contents and its whole encoding.
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct Tlv<'a> {
+    /// The identifier octet.
     pub tag: u8,
+    /// The contents octets.
     pub value: &'a [u8],
+    /// The whole encoding (identifier, length and contents).
     pub raw: &'a [u8],
 }
-
-/// Universal SEQUENCE, constructed.
-pub(crate) const SEQUENCE: u8 = 0x30;
-/// Universal SET, constructed.
-pub(crate) const SET: u8 = 0x31;
-/// Universal OCTET STRING, primitive.
-pub(crate) const OCTET_STRING: u8 = 0x04;
-/// Universal INTEGER.
-pub(crate) const INTEGER: u8 = 0x02;
-/// Universal OBJECT IDENTIFIER.
-pub(crate) const OID: u8 = 0x06;
-/// `[0]` constructed (context-specific).
-pub(crate) const CTX0: u8 = 0xA0;
-/// `[1]` constructed (context-specific).
-pub(crate) const CTX1: u8 = 0xA1;
 
 /// Read the next element from `input` and advance past it.
 pub(crate) fn next<'a>(input: &mut &'a [u8], what: &'static str) -> Result<Tlv<'a>> {
@@ -121,6 +138,125 @@ pub(crate) fn elements<'a>(
     Ok(out)
 }
 
+/// Sequential reader over concatenated TLVs.
+pub(crate) struct Reader<'a> {
+    rest: &'a [u8],
+    what: &'static str,
+}
+
+impl<'a> Reader<'a> {
+    /// Read the TLVs in `input`; `what` names the structure in errors.
+    pub fn new(input: &'a [u8], what: &'static str) -> Self {
+        Self { rest: input, what }
+    }
+
+    /// True when everything has been read.
+    pub fn is_empty(&self) -> bool {
+        self.rest.is_empty()
+    }
+
+    /// The tag of the next TLV, if any.
+    pub fn peek_tag(&self) -> Option<u8> {
+        self.rest.first().copied()
+    }
+
+    /// The next TLV.
+    pub fn next_tlv(&mut self) -> Result<Tlv<'a>> {
+        next(&mut self.rest, self.what)
+    }
+
+    /// The next TLV, which must have tag `t`.
+    pub fn expect(&mut self, t: u8) -> Result<Tlv<'a>> {
+        let tlv = self.next_tlv()?;
+        if tlv.tag != t {
+            return Err(Error::malformed(
+                self.what,
+                format!("expected tag {t:#04x}, found {:#04x}", tlv.tag),
+            ));
+        }
+        Ok(tlv)
+    }
+
+    /// The next TLV if it has tag `t`.
+    pub fn optional(&mut self, t: u8) -> Result<Option<Tlv<'a>>> {
+        if self.peek_tag() == Some(t) {
+            self.next_tlv().map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// The next TLV, an OBJECT IDENTIFIER.
+    pub fn oid(&mut self) -> Result<ObjectIdentifier> {
+        let tlv = self.expect(tag::OID)?;
+        ObjectIdentifier::from_bytes(tlv.value)
+            .map_err(|e| Error::malformed(self.what, format!("object identifier: {e}")))
+    }
+
+    /// Error unless everything has been read.
+    pub fn finish(&self) -> Result<()> {
+        if self.rest.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::malformed(self.what, "trailing data"))
+        }
+    }
+}
+
+/// Parse `input` as exactly one TLV with tag `t`.
+pub(crate) fn single<'a>(input: &'a [u8], t: u8, what: &'static str) -> Result<Tlv<'a>> {
+    let mut r = Reader::new(input, what);
+    let tlv = r.expect(t)?;
+    r.finish()?;
+    Ok(tlv)
+}
+
+/// Bytes a DER header for `len` content bytes takes.
+pub(crate) fn header_len(len: usize) -> usize {
+    1 + match len {
+        0..=0x7F => 1,
+        0x80..=0xFF => 2,
+        0x100..=0xFFFF => 3,
+        0x1_0000..=0xFF_FFFF => 4,
+        _ => 5,
+    }
+}
+
+/// Bytes a whole TLV with `len` content bytes takes.
+pub(crate) fn tlv_len(len: usize) -> usize {
+    header_len(len) + len
+}
+
+/// Append a DER header (tag and definite length). Lengths above 2^32 - 1 are not produced:
+/// callers check sizes first.
+pub(crate) fn push_header(out: &mut Vec<u8>, t: u8, len: usize) {
+    out.push(t);
+    let bytes = (len as u64).to_be_bytes();
+    match header_len(len) - 1 {
+        1 => out.push(len as u8),
+        n => {
+            out.push(0x80 | (n as u8 - 1));
+            out.extend_from_slice(&bytes[8 - (n - 1)..]);
+        }
+    }
+}
+
+/// Append a whole TLV.
+pub(crate) fn push_tlv(out: &mut Vec<u8>, t: u8, body: &[u8]) {
+    push_header(out, t, body.len());
+    out.extend_from_slice(body);
+}
+
+/// Append an OBJECT IDENTIFIER.
+pub(crate) fn push_oid(out: &mut Vec<u8>, oid: &ObjectIdentifier) {
+    push_tlv(out, tag::OID, oid.as_bytes());
+}
+
+/// Bytes an OBJECT IDENTIFIER TLV takes.
+pub(crate) fn oid_len(oid: &ObjectIdentifier) -> usize {
+    tlv_len(oid.as_bytes().len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,5 +284,45 @@ mod tests {
         let mut long: &[u8] = &[0x04, 0x81, 0x01, 0xAA];
         assert_eq!(next(&mut long, "t").unwrap().value, &[0xAA]);
         assert!(elements(&[0x05, 0x00, 0x05, 0x00], 1, "n", "t").is_err());
+    }
+
+    #[test]
+    fn headers_round_trip() {
+        for len in [
+            0usize,
+            1,
+            127,
+            128,
+            255,
+            256,
+            65535,
+            65536,
+            1 << 24,
+            (1 << 24) + 5,
+        ] {
+            let mut out = Vec::new();
+            push_header(&mut out, tag::OCTET_STRING, len);
+            assert_eq!(out.len(), header_len(len), "len {len}");
+            out.resize(out.len() + len, 0xAB);
+            let mut r = Reader::new(&out, "test");
+            let tlv = r.next_tlv().unwrap();
+            assert_eq!(tlv.tag, tag::OCTET_STRING);
+            assert_eq!(tlv.value.len(), len);
+            assert_eq!(tlv.raw.len(), out.len());
+            assert!(r.is_empty());
+        }
+    }
+
+    #[test]
+    fn rejects_truncation_and_indefinite() {
+        assert!(Reader::new(&[0x04, 0x05, 1, 2], "t").next_tlv().is_err());
+        assert!(Reader::new(&[0x30, 0x80, 0, 0], "t").next_tlv().is_err());
+        assert!(
+            Reader::new(&[0x04, 0x84, 0xFF, 0xFF, 0xFF, 0xFF], "t")
+                .next_tlv()
+                .is_err()
+        );
+        assert!(Reader::new(&[0x04], "t").next_tlv().is_err());
+        assert!(single(&[0x04, 0x00, 0x00], tag::OCTET_STRING, "t").is_err());
     }
 }

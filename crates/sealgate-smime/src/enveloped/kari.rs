@@ -17,10 +17,10 @@ use rand_core::CryptoRngCore;
 use spki::AlgorithmIdentifierOwned;
 use zeroize::Zeroizing;
 
-use super::tlv::{self, tag};
 use crate::alg::DigestAlgorithm;
 use crate::error::{Error, Result};
 use crate::keys::{self, Certificate, Curve, PrivateKey};
+use crate::tlv::{self, tag};
 
 /// dhSinglePass-stdDH-sha1kdf-scheme (RFC 5753 §7.1.4; OpenSSL's default).
 pub(crate) const STD_DH_SHA1KDF: ObjectIdentifier =

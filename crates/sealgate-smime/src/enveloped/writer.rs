@@ -7,9 +7,9 @@ use aws_lc_rs::iv::FixedLength;
 use rand_core::CryptoRngCore;
 use zeroize::Zeroizing;
 
-use super::tlv::{self, tag};
 use super::{ContentCipher, Recipient, content_alg_id, oid, recipient_infos};
 use crate::error::{Error, Result};
+use crate::tlv::{self, tag};
 
 /// Plaintext is encrypted and emitted in chunks of this size (one OCTET STRING each).
 const CHUNK: usize = 64 * 1024;
