@@ -582,3 +582,79 @@ fn openssl_sha1_signature_is_refused_unless_allowed() {
     let v = smime::verify(&der, Some(&content), &trust(&pki), &opts, &limits()).unwrap();
     assert!(v.is_valid(), "{v:#?}");
 }
+
+#[test]
+fn a_forged_certificate_with_the_signers_issuer_and_serial_does_not_hide_the_signer() {
+    if !require("openssl") {
+        return;
+    }
+    let pki = Pki::new();
+    let u = pki.user("alice", "alice@example.com", KeyType::Rsa2048);
+    let d = pki.path();
+    // A look-alike intermediate (same name, other key) issues a certificate with alice's serial.
+    let serial =
+        String::from_utf8(run(openssl(&["x509", "-noout", "-serial", "-in"]).arg(&u.cert)).stdout)
+            .unwrap();
+    let serial = format!("0x{}", serial.trim().trim_start_matches("serial="));
+    run(openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "fake-int.key",
+    ])
+    .args([
+        "-subj",
+        "/O=Sealgate Test/CN=Test Intermediate CA",
+        "-out",
+        "fake-int.pem",
+    ])
+    .current_dir(d));
+    run(openssl(&[
+        "req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", "fake.key",
+    ])
+    .args(["-subj", "/CN=alice", "-out", "fake.csr"])
+    .current_dir(d));
+    run(openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "fake.csr",
+        "-CA",
+        "fake-int.pem",
+        "-CAkey",
+    ])
+    .args(["fake-int.key", "-set_serial", &serial, "-out", "fake.pem"])
+    .current_dir(d));
+    let msg = sample_message(&u.email, "bob@example.org");
+    let entity = pki.write("entity.txt", &entity_of(&msg));
+    let out = d.join("nocerts.der");
+    run(openssl(&[
+        "cms", "-sign", "-nocerts", "-binary", "-outform", "DER", "-in",
+    ])
+    .arg(&entity)
+    .arg("-signer")
+    .arg(&u.cert)
+    .arg("-inkey")
+    .arg(&u.key)
+    .arg("-out")
+    .arg(&out));
+    let mut trust = trust(&pki);
+    trust.add_intermediates(vec![
+        cert(&d.join("fake.pem")),
+        cert(&u.cert),
+        cert(&pki.intermediate),
+    ]);
+    let v = smime::verify(
+        &std::fs::read(&out).unwrap(),
+        Some(&entity_of(&msg)),
+        &trust,
+        &smime::VerifyOptions::default(),
+        &limits(),
+    )
+    .unwrap();
+    assert!(v.is_valid(), "{v:#?}");
+    assert_eq!(v.signers[0].certificate.as_ref(), Some(&cert(&u.cert)));
+}

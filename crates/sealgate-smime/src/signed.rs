@@ -728,13 +728,65 @@ fn verify_signer(
     let content_digest = digest.digest(content);
     let mut checks = Vec::new();
 
-    let certificate = sd
+    let attrs = match si.signed_attrs {
+        Some(raw) => Some(SignedAttrs::parse(raw)?),
+        None => None,
+    };
+    // What the signature covers: the signedAttrs with the SET OF tag (RFC 5652 §5.4), or the
+    // content itself when there are none.
+    let signed_attrs_der;
+    let signed_bytes: &[u8] = match si.signed_attrs {
+        Some(raw) => {
+            let mut v = raw.to_vec();
+            if let Some(first) = v.first_mut() {
+                *first = tlv::SET;
+            }
+            signed_attrs_der = v;
+            &signed_attrs_der
+        }
+        None => content,
+    };
+    // Every certificate the SignerIdentifier names is a candidate (a message may carry a
+    // stray or forged one with the same issuer and serial): the first whose key verifies the
+    // signature is the signer; if none does, the first is reported.
+    let verify_with = |c: &Certificate| {
+        c.public_key().and_then(|k| {
+            if let crate::keys::PublicKey::Rsa { bits, .. } = &k
+                && (*bits < limits.min_rsa_bits || *bits > limits.max_rsa_bits)
+            {
+                return Err(Error::UnusableCertificate {
+                    reason: format!("RSA key of {bits} bits is outside the accepted sizes"),
+                });
+            }
+            cert::verify_signature(
+                &k,
+                &si.signature_alg,
+                Some(digest),
+                signed_bytes,
+                si.signature,
+            )
+        })
+    };
+    let mut certificate: Option<Certificate> = None;
+    let mut verified: Option<Result<bool>> = None;
+    for c in sd
         .certificates
         .iter()
         .chain(trust.intermediates())
         .chain(trust.anchors())
-        .find(|c| c.matches_identifier(&si.sid))
-        .cloned();
+        .filter(|c| c.matches_identifier(&si.sid))
+        .take(limits.max_certificates)
+    {
+        let r = verify_with(c);
+        let good = matches!(r, Ok(true));
+        if good || certificate.is_none() {
+            certificate = Some(c.clone());
+            verified = Some(r);
+        }
+        if good {
+            break;
+        }
+    }
     checks.push(match &certificate {
         Some(c) => check(N::SignerCertificateFound, true, c.subject()),
         None => check(
@@ -756,53 +808,18 @@ fn verify_signer(
         ),
     });
 
-    let attrs = match si.signed_attrs {
-        Some(raw) => Some(SignedAttrs::parse(raw)?),
-        None => None,
-    };
-    // What the signature covers: the signedAttrs with the SET OF tag (RFC 5652 §5.4), or the
-    // content itself when there are none.
-    let signed_attrs_der;
-    let signed_bytes: &[u8] = match si.signed_attrs {
-        Some(raw) => {
-            let mut v = raw.to_vec();
-            if let Some(first) = v.first_mut() {
-                *first = tlv::SET;
-            }
-            signed_attrs_der = v;
-            &signed_attrs_der
-        }
-        None => content,
-    };
-    let signature_ok = match &certificate {
-        Some(c) => match c.public_key().and_then(|k| {
-            if let crate::keys::PublicKey::Rsa { bits, .. } = &k
-                && (*bits < limits.min_rsa_bits || *bits > limits.max_rsa_bits)
-            {
-                return Err(Error::UnusableCertificate {
-                    reason: format!("RSA key of {bits} bits is outside the accepted sizes"),
-                });
-            }
-            cert::verify_signature(
-                &k,
-                &si.signature_alg,
-                Some(digest),
-                signed_bytes,
-                si.signature,
-            )
-        }) {
-            Ok(true) => check(
-                N::Signature,
-                true,
-                format!("{} signature verifies", si.signature_alg.oid),
-            ),
-            Ok(false) => check(
-                N::Signature,
-                false,
-                "signature does not verify with the signer's key",
-            ),
-            Err(e) => check(N::Signature, false, format!("cannot verify: {e}")),
-        },
+    let signature_ok = match verified {
+        Some(Ok(true)) => check(
+            N::Signature,
+            true,
+            format!("{} signature verifies", si.signature_alg.oid),
+        ),
+        Some(Ok(false)) => check(
+            N::Signature,
+            false,
+            "signature does not verify with the signer's key",
+        ),
+        Some(Err(e)) => check(N::Signature, false, format!("cannot verify: {e}")),
         None => check(N::Signature, false, "no signer certificate"),
     };
     let uses_sha1 = digest == DigestAlgorithm::Sha1 || is_sha1_signature(&si.signature_alg);
