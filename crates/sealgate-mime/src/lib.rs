@@ -5,6 +5,7 @@ mod entity;
 mod error;
 mod header;
 mod limits;
+mod pgp;
 mod protect;
 mod smime;
 mod transfer;
@@ -14,6 +15,10 @@ pub use entity::Entity;
 pub use error::{Error, Result};
 pub use header::{ContentType, HeaderField, first_address, mailboxes};
 pub use limits::Limits;
+pub use pgp::{
+    InlinePgp, InlinePgpKind, MultipartEncrypted, PGP_ENCRYPTED, PGP_SIGNATURE,
+    build_pgp_encrypted, build_pgp_signed, find_inline_pgp, parse_pgp_encrypted,
+};
 pub use protect::{
     ProtectedParts, assemble, make_seven_bit, split_for_protection, split_for_protection_parts,
 };
@@ -35,6 +40,8 @@ mod tests {
         }
         let _ = parse_multipart_signed(raw, limits);
         let _ = parse_pkcs7_mime(raw, limits);
+        let _ = parse_pgp_encrypted(raw, limits);
+        let _ = find_inline_pgp(raw, limits);
         let _ = split_for_protection(raw, limits);
         if let Ok(out) = make_seven_bit(raw, limits) {
             let _ = Entity::parse(&out, limits);

@@ -51,7 +51,7 @@ pub fn parse_multipart_signed<'a>(
     }))
 }
 
-fn outer_fields<'a>(message: &Entity<'a>) -> Vec<HeaderField<'a>> {
+pub(crate) fn outer_fields<'a>(message: &Entity<'a>) -> Vec<HeaderField<'a>> {
     message
         .headers()
         .iter()
@@ -172,25 +172,7 @@ pub fn write_multipart_signed(
     sig_filename: &str,
     rng: &mut impl RngCore,
 ) {
-    let mut boundary;
-    let mut attempt = 0u32;
-    loop {
-        let mut random = [0u8; 16];
-        rng.fill_bytes(&mut random);
-        boundary = String::from("----sealgate-");
-        for b in random {
-            boundary.push_str(&format!("{b:02x}"));
-        }
-        // A constant RNG must not loop for ever: the attempt number makes the boundary new.
-        if attempt > 0 {
-            boundary.push_str(&format!("-{attempt}"));
-        }
-        if !boundary_occurs_in_pieces(entity, boundary.as_bytes()) {
-            break;
-        }
-        attempt += 1;
-    }
-
+    let boundary = choose_boundary(entity, rng);
     out.reserve(entity.iter().map(|p| p.len()).sum::<usize>() + signature.len() * 4 / 3 + 1024);
     out.extend_from_slice(
         format!(
@@ -212,6 +194,27 @@ pub fn write_multipart_signed(
         signature,
     ));
     out.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+}
+
+/// A random boundary (`----sealgate-` and 32 hex digits) that occurs in none of `pieces`.
+pub(crate) fn choose_boundary(pieces: &[&[u8]], rng: &mut impl RngCore) -> String {
+    let mut attempt = 0u32;
+    loop {
+        let mut random = [0u8; 16];
+        rng.fill_bytes(&mut random);
+        let mut boundary = String::from("----sealgate-");
+        for b in random {
+            boundary.push_str(&format!("{b:02x}"));
+        }
+        // A constant RNG must not loop for ever: the attempt number makes the boundary new.
+        if attempt > 0 {
+            boundary.push_str(&format!("-{attempt}"));
+        }
+        if !boundary_occurs_in_pieces(pieces, boundary.as_bytes()) {
+            return boundary;
+        }
+        attempt += 1;
+    }
 }
 
 /// Whether the boundary may occur in the concatenation of `pieces`, without concatenating
