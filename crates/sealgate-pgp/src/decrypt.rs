@@ -1,0 +1,395 @@
+//! Decrypting and verifying, on sequoia's `parse::stream` with the standard policy.
+
+use std::io::Read;
+use std::time::SystemTime;
+
+use sealgate_mime::Limits;
+use sequoia_openpgp as openpgp;
+use openpgp::crypto::SessionKey;
+use openpgp::packet::{PKESK, SKESK, Tag};
+use openpgp::parse::stream::{
+    DecryptionHelper, DecryptorBuilder, DetachedVerifierBuilder, MessageLayer, MessageStructure,
+    VerificationError, VerificationHelper, VerifierBuilder,
+};
+use openpgp::parse::{PacketParser, PacketParserResult, Parse};
+use openpgp::types::SymmetricAlgorithm;
+use openpgp::{KeyHandle, Packet};
+use zeroize::Zeroizing;
+
+use crate::error::{Error, Result};
+use crate::keys::{Cert, POLICY, SecretKey, check_input_size, malformed};
+
+/// What we found out about one signature.
+#[derive(Debug, Clone)]
+pub struct SignatureReport {
+    /// Fingerprint (or, when the key is unknown, key ID) of the key that made the signature,
+    /// upper-case hex.
+    pub fingerprint: String,
+    /// Whether one of the given signer certificates holds that key.
+    pub known: bool,
+    /// That certificate.
+    pub signer: Option<Cert>,
+    /// The signature creation time (RFC 9580 §5.2.3.11).
+    pub created: Option<SystemTime>,
+    /// Whether the signature is good: math, key binding, key validity at signing time, policy.
+    pub valid: bool,
+    /// Each check made: (name, passed, detail).
+    pub checks: Vec<(String, bool, String)>,
+}
+
+/// The signatures of a message or a detached signature.
+#[derive(Debug, Clone, Default)]
+pub struct Verification {
+    /// One report per signature, in message order.
+    pub signatures: Vec<SignatureReport>,
+}
+
+impl Verification {
+    /// At least one good signature by a known key, and no signature that is bad (a signature
+    /// by an unknown key is not bad: it is just not checked).
+    pub fn is_valid(&self) -> bool {
+        self.signatures.iter().any(|s| s.valid)
+            && self.signatures.iter().all(|s| s.valid || !s.known)
+    }
+}
+
+/// A decrypted message.
+#[derive(Debug)]
+pub struct Decrypted {
+    /// The literal data.
+    pub plaintext: Zeroizing<Vec<u8>>,
+    /// The signatures inside the encryption.
+    pub verification: Verification,
+    /// Whether it was SEIPD v2 (AEAD) rather than SEIPD v1 with MDC.
+    pub aead: bool,
+}
+
+/// Carries verification (and decryption) state through sequoia's callbacks.
+struct Helper<'a> {
+    keys: &'a [SecretKey],
+    signers: &'a [Cert],
+    verification: Verification,
+    aead: bool,
+    /// The encryption container's version (1 or 2), when one was seen.
+    seip_version: Option<u8>,
+    /// Whether an MDC packet (RFC 9580 §5.14) was seen inside a SEIPD v1 container.
+    saw_mdc: bool,
+    max_signatures: usize,
+}
+
+impl<'a> Helper<'a> {
+    fn new(keys: &'a [SecretKey], signers: &'a [Cert], limits: &Limits) -> Self {
+        Helper {
+            keys,
+            signers,
+            verification: Verification::default(),
+            aead: false,
+            seip_version: None,
+            saw_mdc: false,
+            max_signatures: limits.max_signers,
+        }
+    }
+}
+
+impl VerificationHelper for Helper<'_> {
+    fn inspect(&mut self, pp: &PacketParser) -> openpgp::Result<()> {
+        match &pp.packet {
+            // RFC 9580 §5.7: never release plaintext from a packet without integrity protection.
+            Packet::Unknown(u) if u.tag() == Tag::SED => {
+                return Err(Error::MissingIntegrityProtection.into());
+            }
+            Packet::SEIP(s) => self.seip_version = Some(s.version()),
+            #[allow(deprecated)]
+            Packet::MDC(_) => self.saw_mdc = true,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn get_certs(&mut self, _ids: &[KeyHandle]) -> openpgp::Result<Vec<openpgp::Cert>> {
+        // Sequoia picks the right one by issuer; a short list of certificates is cheap.
+        Ok(self.signers.iter().map(|c| c.inner.clone()).collect())
+    }
+
+    fn check(&mut self, structure: MessageStructure) -> openpgp::Result<()> {
+        for layer in structure {
+            match layer {
+                MessageLayer::Encryption { aead_algo, .. } => self.aead = aead_algo.is_some(),
+                MessageLayer::Compression { .. } => {}
+                MessageLayer::SignatureGroup { results } => {
+                    for r in results {
+                        if self.verification.signatures.len() >= self.max_signatures {
+                            return Err(Error::LimitExceeded {
+                                what: "signatures",
+                                limit: self.max_signatures as u64,
+                            }
+                            .into());
+                        }
+                        self.verification.signatures.push(report(r, self.signers));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl DecryptionHelper for Helper<'_> {
+    fn decrypt(
+        &mut self,
+        pkesks: &[PKESK],
+        _skesks: &[SKESK],
+        sym_algo: Option<SymmetricAlgorithm>,
+        decrypt: &mut dyn FnMut(Option<SymmetricAlgorithm>, &SessionKey) -> bool,
+    ) -> openpgp::Result<Option<openpgp::Cert>> {
+        let mut addressed_to_us = false;
+        for pkesk in pkesks {
+            for sk in self.keys {
+                let candidates: Vec<_> = match pkesk.recipient() {
+                    Some(handle) => sk.secret_for(&handle).into_iter().collect(),
+                    // Anonymous recipient (RFC 9580 §5.1.1): try every decryption key.
+                    None => sk.decryption_keys().collect(),
+                };
+                for key in candidates {
+                    addressed_to_us = true;
+                    let Ok(mut kp) = key.clone().into_keypair() else { continue };
+                    if let Some((algo, session_key)) = pkesk.decrypt(&mut kp, sym_algo) {
+                        if decrypt(algo, &session_key) {
+                            return Ok(Some(sk.cert().inner.clone()));
+                        }
+                    }
+                }
+            }
+        }
+        if addressed_to_us {
+            Err(Error::DecryptionFailed.into())
+        } else {
+            Err(Error::NoMatchingKey.into())
+        }
+    }
+}
+
+fn report(r: std::result::Result<openpgp::parse::stream::GoodChecksum, VerificationError>, signers: &[Cert]) -> SignatureReport {
+    let find = |fpr: &openpgp::Fingerprint| {
+        signers.iter().find(|c| &c.inner.fingerprint() == fpr).cloned()
+    };
+    match r {
+        Ok(good) => {
+            let signer = find(&good.ka.cert().fingerprint());
+            SignatureReport {
+                fingerprint: good.ka.key().fingerprint().to_hex(),
+                known: true,
+                created: good.sig.signature_creation_time(),
+                valid: true,
+                checks: vec![
+                    ("signature".into(), true, format!("{} signature verifies", good.sig.hash_algo())),
+                    ("key".into(), true, "signing key bound, alive and not revoked at signing time".into()),
+                ],
+                signer,
+            }
+        }
+        Err(e) => {
+            let sig = match &e {
+                VerificationError::MissingKey { sig }
+                | VerificationError::UnboundKey { sig, .. }
+                | VerificationError::BadKey { sig, .. }
+                | VerificationError::BadSignature { sig, .. }
+                | VerificationError::MalformedSignature { sig, .. } => Some(*sig),
+                _ => None,
+            };
+            let issuer = sig
+                .and_then(|s| s.get_issuers().first().cloned())
+                .map(|h| h.to_hex())
+                .unwrap_or_default();
+            let created = sig.and_then(|s| s.signature_creation_time());
+            let (known, signer, check) = match &e {
+                VerificationError::MissingKey { .. } => (
+                    false,
+                    None,
+                    ("signer-known", "no certificate given for this key".to_owned()),
+                ),
+                VerificationError::UnboundKey { cert, error, .. } => (
+                    true,
+                    find(&cert.fingerprint()),
+                    ("key-binding", error.to_string()),
+                ),
+                VerificationError::BadKey { ka, error, .. } => (
+                    true,
+                    find(&ka.cert().fingerprint()),
+                    ("key", error.to_string()),
+                ),
+                VerificationError::BadSignature { ka, error, .. } => (
+                    true,
+                    find(&ka.cert().fingerprint()),
+                    ("signature", error.to_string()),
+                ),
+                other => (false, None, ("signature-format", other.to_string())),
+            };
+            let fingerprint = match (&e, &signer) {
+                (VerificationError::BadKey { ka, .. }, _)
+                | (VerificationError::BadSignature { ka, .. }, _) => ka.key().fingerprint().to_hex(),
+                _ => issuer,
+            };
+            SignatureReport {
+                fingerprint,
+                known,
+                signer,
+                created,
+                valid: false,
+                checks: vec![(check.0.to_owned(), false, check.1)],
+            }
+        }
+    }
+}
+
+/// Maps a sequoia error to ours, keeping decryption failures coarse.
+fn map_error(e: &openpgp::anyhow::Error, what: &'static str) -> Error {
+    for cause in e.chain() {
+        if let Some(ours) = cause.downcast_ref::<Error>() {
+            return clone_error(ours);
+        }
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            if let Some(inner) = io.get_ref() {
+                let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(inner);
+                while let Some(c) = cur {
+                    if let Some(ours) = c.downcast_ref::<Error>() {
+                        return clone_error(ours);
+                    }
+                    cur = c.source();
+                }
+            }
+        }
+    }
+    if let Some(pe) = e.downcast_ref::<openpgp::Error>() {
+        match pe {
+            openpgp::Error::ManipulatedMessage
+            | openpgp::Error::InvalidSessionKey(_)
+            | openpgp::Error::MissingSessionKey(_) => return Error::DecryptionFailed,
+            _ => {}
+        }
+    }
+    malformed(what, e)
+}
+
+/// Our errors that travel through sequoia's callbacks are unit-like or small: rebuild them.
+fn clone_error(e: &Error) -> Error {
+    match e {
+        Error::MissingIntegrityProtection => Error::MissingIntegrityProtection,
+        Error::DecryptionFailed => Error::DecryptionFailed,
+        Error::NoMatchingKey => Error::NoMatchingKey,
+        Error::LimitExceeded { what, limit } => Error::LimitExceeded { what, limit: *limit },
+        other => Error::Malformed { what: "message", detail: other.to_string() },
+    }
+}
+
+/// Reads all of `r` into a zeroizing buffer of at most `limit` bytes: the plaintext bound that
+/// also stops compression bombs as they inflate.
+fn read_bounded(mut r: impl Read, limit: usize) -> std::io::Result<std::result::Result<Zeroizing<Vec<u8>>, Error>> {
+    let mut out = Zeroizing::new(Vec::new());
+    let mut buf = Zeroizing::new(vec![0u8; 64 * 1024]);
+    loop {
+        let n = r.read(&mut buf[..])?;
+        if n == 0 {
+            return Ok(Ok(out));
+        }
+        if out.len().saturating_add(n) > limit {
+            return Ok(Err(Error::LimitExceeded { what: "plaintext size", limit: limit as u64 }));
+        }
+        out.extend_from_slice(buf.get(..n).unwrap_or_default());
+    }
+}
+
+/// Scans the top-level packets (without decrypting) for the legacy SED packet and checks that
+/// this is an encrypted message at all.
+fn precheck_encrypted(message: &[u8]) -> Result<()> {
+    let mut ppr = PacketParser::from_bytes(message).map_err(|e| malformed("message", &e))?;
+    let mut encrypted = false;
+    while let PacketParserResult::Some(pp) = ppr {
+        match pp.packet.tag() {
+            Tag::SED => return Err(Error::MissingIntegrityProtection),
+            Tag::SEIP | Tag::AED => encrypted = true,
+            _ => {}
+        }
+        ppr = pp.next().map_err(|e| malformed("message", &e))?.1;
+    }
+    if encrypted { Ok(()) } else { Err(Error::NotEncrypted) }
+}
+
+/// Decrypts `message` (armored or binary) with our secret keys and verifies the signatures
+/// inside against `signers`.
+///
+/// Refuses plaintext without integrity protection ([`Error::MissingIntegrityProtection`]) and
+/// never returns any of it. The plaintext (after decompression) is bounded by
+/// `limits.max_message_bytes`; packet sizes and nesting by sequoia's parser defaults (1 MiB
+/// for non-data packets, 16 levels).
+pub fn decrypt(message: &[u8], keys: &[SecretKey], signers: &[Cert], limits: &Limits) -> Result<Decrypted> {
+    check_input_size(message, limits)?;
+    precheck_encrypted(message)?;
+    let helper = Helper::new(keys, signers, limits);
+    let builder = DecryptorBuilder::from_bytes(message).map_err(|e| malformed("message", &e))?;
+    let mut d = builder
+        // Sequoia holds back this much plaintext until signatures and MDC are checked.
+        .buffer_size(limits.max_message_bytes.clamp(1024, openpgp::parse::stream::DEFAULT_BUFFER_SIZE))
+        .with_policy(&POLICY, None, helper)
+        .map_err(|e| finish_error(&e))?;
+    let plaintext = match read_bounded(&mut d, limits.max_message_bytes) {
+        Ok(Ok(p)) => p,
+        Ok(Err(e)) => return Err(e),
+        Err(e) => return Err(io_error(e, d.helper_ref())),
+    };
+    if !d.message_processed() {
+        return Err(Error::DecryptionFailed);
+    }
+    let helper = d.into_helper();
+    Ok(Decrypted { plaintext, verification: helper.verification, aead: helper.aead })
+}
+
+fn finish_error(e: &openpgp::anyhow::Error) -> Error {
+    map_error(e, "message")
+}
+
+fn io_error(e: std::io::Error, h: &Helper) -> Error {
+    let mapped = match e.into_inner() {
+        Some(inner) => {
+            let any = openpgp::anyhow::Error::from_boxed(inner);
+            map_error(&any, "message")
+        }
+        None => Error::DecryptionFailed,
+    };
+    // SEIPD v1 that ended without an MDC packet: EFAIL-style stripped protection.
+    if matches!(mapped, Error::DecryptionFailed) && h.seip_version == Some(1) && !h.saw_mdc {
+        return Error::MissingIntegrityProtection;
+    }
+    mapped
+}
+
+/// Verifies an inline-signed message (one-pass signed, RFC 9580 §10.3, or the cleartext
+/// signature framework, §7) and returns its literal data.
+pub fn verify_inline(message: &[u8], signers: &[Cert], limits: &Limits) -> Result<(Vec<u8>, Verification)> {
+    check_input_size(message, limits)?;
+    let helper = Helper::new(&[], signers, limits);
+    let mut v = VerifierBuilder::from_bytes(message)
+        .map_err(|e| malformed("message", &e))?
+        .buffer_size(limits.max_message_bytes.clamp(1024, openpgp::parse::stream::DEFAULT_BUFFER_SIZE))
+        .with_policy(&POLICY, None, helper)
+        .map_err(|e| map_error(&e, "message"))?;
+    let data = match read_bounded(&mut v, limits.max_message_bytes) {
+        Ok(Ok(p)) => p,
+        Ok(Err(e)) => return Err(e),
+        Err(e) => return Err(io_error(e, v.helper_ref())),
+    };
+    let helper = v.into_helper();
+    Ok((data.to_vec(), helper.verification))
+}
+
+/// Verifies a detached signature (armored or binary) over `data` against `signers`.
+pub fn verify_detached(data: &[u8], signature: &[u8], signers: &[Cert], limits: &Limits) -> Result<Verification> {
+    check_input_size(signature, limits)?;
+    let helper = Helper::new(&[], signers, limits);
+    let mut v = DetachedVerifierBuilder::from_bytes(signature)
+        .map_err(|e| malformed("signature", &e))?
+        .with_policy(&POLICY, None, helper)
+        .map_err(|e| map_error(&e, "signature"))?;
+    v.verify_bytes(data).map_err(|e| map_error(&e, "signature"))?;
+    Ok(v.into_helper().verification)
+}
