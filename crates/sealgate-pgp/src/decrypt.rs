@@ -393,3 +393,188 @@ pub fn verify_detached(data: &[u8], signature: &[u8], signers: &[Cert], limits: 
     v.verify_bytes(data).map_err(|e| map_error(&e, "signature"))?;
     Ok(v.into_helper().verification)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encrypt::{EncryptOptions, encrypt, sign_detached};
+    use crate::keys::KeyKind;
+    use crate::keys::tests::{ED_FPR, RSA_FPR, cert, fixture, secret};
+
+    const PLAIN: &[u8] = b"Hello from GnuPG.\r\nSecond line.\r\n";
+
+    #[test]
+    fn gpg_encrypted_and_signed_decrypts_and_verifies() {
+        let limits = Limits::default();
+        let (rsa, ed) = (secret("rsa"), secret("ed"));
+        assert_eq!(fixture("plain.txt"), PLAIN);
+        // To RSA, signed by Ed25519.
+        let d = decrypt(&fixture("gpg-rsa-signed-by-ed.asc"), &[rsa], &[cert("ed")], &limits).unwrap();
+        assert_eq!(&d.plaintext[..], PLAIN);
+        assert!(!d.aead);
+        assert!(d.verification.is_valid());
+        assert_eq!(d.verification.signatures.len(), 1);
+        let s = &d.verification.signatures[0];
+        assert!(s.valid && s.known);
+        assert_eq!(s.signer.as_ref().map(Cert::fingerprint).as_deref(), Some(ED_FPR));
+        assert!(s.created.is_some());
+        // To Cv25519, signed by RSA; the signer's certificate not given: unknown, not valid.
+        let d = decrypt(&fixture("gpg-ed-signed-by-rsa.asc"), &[ed], &[], &limits).unwrap();
+        assert_eq!(&d.plaintext[..], PLAIN);
+        assert_eq!(d.verification.signatures.len(), 1);
+        let s = &d.verification.signatures[0];
+        assert!(!s.valid && !s.known && s.signer.is_none());
+        assert!(RSA_FPR.ends_with(&s.fingerprint), "issuer {} of {RSA_FPR}", s.fingerprint);
+        assert!(!d.verification.is_valid());
+        // Binary, unsigned.
+        let d = decrypt(&fixture("gpg-ed.pgp"), &[secret("ed")], &[], &limits).unwrap();
+        assert_eq!(&d.plaintext[..], PLAIN);
+        assert!(d.verification.signatures.is_empty());
+    }
+
+    #[test]
+    fn wrong_key_and_not_encrypted() {
+        let limits = Limits::default();
+        // Encrypted to RSA only; we hold Ed25519.
+        assert!(matches!(
+            decrypt(&fixture("gpg-rsa-signed-by-ed.asc"), &[secret("ed")], &[], &limits),
+            Err(Error::NoMatchingKey)
+        ));
+        assert!(matches!(
+            decrypt(&fixture("gpg-inline-signed-by-ed.asc"), &[secret("ed")], &[], &limits),
+            Err(Error::NotEncrypted)
+        ));
+        assert!(matches!(decrypt(b"garbage", &[secret("ed")], &[], &limits), Err(Error::Malformed { .. })));
+    }
+
+    #[test]
+    fn legacy_sed_is_refused() {
+        // gpg --rfc2440: tag 9, no MDC (EFAIL). The key is right; the plaintext must not come out.
+        let r = decrypt(&fixture("gpg-rsa-sed.pgp"), &[secret("rsa")], &[], &Limits::default());
+        assert!(matches!(r, Err(Error::MissingIntegrityProtection)), "{r:?}");
+    }
+
+    #[test]
+    fn round_trip_every_key_kind() {
+        let limits = Limits::default();
+        let kinds = [KeyKind::Cv25519, KeyKind::Rsa3072, KeyKind::P256, KeyKind::P384, KeyKind::V6Cv25519];
+        let keys: Vec<SecretKey> = kinds
+            .iter()
+            .map(|k| SecretKey::generate(&format!("{k:?} <k@example.org>"), *k).unwrap())
+            .collect();
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        for (kind, k) in kinds.iter().zip(&keys) {
+            for opts in [
+                EncryptOptions::default(),
+                EncryptOptions { armor: false, compression: true },
+            ] {
+                let ct = encrypt(&data, &[k.cert().clone()], Some(k), &opts).unwrap();
+                assert_eq!(ct.starts_with(b"-----BEGIN PGP MESSAGE-----"), opts.armor);
+                let d = decrypt(&ct, std::slice::from_ref(k), &[k.cert().clone()], &limits).unwrap();
+                assert_eq!(&d.plaintext[..], &data[..], "{kind:?}");
+                // Sequoia-made certificates advertise SEIPD v2.
+                assert!(d.aead, "{kind:?}");
+                assert!(d.verification.is_valid(), "{kind:?}");
+                assert_eq!(d.verification.signatures[0].signer.as_ref().unwrap().fingerprint(), k.cert().fingerprint());
+            }
+        }
+        // Several recipients: each decrypts alone.
+        let certs: Vec<Cert> = keys.iter().map(|k| k.cert().clone()).collect();
+        let ct = encrypt(b"to all", &certs, None, &EncryptOptions::default()).unwrap();
+        for k in &keys {
+            let d = decrypt(&ct, std::slice::from_ref(k), &[], &limits).unwrap();
+            assert_eq!(&d.plaintext[..], b"to all");
+            assert!(d.verification.signatures.is_empty());
+        }
+    }
+
+    #[test]
+    fn gpg_recipients_get_seipd_v1() {
+        let limits = Limits::default();
+        let me = SecretKey::generate("Me <me@example.org>", KeyKind::Cv25519).unwrap();
+        // A gpg 2.2 recipient does not advertise SEIPD v2, so the whole message is v1 + MDC.
+        let ct = encrypt(PLAIN, &[cert("rsa"), me.cert().clone()], Some(&me), &EncryptOptions::default()).unwrap();
+        let d = decrypt(&ct, &[secret("rsa")], &[me.cert().clone()], &limits).unwrap();
+        assert_eq!(&d.plaintext[..], PLAIN);
+        assert!(!d.aead);
+        assert!(d.verification.is_valid());
+        let d = decrypt(&ct, &[me], &[], &limits).unwrap();
+        assert_eq!(&d.plaintext[..], PLAIN);
+    }
+
+    #[test]
+    fn bad_recipients_are_typed() {
+        let opts = EncryptOptions::default();
+        assert!(matches!(encrypt(b"x", &[cert("expired")], None, &opts), Err(Error::Expired { .. })));
+        assert!(matches!(encrypt(b"x", &[cert("revoked")], None, &opts), Err(Error::Revoked { .. })));
+        assert!(matches!(encrypt(b"x", &[cert("signonly")], None, &opts), Err(Error::NoEncryptionKey { .. })));
+    }
+
+    #[test]
+    fn detached_signatures_both_ways() {
+        let limits = Limits::default();
+        // gpg-made, armored (Ed25519) and binary (RSA).
+        let v = verify_detached(PLAIN, &fixture("plain.txt.ed.asc"), &[cert("ed"), cert("rsa")], &limits).unwrap();
+        assert!(v.is_valid());
+        assert_eq!(v.signatures[0].signer.as_ref().unwrap().fingerprint(), ED_FPR);
+        let v = verify_detached(PLAIN, &fixture("plain.txt.rsa.sig"), &[cert("rsa")], &limits).unwrap();
+        assert!(v.is_valid());
+        assert_eq!(v.signatures[0].signer.as_ref().unwrap().fingerprint(), RSA_FPR);
+        // Altered data: known signer, bad signature.
+        let v = verify_detached(b"Hello from GnuPG!\r\nSecond line.\r\n", &fixture("plain.txt.rsa.sig"), &[cert("rsa")], &limits).unwrap();
+        assert!(!v.is_valid());
+        assert!(v.signatures[0].known && !v.signatures[0].valid);
+        assert_eq!(v.signatures[0].checks[0].0, "signature");
+        // Ours.
+        for key in [secret("rsa"), secret("ed"), SecretKey::generate("V6 <v6@example.org>", KeyKind::V6Cv25519).unwrap()] {
+            let sig = sign_detached(PLAIN, &key, true).unwrap();
+            assert!(sig.starts_with(b"-----BEGIN PGP SIGNATURE-----"));
+            let v = verify_detached(PLAIN, &sig, &[key.cert().clone()], &limits).unwrap();
+            assert!(v.is_valid());
+            assert!(v.signatures[0].checks[0].2.contains("SHA256"), "{:?}", v.signatures[0].checks);
+            let v = verify_detached(b"other", &sig, &[key.cert().clone()], &limits).unwrap();
+            assert!(!v.is_valid());
+        }
+        // A sign-only key signs; the RSA signature is not accepted as made by Ed.
+        let sig = sign_detached(PLAIN, &secret("signonly"), false).unwrap();
+        assert!(verify_detached(PLAIN, &sig, &[cert("signonly")], &limits).unwrap().is_valid());
+        assert!(!verify_detached(PLAIN, &sig, &[cert("ed")], &limits).unwrap().is_valid());
+    }
+
+    #[test]
+    fn inline_signed_from_gpg() {
+        let (data, v) = verify_inline(&fixture("gpg-inline-signed-by-ed.asc"), &[cert("ed")], &Limits::default()).unwrap();
+        assert_eq!(data, PLAIN);
+        assert!(v.is_valid());
+        assert_eq!(v.signatures[0].signer.as_ref().unwrap().fingerprint(), ED_FPR);
+    }
+
+    #[test]
+    fn compression_bomb_is_bounded() {
+        use openpgp::serialize::stream::{Compressor, Encryptor as SqEncryptor, LiteralWriter, Message, Recipient};
+        use std::io::Write;
+        let k = SecretKey::generate("Bomb <bomb@example.org>", KeyKind::Cv25519).unwrap();
+        // 1 GiB of zeros, deflated to about 1 MB, then encrypted.
+        let mut ct = Vec::new();
+        {
+            let vc = k.cert().as_sequoia().with_policy(&POLICY, None).unwrap();
+            let rs: Vec<_> = vc.keys().for_transport_encryption().map(|ka| Recipient::new(None, ka.key().key_handle(), ka.key())).collect();
+            let m = Message::new(&mut ct);
+            let m = SqEncryptor::for_recipients(m, rs).build().unwrap();
+            let m = Compressor::new(m).algo(openpgp::types::CompressionAlgorithm::Zip).level(openpgp::types::CompressionLevel::best()).build().unwrap();
+            let mut m = LiteralWriter::new(m).build().unwrap();
+            let zeros = vec![0u8; 1 << 20];
+            for _ in 0..1024 {
+                m.write_all(&zeros).unwrap();
+            }
+            m.finalize().unwrap();
+        }
+        assert!(ct.len() < 4 << 20, "{}", ct.len());
+        let mut limits = Limits::default();
+        limits.max_message_bytes = 16 << 20;
+        let start = std::time::Instant::now();
+        let r = decrypt(&ct, &[k], &[], &limits);
+        assert!(matches!(r, Err(Error::LimitExceeded { what: "plaintext size", limit }) if limit == 16 << 20), "{r:?}");
+        assert!(start.elapsed() < std::time::Duration::from_secs(30));
+    }
+}
