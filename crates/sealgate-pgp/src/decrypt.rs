@@ -1,5 +1,6 @@
 //! Decrypting and verifying, on sequoia's `parse::stream` with the standard policy.
 
+use std::cell::Cell;
 use std::io::Read;
 use std::time::SystemTime;
 
@@ -53,8 +54,7 @@ impl Verification {
     }
 }
 
-/// A decrypted message.
-#[derive(Debug)]
+/// A decrypted message. Debug shows the plaintext's length, not its bytes.
 pub struct Decrypted {
     /// The literal data.
     pub plaintext: Zeroizing<Vec<u8>>,
@@ -64,28 +64,56 @@ pub struct Decrypted {
     pub aead: bool,
 }
 
+impl std::fmt::Debug for Decrypted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Decrypted")
+            .field("plaintext_len", &self.plaintext.len())
+            .field("verification", &self.verification)
+            .field("aead", &self.aead)
+            .finish()
+    }
+}
+
 /// Carries verification (and decryption) state through sequoia's callbacks.
 struct Helper<'a> {
     keys: &'a [SecretKey],
     signers: &'a [Cert],
     verification: Verification,
     aead: bool,
-    /// The encryption container's version (1 or 2), when one was seen.
-    seip_version: Option<u8>,
-    /// Whether an MDC packet (RFC 9580 §5.14) was seen inside a SEIPD v1 container.
-    saw_mdc: bool,
+    /// What the packets showed, kept outside the helper: sequoia drops the helper when it fails.
+    seen: &'a Seen,
     max_signatures: usize,
 }
 
+/// Packets seen while decrypting, to tell a stripped MDC from a bad one.
+#[derive(Default)]
+struct Seen {
+    /// The encryption container's version (1 or 2), when one was seen.
+    seip_version: Cell<Option<u8>>,
+    /// Whether an MDC packet (RFC 9580 §5.14) was seen.
+    mdc: Cell<bool>,
+}
+
+impl Seen {
+    /// Sequoia reports SEIPD v1 that ends without an MDC packet like a bad MDC; we want to say
+    /// that protection was missing (EFAIL: an attacker strips the MDC).
+    fn refine(&self, e: Error) -> Error {
+        if matches!(e, Error::DecryptionFailed) && self.seip_version.get() == Some(1) && !self.mdc.get() {
+            Error::MissingIntegrityProtection
+        } else {
+            e
+        }
+    }
+}
+
 impl<'a> Helper<'a> {
-    fn new(keys: &'a [SecretKey], signers: &'a [Cert], limits: &Limits) -> Self {
+    fn new(keys: &'a [SecretKey], signers: &'a [Cert], seen: &'a Seen, limits: &Limits) -> Self {
         Helper {
             keys,
             signers,
             verification: Verification::default(),
             aead: false,
-            seip_version: None,
-            saw_mdc: false,
+            seen,
             max_signatures: limits.max_signers,
         }
     }
@@ -98,9 +126,9 @@ impl VerificationHelper for Helper<'_> {
             Packet::Unknown(u) if u.tag() == Tag::SED => {
                 return Err(Error::MissingIntegrityProtection.into());
             }
-            Packet::SEIP(s) => self.seip_version = Some(s.version()),
+            Packet::SEIP(s) => self.seen.seip_version.set(Some(s.version())),
             #[allow(deprecated)]
-            Packet::MDC(_) => self.saw_mdc = true,
+            Packet::MDC(_) => self.seen.mdc.set(true),
             _ => {}
         }
         Ok(())
@@ -310,6 +338,19 @@ fn precheck_encrypted(message: &[u8]) -> Result<()> {
             Tag::SEIP | Tag::AED => encrypted = true,
             _ => {}
         }
+        // A SEIPD v1 body (version octet, RFC 9580 §5.13.1 prefix of block size + 2, at least
+        // a minimal literal packet, the 22-octet MDC) is never shorter than 41 octets. Shorter
+        // ones cannot carry an MDC, and sequoia 2.4.2 panics on them (parse.rs
+        // `data_consume_hard(bl + 2).unwrap()` after reserving 22 octets for the MDC).
+        if let Packet::SEIP(s) = &pp.packet {
+            if s.version() == 1 {
+                if let openpgp::packet::header::BodyLength::Full(n) = pp.header().length() {
+                    if *n < 41 {
+                        return Err(Error::MissingIntegrityProtection);
+                    }
+                }
+            }
+        }
         ppr = pp.next().map_err(|e| malformed("message", &e))?.1;
     }
     if encrypted { Ok(()) } else { Err(Error::NotEncrypted) }
@@ -325,17 +366,30 @@ fn precheck_encrypted(message: &[u8]) -> Result<()> {
 pub fn decrypt(message: &[u8], keys: &[SecretKey], signers: &[Cert], limits: &Limits) -> Result<Decrypted> {
     check_input_size(message, limits)?;
     precheck_encrypted(message)?;
-    let helper = Helper::new(keys, signers, limits);
+    let seen = Seen::default();
+    // Defence in depth: a panic inside sequoia on hostile input must not take the gateway
+    // down (see `precheck_encrypted` for the one we know of). No state outlives the call.
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        decrypt_inner(message, keys, signers, &seen, limits)
+    }));
+    match r {
+        Ok(r) => r,
+        Err(_) => Err(Error::Malformed { what: "message", detail: "rejected by the OpenPGP parser".into() }),
+    }
+}
+
+fn decrypt_inner(message: &[u8], keys: &[SecretKey], signers: &[Cert], seen: &Seen, limits: &Limits) -> Result<Decrypted> {
+    let helper = Helper::new(keys, signers, seen, limits);
     let builder = DecryptorBuilder::from_bytes(message).map_err(|e| malformed("message", &e))?;
     let mut d = builder
         // Sequoia holds back this much plaintext until signatures and MDC are checked.
         .buffer_size(limits.max_message_bytes.clamp(1024, openpgp::parse::stream::DEFAULT_BUFFER_SIZE))
         .with_policy(&POLICY, None, helper)
-        .map_err(|e| finish_error(&e))?;
+        .map_err(|e| seen.refine(map_error(&e, "message")))?;
     let plaintext = match read_bounded(&mut d, limits.max_message_bytes) {
         Ok(Ok(p)) => p,
         Ok(Err(e)) => return Err(e),
-        Err(e) => return Err(io_error(e, d.helper_ref())),
+        Err(e) => return Err(seen.refine(io_error(e))),
     };
     if !d.message_processed() {
         return Err(Error::DecryptionFailed);
@@ -344,30 +398,19 @@ pub fn decrypt(message: &[u8], keys: &[SecretKey], signers: &[Cert], limits: &Li
     Ok(Decrypted { plaintext, verification: helper.verification, aead: helper.aead })
 }
 
-fn finish_error(e: &openpgp::anyhow::Error) -> Error {
-    map_error(e, "message")
-}
-
-fn io_error(e: std::io::Error, h: &Helper) -> Error {
-    let mapped = match e.into_inner() {
-        Some(inner) => {
-            let any = openpgp::anyhow::Error::from_boxed(inner);
-            map_error(&any, "message")
-        }
+fn io_error(e: std::io::Error) -> Error {
+    match e.into_inner() {
+        Some(inner) => map_error(&openpgp::anyhow::Error::from_boxed(inner), "message"),
         None => Error::DecryptionFailed,
-    };
-    // SEIPD v1 that ended without an MDC packet: EFAIL-style stripped protection.
-    if matches!(mapped, Error::DecryptionFailed) && h.seip_version == Some(1) && !h.saw_mdc {
-        return Error::MissingIntegrityProtection;
     }
-    mapped
 }
 
 /// Verifies an inline-signed message (one-pass signed, RFC 9580 §10.3, or the cleartext
 /// signature framework, §7) and returns its literal data.
 pub fn verify_inline(message: &[u8], signers: &[Cert], limits: &Limits) -> Result<(Vec<u8>, Verification)> {
     check_input_size(message, limits)?;
-    let helper = Helper::new(&[], signers, limits);
+    let seen = Seen::default();
+    let helper = Helper::new(&[], signers, &seen, limits);
     let mut v = VerifierBuilder::from_bytes(message)
         .map_err(|e| malformed("message", &e))?
         .buffer_size(limits.max_message_bytes.clamp(1024, openpgp::parse::stream::DEFAULT_BUFFER_SIZE))
@@ -376,7 +419,7 @@ pub fn verify_inline(message: &[u8], signers: &[Cert], limits: &Limits) -> Resul
     let data = match read_bounded(&mut v, limits.max_message_bytes) {
         Ok(Ok(p)) => p,
         Ok(Err(e)) => return Err(e),
-        Err(e) => return Err(io_error(e, v.helper_ref())),
+        Err(e) => return Err(io_error(e)),
     };
     let helper = v.into_helper();
     Ok((data.to_vec(), helper.verification))
@@ -385,7 +428,8 @@ pub fn verify_inline(message: &[u8], signers: &[Cert], limits: &Limits) -> Resul
 /// Verifies a detached signature (armored or binary) over `data` against `signers`.
 pub fn verify_detached(data: &[u8], signature: &[u8], signers: &[Cert], limits: &Limits) -> Result<Verification> {
     check_input_size(signature, limits)?;
-    let helper = Helper::new(&[], signers, limits);
+    let seen = Seen::default();
+    let helper = Helper::new(&[], signers, &seen, limits);
     let mut v = DetachedVerifierBuilder::from_bytes(signature)
         .map_err(|e| malformed("signature", &e))?
         .with_policy(&POLICY, None, helper)
@@ -576,5 +620,92 @@ mod tests {
         let r = decrypt(&ct, &[k], &[], &limits);
         assert!(matches!(r, Err(Error::LimitExceeded { what: "plaintext size", limit }) if limit == 16 << 20), "{r:?}");
         assert!(start.elapsed() < std::time::Duration::from_secs(30));
+    }
+
+    /// SEIPD v1 (RFC 9580 §5.13.1) to `k`, built by hand so that the MDC can be left out.
+    fn seipd_v1(k: &SecretKey, body: &[u8], with_mdc: bool) -> Vec<u8> {
+        use openpgp::crypto::symmetric::{BlockCipherMode, Encryptor as Cfb, PaddingMode};
+        use openpgp::packet::Literal;
+        use openpgp::packet::pkesk::PKESK3;
+        use openpgp::serialize::{Marshal, SerializeInto};
+        use openpgp::types::DataFormat;
+        use std::io::Write;
+        let algo = SymmetricAlgorithm::AES256;
+        let sk = SessionKey::new(32).unwrap();
+        let vc = k.cert().as_sequoia().with_policy(&POLICY, None).unwrap();
+        let enc = vc.keys().for_transport_encryption().next().unwrap();
+        let mut out = Vec::new();
+        Packet::PKESK(PKESK3::for_recipient(algo, &sk, enc.key()).unwrap().into()).serialize(&mut out).unwrap();
+        let mut lit = Literal::new(DataFormat::Binary);
+        lit.set_body(body.to_vec());
+        let mut plain = vec![7u8; 16];
+        plain.extend_from_slice(&[7, 7]); // quick check: last two prefix bytes repeated
+        plain.extend_from_slice(&Packet::from(lit).to_vec().unwrap());
+        if with_mdc {
+            let mut h = openpgp::types::HashAlgorithm::SHA1.context().unwrap().for_digest();
+            plain.extend_from_slice(&[0xd3, 0x14]);
+            h.update(&plain);
+            let mut digest = [0u8; 20];
+            h.digest(&mut digest).unwrap();
+            plain.extend_from_slice(&digest);
+        }
+        let mut ct = Vec::new();
+        let mut w = Cfb::new(algo, BlockCipherMode::CFB, PaddingMode::None, &sk, None, &mut ct).unwrap();
+        w.write_all(&plain).unwrap();
+        w.finalize().unwrap();
+        let len = u32::try_from(ct.len() + 1).unwrap();
+        out.push(0xc0 | 18); // new-format CTB, tag 18 (SEIPD)
+        out.push(0xff);
+        out.extend_from_slice(&len.to_be_bytes());
+        out.push(1); // version 1
+        out.extend_from_slice(&ct);
+        out
+    }
+
+    #[test]
+    fn seipd_v1_without_mdc_is_refused_and_tampering_is_coarse() {
+        let limits = Limits::default();
+        let k = SecretKey::generate("Mdc <mdc@example.org>", KeyKind::Rsa3072).unwrap();
+        let good = seipd_v1(&k, b"secret body", true);
+        let d = decrypt(&good, std::slice::from_ref(&k), &[], &limits).unwrap();
+        assert_eq!(&d.plaintext[..], b"secret body");
+        assert!(!d.aead);
+        // Too short to hold an MDC (caught before sequoia, which would panic on it), and long.
+        for body in [&b"secret body"[..], &[b'x'; 1000][..]] {
+            let stripped = seipd_v1(&k, body, false);
+            let r = decrypt(&stripped, std::slice::from_ref(&k), &[], &limits);
+            assert!(matches!(r, Err(Error::MissingIntegrityProtection)), "{r:?}");
+        }
+        // Flip one ciphertext bit in the literal data: the MDC fails, coarsely.
+        // (Far from the MDC packet: CFB garbles the block after the flipped one, and a garbled
+        // MDC header reads as a stripped MDC.)
+        let mut tampered = seipd_v1(&k, &[b'x'; 1000], true);
+        let n = tampered.len();
+        tampered[n - 500] ^= 1;
+        let r = decrypt(&tampered, std::slice::from_ref(&k), &[], &limits);
+        assert!(matches!(r, Err(Error::DecryptionFailed)), "{r:?}");
+    }
+
+    #[test]
+    fn streaming_encryptor() {
+        use crate::encrypt::Encryptor;
+        use std::io::Write;
+        let k = SecretKey::generate("S <s@example.org>", KeyKind::Cv25519).unwrap();
+        let certs = [k.cert().clone()];
+        let mut e = Encryptor::new(Vec::new(), &certs, Some(&k), &EncryptOptions::default()).unwrap();
+        let mut expected = Vec::new();
+        for i in 0..300u32 {
+            let chunk = format!("line {i}\r\n").repeat(50);
+            e.write_all(chunk.as_bytes()).unwrap();
+            expected.extend_from_slice(chunk.as_bytes());
+        }
+        let out = e.finish().unwrap();
+        assert!(out.starts_with(b"-----BEGIN PGP MESSAGE-----"));
+        assert!(out.ends_with(b"-----END PGP MESSAGE-----\n"));
+        let d = decrypt(&out, std::slice::from_ref(&k), &certs, &Limits::default()).unwrap();
+        assert_eq!(&d.plaintext[..], &expected[..]);
+        assert!(d.verification.is_valid());
+        let dbg = format!("{d:?}");
+        assert!(dbg.contains("plaintext_len") && !dbg.contains("line 1"), "{dbg}");
     }
 }
