@@ -4,8 +4,6 @@ use std::cell::Cell;
 use std::io::Read;
 use std::time::SystemTime;
 
-use sealgate_mime::Limits;
-use sequoia_openpgp as openpgp;
 use openpgp::crypto::SessionKey;
 use openpgp::packet::{PKESK, SKESK, Tag};
 use openpgp::parse::stream::{
@@ -15,6 +13,8 @@ use openpgp::parse::stream::{
 use openpgp::parse::{PacketParser, PacketParserResult, Parse};
 use openpgp::types::SymmetricAlgorithm;
 use openpgp::{KeyHandle, Packet};
+use sealgate_mime::Limits;
+use sequoia_openpgp as openpgp;
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
@@ -98,7 +98,10 @@ impl Seen {
     /// Sequoia reports SEIPD v1 that ends without an MDC packet like a bad MDC; we want to say
     /// that protection was missing (EFAIL: an attacker strips the MDC).
     fn refine(&self, e: Error) -> Error {
-        if matches!(e, Error::DecryptionFailed) && self.seip_version.get() == Some(1) && !self.mdc.get() {
+        if matches!(e, Error::DecryptionFailed)
+            && self.seip_version.get() == Some(1)
+            && !self.mdc.get()
+        {
             Error::MissingIntegrityProtection
         } else {
             e
@@ -180,11 +183,13 @@ impl DecryptionHelper for Helper<'_> {
                 };
                 for key in candidates {
                     addressed_to_us = true;
-                    let Ok(mut kp) = key.clone().into_keypair() else { continue };
-                    if let Some((algo, session_key)) = pkesk.decrypt(&mut kp, sym_algo) {
-                        if decrypt(algo, &session_key) {
-                            return Ok(Some(sk.cert().inner.clone()));
-                        }
+                    let Ok(mut kp) = key.clone().into_keypair() else {
+                        continue;
+                    };
+                    if let Some((algo, session_key)) = pkesk.decrypt(&mut kp, sym_algo)
+                        && decrypt(algo, &session_key)
+                    {
+                        return Ok(Some(sk.cert().inner.clone()));
                     }
                 }
             }
@@ -197,9 +202,15 @@ impl DecryptionHelper for Helper<'_> {
     }
 }
 
-fn report(r: std::result::Result<openpgp::parse::stream::GoodChecksum, VerificationError>, signers: &[Cert]) -> SignatureReport {
+fn report(
+    r: std::result::Result<openpgp::parse::stream::GoodChecksum, VerificationError>,
+    signers: &[Cert],
+) -> SignatureReport {
     let find = |fpr: &openpgp::Fingerprint| {
-        signers.iter().find(|c| &c.inner.fingerprint() == fpr).cloned()
+        signers
+            .iter()
+            .find(|c| &c.inner.fingerprint() == fpr)
+            .cloned()
     };
     match r {
         Ok(good) => {
@@ -210,8 +221,16 @@ fn report(r: std::result::Result<openpgp::parse::stream::GoodChecksum, Verificat
                 created: good.sig.signature_creation_time(),
                 valid: true,
                 checks: vec![
-                    ("signature".into(), true, format!("{} signature verifies", good.sig.hash_algo())),
-                    ("key".into(), true, "signing key bound, alive and not revoked at signing time".into()),
+                    (
+                        "signature".into(),
+                        true,
+                        format!("{} signature verifies", good.sig.hash_algo()),
+                    ),
+                    (
+                        "key".into(),
+                        true,
+                        "signing key bound, alive and not revoked at signing time".into(),
+                    ),
                 ],
                 signer,
             }
@@ -234,7 +253,10 @@ fn report(r: std::result::Result<openpgp::parse::stream::GoodChecksum, Verificat
                 VerificationError::MissingKey { .. } => (
                     false,
                     None,
-                    ("signer-known", "no certificate given for this key".to_owned()),
+                    (
+                        "signer-known",
+                        "no certificate given for this key".to_owned(),
+                    ),
                 ),
                 VerificationError::UnboundKey { cert, error, .. } => (
                     true,
@@ -255,7 +277,9 @@ fn report(r: std::result::Result<openpgp::parse::stream::GoodChecksum, Verificat
             };
             let fingerprint = match (&e, &signer) {
                 (VerificationError::BadKey { ka, .. }, _)
-                | (VerificationError::BadSignature { ka, .. }, _) => ka.key().fingerprint().to_hex(),
+                | (VerificationError::BadSignature { ka, .. }, _) => {
+                    ka.key().fingerprint().to_hex()
+                }
                 _ => issuer,
             };
             SignatureReport {
@@ -276,27 +300,26 @@ fn map_error(e: &openpgp::anyhow::Error, what: &'static str) -> Error {
         if let Some(ours) = cause.downcast_ref::<Error>() {
             return clone_error(ours);
         }
-        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
-            if let Some(inner) = io.get_ref() {
-                let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(inner);
-                while let Some(c) = cur {
-                    if let Some(ours) = c.downcast_ref::<Error>() {
-                        return clone_error(ours);
-                    }
-                    cur = c.source();
+        if let Some(io) = cause.downcast_ref::<std::io::Error>()
+            && let Some(inner) = io.get_ref()
+        {
+            let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(inner);
+            while let Some(c) = cur {
+                if let Some(ours) = c.downcast_ref::<Error>() {
+                    return clone_error(ours);
                 }
+                cur = c.source();
             }
         }
     }
-    if let Some(pe) = e.downcast_ref::<openpgp::Error>() {
-        match pe {
+    match e.downcast_ref::<openpgp::Error>() {
+        Some(
             openpgp::Error::ManipulatedMessage
             | openpgp::Error::InvalidSessionKey(_)
-            | openpgp::Error::MissingSessionKey(_) => return Error::DecryptionFailed,
-            _ => {}
-        }
+            | openpgp::Error::MissingSessionKey(_),
+        ) => Error::DecryptionFailed,
+        _ => malformed(what, e),
     }
-    malformed(what, e)
 }
 
 /// Our errors that travel through sequoia's callbacks are unit-like or small: rebuild them.
@@ -305,14 +328,23 @@ fn clone_error(e: &Error) -> Error {
         Error::MissingIntegrityProtection => Error::MissingIntegrityProtection,
         Error::DecryptionFailed => Error::DecryptionFailed,
         Error::NoMatchingKey => Error::NoMatchingKey,
-        Error::LimitExceeded { what, limit } => Error::LimitExceeded { what, limit: *limit },
-        other => Error::Malformed { what: "message", detail: other.to_string() },
+        Error::LimitExceeded { what, limit } => Error::LimitExceeded {
+            what,
+            limit: *limit,
+        },
+        other => Error::Malformed {
+            what: "message",
+            detail: other.to_string(),
+        },
     }
 }
 
 /// Reads all of `r` into a zeroizing buffer of at most `limit` bytes: the plaintext bound that
 /// also stops compression bombs as they inflate.
-fn read_bounded(mut r: impl Read, limit: usize) -> std::io::Result<std::result::Result<Zeroizing<Vec<u8>>, Error>> {
+fn read_bounded(
+    mut r: impl Read,
+    limit: usize,
+) -> std::io::Result<std::result::Result<Zeroizing<Vec<u8>>, Error>> {
     let mut out = Zeroizing::new(Vec::new());
     let mut buf = Zeroizing::new(vec![0u8; 64 * 1024]);
     loop {
@@ -321,7 +353,10 @@ fn read_bounded(mut r: impl Read, limit: usize) -> std::io::Result<std::result::
             return Ok(Ok(out));
         }
         if out.len().saturating_add(n) > limit {
-            return Ok(Err(Error::LimitExceeded { what: "plaintext size", limit: limit as u64 }));
+            return Ok(Err(Error::LimitExceeded {
+                what: "plaintext size",
+                limit: limit as u64,
+            }));
         }
         out.extend_from_slice(buf.get(..n).unwrap_or_default());
     }
@@ -342,18 +377,20 @@ fn precheck_encrypted(message: &[u8]) -> Result<()> {
         // a minimal literal packet, the 22-octet MDC) is never shorter than 41 octets. Shorter
         // ones cannot carry an MDC, and sequoia 2.4.2 panics on them (parse.rs
         // `data_consume_hard(bl + 2).unwrap()` after reserving 22 octets for the MDC).
-        if let Packet::SEIP(s) = &pp.packet {
-            if s.version() == 1 {
-                if let openpgp::packet::header::BodyLength::Full(n) = pp.header().length() {
-                    if *n < 41 {
-                        return Err(Error::MissingIntegrityProtection);
-                    }
-                }
-            }
+        if let Packet::SEIP(s) = &pp.packet
+            && s.version() == 1
+            && let openpgp::packet::header::BodyLength::Full(n) = pp.header().length()
+            && *n < 41
+        {
+            return Err(Error::MissingIntegrityProtection);
         }
         ppr = pp.next().map_err(|e| malformed("message", &e))?.1;
     }
-    if encrypted { Ok(()) } else { Err(Error::NotEncrypted) }
+    if encrypted {
+        Ok(())
+    } else {
+        Err(Error::NotEncrypted)
+    }
 }
 
 /// Decrypts `message` (armored or binary) with our secret keys and verifies the signatures
@@ -363,27 +400,47 @@ fn precheck_encrypted(message: &[u8]) -> Result<()> {
 /// never returns any of it. The plaintext (after decompression) is bounded by
 /// `limits.max_message_bytes`; packet sizes and nesting by sequoia's parser defaults (1 MiB
 /// for non-data packets, 16 levels).
-pub fn decrypt(message: &[u8], keys: &[SecretKey], signers: &[Cert], limits: &Limits) -> Result<Decrypted> {
+pub fn decrypt(
+    message: &[u8],
+    keys: &[SecretKey],
+    signers: &[Cert],
+    limits: &Limits,
+) -> Result<Decrypted> {
     check_input_size(message, limits)?;
     precheck_encrypted(message)?;
     let seen = Seen::default();
-    // Defence in depth: a panic inside sequoia on hostile input must not take the gateway
-    // down (see `precheck_encrypted` for the one we know of). No state outlives the call.
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    guard("message", || {
         decrypt_inner(message, keys, signers, &seen, limits)
-    }));
-    match r {
-        Ok(r) => r,
-        Err(_) => Err(Error::Malformed { what: "message", detail: "rejected by the OpenPGP parser".into() }),
-    }
+    })
 }
 
-fn decrypt_inner(message: &[u8], keys: &[SecretKey], signers: &[Cert], seen: &Seen, limits: &Limits) -> Result<Decrypted> {
+/// Defence in depth: a panic inside sequoia on hostile input must not take the gateway down
+/// (see `precheck_encrypted` for the one we know of). No state outlives the call.
+pub(crate) fn guard<T>(what: &'static str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        Err(Error::Malformed {
+            what,
+            detail: "rejected by the OpenPGP parser".into(),
+        })
+    })
+}
+
+fn decrypt_inner(
+    message: &[u8],
+    keys: &[SecretKey],
+    signers: &[Cert],
+    seen: &Seen,
+    limits: &Limits,
+) -> Result<Decrypted> {
     let helper = Helper::new(keys, signers, seen, limits);
     let builder = DecryptorBuilder::from_bytes(message).map_err(|e| malformed("message", &e))?;
     let mut d = builder
         // Sequoia holds back this much plaintext until signatures and MDC are checked.
-        .buffer_size(limits.max_message_bytes.clamp(1024, openpgp::parse::stream::DEFAULT_BUFFER_SIZE))
+        .buffer_size(
+            limits
+                .max_message_bytes
+                .clamp(1024, openpgp::parse::stream::DEFAULT_BUFFER_SIZE),
+        )
         .with_policy(&POLICY, None, helper)
         .map_err(|e| seen.refine(map_error(&e, "message")))?;
     let plaintext = match read_bounded(&mut d, limits.max_message_bytes) {
@@ -395,7 +452,11 @@ fn decrypt_inner(message: &[u8], keys: &[SecretKey], signers: &[Cert], seen: &Se
         return Err(Error::DecryptionFailed);
     }
     let helper = d.into_helper();
-    Ok(Decrypted { plaintext, verification: helper.verification, aead: helper.aead })
+    Ok(Decrypted {
+        plaintext,
+        verification: helper.verification,
+        aead: helper.aead,
+    })
 }
 
 fn io_error(e: std::io::Error) -> Error {
@@ -407,13 +468,29 @@ fn io_error(e: std::io::Error) -> Error {
 
 /// Verifies an inline-signed message (one-pass signed, RFC 9580 §10.3, or the cleartext
 /// signature framework, §7) and returns its literal data.
-pub fn verify_inline(message: &[u8], signers: &[Cert], limits: &Limits) -> Result<(Vec<u8>, Verification)> {
+pub fn verify_inline(
+    message: &[u8],
+    signers: &[Cert],
+    limits: &Limits,
+) -> Result<(Vec<u8>, Verification)> {
     check_input_size(message, limits)?;
+    guard("message", || verify_inline_inner(message, signers, limits))
+}
+
+fn verify_inline_inner(
+    message: &[u8],
+    signers: &[Cert],
+    limits: &Limits,
+) -> Result<(Vec<u8>, Verification)> {
     let seen = Seen::default();
     let helper = Helper::new(&[], signers, &seen, limits);
     let mut v = VerifierBuilder::from_bytes(message)
         .map_err(|e| malformed("message", &e))?
-        .buffer_size(limits.max_message_bytes.clamp(1024, openpgp::parse::stream::DEFAULT_BUFFER_SIZE))
+        .buffer_size(
+            limits
+                .max_message_bytes
+                .clamp(1024, openpgp::parse::stream::DEFAULT_BUFFER_SIZE),
+        )
         .with_policy(&POLICY, None, helper)
         .map_err(|e| map_error(&e, "message"))?;
     let data = match read_bounded(&mut v, limits.max_message_bytes) {
@@ -426,15 +503,32 @@ pub fn verify_inline(message: &[u8], signers: &[Cert], limits: &Limits) -> Resul
 }
 
 /// Verifies a detached signature (armored or binary) over `data` against `signers`.
-pub fn verify_detached(data: &[u8], signature: &[u8], signers: &[Cert], limits: &Limits) -> Result<Verification> {
+pub fn verify_detached(
+    data: &[u8],
+    signature: &[u8],
+    signers: &[Cert],
+    limits: &Limits,
+) -> Result<Verification> {
     check_input_size(signature, limits)?;
+    guard("signature", || {
+        verify_detached_inner(data, signature, signers, limits)
+    })
+}
+
+fn verify_detached_inner(
+    data: &[u8],
+    signature: &[u8],
+    signers: &[Cert],
+    limits: &Limits,
+) -> Result<Verification> {
     let seen = Seen::default();
     let helper = Helper::new(&[], signers, &seen, limits);
     let mut v = DetachedVerifierBuilder::from_bytes(signature)
         .map_err(|e| malformed("signature", &e))?
         .with_policy(&POLICY, None, helper)
         .map_err(|e| map_error(&e, "signature"))?;
-    v.verify_bytes(data).map_err(|e| map_error(&e, "signature"))?;
+    v.verify_bytes(data)
+        .map_err(|e| map_error(&e, "signature"))?;
     Ok(v.into_helper().verification)
 }
 
@@ -453,14 +547,23 @@ mod tests {
         let (rsa, ed) = (secret("rsa"), secret("ed"));
         assert_eq!(fixture("plain.txt"), PLAIN);
         // To RSA, signed by Ed25519.
-        let d = decrypt(&fixture("gpg-rsa-signed-by-ed.asc"), &[rsa], &[cert("ed")], &limits).unwrap();
+        let d = decrypt(
+            &fixture("gpg-rsa-signed-by-ed.asc"),
+            &[rsa],
+            &[cert("ed")],
+            &limits,
+        )
+        .unwrap();
         assert_eq!(&d.plaintext[..], PLAIN);
         assert!(!d.aead);
         assert!(d.verification.is_valid());
         assert_eq!(d.verification.signatures.len(), 1);
         let s = &d.verification.signatures[0];
         assert!(s.valid && s.known);
-        assert_eq!(s.signer.as_ref().map(Cert::fingerprint).as_deref(), Some(ED_FPR));
+        assert_eq!(
+            s.signer.as_ref().map(Cert::fingerprint).as_deref(),
+            Some(ED_FPR)
+        );
         assert!(s.created.is_some());
         // To Cv25519, signed by RSA; the signer's certificate not given: unknown, not valid.
         let d = decrypt(&fixture("gpg-ed-signed-by-rsa.asc"), &[ed], &[], &limits).unwrap();
@@ -468,7 +571,11 @@ mod tests {
         assert_eq!(d.verification.signatures.len(), 1);
         let s = &d.verification.signatures[0];
         assert!(!s.valid && !s.known && s.signer.is_none());
-        assert!(RSA_FPR.ends_with(&s.fingerprint), "issuer {} of {RSA_FPR}", s.fingerprint);
+        assert!(
+            RSA_FPR.ends_with(&s.fingerprint),
+            "issuer {} of {RSA_FPR}",
+            s.fingerprint
+        );
         assert!(!d.verification.is_valid());
         // Binary, unsigned.
         let d = decrypt(&fixture("gpg-ed.pgp"), &[secret("ed")], &[], &limits).unwrap();
@@ -481,27 +588,51 @@ mod tests {
         let limits = Limits::default();
         // Encrypted to RSA only; we hold Ed25519.
         assert!(matches!(
-            decrypt(&fixture("gpg-rsa-signed-by-ed.asc"), &[secret("ed")], &[], &limits),
+            decrypt(
+                &fixture("gpg-rsa-signed-by-ed.asc"),
+                &[secret("ed")],
+                &[],
+                &limits
+            ),
             Err(Error::NoMatchingKey)
         ));
         assert!(matches!(
-            decrypt(&fixture("gpg-inline-signed-by-ed.asc"), &[secret("ed")], &[], &limits),
+            decrypt(
+                &fixture("gpg-inline-signed-by-ed.asc"),
+                &[secret("ed")],
+                &[],
+                &limits
+            ),
             Err(Error::NotEncrypted)
         ));
-        assert!(matches!(decrypt(b"garbage", &[secret("ed")], &[], &limits), Err(Error::Malformed { .. })));
+        assert!(matches!(
+            decrypt(b"garbage", &[secret("ed")], &[], &limits),
+            Err(Error::Malformed { .. })
+        ));
     }
 
     #[test]
     fn legacy_sed_is_refused() {
         // gpg --rfc2440: tag 9, no MDC (EFAIL). The key is right; the plaintext must not come out.
-        let r = decrypt(&fixture("gpg-rsa-sed.pgp"), &[secret("rsa")], &[], &Limits::default());
+        let r = decrypt(
+            &fixture("gpg-rsa-sed.pgp"),
+            &[secret("rsa")],
+            &[],
+            &Limits::default(),
+        );
         assert!(matches!(r, Err(Error::MissingIntegrityProtection)), "{r:?}");
     }
 
     #[test]
     fn round_trip_every_key_kind() {
         let limits = Limits::default();
-        let kinds = [KeyKind::Cv25519, KeyKind::Rsa3072, KeyKind::P256, KeyKind::P384, KeyKind::V6Cv25519];
+        let kinds = [
+            KeyKind::Cv25519,
+            KeyKind::Rsa3072,
+            KeyKind::P256,
+            KeyKind::P384,
+            KeyKind::V6Cv25519,
+        ];
         let keys: Vec<SecretKey> = kinds
             .iter()
             .map(|k| SecretKey::generate(&format!("{k:?} <k@example.org>"), *k).unwrap())
@@ -510,16 +641,27 @@ mod tests {
         for (kind, k) in kinds.iter().zip(&keys) {
             for opts in [
                 EncryptOptions::default(),
-                EncryptOptions { armor: false, compression: true },
+                EncryptOptions {
+                    armor: false,
+                    compression: true,
+                },
             ] {
                 let ct = encrypt(&data, &[k.cert().clone()], Some(k), &opts).unwrap();
                 assert_eq!(ct.starts_with(b"-----BEGIN PGP MESSAGE-----"), opts.armor);
-                let d = decrypt(&ct, std::slice::from_ref(k), &[k.cert().clone()], &limits).unwrap();
+                let d =
+                    decrypt(&ct, std::slice::from_ref(k), &[k.cert().clone()], &limits).unwrap();
                 assert_eq!(&d.plaintext[..], &data[..], "{kind:?}");
                 // Sequoia-made certificates advertise SEIPD v2.
                 assert!(d.aead, "{kind:?}");
                 assert!(d.verification.is_valid(), "{kind:?}");
-                assert_eq!(d.verification.signatures[0].signer.as_ref().unwrap().fingerprint(), k.cert().fingerprint());
+                assert_eq!(
+                    d.verification.signatures[0]
+                        .signer
+                        .as_ref()
+                        .unwrap()
+                        .fingerprint(),
+                    k.cert().fingerprint()
+                );
             }
         }
         // Several recipients: each decrypts alone.
@@ -537,7 +679,13 @@ mod tests {
         let limits = Limits::default();
         let me = SecretKey::generate("Me <me@example.org>", KeyKind::Cv25519).unwrap();
         // A gpg 2.2 recipient does not advertise SEIPD v2, so the whole message is v1 + MDC.
-        let ct = encrypt(PLAIN, &[cert("rsa"), me.cert().clone()], Some(&me), &EncryptOptions::default()).unwrap();
+        let ct = encrypt(
+            PLAIN,
+            &[cert("rsa"), me.cert().clone()],
+            Some(&me),
+            &EncryptOptions::default(),
+        )
+        .unwrap();
         let d = decrypt(&ct, &[secret("rsa")], &[me.cert().clone()], &limits).unwrap();
         assert_eq!(&d.plaintext[..], PLAIN);
         assert!(!d.aead);
@@ -549,63 +697,130 @@ mod tests {
     #[test]
     fn bad_recipients_are_typed() {
         let opts = EncryptOptions::default();
-        assert!(matches!(encrypt(b"x", &[cert("expired")], None, &opts), Err(Error::Expired { .. })));
-        assert!(matches!(encrypt(b"x", &[cert("revoked")], None, &opts), Err(Error::Revoked { .. })));
-        assert!(matches!(encrypt(b"x", &[cert("signonly")], None, &opts), Err(Error::NoEncryptionKey { .. })));
+        assert!(matches!(
+            encrypt(b"x", &[cert("expired")], None, &opts),
+            Err(Error::Expired { .. })
+        ));
+        assert!(matches!(
+            encrypt(b"x", &[cert("revoked")], None, &opts),
+            Err(Error::Revoked { .. })
+        ));
+        assert!(matches!(
+            encrypt(b"x", &[cert("signonly")], None, &opts),
+            Err(Error::NoEncryptionKey { .. })
+        ));
     }
 
     #[test]
     fn detached_signatures_both_ways() {
         let limits = Limits::default();
         // gpg-made, armored (Ed25519) and binary (RSA).
-        let v = verify_detached(PLAIN, &fixture("plain.txt.ed.asc"), &[cert("ed"), cert("rsa")], &limits).unwrap();
+        let v = verify_detached(
+            PLAIN,
+            &fixture("plain.txt.ed.asc"),
+            &[cert("ed"), cert("rsa")],
+            &limits,
+        )
+        .unwrap();
         assert!(v.is_valid());
-        assert_eq!(v.signatures[0].signer.as_ref().unwrap().fingerprint(), ED_FPR);
-        let v = verify_detached(PLAIN, &fixture("plain.txt.rsa.sig"), &[cert("rsa")], &limits).unwrap();
+        assert_eq!(
+            v.signatures[0].signer.as_ref().unwrap().fingerprint(),
+            ED_FPR
+        );
+        let v = verify_detached(
+            PLAIN,
+            &fixture("plain.txt.rsa.sig"),
+            &[cert("rsa")],
+            &limits,
+        )
+        .unwrap();
         assert!(v.is_valid());
-        assert_eq!(v.signatures[0].signer.as_ref().unwrap().fingerprint(), RSA_FPR);
+        assert_eq!(
+            v.signatures[0].signer.as_ref().unwrap().fingerprint(),
+            RSA_FPR
+        );
         // Altered data: known signer, bad signature.
-        let v = verify_detached(b"Hello from GnuPG!\r\nSecond line.\r\n", &fixture("plain.txt.rsa.sig"), &[cert("rsa")], &limits).unwrap();
+        let v = verify_detached(
+            b"Hello from GnuPG!\r\nSecond line.\r\n",
+            &fixture("plain.txt.rsa.sig"),
+            &[cert("rsa")],
+            &limits,
+        )
+        .unwrap();
         assert!(!v.is_valid());
         assert!(v.signatures[0].known && !v.signatures[0].valid);
         assert_eq!(v.signatures[0].checks[0].0, "signature");
         // Ours.
-        for key in [secret("rsa"), secret("ed"), SecretKey::generate("V6 <v6@example.org>", KeyKind::V6Cv25519).unwrap()] {
+        for key in [
+            secret("rsa"),
+            secret("ed"),
+            SecretKey::generate("V6 <v6@example.org>", KeyKind::V6Cv25519).unwrap(),
+        ] {
             let sig = sign_detached(PLAIN, &key, true).unwrap();
             assert!(sig.starts_with(b"-----BEGIN PGP SIGNATURE-----"));
             let v = verify_detached(PLAIN, &sig, &[key.cert().clone()], &limits).unwrap();
             assert!(v.is_valid());
-            assert!(v.signatures[0].checks[0].2.contains("SHA256"), "{:?}", v.signatures[0].checks);
+            assert!(
+                v.signatures[0].checks[0].2.contains("SHA256"),
+                "{:?}",
+                v.signatures[0].checks
+            );
             let v = verify_detached(b"other", &sig, &[key.cert().clone()], &limits).unwrap();
             assert!(!v.is_valid());
         }
         // A sign-only key signs; the RSA signature is not accepted as made by Ed.
         let sig = sign_detached(PLAIN, &secret("signonly"), false).unwrap();
-        assert!(verify_detached(PLAIN, &sig, &[cert("signonly")], &limits).unwrap().is_valid());
-        assert!(!verify_detached(PLAIN, &sig, &[cert("ed")], &limits).unwrap().is_valid());
+        assert!(
+            verify_detached(PLAIN, &sig, &[cert("signonly")], &limits)
+                .unwrap()
+                .is_valid()
+        );
+        assert!(
+            !verify_detached(PLAIN, &sig, &[cert("ed")], &limits)
+                .unwrap()
+                .is_valid()
+        );
     }
 
     #[test]
     fn inline_signed_from_gpg() {
-        let (data, v) = verify_inline(&fixture("gpg-inline-signed-by-ed.asc"), &[cert("ed")], &Limits::default()).unwrap();
+        let (data, v) = verify_inline(
+            &fixture("gpg-inline-signed-by-ed.asc"),
+            &[cert("ed")],
+            &Limits::default(),
+        )
+        .unwrap();
         assert_eq!(data, PLAIN);
         assert!(v.is_valid());
-        assert_eq!(v.signatures[0].signer.as_ref().unwrap().fingerprint(), ED_FPR);
+        assert_eq!(
+            v.signatures[0].signer.as_ref().unwrap().fingerprint(),
+            ED_FPR
+        );
     }
 
     #[test]
     fn compression_bomb_is_bounded() {
-        use openpgp::serialize::stream::{Compressor, Encryptor as SqEncryptor, LiteralWriter, Message, Recipient};
+        use openpgp::serialize::stream::{
+            Compressor, Encryptor as SqEncryptor, LiteralWriter, Message, Recipient,
+        };
         use std::io::Write;
         let k = SecretKey::generate("Bomb <bomb@example.org>", KeyKind::Cv25519).unwrap();
         // 1 GiB of zeros, deflated to about 1 MB, then encrypted.
         let mut ct = Vec::new();
         {
             let vc = k.cert().as_sequoia().with_policy(&POLICY, None).unwrap();
-            let rs: Vec<_> = vc.keys().for_transport_encryption().map(|ka| Recipient::new(None, ka.key().key_handle(), ka.key())).collect();
+            let rs: Vec<_> = vc
+                .keys()
+                .for_transport_encryption()
+                .map(|ka| Recipient::new(None, ka.key().key_handle(), ka.key()))
+                .collect();
             let m = Message::new(&mut ct);
             let m = SqEncryptor::for_recipients(m, rs).build().unwrap();
-            let m = Compressor::new(m).algo(openpgp::types::CompressionAlgorithm::Zip).level(openpgp::types::CompressionLevel::best()).build().unwrap();
+            let m = Compressor::new(m)
+                .algo(openpgp::types::CompressionAlgorithm::Zip)
+                .level(openpgp::types::CompressionLevel::best())
+                .build()
+                .unwrap();
             let mut m = LiteralWriter::new(m).build().unwrap();
             let zeros = vec![0u8; 1 << 20];
             for _ in 0..1024 {
@@ -618,7 +833,10 @@ mod tests {
         limits.max_message_bytes = 16 << 20;
         let start = std::time::Instant::now();
         let r = decrypt(&ct, &[k], &[], &limits);
-        assert!(matches!(r, Err(Error::LimitExceeded { what: "plaintext size", limit }) if limit == 16 << 20), "{r:?}");
+        assert!(
+            matches!(r, Err(Error::LimitExceeded { what: "plaintext size", limit }) if limit == 16 << 20),
+            "{r:?}"
+        );
         assert!(start.elapsed() < std::time::Duration::from_secs(30));
     }
 
@@ -635,14 +853,19 @@ mod tests {
         let vc = k.cert().as_sequoia().with_policy(&POLICY, None).unwrap();
         let enc = vc.keys().for_transport_encryption().next().unwrap();
         let mut out = Vec::new();
-        Packet::PKESK(PKESK3::for_recipient(algo, &sk, enc.key()).unwrap().into()).serialize(&mut out).unwrap();
+        Packet::PKESK(PKESK3::for_recipient(algo, &sk, enc.key()).unwrap().into())
+            .serialize(&mut out)
+            .unwrap();
         let mut lit = Literal::new(DataFormat::Binary);
         lit.set_body(body.to_vec());
         let mut plain = vec![7u8; 16];
         plain.extend_from_slice(&[7, 7]); // quick check: last two prefix bytes repeated
         plain.extend_from_slice(&Packet::from(lit).to_vec().unwrap());
         if with_mdc {
-            let mut h = openpgp::types::HashAlgorithm::SHA1.context().unwrap().for_digest();
+            let mut h = openpgp::types::HashAlgorithm::SHA1
+                .context()
+                .unwrap()
+                .for_digest();
             plain.extend_from_slice(&[0xd3, 0x14]);
             h.update(&plain);
             let mut digest = [0u8; 20];
@@ -650,7 +873,15 @@ mod tests {
             plain.extend_from_slice(&digest);
         }
         let mut ct = Vec::new();
-        let mut w = Cfb::new(algo, BlockCipherMode::CFB, PaddingMode::None, &sk, None, &mut ct).unwrap();
+        let mut w = Cfb::new(
+            algo,
+            BlockCipherMode::CFB,
+            PaddingMode::None,
+            &sk,
+            None,
+            &mut ct,
+        )
+        .unwrap();
         w.write_all(&plain).unwrap();
         w.finalize().unwrap();
         let len = u32::try_from(ct.len() + 1).unwrap();
@@ -676,6 +907,28 @@ mod tests {
             let r = decrypt(&stripped, std::slice::from_ref(&k), &[], &limits);
             assert!(matches!(r, Err(Error::MissingIntegrityProtection)), "{r:?}");
         }
+        // The same short stripped packet with partial body lengths (the length check above
+        // cannot see it): an error, never a panic or plaintext.
+        let short = seipd_v1(&k, b"secret body", false);
+        let at = short.iter().rposition(|&b| b == 0xc0 | 18).unwrap();
+        let (head, seipd) = short.split_at(at);
+        let body = &seipd[6..]; // CTB, 0xff, 4-octet length
+        let mut partial = head.to_vec();
+        partial.extend_from_slice(&[
+            0xc0 | 18,
+            0xe0,
+            body[0],
+            u8::try_from(body.len() - 1).unwrap(),
+        ]);
+        partial.extend_from_slice(&body[1..]);
+        let r = decrypt(&partial, std::slice::from_ref(&k), &[], &limits);
+        assert!(
+            matches!(
+                r,
+                Err(Error::Malformed { .. } | Error::MissingIntegrityProtection)
+            ),
+            "{r:?}"
+        );
         // Flip one ciphertext bit in the literal data: the MDC fails, coarsely.
         // (Far from the MDC packet: CFB garbles the block after the flipped one, and a garbled
         // MDC header reads as a stripped MDC.)
@@ -692,7 +945,8 @@ mod tests {
         use std::io::Write;
         let k = SecretKey::generate("S <s@example.org>", KeyKind::Cv25519).unwrap();
         let certs = [k.cert().clone()];
-        let mut e = Encryptor::new(Vec::new(), &certs, Some(&k), &EncryptOptions::default()).unwrap();
+        let mut e =
+            Encryptor::new(Vec::new(), &certs, Some(&k), &EncryptOptions::default()).unwrap();
         let mut expected = Vec::new();
         for i in 0..300u32 {
             let chunk = format!("line {i}\r\n").repeat(50);
@@ -706,6 +960,9 @@ mod tests {
         assert_eq!(&d.plaintext[..], &expected[..]);
         assert!(d.verification.is_valid());
         let dbg = format!("{d:?}");
-        assert!(dbg.contains("plaintext_len") && !dbg.contains("line 1"), "{dbg}");
+        assert!(
+            dbg.contains("plaintext_len") && !dbg.contains("line 1"),
+            "{dbg}"
+        );
     }
 }

@@ -4,12 +4,12 @@
 use std::io::{self, Write};
 use std::sync::{Arc, Mutex};
 
-use sequoia_openpgp as openpgp;
+use openpgp::cert::Preferences;
 use openpgp::serialize::stream::{
     Armorer, Compressor, Encryptor as SqEncryptor, LiteralWriter, Message, Recipient, Signer,
 };
-use openpgp::cert::Preferences;
 use openpgp::types::{CompressionAlgorithm, HashAlgorithm};
+use sequoia_openpgp as openpgp;
 
 use crate::error::{Error, Result};
 use crate::keys::{Cert, POLICY, SecretKey, op};
@@ -26,7 +26,10 @@ pub struct EncryptOptions {
 
 impl Default for EncryptOptions {
     fn default() -> Self {
-        EncryptOptions { armor: true, compression: false }
+        EncryptOptions {
+            armor: true,
+            compression: false,
+        }
     }
 }
 
@@ -36,10 +39,16 @@ struct SharedSink<W>(Arc<Mutex<W>>);
 
 impl<W: Write> Write for SharedSink<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.lock().map_err(|_| io::Error::other("sink poisoned"))?.write(buf)
+        self.0
+            .lock()
+            .map_err(|_| io::Error::other("sink poisoned"))?
+            .write(buf)
     }
     fn flush(&mut self) -> io::Result<()> {
-        self.0.lock().map_err(|_| io::Error::other("sink poisoned"))?.flush()
+        self.0
+            .lock()
+            .map_err(|_| io::Error::other("sink poisoned"))?
+            .flush()
     }
 }
 
@@ -63,7 +72,10 @@ impl<'a, W: Write + Send + Sync + 'a> Encryptor<'a, W> {
         opts: &EncryptOptions,
     ) -> Result<Self> {
         if recipients.is_empty() {
-            return Err(Error::Operation { what: "encryption", detail: "no recipients".into() });
+            return Err(Error::Operation {
+                what: "encryption",
+                detail: "no recipients".into(),
+            });
         }
         let mut keys = Vec::new();
         for cert in recipients {
@@ -74,8 +86,18 @@ impl<'a, W: Write + Send + Sync + 'a> Encryptor<'a, W> {
                 .with_policy(&POLICY, None)
                 .map_err(|e| op("encryption", &e))?;
             let features = vc.features();
-            for ka in vc.keys().supported().alive().revoked(false).for_transport_encryption() {
-                keys.push(Recipient::new(features.clone(), ka.key().key_handle(), ka.key()));
+            for ka in vc
+                .keys()
+                .supported()
+                .alive()
+                .revoked(false)
+                .for_transport_encryption()
+            {
+                keys.push(Recipient::new(
+                    features.clone(),
+                    ka.key().key_handle(),
+                    ka.key(),
+                ));
             }
         }
         let keypair = signer.map(SecretKey::signing_keypair).transpose()?;
@@ -103,8 +125,13 @@ impl<'a, W: Write + Send + Sync + 'a> Encryptor<'a, W> {
             }
             msg = s.build().map_err(|e| op("signing", &e))?;
         }
-        msg = LiteralWriter::new(msg).build().map_err(|e| op("literal data", &e))?;
-        Ok(Encryptor { stack: Some(msg), sink })
+        msg = LiteralWriter::new(msg)
+            .build()
+            .map_err(|e| op("literal data", &e))?;
+        Ok(Encryptor {
+            stack: Some(msg),
+            sink,
+        })
     }
 
     /// Completes the message (signature, MDC or final AEAD chunk, armor footer) and returns the
@@ -148,7 +175,12 @@ pub fn encrypt(
     signer: Option<&SecretKey>,
     opts: &EncryptOptions,
 ) -> Result<Vec<u8>> {
-    let mut e = Encryptor::new(Vec::with_capacity(plaintext.len() / 2 * 3 + 1024), recipients, signer, opts)?;
+    let mut e = Encryptor::new(
+        Vec::with_capacity(plaintext.len() / 2 * 3 + 1024),
+        recipients,
+        signer,
+        opts,
+    )?;
     e.write_all(plaintext)?;
     e.finish()
 }

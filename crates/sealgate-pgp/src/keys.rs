@@ -2,17 +2,17 @@
 
 use std::time::SystemTime;
 
-use secrecy::{ExposeSecret, SecretString};
-use sealgate_mime::Limits;
-use sequoia_openpgp as openpgp;
+use openpgp::cert::Preferences;
 use openpgp::cert::prelude::*;
-use openpgp::parse::Parse;
 use openpgp::crypto::Password;
 use openpgp::packet::{Key, key};
+use openpgp::parse::Parse;
 use openpgp::policy::StandardPolicy;
 use openpgp::serialize::SerializeInto;
-use openpgp::cert::Preferences;
 use openpgp::types::RevocationStatus;
+use sealgate_mime::Limits;
+use secrecy::{ExposeSecret, SecretString};
+use sequoia_openpgp as openpgp;
 
 use crate::error::{Error, Result};
 
@@ -36,7 +36,9 @@ impl std::fmt::Debug for Cert {
 impl Cert {
     /// Wraps a sequoia certificate, dropping any secret key material it carries.
     pub(crate) fn from_sequoia(cert: openpgp::Cert) -> Cert {
-        Cert { inner: cert.strip_secret_key_material() }
+        Cert {
+            inner: cert.strip_secret_key_material(),
+        }
     }
 
     /// Reads every certificate from `data` (ASCII armor or binary; one certificate or a keyring).
@@ -44,6 +46,10 @@ impl Cert {
     /// certificates and `limits.max_message_bytes` bytes are accepted.
     pub fn load_all(data: &[u8], limits: &Limits) -> Result<Vec<Cert>> {
         check_input_size(data, limits)?;
+        crate::decrypt::guard("certificate", || Cert::load_all_inner(data, limits))
+    }
+
+    fn load_all_inner(data: &[u8], limits: &Limits) -> Result<Vec<Cert>> {
         let parser = CertParser::from_bytes(data).map_err(|e| malformed("certificate", &e))?;
         let mut out = Vec::new();
         for cert in parser {
@@ -91,7 +97,11 @@ impl Cert {
     /// Errors say why there are none: [`Error::Revoked`], [`Error::Expired`],
     /// [`Error::NoMatchingUserId`] (no valid, unrevoked User ID with that address) or
     /// [`Error::NoEncryptionKey`] (a sign-only certificate).
-    pub fn encryption_keys_for(&self, address: Option<&str>, at: SystemTime) -> Result<Vec<String>> {
+    pub fn encryption_keys_for(
+        &self,
+        address: Option<&str>,
+        at: SystemTime,
+    ) -> Result<Vec<String>> {
         let fingerprint = self.fingerprint();
         if let RevocationStatus::Revoked(_) = self.inner.revocation_status(&POLICY, at) {
             return Err(Error::Revoked { fingerprint });
@@ -114,7 +124,9 @@ impl Cert {
                         .is_some_and(|a| same_address(a, address))
             });
             if !found {
-                return Err(Error::NoMatchingUserId { address: address.to_owned() });
+                return Err(Error::NoMatchingUserId {
+                    address: address.to_owned(),
+                });
             }
         }
         let capable: Vec<_> = vc.keys().supported().for_transport_encryption().collect();
@@ -152,7 +164,10 @@ impl Cert {
 
     /// The certificate as ASCII armor.
     pub fn to_armored(&self) -> Result<Vec<u8>> {
-        self.inner.armored().to_vec().map_err(|e| op("serialize", &e))
+        self.inner
+            .armored()
+            .to_vec()
+            .map_err(|e| op("serialize", &e))
     }
 
     /// The sequoia certificate inside, for callers that need more.
@@ -202,8 +217,16 @@ impl SecretKey {
     /// Reads the first transferable secret key in `data` (armored or binary) and unlocks its
     /// secret keys with `passphrase`. A locked key with a wrong or no passphrase gives
     /// [`Error::BadPassphrase`]; keys GnuPG exports as stubs (no secret) are skipped.
-    pub fn load(data: &[u8], passphrase: Option<&SecretString>, limits: &Limits) -> Result<SecretKey> {
+    pub fn load(
+        data: &[u8],
+        passphrase: Option<&SecretString>,
+        limits: &Limits,
+    ) -> Result<SecretKey> {
         check_input_size(data, limits)?;
+        crate::decrypt::guard("secret key", || SecretKey::load_inner(data, passphrase))
+    }
+
+    fn load_inner(data: &[u8], passphrase: Option<&SecretString>) -> Result<SecretKey> {
         let mut parser = CertParser::from_bytes(data).map_err(|e| malformed("secret key", &e))?;
         let tsk = loop {
             match parser.next() {
@@ -234,7 +257,11 @@ impl SecretKey {
                 keys.push(k);
             }
         }
-        Ok(SecretKey { cert: Cert::from_sequoia(tsk.clone()), keys, tsk })
+        Ok(SecretKey {
+            cert: Cert::from_sequoia(tsk.clone()),
+            keys,
+            tsk,
+        })
     }
 
     /// The public certificate.
@@ -264,12 +291,20 @@ impl SecretKey {
             .secret()
             .map(|ka| ka.key().clone().role_into_unspecified())
             .collect();
-        Ok(SecretKey { cert: Cert::from_sequoia(tsk.clone()), keys, tsk })
+        Ok(SecretKey {
+            cert: Cert::from_sequoia(tsk.clone()),
+            keys,
+            tsk,
+        })
     }
 
     /// The transferable secret key as ASCII armor (locked keys stay locked as loaded).
     pub fn to_armored_secret(&self) -> Result<Vec<u8>> {
-        self.tsk.as_tsk().armored().to_vec().map_err(|e| op("serialize", &e))
+        self.tsk
+            .as_tsk()
+            .armored()
+            .to_vec()
+            .map_err(|e| op("serialize", &e))
     }
 
     /// The public certificate as ASCII armor.
@@ -286,7 +321,9 @@ impl SecretKey {
     }
 
     /// Every unlocked secret key that can decrypt (for wildcard recipients, RFC 9580 §5.1).
-    pub(crate) fn decryption_keys(&self) -> impl Iterator<Item = &Key<key::SecretParts, key::UnspecifiedRole>> {
+    pub(crate) fn decryption_keys(
+        &self,
+    ) -> impl Iterator<Item = &Key<key::SecretParts, key::UnspecifiedRole>> {
         self.keys.iter().filter(|k| k.pk_algo().for_encryption())
     }
 
@@ -316,7 +353,9 @@ fn same_address(a: &str, b: &str) -> bool {
 
 fn classify_validity(e: &openpgp::anyhow::Error, fingerprint: &str) -> Error {
     match e.downcast_ref::<openpgp::Error>() {
-        Some(openpgp::Error::Expired(_)) => Error::Expired { fingerprint: fingerprint.to_owned() },
+        Some(openpgp::Error::Expired(_)) => Error::Expired {
+            fingerprint: fingerprint.to_owned(),
+        },
         _ => Error::Malformed {
             what: "certificate",
             detail: format!("not valid under the standard policy: {e}"),
@@ -335,11 +374,17 @@ pub(crate) fn check_input_size(data: &[u8], limits: &Limits) -> Result<()> {
 }
 
 pub(crate) fn malformed(what: &'static str, e: &openpgp::anyhow::Error) -> Error {
-    Error::Malformed { what, detail: e.to_string() }
+    Error::Malformed {
+        what,
+        detail: e.to_string(),
+    }
 }
 
 pub(crate) fn op(what: &'static str, e: &openpgp::anyhow::Error) -> Error {
-    Error::Operation { what, detail: e.to_string() }
+    Error::Operation {
+        what,
+        detail: e.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -352,13 +397,19 @@ pub(crate) mod tests {
     }
 
     pub(crate) fn cert(name: &str) -> Cert {
-        let mut v = Cert::load_all(&fixture(&format!("{name}.pub.asc")), &Limits::default()).unwrap();
+        let mut v =
+            Cert::load_all(&fixture(&format!("{name}.pub.asc")), &Limits::default()).unwrap();
         assert_eq!(v.len(), 1);
         v.remove(0)
     }
 
     pub(crate) fn secret(name: &str) -> SecretKey {
-        SecretKey::load(&fixture(&format!("{name}.sec.asc")), None, &Limits::default()).unwrap()
+        SecretKey::load(
+            &fixture(&format!("{name}.sec.asc")),
+            None,
+            &Limits::default(),
+        )
+        .unwrap()
     }
 
     pub(crate) const RSA_FPR: &str = "B30C7C5DB58423E72D1A2BBCCF668EC2FB64F3FF";
@@ -390,12 +441,25 @@ pub(crate) mod tests {
 
     #[test]
     fn garbage_is_malformed() {
-        for bad in [&b""[..], b"hello", b"-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nAAAA\n-----END PGP PUBLIC KEY BLOCK-----\n"] {
-            assert!(matches!(Cert::load_all(bad, &Limits::default()), Err(Error::Malformed { .. })), "{bad:?}");
+        for bad in [
+            &b""[..],
+            b"hello",
+            b"-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nAAAA\n-----END PGP PUBLIC KEY BLOCK-----\n",
+        ] {
+            assert!(
+                matches!(
+                    Cert::load_all(bad, &Limits::default()),
+                    Err(Error::Malformed { .. })
+                ),
+                "{bad:?}"
+            );
         }
         let mut tiny = Limits::default();
         tiny.max_message_bytes = 10;
-        assert!(matches!(Cert::load_all(&fixture("rsa.pub.asc"), &tiny), Err(Error::LimitExceeded { .. })));
+        assert!(matches!(
+            Cert::load_all(&fixture("rsa.pub.asc"), &tiny),
+            Err(Error::LimitExceeded { .. })
+        ));
     }
 
     #[test]
@@ -411,35 +475,64 @@ pub(crate) mod tests {
     #[test]
     fn encryption_keys_and_typed_errors() {
         let now = SystemTime::now();
-        let keys = cert("rsa").encryption_keys_for(Some("rsa@example.org"), now).unwrap();
+        let keys = cert("rsa")
+            .encryption_keys_for(Some("rsa@example.org"), now)
+            .unwrap();
         assert_eq!(keys.len(), 1);
-        assert_ne!(keys[0], RSA_FPR, "the encryption subkey, not the signing primary");
+        assert_ne!(
+            keys[0], RSA_FPR,
+            "the encryption subkey, not the signing primary"
+        );
         assert!(matches!(
             cert("rsa").encryption_keys_for(Some("other@example.org"), now),
             Err(Error::NoMatchingUserId { address }) if address == "other@example.org"
         ));
         let e = cert("expired").encryption_keys_for(None, now);
-        assert!(matches!(&e, Err(Error::Expired { fingerprint }) if fingerprint == "92BD94175B1C8BBD60833500765AFF406F7184C6"), "{e:?}");
+        assert!(
+            matches!(&e, Err(Error::Expired { fingerprint }) if fingerprint == "92BD94175B1C8BBD60833500765AFF406F7184C6"),
+            "{e:?}"
+        );
         let e = cert("revoked").encryption_keys_for(Some("revoked@example.org"), now);
-        assert!(matches!(&e, Err(Error::Revoked { fingerprint }) if fingerprint == "9B07486056AAD8C69CC56DA14E598014B8BE54A6"), "{e:?}");
+        assert!(
+            matches!(&e, Err(Error::Revoked { fingerprint }) if fingerprint == "9B07486056AAD8C69CC56DA14E598014B8BE54A6"),
+            "{e:?}"
+        );
         let e = cert("signonly").encryption_keys_for(None, now);
-        assert!(matches!(&e, Err(Error::NoEncryptionKey { fingerprint }) if fingerprint == "1DAD353950689EEAED5329F919945AD92DD6DB1E"), "{e:?}");
+        assert!(
+            matches!(&e, Err(Error::NoEncryptionKey { fingerprint }) if fingerprint == "1DAD353950689EEAED5329F919945AD92DD6DB1E"),
+            "{e:?}"
+        );
     }
 
     #[test]
     fn passphrase() {
         let limits = Limits::default();
         let data = fixture("locked.sec.asc");
-        assert!(matches!(SecretKey::load(&data, None, &limits), Err(Error::BadPassphrase)));
+        assert!(matches!(
+            SecretKey::load(&data, None, &limits),
+            Err(Error::BadPassphrase)
+        ));
         let wrong = SecretString::from("wrong horse");
-        assert!(matches!(SecretKey::load(&data, Some(&wrong), &limits), Err(Error::BadPassphrase)));
+        assert!(matches!(
+            SecretKey::load(&data, Some(&wrong), &limits),
+            Err(Error::BadPassphrase)
+        ));
         let right = SecretString::from("correct horse");
         let k = SecretKey::load(&data, Some(&right), &limits).unwrap();
-        assert_eq!(k.cert().fingerprint(), "D315FD4ABF732BF514924BD9F72977F6D8023FAC");
+        assert_eq!(
+            k.cert().fingerprint(),
+            "D315FD4ABF732BF514924BD9F72977F6D8023FAC"
+        );
         let dbg = format!("{k:?}");
-        assert!(dbg.contains("[redacted]") && !dbg.contains("horse"), "{dbg}");
+        assert!(
+            dbg.contains("[redacted]") && !dbg.contains("horse"),
+            "{dbg}"
+        );
         // A public certificate is not a secret key.
-        assert!(matches!(SecretKey::load(&fixture("rsa.pub.asc"), None, &limits), Err(Error::Malformed { .. })));
+        assert!(matches!(
+            SecretKey::load(&fixture("rsa.pub.asc"), None, &limits),
+            Err(Error::Malformed { .. })
+        ));
     }
 
     #[test]
@@ -450,7 +543,8 @@ pub(crate) mod tests {
             assert!(sec.starts_with(b"-----BEGIN PGP PRIVATE KEY BLOCK-----"));
             let again = SecretKey::load(&sec, None, &Limits::default()).unwrap();
             assert_eq!(again.cert().fingerprint(), k.cert().fingerprint());
-            let public = Cert::load_all(&k.to_armored_public().unwrap(), &Limits::default()).unwrap();
+            let public =
+                Cert::load_all(&k.to_armored_public().unwrap(), &Limits::default()).unwrap();
             assert_eq!(public[0].fingerprint(), k.cert().fingerprint());
             assert!(!public[0].as_sequoia().is_tsk());
             assert_eq!(public[0].addresses(), vec!["gen@example.org".to_owned()]);
