@@ -842,6 +842,11 @@ mod tests {
 
     /// SEIPD v1 (RFC 9580 §5.13.1) to `k`, built by hand so that the MDC can be left out.
     fn seipd_v1(k: &SecretKey, body: &[u8], with_mdc: bool) -> Vec<u8> {
+        seipd_v1_at(k, body, with_mdc).0
+    }
+
+    /// As `seipd_v1`, and where the SEIPD packet starts.
+    fn seipd_v1_at(k: &SecretKey, body: &[u8], with_mdc: bool) -> (Vec<u8>, usize) {
         use openpgp::crypto::symmetric::{BlockCipherMode, Encryptor as Cfb, PaddingMode};
         use openpgp::packet::Literal;
         use openpgp::packet::pkesk::PKESK3;
@@ -884,13 +889,14 @@ mod tests {
         .unwrap();
         w.write_all(&plain).unwrap();
         w.finalize().unwrap();
+        let at = out.len();
         let len = u32::try_from(ct.len() + 1).unwrap();
         out.push(0xc0 | 18); // new-format CTB, tag 18 (SEIPD)
         out.push(0xff);
         out.extend_from_slice(&len.to_be_bytes());
         out.push(1); // version 1
         out.extend_from_slice(&ct);
-        out
+        (out, at)
     }
 
     #[test]
@@ -909,8 +915,7 @@ mod tests {
         }
         // The same short stripped packet with partial body lengths (the length check above
         // cannot see it): an error, never a panic or plaintext.
-        let short = seipd_v1(&k, b"secret body", false);
-        let at = short.iter().rposition(|&b| b == 0xc0 | 18).unwrap();
+        let (short, at) = seipd_v1_at(&k, b"secret body", false);
         let (head, seipd) = short.split_at(at);
         let body = &seipd[6..]; // CTB, 0xff, 4-octet length
         let mut partial = head.to_vec();
