@@ -584,6 +584,29 @@ mod tests {
     }
 
     #[test]
+    fn sq_encrypted_and_signed_decrypts_and_verifies() {
+        // sq 0.27 (sequoia-openpgp 1.12): SEIPD v1, signed.
+        let d = decrypt(
+            &fixture("sq-signed.asc"),
+            &[secret("sq")],
+            &[cert("sq")],
+            &Limits::default(),
+        )
+        .unwrap();
+        assert_eq!(&d.plaintext[..], PLAIN);
+        assert!(!d.aead);
+        assert!(d.verification.is_valid());
+        assert_eq!(
+            d.verification.signatures[0]
+                .signer
+                .as_ref()
+                .unwrap()
+                .fingerprint(),
+            "CD0721BA415D10DD982F606651AAF9ACA848987C"
+        );
+    }
+
+    #[test]
     fn wrong_key_and_not_encrypted() {
         let limits = Limits::default();
         // Encrypted to RSA only; we hold Ed25519.

@@ -34,3 +34,8 @@ G -u "<ed@example.org>" --armor --detach-sign -o plain.txt.ed.asc plain.txt
 G -u "<rsa@example.org>" --detach-sign -o plain.txt.rsa.sig plain.txt
 G -u "<ed@example.org>" --armor --sign -o gpg-inline-signed-by-ed.asc plain.txt
 rm -rf "$GNUPGHOME"
+
+# Sequoia's sq 0.27 (sequoia-openpgp 1.12, Nettle): a Cv25519 key and a signed message to it.
+sq key generate --userid '<sq@example.org>' --export sq.sec.asc
+sq key extract-cert sq.sec.asc > sq.pub.asc
+sq encrypt --recipient-cert sq.pub.asc --signer-key sq.sec.asc plain.txt > sq-signed.asc
