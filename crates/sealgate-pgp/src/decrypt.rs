@@ -822,6 +822,25 @@ mod tests {
     }
 
     #[test]
+    fn clearsigned_from_gpg() {
+        let msg = fixture("gpg-clearsigned-by-ed.asc");
+        let (data, v) = verify_inline(&msg, &[cert("ed")], &Limits::default()).unwrap();
+        // RFC 9580 §7.1: the line break before the signature armor is not part of the text.
+        assert_eq!(data, b"Hello from GnuPG.\r\nSecond line.");
+        assert!(v.is_valid());
+        assert_eq!(
+            v.signatures[0].signer.as_ref().unwrap().fingerprint(),
+            ED_FPR
+        );
+        // One changed character in the text: known signer, bad signature.
+        let bad = String::from_utf8(msg)
+            .unwrap()
+            .replace("Second line.", "Second line!");
+        let (_, v) = verify_inline(bad.as_bytes(), &[cert("ed")], &Limits::default()).unwrap();
+        assert!(!v.is_valid() && v.signatures[0].known);
+    }
+
+    #[test]
     fn compression_bomb_is_bounded() {
         use openpgp::serialize::stream::{
             Compressor, Encryptor as SqEncryptor, LiteralWriter, Message, Recipient,

@@ -33,6 +33,7 @@ G --trust-model always --rfc2440 --cipher-algo AES256 -r "<rsa@example.org>" --e
 G -u "<ed@example.org>" --armor --detach-sign -o plain.txt.ed.asc plain.txt
 G -u "<rsa@example.org>" --detach-sign -o plain.txt.rsa.sig plain.txt
 G -u "<ed@example.org>" --armor --sign -o gpg-inline-signed-by-ed.asc plain.txt
+G -u "<ed@example.org>" --clearsign -o gpg-clearsigned-by-ed.asc plain.txt
 rm -rf "$GNUPGHOME"
 
 # Sequoia's sq 0.27 (sequoia-openpgp 1.12, Nettle): a Cv25519 key and a signed message to it.
