@@ -607,6 +607,25 @@ mod tests {
     }
 
     #[test]
+    fn subkeys_only_export_decrypts_but_cannot_sign() {
+        let k = SecretKey::load(&fixture("rsa.subkeys.sec.asc"), None, &Limits::default()).unwrap();
+        assert_eq!(k.cert().fingerprint(), RSA_FPR);
+        let d = decrypt(
+            &fixture("gpg-rsa-signed-by-ed.asc"),
+            &[k],
+            &[],
+            &Limits::default(),
+        )
+        .unwrap();
+        assert_eq!(&d.plaintext[..], PLAIN);
+        let k = SecretKey::load(&fixture("rsa.subkeys.sec.asc"), None, &Limits::default()).unwrap();
+        assert!(matches!(
+            sign_detached(PLAIN, &k, true),
+            Err(Error::NoSigningKey)
+        ));
+    }
+
+    #[test]
     fn wrong_key_and_not_encrypted() {
         let limits = Limits::default();
         // Encrypted to RSA only; we hold Ed25519.

@@ -245,6 +245,13 @@ impl SecretKey {
         let mut keys = Vec::new();
         for ka in tsk.keys().secret() {
             let k = ka.key().clone().role_into_unspecified();
+            // GnuPG's stubs (`--export-secret-subkeys`: gnu-dummy S2K 101, or a key on a
+            // card) carry no secret here: skip them, they are not a passphrase problem.
+            if let openpgp::packet::key::SecretKeyMaterial::Encrypted(e) = k.secret()
+                && !e.s2k().is_supported()
+            {
+                continue;
+            }
             if k.secret().is_encrypted() {
                 let Some(pw) = &password else {
                     return Err(Error::BadPassphrase);

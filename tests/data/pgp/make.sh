@@ -20,6 +20,7 @@ for k in rsa ed signonly revoked expired; do
 done
 gpg --armor --export "<locked@example.org>" > locked.pub.asc
 gpg --batch --pinentry-mode loopback --passphrase 'correct horse' --armor --export-secret-keys "<locked@example.org>" > locked.sec.asc
+G --armor --export-secret-subkeys "<rsa@example.org>" > rsa.subkeys.sec.asc  # primary as gnu-dummy stub
 gpg --export "<rsa@example.org>" > rsa.pub.pgp               # binary
 gpg --armor --export "<rsa@example.org>" "<ed@example.org>" > keyring.pub.asc   # two certs
 printf 'Hello from GnuPG.\r\nSecond line.\r\n' > plain.txt
