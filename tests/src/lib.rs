@@ -499,7 +499,7 @@ impl Gpg {
 
     /// Import a key file (public or secret).
     pub fn import(&self, path: &Path) {
-        run(&mut self.cmd(&["--import"]).arg(path));
+        run(self.cmd(&["--import"]).arg(path));
     }
 
     /// Write `data` to a file in the home and return its path.

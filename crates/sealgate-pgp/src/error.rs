@@ -75,6 +75,17 @@ pub enum Error {
         /// Why (never secret material).
         detail: String,
     },
+    /// The message is not of the OpenPGP kind the operation expects.
+    #[error("not a {expected} message (found {found})")]
+    WrongMessageType {
+        /// What the operation needs (`"PGP/MIME signed"`, `"PGP encrypted"`).
+        expected: &'static str,
+        /// What the message is (its content type).
+        found: String,
+    },
+    /// An error from the MIME toolkit.
+    #[error(transparent)]
+    Mime(#[from] sealgate_mime::Error),
     /// Reading or writing failed.
     #[error(transparent)]
     Io(#[from] std::io::Error),

@@ -4,6 +4,7 @@ mod decrypt;
 mod encrypt;
 mod error;
 mod keys;
+mod message;
 
 pub use decrypt::{
     Decrypted, SignatureReport, Verification, decrypt, verify_detached, verify_inline,
@@ -13,3 +14,7 @@ pub use encrypt::{
 };
 pub use error::{Error, Result};
 pub use keys::{Cert, KeyKind, SecretKey};
+pub use message::{
+    DecryptedMessage, EncryptMessageOptions, VerifiedMessage, decrypt_message, encrypt_message,
+    sign_message, verify_message,
+};

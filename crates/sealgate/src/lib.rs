@@ -2,6 +2,7 @@
 
 pub use sealgate_mime as mime;
 pub use sealgate_mime::Limits;
+pub use sealgate_pgp as pgp;
 pub use sealgate_smime as smime;
 
 /// The facade's error: wraps the error of each crate underneath.
@@ -11,6 +12,9 @@ pub enum Error {
     /// From the S/MIME engine.
     #[error(transparent)]
     Smime(#[from] sealgate_smime::Error),
+    /// From the OpenPGP engine.
+    #[error(transparent)]
+    Pgp(#[from] sealgate_pgp::Error),
     /// From the MIME toolkit.
     #[error(transparent)]
     Mime(#[from] sealgate_mime::Error),

@@ -17,6 +17,9 @@ use sealgate::smime::{
 };
 use zeroize::Zeroizing;
 
+#[path = "sealgate/pgp.rs"]
+mod pgp;
+
 const EXIT_CODES: &str = "Exit status: 0 success, 2 error (one line on stderr).";
 
 #[derive(Parser)]
@@ -36,6 +39,9 @@ enum Command {
     /// S/MIME: sign, verify, encrypt and decrypt whole RFC 5322 messages.
     #[command(subcommand)]
     Smime(SmimeCommand),
+    /// OpenPGP (PGP/MIME, RFC 3156): encrypt, sign, decrypt and verify whole RFC 5322 messages.
+    #[command(subcommand)]
+    Pgp(pgp::PgpCommand),
 }
 
 #[derive(Subcommand)]
@@ -241,6 +247,7 @@ fn main() -> ExitCode {
             SmimeCommand::Encrypt(a) => encrypt(a),
             SmimeCommand::Decrypt(a) => decrypt(a),
         },
+        Command::Pgp(c) => pgp::run(c),
     });
     match result {
         Ok(Ok(code)) => ExitCode::from(code),

@@ -1,0 +1,223 @@
+//! `sealgate pgp ...`: PGP/MIME encrypt, sign, decrypt and verify of whole messages.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Subcommand};
+use sealgate::Limits;
+use sealgate::pgp::{self, Cert, SecretKey};
+
+use super::{Failure, one_line, printable, read_file, read_input, write_output};
+
+#[derive(Subcommand)]
+pub(crate) enum PgpCommand {
+    /// Encrypt a message as PGP/MIME (RFC 3156 multipart/encrypted) to one or more recipients,
+    /// optionally signing it in the same pass.
+    Encrypt(EncryptArgs),
+    /// Sign a message as PGP/MIME multipart/signed (detached signature, application/pgp-signature).
+    Sign(SignArgs),
+    /// Decrypt a PGP/MIME or inline-PGP message with our secret key; checks signatures
+    /// against --signer keys. Exit 0 ok, 1 a signature did not verify, 2 error.
+    Decrypt(DecryptArgs),
+    /// Verify a PGP/MIME signed message or an inline cleartext signature against --signer
+    /// keys; prints each signature and its checks. Exit 0 valid, 1 invalid, 2 error.
+    Verify(VerifyArgs),
+}
+
+#[derive(Args)]
+pub(crate) struct IoArgs {
+    /// Input message (default: stdin).
+    #[arg(long = "in", value_name = "FILE")]
+    input: Option<PathBuf>,
+    /// Output file (default: stdout).
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub(crate) struct EncryptArgs {
+    /// Recipient certificate file (armored or binary; every certificate in it is used).
+    /// Repeat for more recipients; add your own to keep sent copies readable.
+    #[arg(long = "to", value_name = "KEYFILE", required = true)]
+    to: Vec<PathBuf>,
+    /// Sign with this secret key first (in the same pass: the signature is inside the encryption).
+    #[arg(long, value_name = "KEYFILE")]
+    sign_key: Option<PathBuf>,
+    /// Environment variable holding the passphrase of --sign-key.
+    #[arg(long, value_name = "VAR")]
+    passphrase_env: Option<String>,
+    /// Replace the outer (clear-text) Subject with this text; the real one travels inside.
+    #[arg(long, value_name = "TEXT")]
+    subject: Option<String>,
+    #[command(flatten)]
+    io: IoArgs,
+}
+
+#[derive(Args)]
+pub(crate) struct SignArgs {
+    /// Secret key file (armored or binary).
+    #[arg(long, value_name = "KEYFILE")]
+    key: PathBuf,
+    /// Environment variable holding the key's passphrase.
+    #[arg(long, value_name = "VAR")]
+    passphrase_env: Option<String>,
+    #[command(flatten)]
+    io: IoArgs,
+}
+
+#[derive(Args)]
+pub(crate) struct DecryptArgs {
+    /// Our secret key file (armored or binary; several keys in it are all tried).
+    #[arg(long, value_name = "KEYFILE")]
+    key: PathBuf,
+    /// Certificate of a sender whose signature is expected; repeat for several.
+    #[arg(long, value_name = "KEYFILE")]
+    signer: Vec<PathBuf>,
+    /// Environment variable holding the key's passphrase.
+    #[arg(long, value_name = "VAR")]
+    passphrase_env: Option<String>,
+    #[command(flatten)]
+    io: IoArgs,
+}
+
+#[derive(Args)]
+pub(crate) struct VerifyArgs {
+    /// Certificate of a sender whose signature is accepted; repeat for several.
+    #[arg(long, value_name = "KEYFILE", required = true)]
+    signer: Vec<PathBuf>,
+    /// Input message (default: stdin).
+    #[arg(long = "in", value_name = "FILE")]
+    input: Option<PathBuf>,
+    /// Write the message without its signature here.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
+pub(crate) fn run(c: PgpCommand) -> Result<u8, Failure> {
+    match c {
+        PgpCommand::Encrypt(a) => encrypt(a),
+        PgpCommand::Sign(a) => sign(a),
+        PgpCommand::Decrypt(a) => decrypt(a),
+        PgpCommand::Verify(a) => verify(a),
+    }
+}
+
+fn with_path<T>(path: &Path, r: Result<T, pgp::Error>) -> Result<T, Failure> {
+    r.map_err(|e| Failure(2, format!("{}: {e}", path.display())))
+}
+
+fn certs(paths: &[PathBuf], limits: &Limits) -> Result<Vec<Cert>, Failure> {
+    let mut out = Vec::new();
+    for p in paths {
+        out.extend(with_path(
+            p,
+            Cert::load_all(&read_file(p, limits)?, limits),
+        )?);
+    }
+    Ok(out)
+}
+
+fn secret_key(
+    path: &Path,
+    passphrase_env: Option<&str>,
+    limits: &Limits,
+) -> Result<SecretKey, Failure> {
+    let pass = super::password(passphrase_env)
+        .map_err(|Failure(c, m)| Failure(c, m.replace("--password-env", "--passphrase-env")))?;
+    with_path(
+        path,
+        SecretKey::load(&read_file(path, limits)?, pass.as_ref(), limits),
+    )
+}
+
+fn encrypt(a: EncryptArgs) -> Result<u8, Failure> {
+    let limits = Limits::default();
+    let recipients = certs(&a.to, &limits)?;
+    let signer = a
+        .sign_key
+        .as_deref()
+        .map(|p| secret_key(p, a.passphrase_env.as_deref(), &limits))
+        .transpose()?;
+    let input = read_input(a.io.input.as_deref(), &limits)?;
+    let mut opts = pgp::EncryptMessageOptions::default();
+    opts.outer_subject = a.subject;
+    let out = pgp::encrypt_message(
+        &input,
+        &recipients,
+        signer.as_ref(),
+        &opts,
+        &mut rand_core::OsRng,
+        &limits,
+    )?;
+    write_output(a.io.out.as_deref(), &out)?;
+    Ok(0)
+}
+
+fn sign(a: SignArgs) -> Result<u8, Failure> {
+    let limits = Limits::default();
+    let key = secret_key(&a.key, a.passphrase_env.as_deref(), &limits)?;
+    let input = read_input(a.io.input.as_deref(), &limits)?;
+    let out = pgp::sign_message(&input, &key, &mut rand_core::OsRng, &limits)?;
+    write_output(a.io.out.as_deref(), &out)?;
+    Ok(0)
+}
+
+fn decrypt(a: DecryptArgs) -> Result<u8, Failure> {
+    let limits = Limits::default();
+    let key = secret_key(&a.key, a.passphrase_env.as_deref(), &limits)?;
+    let signers = certs(&a.signer, &limits)?;
+    let input = read_input(a.io.input.as_deref(), &limits)?;
+    let d = pgp::decrypt_message(&input, std::slice::from_ref(&key), &signers, &limits)?;
+    write_output(a.io.out.as_deref(), &d.message)?;
+    if d.verification.signatures.is_empty() {
+        if !a.signer.is_empty() {
+            eprintln!("not signed");
+        }
+        return Ok(if a.signer.is_empty() { 0 } else { 1 });
+    }
+    print_verification(&d.verification);
+    Ok(if d.verification.is_valid() { 0 } else { 1 })
+}
+
+fn verify(a: VerifyArgs) -> Result<u8, Failure> {
+    let limits = Limits::default();
+    let signers = certs(&a.signer, &limits)?;
+    let input = read_input(a.input.as_deref(), &limits)?;
+    let v = pgp::verify_message(&input, &signers, &limits)?;
+    print_verification(&v.verification);
+    if let Some(out) = a.out.as_deref() {
+        write_output(Some(out), &v.message)?;
+    }
+    Ok(if v.verification.is_valid() { 0 } else { 1 })
+}
+
+fn print_verification(v: &pgp::Verification) {
+    if v.signatures.is_empty() {
+        eprintln!("no signatures");
+    }
+    for s in &v.signatures {
+        eprintln!(
+            "signature by {} ({})",
+            s.fingerprint,
+            if s.known { "known key" } else { "unknown key" }
+        );
+        if let Some(c) = &s.signer {
+            eprintln!("  user ids: {}", printable(&c.addresses().join(", ")));
+        }
+        for (name, passed, detail) in &s.checks {
+            eprintln!(
+                "  [{}] {}: {}",
+                if *passed { "ok" } else { "FAIL" },
+                name,
+                printable(&one_line(detail))
+            );
+        }
+    }
+    eprintln!(
+        "{}",
+        if v.is_valid() {
+            "signature: valid"
+        } else {
+            "signature: INVALID"
+        }
+    );
+}
