@@ -168,11 +168,20 @@ fn decrypt(a: DecryptArgs) -> Result<u8, Failure> {
     let input = read_input(a.io.input.as_deref(), &limits)?;
     let d = pgp::decrypt_message(&input, std::slice::from_ref(&key), &signers, &limits)?;
     write_output(a.io.out.as_deref(), &d.message)?;
-    if d.verification.signatures.is_empty() {
-        if !a.signer.is_empty() {
-            eprintln!("not signed");
+    if a.signer.is_empty() {
+        // No signature was asked for: decryption alone succeeded, so exit 0 (the contract),
+        // and only say who signed, since without a certificate nothing could be checked.
+        for s in &d.verification.signatures {
+            eprintln!(
+                "signature by {} not checked (no --signer given)",
+                s.fingerprint
+            );
         }
-        return Ok(if a.signer.is_empty() { 0 } else { 1 });
+        return Ok(0);
+    }
+    if d.verification.signatures.is_empty() {
+        eprintln!("signature: none (the decrypted message is not signed)");
+        return Ok(1);
     }
     print_verification(&d.verification);
     Ok(if d.verification.is_valid() { 0 } else { 1 })
