@@ -693,10 +693,16 @@ fn passphrase_locked_keys() {
             sg_env(&a, input, &env)
         };
         let line = error_line(&with(&[&"--passphrase-env", &"SG_WRONG"]));
-        assert!(line.contains("passphrase"), "{cmd}: {line}");
+        assert!(
+            line.contains("wrong or missing passphrase"),
+            "{cmd}: {line}"
+        );
         assert!(!line.contains("not the passphrase"), "{cmd}: leaked {line}");
         let line = error_line(&with(&[]));
-        assert!(line.contains("passphrase"), "{cmd}: {line}");
+        assert!(
+            line.contains("locked") && line.contains("--passphrase-env"),
+            "{cmd}: {line}"
+        );
         let line = error_line(&with(&[&"--passphrase-env", &"SG_UNSET_VARIABLE"]));
         assert!(
             line.contains("--passphrase-env") && line.contains("SG_UNSET_VARIABLE"),
@@ -730,4 +736,119 @@ fn usage_errors_do_not_panic() {
         error_line(&sg(&[&"decrypt", &"--key", f], &msg));
         error_line(&sg(&[&"verify", &"--signer", f], &msg));
     }
+}
+
+#[test]
+fn unusable_recipients_are_named() {
+    if !require("gpg") {
+        return;
+    }
+    let g = Gpg::new();
+    let msg = message("alice@example.com", "bob@example.org");
+    let fpr_of = |email: &str| {
+        let out = run(&mut g.cmd(&["--with-colons", "--list-keys", email]));
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find(|l| l.starts_with("fpr:"))
+            .and_then(|l| l.split(':').nth(9))
+            .unwrap()
+            .to_string()
+    };
+    let export = |fpr: &str, name: &str| {
+        g.write(name, &run(&mut g.cmd(&["--armor", "--export", fpr])).stdout)
+    };
+
+    // sign-only: no encryption subkey
+    run(&mut g.cmd(&[
+        "--quick-gen-key",
+        "Signer <signer@example.com>",
+        "ed25519",
+        "sign,cert",
+        "never",
+    ]));
+    let fpr = fpr_of("signer@example.com");
+    let f = export(&fpr, "signonly.asc");
+    let line = error_line(&sg(&[&"encrypt", &"--to", &f], &msg));
+    assert!(
+        line.contains("no encryption-capable key") && line.contains(&fpr),
+        "{line}"
+    );
+
+    // expired: made in 2020, valid for one year
+    run(&mut g.cmd(&[
+        "--faked-system-time",
+        "20200101T000000!",
+        "--quick-gen-key",
+        "Old <old@example.com>",
+        "ed25519",
+        "sign,cert",
+        "1y",
+    ]));
+    let fpr = fpr_of("old@example.com");
+    run(&mut g.cmd(&[
+        "--faked-system-time",
+        "20200101T000000!",
+        "--quick-add-key",
+        &fpr,
+        "cv25519",
+        "encr",
+        "1y",
+    ]));
+    let f = export(&fpr, "expired.asc");
+    let line = error_line(&sg(&[&"encrypt", &"--to", &f], &msg));
+    assert!(line.contains("expired") && line.contains(&fpr), "{line}");
+
+    // revoked: import the revocation certificate gpg made at generation
+    let k = g.gen_key("Gone", "gone@example.com", GpgAlgo::Ed25519);
+    let rev = std::fs::read_to_string(
+        g.home
+            .path()
+            .join("openpgp-revocs.d")
+            .join(format!("{}.rev", k.fingerprint)),
+    )
+    .unwrap()
+    .replace(":-----BEGIN", "-----BEGIN");
+    let rev = g.write("gone.rev", rev.as_bytes());
+    g.import(&rev);
+    let f = export(&k.fingerprint, "revoked.asc");
+    let line = error_line(&sg(&[&"encrypt", &"--to", &f], &msg));
+    assert!(
+        line.contains("revoked") && line.contains(&k.fingerprint),
+        "{line}"
+    );
+    // ... also when it is one of several --to: nothing is written
+    let good = g.gen_key("Good", "good@example.com", GpgAlgo::Ed25519);
+    error_line(&sg(&[&"encrypt", &"--to", &good.public, &"--to", &f], &msg));
+}
+
+#[test]
+fn verify_inline_cleartext_signature() {
+    if !require("gpg") {
+        return;
+    }
+    let g = Gpg::new();
+    let alice = g.gen_key("Alice", "alice@example.com", GpgAlgo::Ed25519);
+    let bob = g.gen_key("Bob", "bob@example.org", GpgAlgo::Ed25519);
+    let text = g.write("text", b"Pay 100 EUR to Bob.\n");
+    let out = run(g
+        .cmd(&["--clearsign", "-u", &alice.fingerprint, "--output", "-"])
+        .arg(&text));
+    let mut m = b"From: alice@example.com\r\nSubject: inline signed\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n".to_vec();
+    m.extend(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .replace('\n', "\r\n")
+            .into_bytes(),
+    );
+    let out = sg(&[&"verify", &"--signer", &alice.public], &m);
+    assert!(
+        stderr(&out).contains(&alice.fingerprint),
+        "{}",
+        stderr(&out)
+    );
+    ok(out);
+    exit(sg(&[&"verify", &"--signer", &bob.public], &m), 1);
+    let pos = find(&m, b"100").unwrap();
+    m[pos] = b'9';
+    exit(sg(&[&"verify", &"--signer", &alice.public], &m), 1);
 }

@@ -123,10 +123,17 @@ fn secret_key(
 ) -> Result<SecretKey, Failure> {
     let pass = super::password(passphrase_env)
         .map_err(|Failure(c, m)| Failure(c, m.replace("--password-env", "--passphrase-env")))?;
-    with_path(
-        path,
-        SecretKey::load(&read_file(path, limits)?, pass.as_ref(), limits),
-    )
+    match SecretKey::load(&read_file(path, limits)?, pass.as_ref(), limits) {
+        // Without --passphrase-env the user may not know that a passphrase is needed: say how.
+        Err(pgp::Error::BadPassphrase) if pass.is_none() => Err(Failure(
+            2,
+            format!(
+                "{}: the key is locked with a passphrase: name the variable holding it with --passphrase-env",
+                path.display()
+            ),
+        )),
+        r => with_path(path, r),
+    }
 }
 
 fn encrypt(a: EncryptArgs) -> Result<u8, Failure> {
