@@ -603,6 +603,23 @@ fn decrypt_gpg_messages() {
             ],
             b"",
         ));
+        // a legacy SED packet without MDC (gpg --rfc2440): refused, no plaintext (EFAIL)
+        let sed = run(g
+            .cmd(&[
+                "--rfc2440",
+                "--cipher-algo",
+                "AES256",
+                "--encrypt",
+                "--armor",
+                "-r",
+                &bob.fingerprint,
+                "--output",
+                "-",
+            ])
+            .arg(&entity_file))
+        .stdout;
+        let line = error_line(&sg(&[&"decrypt", &"--key", &bob.secret], &pgp_mime(&sed)));
+        assert!(line.contains("integrity protection"), "{line}");
         // a truncated armored body
         let cut = &signed[..signed.len() / 2];
         error_line(&sg(&[&"decrypt", &"--key", &bob.secret], cut));

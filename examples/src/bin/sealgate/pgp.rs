@@ -15,8 +15,9 @@ pub(crate) enum PgpCommand {
     Encrypt(EncryptArgs),
     /// Sign a message as PGP/MIME multipart/signed (detached signature, application/pgp-signature).
     Sign(SignArgs),
-    /// Decrypt a PGP/MIME or inline-PGP message with our secret key; checks signatures
-    /// against --signer keys. Exit 0 ok, 1 a signature did not verify, 2 error.
+    /// Decrypt a PGP/MIME or inline-PGP message with our secret key; with --signer, checks
+    /// that it is signed by one of those keys. Exit 0 ok, 1 (--signer given) unsigned or the
+    /// signature did not verify, 2 error.
     Decrypt(DecryptArgs),
     /// Verify a PGP/MIME signed message or an inline cleartext signature against --signer
     /// keys; prints each signature and its checks. Exit 0 valid, 1 invalid, 2 error.
