@@ -361,8 +361,25 @@ fn sign_reads_in_gpg_and_verify_exit_codes() {
             exit(out, 1);
         }
 
-        let signed = ok(sg(&[&"sign", &"--key", &alice.secret], &msg));
-        // --in and --out: the message without its signature
+        // sign --in/--out
+        let plain_in = g.write("plain.eml", &msg);
+        let signed_out = g.home.path().join("signed-out.eml");
+        let stdout = ok(sg(
+            &[
+                &"sign",
+                &"--key",
+                &alice.secret,
+                &"--in",
+                &plain_in,
+                &"--out",
+                &signed_out,
+            ],
+            b"",
+        ));
+        assert!(stdout.is_empty());
+        let signed = std::fs::read(&signed_out).unwrap();
+        assert!(gpg_verify(&g, &signed).contains(&format!("VALIDSIG {}", alice.fingerprint)));
+        // verify --in and --out: the message without its signature
         let input = g.write("signed.eml", &signed);
         let outp = g.home.path().join("unsigned.eml");
         let stdout = ok(sg(
