@@ -15,8 +15,9 @@ pub(crate) enum PgpCommand {
     Encrypt(EncryptArgs),
     /// Sign a message as PGP/MIME multipart/signed (detached signature, application/pgp-signature).
     Sign(SignArgs),
-    /// Decrypt a PGP/MIME or inline-PGP message with our secret key; checks signatures
-    /// against --signer keys. Exit 0 ok, 1 a signature did not verify, 2 error.
+    /// Decrypt a PGP/MIME or inline-PGP message with our secret key; with --signer, checks
+    /// that it is signed by one of those keys. Exit 0 ok, 1 (--signer given) unsigned or the
+    /// signature did not verify, 2 error.
     Decrypt(DecryptArgs),
     /// Verify a PGP/MIME signed message or an inline cleartext signature against --signer
     /// keys; prints each signature and its checks. Exit 0 valid, 1 invalid, 2 error.
@@ -123,10 +124,17 @@ fn secret_key(
 ) -> Result<SecretKey, Failure> {
     let pass = super::password(passphrase_env)
         .map_err(|Failure(c, m)| Failure(c, m.replace("--password-env", "--passphrase-env")))?;
-    with_path(
-        path,
-        SecretKey::load(&read_file(path, limits)?, pass.as_ref(), limits),
-    )
+    match SecretKey::load(&read_file(path, limits)?, pass.as_ref(), limits) {
+        // Without --passphrase-env the user may not know that a passphrase is needed: say how.
+        Err(pgp::Error::BadPassphrase) if pass.is_none() => Err(Failure(
+            2,
+            format!(
+                "{}: the key is locked with a passphrase: name the variable holding it with --passphrase-env",
+                path.display()
+            ),
+        )),
+        r => with_path(path, r),
+    }
 }
 
 fn encrypt(a: EncryptArgs) -> Result<u8, Failure> {
@@ -168,11 +176,20 @@ fn decrypt(a: DecryptArgs) -> Result<u8, Failure> {
     let input = read_input(a.io.input.as_deref(), &limits)?;
     let d = pgp::decrypt_message(&input, std::slice::from_ref(&key), &signers, &limits)?;
     write_output(a.io.out.as_deref(), &d.message)?;
-    if d.verification.signatures.is_empty() {
-        if !a.signer.is_empty() {
-            eprintln!("not signed");
+    if a.signer.is_empty() {
+        // No signature was asked for: decryption alone succeeded, so exit 0 (the contract),
+        // and only say who signed, since without a certificate nothing could be checked.
+        for s in &d.verification.signatures {
+            eprintln!(
+                "signature by {} not checked (no --signer given)",
+                s.fingerprint
+            );
         }
-        return Ok(if a.signer.is_empty() { 0 } else { 1 });
+        return Ok(0);
+    }
+    if d.verification.signatures.is_empty() {
+        eprintln!("signature: none (the decrypted message is not signed)");
+        return Ok(1);
     }
     print_verification(&d.verification);
     Ok(if d.verification.is_valid() { 0 } else { 1 })
