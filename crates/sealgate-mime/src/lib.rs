@@ -20,7 +20,8 @@ pub use pgp::{
     build_pgp_encrypted, build_pgp_signed, find_inline_pgp, parse_pgp_encrypted,
 };
 pub use protect::{
-    ProtectedParts, assemble, make_seven_bit, split_for_protection, split_for_protection_parts,
+    ProtectedParts, assemble, make_seven_bit, protect_subject, split_for_protection,
+    split_for_protection_parts, unprotected_outer,
 };
 pub use smime::{
     MultipartSigned, Pkcs7Mime, build_base64_entity, build_multipart_signed,

@@ -460,6 +460,36 @@ fn needs_encoding(body: &[u8], eol: &[u8]) -> bool {
     bad_line(body.get(start..).unwrap_or_default())
 }
 
+/// Protect the Subject (the legacy form of RFC 9788 header protection): the Subject field(s)
+/// of `outer` in front of the inner entity's header block `inner`, so that a message whose
+/// outer Subject is replaced by a neutral one still carries the real one inside the
+/// encryption. [`unprotected_outer`] undoes it on the way back.
+pub fn protect_subject(outer: &[HeaderField<'_>], inner: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(inner.len() + 256);
+    for h in outer.iter().filter(|h| h.is_named("Subject")) {
+        out.extend_from_slice(&crate::canonicalize_crlf(h.raw));
+        if !h.raw.ends_with(b"\n") {
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    out.extend_from_slice(inner);
+    out
+}
+
+/// The outer header fields that the decrypted `entity` does not carry itself: fields inside
+/// the protection (a protected Subject) win over the outer ones.
+pub fn unprotected_outer<'a>(
+    outer: Vec<HeaderField<'a>>,
+    entity: &[u8],
+    limits: &Limits,
+) -> Result<Vec<HeaderField<'a>>> {
+    let inner = Entity::parse(entity, limits)?;
+    Ok(outer
+        .into_iter()
+        .filter(|h| inner.header_field(h.name).is_none())
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

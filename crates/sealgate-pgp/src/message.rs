@@ -77,7 +77,7 @@ pub fn encrypt_message(
     check_size(raw, limits)?;
     let (outer, entity) = mime::split_for_protection(raw, limits)?;
     let entity = match &opts.outer_subject {
-        Some(_) => protected_subject(&outer, &entity),
+        Some(_) => mime::protect_subject(&outer, &entity),
         None => entity,
     };
     let armored = crate::encrypt(
@@ -159,16 +159,7 @@ pub fn decrypt_message(
         let d = crate::decrypt(&enc.encrypted, keys, signers, limits)?;
         let content = mime::canonicalize_crlf(&d.plaintext);
         // Header fields inside the encryption (a protected Subject) win over the outer ones.
-        let inner_names: Vec<String> = Entity::parse(&content, limits)?
-            .headers()
-            .iter()
-            .map(|h| h.name.to_ascii_lowercase())
-            .collect();
-        let outer: Vec<HeaderField<'_>> = enc
-            .outer
-            .into_iter()
-            .filter(|h| !inner_names.iter().any(|n| h.is_named(n)))
-            .collect();
+        let outer = mime::unprotected_outer(enc.outer, &content, limits)?;
         let message = Zeroizing::new(mime::assemble(&outer, &[], &content));
         // A signed entity inside the encryption (sign, then encrypt as two MIME layers).
         let mut verification = d.verification;
@@ -234,19 +225,6 @@ fn with_outer(outer: &[HeaderField<'_>], subject: Option<&str>, entity: &[u8]) -
         }
         None => mime::assemble(outer, &[], entity),
     }
-}
-
-/// The Subject field(s) of `outer` in front of the entity (legacy RFC 9788 header protection).
-fn protected_subject(outer: &[HeaderField<'_>], entity: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(entity.len() + 256);
-    for h in outer.iter().filter(|h| h.is_named("Subject")) {
-        out.extend_from_slice(&mime::canonicalize_crlf(h.raw));
-        if !h.raw.ends_with(b"\n") {
-            out.extend_from_slice(b"\r\n");
-        }
-    }
-    out.extend_from_slice(entity);
-    out
 }
 
 fn content_type(raw: &[u8], limits: &Limits) -> String {

@@ -307,7 +307,7 @@ pub fn encrypt_message(
         body,
     } = mime::split_for_protection_parts(&raw, limits, false)?;
     if opts.outer_subject.is_some() {
-        header = with_protected_subject(&outer, &header);
+        header = mime::protect_subject(&outer, &header);
     }
     let mut out = encrypted_head(&outer, opts);
     if opts.cipher.algorithm().is_aead() {
@@ -359,21 +359,6 @@ fn encrypted_head(outer: &[HeaderField<'_>], opts: &EncryptMessageOptions) -> Ve
         }
         None => mime::assemble(outer, &[], &part),
     }
-}
-
-/// The real Subject travels inside the encryption when the outer one is replaced, so that the
-/// recipient still sees it (the legacy form of RFC 9788 header protection; decrypt_message
-/// restores it): the Subject field(s) of `outer` in front of the inner entity's header block.
-fn with_protected_subject(outer: &[HeaderField<'_>], inner_header: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(inner_header.len() + 256);
-    for h in outer.iter().filter(|h| h.is_named("Subject")) {
-        out.extend_from_slice(&mime::canonicalize_crlf(h.raw));
-        if !h.raw.ends_with(b"\n") {
-            out.extend_from_slice(b"\r\n");
-        }
-    }
-    out.extend_from_slice(inner_header);
-    out
 }
 
 /// Largest header block [`MessageEncryptor`] holds while looking for its end.
@@ -471,7 +456,7 @@ impl<W: Write> MessageEncryptor<W> {
         }
         inner.extend_from_slice(b"\r\n");
         if self.opts.outer_subject.is_some() {
-            inner = with_protected_subject(&outer, &inner);
+            inner = mime::protect_subject(&outer, &inner);
         }
         self.body.get_mut().get_mut().get_mut().release(&prefix)?;
         self.body.write_all(&inner)?;
@@ -840,16 +825,7 @@ pub fn decrypt_message(
         message = mime::canonicalize_crlf(&message).into_owned();
     }
     // Header fields inside the encryption (a protected Subject) win over the outer ones.
-    let inner_names: Vec<String> = Entity::parse(&message, limits)?
-        .headers()
-        .iter()
-        .map(|h| h.name.to_ascii_lowercase())
-        .collect();
-    let outer: Vec<_> = p
-        .outer
-        .into_iter()
-        .filter(|h| !inner_names.iter().any(|n| h.is_named(n)))
-        .collect();
+    let outer = mime::unprotected_outer(p.outer, &message, limits)?;
     let head = mime::assemble(&outer, &[], b"");
     message.splice(0..0, head);
     let message = Zeroizing::new(message);
