@@ -342,24 +342,44 @@ fn clone_error(e: &Error) -> Error {
 /// Reads all of `r` into a zeroizing buffer of at most `limit` bytes: the plaintext bound that
 /// also stops compression bombs as they inflate.
 fn read_bounded(
-    mut r: impl Read,
+    r: impl Read,
     limit: usize,
+    size_hint: usize,
 ) -> std::io::Result<std::result::Result<Zeroizing<Vec<u8>>, Error>> {
-    let mut out = Zeroizing::new(Vec::new());
-    let mut buf = Zeroizing::new(vec![0u8; 64 * 1024]);
-    loop {
-        let n = r.read(&mut buf[..])?;
-        if n == 0 {
-            return Ok(Ok(out));
-        }
-        if out.len().saturating_add(n) > limit {
-            return Ok(Err(Error::LimitExceeded {
-                what: "plaintext size",
-                limit: limit as u64,
-            }));
-        }
-        out.extend_from_slice(buf.get(..n).unwrap_or_default());
+    // Reserve the expected size up front (the plaintext of an uncompressed message is never
+    // larger than its ciphertext): growing the vector would copy the plaintext several times
+    // and leave the old, un-wiped buffers behind on the heap.
+    let mut out = Zeroizing::new(Vec::with_capacity(size_hint.min(limit)));
+    // One octet over the limit tells "exactly at the limit" from "too long".
+    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+    r.take(cap).read_to_end(&mut out)?;
+    if out.len() > limit {
+        return Ok(Err(Error::LimitExceeded {
+            what: "plaintext size",
+            limit: limit as u64,
+        }));
     }
+    Ok(Ok(out))
+}
+
+/// An ASCII-armored message (RFC 9580 §6) decoded to binary once, so that the pre-check and
+/// the decryption do not both undo the armor (base64 decoding is a large share of the time).
+/// Anything that is not armored, or whose armor does not decode, is passed on as it is and
+/// the parser reports it as before.
+fn dearmor(message: &[u8], limits: &Limits) -> Option<Vec<u8>> {
+    let start = message.iter().position(|b| !b.is_ascii_whitespace())?;
+    if !message.get(start..)?.starts_with(b"-----BEGIN PGP ") {
+        return None;
+    }
+    let mut r =
+        openpgp::armor::Reader::from_bytes(message, openpgp::armor::ReaderMode::Tolerant(None));
+    // Decoded armor is about 3/4 of its text.
+    let mut out = Vec::with_capacity(message.len() / 4 * 3 + 16);
+    let cap = u64::try_from(limits.max_message_bytes)
+        .unwrap_or(u64::MAX)
+        .saturating_add(1);
+    (&mut r).take(cap).read_to_end(&mut out).ok()?;
+    (out.len() <= limits.max_message_bytes && !out.is_empty()).then_some(out)
 }
 
 /// Scans the top-level packets (without decrypting) for the legacy SED packet and checks that
@@ -407,6 +427,8 @@ pub fn decrypt(
     limits: &Limits,
 ) -> Result<Decrypted> {
     check_input_size(message, limits)?;
+    let binary = dearmor(message, limits);
+    let message = binary.as_deref().unwrap_or(message);
     precheck_encrypted(message)?;
     let seen = Seen::default();
     guard("message", || {
@@ -443,7 +465,7 @@ fn decrypt_inner(
         )
         .with_policy(&POLICY, None, helper)
         .map_err(|e| seen.refine(map_error(&e, "message")))?;
-    let plaintext = match read_bounded(&mut d, limits.max_message_bytes) {
+    let plaintext = match read_bounded(&mut d, limits.max_message_bytes, message.len()) {
         Ok(Ok(p)) => p,
         Ok(Err(e)) => return Err(e),
         Err(e) => return Err(seen.refine(io_error(e))),
@@ -493,7 +515,7 @@ fn verify_inline_inner(
         )
         .with_policy(&POLICY, None, helper)
         .map_err(|e| map_error(&e, "message"))?;
-    let data = match read_bounded(&mut v, limits.max_message_bytes) {
+    let data = match read_bounded(&mut v, limits.max_message_bytes, message.len()) {
         Ok(Ok(p)) => p,
         Ok(Err(e)) => return Err(e),
         Err(e) => return Err(io_error(e)),
