@@ -5,6 +5,8 @@
 //! memory run OP DIR           # OP: sign | verify | encrypt | decrypt, on DIR's files
 //! memory stream DIR SIZE      # stream-encrypt a generated SIZE-byte message, then
 //!                             # `openssl cms -decrypt` it and compare the plaintext
+//! memory pgp-stream DIR SIZE  # OpenPGP: stream-encrypt SIZE bytes with `sealgate::pgp::Encryptor`
+//!                             # to a key made by gpg, then `gpg --decrypt` it and compare
 //! ```
 //!
 //! Each `run` is its own process: it reads its input file, resets the peak RSS
@@ -31,8 +33,11 @@ fn main() {
         Some("prepare") => prepare(Path::new(&args[2]), args[3].parse().unwrap()),
         Some("run") => run(&args[2], Path::new(&args[3])),
         Some("stream") => stream(Path::new(&args[2]), args[3].parse().unwrap()),
+        Some("pgp-stream") => pgp_stream(Path::new(&args[2]), args[3].parse().unwrap()),
         _ => {
-            eprintln!("usage: memory prepare DIR SIZE | run OP DIR | stream DIR SIZE");
+            eprintln!(
+                "usage: memory prepare DIR SIZE | run OP DIR | stream DIR SIZE | pgp-stream DIR SIZE"
+            );
             std::process::exit(2);
         }
     }
@@ -224,6 +229,84 @@ fn stream(dir: &Path, size: usize) {
         }
     );
     assert_eq!(got, expected);
+}
+
+/// Peak RSS of `sealgate::pgp::Encryptor` (binary OpenPGP, SEIPD v1 to a gpg-made RSA-3072
+/// key) over a generated message of `size` bytes written in 64 KiB pieces to a buffered file;
+/// then `gpg --decrypt` must give back the same bytes (SHA-256 compared).
+fn pgp_stream(dir: &Path, size: usize) {
+    use sealgate::pgp::{Cert, EncryptOptions, Encryptor};
+    std::fs::create_dir_all(dir).unwrap();
+    let gpg = sealgate_tests::Gpg::new();
+    let k = gpg.gen_key(
+        "Bench",
+        "bench@example.com",
+        sealgate_tests::GpgAlgo::Rsa3072,
+    );
+    let limits = Limits::default();
+    let certs = Cert::load_all(&std::fs::read(&k.public).unwrap(), &limits).unwrap();
+    let out_path: PathBuf = dir.join("streamed.pgp");
+    // Only the streaming part is measured: the gpg key generation above is another process.
+    reset_peak_rss();
+    let before = current_rss();
+    let file = BufWriter::with_capacity(64 * 1024, std::fs::File::create(&out_path).unwrap());
+    let opts = EncryptOptions {
+        armor: false,
+        ..EncryptOptions::default()
+    };
+    let mut enc = Encryptor::new(file, &certs, None, &opts).unwrap();
+    let mut expected = Sha256::new();
+    let mut total = 0u64;
+    message_chunks(size, |chunk| {
+        total += chunk.len() as u64;
+        enc.write_all(chunk).unwrap();
+        expected.update(chunk);
+    });
+    let mut file = enc.finish().unwrap();
+    file.flush().unwrap();
+    drop(file);
+    let peak = peak_rss();
+    let out_len = std::fs::metadata(&out_path).unwrap().len();
+    println!(
+        "pgp-stream-encrypt: {:.1} MiB -> {:.1} MiB OpenPGP; RSS before {:.1} MiB, peak RSS of the whole process {:.1} MiB",
+        total as f64 / 1_048_576.0,
+        out_len as f64 / 1_048_576.0,
+        before as f64 / 1_048_576.0,
+        peak as f64 / 1_048_576.0
+    );
+    let expected = hex(&expected.finish());
+    let mut child = gpg
+        .cmd(&["--decrypt"])
+        .arg(&out_path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut got = Sha256::new();
+    let mut n = 0u64;
+    let mut stdout = child.stdout.take().unwrap();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let k = stdout.read(&mut buf).unwrap();
+        if k == 0 {
+            break;
+        }
+        n += k as u64;
+        got.update(&buf[..k]);
+    }
+    assert!(child.wait().unwrap().success(), "gpg --decrypt failed");
+    let got = hex(&got.finish());
+    println!(
+        "gpg --decrypt: {:.1} MiB, SHA-256 {got} ({})",
+        n as f64 / 1_048_576.0,
+        if got == expected {
+            "matches the input"
+        } else {
+            "MISMATCH"
+        }
+    );
+    assert_eq!(got, expected);
+    std::fs::remove_file(&out_path).unwrap();
 }
 
 fn hex(b: &[u8]) -> String {

@@ -297,28 +297,43 @@ fn report(
 /// Maps a sequoia error to ours, keeping decryption failures coarse.
 fn map_error(e: &openpgp::anyhow::Error, what: &'static str) -> Error {
     for cause in e.chain() {
-        if let Some(ours) = cause.downcast_ref::<Error>() {
-            return clone_error(ours);
+        if let Some(found) = ours_or_coarse(cause) {
+            return found;
         }
         if let Some(io) = cause.downcast_ref::<std::io::Error>()
             && let Some(inner) = io.get_ref()
         {
             let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(inner);
             while let Some(c) = cur {
-                if let Some(ours) = c.downcast_ref::<Error>() {
-                    return clone_error(ours);
+                if let Some(found) = ours_or_coarse(c) {
+                    return found;
                 }
                 cur = c.source();
             }
         }
     }
-    match e.downcast_ref::<openpgp::Error>() {
+    malformed(what, e)
+}
+
+/// One of our errors carried through sequoia, or a failed MDC/tag or session key, which must
+/// read as [`Error::DecryptionFailed`] wherever in the chain sequoia put it (a failed MDC
+/// found while the plaintext streams arrives wrapped in an I/O error).
+fn ours_or_coarse(c: &(dyn std::error::Error + 'static)) -> Option<Error> {
+    if let Some(ours) = c.downcast_ref::<Error>() {
+        return Some(clone_error(ours));
+    }
+    match c.downcast_ref::<openpgp::Error>() {
         Some(
             openpgp::Error::ManipulatedMessage
             | openpgp::Error::InvalidSessionKey(_)
             | openpgp::Error::MissingSessionKey(_),
-        ) => Error::DecryptionFailed,
-        _ => malformed(what, e),
+        ) => Some(Error::DecryptionFailed),
+        // Sequoia's streaming readers turn `anyhow::Error`s into `io::Error`s; anyhow's boxed
+        // form hides the concrete type from `downcast_ref`, and only the message is left.
+        _ if c.to_string() == openpgp::Error::ManipulatedMessage.to_string() => {
+            Some(Error::DecryptionFailed)
+        }
+        _ => None,
     }
 }
 
@@ -342,24 +357,44 @@ fn clone_error(e: &Error) -> Error {
 /// Reads all of `r` into a zeroizing buffer of at most `limit` bytes: the plaintext bound that
 /// also stops compression bombs as they inflate.
 fn read_bounded(
-    mut r: impl Read,
+    r: impl Read,
     limit: usize,
+    size_hint: usize,
 ) -> std::io::Result<std::result::Result<Zeroizing<Vec<u8>>, Error>> {
-    let mut out = Zeroizing::new(Vec::new());
-    let mut buf = Zeroizing::new(vec![0u8; 64 * 1024]);
-    loop {
-        let n = r.read(&mut buf[..])?;
-        if n == 0 {
-            return Ok(Ok(out));
-        }
-        if out.len().saturating_add(n) > limit {
-            return Ok(Err(Error::LimitExceeded {
-                what: "plaintext size",
-                limit: limit as u64,
-            }));
-        }
-        out.extend_from_slice(buf.get(..n).unwrap_or_default());
+    // Reserve the expected size up front (the plaintext of an uncompressed message is never
+    // larger than its ciphertext): growing the vector would copy the plaintext several times
+    // and leave the old, un-wiped buffers behind on the heap.
+    let mut out = Zeroizing::new(Vec::with_capacity(size_hint.min(limit)));
+    // One octet over the limit tells "exactly at the limit" from "too long".
+    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+    r.take(cap).read_to_end(&mut out)?;
+    if out.len() > limit {
+        return Ok(Err(Error::LimitExceeded {
+            what: "plaintext size",
+            limit: limit as u64,
+        }));
     }
+    Ok(Ok(out))
+}
+
+/// An ASCII-armored message (RFC 9580 §6) decoded to binary once, so that the pre-check and
+/// the decryption do not both undo the armor (base64 decoding is a large share of the time).
+/// Anything that is not armored, or whose armor does not decode, is passed on as it is and
+/// the parser reports it as before.
+fn dearmor(message: &[u8], limits: &Limits) -> Option<Vec<u8>> {
+    let start = message.iter().position(|b| !b.is_ascii_whitespace())?;
+    if !message.get(start..)?.starts_with(b"-----BEGIN PGP ") {
+        return None;
+    }
+    let mut r =
+        openpgp::armor::Reader::from_bytes(message, openpgp::armor::ReaderMode::Tolerant(None));
+    // Decoded armor is about 3/4 of its text.
+    let mut out = Vec::with_capacity(message.len() / 4 * 3 + 16);
+    let cap = u64::try_from(limits.max_message_bytes)
+        .unwrap_or(u64::MAX)
+        .saturating_add(1);
+    (&mut r).take(cap).read_to_end(&mut out).ok()?;
+    (out.len() <= limits.max_message_bytes && !out.is_empty()).then_some(out)
 }
 
 /// Scans the top-level packets (without decrypting) for the legacy SED packet and checks that
@@ -407,6 +442,8 @@ pub fn decrypt(
     limits: &Limits,
 ) -> Result<Decrypted> {
     check_input_size(message, limits)?;
+    let binary = dearmor(message, limits);
+    let message = binary.as_deref().unwrap_or(message);
     precheck_encrypted(message)?;
     let seen = Seen::default();
     guard("message", || {
@@ -425,6 +462,9 @@ pub(crate) fn guard<T>(what: &'static str, f: impl FnOnce() -> Result<T>) -> Res
     })
 }
 
+/// Plaintext sequoia's decryptor holds back before handing it on (see `decrypt_inner`).
+const DECRYPT_HOLD_BACK: usize = 256 * 1024;
+
 fn decrypt_inner(
     message: &[u8],
     keys: &[SecretKey],
@@ -435,15 +475,15 @@ fn decrypt_inner(
     let helper = Helper::new(keys, signers, seen, limits);
     let builder = DecryptorBuilder::from_bytes(message).map_err(|e| malformed("message", &e))?;
     let mut d = builder
-        // Sequoia holds back this much plaintext until signatures and MDC are checked.
-        .buffer_size(
-            limits
-                .max_message_bytes
-                .clamp(1024, openpgp::parse::stream::DEFAULT_BUFFER_SIZE),
-        )
+        // Sequoia holds back this much plaintext until signatures and MDC are checked. We
+        // need no hold-back: everything is read into our own buffer below and returned only
+        // after the MDC/AEAD tag and `message_processed` are checked, and dropped (wiped) on
+        // any error. A small value spares sequoia copying the whole plaintext into a buffer
+        // of its own first (measured: a third of the 10 MB decryption time).
+        .buffer_size(DECRYPT_HOLD_BACK)
         .with_policy(&POLICY, None, helper)
         .map_err(|e| seen.refine(map_error(&e, "message")))?;
-    let plaintext = match read_bounded(&mut d, limits.max_message_bytes) {
+    let plaintext = match read_bounded(&mut d, limits.max_message_bytes, message.len()) {
         Ok(Ok(p)) => p,
         Ok(Err(e)) => return Err(e),
         Err(e) => return Err(seen.refine(io_error(e))),
@@ -493,7 +533,7 @@ fn verify_inline_inner(
         )
         .with_policy(&POLICY, None, helper)
         .map_err(|e| map_error(&e, "message"))?;
-    let data = match read_bounded(&mut v, limits.max_message_bytes) {
+    let data = match read_bounded(&mut v, limits.max_message_bytes, message.len()) {
         Ok(Ok(p)) => p,
         Ok(Err(e)) => return Err(e),
         Err(e) => return Err(io_error(e)),
@@ -1003,6 +1043,26 @@ mod tests {
         tampered[n - 500] ^= 1;
         let r = decrypt(&tampered, std::slice::from_ref(&k), &[], &limits);
         assert!(matches!(r, Err(Error::DecryptionFailed)), "{r:?}");
+    }
+
+    #[test]
+    fn tampering_past_the_hold_back_is_coarse_and_releases_nothing() {
+        // Longer than DECRYPT_HOLD_BACK: sequoia hands plaintext on before the MDC is checked,
+        // so the MDC failure must still turn the whole call into DecryptionFailed.
+        let limits = Limits::default();
+        let k = SecretKey::generate("Mdc <mdc@example.org>", KeyKind::Cv25519).unwrap();
+        let body: Vec<u8> = (0..4 * DECRYPT_HOLD_BACK)
+            .map(|i| (i % 251) as u8)
+            .collect();
+        let good = seipd_v1(&k, &body, true);
+        let d = decrypt(&good, std::slice::from_ref(&k), &[], &limits).unwrap();
+        assert_eq!(&d.plaintext[..], &body[..]);
+        for at in [good.len() / 2, good.len() - 500] {
+            let mut tampered = good.clone();
+            tampered[at] ^= 1;
+            let r = decrypt(&tampered, std::slice::from_ref(&k), &[], &limits);
+            assert!(matches!(r, Err(Error::DecryptionFailed)), "{r:?}");
+        }
     }
 
     #[test]
