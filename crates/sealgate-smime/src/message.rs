@@ -361,6 +361,28 @@ fn encrypted_head(outer: &[HeaderField<'_>], opts: &EncryptMessageOptions) -> Ve
     }
 }
 
+/// Add `buf` to the header block held by a streaming writer; once its empty line has come,
+/// return the block and what followed it (the start of the body) and stop holding.
+fn gather_header(held: &mut Option<Vec<u8>>, buf: &[u8]) -> io::Result<Option<(Vec<u8>, Vec<u8>)>> {
+    let Some(head) = held.as_mut() else {
+        return Ok(None);
+    };
+    let from = head.len();
+    head.extend_from_slice(buf);
+    match header_end(head, from) {
+        Some(end) => {
+            let mut head = held.take().unwrap_or_default();
+            let body = head.split_off(end);
+            Ok(Some((head, body)))
+        }
+        None if head.len() > MAX_STREAMED_HEADER => Err(io::Error::other(Error::LimitExceeded {
+            what: "header block",
+            limit: MAX_STREAMED_HEADER as u64,
+        })),
+        None => Ok(None),
+    }
+}
+
 /// Largest header block [`MessageEncryptor`] holds while looking for its end.
 const MAX_STREAMED_HEADER: usize = 1024 * 1024;
 
@@ -500,25 +522,12 @@ fn header_end(head: &[u8], from: usize) -> Option<usize> {
 
 impl<W: Write> Write for MessageEncryptor<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let Some(head) = self.head.as_mut() else {
+        if self.head.is_none() {
             return self.body.write(buf);
-        };
-        let from = head.len();
-        head.extend_from_slice(buf);
-        match header_end(head, from) {
-            Some(end) => {
-                let mut head = self.head.take().unwrap_or_default();
-                let body = head.split_off(end);
-                self.start(&head).map_err(io::Error::other)?;
-                self.body.write_all(&body)?;
-            }
-            None if head.len() > MAX_STREAMED_HEADER => {
-                return Err(io::Error::other(Error::LimitExceeded {
-                    what: "header block",
-                    limit: MAX_STREAMED_HEADER as u64,
-                }));
-            }
-            None => {}
+        }
+        if let Some((head, body)) = gather_header(&mut self.head, buf)? {
+            self.start(&head).map_err(io::Error::other)?;
+            self.body.write_all(&body)?;
         }
         Ok(buf.len())
     }
@@ -667,25 +676,12 @@ impl<'k, W: Write> MessageSigner<'k, W> {
 
 impl<W: Write> Write for MessageSigner<'_, W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let Some(head) = self.head.as_mut() else {
+        if self.head.is_none() {
             return self.body.write(buf);
-        };
-        let from = head.len();
-        head.extend_from_slice(buf);
-        match header_end(head, from) {
-            Some(end) => {
-                let mut head = self.head.take().unwrap_or_default();
-                let body = head.split_off(end);
-                self.start(&head).map_err(io::Error::other)?;
-                self.body.write_all(&body)?;
-            }
-            None if head.len() > MAX_STREAMED_HEADER => {
-                return Err(io::Error::other(Error::LimitExceeded {
-                    what: "header block",
-                    limit: MAX_STREAMED_HEADER as u64,
-                }));
-            }
-            None => {}
+        }
+        if let Some((head, body)) = gather_header(&mut self.head, buf)? {
+            self.start(&head).map_err(io::Error::other)?;
+            self.body.write_all(&body)?;
         }
         Ok(buf.len())
     }
