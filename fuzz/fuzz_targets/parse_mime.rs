@@ -49,8 +49,8 @@ fn walk(e: &Entity<'_>, limits: &Limits) {
         e.filename(),
         e.transfer_encoding(),
     );
-    if let Some(from) = e.header("From") {
-        let _ = mime::first_address(&from);
+    for h in e.headers().iter().filter(|h| h.is_named("From")) {
+        let _ = mime::mailboxes(h.raw_value());
     }
     let _ = e.decoded_body(limits);
     if let Ok(parts) = e.parts(limits) {

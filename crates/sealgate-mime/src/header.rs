@@ -325,14 +325,11 @@ pub fn mailboxes(raw_value: &[u8]) -> Vec<String> {
         .collect()
 }
 
-/// The first mailbox address of a header value, see [`mailboxes`].
-pub fn first_address(value: &str) -> Option<String> {
-    mailboxes(value.as_bytes()).into_iter().next()
-}
-
 #[cfg(test)]
 mod address_tests {
-    use super::first_address;
+    fn first_address(value: &str) -> Option<String> {
+        super::mailboxes(value.as_bytes()).into_iter().next()
+    }
 
     #[test]
     fn finds_the_mailbox() {

@@ -13,7 +13,7 @@ mod transfer;
 pub use canonical::{CanonicalWriter, canonicalize_crlf, is_canonical};
 pub use entity::Entity;
 pub use error::{Error, Result};
-pub use header::{ContentType, HeaderField, first_address, mailboxes};
+pub use header::{ContentType, HeaderField, mailboxes};
 pub use limits::Limits;
 pub use pgp::{
     InlinePgp, InlinePgpKind, MultipartEncrypted, PGP_ENCRYPTED, PGP_SIGNATURE,
