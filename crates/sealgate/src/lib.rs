@@ -1,5 +1,7 @@
 #![doc = include_str!("../README.md")]
 
+pub mod audit;
+
 pub use sealgate_mime as mime;
 pub use sealgate_mime::Limits;
 pub use sealgate_pgp as pgp;
@@ -21,6 +23,21 @@ pub enum Error {
     /// Reading or writing a file or stream.
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    /// An audit file's hash chain is broken at `line` (1-based): a record was edited, removed
+    /// or reordered, or the line is not an audit record.
+    #[error("audit chain broken at line {line}: {reason}")]
+    AuditChain {
+        /// The first line that does not verify.
+        line: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Another writer holds the audit file.
+    #[error("audit file {} is in use by another writer", path.display())]
+    AuditLocked {
+        /// The audit file.
+        path: std::path::PathBuf,
+    },
 }
 
 /// `Result` with the facade's [`Error`].

@@ -17,6 +17,8 @@ use sealgate::smime::{
 };
 use zeroize::Zeroizing;
 
+#[path = "sealgate/audit.rs"]
+mod audit;
 #[path = "sealgate/pgp.rs"]
 mod pgp;
 
@@ -42,6 +44,9 @@ enum Command {
     /// OpenPGP (PGP/MIME, RFC 3156): encrypt, sign, decrypt and verify whole RFC 5322 messages.
     #[command(subcommand)]
     Pgp(pgp::PgpCommand),
+    /// The audit trail: verify the hash chain of an audit file.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 #[derive(Subcommand)]
@@ -248,6 +253,7 @@ fn main() -> ExitCode {
             SmimeCommand::Decrypt(a) => decrypt(a),
         },
         Command::Pgp(c) => pgp::run(c),
+        Command::Audit(c) => audit::run(c),
     });
     match result {
         Ok(Ok(code)) => ExitCode::from(code),
