@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod audit;
+pub mod mike;
 
 pub use sealgate_mime as mime;
 pub use sealgate_mime::Limits;
