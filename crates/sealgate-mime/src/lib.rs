@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod canonical;
+mod edit;
 mod entity;
 mod error;
 mod header;
@@ -11,6 +12,7 @@ mod smime;
 mod transfer;
 
 pub use canonical::{CanonicalWriter, canonicalize_crlf, is_canonical};
+pub use edit::{encode_words, rewrite_header};
 pub use entity::Entity;
 pub use error::{Error, Result};
 pub use header::{ContentType, HeaderField, mailboxes};
