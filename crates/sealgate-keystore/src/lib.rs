@@ -1,10 +1,24 @@
 #![doc = include_str!("../README.md")]
 
+pub mod crl;
 pub mod directory;
 mod error;
+pub mod import;
+mod keyring;
+mod seal;
+mod sqlite;
+pub mod store;
 
 pub use directory::KeyDirectory;
 pub use error::{Error, Result};
+pub use import::{Material, parse_key_material};
+pub use keyring::{
+    Candidate, HarvestReport, ImportOptions, ImportReport, Keyring, PgpLookup, Rejection,
+    SmimeLookup, certificate_id, format_time,
+};
+pub use seal::StoreSecret;
+pub use sqlite::SqliteStore;
+pub use store::{KeyStore, MemoryStore};
 
 /// Which kind of key material: X.509 for S/MIME, or OpenPGP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

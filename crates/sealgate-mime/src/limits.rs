@@ -36,6 +36,10 @@ pub struct Limits {
     pub min_rsa_bits: usize,
     /// Largest RSA modulus accepted, in bits.
     pub max_rsa_bits: usize,
+
+    // Key store (issue 6: import).
+    /// Largest key file the key store's importer reads (PEM, DER, PKCS#12, OpenPGP), in bytes.
+    pub max_key_file_bytes: usize,
 }
 
 impl Default for Limits {
@@ -55,6 +59,8 @@ impl Default for Limits {
             max_kdf_iterations: 10_000_000,
             min_rsa_bits: 2048,
             max_rsa_bits: 8192,
+            // Key store (issue 6: import).
+            max_key_file_bytes: 64 * 1024 * 1024,
         }
     }
 }
