@@ -1193,3 +1193,7 @@ fn check_recipient(
     }
     Ok((cert, path.chain))
 }
+
+#[cfg(test)]
+#[path = "keyring_tests.rs"]
+mod tests;
