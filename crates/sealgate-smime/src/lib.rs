@@ -15,6 +15,7 @@ pub mod pem;
 mod pkcs12;
 pub mod signed;
 mod tlv;
+pub mod validation;
 
 pub use alg::DigestAlgorithm;
 pub use cert::TrustStore;
