@@ -3,6 +3,7 @@
 pub mod alg;
 pub mod ber;
 pub mod cert;
+pub mod crl;
 pub mod enveloped;
 mod error;
 pub mod issue;
@@ -14,6 +15,7 @@ pub mod pem;
 mod pkcs12;
 pub mod signed;
 mod tlv;
+pub mod validation;
 
 pub use alg::DigestAlgorithm;
 pub use cert::TrustStore;
