@@ -45,6 +45,10 @@ pub struct Limits {
     /// Largest response body accepted from an external key directory (LDAP entry, WKD or HKP
     /// response), in bytes.
     pub max_directory_response_bytes: usize,
+
+    // Key store (issue 6: import).
+    /// Largest key file the key store's importer reads (PEM, DER, PKCS#12, OpenPGP), in bytes.
+    pub max_key_file_bytes: usize,
 }
 
 impl Default for Limits {
@@ -68,6 +72,8 @@ impl Default for Limits {
             max_crl_bytes: 64 * 1024 * 1024,
             max_crl_entries: 1_000_000,
             max_directory_response_bytes: 8 * 1024 * 1024,
+            // Key store (issue 6: import).
+            max_key_file_bytes: 64 * 1024 * 1024,
         }
     }
 }
