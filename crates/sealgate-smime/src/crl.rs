@@ -434,13 +434,12 @@ impl Crl {
             return Some("the CRL covers only CA certificates".into());
         }
         let Some(DistributionPointName::FullName(names)) = &idp.distribution_point else {
-            // No distribution point, or one relative to the issuer name (not matched here; the
-            // CRL is for the issuer's whole population as far as we can tell) -- but a relative
-            // name is a partition we cannot check, so it does not cover anything.
-            return match &idp.distribution_point {
-                None => None,
-                Some(_) => Some("the CRL's distribution point is a relative name".into()),
-            };
+            // No distribution point: the CRL is for the issuer's whole population. One named
+            // relative to the issuer is a partition we do not match, so it covers nothing.
+            return idp
+                .distribution_point
+                .as_ref()
+                .map(|_| "the CRL's distribution point is a relative name".into());
         };
         let points = match tbs.get_extension::<CrlDistributionPoints>() {
             Ok(Some((_, dps))) => dps,
