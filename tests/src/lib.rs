@@ -524,3 +524,56 @@ impl Drop for Gpg {
             .status();
     }
 }
+
+// Certificate lifecycle (issue 6): CRLs made by `openssl ca -gencrl`.
+
+/// How [`Pki::crl`] makes its CRL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrlVersion {
+    /// v2 with a cRLNumber and authorityKeyIdentifier (what CAs publish).
+    V2,
+    /// v1: no extensions at all (OpenSSL writes v1 when no crlnumber file and no
+    /// crl_extensions are configured).
+    V1,
+}
+
+impl Pki {
+    /// A CRL (PEM) issued by the intermediate CA that revokes `revoked` (users issued by
+    /// [`Pki::user`]), made with `openssl ca -revoke` and `openssl ca -gencrl`; valid 30 days.
+    /// `name` keeps the CA database of different CRLs apart.
+    pub fn crl(&self, name: &str, revoked: &[&User], version: CrlVersion) -> PathBuf {
+        let d = self.path();
+        let db = format!("{name}.index.txt");
+        let number = format!("{name}.crlnumber");
+        std::fs::write(d.join(&db), "").expect("write");
+        let (number_line, ext_line) = match version {
+            CrlVersion::V2 => {
+                std::fs::write(d.join(&number), "1000\n").expect("write");
+                (
+                    format!("crlnumber = {number}\n"),
+                    "crl_extensions = crl_ext\n",
+                )
+            }
+            CrlVersion::V1 => (String::new(), ""),
+        };
+        let conf = format!(
+            "[ ca ]\ndefault_ca = CA_default\n[ CA_default ]\ndatabase = {db}\n{number_line}\
+             certificate = int.pem\nprivate_key = int.key\ndefault_md = sha256\n\
+             default_crl_days = 30\n{ext_line}\n[ crl_ext ]\nauthorityKeyIdentifier = keyid:always\n"
+        );
+        let conf_name = format!("{name}.ca.cnf");
+        std::fs::write(d.join(&conf_name), conf).expect("write");
+        for user in revoked {
+            let mut cmd = openssl(&["ca", "-config", &conf_name, "-revoke"]);
+            cmd.arg(&user.cert);
+            if version == CrlVersion::V2 {
+                // an entry extension (reasonCode) needs a v2 CRL
+                cmd.args(["-crl_reason", "keyCompromise"]);
+            }
+            run(cmd.current_dir(d));
+        }
+        let out = format!("{name}.crl.pem");
+        run(openssl(&["ca", "-config", &conf_name, "-gencrl", "-out", &out]).current_dir(d));
+        d.join(out)
+    }
+}

@@ -36,6 +36,19 @@ pub struct Limits {
     pub min_rsa_bits: usize,
     /// Largest RSA modulus accepted, in bits.
     pub max_rsa_bits: usize,
+
+    // Certificate lifecycle and external key directories (issue 6: CRLs, LDAP, WKD, HKP).
+    /// Largest CRL accepted, in bytes (PEM or DER as read).
+    pub max_crl_bytes: usize,
+    /// Most revoked-certificate entries accepted in one CRL.
+    pub max_crl_entries: usize,
+    /// Largest response body accepted from an external key directory (LDAP entry, WKD or HKP
+    /// response), in bytes.
+    pub max_directory_response_bytes: usize,
+
+    // Key store (issue 6: import).
+    /// Largest key file the key store's importer reads (PEM, DER, PKCS#12, OpenPGP), in bytes.
+    pub max_key_file_bytes: usize,
 }
 
 impl Default for Limits {
@@ -55,6 +68,12 @@ impl Default for Limits {
             max_kdf_iterations: 10_000_000,
             min_rsa_bits: 2048,
             max_rsa_bits: 8192,
+            // Certificate lifecycle and external key directories (issue 6).
+            max_crl_bytes: 64 * 1024 * 1024,
+            max_crl_entries: 1_000_000,
+            max_directory_response_bytes: 8 * 1024 * 1024,
+            // Key store (issue 6: import).
+            max_key_file_bytes: 64 * 1024 * 1024,
         }
     }
 }

@@ -15,10 +15,11 @@ use der::{Encode, Sequence};
 use rand_core::CryptoRngCore;
 use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 use x509_cert::ext::Extension;
+use x509_cert::ext::pkix::certpolicy::PolicyInformation;
 use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::ext::pkix::{
-    AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, KeyUsages,
-    SubjectAltName, SubjectKeyIdentifier,
+    AuthorityKeyIdentifier, BasicConstraints, CertificatePolicies, ExtendedKeyUsage, KeyUsage,
+    KeyUsages, SubjectAltName, SubjectKeyIdentifier,
 };
 use x509_cert::name::Name;
 use x509_cert::serial_number::SerialNumber;
@@ -44,6 +45,9 @@ pub struct CertificateParams {
     pub not_before: SystemTime,
     /// End of validity.
     pub not_after: SystemTime,
+    /// certificatePolicies policy identifiers (non-critical extension; none when empty),
+    /// e.g. a CA/B Forum S/MIME BR level from [`crate::validation::ValidationLevel::oid`].
+    pub policies: Vec<ObjectIdentifier>,
 }
 
 impl CertificateParams {
@@ -57,6 +61,7 @@ impl CertificateParams {
             ca: false,
             not_before: now - Duration::from_secs(3600),
             not_after: now + Duration::from_secs(365 * 86400),
+            policies: Vec::new(),
         }
     }
 
@@ -70,6 +75,7 @@ impl CertificateParams {
             ca: true,
             not_before: now - Duration::from_secs(3600),
             not_after: now + Duration::from_secs(10 * 365 * 86400),
+            policies: Vec::new(),
         }
     }
 }
@@ -269,6 +275,17 @@ fn build(
             &subject,
             false,
         )?);
+    }
+    if !params.policies.is_empty() {
+        let policies = params
+            .policies
+            .iter()
+            .map(|oid| PolicyInformation {
+                policy_identifier: *oid,
+                policy_qualifiers: None,
+            })
+            .collect();
+        extensions.push(ext(&CertificatePolicies(policies), &subject, false)?);
     }
     let validity = Validity::new(
         Time::try_from(params.not_before)?,

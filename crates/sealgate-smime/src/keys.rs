@@ -815,6 +815,29 @@ impl PrivateKey {
     }
 }
 
+impl PrivateKey {
+    /// The key as unencrypted PKCS#8 `PrivateKeyInfo` DER, wiped when dropped: for callers
+    /// that store it encrypted themselves (the key store seals it with AES-256-GCM) or wrap it
+    /// in PKCS#12.
+    pub fn to_pkcs8_der(&self) -> Result<Zeroizing<Vec<u8>>> {
+        let fail = |_| Error::Crypto {
+            what: "private key export",
+        };
+        let doc = match &self.inner {
+            KeyInner::Rsa { decrypt, .. } => Zeroizing::new(
+                aws_lc_rs::encoding::AsDer::<aws_lc_rs::encoding::Pkcs8V1Der<'_>>::as_der(decrypt)
+                    .map_err(fail)?
+                    .as_ref()
+                    .to_vec(),
+            ),
+            KeyInner::Ec { sign, .. } => {
+                Zeroizing::new(sign.to_pkcs8v1().map_err(fail)?.as_ref().to_vec())
+            }
+        };
+        Ok(doc)
+    }
+}
+
 /// What kind of key to generate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]

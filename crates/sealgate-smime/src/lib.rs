@@ -3,6 +3,7 @@
 pub mod alg;
 pub mod ber;
 pub mod cert;
+pub mod crl;
 pub mod enveloped;
 mod error;
 pub mod issue;
@@ -11,9 +12,10 @@ pub mod keys;
 pub mod message;
 mod pbe;
 pub mod pem;
-mod pkcs12;
+pub mod pkcs12;
 pub mod signed;
 mod tlv;
+pub mod validation;
 
 pub use alg::DigestAlgorithm;
 pub use cert::TrustStore;
@@ -27,6 +29,7 @@ pub use message::{
     SmimeKind, VerifiedMessage, classify, decrypt_message, encrypt_message, sign_message,
     verify_message,
 };
+pub use pkcs12::Pkcs12Format;
 pub use sealgate_mime::Limits;
 pub use signed::{
     Check, CheckName, DetachedSigner, SignOptions, SignerReport, Verification, VerifyOptions, sign,

@@ -1,4 +1,5 @@
-//! Password-based encryption for key files, read-only.
+//! Password-based encryption for key files: everything below is read; two schemes are also
+//! written (PKCS#12 export, [`encrypt`]).
 //!
 //! - PBES2 (RFC 8018 §6.2) with PBKDF2 (§5.2; PRF hmacWithSHA1/256/384/512) and AES-128/192/256-CBC
 //!   or DES-EDE3-CBC: OpenSSL 3's default for encrypted PKCS#8 and PKCS#12.
@@ -7,18 +8,19 @@
 //!   as written by OpenSSL `-legacy`, Windows and Java. The same KDF keys the PFX MAC.
 //!
 //! PBKDF2, HMAC, SHA and AES come from aws-lc-rs; DES-EDE and RC2 from the RustCrypto `des` and
-//! `rc2` crates (decryption only). Every iteration count is checked against
+//! `rc2` crates (3DES is also written, for the legacy PKCS#12 export gpgsm needs). Every iteration count is checked against
 //! [`Limits::max_kdf_iterations`] before any key is derived, so a hostile file cannot make us
 //! spin. Any decryption failure is [`Error::BadPassword`], whatever its cause.
 
 use std::num::NonZeroU32;
 
 use aws_lc_rs::{cipher as lc_cipher, digest, hmac, pbkdf2};
-use cbc::cipher::{BlockDecryptMut, InnerIvInit, KeyIvInit, block_padding::Pkcs7};
+use cbc::cipher::{BlockDecryptMut, BlockEncryptMut, InnerIvInit, KeyIvInit, block_padding::Pkcs7};
 use const_oid::ObjectIdentifier;
 use der::Sequence;
-use der::asn1::{OctetStringRef, UintRef};
-use spki::AlgorithmIdentifierRef;
+use der::asn1::{OctetString, OctetStringRef, UintRef};
+use rand_core::CryptoRngCore;
+use spki::{AlgorithmIdentifierOwned, AlgorithmIdentifierRef};
 use zeroize::Zeroizing;
 
 use crate::alg::DigestAlgorithm;
@@ -421,6 +423,34 @@ impl BlockCipher {
         }
     }
 
+    /// Pad (PKCS#7) and CBC-encrypt. Only the ciphers Sealgate writes are supported.
+    fn encrypt(self, key: &[u8], iv: &[u8], plaintext: &[u8]) -> Result<Vec<u8>> {
+        let fail = |_| Error::Crypto {
+            what: "password-based encryption",
+        };
+        match self {
+            Self::Aes256 => {
+                let iv: [u8; 16] = iv.try_into().map_err(|_| Error::Crypto {
+                    what: "password-based encryption",
+                })?;
+                let k = lc_cipher::UnboundCipherKey::new(&lc_cipher::AES_256, key).map_err(fail)?;
+                let k = lc_cipher::PaddedBlockEncryptingKey::cbc_pkcs7(k).map_err(fail)?;
+                let mut buf = plaintext.to_vec();
+                k.less_safe_encrypt(&mut buf, lc_cipher::EncryptionContext::Iv128(iv.into()))
+                    .map_err(fail)?;
+                Ok(buf)
+            }
+            Self::DesEde3 => Ok(cbc::Encryptor::<des::TdesEde3>::new_from_slices(key, iv)
+                .map_err(|_| Error::Crypto {
+                    what: "password-based encryption",
+                })?
+                .encrypt_padded_vec_mut::<Pkcs7>(plaintext)),
+            _ => Err(Error::Crypto {
+                what: "password-based encryption (cipher not written)",
+            }),
+        }
+    }
+
     /// CBC-decrypt and unpad. A wrong key shows up as bad padding: reported as
     /// [`Error::BadPassword`] like every other failure here, so nothing distinguishes them.
     fn decrypt(self, key: &[u8], iv: &[u8], ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
@@ -474,6 +504,113 @@ impl BlockCipher {
         };
         buf.truncate(n);
         Ok(buf)
+    }
+}
+
+/// The password-based encryption schemes Sealgate writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WriteScheme {
+    /// PBES2 with PBKDF2-HMAC-SHA256 and AES-256-CBC (RFC 8018 §6.2): OpenSSL 3's default.
+    Pbes2Aes256,
+    /// pbeWithSHAAnd3-KeyTripleDES-CBC on the PKCS#12 KDF (RFC 7292 Appendix C): what older
+    /// readers (gpgsm, Windows before 2019, Java 8) take.
+    Pkcs12TripleDes,
+}
+
+/// PBES2-params and PBKDF2-params as written (RFC 8018 §A.2, §A.4): keyLength is left out,
+/// the cipher fixes it, as OpenSSL does.
+#[derive(Sequence)]
+struct Pbes2ParamsOut {
+    key_derivation_func: AlgorithmIdentifierOwned,
+    encryption_scheme: AlgorithmIdentifierOwned,
+}
+
+#[derive(Sequence)]
+struct Pbkdf2ParamsOut {
+    salt: OctetString,
+    iteration_count: u32,
+    prf: AlgorithmIdentifierOwned,
+}
+
+#[derive(Sequence)]
+struct Pkcs12PbeParamsOut {
+    salt: OctetString,
+    iterations: u32,
+}
+
+/// Encrypt `plaintext` under `password` with `scheme`, fresh salt and IV from `rng`.
+/// Returns the AlgorithmIdentifier to write next to the ciphertext.
+pub(crate) fn encrypt(
+    scheme: WriteScheme,
+    plaintext: &[u8],
+    password: Password<'_>,
+    iterations: NonZeroU32,
+    rng: &mut impl CryptoRngCore,
+) -> Result<(AlgorithmIdentifierOwned, Vec<u8>)> {
+    match scheme {
+        WriteScheme::Pbes2Aes256 => {
+            let mut salt = [0u8; 16];
+            rng.fill_bytes(&mut salt);
+            let mut iv = [0u8; 16];
+            rng.fill_bytes(&mut iv);
+            let mut key = Zeroizing::new([0u8; 32]);
+            pbkdf2::derive(
+                pbkdf2::PBKDF2_HMAC_SHA256,
+                iterations,
+                &salt,
+                password.utf8(),
+                &mut key[..],
+            );
+            let ciphertext = BlockCipher::Aes256.encrypt(&key[..], &iv, plaintext)?;
+            let kdf = AlgorithmIdentifierOwned {
+                oid: PBKDF2,
+                parameters: Some(der::Any::encode_from(&Pbkdf2ParamsOut {
+                    salt: OctetString::new(salt)?,
+                    iteration_count: iterations.get(),
+                    prf: AlgorithmIdentifierOwned {
+                        oid: HMAC_WITH_SHA256,
+                        parameters: Some(der::Any::null()),
+                    },
+                })?),
+            };
+            let enc = AlgorithmIdentifierOwned {
+                oid: AES256_CBC,
+                parameters: Some(der::Any::encode_from(&OctetString::new(iv)?)?),
+            };
+            let params = Pbes2ParamsOut {
+                key_derivation_func: kdf,
+                encryption_scheme: enc,
+            };
+            Ok((
+                AlgorithmIdentifierOwned {
+                    oid: PBES2,
+                    parameters: Some(der::Any::encode_from(&params)?),
+                },
+                ciphertext,
+            ))
+        }
+        WriteScheme::Pkcs12TripleDes => {
+            let mut salt = [0u8; 8];
+            rng.fill_bytes(&mut salt);
+            let cipher = BlockCipher::DesEde3;
+            let pw = password.bmp();
+            let sha1 = DigestAlgorithm::Sha1;
+            // RFC 7292 Appendix B.3: ID 1 derives the key, ID 2 the IV.
+            let key = pkcs12_kdf(sha1, &pw, &salt, 1, iterations, cipher.key_len());
+            let iv = pkcs12_kdf(sha1, &pw, &salt, 2, iterations, cipher.block_len());
+            let ciphertext = cipher.encrypt(&key, &iv, plaintext)?;
+            let params = Pkcs12PbeParamsOut {
+                salt: OctetString::new(salt)?,
+                iterations: iterations.get(),
+            };
+            Ok((
+                AlgorithmIdentifierOwned {
+                    oid: PBE_SHA1_3DES,
+                    parameters: Some(der::Any::encode_from(&params)?),
+                },
+                ciphertext,
+            ))
+        }
     }
 }
 

@@ -1,4 +1,5 @@
-//! A small PKCS#12 (RFC 7292) reader: private keys and certificates out of a PFX file.
+//! PKCS#12 (RFC 7292): a small reader (private keys and certificates out of a PFX file, used by
+//! [`crate::Identity::from_pkcs12`]) and the writer [`export`].
 //!
 //! Our own, on `der` derive, rather than the `pkcs12` crate: its pre-release pins a `cms`
 //! version that cannot coexist with ours, and a `[patch]` would not reach crates.io users of
@@ -22,6 +23,9 @@ use crate::keyfile::to_der_secret;
 use crate::keys::{Certificate, PrivateKey};
 use crate::pbe::{self, Password};
 use sealgate_mime::Limits;
+
+mod export;
+pub use export::{DEFAULT_ITERATIONS, Pkcs12Format, export, export_with_iterations};
 
 const fn oid(s: &str) -> ObjectIdentifier {
     ObjectIdentifier::new_unwrap(s)

@@ -1,0 +1,456 @@
+//! Tests of [`Keyring`] on both backends, with a PKI issued in-process.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use sealgate_smime::{CertificateParams, Curve, KeyKind as SKind, PrivateKey, issue, pem};
+
+use super::*;
+use crate::{MemoryStore, SqliteStore};
+
+struct Pki {
+    ca: Certificate,
+    ca_key: PrivateKey,
+}
+
+fn pki() -> Pki {
+    let ca_key = PrivateKey::generate(SKind::Ec(Curve::P256)).unwrap();
+    let ca = issue::self_signed(
+        &ca_key,
+        &CertificateParams::ca("Test CA"),
+        &mut rand_core::OsRng,
+    )
+    .unwrap();
+    Pki { ca, ca_key }
+}
+
+impl Pki {
+    fn user(
+        &self,
+        email: &str,
+        f: impl FnOnce(&mut CertificateParams),
+    ) -> (Certificate, PrivateKey) {
+        let key = PrivateKey::generate(SKind::Ec(Curve::P256)).unwrap();
+        let mut p = CertificateParams::user(email, email);
+        f(&mut p);
+        let c = issue::issue(
+            key.public_key(),
+            &p,
+            &self.ca,
+            &self.ca_key,
+            &mut rand_core::OsRng,
+        )
+        .unwrap();
+        (c, key)
+    }
+}
+
+fn pass() -> StoreSecret {
+    StoreSecret::Passphrase("correct horse".into())
+}
+
+fn memory() -> Keyring {
+    Keyring::open(
+        Arc::new(MemoryStore::new()),
+        Some(&pass()),
+        Limits::default(),
+    )
+    .unwrap()
+}
+
+fn anchors(k: &Keyring, p: &Pki) {
+    let opts = ImportOptions {
+        trust_anchors: true,
+        ..Default::default()
+    };
+    k.import(&[("ca.pem", p.ca.der())], &opts).unwrap();
+}
+
+fn pem_of(c: &Certificate, key: Option<&PrivateKey>) -> Vec<u8> {
+    let mut s = pem::encode("CERTIFICATE", c.der());
+    if let Some(k) = key {
+        s.push_str(&pem::encode("PRIVATE KEY", &k.to_pkcs8_der().unwrap()));
+    }
+    s.into_bytes()
+}
+
+#[test]
+fn lookup_picks_the_valid_certificate_and_explains_the_others() {
+    for k in [
+        memory(),
+        Keyring::open(
+            Arc::new(SqliteStore::open_in_memory().unwrap()),
+            Some(&pass()),
+            Limits::default(),
+        )
+        .unwrap(),
+    ] {
+        let p = pki();
+        anchors(&k, &p);
+        let now = SystemTime::now();
+        let (good, _) = p.user("alice@example.com", |_| {});
+        let (expired, _) = p.user("alice@example.com", |c| {
+            c.not_before = now - Duration::from_secs(400 * 86400);
+            c.not_after = now - Duration::from_secs(30 * 86400);
+        });
+        let (newer_future, _) = p.user("alice@example.com", |c| {
+            c.not_before = now + Duration::from_secs(86400);
+        });
+        let (case, _) = p.user("Alice@example.com", |_| {});
+        let other = pki();
+        let (untrusted, _) = other.user("alice@example.com", |_| {});
+        let files: Vec<(String, Vec<u8>)> = [&good, &expired, &newer_future, &case, &untrusted]
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (format!("c{i}.pem"), pem_of(c, None)))
+            .collect();
+        let named: Vec<(&str, &[u8])> = files
+            .iter()
+            .map(|(n, d)| (n.as_str(), d.as_slice()))
+            .collect();
+        let r = k.import(&named, &ImportOptions::default()).unwrap();
+        assert_eq!(r.outcome.added, 5);
+
+        let l = k.lookup_smime("alice@EXAMPLE.com", now).unwrap();
+        let (sel, chain) = l.selected.clone().unwrap();
+        assert_eq!(sel, good);
+        assert_eq!(chain.last(), Some(&p.ca));
+        assert_eq!(l.candidates.len(), 5);
+        let verdict = |c: &Certificate| {
+            l.candidates
+                .iter()
+                .find(|x| x.id == certificate_id(c))
+                .unwrap()
+                .verdict
+                .clone()
+        };
+        assert_eq!(verdict(&good), Ok(()));
+        assert_eq!(verdict(&expired).unwrap_err().code(), "expired");
+        assert_eq!(verdict(&newer_future).unwrap_err().code(), "not-yet-valid");
+        assert_eq!(verdict(&case).unwrap_err().code(), "wrong-address");
+        assert_eq!(verdict(&untrusted).unwrap_err().code(), "untrusted");
+        assert!(
+            k.lookup_smime("bob@example.com", now)
+                .unwrap()
+                .selected
+                .is_none()
+        );
+    }
+}
+
+#[test]
+fn newest_usable_certificate_wins() {
+    let k = memory();
+    let p = pki();
+    anchors(&k, &p);
+    let now = SystemTime::now();
+    let (old, _) = p.user("a@example.com", |c| {
+        c.not_before = now - Duration::from_secs(86400 * 10)
+    });
+    let (new, _) = p.user("a@example.com", |c| {
+        c.not_before = now - Duration::from_secs(86400)
+    });
+    k.import(
+        &[("o", &pem_of(&old, None)), ("n", &pem_of(&new, None))],
+        &ImportOptions::default(),
+    )
+    .unwrap();
+    let l = k.lookup_smime("a@example.com", now).unwrap();
+    assert_eq!(l.selected.unwrap().0, new);
+    assert_eq!(l.candidates.iter().filter(|c| c.verdict.is_ok()).count(), 2);
+}
+
+#[test]
+fn private_keys_are_sealed_and_come_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let p = pki();
+    let (cert, key) = p.user("signer@example.com", |_| {});
+    let pkcs8 = key.to_pkcs8_der().unwrap();
+    {
+        let k = Keyring::open(
+            Arc::new(SqliteStore::open(&db).unwrap()),
+            Some(&pass()),
+            Limits::default(),
+        )
+        .unwrap();
+        anchors(&k, &p);
+        let r = k
+            .import(
+                &[("id.pem", &pem_of(&cert, Some(&key)))],
+                &ImportOptions::default(),
+            )
+            .unwrap();
+        assert_eq!(r.private_keys, 1);
+        let back = k.private_key(&certificate_id(&cert)).unwrap().unwrap();
+        assert!(back.matches(&cert));
+        let id = k
+            .signing_identity("signer@example.com", SystemTime::now())
+            .unwrap()
+            .unwrap();
+        assert_eq!(id.cert, cert);
+        assert_eq!(id.chain, vec![p.ca.clone()]);
+    }
+    // The key bytes appear nowhere in the file (nor in the WAL, checkpointed at close).
+    let mut bytes = std::fs::read(&db).unwrap();
+    if let Ok(wal) = std::fs::read(dir.path().join("store.db-wal")) {
+        bytes.extend(wal);
+    }
+    // ECPrivateKey (RFC 5915) inside the PKCS#8: version 1, then the 32-byte scalar.
+    let at = pkcs8
+        .windows(5)
+        .position(|w| w == [2, 1, 1, 4, 32])
+        .unwrap()
+        + 5;
+    let secret_part = &pkcs8[at..at + 32];
+    assert!(!bytes.windows(secret_part.len()).any(|w| w == secret_part));
+    assert!(bytes.windows(cert.der().len()).any(|w| w == cert.der()));
+    // Wrong passphrase: refused at open; no passphrase: public data only.
+    let store: Arc<dyn KeyStore> = Arc::new(SqliteStore::open(&db).unwrap());
+    let wrong = StoreSecret::Passphrase("wrong".into());
+    assert!(matches!(
+        Keyring::open(store.clone(), Some(&wrong), Limits::default()),
+        Err(Error::Locked)
+    ));
+    let public = Keyring::open(store, None, Limits::default()).unwrap();
+    assert!(matches!(
+        public.private_key(&certificate_id(&cert)),
+        Err(Error::Locked)
+    ));
+    assert!(
+        public
+            .lookup_smime("signer@example.com", SystemTime::now())
+            .unwrap()
+            .selected
+            .is_some()
+    );
+}
+
+#[test]
+fn import_is_all_or_nothing_and_names_the_file() {
+    let k = memory();
+    let p = pki();
+    let (a, _) = p.user("a@example.com", |_| {});
+    let err = k
+        .import(
+            &[
+                ("good.pem", &pem_of(&a, None)),
+                (
+                    "bad.pem",
+                    b"-----BEGIN CERTIFICATE-----\n!!\n-----END CERTIFICATE-----\n",
+                ),
+            ],
+            &ImportOptions::default(),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Import { file, .. } if file == "bad.pem"),
+        "{err}"
+    );
+    assert!(k.store().certificates().unwrap().is_empty());
+    // Duplicates merge: importing twice adds once; provenance keeps both sources.
+    let pem = pem_of(&a, None);
+    assert_eq!(
+        k.import(&[("x", &pem)], &Default::default())
+            .unwrap()
+            .outcome
+            .added,
+        1
+    );
+    let again = k.import(&[("y", &pem)], &Default::default()).unwrap();
+    assert_eq!((again.outcome.added, again.outcome.merged), (0, 1));
+    let prov = k.store().provenance(&certificate_id(&a)).unwrap();
+    assert_eq!(prov.len(), 2);
+    assert_eq!(prov[0].source, "import:x");
+}
+
+#[test]
+fn key_without_certificate_is_refused() {
+    let k = memory();
+    let key = PrivateKey::generate(SKind::Ec(Curve::P256)).unwrap();
+    let pem = pem::encode("PRIVATE KEY", &key.to_pkcs8_der().unwrap());
+    let err = k
+        .import(&[("k.pem", pem.as_bytes())], &Default::default())
+        .unwrap_err();
+    assert!(err.to_string().contains("without its certificate"), "{err}");
+}
+
+#[test]
+fn pgp_lookup_and_secret_round_trip() {
+    let k = memory();
+    let sk = pgp::SecretKey::generate("Carol <carol@example.org>", pgp::KeyKind::Cv25519).unwrap();
+    let r = k
+        .import(
+            &[("carol.asc", &sk.to_armored_secret().unwrap())],
+            &Default::default(),
+        )
+        .unwrap();
+    assert_eq!((r.pgp_certificates, r.private_keys), (1, 1));
+    let l = k
+        .lookup_pgp("carol@EXAMPLE.org", SystemTime::now())
+        .unwrap();
+    assert_eq!(l.selected.unwrap().fingerprint(), sk.cert().fingerprint());
+    assert!(
+        k.lookup_pgp("Carol@example.org", SystemTime::now())
+            .unwrap()
+            .selected
+            .is_none()
+    );
+    let back = k
+        .pgp_secret_key(&sk.cert().fingerprint(), None)
+        .unwrap()
+        .unwrap();
+    assert_eq!(back.cert().fingerprint(), sk.cert().fingerprint());
+    // Re-import merges.
+    let again = k
+        .import(
+            &[("carol.pub", &sk.to_armored_public().unwrap())],
+            &Default::default(),
+        )
+        .unwrap();
+    assert_eq!(again.outcome.merged, 1);
+}
+
+#[test]
+fn expiring_lists_only_the_window() {
+    let k = memory();
+    let p = pki();
+    let now = SystemTime::now();
+    let (soon, _) = p.user("s@example.com", |c| {
+        c.not_after = now + Duration::from_secs(5 * 86400)
+    });
+    let (later, _) = p.user("l@example.com", |c| {
+        c.not_after = now + Duration::from_secs(50 * 86400)
+    });
+    let (gone, _) = p.user("g@example.com", |c| {
+        c.not_before = now - Duration::from_secs(9 * 86400);
+        c.not_after = now - Duration::from_secs(86400)
+    });
+    for (n, c) in [("s", &soon), ("l", &later), ("g", &gone)] {
+        k.import(&[(n, &pem_of(c, None))], &Default::default())
+            .unwrap();
+    }
+    let ids: Vec<String> = k
+        .expiring(30, now)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(ids, vec![certificate_id(&soon)]);
+}
+
+#[test]
+fn harvests_verified_signatures_only_and_idempotently() {
+    let k = memory();
+    let p = pki();
+    anchors(&k, &p);
+    let (cert, key) = p.user("dave@example.com", |_| {});
+    let id = Identity::new(key, cert.clone(), vec![]).unwrap();
+    let msg = b"From: dave@example.com\r\nTo: gw@example.net\r\nMessage-ID: <1@x>\r\nSubject: s\r\n\r\nhello\r\n";
+    let signed = smime::sign_message(
+        msg,
+        &id,
+        &Default::default(),
+        &mut rand_core::OsRng,
+        &Limits::default(),
+    )
+    .unwrap();
+    // Broken: flip a byte of the signed text.
+    let mut broken = signed.clone();
+    let pos = broken.windows(5).position(|w| w == b"hello").unwrap();
+    broken[pos] = b'j';
+    let r = k.harvest_message(&broken, SystemTime::now()).unwrap();
+    assert!(r.certificates.is_empty() && !r.skipped.is_empty());
+    assert!(
+        k.lookup_smime("dave@example.com", SystemTime::now())
+            .unwrap()
+            .candidates
+            .is_empty()
+    );
+
+    let r = k.harvest_message(&signed, SystemTime::now()).unwrap();
+    assert_eq!(r.certificates, vec![certificate_id(&cert)]);
+    let gen1 = k.store().generation().unwrap();
+    let r2 = k.harvest_message(&signed, SystemTime::now()).unwrap();
+    assert_eq!(r2.certificates, r.certificates);
+    let rec = k
+        .store()
+        .certificate(&certificate_id(&cert))
+        .unwrap()
+        .unwrap();
+    assert_eq!(rec.trust, Trust::Unverified);
+    assert_eq!(k.store().provenance(&rec.id).unwrap().len(), 1);
+    assert!(k.store().generation().unwrap() > gen1);
+    let l = k
+        .lookup_smime("dave@example.com", SystemTime::now())
+        .unwrap();
+    assert_eq!(l.selected.unwrap().0, cert);
+}
+
+#[test]
+fn harvests_autocrypt_and_attached_keys_of_the_sender_only() {
+    use base64::Engine as _;
+    let k = memory();
+    let erin = pgp::SecretKey::generate("Erin <erin@example.org>", pgp::KeyKind::Cv25519).unwrap();
+    let mallory =
+        pgp::SecretKey::generate("Frank <frank@example.org>", pgp::KeyKind::Cv25519).unwrap();
+    let bin = {
+        use sequoia_openpgp::serialize::SerializeInto;
+        erin.cert().as_sequoia().to_vec().unwrap()
+    };
+    let kd = base64::engine::general_purpose::STANDARD.encode(bin);
+    let attached = String::from_utf8(mallory.to_armored_public().unwrap()).unwrap();
+    let msg = format!(
+        "From: erin@example.org\r\nAutocrypt: addr=erin@example.org; keydata={kd}\r\n\
+         MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\
+         Content-Type: text/plain\r\n\r\nhi\r\n--b\r\nContent-Type: application/pgp-keys\r\n\r\n\
+         {attached}\r\n--b--\r\n"
+    );
+    let r = k
+        .harvest_message(msg.as_bytes(), SystemTime::now())
+        .unwrap();
+    assert_eq!(r.pgp_certificates, vec![erin.cert().fingerprint()]);
+    assert!(
+        r.skipped
+            .iter()
+            .any(|s| s.contains(&mallory.cert().fingerprint()))
+    );
+    let rec = k.store().pgp(&erin.cert().fingerprint()).unwrap().unwrap();
+    assert_eq!(rec.trust, Trust::Autocrypt);
+    assert!(
+        k.lookup_pgp("frank@example.org", SystemTime::now())
+            .unwrap()
+            .candidates
+            .is_empty()
+    );
+    let r2 = k
+        .harvest_message(msg.as_bytes(), SystemTime::now())
+        .unwrap();
+    assert_eq!(r2.pgp_certificates, r.pgp_certificates);
+    assert_eq!(k.store().pgp_certificates().unwrap().len(), 1);
+}
+
+#[test]
+fn schema_version_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let s = SqliteStore::open(&db).unwrap();
+    assert_eq!(s.schema_version().unwrap(), 1);
+    s.integrity_check().unwrap();
+    drop(s);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.pragma_update(None, "user_version", 99).unwrap();
+    drop(conn);
+    assert!(
+        SqliteStore::open(&db)
+            .unwrap_err()
+            .to_string()
+            .contains("schema version 99")
+    );
+}
+
+#[test]
+fn time_format() {
+    assert_eq!(format_time(0), "1970-01-01T00:00:00Z");
+    assert_eq!(format_time(1_795_000_000), "2026-11-18T11:06:40Z");
+}
