@@ -36,6 +36,20 @@ pub struct Limits {
     pub min_rsa_bits: usize,
     /// Largest RSA modulus accepted, in bits.
     pub max_rsa_bits: usize,
+
+    // Policy content inspection (sealgate-policy): what looking inside attachments may cost.
+    /// Most bytes extracted (decompressed, decoded) from one attachment, archives included.
+    pub max_extract_bytes_per_attachment: usize,
+    /// Most bytes extracted from all the attachments and bodies of one message.
+    pub max_extract_bytes_per_message: usize,
+    /// Deepest nesting of archives (a ZIP in a ZIP is depth 2) that is opened.
+    pub max_archive_depth: usize,
+    /// Most entries looked at in one archive.
+    pub max_archive_entries: usize,
+    /// Highest ratio of uncompressed to compressed size accepted for an archive entry.
+    pub max_compression_ratio: u64,
+    /// Time budget for inspecting one message, in milliseconds.
+    pub max_inspect_millis: u64,
 }
 
 impl Default for Limits {
@@ -55,6 +69,13 @@ impl Default for Limits {
             max_kdf_iterations: 10_000_000,
             min_rsa_bits: 2048,
             max_rsa_bits: 8192,
+            // policy content inspection
+            max_extract_bytes_per_attachment: 32 * 1024 * 1024,
+            max_extract_bytes_per_message: 128 * 1024 * 1024,
+            max_archive_depth: 3,
+            max_archive_entries: 10_000,
+            max_compression_ratio: 200,
+            max_inspect_millis: 10_000,
         }
     }
 }
