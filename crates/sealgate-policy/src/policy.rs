@@ -767,3 +767,176 @@ impl Ctx<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decision::{Method, SignMethod};
+    use sealgate_mime::Limits;
+
+    /// The example from the issue: the format's contract.
+    const CONTRACT: &str = r#"
+internal_domains = ["example.com"]
+
+[[rule]]
+name = "excel-out"
+when = { all = [ { direction = "outbound" }, { attachment_type = "excel" } ] }
+action = { encrypt = ["smime", "pgp", "zip"] }   # best effort, in this order, never clear text
+stop = false
+
+[[rule]]
+name = "cards"
+when = { sensitive = "payment_card", min_count = 1 }
+action = { encrypt = ["smime", "zip"] }
+
+[[rule]]
+name = "finance-author"
+when = { attachment_property = { author = "Finance*" } }
+action = "require_tls"
+
+[[rule]]
+name = "no-exe"
+when = { attachment_type = "executable" }
+action = { reject = "Executable attachments are not allowed" }
+"#;
+
+    fn decide(policy: &Policy, raw: &[u8]) -> Decision {
+        let limits = Limits::default();
+        let msg = Entity::parse(raw, &limits).unwrap();
+        policy.decide(&msg, &Envelope::from_headers(&msg), &crate::inspect(&msg, &limits))
+    }
+
+    #[test]
+    fn contract_parses_and_means_what_it_says() {
+        let p = Policy::from_toml(CONTRACT, None).unwrap();
+        assert_eq!(p.rule_names().collect::<Vec<_>>(), ["excel-out", "cards", "finance-author", "no-exe"]);
+        let d = decide(&p, b"From: a@example.com\r\nTo: b@partner.example, c@example.com\r\nSubject: hi\r\n\r\ncard 4111-1111-1111-1111\r\n");
+        assert_eq!(d.fired, ["cards"]);
+        assert_eq!(d.recipients.len(), 2);
+        let b = &d.recipients[0];
+        assert_eq!(b.direction, Direction::Outbound);
+        assert!(matches!(&b.actions[..], [Action::Encrypt { methods, .. }] if methods == &[Method::Smime, Method::Zip]));
+        assert_eq!(b.reasons[0].triggers[0].matched, "payment_card 4111 **** **** 1111");
+        assert_eq!(d.recipients[1].direction, Direction::Internal);
+        // No card: only the default fires.
+        let d = decide(&p, b"From: a@example.com\r\nTo: b@partner.example\r\n\r\ncard 4111-1111-1111-1112\r\n");
+        assert_eq!(d.fired, ["default"]);
+        assert_eq!(d.recipients[0].actions, [Action::None]);
+    }
+
+    #[test]
+    fn errors_have_line_and_column() {
+        let bad = "internal_domains = [\"example.com\"]\n\n[[rule]]\nname = \"x\"\nwhen = { subject_contans = \"a\" }\naction = \"none\"\n";
+        match Policy::from_toml(bad, None) {
+            Err(Error::Syntax { line, column, message }) => {
+                assert_eq!(line, 5, "{message}");
+                assert!(column > 1, "{column}");
+                assert!(message.contains("subject_contans"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let bad = "[[rule]]\nname = \"x\"\naction = { encrypt = [\"smime\", \"fax\"] }\n";
+        match Policy::from_toml(bad, None) {
+            Err(Error::Syntax { line: 3, message, .. }) => assert!(message.contains("fax"), "{message}"),
+            other => panic!("{other:?}"),
+        }
+        let bad = "[[rule]]\nname = \"x\"\nwhen = { body_matches = \"(unclosed\" }\naction = \"none\"\n";
+        assert!(matches!(Policy::from_toml(bad, None), Err(Error::Syntax { line: 3, .. })));
+        let bad = "[[rule]\nname = \"x\"\n";
+        assert!(matches!(Policy::from_toml(bad, None), Err(Error::Syntax { line: 1, .. })));
+        let bad = "unknown_top = 1\n";
+        assert!(matches!(Policy::from_toml(bad, None), Err(Error::Syntax { line: 1, .. })));
+        let bad = "[[rule]]\nname = \"x\"\nwhen = { sensitive = \"nope\" }\naction = \"none\"\n";
+        assert!(matches!(Policy::from_toml(bad, None), Err(Error::Rule { .. })));
+        let bad = "[[rule]]\nname = \"x\"\naction = { zip = { password = \"hunter2\" } }\n";
+        let e = Policy::from_toml(bad, None).unwrap_err().to_string();
+        assert!(!e.contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn actions_combine_in_execution_order() {
+        let p = Policy::from_toml(
+            r#"
+internal_domains = ["example.com", "*.example.com"]
+[lists]
+partners = ["partner.example", "*@ally.example"]
+[[rule]]
+name = "tag"
+action = [{ add_header = { name = "X-Scanned", value = "yes" } }, "require_tls"]
+stop = false
+[[rule]]
+name = "partners"
+when = { recipient = { list = "partners" } }
+action = [{ encrypt = ["pgp", "zip"], zip = { method = "zipcrypto", length = 20 } }, { sign = "smime" }]
+[default]
+action = { sign = "pgp" }
+"#,
+            None,
+        )
+        .unwrap();
+        let d = decide(&p, b"From: a@mail.example.com\r\nTo: x@partner.example\r\nCc: y@ally.example, z@other.example\r\n\r\nhi\r\n");
+        let r = &d.recipients[0];
+        assert!(matches!(&r.actions[0], Action::AddHeader { name, .. } if name == "X-Scanned"));
+        assert_eq!(r.actions[1], Action::Sign { method: SignMethod::Smime });
+        assert!(matches!(&r.actions[2], Action::Encrypt { zip, .. } if zip.length == 20));
+        assert_eq!(r.actions[3], Action::RequireTls);
+        assert_eq!(d.recipients[1].reasons.len(), 2);
+        let z = &d.recipients[2];
+        assert_eq!(z.reasons.iter().map(|r| r.rule.as_str()).collect::<Vec<_>>(), ["tag", "default"]);
+        assert_eq!(z.actions[1], Action::Sign { method: SignMethod::Pgp });
+        assert_eq!(d.fired, ["tag", "partners", "default"]);
+    }
+
+    #[test]
+    fn triggers() {
+        let p = Policy::from_toml(
+            r#"
+internal_domains = ["example.com"]
+[patterns]
+employee_id = "EMP-[0-9]{6}"
+[[rule]]
+name = "subject"
+when = { subject_matches = "(?i)^\\[secret\\]" }
+action = "require_tls"
+stop = false
+[[rule]]
+name = "classified"
+when = { header = { name = "X-Classification", matches = "(?i)confidential" } }
+action = "require_tls"
+stop = false
+[[rule]]
+name = "big"
+when = { size_over = "1KB" }
+action = "require_tls"
+stop = false
+[[rule]]
+name = "emp"
+when = { sensitive = "employee_id", min_count = 2 }
+action = "require_tls"
+stop = false
+[[rule]]
+name = "newsletter"
+when = { sender = "news*@example.com", direction = "outbound" }
+action = { sign = "smime" }
+stop = false
+[[rule]]
+name = "not-internal"
+when = { not = { direction = "internal" } }
+action = "none"
+stop = false
+[[rule]]
+name = "never"
+when = { always = false }
+action = "none"
+"#,
+            None,
+        )
+        .unwrap();
+        let d = decide(&p, b"From: newsletter@example.com\r\nTo: b@partner.example\r\nSubject: [SECRET] plans\r\nX-Classification: Confidential\r\n\r\nEMP-123456 EMP-654321 EMP-123456\r\n");
+        assert_eq!(d.fired, ["subject", "classified", "emp", "newsletter", "not-internal", "default"]);
+        let emp = d.recipients[0].reasons.iter().find(|r| r.rule == "emp").unwrap();
+        assert_eq!(emp.triggers[0].matched, "EM******56");
+        let news = d.recipients[0].reasons.iter().find(|r| r.rule == "newsletter").unwrap();
+        assert_eq!(news.triggers.len(), 2);
+    }
+}
