@@ -9,6 +9,7 @@ mod limits;
 mod pgp;
 mod protect;
 mod smime;
+mod text;
 mod transfer;
 
 pub use canonical::{CanonicalWriter, canonicalize_crlf, is_canonical};
@@ -29,6 +30,7 @@ pub use smime::{
     MultipartSigned, Pkcs7Mime, build_base64_entity, build_multipart_signed,
     parse_multipart_signed, parse_pkcs7_mime, write_multipart_signed,
 };
+pub use text::{decode_text, html_to_text};
 pub use transfer::Base64Writer;
 
 #[cfg(test)]
@@ -58,6 +60,7 @@ mod tests {
         }
         let _ = (e.content_type(), e.transfer_encoding(), e.filename());
         let _ = e.decoded_body(limits);
+        let _ = e.decoded_text(limits);
         if let Ok(parts) = e.parts(limits) {
             for p in &parts {
                 walk(p, limits);

@@ -49,6 +49,19 @@ pub struct Limits {
     // Key store (issue 6: import).
     /// Largest key file the key store's importer reads (PEM, DER, PKCS#12, OpenPGP), in bytes.
     pub max_key_file_bytes: usize,
+    // Policy content inspection (sealgate-policy): what looking inside attachments may cost.
+    /// Most bytes extracted (decompressed, decoded) from one attachment, archives included.
+    pub max_extract_bytes_per_attachment: usize,
+    /// Most bytes extracted from all the attachments and bodies of one message.
+    pub max_extract_bytes_per_message: usize,
+    /// Deepest nesting of archives (a ZIP in a ZIP is depth 2) that is opened.
+    pub max_archive_depth: usize,
+    /// Most entries looked at in one archive.
+    pub max_archive_entries: usize,
+    /// Highest ratio of uncompressed to compressed size accepted for an archive entry.
+    pub max_compression_ratio: u64,
+    /// Time budget for inspecting one message, in milliseconds.
+    pub max_inspect_millis: u64,
 }
 
 impl Default for Limits {
@@ -74,6 +87,13 @@ impl Default for Limits {
             max_directory_response_bytes: 8 * 1024 * 1024,
             // Key store (issue 6: import).
             max_key_file_bytes: 64 * 1024 * 1024,
+            // policy content inspection
+            max_extract_bytes_per_attachment: 32 * 1024 * 1024,
+            max_extract_bytes_per_message: 128 * 1024 * 1024,
+            max_archive_depth: 3,
+            max_archive_entries: 10_000,
+            max_compression_ratio: 200,
+            max_inspect_millis: 10_000,
         }
     }
 }
