@@ -178,7 +178,11 @@ const CRC_TABLE: [u32; 256] = {
         let mut c = i as u32;
         let mut k = 0;
         while k < 8 {
-            c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+            c = if c & 1 != 0 {
+                0xEDB8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
             k += 1;
         }
         table[i] = c;
@@ -257,8 +261,9 @@ mod tests {
         let mut c = keys.cipher().unwrap();
         let mut data = vec![0u8; 16 * 300];
         c.encrypt(&mut data).unwrap();
-        let ecb = EncryptingKey::ecb(UnboundCipherKey::new(&AES_256, &keys.material[..32]).unwrap())
-            .unwrap();
+        let ecb =
+            EncryptingKey::ecb(UnboundCipherKey::new(&AES_256, &keys.material[..32]).unwrap())
+                .unwrap();
         for (i, block) in data.chunks(16).enumerate() {
             let mut want = ((i as u128) + 1).to_le_bytes();
             ecb.encrypt(&mut want).unwrap();

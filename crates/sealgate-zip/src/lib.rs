@@ -8,8 +8,8 @@ mod read;
 mod sniff;
 mod write;
 
-pub use error::{Error, Result};
 pub(crate) use error::malformed;
+pub use error::{Error, Result};
 pub use names::sanitize_name;
 pub use password::{DEFAULT_ALPHABET, DEFAULT_LENGTH, Password};
 pub use read::{EntryEncryption, EntryInfo, Extracted, ZipReader, read_all};

@@ -76,7 +76,10 @@ mod tests {
         assert!(check_name("a/b.txt").is_ok());
         assert_eq!(check_name("a\\b.txt").unwrap(), "a/b.txt");
         for bad in ["../x", "a/../../x", "/etc/passwd", "\\x", "C:x", "a\nb", ""] {
-            assert!(matches!(check_name(bad), Err(Error::UnsafePath { .. })), "{bad:?}");
+            assert!(
+                matches!(check_name(bad), Err(Error::UnsafePath { .. })),
+                "{bad:?}"
+            );
         }
     }
 }

@@ -24,11 +24,7 @@ impl Password {
 
     /// A password of `length` characters drawn uniformly from `alphabet` (ASCII, no
     /// repeats needed) with `rng`, e.g. `rand_core::OsRng`.
-    pub fn generate(
-        length: usize,
-        alphabet: &str,
-        rng: &mut impl CryptoRngCore,
-    ) -> Result<Self> {
+    pub fn generate(length: usize, alphabet: &str, rng: &mut impl CryptoRngCore) -> Result<Self> {
         let mut chars: Vec<u8> = alphabet.bytes().collect();
         chars.sort_unstable();
         chars.dedup();
@@ -100,7 +96,10 @@ mod tests {
     struct Counter(u64);
     impl rand_core::RngCore for Counter {
         fn next_u32(&mut self) -> u32 {
-            self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (self.0 >> 32) as u32
         }
         fn next_u64(&mut self) -> u64 {

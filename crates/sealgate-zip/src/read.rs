@@ -148,7 +148,9 @@ impl<R: Read + Seek> ZipReader<R> {
         };
         for i in 0..reader.entries.len() {
             let local = reader.local_header(i)?;
-            if let (Some((ae_version, strength, _)), Some(e)) = (local.aes, reader.entries.get_mut(i)) {
+            if let (Some((ae_version, strength, _)), Some(e)) =
+                (local.aes, reader.entries.get_mut(i))
+            {
                 e.encryption = EntryEncryption::Aes {
                     ae_version,
                     bits: 64 * u16::from(strength) + 64,
@@ -171,7 +173,10 @@ impl<R: Read + Seek> ZipReader<R> {
     }
 
     fn local_header(&mut self, index: usize) -> Result<LocalHeader> {
-        let entry = self.entries.get(index).ok_or_else(|| malformed("no such entry"))?;
+        let entry = self
+            .entries
+            .get(index)
+            .ok_or_else(|| malformed("no such entry"))?;
         let start = entry.header_start;
         self.source.seek(SeekFrom::Start(start))?;
         let mut fixed = [0u8; 30];
@@ -266,7 +271,11 @@ impl<R: Read + Seek> ZipReader<R> {
                     return Err(Error::WrongPassword);
                 }
                 raw = raw.into_inner().take(entry.compressed_size - overhead);
-                (actual, Decrypt::Aes(Box::new(keys.cipher()?)), ae_version != 2)
+                (
+                    actual,
+                    Decrypt::Aes(Box::new(keys.cipher()?)),
+                    ae_version != 2,
+                )
             }
             (true, None) => {
                 let password = password.ok_or(Error::PasswordRequired)?;
@@ -296,7 +305,10 @@ impl<R: Read + Seek> ZipReader<R> {
             crc: crc32fast::Hasher::new(),
             written: 0,
             entry_limit: ratio_allowance(entry.compressed_size, &self.limits).min(entry.size),
-            total_left: self.limits.max_zip_total_bytes.saturating_sub(self.produced),
+            total_left: self
+                .limits
+                .max_zip_total_bytes
+                .saturating_sub(self.produced),
             name: &entry.name,
             limits: &self.limits,
         };
@@ -330,7 +342,9 @@ impl<R: Read + Seek> ZipReader<R> {
             }
         }
         if written != entry.size {
-            return Err(coarse(malformed("entry size differs from the central directory")));
+            return Err(coarse(malformed(
+                "entry size differs from the central directory",
+            )));
         }
         if check_crc && crc != entry.crc {
             return Err(coarse(Error::CrcMismatch { name: entry.name }));
@@ -339,7 +353,11 @@ impl<R: Read + Seek> ZipReader<R> {
     }
 
     /// Entry `index` in memory, returned only once every check (MAC, CRC, size) has passed.
-    pub fn read(&mut self, index: usize, password: Option<&Password>) -> Result<Zeroizing<Vec<u8>>> {
+    pub fn read(
+        &mut self,
+        index: usize,
+        password: Option<&Password>,
+    ) -> Result<Zeroizing<Vec<u8>>> {
         let size = self
             .entries
             .get(index)
@@ -374,7 +392,11 @@ impl std::fmt::Debug for Extracted {
 /// are themselves ZIP archives are opened too (with the same password), up to
 /// `limits.max_zip_nesting` levels, with one `max_zip_total_bytes` budget for all levels;
 /// an inner archive that cannot be opened is returned as a file.
-pub fn read_all(data: &[u8], password: Option<&Password>, limits: &Limits) -> Result<Vec<Extracted>> {
+pub fn read_all(
+    data: &[u8],
+    password: Option<&Password>,
+    limits: &Limits,
+) -> Result<Vec<Extracted>> {
     let mut out = Vec::new();
     let mut budget = limits.max_zip_total_bytes;
     read_nested(data, "", password, limits, 0, &mut budget, &mut out)?;
@@ -400,7 +422,9 @@ fn read_nested(
     level.max_zip_total_bytes = *budget;
     let mut zip = ZipReader::open(Cursor::new(data), &level)?;
     for i in 0..zip.entries().len() {
-        let Some(info) = zip.entries().get(i).cloned() else { continue };
+        let Some(info) = zip.entries().get(i).cloned() else {
+            continue;
+        };
         if info.is_dir {
             continue;
         }
@@ -410,16 +434,32 @@ fn read_nested(
         if content.starts_with(b"PK\x03\x04") {
             let mut inner = Vec::new();
             let inner_prefix = format!("{name}/");
-            match read_nested(&content, &inner_prefix, password, limits, depth + 1, budget, &mut inner) {
+            match read_nested(
+                &content,
+                &inner_prefix,
+                password,
+                limits,
+                depth + 1,
+                budget,
+                &mut inner,
+            ) {
                 Ok(()) => {
                     out.extend(inner);
                     continue;
                 }
-                Err(e @ (Error::LimitExceeded { .. } | Error::CompressionRatio { .. } | Error::OverlappingEntries | Error::UnsafePath { .. })) => return Err(e),
+                Err(
+                    e @ (Error::LimitExceeded { .. }
+                    | Error::CompressionRatio { .. }
+                    | Error::OverlappingEntries
+                    | Error::UnsafePath { .. }),
+                ) => return Err(e),
                 Err(_) => {}
             }
         }
-        out.push(Extracted { name, data: content });
+        out.push(Extracted {
+            name,
+            data: content,
+        });
     }
     Ok(())
 }
@@ -609,7 +649,10 @@ mod tests {
             ("empty.txt".into(), Vec::new()),
             ("short.txt".into(), b"nineteen bytes long".to_vec()),
             ("twenty.txt".into(), b"twenty bytes long!!!".to_vec()),
-            ("text.txt".into(), b"Lorem ipsum dolor sit amet. ".repeat(20_000)),
+            (
+                "text.txt".into(),
+                b"Lorem ipsum dolor sit amet. ".repeat(20_000),
+            ),
             ("random.bin".into(), random),
             ("dir/Grüße ☃.txt".into(), "Grüße".as_bytes().to_vec()),
         ]
@@ -621,8 +664,10 @@ mod tests {
         for enc in [Encryption::Aes256, Encryption::ZipCrypto] {
             let pw = Password::from("correct horse");
             let entries = sample_entries();
-            let refs: Vec<(&str, &[u8])> =
-                entries.iter().map(|(n, d)| (n.as_str(), d.as_slice())).collect();
+            let refs: Vec<(&str, &[u8])> = entries
+                .iter()
+                .map(|(n, d)| (n.as_str(), d.as_slice()))
+                .collect();
             let zip = create(&refs, &pw, &WriteOptions::new(enc), &mut rand_core::OsRng).unwrap();
             let out = read_all(&zip, Some(&pw), &limits).unwrap();
             assert_eq!(out.len(), entries.len());
@@ -634,8 +679,20 @@ mod tests {
             let kinds: Vec<_> = reader.entries().iter().map(|e| e.encryption).collect();
             match enc {
                 Encryption::Aes256 => {
-                    assert_eq!(kinds[1], EntryEncryption::Aes { ae_version: 2, bits: 256 });
-                    assert_eq!(kinds[2], EntryEncryption::Aes { ae_version: 1, bits: 256 });
+                    assert_eq!(
+                        kinds[1],
+                        EntryEncryption::Aes {
+                            ae_version: 2,
+                            bits: 256
+                        }
+                    );
+                    assert_eq!(
+                        kinds[2],
+                        EntryEncryption::Aes {
+                            ae_version: 1,
+                            bits: 256
+                        }
+                    );
                 }
                 _ => assert!(kinds.iter().all(|k| *k == EntryEncryption::ZipCrypto)),
             }
@@ -664,7 +721,10 @@ mod tests {
                 let r = read_all(&zip, Some(&wrong), &limits);
                 assert!(matches!(r, Err(Error::WrongPassword)), "{enc:?} {i}: {r:?}");
             }
-            assert!(matches!(read_all(&zip, None, &limits), Err(Error::PasswordRequired)));
+            assert!(matches!(
+                read_all(&zip, None, &limits),
+                Err(Error::PasswordRequired)
+            ));
         }
     }
 
@@ -673,20 +733,33 @@ mod tests {
         let limits = Limits::default();
         let pw = Password::from("pw");
         let data = b"important content ".repeat(50);
-        let zip = create(&[("a.txt", &data[..])], &pw, &WriteOptions::default(), &mut rand_core::OsRng)
-            .unwrap();
+        let zip = create(
+            &[("a.txt", &data[..])],
+            &pw,
+            &WriteOptions::default(),
+            &mut rand_core::OsRng,
+        )
+        .unwrap();
         // flip one ciphertext byte (after 30 + 5 name + 11 extra + 18 salt/verifier)
         let mut bad = zip.clone();
         bad[30 + 5 + 11 + 18 + 3] ^= 1;
-        assert!(matches!(read_all(&bad, Some(&pw), &limits), Err(Error::WrongPassword)));
+        assert!(matches!(
+            read_all(&bad, Some(&pw), &limits),
+            Err(Error::WrongPassword)
+        ));
     }
 
     #[test]
     fn bomb_is_refused_by_ratio_while_inflating() {
         // An entry that lies about its size is stopped as it expands, not by what it announces.
         let mut w = ZipWriter::new(Vec::new(), Password::from("pw"), WriteOptions::default());
-        w.add("zeros.bin", None, std::io::repeat(0).take(8 * 1024 * 1024), &mut rand_core::OsRng)
-            .unwrap();
+        w.add(
+            "zeros.bin",
+            None,
+            std::io::repeat(0).take(8 * 1024 * 1024),
+            &mut rand_core::OsRng,
+        )
+        .unwrap();
         let zip = w.finish().unwrap();
         let mut limits = Limits::default();
         limits.max_zip_ratio = 100;
@@ -704,7 +777,13 @@ mod tests {
         let opts = WriteOptions::default();
         let mut zip = create(&[("leaf.txt", b"leaf")], &pw, &opts, &mut rand_core::OsRng).unwrap();
         for _ in 0..3 {
-            zip = create(&[("inner.zip", &zip[..])], &pw, &opts, &mut rand_core::OsRng).unwrap();
+            zip = create(
+                &[("inner.zip", &zip[..])],
+                &pw,
+                &opts,
+                &mut rand_core::OsRng,
+            )
+            .unwrap();
         }
         let limits = Limits::default();
         let out = read_all(&zip, Some(&pw), &limits).unwrap();
@@ -713,7 +792,10 @@ mod tests {
         tight.max_zip_nesting = 2;
         assert!(matches!(
             read_all(&zip, Some(&pw), &tight),
-            Err(Error::LimitExceeded { what: "ZIP nesting depth", .. })
+            Err(Error::LimitExceeded {
+                what: "ZIP nesting depth",
+                ..
+            })
         ));
     }
 
@@ -729,10 +811,16 @@ mod tests {
         .unwrap();
         let mut l = Limits::default();
         l.max_zip_entries = 2;
-        assert!(matches!(read_all(&zip, Some(&pw), &l), Err(Error::LimitExceeded { .. })));
+        assert!(matches!(
+            read_all(&zip, Some(&pw), &l),
+            Err(Error::LimitExceeded { .. })
+        ));
         let mut l = Limits::default();
         l.max_zip_name_len = 0;
-        assert!(matches!(read_all(&zip, Some(&pw), &l), Err(Error::LimitExceeded { .. })));
+        assert!(matches!(
+            read_all(&zip, Some(&pw), &l),
+            Err(Error::LimitExceeded { .. })
+        ));
     }
 
     #[test]

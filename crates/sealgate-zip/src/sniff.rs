@@ -2,25 +2,25 @@
 
 /// Magic numbers of formats that are already compressed (or are archives of compressed data).
 const MAGIC: &[(usize, &[u8])] = &[
-    (0, b"\xFF\xD8\xFF"),              // JPEG
-    (0, b"\x89PNG\r\n\x1a\n"),         // PNG
-    (0, b"GIF8"),                      // GIF
-    (0, b"PK\x03\x04"),                // ZIP, and so docx/xlsx/pptx/odt/jar/epub
-    (0, b"PK\x05\x06"),                // empty ZIP
-    (0, b"\x1F\x8B"),                  // gzip
-    (0, b"BZh"),                       // bzip2
-    (0, b"\xFD7zXZ\x00"),              // xz
-    (0, b"7z\xBC\xAF\x27\x1C"),        // 7z
-    (0, b"\x28\xB5\x2F\xFD"),          // zstd
-    (0, b"Rar!\x1A\x07"),              // RAR
-    (0, b"OggS"),                      // Ogg
-    (0, b"fLaC"),                      // FLAC
-    (0, b"ID3"),                       // MP3 with ID3 tag
-    (0, b"\x1A\x45\xDF\xA3"),          // Matroska / WebM
-    (4, b"ftyp"),                      // MP4, MOV, HEIC, M4A
-    (8, b"WEBP"),                      // WebP (RIFF....WEBP)
-    (0, b"\x04\x22\x4D\x18"),          // LZ4 frame
-    (0, b"MSCF"),                      // CAB
+    (0, b"\xFF\xD8\xFF"),       // JPEG
+    (0, b"\x89PNG\r\n\x1a\n"),  // PNG
+    (0, b"GIF8"),               // GIF
+    (0, b"PK\x03\x04"),         // ZIP, and so docx/xlsx/pptx/odt/jar/epub
+    (0, b"PK\x05\x06"),         // empty ZIP
+    (0, b"\x1F\x8B"),           // gzip
+    (0, b"BZh"),                // bzip2
+    (0, b"\xFD7zXZ\x00"),       // xz
+    (0, b"7z\xBC\xAF\x27\x1C"), // 7z
+    (0, b"\x28\xB5\x2F\xFD"),   // zstd
+    (0, b"Rar!\x1A\x07"),       // RAR
+    (0, b"OggS"),               // Ogg
+    (0, b"fLaC"),               // FLAC
+    (0, b"ID3"),                // MP3 with ID3 tag
+    (0, b"\x1A\x45\xDF\xA3"),   // Matroska / WebM
+    (4, b"ftyp"),               // MP4, MOV, HEIC, M4A
+    (8, b"WEBP"),               // WebP (RIFF....WEBP)
+    (0, b"\x04\x22\x4D\x18"),   // LZ4 frame
+    (0, b"MSCF"),               // CAB
 ];
 
 /// Whether storing beats deflating: a known compressed format by its magic number, or a

@@ -232,7 +232,11 @@ impl<W: Write> ZipWriter<W> {
         } else {
             actual_method
         };
-        let mut version_needed: u16 = if actual_method == METHOD_DEFLATE { 20 } else { 10 };
+        let mut version_needed: u16 = if actual_method == METHOD_DEFLATE {
+            20
+        } else {
+            10
+        };
         if zip64 {
             version_needed = version_needed.max(45);
         }
@@ -479,9 +483,8 @@ impl<W: Write> ZipWriter<W> {
         }
         let cd_size = self.offset - cd_start;
         let count = entries.len() as u64;
-        let need_zip64 = count >= 0xFFFF
-            || cd_start >= u64::from(u32::MAX)
-            || cd_size >= u64::from(u32::MAX);
+        let need_zip64 =
+            count >= 0xFFFF || cd_start >= u64::from(u32::MAX) || cd_size >= u64::from(u32::MAX);
         if need_zip64 {
             // Zip64 end of central directory record and locator (APPNOTE §4.3.14, §4.3.15).
             let eocd64 = self.offset;
@@ -560,7 +563,8 @@ fn dos_date_time(t: SystemTime) -> (u16, u16) {
     let (y, m, d) = civil_from_days(days);
     let y = y.clamp(1980, 2107);
     let date = (((y - 1980) as u16) << 9) | ((m as u16) << 5) | d as u16;
-    let time = (((rem / 3600) as u16) << 11) | ((((rem / 60) % 60) as u16) << 5) | ((rem % 60) / 2) as u16;
+    let time =
+        (((rem / 3600) as u16) << 11) | ((((rem / 60) % 60) as u16) << 5) | ((rem % 60) / 2) as u16;
     (date, time)
 }
 
@@ -612,7 +616,10 @@ mod tests {
         let mut rng = rand_core::OsRng;
         assert_eq!(w.add_bytes("a.txt", b"1", &mut rng).unwrap(), "a.txt");
         assert_eq!(w.add_bytes("a.txt", b"2", &mut rng).unwrap(), "a (2).txt");
-        assert_eq!(w.add_bytes("../a.txt", b"3", &mut rng).unwrap(), "a (3).txt");
+        assert_eq!(
+            w.add_bytes("../a.txt", b"3", &mut rng).unwrap(),
+            "a (3).txt"
+        );
         assert_eq!(w.add_bytes("noext", b"3", &mut rng).unwrap(), "noext");
         assert_eq!(w.add_bytes("noext", b"3", &mut rng).unwrap(), "noext (2)");
     }
@@ -621,6 +628,13 @@ mod tests {
     fn size_mismatch_is_an_error() {
         let mut w = ZipWriter::new(Vec::new(), Password::from("x"), WriteOptions::default());
         let r = w.add("a", Some(10), &b"short"[..], &mut rand_core::OsRng);
-        assert!(matches!(r, Err(Error::SizeMismatch { announced: 10, actual: 5, .. })));
+        assert!(matches!(
+            r,
+            Err(Error::SizeMismatch {
+                announced: 10,
+                actual: 5,
+                ..
+            })
+        ));
     }
 }

@@ -4,6 +4,7 @@ pub use sealgate_mime as mime;
 pub use sealgate_mime::Limits;
 pub use sealgate_pgp as pgp;
 pub use sealgate_smime as smime;
+pub use sealgate_zip as zip;
 
 /// The facade's error: wraps the error of each crate underneath.
 #[derive(Debug, thiserror::Error)]
@@ -15,6 +16,9 @@ pub enum Error {
     /// From the OpenPGP engine.
     #[error(transparent)]
     Pgp(#[from] sealgate_pgp::Error),
+    /// From the password ZIP engine.
+    #[error(transparent)]
+    Zip(#[from] sealgate_zip::Error),
     /// From the MIME toolkit.
     #[error(transparent)]
     Mime(#[from] sealgate_mime::Error),
