@@ -577,3 +577,191 @@ impl Pki {
         d.join(out)
     }
 }
+
+/// Deterministic incompressible bytes (xorshift64*), for ZIP and bench inputs.
+pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        out.extend_from_slice(&x.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// Deterministic English-like text (words of a fixed vocabulary with a skewed distribution,
+/// sentences, lines of about 72 characters): compresses about as well as prose does.
+pub fn pseudo_text(len: usize, seed: u64) -> Vec<u8> {
+    const WORDS: &[&str] = &[
+        "the",
+        "of",
+        "and",
+        "to",
+        "in",
+        "a",
+        "is",
+        "that",
+        "for",
+        "it",
+        "as",
+        "was",
+        "with",
+        "be",
+        "by",
+        "on",
+        "not",
+        "he",
+        "this",
+        "are",
+        "or",
+        "his",
+        "from",
+        "at",
+        "which",
+        "but",
+        "have",
+        "an",
+        "had",
+        "they",
+        "you",
+        "were",
+        "their",
+        "one",
+        "all",
+        "we",
+        "can",
+        "her",
+        "has",
+        "there",
+        "been",
+        "if",
+        "more",
+        "when",
+        "will",
+        "would",
+        "who",
+        "so",
+        "no",
+        "message",
+        "gateway",
+        "encrypted",
+        "certificate",
+        "recipient",
+        "sender",
+        "password",
+        "archive",
+        "policy",
+        "attachment",
+        "quarterly",
+        "figures",
+        "report",
+        "customer",
+        "invoice",
+        "contract",
+        "meeting",
+        "schedule",
+        "project",
+        "delivery",
+        "payment",
+        "account",
+        "balance",
+        "statement",
+        "confidential",
+        "department",
+        "management",
+        "information",
+        "security",
+        "network",
+        "server",
+        "office",
+        "address",
+        "telephone",
+        "number",
+        "agreement",
+        "between",
+        "parties",
+        "shall",
+        "under",
+        "terms",
+        "conditions",
+        "following",
+        "described",
+        "herein",
+        "provided",
+        "however",
+        "without",
+        "written",
+        "consent",
+        "notice",
+        "period",
+        "thirty",
+        "days",
+        "before",
+        "after",
+        "during",
+        "within",
+        "upon",
+        "request",
+        "approval",
+        "budget",
+        "forecast",
+        "revenue",
+        "expenses",
+        "growth",
+        "market",
+        "share",
+        "product",
+        "service",
+        "support",
+        "quality",
+        "standard",
+        "review",
+        "update",
+        "version",
+        "release",
+    ];
+    let mut x = seed | 1;
+    let mut next = move || {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    };
+    let mut out = Vec::with_capacity(len + 80);
+    let mut line = 0;
+    let mut start_sentence = true;
+    while out.len() < len {
+        let r = next();
+        // skew: small indices far more often (a rough Zipf law)
+        let a = (r % WORDS.len() as u64) as usize;
+        let b = ((r >> 20) % WORDS.len() as u64) as usize;
+        let word = WORDS[a.min(b)];
+        let mut w = word.to_string();
+        if start_sentence {
+            w[..1].make_ascii_uppercase();
+            start_sentence = false;
+        }
+        if (r >> 40) % 11 == 0 {
+            w.push('.');
+            start_sentence = true;
+        } else if (r >> 44) % 13 == 0 {
+            w.push(',');
+        } else if (r >> 48) % 97 == 0 {
+            w.push_str(&format!(" {}", (r >> 52) % 10_000));
+        }
+        if line + w.len() + 1 > 72 {
+            out.push(b'\n');
+            line = 0;
+        } else if line > 0 {
+            out.push(b' ');
+            line += 1;
+        }
+        out.extend_from_slice(w.as_bytes());
+        line += w.len();
+    }
+    out.truncate(len);
+    out
+}

@@ -62,6 +62,18 @@ pub struct Limits {
     pub max_compression_ratio: u64,
     /// Time budget for inspecting one message, in milliseconds.
     pub max_inspect_millis: u64,
+    // ZIP archives (sealgate-zip): what reading an untrusted archive may cost.
+    /// Most entries in one ZIP archive.
+    pub max_zip_entries: usize,
+    /// Most bytes all entries of a ZIP archive (nested archives included) may expand to.
+    pub max_zip_total_bytes: u64,
+    /// Highest expansion of one ZIP entry (uncompressed / compressed) beyond its first MiB: a
+    /// zip bomb passes it quickly.
+    pub max_zip_ratio: u64,
+    /// Deepest nesting of ZIP archives inside ZIP archives that a scan opens.
+    pub max_zip_nesting: usize,
+    /// Longest ZIP entry name, in bytes.
+    pub max_zip_name_len: usize,
 }
 
 impl Default for Limits {
@@ -94,6 +106,12 @@ impl Default for Limits {
             max_archive_entries: 10_000,
             max_compression_ratio: 200,
             max_inspect_millis: 10_000,
+            // ZIP archives (sealgate-zip)
+            max_zip_entries: 10_000,
+            max_zip_total_bytes: 2 * 1024 * 1024 * 1024,
+            max_zip_ratio: 200,
+            max_zip_nesting: 3,
+            max_zip_name_len: 1024,
         }
     }
 }

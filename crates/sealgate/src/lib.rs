@@ -8,6 +8,7 @@ pub use sealgate_mime as mime;
 pub use sealgate_mime::Limits;
 pub use sealgate_pgp as pgp;
 pub use sealgate_smime as smime;
+pub use sealgate_zip as zip;
 
 /// The facade's error: wraps the error of each crate underneath.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +23,9 @@ pub enum Error {
     /// From the key store.
     #[error(transparent)]
     Keystore(#[from] sealgate_keystore::Error),
+    /// From the password ZIP engine.
+    #[error(transparent)]
+    Zip(#[from] sealgate_zip::Error),
     /// From the MIME toolkit.
     #[error(transparent)]
     Mime(#[from] sealgate_mime::Error),
