@@ -3,6 +3,7 @@
 pub mod alg;
 pub mod ber;
 pub mod cert;
+pub mod certs_only;
 pub mod crl;
 pub mod enveloped;
 mod error;

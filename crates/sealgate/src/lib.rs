@@ -1,12 +1,17 @@
 #![doc = include_str!("../README.md")]
 
 pub mod audit;
+pub mod gateway;
 pub mod mike;
+
+pub use gateway::{Delivery, Gateway, GatewayBuilder, Options, Outcome, Refusal};
+pub use sealgate_policy::Envelope;
 
 pub use sealgate_keystore as keystore;
 pub use sealgate_mime as mime;
 pub use sealgate_mime::Limits;
 pub use sealgate_pgp as pgp;
+pub use sealgate_policy as policy;
 pub use sealgate_smime as smime;
 pub use sealgate_zip as zip;
 
@@ -32,6 +37,23 @@ pub enum Error {
     /// Reading or writing a file or stream.
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    /// From the policy.
+    #[error(transparent)]
+    Policy(#[from] sealgate_policy::Error),
+    /// The gateway is not configured as it needs to be.
+    #[error("gateway configuration: {reason}")]
+    Config {
+        /// What is missing or wrong.
+        reason: String,
+    },
+    /// The policy says sign, and the store has no signing key for the sender.
+    #[error("no {kind} signing identity for {sender} in the key store")]
+    NoSigningIdentity {
+        /// The sender address.
+        sender: String,
+        /// `S/MIME` or `OpenPGP`.
+        kind: &'static str,
+    },
     /// An audit file's hash chain is broken at `line` (1-based): a record was edited, removed
     /// or reordered, or the line is not an audit record.
     #[error("audit chain broken at line {line}: {reason}")]
