@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod canonical;
+mod compose;
 mod entity;
 mod error;
 mod header;
@@ -11,6 +12,9 @@ mod smime;
 mod transfer;
 
 pub use canonical::{CanonicalWriter, canonicalize_crlf, is_canonical};
+pub use compose::{
+    MessageBuilder, Part, encode_mailbox, encode_text, filename_param, format_date, message_id,
+};
 pub use entity::Entity;
 pub use error::{Error, Result};
 pub use header::{ContentType, HeaderField, mailboxes};
