@@ -7,8 +7,8 @@ use crate::{Entity, Error, Limits, Result};
 /// Rewrite the header block of `message`: the fields for which `drop` is true are removed, the
 /// `add` fields (name, value) are put first, in order, the way trace and result fields are
 /// added (RFC 5321 §4.4, RFC 8601 §5). Values are folded at `; ` or spaces to stay under 78
-/// characters a line; a value with bytes outside printable ASCII is written as RFC 2047
-/// encoded words. The line ending of the added fields follows the message's first line.
+/// characters a line (a long token stays whole); a value with bytes outside printable ASCII is
+/// written as RFC 2047 encoded words. The line ending of the added fields follows the message's first line.
 pub fn rewrite_header(
     message: &[u8],
     drop: impl Fn(&HeaderField<'_>) -> bool,
@@ -59,11 +59,21 @@ fn write_field(out: &mut Vec<u8>, name: &str, value: &str, eol: &[u8]) {
             }
         })
         .collect();
-    let value = if clean.bytes().all(|b| (0x20..0x7f).contains(&b)) {
-        clean
-    } else {
-        encode_words(&clean)
-    };
+    if !clean.bytes().all(|b| (0x20..0x7f).contains(&b)) || clean.contains("=?") {
+        // RFC 2047 words, folded by the composer with CRLF.
+        let encoded = crate::compose::encode_text(&clean);
+        let encoded = if eol == b"\n" {
+            encoded.replace("\r\n", "\n")
+        } else {
+            encoded
+        };
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(encoded.as_bytes());
+        out.extend_from_slice(eol);
+        return;
+    }
+    let value = clean;
     out.extend_from_slice(name.as_bytes());
     out.push(b':');
     let mut line_len = name.len() + 1;
@@ -77,34 +87,6 @@ fn write_field(out: &mut Vec<u8>, name: &str, value: &str, eol: &[u8]) {
         line_len += 1 + word.len();
     }
     out.extend_from_slice(eol);
-}
-
-/// RFC 2047 `=?utf-8?b?...?=` words of at most 75 characters, split on character boundaries,
-/// separated by spaces (which decoders drop between encoded words).
-pub fn encode_words(text: &str) -> String {
-    use base64::Engine as _;
-    const MAX_CHUNK: usize = 45; // 45 bytes -> 60 base64 chars + 12 of framing = 72
-    let mut words = Vec::new();
-    let mut chunk = String::new();
-    for c in text.chars() {
-        if chunk.len() + c.len_utf8() > MAX_CHUNK {
-            words.push(std::mem::take(&mut chunk));
-        }
-        chunk.push(c);
-    }
-    if !chunk.is_empty() {
-        words.push(chunk);
-    }
-    words
-        .iter()
-        .map(|w| {
-            format!(
-                "=?utf-8?b?{}?=",
-                base64::engine::general_purpose::STANDARD.encode(w)
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod canonical;
+mod compose;
 mod edit;
 mod entity;
 mod error;
@@ -13,7 +14,10 @@ mod text;
 mod transfer;
 
 pub use canonical::{CanonicalWriter, canonicalize_crlf, is_canonical};
-pub use edit::{encode_words, rewrite_header};
+pub use compose::{
+    MessageBuilder, Part, encode_mailbox, encode_text, filename_param, format_date, message_id,
+};
+pub use edit::rewrite_header;
 pub use entity::Entity;
 pub use error::{Error, Result};
 pub use header::{ContentType, HeaderField, mailboxes};

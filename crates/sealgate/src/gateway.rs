@@ -17,8 +17,8 @@ use rand_core::CryptoRngCore;
 use sealgate_keystore::{Keyring, store::index_key};
 use sealgate_mime::{Entity, HeaderField, Limits};
 use sealgate_policy::{
-    Action, Decision, Envelope, Inspection, Method, Policy, RecipientDecision,
-    SignMethod, ZipSettings,
+    Action, Decision, Envelope, Inspection, Method, Policy, RecipientDecision, SignMethod,
+    ZipSettings,
 };
 use sealgate_smime as smime;
 
@@ -285,10 +285,6 @@ fn refusal(recipient: &str, reason: impl Into<String>, by_policy: bool) -> Refus
         reason: reason.into(),
         by_policy,
     }
-}
-
-fn lower_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// SHA-256 of a certificate's DER, the name the store and the audit trail use.
@@ -565,7 +561,7 @@ impl Gateway {
         group: &Group,
         now: SystemTime,
         rng: &mut impl CryptoRngCore,
-    ) -> Result<(Vec<u8>, Option<Vec<u8>>, Vec<KeyRecord>)> {
+    ) -> Result<Made> {
         let limits = &self.inner.options.limits;
         let mut keys = Vec::new();
         let with_headers;
@@ -738,7 +734,6 @@ impl Gateway {
                         "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789!#$%&*+-=?@^_~"
                     }
                     Alphabet::Digits => "0123456789",
-                    _ => sealgate_zip::DEFAULT_ALPHABET,
                 };
                 Password::generate(settings.length, alphabet, rng)?
             }
@@ -768,6 +763,10 @@ impl Gateway {
         ))
     }
 }
+
+/// What [`Gateway::execute`] made for one group: the copy, a notification for the sender (a
+/// ZIP password), the keys used.
+type Made = (Vec<u8>, Option<Vec<u8>>, Vec<KeyRecord>);
 
 /// Store meta key prefix for a certificate's SMIMECapabilities (comma-separated OIDs).
 pub(crate) const CAPS_META: &str = "smime-capabilities:";
@@ -1101,19 +1100,22 @@ impl Gateway {
                         "Sealgate-Decrypted",
                         format!("pgp; {}", if d.aead { "seipdv2" } else { "seipdv1-mdc" }),
                     ));
-                    for k in &keys {
-                        audit.recipients.push(RecipientRecord {
-                            address: envelope.rcpt_to.join(","),
-                            actions: vec!["decrypt:pgp".into()],
-                            keys: vec![key_record(
-                                "pgp",
-                                "decrypt",
-                                k.cert().fingerprint().to_ascii_lowercase(),
-                            )],
-                            fallback: None,
-                        });
-                        break;
-                    }
+                    // Which of our keys opened it is not reported: name them all.
+                    audit.recipients.push(RecipientRecord {
+                        address: envelope.rcpt_to.join(","),
+                        actions: vec!["decrypt:pgp".into()],
+                        keys: keys
+                            .iter()
+                            .map(|k| {
+                                key_record(
+                                    "pgp",
+                                    "decrypt",
+                                    k.cert().fingerprint().to_ascii_lowercase(),
+                                )
+                            })
+                            .collect(),
+                        fallback: None,
+                    });
                     if !d.verification.signatures.is_empty() {
                         signature = Some(pgp_signature_result(&d.verification));
                     }
@@ -1308,7 +1310,7 @@ impl Gateway {
         outcome: &mut Outcome,
         audit: &mut AuditRecord,
     ) {
-        use sealgate_mime::compose::{MessageBuilder, Part, format_date, message_id};
+        use sealgate_mime::{MessageBuilder, Part, format_date, message_id};
         let limits = &self.inner.options.limits;
         let mut record = RecipientRecord {
             address: responder.to_string(),
