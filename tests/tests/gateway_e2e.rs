@@ -84,7 +84,7 @@ fn keyring(w: &World) -> Keyring {
     )
     .unwrap();
     kr.import_paths(
-        &[w.pki.root.clone()],
+        std::slice::from_ref(&w.pki.root),
         &ImportOptions {
             trust_anchors: true,
             ..Default::default()
