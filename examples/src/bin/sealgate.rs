@@ -19,6 +19,8 @@ use zeroize::Zeroizing;
 
 #[path = "sealgate/audit.rs"]
 mod audit;
+#[path = "sealgate/keys.rs"]
+mod keys;
 #[path = "sealgate/pgp.rs"]
 mod pgp;
 
@@ -47,6 +49,8 @@ enum Command {
     /// The audit trail: verify the hash chain of an audit file.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// The key store: import, list, lookup by address, PKCS#12 export, expiry, CRLs.
+    Keys(keys::KeysArgs),
 }
 
 #[derive(Subcommand)]
@@ -254,6 +258,7 @@ fn main() -> ExitCode {
         },
         Command::Pgp(c) => pgp::run(c),
         Command::Audit(c) => audit::run(c),
+        Command::Keys(a) => keys::run(a),
     });
     match result {
         Ok(Ok(code)) => ExitCode::from(code),
