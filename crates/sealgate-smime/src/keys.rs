@@ -806,21 +806,6 @@ impl PrivateKey {
         })
     }
 
-    /// The key as an unencrypted PKCS#8 `PrivateKeyInfo` (RFC 5958), for writing it out
-    /// encrypted (PKCS#12 export, a key store's encryption at rest). The bytes are wiped when
-    /// dropped; never write them anywhere in clear.
-    pub fn to_pkcs8_der(&self) -> Result<Zeroizing<Vec<u8>>> {
-        use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
-        let fail = |_| Error::Crypto {
-            what: "private key encoding",
-        };
-        let der: Pkcs8V1Der<'static> = match &self.inner {
-            KeyInner::Rsa { decrypt, .. } => decrypt.as_der().map_err(fail)?,
-            KeyInner::Ec { agree, .. } => agree.as_der().map_err(fail)?,
-        };
-        Ok(Zeroizing::new(der.as_ref().to_vec()))
-    }
-
     /// The curve, for EC keys.
     pub fn curve(&self) -> Option<Curve> {
         match &self.inner {
