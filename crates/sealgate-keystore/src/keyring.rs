@@ -458,7 +458,7 @@ impl Keyring {
         Ok(None)
     }
 
-    fn pgp_change(
+    pub(crate) fn pgp_change(
         &self,
         cert: &pgp::Cert,
         trust: Trust,
