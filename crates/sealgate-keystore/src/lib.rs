@@ -18,7 +18,7 @@ pub use keyring::{
 };
 pub use seal::StoreSecret;
 pub use sqlite::SqliteStore;
-pub use store::{KeyStore, MemoryStore};
+pub use store::{CertRecord, CrlRecord, KeyStore, MemoryStore, PgpRecord};
 
 /// Which kind of key material: X.509 for S/MIME, or OpenPGP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -41,6 +41,18 @@ pub enum Trust {
     Imported,
     /// An administrator-declared trust anchor (root or intermediate CA certificate).
     Anchor,
+}
+
+impl Trust {
+    /// The lowercase name (`"autocrypt"`, `"unverified"`, `"imported"`, `"anchor"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trust::Autocrypt => "autocrypt",
+            Trust::Unverified => "unverified",
+            Trust::Imported => "imported",
+            Trust::Anchor => "anchor",
+        }
+    }
 }
 
 /// Where an entry came from, and when.

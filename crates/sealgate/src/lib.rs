@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub use sealgate_keystore as keystore;
 pub use sealgate_mime as mime;
 pub use sealgate_mime::Limits;
 pub use sealgate_pgp as pgp;
@@ -15,6 +16,9 @@ pub enum Error {
     /// From the OpenPGP engine.
     #[error(transparent)]
     Pgp(#[from] sealgate_pgp::Error),
+    /// From the key store.
+    #[error(transparent)]
+    Keystore(#[from] sealgate_keystore::Error),
     /// From the MIME toolkit.
     #[error(transparent)]
     Mime(#[from] sealgate_mime::Error),

@@ -17,6 +17,8 @@ use sealgate::smime::{
 };
 use zeroize::Zeroizing;
 
+#[path = "sealgate/keys.rs"]
+mod keys;
 #[path = "sealgate/pgp.rs"]
 mod pgp;
 
@@ -42,6 +44,8 @@ enum Command {
     /// OpenPGP (PGP/MIME, RFC 3156): encrypt, sign, decrypt and verify whole RFC 5322 messages.
     #[command(subcommand)]
     Pgp(pgp::PgpCommand),
+    /// The key store: import, list, lookup by address, PKCS#12 export, expiry, CRLs.
+    Keys(keys::KeysArgs),
 }
 
 #[derive(Subcommand)]
@@ -248,6 +252,7 @@ fn main() -> ExitCode {
             SmimeCommand::Decrypt(a) => decrypt(a),
         },
         Command::Pgp(c) => pgp::run(c),
+        Command::Keys(a) => keys::run(a),
     });
     match result {
         Ok(Ok(code)) => ExitCode::from(code),
