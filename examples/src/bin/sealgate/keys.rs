@@ -7,8 +7,7 @@ use std::time::SystemTime;
 use clap::{Args, Subcommand};
 use sealgate::Limits;
 use sealgate::keystore::{
-    self, Candidate, ImportOptions, Keyring, Material, SqliteStore, StoreSecret, Trust,
-    format_time,
+    self, Candidate, ImportOptions, Keyring, Material, SqliteStore, StoreSecret, Trust, format_time,
 };
 use sealgate::smime::{self, Pkcs12Format};
 
