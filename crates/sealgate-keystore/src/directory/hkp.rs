@@ -50,8 +50,9 @@ impl Hkp {
         };
         Ok(Self {
             name: url.to_string(),
+            // an https/hkps server may not redirect to plain HTTP
+            client: HttpClient::new(timeout, limits, base.starts_with("https://")),
             base,
-            client: HttpClient::new(timeout, limits),
         })
     }
 

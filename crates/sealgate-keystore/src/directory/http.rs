@@ -48,7 +48,8 @@ impl std::fmt::Debug for HttpClient {
 
 impl HttpClient {
     /// A client whose every request (connect, TLS, headers and body) ends within `timeout`.
-    pub(crate) fn new(timeout: Duration, limits: &Limits) -> Self {
+    /// With `https_only`, plain-HTTP URLs and redirects to them are refused (no downgrade).
+    pub(crate) fn new(timeout: Duration, limits: &Limits, https_only: bool) -> Self {
         // native-tls: the system OpenSSL and its root store (see the workspace Cargo.toml).
         let tls = TlsConfig::builder()
             .provider(TlsProvider::NativeTls)
@@ -57,6 +58,7 @@ impl HttpClient {
         let config = ureq::Agent::config_builder()
             .timeout_global(Some(timeout))
             .http_status_as_error(false)
+            .https_only(https_only)
             .max_redirects(5)
             .max_response_header_size(64 * 1024)
             .user_agent(concat!("sealgate-keystore/", env!("CARGO_PKG_VERSION")))
@@ -138,6 +140,18 @@ pub(crate) fn split_address(address: &str) -> Result<(&str, String), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn https_only_refuses_plain_http_before_connecting() {
+        // nothing listens on port 1; an https-only client must not even try
+        let strict = HttpClient::new(Duration::from_secs(2), &Limits::default(), true);
+        match strict.get("http://127.0.0.1:1/x") {
+            Err(HttpError::Other(e)) => assert!(e.to_lowercase().contains("https"), "{e}"),
+            other => panic!("{other:?}"),
+        }
+        let lax = HttpClient::new(Duration::from_secs(2), &Limits::default(), false);
+        assert!(matches!(lax.get("http://127.0.0.1:1/x"), Err(HttpError::Connect(_))));
+    }
 
     #[test]
     fn encodes_query_values() {

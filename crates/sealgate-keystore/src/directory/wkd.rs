@@ -42,6 +42,8 @@ pub struct Wkd {
     client: HttpClient,
     method: WkdMethod,
     base: Option<String>,
+    timeout: Duration,
+    max_bytes: usize,
 }
 
 impl Wkd {
@@ -49,9 +51,12 @@ impl Wkd {
     /// bounded by [`Limits::max_directory_response_bytes`].
     pub fn new(timeout: Duration, limits: &Limits) -> Self {
         Self {
-            client: HttpClient::new(timeout, limits),
+            // WKD is HTTPS only (draft §3.1): no plain URL, no redirect to one.
+            client: HttpClient::new(timeout, limits, true),
             method: WkdMethod::AdvancedThenDirect,
             base: None,
+            timeout,
+            max_bytes: limits.max_directory_response_bytes,
         }
     }
 
@@ -62,9 +67,13 @@ impl Wkd {
     }
 
     /// Send every request to `base` (`http://127.0.0.1:8080`) instead of the address's
-    /// domain, keeping the paths of both forms: for tests and for a local WKD mirror.
+    /// domain, keeping the paths of both forms: for tests and for a local WKD mirror. A base
+    /// URL may be plain HTTP (the HTTPS-only rule is for the addresses' own domains).
     pub fn with_base_url(mut self, base: &str) -> Self {
         self.base = Some(base.trim_end_matches('/').to_string());
+        let mut limits = Limits::default();
+        limits.max_directory_response_bytes = self.max_bytes;
+        self.client = HttpClient::new(self.timeout, &limits, base.starts_with("https://"));
         self
     }
 
