@@ -430,3 +430,123 @@ fn expiry_of_openssl_issued_certificates() {
     let left = u.time_left(now).unwrap().as_secs() / 86400;
     assert!((824..=825).contains(&left), "{left}");
 }
+
+/// A CRL scoped by issuingDistributionPoint (openssl `-crlexts` with a fullname URI and
+/// onlyContainsUserCerts): it covers the certificates whose cRLDistributionPoints name that
+/// URI, and says "not covered" for the others instead of "not revoked".
+#[test]
+fn openssl_crl_with_issuing_distribution_point() {
+    if !require("openssl") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let uri = "http://crl.example.com/part1.crl";
+    run(openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-subj",
+        "/CN=IDP Test CA",
+        "-days",
+        "3650",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ])
+    .current_dir(d));
+    let issue = |name: &str, ext: &str| {
+        std::fs::write(d.join(format!("{name}.ext")), ext).unwrap();
+        run(openssl(&[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.csr"),
+            "-subj",
+            &format!("/CN={name}"),
+        ])
+        .current_dir(d));
+        run(openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &format!("{name}.csr"),
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "30",
+            "-extfile",
+            &format!("{name}.ext"),
+            "-out",
+            &format!("{name}.pem"),
+        ])
+        .current_dir(d));
+        d.join(format!("{name}.pem"))
+    };
+    let inside = issue("inside", &format!("crlDistributionPoints=URI:{uri}\n"));
+    let elsewhere = issue(
+        "elsewhere",
+        "crlDistributionPoints=URI:http://crl.example.com/part2.crl\n",
+    );
+    let none = issue("none", "basicConstraints=CA:FALSE\n");
+    let conf = format!(
+        "[ ca ]\ndefault_ca = d\n[ d ]\ndatabase = idx.txt\ncrlnumber = num\ncertificate = ca.pem\n\
+         private_key = ca.key\ndefault_md = sha256\ndefault_crl_days = 7\n\
+         [ idp ]\nissuingDistributionPoint = critical, @idp_sect\n\
+         [ idp_sect ]\nfullname = URI:{uri}\nonlyuser = TRUE\n"
+    );
+    std::fs::write(d.join("ca.cnf"), conf).unwrap();
+    std::fs::write(d.join("idx.txt"), "").unwrap();
+    std::fs::write(d.join("num"), "01\n").unwrap();
+    for c in [&inside, &elsewhere] {
+        run(openssl(&["ca", "-config", "ca.cnf", "-revoke"])
+            .arg(c)
+            .current_dir(d));
+    }
+    run(openssl(&[
+        "ca", "-config", "ca.cnf", "-gencrl", "-crlexts", "idp", "-out", "idp.crl",
+    ])
+    .current_dir(d));
+    let text = run(openssl(&["crl", "-noout", "-text", "-in", "idp.crl"]).current_dir(d)).stdout;
+    assert!(
+        String::from_utf8_lossy(&text).contains("Issuing Distribution Point: critical"),
+        "openssl wrote no IDP"
+    );
+
+    let crl = load_crl(&d.join("idp.crl"));
+    assert!(crl.verify_signature(&cert(&d.join("ca.pem"))).unwrap());
+    assert_eq!(crl.len(), 2);
+    // listed and in scope: revoked
+    assert!(crl.is_revoked(&cert(&inside)));
+    // listed, but its distribution point is another partition: this CRL does not speak for it
+    assert!(matches!(
+        crl.status(&cert(&elsewhere)),
+        RevocationStatus::NotCovered(_)
+    ));
+    // not listed and no distribution point: not covered, so not "good" either
+    assert!(matches!(
+        crl.status(&cert(&none)),
+        RevocationStatus::NotCovered(_)
+    ));
+    // a CA certificate is outside onlyContainsUserCerts
+    assert!(matches!(
+        crl.status(&cert(&d.join("ca.pem"))),
+        RevocationStatus::NotCovered(_)
+    ));
+}

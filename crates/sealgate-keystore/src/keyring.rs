@@ -464,7 +464,7 @@ impl Keyring {
 
     /// The change that stores `cert` merged with what is known of it: an earlier version in
     /// the same batch (`pending`), else the stored one.
-    fn pgp_change(
+    pub(crate) fn pgp_change(
         &self,
         cert: &pgp::Cert,
         trust: Trust,
