@@ -3,6 +3,7 @@
 pub use sealgate_mime as mime;
 pub use sealgate_mime::Limits;
 pub use sealgate_pgp as pgp;
+pub use sealgate_policy as policy;
 pub use sealgate_smime as smime;
 
 /// The facade's error: wraps the error of each crate underneath.
@@ -15,6 +16,9 @@ pub enum Error {
     /// From the OpenPGP engine.
     #[error(transparent)]
     Pgp(#[from] sealgate_pgp::Error),
+    /// From the policy (loading a rule file).
+    #[error(transparent)]
+    Policy(#[from] sealgate_policy::Error),
     /// From the MIME toolkit.
     #[error(transparent)]
     Mime(#[from] sealgate_mime::Error),
