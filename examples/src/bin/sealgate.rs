@@ -19,6 +19,8 @@ use zeroize::Zeroizing;
 
 #[path = "sealgate/pgp.rs"]
 mod pgp;
+#[path = "sealgate/policy.rs"]
+mod policy;
 
 const EXIT_CODES: &str = "Exit status: 0 success, 2 error (one line on stderr).";
 
@@ -42,6 +44,9 @@ enum Command {
     /// OpenPGP (PGP/MIME, RFC 3156): encrypt, sign, decrypt and verify whole RFC 5322 messages.
     #[command(subcommand)]
     Pgp(pgp::PgpCommand),
+    /// Policy: what the rules decide for a message, per recipient, and why.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
 }
 
 #[derive(Subcommand)]
@@ -248,6 +253,7 @@ fn main() -> ExitCode {
             SmimeCommand::Decrypt(a) => decrypt(a),
         },
         Command::Pgp(c) => pgp::run(c),
+        Command::Policy(c) => policy::run(c),
     });
     match result {
         Ok(Ok(code)) => ExitCode::from(code),
