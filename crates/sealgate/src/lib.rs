@@ -31,15 +31,15 @@ pub enum Error {
     /// From the password ZIP engine.
     #[error(transparent)]
     Zip(#[from] sealgate_zip::Error),
+    /// From the policy (loading a rule file).
+    #[error(transparent)]
+    Policy(#[from] sealgate_policy::Error),
     /// From the MIME toolkit.
     #[error(transparent)]
     Mime(#[from] sealgate_mime::Error),
     /// Reading or writing a file or stream.
     #[error(transparent)]
     Io(#[from] std::io::Error),
-    /// From the policy.
-    #[error(transparent)]
-    Policy(#[from] sealgate_policy::Error),
     /// The gateway is not configured as it needs to be.
     #[error("gateway configuration: {reason}")]
     Config {

@@ -23,6 +23,8 @@ mod audit;
 mod keys;
 #[path = "sealgate/pgp.rs"]
 mod pgp;
+#[path = "sealgate/policy.rs"]
+mod policy;
 
 const EXIT_CODES: &str = "Exit status: 0 success, 2 error (one line on stderr).";
 
@@ -51,6 +53,9 @@ enum Command {
     Audit(audit::AuditCommand),
     /// The key store: import, list, lookup by address, PKCS#12 export, expiry, CRLs.
     Keys(keys::KeysArgs),
+    /// Policy: what the rules decide for a message, per recipient, and why.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
 }
 
 #[derive(Subcommand)]
@@ -259,6 +264,7 @@ fn main() -> ExitCode {
         Command::Pgp(c) => pgp::run(c),
         Command::Audit(c) => audit::run(c),
         Command::Keys(a) => keys::run(a),
+        Command::Policy(c) => policy::run(c),
     });
     match result {
         Ok(Ok(code)) => ExitCode::from(code),
