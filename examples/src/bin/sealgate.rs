@@ -19,6 +19,8 @@ use zeroize::Zeroizing;
 
 #[path = "sealgate/pgp.rs"]
 mod pgp;
+#[path = "sealgate/zip.rs"]
+mod zip;
 
 const EXIT_CODES: &str = "Exit status: 0 success, 2 error (one line on stderr).";
 
@@ -42,6 +44,10 @@ enum Command {
     /// OpenPGP (PGP/MIME, RFC 3156): encrypt, sign, decrypt and verify whole RFC 5322 messages.
     #[command(subcommand)]
     Pgp(pgp::PgpCommand),
+    /// Password ZIP (WinZip AES-256 or ZipCrypto): create, extract, and package a message with
+    /// its sender notification.
+    #[command(subcommand)]
+    Zip(zip::ZipCommand),
 }
 
 #[derive(Subcommand)]
@@ -248,6 +254,7 @@ fn main() -> ExitCode {
             SmimeCommand::Decrypt(a) => decrypt(a),
         },
         Command::Pgp(c) => pgp::run(c),
+        Command::Zip(c) => zip::run(c),
     });
     match result {
         Ok(Ok(code)) => ExitCode::from(code),
