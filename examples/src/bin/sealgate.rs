@@ -25,6 +25,8 @@ mod keys;
 mod pgp;
 #[path = "sealgate/policy.rs"]
 mod policy;
+#[path = "sealgate/zip.rs"]
+mod zip;
 
 const EXIT_CODES: &str = "Exit status: 0 success, 2 error (one line on stderr).";
 
@@ -56,6 +58,10 @@ enum Command {
     /// Policy: what the rules decide for a message, per recipient, and why.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
+    /// Password ZIP (WinZip AES-256 or ZipCrypto): create, extract, and package a message with
+    /// its sender notification.
+    #[command(subcommand)]
+    Zip(zip::ZipCommand),
 }
 
 #[derive(Subcommand)]
@@ -265,6 +271,7 @@ fn main() -> ExitCode {
         Command::Audit(c) => audit::run(c),
         Command::Keys(a) => keys::run(a),
         Command::Policy(c) => policy::run(c),
+        Command::Zip(c) => zip::run(c),
     });
     match result {
         Ok(Ok(code)) => ExitCode::from(code),
