@@ -27,7 +27,7 @@ pub use smime::{
     MultipartSigned, Pkcs7Mime, build_base64_entity, build_multipart_signed,
     parse_multipart_signed, parse_pkcs7_mime, write_multipart_signed,
 };
-pub use transfer::Base64Writer;
+pub use transfer::{Base64Writer, decode_base64};
 
 #[cfg(test)]
 mod tests {
