@@ -80,7 +80,8 @@ pub fn encrypt_message(
         Some(_) => mime::protect_subject(&outer, &entity),
         None => entity,
     };
-    let armored = crate::encrypt(
+    // CRLF armor lines: the MIME part needs canonical line ends and then takes them as they are.
+    let armored = crate::encrypt::encrypt_with_line_end(
         &entity,
         recipients,
         signer,
@@ -88,6 +89,7 @@ pub fn encrypt_message(
             armor: true,
             ..EncryptOptions::default()
         },
+        b"\r\n",
     )?;
     let part = mime::build_pgp_encrypted(&armored, rng);
     Ok(with_outer(&outer, opts.outer_subject.as_deref(), &part))
