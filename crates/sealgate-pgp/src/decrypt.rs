@@ -1207,6 +1207,151 @@ mod tests {
         }
     }
 
+    /// Decrypts with Sequoia's own parser end to end (its SEIPD v1 reader, not ours).
+    fn sequoia_decrypt(message: &[u8], k: &SecretKey, signers: &[Cert]) -> Result<Decrypted> {
+        let limits = Limits::default();
+        let binary = dearmor(message, &limits);
+        let message = binary.as_deref().unwrap_or(message);
+        let seen = Seen::default();
+        decrypt_inner(message, std::slice::from_ref(k), signers, &seen, &limits)
+            .map_err(|e| seen.refine(e))
+    }
+
+    #[test]
+    fn our_seipd_v1_reads_in_sequoia_and_sequoias_in_ours() {
+        use crate::encrypt::Encryptor;
+        use openpgp::serialize::stream::{
+            Encryptor as SqEncryptor, LiteralWriter, Message, Recipient, Signer,
+        };
+        use std::io::Write;
+        let limits = Limits::default();
+        let (k, c) = (secret("rsa"), cert("rsa"));
+        let me = SecretKey::generate("Me <me@example.org>", KeyKind::Cv25519).unwrap();
+        for n in [0usize, 1, 511, 65_536, 65_537, 300_000] {
+            let data: Vec<u8> = (0..n).map(|i| (i * 7 % 256) as u8).collect();
+            for armor in [false, true] {
+                let opts = EncryptOptions {
+                    armor,
+                    compression: false,
+                };
+                // One-shot (definite length), signed (Sequoia's signer inside our SEIPD),
+                // streaming (partial bodies).
+                let one = encrypt(&data, std::slice::from_ref(&c), None, &opts).unwrap();
+                let signed = encrypt(&data, std::slice::from_ref(&c), Some(&me), &opts).unwrap();
+                let certs = [c.clone()];
+                let mut e = Encryptor::new(Vec::new(), &certs, None, &opts).unwrap();
+                for chunk in data.chunks(4000) {
+                    e.write_all(chunk).unwrap();
+                }
+                let streamed = e.finish().unwrap();
+                for (what, ct) in [
+                    ("one-shot", &one),
+                    ("signed", &signed),
+                    ("streamed", &streamed),
+                ] {
+                    let bin = dearmor(ct, &limits).unwrap_or_else(|| ct.clone());
+                    assert!(
+                        crate::seipd::split_v1(&bin).is_some(),
+                        "{what} {n}: PKESK + SEIPD v1"
+                    );
+                    let d = sequoia_decrypt(ct, &k, &[me.cert().clone()]).unwrap();
+                    assert_eq!(&d.plaintext[..], &data[..], "{what} {n} {armor}");
+                    assert!(!d.aead);
+                    assert_eq!(d.verification.is_valid(), what == "signed", "{what}");
+                    let ours = decrypt(ct, std::slice::from_ref(&k), &[me.cert().clone()], &limits)
+                        .unwrap();
+                    assert_eq!(&ours.plaintext[..], &data[..], "{what} {n} {armor}");
+                    assert_eq!(ours.verification.is_valid(), what == "signed", "{what}");
+                }
+            }
+            // Sequoia writes SEIPD v1 (unsigned and signed); our reader takes it.
+            for sign in [false, true] {
+                let mut ct = Vec::new();
+                {
+                    let vc = c.as_sequoia().with_policy(&POLICY, None).unwrap();
+                    let rs: Vec<_> = vc
+                        .keys()
+                        .for_transport_encryption()
+                        .map(|ka| {
+                            // Features given as the gpg key's: SEIPD v1 only (with `None`
+                            // Sequoia assumes its own, and writes SEIPD v2).
+                            let f = openpgp::types::Features::empty().set_seipdv1();
+                            Recipient::new(f, ka.key().key_handle(), ka.key())
+                        })
+                        .collect();
+                    let m = Message::new(&mut ct);
+                    let mut m = SqEncryptor::for_recipients(m, rs).build().unwrap();
+                    if sign {
+                        m = Signer::new(m, me.signing_keypair().unwrap())
+                            .unwrap()
+                            .build()
+                            .unwrap();
+                    }
+                    let mut m = LiteralWriter::new(m).build().unwrap();
+                    m.write_all(&data).unwrap();
+                    m.finalize().unwrap();
+                }
+                let v1 = crate::seipd::split_v1(&ct)
+                    .unwrap_or_else(|| panic!("{n} {sign} {:02x?}", &ct[..40.min(ct.len())]));
+                let d = decrypt_v1(&v1, std::slice::from_ref(&k), &[me.cert().clone()], &limits)
+                    .expect("AES: ours, not handed to Sequoia")
+                    .unwrap();
+                assert_eq!(&d.plaintext[..], &data[..], "sequoia-made {n} {sign}");
+                assert_eq!(d.verification.is_valid(), sign);
+            }
+        }
+    }
+
+    #[test]
+    fn our_seipd_v1_tampered_or_truncated_is_refused_coarsely() {
+        let limits = Limits::default();
+        let (k, c) = (secret("rsa"), cert("rsa"));
+        let data = vec![b'y'; 200_000];
+        let opts = EncryptOptions {
+            armor: false,
+            compression: false,
+        };
+        let ct = encrypt(&data, std::slice::from_ref(&c), None, &opts).unwrap();
+        let n = ct.len();
+        // A flipped bit in the data, in the last data block, in the MDC digest: a bad MDC for
+        // both readers, and the same coarse error from ours.
+        for at in [n / 2, n - 30, n - 5] {
+            let mut t = ct.clone();
+            t[at] ^= 0x40;
+            let r = decrypt(&t, std::slice::from_ref(&k), &[], &limits);
+            assert!(matches!(r, Err(Error::DecryptionFailed)), "{at}: {r:?}");
+            assert!(sequoia_decrypt(&t, &k, &[]).is_err(), "{at}");
+        }
+        // The MDC packet header garbled: no MDC where it must be.
+        let mut t = ct.clone();
+        t[n - 22] ^= 0x01;
+        let r = decrypt(&t, std::slice::from_ref(&k), &[], &limits);
+        assert!(
+            matches!(
+                r,
+                Err(Error::MissingIntegrityProtection | Error::DecryptionFailed)
+            ),
+            "{r:?}"
+        );
+        // Truncated: the packet runs past the end (never plaintext), and a SEIPD whose length
+        // was rewritten to drop the MDC packet.
+        for cut in [1, 22, 1000] {
+            let r = decrypt(&ct[..n - cut], std::slice::from_ref(&k), &[], &limits);
+            assert!(r.is_err(), "cut {cut}: {r:?}");
+        }
+        let v1 = crate::seipd::split_v1(&ct).unwrap();
+        let seipd_at = n - v1.ciphertext.len() - 1 - 5 - 1; // CTB, five-octet length, version
+        assert_eq!(ct[seipd_at], 0xC0 | 18);
+        let mut short = ct[..n - 22].to_vec();
+        let len = u32::from_be_bytes(short[seipd_at + 2..seipd_at + 6].try_into().unwrap()) - 22;
+        short[seipd_at + 2..seipd_at + 6].copy_from_slice(&len.to_be_bytes());
+        let r = decrypt(&short, std::slice::from_ref(&k), &[], &limits);
+        assert!(matches!(r, Err(Error::MissingIntegrityProtection)), "{r:?}");
+        // The wrong key: it is addressed to RSA only.
+        let r = decrypt(&ct, &[secret("ed")], &[], &limits);
+        assert!(matches!(r, Err(Error::NoMatchingKey)), "{r:?}");
+    }
+
     #[test]
     fn streaming_encryptor() {
         use crate::encrypt::Encryptor;

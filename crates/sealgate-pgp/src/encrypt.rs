@@ -421,9 +421,39 @@ pub(crate) fn encrypt_with_line_end(
         eol,
         known,
     )?;
+    if let Some(Stack::Definite { seipd, remaining }) = &mut e.stack
+        && n >= PARALLEL_MDC_FROM
+        && std::thread::available_parallelism().is_ok_and(|p| p.get() > 1)
+        && let Some(mut mdc) = seipd.take_mdc()
+    {
+        // CFB encryption is serial, and so is SHA-1: on one core they add up. With the whole
+        // plaintext at hand, the MDC's SHA-1 runs on a second core while this one encrypts.
+        let digest = std::thread::scope(|scope| -> io::Result<_> {
+            let hasher = scope.spawn(move || {
+                mdc.update(plaintext);
+                seipd::mdc_digest(mdc)
+            });
+            seipd.write_all(plaintext)?;
+            hasher
+                .join()
+                .map_err(|_| io::Error::other("MDC hashing failed"))
+        })?;
+        *remaining = 0;
+        let Some(Stack::Definite { seipd, .. }) = e.stack.take() else {
+            return Err(Error::Operation {
+                what: "encryption",
+                detail: "writer stack changed".into(),
+            });
+        };
+        return Ok(seipd.finish_with_mdc(&digest)?.finish()?);
+    }
     e.write_all(plaintext)?;
     e.finish()
 }
+
+/// From this plaintext size on, one-shot encryption hashes the MDC on a second thread (below
+/// it, starting the thread costs more than it saves).
+const PARALLEL_MDC_FROM: usize = 1 << 20;
 
 /// The hash every signature we make uses: `micalg=pgp-sha256` for PGP/MIME (RFC 3156 §5).
 pub const SIGNATURE_HASH: &str = "pgp-sha256";
