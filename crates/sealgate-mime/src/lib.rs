@@ -35,7 +35,7 @@ pub use smime::{
     parse_multipart_signed, parse_pkcs7_mime, write_multipart_signed,
 };
 pub use text::{decode_text, html_to_text};
-pub use transfer::Base64Writer;
+pub use transfer::{Base64Writer, decode_base64};
 
 #[cfg(test)]
 mod tests {

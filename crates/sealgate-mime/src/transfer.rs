@@ -26,7 +26,10 @@ const LINES_PER_BLOCK: usize = 1024;
 
 /// Decode a base64 body: line ends and blanks are skipped (RFC 2045 §6.8), anything else outside
 /// the alphabet is an error.
-pub(crate) fn decode_base64(body: &[u8]) -> Result<Vec<u8>> {
+///
+/// Public for other containers of base64 text (the OpenPGP armor body, RFC 9580 §6): one fast
+/// decoder in the workspace.
+pub fn decode_base64(body: &[u8]) -> Result<Vec<u8>> {
     match decode_base64_lines(body) {
         Some(out) => Ok(out),
         None => decode_base64_general(body),
@@ -227,15 +230,24 @@ pub struct Base64Writer<W: Write> {
     /// Input not yet making up a whole line (fewer than 57 bytes).
     pending: Vec<u8>,
     out: Vec<u8>,
+    /// What ends each line: CRLF for MIME, LF where the container wants it (OpenPGP armor).
+    eol: &'static [u8],
 }
 
 impl<W: Write> Base64Writer<W> {
     /// Wrap `inner`.
     pub fn new(inner: W) -> Self {
+        Self::with_line_end(inner, b"\r\n")
+    }
+
+    /// Wrap `inner`, ending every line with `eol` instead of CRLF (OpenPGP armor, RFC 9580 §6,
+    /// is written with LF by GnuPG and Sequoia; 76 characters is also its longest line).
+    pub fn with_line_end(inner: W, eol: &'static [u8]) -> Self {
         Self {
             inner,
             pending: Vec::with_capacity(LINE_INPUT),
             out: Vec::new(),
+            eol,
         }
     }
 
@@ -248,7 +260,7 @@ impl<W: Write> Base64Writer<W> {
     pub fn finish(mut self) -> io::Result<W> {
         if !self.pending.is_empty() {
             self.out.clear();
-            encode_base64_lines(&self.pending, b"\r\n", &mut self.out);
+            encode_base64_lines(&self.pending, self.eol, &mut self.out);
             self.inner.write_all(&self.out)?;
         }
         self.inner.flush()?;
@@ -268,14 +280,14 @@ impl<W: Write> Write for Base64Writer<W> {
             if self.pending.len() < LINE_INPUT {
                 return Ok(buf.len());
             }
-            encode_base64_lines(&self.pending, b"\r\n", &mut self.out);
+            encode_base64_lines(&self.pending, self.eol, &mut self.out);
             self.pending.clear();
         }
         let whole = rest.len() - rest.len() % LINE_INPUT;
         let (lines, tail) = rest.split_at(whole);
         // In blocks, so that a large write needs no output buffer of its own size.
         for block in lines.chunks(LINE_INPUT * LINES_PER_BLOCK) {
-            encode_base64_lines(block, b"\r\n", &mut self.out);
+            encode_base64_lines(block, self.eol, &mut self.out);
             self.inner.write_all(&self.out)?;
             self.out.clear();
         }
@@ -536,6 +548,22 @@ mod tests {
             assert_eq!(w.finish().unwrap(), expected, "step {step}");
         }
         assert_eq!(Base64Writer::new(Vec::new()).finish().unwrap(), b"");
+    }
+
+    #[test]
+    fn base64_writer_with_lf_lines() {
+        let data: Vec<u8> = (0..10_000u32).map(|i| (i * 13 % 251) as u8).collect();
+        let mut expected = Vec::new();
+        encode_base64_lines(&data, b"\n", &mut expected);
+        let mut w = Base64Writer::with_line_end(Vec::new(), b"\n");
+        for chunk in data.chunks(1000) {
+            w.write_all(chunk).unwrap();
+        }
+        let out = w.finish().unwrap();
+        assert_eq!(out, expected);
+        assert!(!out.contains(&b'\r'));
+        assert!(out.split(|&b| b == b'\n').all(|l| l.len() <= 76));
+        assert_eq!(decode_base64(&out).unwrap(), data);
     }
 
     #[test]

@@ -83,6 +83,10 @@ struct Helper<'a> {
     /// What the packets showed, kept outside the helper: sequoia drops the helper when it fails.
     seen: &'a Seen,
     max_signatures: usize,
+    /// The certificate whose key decrypted the message, when we decrypted it ourselves (our
+    /// SEIPD v1): signatures naming intended recipients must name it (RFC 9580 §5.2.3.36), as
+    /// Sequoia's decryptor checks for its own.
+    identity: Option<openpgp::Fingerprint>,
 }
 
 /// Packets seen while decrypting, to tell a stripped MDC from a bad one.
@@ -118,6 +122,7 @@ impl<'a> Helper<'a> {
             aead: false,
             seen,
             max_signatures: limits.max_signers,
+            identity: None,
         }
     }
 }
@@ -156,7 +161,23 @@ impl VerificationHelper for Helper<'_> {
                             }
                             .into());
                         }
-                        self.verification.signatures.push(report(r, self.signers));
+                        let not_for_us = match (&r, &self.identity) {
+                            (Ok(good), Some(us)) => {
+                                let mut named = good.sig.intended_recipients().peekable();
+                                named.peek().is_some() && !named.any(|f| f == us)
+                            }
+                            _ => false,
+                        };
+                        let mut rep = report(r, self.signers);
+                        if not_for_us {
+                            rep.valid = false;
+                            rep.checks.push((
+                                "intended-recipient".into(),
+                                false,
+                                "the signature names other recipients, not us".into(),
+                            ));
+                        }
+                        self.verification.signatures.push(rep);
                     }
                 }
             }
@@ -386,6 +407,11 @@ fn dearmor(message: &[u8], limits: &Limits) -> Option<Vec<u8>> {
     if !message.get(start..)?.starts_with(b"-----BEGIN PGP ") {
         return None;
     }
+    // Our decoder for the usual shape (sealgate-mime's base64, CRC checked); Sequoia's
+    // tolerant reader for the rest.
+    if let Some(data) = crate::armor::dearmor_message(message) {
+        return Some(data);
+    }
     let mut r =
         openpgp::armor::Reader::from_bytes(message, openpgp::armor::ReaderMode::Tolerant(None));
     // Decoded armor is about 3/4 of its text.
@@ -444,10 +470,126 @@ pub fn decrypt(
     check_input_size(message, limits)?;
     let binary = dearmor(message, limits);
     let message = binary.as_deref().unwrap_or(message);
+    if let Some(v1) = crate::seipd::split_v1(message) {
+        // PKESKs and one SEIPD v1 packet: ours (aws-lc CFB and SHA-1). `None` means a cipher
+        // we leave to Sequoia.
+        if let Some(result) =
+            guard("message", || Ok(decrypt_v1(&v1, keys, signers, limits))).transpose()
+        {
+            return result.and_then(|r| r);
+        }
+    }
     precheck_encrypted(message)?;
     let seen = Seen::default();
     guard("message", || {
         decrypt_inner(message, keys, signers, &seen, limits)
+    })
+}
+
+/// Decrypts PKESKs + SEIPD v1 with our own SEIPD code (`crate::seipd`). `None` when the
+/// session key is for a cipher other than AES (Sequoia then decrypts the message as a whole).
+///
+/// Same outcomes as Sequoia's path: [`Error::NoMatchingKey`] when no PKESK is for our keys,
+/// [`Error::DecryptionFailed`] for a session key that does not decrypt, a failed quick check
+/// or a bad MDC, [`Error::MissingIntegrityProtection`] when there is no MDC. No plaintext
+/// leaves before the MDC matched.
+fn decrypt_v1(
+    v1: &crate::seipd::V1Message<'_>,
+    keys: &[SecretKey],
+    signers: &[Cert],
+    limits: &Limits,
+) -> Option<Result<Decrypted>> {
+    use crate::seipd::{self, Refused};
+    if seipd::too_short(&v1.ciphertext) {
+        return Some(Err(Error::MissingIntegrityProtection));
+    }
+    let mut addressed_to_us = false;
+    let mut chosen = None;
+    'search: for bytes in &v1.pkesks {
+        let Ok(Packet::PKESK(pkesk)) = Packet::from_bytes(bytes) else {
+            return Some(Err(Error::Malformed {
+                what: "message",
+                detail: "unreadable public-key encrypted session key packet".into(),
+            }));
+        };
+        for sk in keys {
+            let candidates: Vec<_> = match pkesk.recipient() {
+                Some(handle) => sk.secret_for(&handle).into_iter().collect(),
+                // Anonymous recipient (RFC 9580 §5.1.1): try every decryption key.
+                None => sk.decryption_keys().collect(),
+            };
+            for key in candidates {
+                addressed_to_us = true;
+                let Ok(mut kp) = key.clone().into_keypair() else {
+                    continue;
+                };
+                let Some((algo, session_key)) = pkesk.decrypt(&mut kp, None) else {
+                    continue;
+                };
+                let cipher = seipd::aes(algo?)?;
+                if seipd::quick_check(cipher, &session_key, &v1.ciphertext) {
+                    chosen = Some((cipher, session_key, sk.cert().inner.fingerprint()));
+                    break 'search;
+                }
+            }
+        }
+    }
+    let Some((cipher, session_key, identity)) = chosen else {
+        return Some(Err(if addressed_to_us {
+            Error::DecryptionFailed
+        } else {
+            Error::NoMatchingKey
+        }));
+    };
+    let (mut plaintext, packets) = match seipd::open(cipher, &session_key, &v1.ciphertext) {
+        Ok(p) => p,
+        Err(Refused::NoMdc) => return Some(Err(Error::MissingIntegrityProtection)),
+        Err(Refused::Failed) => return Some(Err(Error::DecryptionFailed)),
+    };
+    drop(session_key);
+    // Authenticated from here on. The common case, one Literal Data packet, is cut out in
+    // place; signed or compressed content goes through Sequoia's parser.
+    let inner = plaintext.get(packets.clone())?;
+    if let Some(ranges) = seipd::literal_data(inner) {
+        let ranges: Vec<_> = ranges
+            .into_iter()
+            .map(|r| r.start + packets.start..r.end + packets.start)
+            .collect();
+        seipd::compact(&mut plaintext, &ranges);
+        return Some(Ok(Decrypted {
+            plaintext,
+            verification: Verification::default(),
+            aead: false,
+        }));
+    }
+    let seen = Seen::default();
+    let mut helper = Helper::new(&[], signers, &seen, limits);
+    helper.identity = Some(identity);
+    Some(read_packets(inner, helper, limits))
+}
+
+/// Reads decrypted, authenticated packets (one-pass signed, compressed, literal) with
+/// Sequoia's verifier: the plaintext (bounded by `max_message_bytes`: compression) and the
+/// signatures.
+fn read_packets(packets: &[u8], helper: Helper<'_>, limits: &Limits) -> Result<Decrypted> {
+    let mut v = VerifierBuilder::from_bytes(packets)
+        .map_err(|e| malformed("message", &e))?
+        // Everything is read into our buffer before it is returned: no hold-back needed.
+        .buffer_size(DECRYPT_HOLD_BACK)
+        .with_policy(&POLICY, None, helper)
+        .map_err(|e| map_error(&e, "message"))?;
+    let plaintext = match read_bounded(&mut v, limits.max_message_bytes, packets.len()) {
+        Ok(Ok(p)) => p,
+        Ok(Err(e)) => return Err(e),
+        Err(e) => return Err(io_error(e)),
+    };
+    if !v.message_processed() {
+        return Err(Error::DecryptionFailed);
+    }
+    Ok(Decrypted {
+        plaintext,
+        verification: v.into_helper().verification,
+        aead: false,
     })
 }
 
@@ -1063,6 +1205,151 @@ mod tests {
             let r = decrypt(&tampered, std::slice::from_ref(&k), &[], &limits);
             assert!(matches!(r, Err(Error::DecryptionFailed)), "{r:?}");
         }
+    }
+
+    /// Decrypts with Sequoia's own parser end to end (its SEIPD v1 reader, not ours).
+    fn sequoia_decrypt(message: &[u8], k: &SecretKey, signers: &[Cert]) -> Result<Decrypted> {
+        let limits = Limits::default();
+        let binary = dearmor(message, &limits);
+        let message = binary.as_deref().unwrap_or(message);
+        let seen = Seen::default();
+        decrypt_inner(message, std::slice::from_ref(k), signers, &seen, &limits)
+            .map_err(|e| seen.refine(e))
+    }
+
+    #[test]
+    fn our_seipd_v1_reads_in_sequoia_and_sequoias_in_ours() {
+        use crate::encrypt::Encryptor;
+        use openpgp::serialize::stream::{
+            Encryptor as SqEncryptor, LiteralWriter, Message, Recipient, Signer,
+        };
+        use std::io::Write;
+        let limits = Limits::default();
+        let (k, c) = (secret("rsa"), cert("rsa"));
+        let me = SecretKey::generate("Me <me@example.org>", KeyKind::Cv25519).unwrap();
+        for n in [0usize, 1, 511, 65_536, 65_537, 300_000] {
+            let data: Vec<u8> = (0..n).map(|i| (i * 7 % 256) as u8).collect();
+            for armor in [false, true] {
+                let opts = EncryptOptions {
+                    armor,
+                    compression: false,
+                };
+                // One-shot (definite length), signed (Sequoia's signer inside our SEIPD),
+                // streaming (partial bodies).
+                let one = encrypt(&data, std::slice::from_ref(&c), None, &opts).unwrap();
+                let signed = encrypt(&data, std::slice::from_ref(&c), Some(&me), &opts).unwrap();
+                let certs = [c.clone()];
+                let mut e = Encryptor::new(Vec::new(), &certs, None, &opts).unwrap();
+                for chunk in data.chunks(4000) {
+                    e.write_all(chunk).unwrap();
+                }
+                let streamed = e.finish().unwrap();
+                for (what, ct) in [
+                    ("one-shot", &one),
+                    ("signed", &signed),
+                    ("streamed", &streamed),
+                ] {
+                    let bin = dearmor(ct, &limits).unwrap_or_else(|| ct.clone());
+                    assert!(
+                        crate::seipd::split_v1(&bin).is_some(),
+                        "{what} {n}: PKESK + SEIPD v1"
+                    );
+                    let d = sequoia_decrypt(ct, &k, &[me.cert().clone()]).unwrap();
+                    assert_eq!(&d.plaintext[..], &data[..], "{what} {n} {armor}");
+                    assert!(!d.aead);
+                    assert_eq!(d.verification.is_valid(), what == "signed", "{what}");
+                    let ours = decrypt(ct, std::slice::from_ref(&k), &[me.cert().clone()], &limits)
+                        .unwrap();
+                    assert_eq!(&ours.plaintext[..], &data[..], "{what} {n} {armor}");
+                    assert_eq!(ours.verification.is_valid(), what == "signed", "{what}");
+                }
+            }
+            // Sequoia writes SEIPD v1 (unsigned and signed); our reader takes it.
+            for sign in [false, true] {
+                let mut ct = Vec::new();
+                {
+                    let vc = c.as_sequoia().with_policy(&POLICY, None).unwrap();
+                    let rs: Vec<_> = vc
+                        .keys()
+                        .for_transport_encryption()
+                        .map(|ka| {
+                            // Features given as the gpg key's: SEIPD v1 only (with `None`
+                            // Sequoia assumes its own, and writes SEIPD v2).
+                            let f = openpgp::types::Features::empty().set_seipdv1();
+                            Recipient::new(f, ka.key().key_handle(), ka.key())
+                        })
+                        .collect();
+                    let m = Message::new(&mut ct);
+                    let mut m = SqEncryptor::for_recipients(m, rs).build().unwrap();
+                    if sign {
+                        m = Signer::new(m, me.signing_keypair().unwrap())
+                            .unwrap()
+                            .build()
+                            .unwrap();
+                    }
+                    let mut m = LiteralWriter::new(m).build().unwrap();
+                    m.write_all(&data).unwrap();
+                    m.finalize().unwrap();
+                }
+                let v1 = crate::seipd::split_v1(&ct)
+                    .unwrap_or_else(|| panic!("{n} {sign} {:02x?}", &ct[..40.min(ct.len())]));
+                let d = decrypt_v1(&v1, std::slice::from_ref(&k), &[me.cert().clone()], &limits)
+                    .expect("AES: ours, not handed to Sequoia")
+                    .unwrap();
+                assert_eq!(&d.plaintext[..], &data[..], "sequoia-made {n} {sign}");
+                assert_eq!(d.verification.is_valid(), sign);
+            }
+        }
+    }
+
+    #[test]
+    fn our_seipd_v1_tampered_or_truncated_is_refused_coarsely() {
+        let limits = Limits::default();
+        let (k, c) = (secret("rsa"), cert("rsa"));
+        let data = vec![b'y'; 200_000];
+        let opts = EncryptOptions {
+            armor: false,
+            compression: false,
+        };
+        let ct = encrypt(&data, std::slice::from_ref(&c), None, &opts).unwrap();
+        let n = ct.len();
+        // A flipped bit in the data, in the last data block, in the MDC digest: a bad MDC for
+        // both readers, and the same coarse error from ours.
+        for at in [n / 2, n - 30, n - 5] {
+            let mut t = ct.clone();
+            t[at] ^= 0x40;
+            let r = decrypt(&t, std::slice::from_ref(&k), &[], &limits);
+            assert!(matches!(r, Err(Error::DecryptionFailed)), "{at}: {r:?}");
+            assert!(sequoia_decrypt(&t, &k, &[]).is_err(), "{at}");
+        }
+        // The MDC packet header garbled: no MDC where it must be.
+        let mut t = ct.clone();
+        t[n - 22] ^= 0x01;
+        let r = decrypt(&t, std::slice::from_ref(&k), &[], &limits);
+        assert!(
+            matches!(
+                r,
+                Err(Error::MissingIntegrityProtection | Error::DecryptionFailed)
+            ),
+            "{r:?}"
+        );
+        // Truncated: the packet runs past the end (never plaintext), and a SEIPD whose length
+        // was rewritten to drop the MDC packet.
+        for cut in [1, 22, 1000] {
+            let r = decrypt(&ct[..n - cut], std::slice::from_ref(&k), &[], &limits);
+            assert!(r.is_err(), "cut {cut}: {r:?}");
+        }
+        let v1 = crate::seipd::split_v1(&ct).unwrap();
+        let seipd_at = n - v1.ciphertext.len() - 1 - 5 - 1; // CTB, five-octet length, version
+        assert_eq!(ct[seipd_at], 0xC0 | 18);
+        let mut short = ct[..n - 22].to_vec();
+        let len = u32::from_be_bytes(short[seipd_at + 2..seipd_at + 6].try_into().unwrap()) - 22;
+        short[seipd_at + 2..seipd_at + 6].copy_from_slice(&len.to_be_bytes());
+        let r = decrypt(&short, std::slice::from_ref(&k), &[], &limits);
+        assert!(matches!(r, Err(Error::MissingIntegrityProtection)), "{r:?}");
+        // The wrong key: it is addressed to RSA only.
+        let r = decrypt(&ct, &[secret("ed")], &[], &limits);
+        assert!(matches!(r, Err(Error::NoMatchingKey)), "{r:?}");
     }
 
     #[test]

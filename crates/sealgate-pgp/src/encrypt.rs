@@ -5,14 +5,21 @@ use std::io::{self, Write};
 use std::sync::{Arc, Mutex};
 
 use openpgp::cert::Preferences;
+use openpgp::crypto::SessionKey;
+use openpgp::packet::key::{PublicParts, UnspecifiedRole};
+use openpgp::packet::pkesk::PKESK3;
+use openpgp::packet::{Key, Packet};
+use openpgp::serialize::Marshal;
 use openpgp::serialize::stream::{
     Armorer, Compressor, Encryptor as SqEncryptor, LiteralWriter, Message, Recipient, Signer,
 };
-use openpgp::types::{CompressionAlgorithm, HashAlgorithm};
+use openpgp::types::{CompressionAlgorithm, HashAlgorithm, SymmetricAlgorithm};
 use sequoia_openpgp as openpgp;
 
+use crate::armor::ArmorWriter;
 use crate::error::{Error, Result};
 use crate::keys::{Cert, POLICY, SecretKey, op};
+use crate::seipd::{self, Framing, PartialBody, SeipdWriter};
 
 /// Options for [`encrypt`] and [`Encryptor`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,15 +59,80 @@ impl<W: Write> Write for SharedSink<W> {
     }
 }
 
+/// Where the encrypted packets go: straight to the caller's writer, or through our armor.
+enum Sink<W: Write> {
+    Binary(W),
+    Armored(ArmorWriter<W>),
+}
+
+impl<W: Write> Sink<W> {
+    fn finish(self) -> io::Result<W> {
+        match self {
+            Sink::Binary(mut w) => {
+                w.flush()?;
+                Ok(w)
+            }
+            Sink::Armored(a) => a.finish(),
+        }
+    }
+}
+
+impl<W: Write> Write for Sink<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Sink::Binary(w) => w.write(buf),
+            Sink::Armored(a) => a.write(buf),
+        }
+    }
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        match self {
+            Sink::Binary(w) => w.write_all(buf),
+            Sink::Armored(a) => a.write_all(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Sink::Binary(w) => w.flush(),
+            Sink::Armored(a) => a.flush(),
+        }
+    }
+}
+
+type Seipd<W> = SeipdWriter<Sink<W>>;
+
+/// The writer stack behind an [`Encryptor`].
+enum Stack<'a, W: Write + Send + Sync> {
+    /// SEIPD v2 (AEAD, every recipient advertises it): Sequoia's writer stack end to end.
+    Sequoia {
+        stack: Message<'a>,
+        sink: Arc<Mutex<W>>,
+    },
+    /// SEIPD v1, unsigned, length unknown: our literal packet (partial bodies) in our SEIPD.
+    Literal(PartialBody<Seipd<W>>),
+    /// SEIPD v1, unsigned, length known up front (one-shot [`encrypt`]): no partial framing.
+    Definite { seipd: Seipd<W>, remaining: usize },
+    /// SEIPD v1, signed or compressed: Sequoia's Signer / Compressor / LiteralWriter write the
+    /// packets into our SEIPD.
+    Layered {
+        stack: Message<'a>,
+        seipd: Arc<Mutex<Seipd<W>>>,
+    },
+}
+
 /// Streaming encryption (optionally sign-then-encrypt in one pass) to one or many recipients.
 ///
 /// Integrity protection is always on: SEIPD v1 with MDC, or SEIPD v2 (AEAD, OCB) when every
 /// recipient certificate advertises it (RFC 9580 §5.13). Write the plaintext, then call
-/// [`Encryptor::finish`].
+/// [`Encryptor::finish`]. SEIPD v1 is written by this crate on aws-lc-rs (AES-256-CFB, SHA-1
+/// MDC, 64 KiB partial bodies: memory stays flat whatever the size); the session key packets,
+/// signatures, compression and SEIPD v2 are Sequoia's.
 pub struct Encryptor<'a, W: Write + Send + Sync> {
-    stack: Option<Message<'a>>,
-    sink: Arc<Mutex<W>>,
+    stack: Option<Stack<'a, W>>,
 }
+
+/// The session key algorithm of the SEIPD v1 we write: AES-256, as Sequoia's default and
+/// GnuPG's first preference. (AES-128 would be faster; we do not trade strength for the bench.)
+const V1_ALGO: SymmetricAlgorithm = SymmetricAlgorithm::AES256;
 
 impl<'a, W: Write + Send + Sync + 'a> Encryptor<'a, W> {
     /// Starts a message to `recipients` (every usable encryption subkey of each; see
@@ -70,6 +142,19 @@ impl<'a, W: Write + Send + Sync + 'a> Encryptor<'a, W> {
         recipients: &'a [Cert],
         signer: Option<&SecretKey>,
         opts: &EncryptOptions,
+    ) -> Result<Self> {
+        Self::build(out, recipients, signer, opts, b"\n", None)
+    }
+
+    /// `eol` ends the armor lines; `known_len` is the exact plaintext length when the caller
+    /// knows it (unsigned, uncompressed only), for a definite-length packet.
+    fn build(
+        out: W,
+        recipients: &'a [Cert],
+        signer: Option<&SecretKey>,
+        opts: &EncryptOptions,
+        eol: &'static [u8],
+        known_len: Option<usize>,
     ) -> Result<Self> {
         if recipients.is_empty() {
             return Err(Error::Operation {
@@ -93,15 +178,111 @@ impl<'a, W: Write + Send + Sync + 'a> Encryptor<'a, W> {
                 .revoked(false)
                 .for_transport_encryption()
             {
-                keys.push(Recipient::new(
-                    features.clone(),
-                    ka.key().key_handle(),
-                    ka.key(),
-                ));
+                keys.push((features.clone(), ka.key()));
             }
         }
         let keypair = signer.map(SecretKey::signing_keypair).transpose()?;
+        let all_v2 = !keys.is_empty()
+            && keys
+                .iter()
+                .all(|(f, _)| f.as_ref().is_some_and(|f| f.supports_seipdv2()));
+        if all_v2 {
+            return Self::sequoia(out, recipients, keys, keypair, opts);
+        }
 
+        // RFC 9580 §5.1: one v3 PKESK per recipient key, the session key wrapped by Sequoia.
+        let session_key = SessionKey::new(V1_ALGO.key_size().map_err(|e| op("encryption", &e))?)
+            .map_err(|e| op("encryption", &e))?;
+        let mut pkesks = Vec::new();
+        for (_, key) in &keys {
+            let pkesk = PKESK3::for_recipient(V1_ALGO, &session_key, *key)
+                .map_err(|e| op("encryption", &e))?;
+            Packet::PKESK(pkesk.into())
+                .serialize(&mut pkesks)
+                .map_err(|e| op("encryption", &e))?;
+        }
+        let mut sink = if opts.armor {
+            Sink::Armored(ArmorWriter::new(out, eol)?)
+        } else {
+            Sink::Binary(out)
+        };
+        sink.write_all(&pkesks)?;
+        let algo = seipd::aes(V1_ALGO).ok_or_else(|| Error::Operation {
+            what: "encryption",
+            detail: "no AES".into(),
+        })?;
+        let mut random = [0u8; 16];
+        aws_lc_rs::rand::fill(&mut random).map_err(|_| Error::Operation {
+            what: "encryption",
+            detail: "random generator failed".into(),
+        })?;
+        let layered = keypair.is_some() || opts.compression;
+        // Literal Data (RFC 9580 §5.9): binary, no file name, no date.
+        const LITERAL_HEADER: [u8; 6] = [b'b', 0, 0, 0, 0, 0];
+        let definite = known_len.filter(|_| !layered).and_then(|n| {
+            let body = u32::try_from(n.checked_add(LITERAL_HEADER.len())?).ok()?;
+            let lit = seipd::header(seipd::TAG_LITERAL, body);
+            let seipd_len = seipd::seipd_body_len(lit.len() + body as usize)?;
+            Some((n, lit, seipd_len))
+        });
+        let stack = if let Some((n, lit, seipd_len)) = definite {
+            sink.write_all(&seipd::header(seipd::TAG_SEIPD, seipd_len))?;
+            let mut w = SeipdWriter::new(Framing::Definite(sink), algo, &session_key, random)?;
+            w.write_all(&lit)?;
+            w.write_all(&LITERAL_HEADER)?;
+            Stack::Definite {
+                seipd: w,
+                remaining: n,
+            }
+        } else {
+            sink.write_all(&[0xC0 | seipd::TAG_SEIPD])?;
+            let mut w = SeipdWriter::new(
+                Framing::Partial(PartialBody::new(sink)),
+                algo,
+                &session_key,
+                random,
+            )?;
+            if layered {
+                let seipd = Arc::new(Mutex::new(w));
+                let mut msg = Message::new(SharedSink(Arc::clone(&seipd)));
+                if opts.compression {
+                    msg = Compressor::new(msg)
+                        .algo(CompressionAlgorithm::Zlib)
+                        .build()
+                        .map_err(|e| op("compression", &e))?;
+                }
+                if let Some(kp) = keypair {
+                    msg = signer_layer(msg, kp, recipients)?;
+                }
+                msg = LiteralWriter::new(msg)
+                    .build()
+                    .map_err(|e| op("literal data", &e))?;
+                Stack::Layered { stack: msg, seipd }
+            } else {
+                w.write_all(&[0xC0 | seipd::TAG_LITERAL])?;
+                let mut lit = PartialBody::new(w);
+                lit.write_all(&LITERAL_HEADER)?;
+                Stack::Literal(lit)
+            }
+        };
+        Ok(Encryptor { stack: Some(stack) })
+    }
+
+    /// SEIPD v2 to recipients that all advertise it: Sequoia's writer stack.
+    fn sequoia(
+        out: W,
+        recipients: &'a [Cert],
+        keys: Vec<(
+            Option<openpgp::types::Features>,
+            &'a Key<PublicParts, UnspecifiedRole>,
+        )>,
+        keypair: Option<openpgp::crypto::KeyPair>,
+        opts: &EncryptOptions,
+    ) -> Result<Self> {
+        let keys: Vec<Recipient<'a>> = keys
+            .into_iter()
+            .map(|(f, k)| Recipient::new(f, k.key_handle(), k))
+            .collect();
         let sink = Arc::new(Mutex::new(out));
         let mut msg = Message::new(SharedSink(Arc::clone(&sink)));
         if opts.armor {
@@ -117,41 +298,90 @@ impl<'a, W: Write + Send + Sync + 'a> Encryptor<'a, W> {
                 .map_err(|e| op("compression", &e))?;
         }
         if let Some(kp) = keypair {
-            let mut s = Signer::new(msg, kp).map_err(|e| op("signing", &e))?;
-            // RFC 9580 §5.2.3.36: name the recipients inside the signature against
-            // surreptitious forwarding.
-            for cert in recipients {
-                s = s.add_intended_recipient(&cert.inner);
-            }
-            msg = s.build().map_err(|e| op("signing", &e))?;
+            msg = signer_layer(msg, kp, recipients)?;
         }
         msg = LiteralWriter::new(msg)
             .build()
             .map_err(|e| op("literal data", &e))?;
         Ok(Encryptor {
-            stack: Some(msg),
-            sink,
+            stack: Some(Stack::Sequoia { stack: msg, sink }),
         })
     }
 
     /// Completes the message (signature, MDC or final AEAD chunk, armor footer) and returns the
     /// output writer.
-    pub fn finish(self) -> Result<W> {
-        let Encryptor { stack, sink } = self;
-        finish_stack(stack, sink, "encryption")
+    pub fn finish(mut self) -> Result<W> {
+        let Some(stack) = self.stack.take() else {
+            return Err(Error::Operation {
+                what: "encryption",
+                detail: "already finished".into(),
+            });
+        };
+        match stack {
+            Stack::Sequoia { stack, sink } => finish_stack(Some(stack), sink, "encryption"),
+            Stack::Literal(lit) => Ok(lit.finish()?.finish()?.finish()?),
+            Stack::Definite { seipd, remaining } => {
+                if remaining != 0 {
+                    return Err(Error::Operation {
+                        what: "encryption",
+                        detail: "plaintext shorter than announced".into(),
+                    });
+                }
+                Ok(seipd.finish()?.finish()?)
+            }
+            Stack::Layered { stack, seipd } => {
+                stack.finalize().map_err(|e| op("encryption", &e))?;
+                let seipd = Arc::try_unwrap(seipd)
+                    .map_err(|_| Error::Operation {
+                        what: "encryption",
+                        detail: "output still shared".into(),
+                    })?
+                    .into_inner()
+                    .map_err(|_| Error::Operation {
+                        what: "encryption",
+                        detail: "output poisoned".into(),
+                    })?;
+                Ok(seipd.finish()?.finish()?)
+            }
+        }
     }
+}
+
+/// Sequoia's one-pass Signer, naming the recipients inside the signature.
+fn signer_layer<'a>(
+    msg: Message<'a>,
+    kp: openpgp::crypto::KeyPair,
+    recipients: &'a [Cert],
+) -> Result<Message<'a>> {
+    let mut s = Signer::new(msg, kp).map_err(|e| op("signing", &e))?;
+    // RFC 9580 §5.2.3.36: name the recipients inside the signature against surreptitious
+    // forwarding.
+    for cert in recipients {
+        s = s.add_intended_recipient(&cert.inner);
+    }
+    s.build().map_err(|e| op("signing", &e))
 }
 
 impl<'a, W: Write + Send + Sync + 'a> Write for Encryptor<'a, W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match &mut self.stack {
-            Some(s) => s.write(buf),
+            Some(Stack::Sequoia { stack, .. } | Stack::Layered { stack, .. }) => stack.write(buf),
+            Some(Stack::Literal(lit)) => lit.write(buf),
+            Some(Stack::Definite { seipd, remaining }) => {
+                *remaining = remaining
+                    .checked_sub(buf.len())
+                    .ok_or_else(|| io::Error::other("plaintext longer than announced"))?;
+                seipd.write_all(buf)?;
+                Ok(buf.len())
+            }
             None => Err(io::Error::other("encryptor finished")),
         }
     }
     fn flush(&mut self) -> io::Result<()> {
         match &mut self.stack {
-            Some(s) => s.flush(),
+            Some(Stack::Sequoia { stack, .. } | Stack::Layered { stack, .. }) => stack.flush(),
+            Some(Stack::Literal(lit)) => lit.flush(),
+            Some(Stack::Definite { seipd, .. }) => seipd.flush(),
             None => Ok(()),
         }
     }
@@ -164,15 +394,66 @@ pub fn encrypt(
     signer: Option<&SecretKey>,
     opts: &EncryptOptions,
 ) -> Result<Vec<u8>> {
-    let mut e = Encryptor::new(
-        Vec::with_capacity(plaintext.len() / 2 * 3 + 1024),
+    encrypt_with_line_end(plaintext, recipients, signer, opts, b"\n")
+}
+
+/// [`encrypt`] with armor lines ended by `eol` (PGP/MIME wants CRLF; then the MIME layer need
+/// not rewrite the armor).
+pub(crate) fn encrypt_with_line_end(
+    plaintext: &[u8],
+    recipients: &[Cert],
+    signer: Option<&SecretKey>,
+    opts: &EncryptOptions,
+    eol: &'static [u8],
+) -> Result<Vec<u8>> {
+    let n = plaintext.len();
+    let capacity = if opts.armor {
+        (n + 2048) / 57 * (76 + eol.len()) + 4096
+    } else {
+        n + 4096
+    };
+    let known = (signer.is_none() && !opts.compression).then_some(n);
+    let mut e = Encryptor::build(
+        Vec::with_capacity(capacity),
         recipients,
         signer,
         opts,
+        eol,
+        known,
     )?;
+    if let Some(Stack::Definite { seipd, remaining }) = &mut e.stack
+        && n >= PARALLEL_MDC_FROM
+        && std::thread::available_parallelism().is_ok_and(|p| p.get() > 1)
+        && let Some(mut mdc) = seipd.take_mdc()
+    {
+        // CFB encryption is serial, and so is SHA-1: on one core they add up. With the whole
+        // plaintext at hand, the MDC's SHA-1 runs on a second core while this one encrypts.
+        let digest = std::thread::scope(|scope| -> io::Result<_> {
+            let hasher = scope.spawn(move || {
+                mdc.update(plaintext);
+                seipd::mdc_digest(mdc)
+            });
+            seipd.write_all(plaintext)?;
+            hasher
+                .join()
+                .map_err(|_| io::Error::other("MDC hashing failed"))
+        })?;
+        *remaining = 0;
+        let Some(Stack::Definite { seipd, .. }) = e.stack.take() else {
+            return Err(Error::Operation {
+                what: "encryption",
+                detail: "writer stack changed".into(),
+            });
+        };
+        return Ok(seipd.finish_with_mdc(&digest)?.finish()?);
+    }
     e.write_all(plaintext)?;
     e.finish()
 }
+
+/// From this plaintext size on, one-shot encryption hashes the MDC on a second thread (below
+/// it, starting the thread costs more than it saves).
+const PARALLEL_MDC_FROM: usize = 1 << 20;
 
 /// The hash every signature we make uses: `micalg=pgp-sha256` for PGP/MIME (RFC 3156 §5).
 pub const SIGNATURE_HASH: &str = "pgp-sha256";

@@ -84,6 +84,18 @@ impl Cert {
             .collect()
     }
 
+    /// The mail addresses of the User IDs that are valid now under the standard policy and not
+    /// revoked: the ones that may vouch for a sender address.
+    pub(crate) fn valid_addresses(&self) -> Vec<String> {
+        let Ok(vc) = self.inner.with_policy(&POLICY, None) else {
+            return Vec::new();
+        };
+        vc.userids()
+            .filter(|ua| !matches!(ua.revocation_status(), RevocationStatus::Revoked(_)))
+            .filter_map(|ua| ua.userid().email().ok().flatten().map(str::to_owned))
+            .collect()
+    }
+
     /// Whether a User ID carries `addr`: the local part compared exactly, the domain without
     /// regard to ASCII case (RFC 5321 §2.4). Does not check validity; see
     /// [`Cert::encryption_keys_for`].
@@ -351,7 +363,7 @@ impl SecretKey {
 }
 
 /// RFC 5321 §2.4: the local part is case-sensitive, the domain is not.
-fn same_address(a: &str, b: &str) -> bool {
+pub(crate) fn same_address(a: &str, b: &str) -> bool {
     match (a.rsplit_once('@'), b.rsplit_once('@')) {
         (Some((la, da)), Some((lb, db))) => la == lb && da.eq_ignore_ascii_case(db),
         _ => false,

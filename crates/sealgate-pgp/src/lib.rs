@@ -1,10 +1,12 @@
 #![doc = include_str!("../README.md")]
 
+mod armor;
 mod decrypt;
 mod encrypt;
 mod error;
 mod keys;
 mod message;
+mod seipd;
 
 pub use decrypt::{
     Decrypted, SignatureReport, Verification, decrypt, verify_detached, verify_inline,

@@ -80,7 +80,8 @@ pub fn encrypt_message(
         Some(_) => mime::protect_subject(&outer, &entity),
         None => entity,
     };
-    let armored = crate::encrypt(
+    // CRLF armor lines: the MIME part needs canonical line ends and then takes them as they are.
+    let armored = crate::encrypt::encrypt_with_line_end(
         &entity,
         recipients,
         signer,
@@ -88,6 +89,7 @@ pub fn encrypt_message(
             armor: true,
             ..EncryptOptions::default()
         },
+        b"\r\n",
     )?;
     let part = mime::build_pgp_encrypted(&armored, rng);
     Ok(with_outer(&outer, opts.outer_subject.as_deref(), &part))
@@ -112,6 +114,12 @@ pub fn sign_message(
 /// Verify a PGP/MIME `multipart/signed` message, or an inline cleartext-signed text body.
 /// `Ok` carries the report even when a signature is invalid; `Err` means the message is not
 /// a signed OpenPGP message or cannot be read.
+///
+/// Besides the signature itself, each signature by a known certificate gets the check
+/// `signer-address`: the message's one From mailbox (parsed from the raw header value, so an
+/// RFC 2047 encoded word can never pose as an address) must be the address of a valid User ID
+/// of the signer's certificate. When it is not (or there is no From, or several), the
+/// signature is not valid: a good signature by Bob on mail "From: Alice" is a spoof.
 pub fn verify_message(raw: &[u8], signers: &[Cert], limits: &Limits) -> Result<VerifiedMessage> {
     check_size(raw, limits)?;
     if let Some(ms) = mime::parse_multipart_signed(raw, limits)? {
@@ -123,7 +131,8 @@ pub fn verify_message(raw: &[u8], signers: &[Cert], limits: &Limits) -> Result<V
         }
         // RFC 3156 §5: the signed part is hashed in canonical (CRLF) form.
         let content = mime::canonicalize_crlf(ms.signed);
-        let verification = crate::verify_detached(&content, &ms.signature, signers, limits)?;
+        let mut verification = crate::verify_detached(&content, &ms.signature, signers, limits)?;
+        check_signer_address(&mut verification, &ms.outer);
         return Ok(VerifiedMessage {
             verification,
             message: mime::assemble(&ms.outer, &[], &content),
@@ -132,7 +141,8 @@ pub fn verify_message(raw: &[u8], signers: &[Cert], limits: &Limits) -> Result<V
     if let Some(inline) = mime::find_inline_pgp(raw, limits)?
         && inline.kind == InlinePgpKind::SignedMessage
     {
-        let (text, verification) = crate::verify_inline(&inline.block, signers, limits)?;
+        let (text, mut verification) = crate::verify_inline(&inline.block, signers, limits)?;
+        check_signer_address(&mut verification, &inline.outer);
         let message = text_message(&inline.outer, inline.charset.as_deref(), &text);
         return Ok(VerifiedMessage {
             verification,
@@ -197,6 +207,49 @@ pub fn decrypt_message(
     })
 }
 
+/// The one mailbox of the From header(s), from the raw values (`mailboxes` never takes an
+/// encoded word for an address); `Err` says why there is not exactly one.
+fn sender_address(outer: &[HeaderField<'_>]) -> std::result::Result<String, String> {
+    let mut found: Vec<String> = Vec::new();
+    for h in outer.iter().filter(|h| h.is_named("From")) {
+        for a in mime::mailboxes(h.raw_value()) {
+            if !found.iter().any(|f| crate::keys::same_address(f, &a)) {
+                found.push(a);
+            }
+        }
+    }
+    match found.len() {
+        1 => Ok(found.swap_remove(0)),
+        0 => Err("the message has no From address".into()),
+        n => Err(format!("the message has {n} From addresses")),
+    }
+}
+
+/// Adds the `signer-address` check to every signature by a known certificate (fails closed).
+fn check_signer_address(verification: &mut Verification, outer: &[HeaderField<'_>]) {
+    let from = sender_address(outer);
+    for s in &mut verification.signatures {
+        let Some(cert) = &s.signer else {
+            continue;
+        };
+        let addresses = cert.valid_addresses();
+        let (passed, detail) = match &from {
+            Ok(from) if addresses.iter().any(|a| crate::keys::same_address(a, from)) => {
+                (true, format!("certificate names {from}"))
+            }
+            Ok(from) => (
+                false,
+                format!("{from} is not among the certificate's addresses {addresses:?}"),
+            ),
+            Err(why) => (false, why.clone()),
+        };
+        if !passed {
+            s.valid = false;
+        }
+        s.checks.push(("signer-address".into(), passed, detail));
+    }
+}
+
 /// The decrypted text of an inline-PGP message as a text/plain message.
 fn text_message(outer: &[HeaderField<'_>], charset: Option<&str>, text: &[u8]) -> Vec<u8> {
     let charset = charset.unwrap_or("utf-8");
@@ -241,4 +294,104 @@ fn check_size(raw: &[u8], limits: &Limits) -> Result<()> {
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::KeyKind;
+
+    fn signer_address_check(v: &Verification) -> (bool, String) {
+        let (_, passed, detail) = v.signatures[0]
+            .checks
+            .iter()
+            .find(|c| c.0 == "signer-address")
+            .cloned()
+            .unwrap();
+        (passed, detail)
+    }
+
+    #[test]
+    fn verify_compares_the_signer_with_from() {
+        let limits = Limits::default();
+        let alice = SecretKey::generate("Alice <alice@example.org>", KeyKind::Cv25519).unwrap();
+        let certs = [alice.cert().clone()];
+        let verify = |from: &str| {
+            let msg = format!("{from}Subject: s\r\n\r\nhello\r\n");
+            let signed =
+                sign_message(msg.as_bytes(), &alice, &mut rand_core::OsRng, &limits).unwrap();
+            verify_message(&signed, &certs, &limits)
+                .unwrap()
+                .verification
+        };
+        // Matching (the domain without regard to case, RFC 5321 §2.4).
+        for from in [
+            "From: Alice <alice@example.org>\r\n",
+            "From: alice@EXAMPLE.org (Alice)\r\n",
+        ] {
+            let v = verify(from);
+            assert!(v.is_valid(), "{from}: {v:?}");
+            assert_eq!(signer_address_check(&v).0, true, "{from}");
+        }
+        // Not matching: another address, an encoded word that decodes to Alice's address in
+        // front of Mallory's, a display name that looks like Alice's address, two mailboxes,
+        // none at all.
+        for from in [
+            "From: Bob <bob@example.org>\r\n",
+            "From: =?utf-8?q?alice=40example=2Eorg?= <mallory@evil.example>\r\n",
+            "From: \"alice@example.org\" <mallory@evil.example>\r\n",
+            "From: alice@example.org, bob@example.org\r\n",
+            "From: ALICE@example.org\r\n",
+            "",
+        ] {
+            let v = verify(from);
+            let (passed, detail) = signer_address_check(&v);
+            assert!(!passed, "{from}: {detail}");
+            assert!(!v.is_valid(), "{from}");
+            assert!(!v.signatures[0].valid);
+            // The signature itself still verified: the report says which check failed.
+            assert!(v.signatures[0].checks[0].1, "{:?}", v.signatures[0].checks);
+        }
+        // An unknown signer gets no address check (there is no certificate to compare).
+        let msg = b"From: alice@example.org\r\n\r\nhi\r\n";
+        let signed = sign_message(msg, &alice, &mut rand_core::OsRng, &limits).unwrap();
+        let v = verify_message(&signed, &[], &limits).unwrap().verification;
+        assert!(
+            v.signatures[0]
+                .checks
+                .iter()
+                .all(|c| c.0 != "signer-address")
+        );
+    }
+
+    #[test]
+    fn inline_cleartext_signature_checks_from_too() {
+        let limits = Limits::default();
+        let alice = SecretKey::generate("Alice <alice@example.org>", KeyKind::Cv25519).unwrap();
+        let certs = [alice.cert().clone()];
+        let block = {
+            use openpgp::serialize::stream::{Message, Signer};
+            use sequoia_openpgp as openpgp;
+            use std::io::Write;
+            let mut out = Vec::new();
+            let m = Message::new(&mut out);
+            let mut s = Signer::new(m, alice.signing_keypair().unwrap())
+                .unwrap()
+                .cleartext()
+                .build()
+                .unwrap();
+            s.write_all(b"Hello,\r\nsigned inline.\r\n").unwrap();
+            s.finalize().unwrap();
+            out
+        };
+        for (from, ok) in [("alice@example.org", true), ("mallory@evil.example", false)] {
+            let mut msg =
+                format!("From: {from}\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n")
+                    .into_bytes();
+            msg.extend_from_slice(&block);
+            let v = verify_message(&msg, &certs, &limits).unwrap().verification;
+            assert_eq!(v.is_valid(), ok, "{from}: {v:?}");
+            assert_eq!(signer_address_check(&v).0, ok);
+        }
+    }
 }

@@ -1,0 +1,671 @@
+//! Our own SEIPD v1 (RFC 9580 §5.13.1; RFC 4880 §5.13): the Symmetrically Encrypted Integrity
+//! Protected Data packet with its Modification Detection Code, written and read on aws-lc-rs.
+//!
+//! Why not Sequoia's: sequoia-openpgp 2.4.2 hashes the MDC with its collision-detecting SHA-1
+//! whatever the backend, runs CFB one block at a time through its own buffering, and its
+//! partial-body writers hold 4 MiB each. Here the SHA-1 is aws-lc's plain one (SHA-NI; the
+//! MDC is encrypted and needs no collision resistance), encryption is AES-CFB128 on aws-lc,
+//! decryption computes the CFB keystream as one ECB pass over the ciphertext (CFB decryption
+//! is parallel, ECB uses AES-NI/VAES eight blocks at a time), and the framing uses 64 KiB
+//! partial bodies so that streaming memory stays flat. Sequoia still does keys, the PKESK
+//! packets (session key wrapping), signatures and compression; SEIPD v2 (AEAD) stays Sequoia's.
+//!
+//! OpenPGP CFB for SEIPD (RFC 9580 §5.13.1): plain CFB128 with an all-zero IV over a random
+//! block-size prefix whose last two octets are repeated, then the packets, then the MDC packet
+//! (0xD3 0x14 and the SHA-1 of everything before its 20 octets). No resynchronisation (that
+//! was the legacy SED packet's).
+
+use std::io::{self, Write};
+use std::ops::Range;
+
+use aws_lc_rs::cipher::{
+    self, AES_128, AES_192, AES_256, DecryptionContext, EncryptingKey, EncryptionContext,
+    StreamingEncryptingKey, UnboundCipherKey,
+};
+use aws_lc_rs::digest;
+use openpgp::types::SymmetricAlgorithm;
+use sequoia_openpgp as openpgp;
+use zeroize::Zeroizing;
+
+/// AES block size; every cipher we handle here is AES.
+const BLOCK: usize = 16;
+/// Prefix: one random block and its last two octets again (the "quick check").
+const PREFIX: usize = BLOCK + 2;
+/// The MDC packet: tag 19 new format, length 20, SHA-1 (RFC 9580 §5.14).
+const MDC_HEADER: [u8; 2] = [0xD3, 0x14];
+const MDC_LEN: usize = 22;
+/// Partial body chunk (RFC 9580 §4.2.1.4): 2^16 octets, length octet 224 + 16.
+pub(crate) const CHUNK: usize = 1 << 16;
+const CHUNK_OCTET: u8 = 0xE0 | 16;
+
+/// Packet tags we look at (RFC 9580 §5).
+pub(crate) const TAG_PKESK: u8 = 1;
+const TAG_MARKER: u8 = 10;
+pub(crate) const TAG_LITERAL: u8 = 11;
+pub(crate) const TAG_SEIPD: u8 = 18;
+
+/// The aws-lc cipher for an OpenPGP symmetric algorithm we handle ourselves.
+pub(crate) fn aes(algo: SymmetricAlgorithm) -> Option<&'static cipher::Algorithm> {
+    match algo {
+        SymmetricAlgorithm::AES128 => Some(&AES_128),
+        SymmetricAlgorithm::AES192 => Some(&AES_192),
+        SymmetricAlgorithm::AES256 => Some(&AES_256),
+        _ => None,
+    }
+}
+
+/// A new-format packet header with a definite length (RFC 9580 §4.2.1).
+pub(crate) fn header(tag: u8, len: u32) -> Vec<u8> {
+    let mut h = vec![0xC0 | tag];
+    push_length(&mut h, len);
+    h
+}
+
+/// A definite body length: one, two or five octets (RFC 9580 §4.2.1.1-3).
+fn push_length(out: &mut Vec<u8>, len: u32) {
+    match len {
+        0..192 => out.push(len as u8),
+        192..8384 => {
+            let l = len - 192;
+            out.push((l >> 8) as u8 + 192);
+            out.push(l as u8);
+        }
+        _ => {
+            out.push(0xFF);
+            out.extend_from_slice(&len.to_be_bytes());
+        }
+    }
+}
+
+/// Writes a packet body with partial body lengths (RFC 9580 §4.2.1.4): whole 64 KiB chunks as
+/// they fill, the rest with a definite length at [`PartialBody::finish`]. Holds at most one
+/// chunk.
+pub(crate) struct PartialBody<W: Write> {
+    inner: W,
+    buf: Vec<u8>,
+}
+
+impl<W: Write> PartialBody<W> {
+    /// The packet's CTB must already be written to `inner`.
+    pub(crate) fn new(inner: W) -> Self {
+        PartialBody {
+            inner,
+            buf: Vec::with_capacity(CHUNK),
+        }
+    }
+
+    pub(crate) fn finish(mut self) -> io::Result<W> {
+        let mut h = Vec::with_capacity(5);
+        push_length(&mut h, self.buf.len() as u32);
+        self.inner.write_all(&h)?;
+        self.inner.write_all(&self.buf)?;
+        Ok(self.inner)
+    }
+}
+
+impl<W: Write> Write for PartialBody<W> {
+    fn write(&mut self, mut data: &[u8]) -> io::Result<usize> {
+        let n = data.len();
+        while !data.is_empty() {
+            if self.buf.is_empty() && data.len() > CHUNK {
+                // A whole chunk straight from the caller's buffer. (Strictly more than a chunk:
+                // the final length must follow, and an exact fit leaves it for `finish`.)
+                let (chunk, rest) = data.split_at(CHUNK);
+                self.inner.write_all(&[CHUNK_OCTET])?;
+                self.inner.write_all(chunk)?;
+                data = rest;
+                continue;
+            }
+            let take = (CHUNK - self.buf.len()).min(data.len());
+            let (head, rest) = data.split_at(take);
+            self.buf.extend_from_slice(head);
+            data = rest;
+            if self.buf.len() == CHUNK && !data.is_empty() {
+                self.inner.write_all(&[CHUNK_OCTET])?;
+                self.inner.write_all(&self.buf)?;
+                self.buf.clear();
+            }
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// How the SEIPD body is framed: a length written up front, or partial bodies.
+pub(crate) enum Framing<W: Write> {
+    Definite(W),
+    Partial(PartialBody<W>),
+}
+
+impl<W: Write> Framing<W> {
+    fn finish(self) -> io::Result<W> {
+        match self {
+            Framing::Definite(mut w) => {
+                w.flush()?;
+                Ok(w)
+            }
+            Framing::Partial(p) => p.finish(),
+        }
+    }
+    fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+        match self {
+            Framing::Definite(w) => w.write_all(data),
+            Framing::Partial(p) => p.write_all(data),
+        }
+    }
+}
+
+/// Encrypts what is written to it as the body of a SEIPD v1 packet: the version octet, the
+/// random prefix, the data, and at [`SeipdWriter::finish`] the MDC. The packet header (CTB,
+/// and the length for [`Framing::Definite`]) is the caller's.
+pub(crate) struct SeipdWriter<W: Write> {
+    out: Framing<W>,
+    key: EncryptingKey,
+    /// The CFB feedback register: the last ciphertext block.
+    feedback: [u8; BLOCK],
+    /// Plaintext not yet making up a whole block (always fewer than 16 octets).
+    pending: Zeroizing<Vec<u8>>,
+    /// Encryption happens in place here, a chunk at a time.
+    scratch: Zeroizing<Vec<u8>>,
+    /// The running SHA-1 of the MDC; `None` while the caller hashes on its own (see
+    /// [`SeipdWriter::take_mdc`]).
+    mdc: Option<digest::Context>,
+}
+
+impl<W: Write> SeipdWriter<W> {
+    /// Starts the body with `session_key` for `algo` (AES only). `random` gives the prefix.
+    pub(crate) fn new(
+        out: Framing<W>,
+        algo: &'static cipher::Algorithm,
+        session_key: &[u8],
+        random: [u8; BLOCK],
+    ) -> io::Result<Self> {
+        let key = UnboundCipherKey::new(algo, session_key)
+            .and_then(EncryptingKey::cfb128)
+            .map_err(|_| io::Error::other("AES key setup failed"))?;
+        let mut w = SeipdWriter {
+            out,
+            key,
+            feedback: [0; BLOCK],
+            pending: Zeroizing::new(Vec::with_capacity(BLOCK)),
+            scratch: Zeroizing::new(Vec::with_capacity(CHUNK + BLOCK)),
+            mdc: Some(digest::Context::new(&digest::SHA1_FOR_LEGACY_USE_ONLY)),
+        };
+        w.out.write_all(&[1])?; // version 1
+        let mut prefix = Zeroizing::new([0u8; PREFIX]);
+        prefix[..BLOCK].copy_from_slice(&random);
+        prefix[BLOCK..].copy_from_slice(&random[BLOCK - 2..]);
+        w.write_all(&prefix[..])?;
+        Ok(w)
+    }
+
+    /// CFB-encrypts `scratch` in place, continuing from the feedback register, and writes it.
+    fn encrypt_scratch(&mut self) -> io::Result<()> {
+        let ctx = EncryptionContext::Iv128(self.feedback.into());
+        self.key
+            .less_safe_encrypt(&mut self.scratch, ctx)
+            .map_err(|_| io::Error::other("AES-CFB failed"))?;
+        if let Some(last) = self
+            .scratch
+            .len()
+            .checked_sub(BLOCK)
+            .and_then(|at| self.scratch.get(at..))
+            && let Ok(block) = <[u8; BLOCK]>::try_from(last)
+        {
+            self.feedback = block;
+        }
+        self.out.write_all(&self.scratch)
+    }
+
+    /// Hands the MDC hash, as it stands, to the caller, who hashes everything written from now
+    /// on itself (on another core) and passes the digest to [`SeipdWriter::finish_with_mdc`].
+    pub(crate) fn take_mdc(&mut self) -> Option<digest::Context> {
+        self.mdc.take()
+    }
+
+    /// Writes the MDC packet and finishes the framing; returns the inner writer.
+    pub(crate) fn finish(mut self) -> io::Result<W> {
+        let mdc = self
+            .mdc
+            .take()
+            .ok_or_else(|| io::Error::other("MDC hash was taken"))?;
+        self.finish_with_mdc(&mdc_digest(mdc))
+    }
+
+    /// [`SeipdWriter::finish`] with the digest computed by the caller (see `take_mdc`).
+    pub(crate) fn finish_with_mdc(mut self, digest: &digest::Digest) -> io::Result<W> {
+        self.scratch.clear();
+        self.scratch.extend_from_slice(&self.pending);
+        self.scratch.extend_from_slice(&MDC_HEADER);
+        self.scratch.extend_from_slice(digest.as_ref());
+        // The last, partial block: CFB needs no padding.
+        self.encrypt_scratch()?;
+        self.out.finish()
+    }
+}
+
+impl<W: Write> Write for SeipdWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if let Some(mdc) = &mut self.mdc {
+            mdc.update(buf);
+        }
+        let mut data = buf;
+        loop {
+            // Whole blocks only, so that CFB can continue across calls from the register.
+            let room = CHUNK - self.pending.len();
+            let take = room.min(data.len());
+            let whole = (self.pending.len() + take) / BLOCK * BLOCK;
+            if whole == 0 {
+                self.pending.extend_from_slice(data);
+                return Ok(buf.len());
+            }
+            let from_data = whole - self.pending.len();
+            let (head, rest) = data.split_at(from_data);
+            self.scratch.clear();
+            self.scratch.extend_from_slice(&self.pending);
+            self.scratch.extend_from_slice(head);
+            self.pending.clear();
+            self.encrypt_scratch()?;
+            data = rest;
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match &mut self.out {
+            Framing::Definite(w) => w.flush(),
+            Framing::Partial(p) => p.flush(),
+        }
+    }
+}
+
+/// The digest [`SeipdWriter::finish_with_mdc`] wants: the hash of everything written, then of
+/// the MDC packet's own two header octets (RFC 9580 §5.14).
+pub(crate) fn mdc_digest(mut mdc: digest::Context) -> digest::Digest {
+    mdc.update(&MDC_HEADER);
+    mdc.finish()
+}
+
+/// The length of a SEIPD v1 body holding `inner` octets of packets, if it fits a definite
+/// length.
+pub(crate) fn seipd_body_len(inner: usize) -> Option<u32> {
+    u32::try_from(inner.checked_add(1 + PREFIX + MDC_LEN)?).ok()
+}
+
+/// A packet found in memory: tag, where it is, and its body as ranges of the input (several
+/// when it uses partial body lengths).
+pub(crate) struct RawPacket {
+    pub(crate) tag: u8,
+    pub(crate) whole: Range<usize>,
+    pub(crate) body: Vec<Range<usize>>,
+    pub(crate) partial: bool,
+}
+
+/// Reads the packet header at `at` (RFC 9580 §4.2: new and legacy formats, partial bodies).
+/// `None` when it is not a well-formed packet that fits in `data`.
+pub(crate) fn read_packet(data: &[u8], at: usize) -> Option<RawPacket> {
+    let ctb = *data.get(at)?;
+    if ctb & 0x80 == 0 {
+        return None;
+    }
+    let byte = |i: usize| data.get(i).copied().map(usize::from);
+    let mut body = Vec::new();
+    let mut partial = false;
+    let end;
+    let tag;
+    if ctb & 0x40 != 0 {
+        tag = ctb & 0x3F;
+        let mut pos = at + 1;
+        loop {
+            let o1 = byte(pos)?;
+            let (len, hdr, more) = match o1 {
+                0..192 => (o1, 1, false),
+                192..224 => (((o1 - 192) << 8) + byte(pos + 1)? + 192, 2, false),
+                255 => {
+                    let b = data.get(pos + 1..pos + 5)?;
+                    (
+                        usize::try_from(u32::from_be_bytes([b[0], b[1], b[2], b[3]])).ok()?,
+                        5,
+                        false,
+                    )
+                }
+                _ => (1usize << (o1 & 0x1F), 1, true),
+            };
+            let start = pos + hdr;
+            let stop = start.checked_add(len)?;
+            if stop > data.len() {
+                return None;
+            }
+            body.push(start..stop);
+            pos = stop;
+            if !more {
+                break;
+            }
+            partial = true;
+        }
+        end = pos;
+    } else {
+        // Legacy format (RFC 9580 §4.2.2): tag in bits 5-2, length type in bits 1-0.
+        tag = (ctb >> 2) & 0x0F;
+        let (len, hdr) = match ctb & 3 {
+            0 => (byte(at + 1)?, 1),
+            1 => ((byte(at + 1)? << 8) | byte(at + 2)?, 2),
+            2 => {
+                let b = data.get(at + 1..at + 5)?;
+                (
+                    usize::try_from(u32::from_be_bytes([b[0], b[1], b[2], b[3]])).ok()?,
+                    4,
+                )
+            }
+            _ => (data.len() - at - 1, 0),
+        };
+        let start = at + 1 + hdr;
+        let stop = start.checked_add(len)?;
+        if stop > data.len() {
+            return None;
+        }
+        body.push(start..stop);
+        end = stop;
+    }
+    Some(RawPacket {
+        tag,
+        whole: at..end,
+        body,
+        partial,
+    })
+}
+
+/// The top-level packets of an encrypted message in the shape we decrypt ourselves: PKESKs
+/// (marker packets skipped) and one SEIPD v1 packet last. `None` for anything else (SKESK,
+/// SEIPD v2, legacy SED, trailing packets, malformed framing): Sequoia takes those.
+pub(crate) struct V1Message<'a> {
+    pub(crate) pkesks: Vec<&'a [u8]>,
+    /// The SEIPD body after its version octet, as one slice or gathered from partial chunks.
+    pub(crate) ciphertext: std::borrow::Cow<'a, [u8]>,
+}
+
+pub(crate) fn split_v1(message: &[u8]) -> Option<V1Message<'_>> {
+    let mut at = 0;
+    let mut pkesks = Vec::new();
+    loop {
+        let p = read_packet(message, at)?;
+        match p.tag {
+            TAG_PKESK if !p.partial => pkesks.push(message.get(p.whole.clone())?),
+            TAG_MARKER => {}
+            TAG_SEIPD if p.whole.end == message.len() && !pkesks.is_empty() => {
+                let first = p.body.first()?;
+                if message.get(first.start) != Some(&1) {
+                    return None;
+                }
+                let ciphertext = if let [only] = p.body.as_slice() {
+                    std::borrow::Cow::Borrowed(message.get(only.start + 1..only.end)?)
+                } else {
+                    let total = p.body.iter().map(|r| r.len()).sum::<usize>();
+                    let mut c = Vec::with_capacity(total);
+                    for r in &p.body {
+                        c.extend_from_slice(message.get(r.clone())?);
+                    }
+                    c.remove(0);
+                    std::borrow::Cow::Owned(c)
+                };
+                return Some(V1Message { pkesks, ciphertext });
+            }
+            // SKESK (passwords), SED, SEIPD v2, anything else: Sequoia's.
+            _ => return None,
+        }
+        at = p.whole.end;
+    }
+}
+
+/// Whether a SEIPD v1 ciphertext is too short to hold the prefix, a minimal packet and the MDC
+/// (RFC 9580 §5.13.1): it cannot be integrity-protected.
+pub(crate) fn too_short(ciphertext: &[u8]) -> bool {
+    ciphertext.len() < PREFIX + 2 + MDC_LEN
+}
+
+/// The quick check of RFC 9580 §5.13.1: the two repeated prefix octets, to pick the right
+/// session key among candidates. A failure is reported exactly like a bad MDC.
+pub(crate) fn quick_check(algo: &'static cipher::Algorithm, key: &[u8], ciphertext: &[u8]) -> bool {
+    let Some(head) = ciphertext.get(..PREFIX) else {
+        return false;
+    };
+    let mut buf = Zeroizing::new([0u8; PREFIX]);
+    buf.copy_from_slice(head);
+    let ok = UnboundCipherKey::new(algo, key)
+        .and_then(cipher::DecryptingKey::cfb128)
+        .and_then(|k| {
+            k.decrypt(&mut buf[..], DecryptionContext::Iv128([0u8; BLOCK].into()))
+                .map(|_| ())
+        })
+        .is_ok();
+    ok && buf[BLOCK - 2..BLOCK] == buf[BLOCK..PREFIX]
+}
+
+/// Why a SEIPD v1 body was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// No MDC packet at the end: no integrity protection (EFAIL).
+    NoMdc,
+    /// The MDC does not match, or decryption failed.
+    Failed,
+}
+
+/// Decrypts a SEIPD v1 ciphertext and checks its MDC. On success, the decrypted packets are
+/// `plaintext[range]`; nothing is returned before the MDC matched.
+pub(crate) fn open(
+    algo: &'static cipher::Algorithm,
+    key: &[u8],
+    ciphertext: &[u8],
+) -> Result<(Zeroizing<Vec<u8>>, Range<usize>), Refused> {
+    if too_short(ciphertext) {
+        return Err(Refused::NoMdc);
+    }
+    let pt = cfb_decrypt(algo, key, ciphertext).ok_or(Refused::Failed)?;
+    let n = pt.len();
+    let (hashed, digest) = pt.split_at(n - 20);
+    if hashed.get(n - MDC_LEN..) != Some(&MDC_HEADER[..]) {
+        return Err(Refused::NoMdc);
+    }
+    let ours = digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, hashed);
+    if aws_lc_rs::constant_time::verify_slices_are_equal(ours.as_ref(), digest).is_err() {
+        return Err(Refused::Failed);
+    }
+    Ok((pt, PREFIX..n - MDC_LEN))
+}
+
+/// CFB128 decryption with a zero IV: plaintext block i is ciphertext block i XOR E(ciphertext
+/// block i-1), so the keystream is one ECB encryption of the ciphertext shifted by a block,
+/// which aws-lc runs on many blocks at once (its CFB would go one block at a time).
+fn cfb_decrypt(
+    algo: &'static cipher::Algorithm,
+    key: &[u8],
+    ciphertext: &[u8],
+) -> Option<Zeroizing<Vec<u8>>> {
+    const STEP: usize = 1 << 20;
+    let n = ciphertext.len();
+    let blocks = n.div_ceil(BLOCK);
+    let mut out = Zeroizing::new(vec![0u8; blocks * BLOCK]);
+    // PKCS#7 padding would only matter at `finish`, which is never called: every update is
+    // whole blocks, and EVP encryption passes whole blocks straight through.
+    let mut ecb = StreamingEncryptingKey::ecb_pkcs7(UnboundCipherKey::new(algo, key).ok()?).ok()?;
+    let first = ecb
+        .less_safe_update(&[0u8; BLOCK], out.get_mut(..BLOCK)?)
+        .ok()?;
+    if first.written().len() != BLOCK {
+        return None;
+    }
+    let feed = ciphertext.get(..blocks.checked_sub(1)? * BLOCK)?;
+    let mut pos = BLOCK;
+    for chunk in feed.chunks(STEP) {
+        let dst = out.get_mut(pos..pos + chunk.len())?;
+        let done = ecb.less_safe_update(chunk, dst).ok()?;
+        if done.written().len() != chunk.len() {
+            return None;
+        }
+        pos += chunk.len();
+    }
+    out.truncate(n);
+    for (p, c) in out.iter_mut().zip(ciphertext) {
+        *p ^= c;
+    }
+    Some(out)
+}
+
+/// The data of the one Literal Data packet (RFC 9580 §5.9) that makes up `packets`, as ranges
+/// of `packets`; `None` when `packets` is anything else (signed, compressed, several packets),
+/// which Sequoia's parser then reads.
+pub(crate) fn literal_data(packets: &[u8]) -> Option<Vec<Range<usize>>> {
+    let p = read_packet(packets, 0)?;
+    if p.tag != TAG_LITERAL || p.whole.end != packets.len() {
+        return None;
+    }
+    let mut ranges = p.body;
+    // Format octet, file name (length-prefixed), four-octet date: all in the first chunk
+    // (a first partial chunk has at least 512 octets).
+    let first = ranges.first_mut()?;
+    let name_len = usize::from(*packets.get(first.start + 1)?);
+    let header = 2 + name_len + 4;
+    if first.len() < header {
+        return None;
+    }
+    first.start += header;
+    Some(ranges)
+}
+
+/// Moves `ranges` of `buf` (in order, not overlapping) to its front and cuts the rest.
+pub(crate) fn compact(buf: &mut Zeroizing<Vec<u8>>, ranges: &[Range<usize>]) {
+    let mut w = 0;
+    for r in ranges {
+        buf.copy_within(r.clone(), w);
+        w += r.len();
+    }
+    buf.truncate(w);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> [u8; 32] {
+        let mut k = [0u8; 32];
+        for (i, b) in k.iter_mut().enumerate() {
+            *b = i as u8 * 7 + 1;
+        }
+        k
+    }
+
+    #[test]
+    fn ecb_keystream_cfb_equals_aws_lc_cfb() {
+        for n in [1usize, 15, 16, 17, 100, 4096, 100_001, (1 << 20) + 33] {
+            let plain: Vec<u8> = (0..n).map(|i| (i * 13 % 256) as u8).collect();
+            let mut ct = plain.clone();
+            let k =
+                EncryptingKey::cfb128(UnboundCipherKey::new(&AES_256, &key()).unwrap()).unwrap();
+            k.less_safe_encrypt(&mut ct, EncryptionContext::Iv128([0u8; 16].into()))
+                .unwrap();
+            let back = cfb_decrypt(&AES_256, &key(), &ct).unwrap();
+            assert_eq!(&back[..], &plain[..], "{n}");
+        }
+    }
+
+    #[test]
+    fn seipd_writer_chunks_agree_with_one_call() {
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+        let run = |step: usize, partial: bool| {
+            let out = Vec::new();
+            let framing = if partial {
+                Framing::Partial(PartialBody::new(out))
+            } else {
+                Framing::Definite(out)
+            };
+            let mut w = SeipdWriter::new(framing, &AES_256, &key(), [9; 16]).unwrap();
+            for c in data.chunks(step) {
+                w.write_all(c).unwrap();
+            }
+            w.finish().unwrap()
+        };
+        let one = run(data.len(), false);
+        assert_eq!(one.len(), seipd_body_len(data.len()).unwrap() as usize);
+        for step in [1, 15, 16, 17, 1000, CHUNK, CHUNK + 1] {
+            assert_eq!(run(step, false), one, "{step}");
+        }
+        // Partial framing: the same octets, cut into 64 KiB chunks with length octets.
+        let framed = run(777, true);
+        let mut pkt = vec![0xC0 | TAG_SEIPD];
+        pkt.extend_from_slice(&framed);
+        let p = read_packet(&pkt, 0).unwrap();
+        assert!(p.partial);
+        assert_eq!(p.whole.end, pkt.len());
+        let body: Vec<u8> = p
+            .body
+            .iter()
+            .flat_map(|r| pkt[r.clone()].to_vec())
+            .collect();
+        assert_eq!(body, one);
+        // And it opens, with the MDC checked.
+        let (pt, range) = open(&AES_256, &key(), &one[1..]).unwrap();
+        assert_eq!(&pt[range], &data[..]);
+    }
+
+    #[test]
+    fn tampering_and_truncation_are_refused() {
+        let data = vec![b'x'; 5000];
+        let mut w = SeipdWriter::new(
+            Framing::Definite(Vec::new()),
+            &AES_128,
+            &key()[..16],
+            [3; 16],
+        )
+        .unwrap();
+        w.write_all(&data).unwrap();
+        let body = w.finish().unwrap();
+        let ct = &body[1..];
+        assert!(open(&AES_128, &key()[..16], ct).is_ok());
+        assert!(quick_check(&AES_128, &key()[..16], ct));
+        // Wrong key: the quick check fails (almost always) and so does the MDC.
+        let mut other = key();
+        other[0] ^= 1;
+        assert!(open(&AES_128, &other[..16], ct).is_err());
+        // One flipped bit in the data: the MDC fails.
+        let mut t = ct.to_vec();
+        t[2500] ^= 1;
+        assert_eq!(
+            open(&AES_128, &key()[..16], &t).err(),
+            Some(Refused::Failed)
+        );
+        // Cut off: no MDC where it must be.
+        assert_eq!(
+            open(&AES_128, &key()[..16], &ct[..ct.len() - 22]).err(),
+            Some(Refused::NoMdc)
+        );
+        assert_eq!(
+            open(&AES_128, &key()[..16], &ct[..30]).err(),
+            Some(Refused::NoMdc)
+        );
+        // A truncated last octet: garbled MDC.
+        assert!(open(&AES_128, &key()[..16], &ct[..ct.len() - 1]).is_err());
+    }
+
+    #[test]
+    fn packet_headers_both_formats() {
+        for len in [0u32, 1, 191, 192, 8383, 8384, 100_000] {
+            let mut p = header(TAG_LITERAL, len);
+            let h = p.len();
+            p.resize(h + len as usize, 0);
+            let r = read_packet(&p, 0).unwrap();
+            assert_eq!(
+                (r.tag, r.whole.end, r.body.clone()),
+                (TAG_LITERAL, p.len(), vec![h..p.len()])
+            );
+            assert!(read_packet(&p[..p.len() - 1], 0).is_none() || len == 0);
+        }
+        // Legacy: tag 11, two-octet length.
+        let p = [0x80 | (11 << 2) | 1, 0, 3, 1, 2, 3];
+        let r = read_packet(&p, 0).unwrap();
+        assert_eq!((r.tag, r.body), (11, vec![3..6]));
+        assert!(read_packet(&[0x00], 0).is_none());
+        assert!(read_packet(&[], 0).is_none());
+        // A partial chunk running past the end.
+        assert!(read_packet(&[0xC0 | 11, 0xE9, 1, 2], 0).is_none());
+    }
+}
