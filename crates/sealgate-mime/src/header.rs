@@ -87,7 +87,22 @@ pub(crate) fn parse_header_block<'a>(
     let mut pos = 0;
     while pos < raw.len() {
         let rest = raw.get(pos..).unwrap_or_default();
-        let end = memchr::memchr(b'\n', rest).map_or(raw.len(), |i| pos + i + 1);
+        // Look for the line end only as far as the longest line allowed (and its CRLF): a
+        // 100 MB header line is refused after 64 KiB, not after scanning all of it (once per
+        // parse, and callers parse a message more than once).
+        let window = rest
+            .get(..limits.max_header_line.saturating_add(2))
+            .unwrap_or(rest);
+        let end = match memchr::memchr(b'\n', window) {
+            Some(i) => pos + i + 1,
+            None if window.len() < rest.len() => {
+                return Err(Error::LimitExceeded {
+                    what: "header line length",
+                    limit: limits.max_header_line as u64,
+                });
+            }
+            None => raw.len(),
+        };
         let line = raw.get(pos..end).unwrap_or_default();
         if line == b"\n" || line == b"\r\n" {
             return Ok((make_fields(raw, &spans)?, end));

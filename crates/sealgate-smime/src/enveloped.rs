@@ -28,6 +28,8 @@
 //! ```
 
 mod kari;
+#[doc(hidden)]
+pub mod kat;
 
 mod writer;
 

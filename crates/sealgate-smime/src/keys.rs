@@ -55,7 +55,7 @@ impl Certificate {
     /// other blocks such as keys are skipped). Errors if none is found.
     pub fn load_all(data: &[u8], limits: &Limits) -> Result<Vec<Self>> {
         if pem::is_pem(data) {
-            let certs = pem::parse_all(data, limits.max_certificates.saturating_mul(2))?
+            let certs = pem::parse_unencrypted(data, limits.max_certificates.saturating_mul(2))?
                 .into_iter()
                 .filter(|b| b.label == "CERTIFICATE" || b.label == "X509 CERTIFICATE")
                 .map(|b| Self::from_der(&b.der))

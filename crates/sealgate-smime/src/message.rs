@@ -71,8 +71,13 @@ pub struct DecryptedMessage {
     pub message: Zeroizing<Vec<u8>>,
     /// The content-encryption algorithm that protected the content.
     pub cipher: enveloped::ContentAlgorithm,
-    /// True when the content was authenticated (AES-GCM AuthEnvelopedData). CBC content is
-    /// not: only a signature inside proves it was not altered.
+    /// True when the decrypted content is integrity-protected: AES-GCM AuthEnvelopedData
+    /// whose tag verified, or CBC EnvelopedData (which anyone can alter undetected: EFAIL's
+    /// CBC gadgets) whose inner signature is valid. **False means the plaintext may have been
+    /// altered in transit**: do not render it as active content (HTML, remote resources), and
+    /// do not let it overrule a policy decision. With CBC and a valid inner signature only
+    /// the signed entity (`signature.message`) is covered: text a gadget could add around it
+    /// (a multipart preamble or epilogue, the header fields outside the signature) is not.
     pub authenticated: bool,
     /// The inner signature, verified against the trust store given to [`decrypt_message`].
     pub signature: Option<VerifiedMessage>,
@@ -836,10 +841,15 @@ pub fn decrypt_message(
         }
         _ => None,
     };
+    // EFAIL: unauthenticated CBC content counts as authenticated only under a valid signature.
+    let authenticated = decrypted.authenticated
+        || signature
+            .as_ref()
+            .is_some_and(|s| s.verification.is_valid());
     Ok(DecryptedMessage {
         message,
         cipher: decrypted.cipher,
-        authenticated: decrypted.authenticated,
+        authenticated,
         signature,
     })
 }

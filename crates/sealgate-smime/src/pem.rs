@@ -32,10 +32,23 @@ pub fn is_pem(data: &[u8]) -> bool {
 /// Every PEM block in `data`, in order. Text outside blocks is ignored (as OpenSSL does).
 /// Blocks with RFC 1421 encryption headers (`Proc-Type: 4,ENCRYPTED`) are refused with a hint.
 pub fn parse_all(data: &[u8], max_blocks: usize) -> Result<Vec<PemBlock>> {
+    parse_blocks(data, max_blocks, true)
+}
+
+/// [`parse_all`] that leaves out blocks with RFC 1421 encryption headers instead of refusing
+/// the whole input: for readers of certificates, which a file holding a certificate and its
+/// legacy-encrypted key (`openssl req -x509 -keyout` with a DES/AES passphrase) must not stop.
+/// Skipped blocks still count against `max_blocks`.
+pub(crate) fn parse_unencrypted(data: &[u8], max_blocks: usize) -> Result<Vec<PemBlock>> {
+    parse_blocks(data, max_blocks, false)
+}
+
+fn parse_blocks(data: &[u8], max_blocks: usize, refuse_encrypted: bool) -> Result<Vec<PemBlock>> {
     let mut out = Vec::new();
+    let mut seen = 0usize;
     let mut rest = data;
     while let Some(start) = find(rest, b"-----BEGIN ") {
-        if out.len() >= max_blocks {
+        if seen >= max_blocks {
             return Err(Error::LimitExceeded {
                 what: "PEM blocks",
                 limit: max_blocks as u64,
@@ -55,7 +68,12 @@ pub fn parse_all(data: &[u8], max_blocks: usize) -> Result<Vec<PemBlock>> {
         let body_end = find(body_start, end_marker.as_bytes())
             .ok_or_else(|| Error::malformed("PEM", format!("no END line for {label}")))?;
         let body = &body_start[..body_end];
+        seen += 1;
         if find(body, b"Proc-Type:").is_some() {
+            if !refuse_encrypted {
+                rest = &body_start[body_end + end_marker.len()..];
+                continue;
+            }
             return Err(Error::InvalidKey {
                 reason: "legacy PEM encryption (Proc-Type header) is not supported; \
                          convert the key with `openssl pkcs8 -topk8`"
@@ -121,6 +139,25 @@ mod tests {
         assert!(parse_all(b"-----BEGIN A-----\nAQID\n", 10).is_err());
         assert!(parse_all(b"-----BEGIN A-----\n!!!!\n-----END A-----\n", 10).is_err());
         assert!(parse_all(b"-----BEGIN A-----\nAQID\n-----END A-----\n", 0).is_err());
+    }
+
+    /// A certificate file with a legacy-encrypted key after the certificate (the
+    /// cryptography-vectors file `x509/cryptography.io.with_headers.pem`): certificate readers
+    /// skip the encrypted block, key readers still refuse it with the hint.
+    #[test]
+    fn encrypted_blocks_are_skipped_only_for_certificate_readers() {
+        let text = b"-----BEGIN CERTIFICATE-----\nAQID\n-----END CERTIFICATE-----\n\
+            -----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-256-CBC,00\n\n\
+            AQID\n-----END RSA PRIVATE KEY-----\n";
+        let blocks = parse_unencrypted(text, 10).unwrap();
+        assert_eq!(blocks.len(), 1);
+        assert_eq!(blocks[0].label, "CERTIFICATE");
+        assert!(matches!(parse_all(text, 10), Err(Error::InvalidKey { .. })));
+        // Skipped blocks count against the limit.
+        assert!(matches!(
+            parse_unencrypted(text, 1),
+            Err(Error::LimitExceeded { .. })
+        ));
     }
 
     #[test]

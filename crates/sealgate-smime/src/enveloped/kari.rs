@@ -47,7 +47,8 @@ pub(crate) const AES256_WRAP: ObjectIdentifier =
 /// id-alg-CMS3DESwrap (RFC 3217 §3): read only (what OpenSSL picks for 3DES content).
 const DES3_WRAP: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.3.6");
 /// id-aes192-wrap: read only (what OpenSSL picks for AES-192 content).
-const AES192_WRAP: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.1.25");
+pub(super) const AES192_WRAP: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.1.25");
 
 /// The KDF digest for a key-agreement algorithm OID. The cofactor variants equal the standard
 /// ones on P-256 and P-384, whose cofactor is 1.
@@ -245,15 +246,25 @@ pub(super) fn unwrap(
 
     let z = key.ecdh(point)?;
     let kek_bytes = x963_kdf(hash, &z, &si, kek_len);
-    let wrapped = rek.enc_key.as_bytes();
-    if wrap_alg.oid == AES192_WRAP {
-        return unwrap_aes192(&kek_bytes, wrapped);
+    unwrap_key(&wrap_alg.oid, &kek_bytes, rek.enc_key.as_bytes())
+}
+
+/// Key unwrap with the algorithm `wrap_oid` names (AES-128/192/256 wrap, RFC 3394; 3DES wrap,
+/// RFC 3217). Every failure is the one coarse [`Error::DecryptionFailed`] once the KEK is
+/// accepted. The Wycheproof vectors reach this through `super::kat::key_unwrap`.
+pub(super) fn unwrap_key(
+    wrap_oid: &ObjectIdentifier,
+    kek_bytes: &[u8],
+    wrapped: &[u8],
+) -> Result<Zeroizing<Vec<u8>>> {
+    if *wrap_oid == AES192_WRAP {
+        return unwrap_aes192(kek_bytes, wrapped);
     }
-    if wrap_alg.oid == DES3_WRAP {
-        return unwrap_des3(&kek_bytes, wrapped);
+    if *wrap_oid == DES3_WRAP {
+        return unwrap_des3(kek_bytes, wrapped);
     }
     let mut out = Zeroizing::new(vec![0u8; wrapped.len()]);
-    let n = kek(&wrap_alg.oid, &kek_bytes)?
+    let n = kek(wrap_oid, kek_bytes)?
         .unwrap(wrapped, &mut out)
         .map_err(|_| Error::DecryptionFailed)?
         .len();
