@@ -96,6 +96,8 @@ impl Keyring {
         };
         let limits = self.limits();
         let mut batch = Batch::default();
+        // Versions of one certificate met earlier in this batch merge into one change.
+        let mut pending = std::collections::HashMap::new();
         for item in &material {
             match kind {
                 KeyKind::Smime => match Certificate::load_all(item, limits) {
@@ -125,6 +127,7 @@ impl Keyring {
                                     Trust::Unverified,
                                     prov.clone(),
                                     &name,
+                                    &mut pending,
                                 )?);
                             } else {
                                 report.skipped.push(format!(
