@@ -439,7 +439,10 @@ fn inbound_signed_mail_is_verified_harvested_and_the_reply_encrypted() {
 
     // A message signed by nobody we can verify gets an invalid result, and nothing harvested.
     let mut tampered = signed.stdout.clone();
-    let pos = tampered.windows(15).position(|w| w == b"Hello from erin").unwrap();
+    let pos = tampered
+        .windows(15)
+        .position(|w| w == b"Hello from erin")
+        .unwrap();
     tampered[pos] = b'J';
     let out = gw
         .process(

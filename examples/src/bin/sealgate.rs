@@ -19,8 +19,12 @@ use zeroize::Zeroizing;
 
 #[path = "sealgate/audit.rs"]
 mod audit;
+#[path = "sealgate/demo.rs"]
+mod demo;
 #[path = "sealgate/pgp.rs"]
 mod pgp;
+#[path = "sealgate/process.rs"]
+mod process;
 
 const EXIT_CODES: &str = "Exit status: 0 success, 2 error (one line on stderr).";
 
@@ -47,6 +51,15 @@ enum Command {
     /// The audit trail: verify the hash chain of an audit file.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// The example gateway: make a demo CA, keys, a key store, a policy and sample mail in DIR,
+    /// process it all, print what was done and how to check it with openssl, gpg and 7z.
+    #[command(after_help = EXIT_CODES)]
+    Demo(demo::DemoArgs),
+    /// Process one message with a gateway configuration (gateway.toml); writes every output.
+    #[command(
+        after_help = "Exit status: 0 delivered to every recipient, 1 some recipient refused by policy or held (the reasons on stdout), 2 error (one line on stderr)."
+    )]
+    Process(process::ProcessArgs),
 }
 
 #[derive(Subcommand)]
@@ -254,6 +267,8 @@ fn main() -> ExitCode {
         },
         Command::Pgp(c) => pgp::run(c),
         Command::Audit(c) => audit::run(c),
+        Command::Demo(a) => demo::run(a),
+        Command::Process(a) => process::run(a),
     });
     match result {
         Ok(Ok(code)) => ExitCode::from(code),
