@@ -334,13 +334,14 @@ impl GatewayConfig {
 
     /// The gateway options this configuration gives.
     pub fn options(&self) -> Options {
-        let mut o = Options::default();
-        o.mike_address = self.mike_address.clone();
-        o.sender_copy = self.sender_copy;
-        o.outer_subject = self.outer_subject.clone();
-        o.hostname = self.hostname.clone();
-        o.limits = self.limits.clone();
-        o
+        Options {
+            mike_address: self.mike_address.clone(),
+            sender_copy: self.sender_copy,
+            outer_subject: self.outer_subject.clone(),
+            hostname: self.hostname.clone(),
+            limits: self.limits.clone(),
+            ..Options::default()
+        }
     }
 
     /// Build the gateway: key store opened, domain identities set, policy loaded, audit file
