@@ -131,6 +131,6 @@ mod tests {
         );
         let evil = file_name("m3-", 12, "zip", "../../etc/passwd");
         assert!(!evil.contains('/'), "{evil}");
-        assert_eq!(evil, "m3-12-zip-..-..-etc-passwd.eml");
+        assert_eq!(evil, "m3-12-zip--..-etc-passwd.eml");
     }
 }
