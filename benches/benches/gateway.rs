@@ -134,14 +134,14 @@ fn message() -> Vec<u8> {
     let words =
         "the quarterly figures show steady growth in every region and the team is on track ";
     let mut body = String::new();
-    while body.len() < 6000 {
+    while body.len() < 8000 {
         body.push_str(words);
         if body.len() % 700 < words.len() {
             body.push_str("\r\n");
         }
     }
     let mut content = String::from("BT /F1 10 Tf 50 780 Td 12 TL\n");
-    while content.len() < 28_000 {
+    while content.len() < 31_000 {
         content.push_str("(Revenue by region and quarter, figures in thousands) Tj T*\n");
     }
     content.push_str("ET\n");
