@@ -540,3 +540,190 @@ fn mike_requests_are_answered_with_keys_the_tools_import() {
         );
     }
 }
+
+/// AES-256-GCM (AuthEnvelopedData) only for recipients whose harvested SMIMECapabilities
+/// advertise it; AES-256-CBC for the others, and for a group that mixes both.
+#[test]
+fn gcm_only_where_the_recipient_advertised_it() {
+    if !tools() {
+        return;
+    }
+    let w = world();
+    let gw = gateway(&w, POLICY, None);
+    let limits = Limits::default();
+    // frank signs with our own engine, whose SMIMECapabilities list AES-256-GCM first.
+    let frank = w.pki.user("frank", "frank@gcm.example", KeyType::P256);
+    let key = sealgate::smime::load_private_key(&std::fs::read(&frank.key).unwrap(), None, &limits)
+        .unwrap();
+    let cert =
+        sealgate::smime::Certificate::load(&std::fs::read(&frank.cert).unwrap(), &limits).unwrap();
+    let chain = sealgate::smime::Certificate::load_all(
+        &std::fs::read(&w.pki.intermediate).unwrap(),
+        &limits,
+    )
+    .unwrap();
+    let id = sealgate::smime::Identity::new(key, cert, chain).unwrap();
+    let hello = b"From: frank@gcm.example\r\nTo: alice@example.com\r\nSubject: hi\r\n\r\nHello\r\n";
+    let signed = sealgate::smime::sign_message(
+        hello,
+        &id,
+        &Default::default(),
+        &mut rand_core::OsRng,
+        &limits,
+    )
+    .unwrap();
+    gw.process(
+        &signed,
+        &envelope("frank@gcm.example", &["alice@example.com"]),
+    )
+    .unwrap();
+    let cert_id = sealgate::keystore::certificate_id(&id.cert);
+    assert!(
+        gw.keyring()
+            .store()
+            .certificate(&cert_id)
+            .unwrap()
+            .is_some(),
+        "frank's certificate was harvested"
+    );
+
+    let kind = |rcpts: &[&str]| -> Vec<String> {
+        let out = gw
+            .process(
+                &message("alice@example.com", rcpts),
+                &envelope("alice@example.com", rcpts),
+            )
+            .unwrap();
+        assert!(out.refused.is_empty(), "{:?}", out.refused);
+        out.deliveries
+            .iter()
+            .map(|d| {
+                Entity::parse(&d.message, &limits)
+                    .unwrap()
+                    .content_type()
+                    .param("smime-type")
+                    .unwrap_or_default()
+                    .to_ascii_lowercase()
+            })
+            .collect()
+    };
+    assert_eq!(kind(&["frank@gcm.example"]), ["authenveloped-data"]);
+    assert_eq!(kind(&["bob@partner.example"]), ["enveloped-data"]);
+    assert_eq!(
+        kind(&["frank@gcm.example", "bob@partner.example"]),
+        ["enveloped-data"]
+    );
+
+    // openssl reads the GCM one.
+    let out = gw
+        .process(
+            &message("alice@example.com", &["frank@gcm.example"]),
+            &envelope("alice@example.com", &["frank@gcm.example"]),
+        )
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let enc = write(dir.path(), "frank.eml", &out.deliveries[0].message);
+    let dec = run(openssl(&["cms", "-decrypt", "-in"])
+        .arg(&enc)
+        .arg("-inkey")
+        .arg(&frank.key)
+        .arg("-recip")
+        .arg(&frank.cert));
+    assert!(contains(&dec.stdout, "pkcs7-signature") || contains(&dec.stdout, "multipart/signed"));
+}
+
+/// Inbound mail encrypted by openssl and by gpg to our keys comes out decrypted, with the
+/// result fields; a forged `Sealgate-Decrypted` from outside is dropped.
+#[test]
+fn inbound_encrypted_mail_is_decrypted() {
+    if !tools() {
+        return;
+    }
+    let w = world();
+    let gw = gateway(&w, POLICY, None);
+    let limits = Limits::default();
+    let dir = tempfile::tempdir().unwrap();
+    let content = write(
+        dir.path(),
+        "in.txt",
+        format!("Content-Type: text/plain\r\n\r\nInbound {MARKER}\r\n").as_bytes(),
+    );
+    let enc = run(openssl(&["cms", "-encrypt", "-aes256", "-in"])
+        .arg(&content)
+        .args([
+            "-from",
+            "bob@partner.example",
+            "-to",
+            "alice@example.com",
+            "-subject",
+            "In",
+        ])
+        .arg(&w.alice.cert));
+    let mut inbound = b"Sealgate-Decrypted: smime; forged\r\n".to_vec();
+    inbound.extend_from_slice(&enc.stdout);
+    let out = gw
+        .process(
+            &inbound,
+            &envelope("bob@partner.example", &["alice@example.com"]),
+        )
+        .unwrap();
+    let d = delivery_for(&out, "alice@example.com");
+    assert!(contains(&d.message, MARKER));
+    assert!(!contains(&d.message, "forged"));
+    let e = Entity::parse(&d.message, &limits).unwrap();
+    assert!(e.header("Sealgate-Decrypted").unwrap().starts_with("smime"));
+    assert!(
+        out.audit
+            .recipients
+            .iter()
+            .any(|r| r.actions == ["decrypt:smime"])
+    );
+
+    // gpg encrypts and signs to alice's OpenPGP key; PGP/MIME built around its output.
+    w.gpg.import(&w.alice_pgp.public);
+    let plain = write(
+        dir.path(),
+        "pgp-in.txt",
+        format!("Content-Type: text/plain\r\n\r\nPGP inbound {MARKER}\r\n").as_bytes(),
+    );
+    let armored = run(w
+        .gpg
+        .cmd(&[
+            "--armor",
+            "--encrypt",
+            "--sign",
+            "-u",
+            &w.carol.fingerprint,
+            "-r",
+            &w.alice_pgp.fingerprint,
+            "-o",
+            "-",
+        ])
+        .arg(&plain));
+    let pgp_mime = format!(
+        "From: carol@pgp.example\r\nTo: alice@example.com\r\nSubject: PGP in\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/encrypted; protocol=\"application/pgp-encrypted\"; boundary=\"x\"\r\n\r\n\
+         --x\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n\r\n--x\r\n\
+         Content-Type: application/octet-stream\r\n\r\n{}\r\n--x--\r\n",
+        String::from_utf8_lossy(&armored.stdout)
+    );
+    let out = gw
+        .process(
+            pgp_mime.as_bytes(),
+            &envelope("carol@pgp.example", &["alice@example.com"]),
+        )
+        .unwrap();
+    let d = delivery_for(&out, "alice@example.com");
+    assert!(
+        contains(&d.message, &format!("PGP inbound {MARKER}")),
+        "{}",
+        String::from_utf8_lossy(&d.message)
+    );
+    let e = Entity::parse(&d.message, &limits).unwrap();
+    assert!(e.header("Sealgate-Decrypted").unwrap().starts_with("pgp"));
+    let sig = e.header("Sealgate-Signature").unwrap();
+    assert!(
+        sig.starts_with("valid; pgp; signer=carol@pgp.example"),
+        "{sig}"
+    );
+}
