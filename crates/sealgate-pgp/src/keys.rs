@@ -288,9 +288,35 @@ impl SecretKey {
         &self.cert
     }
 
+    /// Like [`SecretKey::generate`], but the key advertises only SEIPD v1 (with MDC) in its
+    /// Features, as keys made by GnuPG 2.2 do: senders that follow the features (the gateway
+    /// does) then encrypt to it in a form GnuPG 2.2 reads, never SEIPD v2 / PKESK v6. For
+    /// demos and tests whose recipients check the mail with `gpg`. (v4 keys only.)
+    pub fn generate_for_gnupg(user_id: &str, kind: KeyKind) -> Result<SecretKey> {
+        if kind == KeyKind::V6Cv25519 {
+            return Err(Error::Malformed {
+                what: "key generation",
+                detail: "GnuPG 2.2 reads v4 keys only".into(),
+            });
+        }
+        Self::generate_with(
+            user_id,
+            kind,
+            Some(openpgp::types::Features::empty().set_seipdv1()),
+        )
+    }
+
     /// Generates a new key with one User ID (`"Name <addr@example.org>"`), a signing and an
     /// encryption subkey, no expiry, no passphrase. For tests and examples.
     pub fn generate(user_id: &str, kind: KeyKind) -> Result<SecretKey> {
+        Self::generate_with(user_id, kind, None)
+    }
+
+    fn generate_with(
+        user_id: &str,
+        kind: KeyKind,
+        features: Option<openpgp::types::Features>,
+    ) -> Result<SecretKey> {
         let (suite, v6) = match kind {
             KeyKind::Cv25519 => (CipherSuite::Cv25519, false),
             KeyKind::Rsa3072 => (CipherSuite::RSA3k, false),
@@ -302,6 +328,11 @@ impl SecretKey {
         if v6 {
             builder = builder
                 .set_profile(openpgp::Profile::RFC9580)
+                .map_err(|e| op("key generation", &e))?;
+        }
+        if let Some(f) = features {
+            builder = builder
+                .set_features(f)
                 .map_err(|e| op("key generation", &e))?;
         }
         let (tsk, _revocation) = builder.generate().map_err(|e| op("key generation", &e))?;
@@ -409,6 +440,17 @@ pub(crate) fn op(what: &'static str, e: &openpgp::anyhow::Error) -> Error {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    #[test]
+    fn generated_for_gnupg_advertises_seipd_v1_only() {
+        let k = SecretKey::generate_for_gnupg("G <g@example.org>", KeyKind::Cv25519).unwrap();
+        assert!(!k.cert().supports_seipdv2());
+        assert!(k.cert().has_address("g@example.org"));
+        assert!(SecretKey::generate_for_gnupg("G <g@example.org>", KeyKind::V6Cv25519).is_err());
+        // the plain generator keeps sequoia's defaults, which include SEIPD v2
+        let k = SecretKey::generate("H <h@example.org>", KeyKind::Cv25519).unwrap();
+        assert!(k.cert().supports_seipdv2());
+    }
 
     pub(crate) fn fixture(name: &str) -> Vec<u8> {
         let path = format!("{}/../../tests/data/pgp/{name}", env!("CARGO_MANIFEST_DIR"));

@@ -1,9 +1,11 @@
 #![doc = include_str!("../README.md")]
 
 pub mod audit;
+pub mod config;
 pub mod gateway;
 pub mod mike;
 
+pub use config::GatewayConfig;
 pub use gateway::{Delivery, Gateway, GatewayBuilder, Options, Outcome, Refusal};
 pub use sealgate_policy::Envelope;
 

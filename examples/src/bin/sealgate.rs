@@ -27,6 +27,12 @@ mod pgp;
 mod policy;
 #[path = "sealgate/zip.rs"]
 mod zip;
+#[path = "sealgate/demo.rs"]
+mod demo;
+#[path = "sealgate/pgp.rs"]
+mod pgp;
+#[path = "sealgate/process.rs"]
+mod process;
 
 const EXIT_CODES: &str = "Exit status: 0 success, 2 error (one line on stderr).";
 
@@ -62,6 +68,15 @@ enum Command {
     /// its sender notification.
     #[command(subcommand)]
     Zip(zip::ZipCommand),
+    /// The example gateway: make a demo CA, keys, a key store, a policy and sample mail in DIR,
+    /// process it all, print what was done and how to check it with openssl, gpg and 7z.
+    #[command(after_help = EXIT_CODES)]
+    Demo(demo::DemoArgs),
+    /// Process one message with a gateway configuration (gateway.toml); writes every output.
+    #[command(
+        after_help = "Exit status: 0 delivered to every recipient, 1 some recipient refused by policy or held (the reasons on stdout), 2 error (one line on stderr)."
+    )]
+    Process(process::ProcessArgs),
 }
 
 #[derive(Subcommand)]
@@ -272,6 +287,8 @@ fn main() -> ExitCode {
         Command::Keys(a) => keys::run(a),
         Command::Policy(c) => policy::run(c),
         Command::Zip(c) => zip::run(c),
+        Command::Demo(a) => demo::run(a),
+        Command::Process(a) => process::run(a),
     });
     match result {
         Ok(Ok(code)) => ExitCode::from(code),

@@ -1,0 +1,566 @@
+//! A gateway from a configuration file: [`GatewayConfig::load`] reads `gateway.toml`,
+//! [`GatewayConfig::build`] opens the key store, loads the policy, opens the audit file and
+//! returns the [`Gateway`].
+//!
+//! The format (a contract: unknown keys are errors, errors carry line and column, paths are
+//! relative to the directory of the configuration file):
+//!
+//! ```toml
+//! hostname = "gw.example.com"         # Message-IDs of the messages the gateway writes
+//! policy = "policy.toml"              # the rule file (sealgate-policy format), required
+//! audit = "audit.jsonl"               # hash-chained JSON Lines audit trail (optional)
+//! mike_address = "keys@example.com"   # key-exchange responder address (optional)
+//! sender_copy = true                  # encrypt to the sender's own key too (default true)
+//! outer_subject = "Encrypted message" # outer Subject of encrypted mail (default: unchanged)
+//!
+//! [store]
+//! path = "keys.db"                    # SQLite key store, required
+//! # The store key, one of (default: passphrase_env = "SEALGATE_STORE_PASSPHRASE"):
+//! passphrase_env = "SEALGATE_STORE_PASSPHRASE"  # env var holding the passphrase (Argon2id)
+//! # key_env = "SEALGATE_STORE_KEY"              # env var holding a raw key, 64 hex digits
+//! # key_file = "store.key"                      # file holding a raw key, 64 hex digits
+//!
+//! [domain_identities]                 # signing identity of senders without their own
+//! "example.com" = "<certificate id: SHA-256 of its DER, hex>"
+//!
+//! [limits]                            # overrides of sealgate::Limits (optional)
+//! max_message_bytes = 52428800
+//! ```
+//!
+//! The `[limits]` table takes the fields of [`Limits`] listed in [`LimitsOverrides`].
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use crate::audit::{AuditSink, JsonLinesSink};
+use crate::keystore::{Keyring, SqliteStore, StoreSecret};
+use crate::{Error, Gateway, Limits, Options, Result};
+
+/// The environment variable that holds the store passphrase unless the file names another.
+pub const DEFAULT_PASSPHRASE_ENV: &str = "SEALGATE_STORE_PASSPHRASE";
+
+/// Largest configuration, policy or key file read (they are small text files).
+const MAX_CONFIG_BYTES: u64 = 16 * 1024 * 1024;
+
+/// A gateway configuration, as read from `gateway.toml` (see the module docs), with every
+/// path resolved against the file's directory.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct GatewayConfig {
+    /// The SQLite key store file.
+    pub store_path: PathBuf,
+    /// Where the store key comes from.
+    pub store_secret: SecretSource,
+    /// The policy (rule file).
+    pub policy: PathBuf,
+    /// The audit file, if any.
+    pub audit: Option<PathBuf>,
+    /// The MIKE responder address.
+    pub mike_address: Option<String>,
+    /// Encrypt to the sender's own certificate or key too.
+    pub sender_copy: bool,
+    /// The outer Subject of encrypted messages.
+    pub outer_subject: Option<String>,
+    /// The host name for Message-IDs.
+    pub hostname: String,
+    /// Domain → certificate id of the domain's signing identity.
+    pub domain_identities: BTreeMap<String, String>,
+    /// Resource limits (defaults with the file's overrides).
+    pub limits: Limits,
+}
+
+/// Where the key store's key comes from. Only names are kept here, never the secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SecretSource {
+    /// The environment variable that holds the passphrase.
+    PassphraseEnv(String),
+    /// The environment variable that holds a raw key (64 hex digits).
+    KeyEnv(String),
+    /// A file that holds a raw key (64 hex digits).
+    KeyFile(PathBuf),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    hostname: Option<String>,
+    policy: String,
+    #[serde(default)]
+    audit: Option<String>,
+    #[serde(default)]
+    mike_address: Option<String>,
+    #[serde(default)]
+    sender_copy: Option<bool>,
+    #[serde(default)]
+    outer_subject: Option<String>,
+    store: StoreFile,
+    #[serde(default)]
+    domain_identities: BTreeMap<String, String>,
+    #[serde(default)]
+    limits: LimitsOverrides,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoreFile {
+    path: String,
+    #[serde(default)]
+    passphrase_env: Option<String>,
+    #[serde(default)]
+    key_env: Option<String>,
+    #[serde(default)]
+    key_file: Option<String>,
+}
+
+/// The `[limits]` table: each field, when present, replaces the [`Limits::default`] value of
+/// the same name.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct LimitsOverrides {
+    /// [`Limits::max_message_bytes`].
+    pub max_message_bytes: Option<usize>,
+    /// [`Limits::max_header_count`].
+    pub max_header_count: Option<usize>,
+    /// [`Limits::max_header_line`].
+    pub max_header_line: Option<usize>,
+    /// [`Limits::max_mime_depth`].
+    pub max_mime_depth: Option<usize>,
+    /// [`Limits::max_parts`].
+    pub max_parts: Option<usize>,
+    /// [`Limits::max_cms_bytes`].
+    pub max_cms_bytes: Option<usize>,
+    /// [`Limits::max_recipients`].
+    pub max_recipients: Option<usize>,
+    /// [`Limits::max_certificates`].
+    pub max_certificates: Option<usize>,
+    /// [`Limits::max_kdf_iterations`].
+    pub max_kdf_iterations: Option<u32>,
+    /// [`Limits::min_rsa_bits`].
+    pub min_rsa_bits: Option<usize>,
+    /// [`Limits::max_key_file_bytes`].
+    pub max_key_file_bytes: Option<usize>,
+    /// [`Limits::max_extract_bytes_per_attachment`].
+    pub max_extract_bytes_per_attachment: Option<usize>,
+    /// [`Limits::max_extract_bytes_per_message`].
+    pub max_extract_bytes_per_message: Option<usize>,
+    /// [`Limits::max_archive_depth`].
+    pub max_archive_depth: Option<usize>,
+    /// [`Limits::max_inspect_millis`].
+    pub max_inspect_millis: Option<u64>,
+    /// [`Limits::max_zip_entries`].
+    pub max_zip_entries: Option<usize>,
+    /// [`Limits::max_zip_total_bytes`].
+    pub max_zip_total_bytes: Option<u64>,
+}
+
+impl LimitsOverrides {
+    /// `base` with the overrides applied.
+    pub fn apply(&self, mut base: Limits) -> Limits {
+        macro_rules! set {
+            ($($f:ident),*) => { $( if let Some(v) = self.$f { base.$f = v; } )* };
+        }
+        set!(
+            max_message_bytes,
+            max_header_count,
+            max_header_line,
+            max_mime_depth,
+            max_parts,
+            max_cms_bytes,
+            max_recipients,
+            max_certificates,
+            max_kdf_iterations,
+            min_rsa_bits,
+            max_key_file_bytes,
+            max_extract_bytes_per_attachment,
+            max_extract_bytes_per_message,
+            max_archive_depth,
+            max_inspect_millis,
+            max_zip_entries,
+            max_zip_total_bytes
+        );
+        base
+    }
+}
+
+fn config_err(reason: impl Into<String>) -> Error {
+    Error::Config {
+        reason: reason.into(),
+    }
+}
+
+/// 1-based line and column of byte offset `at` in `text`.
+fn line_column(text: &str, at: usize) -> (usize, usize) {
+    let before = text.get(..at.min(text.len())).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// Read a small text file, refusing anything larger than [`MAX_CONFIG_BYTES`].
+fn read_small(path: &Path, what: &str) -> Result<String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)
+        .map_err(|e| config_err(format!("{what} {}: {e}", path.display())))?;
+    let mut text = String::new();
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| config_err(format!("{what} {}: {e}", path.display())))?;
+    if text.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(config_err(format!(
+            "{what} {}: larger than {MAX_CONFIG_BYTES} bytes",
+            path.display()
+        )));
+    }
+    Ok(text)
+}
+
+impl GatewayConfig {
+    /// Read and check a configuration file. Errors name the file, line and column.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let text = read_small(path, "configuration")?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::from_toml(&text, base).map_err(|e| match e {
+            Error::Config { reason } => config_err(format!("{}: {reason}", path.display())),
+            other => other,
+        })
+    }
+
+    /// Parse a configuration; relative paths are taken relative to `base_dir`.
+    pub fn from_toml(text: &str, base_dir: &Path) -> Result<Self> {
+        let file: File = toml::from_str(text).map_err(|e| {
+            let (line, column) = e.span().map_or((1, 1), |s| line_column(text, s.start));
+            let message = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
+            config_err(format!("line {line}, column {column}: {message}"))
+        })?;
+        let resolve = |p: &str| -> Result<PathBuf> {
+            if p.trim().is_empty() {
+                return Err(config_err("an empty path"));
+            }
+            let p = Path::new(p);
+            Ok(if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base_dir.join(p)
+            })
+        };
+        let s = &file.store;
+        let store_secret = match (&s.passphrase_env, &s.key_env, &s.key_file) {
+            (None, None, None) => SecretSource::PassphraseEnv(DEFAULT_PASSPHRASE_ENV.into()),
+            (Some(v), None, None) => SecretSource::PassphraseEnv(env_name(v)?),
+            (None, Some(v), None) => SecretSource::KeyEnv(env_name(v)?),
+            (None, None, Some(f)) => SecretSource::KeyFile(resolve(f)?),
+            _ => {
+                return Err(config_err(
+                    "[store]: give one of passphrase_env, key_env, key_file",
+                ));
+            }
+        };
+        if let Some(m) = &file.mike_address
+            && !m.contains('@')
+        {
+            return Err(config_err(format!("mike_address {m:?} is not an address")));
+        }
+        for (domain, id) in &file.domain_identities {
+            if id.len() != 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(config_err(format!(
+                    "domain_identities.{domain}: expected a certificate id (64 hex digits)"
+                )));
+            }
+        }
+        Ok(Self {
+            store_path: resolve(&s.path)?,
+            store_secret,
+            policy: resolve(&file.policy)?,
+            audit: file.audit.as_deref().map(resolve).transpose()?,
+            mike_address: file.mike_address,
+            sender_copy: file.sender_copy.unwrap_or(true),
+            outer_subject: file.outer_subject,
+            hostname: file.hostname.unwrap_or_else(|| Options::default().hostname),
+            domain_identities: file.domain_identities,
+            limits: file.limits.apply(Limits::default()),
+        })
+    }
+
+    /// The store key, read now from the environment or the key file.
+    pub fn store_secret(&self) -> Result<StoreSecret> {
+        let missing = |var: &str| {
+            config_err(format!(
+                "the key store secret: environment variable {var} is not set"
+            ))
+        };
+        match &self.store_secret {
+            SecretSource::PassphraseEnv(var) => {
+                let p = std::env::var(var).map_err(|_| missing(var))?;
+                Ok(StoreSecret::Passphrase(p.into()))
+            }
+            SecretSource::KeyEnv(var) => {
+                let hex = zeroize::Zeroizing::new(std::env::var(var).map_err(|_| missing(var))?);
+                StoreSecret::raw_key_from_hex(&hex)
+                    .map_err(|_| config_err(format!("{var}: not a key of 64 hex digits")))
+            }
+            SecretSource::KeyFile(path) => {
+                let hex = zeroize::Zeroizing::new(read_small(path, "key file")?);
+                StoreSecret::raw_key_from_hex(&hex).map_err(|_| {
+                    config_err(format!("{}: not a key of 64 hex digits", path.display()))
+                })
+            }
+        }
+    }
+
+    /// Open the key store (creating it when the file does not exist yet).
+    pub fn open_keyring(&self) -> Result<Keyring> {
+        let store = SqliteStore::open(&self.store_path)?;
+        let secret = self.store_secret()?;
+        Ok(Keyring::open(
+            Arc::new(store),
+            Some(&secret),
+            self.limits.clone(),
+        )?)
+    }
+
+    /// Load the policy.
+    pub fn load_policy(&self) -> Result<crate::policy::Policy> {
+        let text = read_small(&self.policy, "policy")?;
+        crate::policy::Policy::from_toml(&text, self.policy.parent())
+            .map_err(|e| config_err(format!("{}: {}", self.policy.display(), e)))
+    }
+
+    /// The gateway options this configuration gives.
+    pub fn options(&self) -> Options {
+        Options {
+            mike_address: self.mike_address.clone(),
+            sender_copy: self.sender_copy,
+            outer_subject: self.outer_subject.clone(),
+            hostname: self.hostname.clone(),
+            limits: self.limits.clone(),
+            ..Options::default()
+        }
+    }
+
+    /// Build the gateway: key store opened, domain identities set, policy loaded, audit file
+    /// opened (its chain is verified first and continued).
+    pub fn build(&self) -> Result<Gateway> {
+        let policy = self.load_policy()?;
+        let keyring = self.open_keyring()?;
+        for (domain, id) in &self.domain_identities {
+            keyring
+                .set_domain_identity(domain, &id.to_ascii_lowercase())
+                .map_err(|e| config_err(format!("domain_identities.{domain}: {e}")))?;
+        }
+        let mut builder = Gateway::builder()
+            .policy(policy)
+            .keyring(keyring)
+            .options(self.options());
+        if let Some(path) = &self.audit {
+            let sink: Arc<dyn AuditSink> = Arc::new(JsonLinesSink::open(path)?);
+            builder = builder.audit(sink);
+        }
+        builder.build()
+    }
+}
+
+fn env_name(v: &str) -> Result<String> {
+    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        return Err(config_err(format!(
+            "{v:?} is not an environment variable name"
+        )));
+    }
+    Ok(v.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FULL: &str = r#"
+hostname = "gw.example.com"
+policy = "policy.toml"
+audit = "/var/log/sealgate/audit.jsonl"
+mike_address = "keys@example.com"
+sender_copy = false
+outer_subject = "Encrypted message"
+
+[store]
+path = "keys.db"
+key_file = "store.key"
+
+[domain_identities]
+"example.com" = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+
+[limits]
+max_message_bytes = 1000000
+max_parts = 50
+"#;
+
+    fn err(text: &str) -> String {
+        match GatewayConfig::from_toml(text, Path::new("/etc/sealgate")) {
+            Ok(_) => panic!("accepted: {text}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn reads_every_field_with_paths_relative_to_the_file() {
+        let c = GatewayConfig::from_toml(FULL, Path::new("/etc/sealgate")).unwrap();
+        assert_eq!(c.hostname, "gw.example.com");
+        assert_eq!(c.policy, Path::new("/etc/sealgate/policy.toml"));
+        assert_eq!(c.store_path, Path::new("/etc/sealgate/keys.db"));
+        assert_eq!(
+            c.store_secret,
+            SecretSource::KeyFile("/etc/sealgate/store.key".into())
+        );
+        assert_eq!(
+            c.audit.as_deref(),
+            Some(Path::new("/var/log/sealgate/audit.jsonl"))
+        );
+        assert_eq!(c.mike_address.as_deref(), Some("keys@example.com"));
+        assert!(!c.sender_copy);
+        assert_eq!(c.outer_subject.as_deref(), Some("Encrypted message"));
+        assert_eq!(c.domain_identities.len(), 1);
+        assert_eq!(c.limits.max_message_bytes, 1_000_000);
+        assert_eq!(c.limits.max_parts, 50);
+        assert_eq!(c.limits.max_mime_depth, Limits::default().max_mime_depth);
+        let o = c.options();
+        assert_eq!(o.limits, c.limits);
+        assert_eq!(o.hostname, "gw.example.com");
+        assert!(!o.sender_copy);
+    }
+
+    #[test]
+    fn defaults() {
+        let c = GatewayConfig::from_toml(
+            "policy = \"p.toml\"\n[store]\npath = \"k.db\"\n",
+            Path::new("cfg"),
+        )
+        .unwrap();
+        assert_eq!(
+            c.store_secret,
+            SecretSource::PassphraseEnv(DEFAULT_PASSPHRASE_ENV.into())
+        );
+        assert!(c.sender_copy);
+        assert_eq!(c.audit, None);
+        assert_eq!(c.mike_address, None);
+        assert_eq!(c.hostname, Options::default().hostname);
+        assert_eq!(c.limits, Limits::default());
+        assert_eq!(c.policy, Path::new("cfg/p.toml"));
+    }
+
+    #[test]
+    fn errors_carry_line_and_column() {
+        let e = err("policy = \"p.toml\"\n[store]\npath = \"k.db\"\nkey_fil = \"x\"\n");
+        assert!(e.contains("line 4, column 1"), "{e}");
+        assert!(e.contains("key_fil"), "{e}");
+        let e = err("policy = \"p.toml\"\nsender_copy = \"yes\"\n[store]\npath = \"k.db\"\n");
+        assert!(e.contains("line 2, column 15"), "{e}");
+        let e = err("policy = \"p.toml\"\n[store]\npath = \"k.db\"\n[limits]\nmax_bogus = 1\n");
+        assert!(e.contains("line 5") && e.contains("max_bogus"), "{e}");
+        let e = err("[store]\npath = \"k.db\"\n");
+        assert!(e.contains("policy"), "{e}");
+    }
+
+    #[test]
+    fn refuses_bad_values() {
+        let base = "policy = \"p.toml\"\n";
+        for (extra, want) in [
+            (
+                "[store]\npath = \"k\"\nkey_env = \"A\"\nkey_file = \"f\"\n",
+                "one of",
+            ),
+            (
+                "[store]\npath = \"k\"\npassphrase_env = \"NOT-A-NAME\"\n",
+                "environment variable name",
+            ),
+            ("[store]\npath = \"\"\n", "empty path"),
+            (
+                "mike_address = \"keys\"\n[store]\npath = \"k\"\n",
+                "not an address",
+            ),
+            (
+                "[store]\npath = \"k\"\n[domain_identities]\n\"example.com\" = \"abc\"\n",
+                "64 hex digits",
+            ),
+        ] {
+            let e = err(&format!("{base}{extra}"));
+            assert!(e.contains(want), "{extra}: {e}");
+        }
+    }
+
+    #[test]
+    fn secrets_come_from_the_named_source_and_are_never_printed() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("store.key");
+        std::fs::write(&key, format!("{}\n", "ab".repeat(32))).unwrap();
+        let mut c = GatewayConfig::from_toml(
+            "policy = \"p.toml\"\n[store]\npath = \"k.db\"\nkey_file = \"store.key\"\n",
+            dir.path(),
+        )
+        .unwrap();
+        assert!(matches!(c.store_secret().unwrap(), StoreSecret::RawKey(_)));
+        std::fs::write(&key, "not hex").unwrap();
+        let e = c.store_secret().unwrap_err().to_string();
+        assert!(e.contains("64 hex digits") && !e.contains("not hex"), "{e}");
+        c.store_secret = SecretSource::PassphraseEnv("SEALGATE_TEST_SURELY_UNSET_VAR".into());
+        let e = c.store_secret().unwrap_err().to_string();
+        assert!(
+            e.contains("SEALGATE_TEST_SURELY_UNSET_VAR is not set"),
+            "{e}"
+        );
+        assert!(!format!("{c:?}").contains("abab"));
+    }
+
+    #[test]
+    fn builds_a_gateway_that_reopens_its_store() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("store.key"), "cd".repeat(32)).unwrap();
+        std::fs::write(
+            dir.path().join("policy.toml"),
+            "internal_domains = [\"example.com\"]\n[default]\naction = \"none\"\n",
+        )
+        .unwrap();
+        let cfg = dir.path().join("gateway.toml");
+        std::fs::write(
+            &cfg,
+            "policy = \"policy.toml\"\naudit = \"audit.jsonl\"\n[store]\npath = \"keys.db\"\nkey_file = \"store.key\"\n",
+        )
+        .unwrap();
+        let c = GatewayConfig::load(&cfg).unwrap();
+        let raw = b"From: a@example.com\r\nTo: b@partner.example\r\nSubject: hi\r\n\r\nhello\r\n";
+        let env = crate::Envelope {
+            mail_from: Some("a@example.com".into()),
+            rcpt_to: vec!["b@partner.example".into()],
+        };
+        {
+            let gw = c.build().unwrap();
+            let out = gw.process(raw, &env).unwrap();
+            assert_eq!(out.deliveries.len(), 1);
+            assert_eq!(out.deliveries[0].treatment, "clear");
+        }
+        // Second build on the same files: the store opens with the same key, the audit chain
+        // continues.
+        let gw = c.build().unwrap();
+        gw.process(raw, &env).unwrap();
+        drop(gw);
+        let head = crate::audit::verify_file(dir.path().join("audit.jsonl")).unwrap();
+        assert_eq!(head.records, 2);
+        // A different key does not open the store.
+        std::fs::write(dir.path().join("store.key"), "ef".repeat(32)).unwrap();
+        assert!(c.build().is_err());
+        // A policy error names the policy file.
+        std::fs::write(dir.path().join("store.key"), "cd".repeat(32)).unwrap();
+        std::fs::write(dir.path().join("policy.toml"), "[[rule]]\nname = 1\n").unwrap();
+        let e = c.build().unwrap_err().to_string();
+        assert!(e.contains("policy.toml") && e.contains("line 2"), "{e}");
+        // A missing configuration file names itself.
+        let e = GatewayConfig::load(dir.path().join("nope.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("nope.toml"), "{e}");
+    }
+}
