@@ -201,6 +201,10 @@ pub struct HarvestReport {
     pub skipped: Vec<String>,
 }
 
+/// A usable S/MIME candidate: its report, the certificate, its path, its rank (notBefore,
+/// strength).
+type Usable = (Candidate, Certificate, Vec<Certificate>, (i64, u32));
+
 struct Authorities {
     generation: u64,
     trust: TrustStore,
@@ -670,7 +674,7 @@ impl Keyring {
     /// rules). Every candidate comes back with its verdict.
     pub fn lookup_smime(&self, address: &str, at: SystemTime) -> Result<SmimeLookup> {
         let auth = self.authorities()?;
-        let mut usable: Vec<(Candidate, Certificate, Vec<Certificate>, (i64, u32))> = Vec::new();
+        let mut usable: Vec<Usable> = Vec::new();
         let mut rejected = Vec::new();
         for rec in self.store.certificates_by_address(&index_key(address))? {
             let mut cand = Candidate {
@@ -853,7 +857,7 @@ impl Keyring {
             .into_iter()
             .filter(|r| r.has_key && !r.is_ca)
             .collect();
-        own.sort_by(|a, b| b.not_before.cmp(&a.not_before));
+        own.sort_by_key(|r| std::cmp::Reverse(r.not_before));
         for rec in own {
             let Ok(cert) = Certificate::from_der(&rec.der) else {
                 continue;
@@ -917,8 +921,10 @@ impl Keyring {
         let mut report = HarvestReport::default();
         let mut batch = Batch::default();
 
-        match smime::classify(raw, limits) {
-            Ok(smime::SmimeKind::DetachedSigned | smime::SmimeKind::OpaqueSigned) => {
+        if let Ok(smime::SmimeKind::DetachedSigned | smime::SmimeKind::OpaqueSigned) =
+            smime::classify(raw, limits)
+        {
+            {
                 let auth = self.authorities()?;
                 let trust = &auth.trust;
                 match smime::verify_message(raw, trust, Some(at), limits) {
@@ -957,7 +963,6 @@ impl Keyring {
                         .push(format!("S/MIME signature does not verify ({e})")),
                 }
             }
-            _ => {}
         }
 
         // OpenPGP: attached keys and Autocrypt, only for the sender's own address (a key for
