@@ -51,7 +51,8 @@ fn store(pki: &Pki, name: &str) -> Keyring {
         trust_anchors: true,
         ..Default::default()
     };
-    k.import_paths(&[pki.root.clone()], &trust).unwrap();
+    k.import_paths(std::slice::from_ref(&pki.root), &trust)
+        .unwrap();
     k
 }
 

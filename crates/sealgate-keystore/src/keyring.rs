@@ -201,10 +201,16 @@ pub struct HarvestReport {
     pub skipped: Vec<String>,
 }
 
+/// A usable S/MIME candidate: its report, the certificate, its path, its rank (notBefore,
+/// strength).
+type Usable = (Candidate, Certificate, Vec<Certificate>, (i64, u32));
+
 struct Authorities {
     generation: u64,
-    trust: Arc<TrustStore>,
-    crls: Arc<Vec<Crl>>,
+    trust: TrustStore,
+    crls: Vec<Crl>,
+    /// CA certificates by id, and whether each is a trust anchor (for stored paths).
+    by_id: HashMap<String, (Certificate, bool)>,
 }
 
 /// The key store: certificates, keys and CRLs on a [`KeyStore`] backend, with the store key
@@ -213,7 +219,7 @@ pub struct Keyring {
     store: Arc<dyn KeyStore>,
     sealer: Option<Sealer>,
     limits: Limits,
-    authorities: Mutex<Option<Authorities>>,
+    authorities: Mutex<Option<Arc<Authorities>>>,
 }
 
 impl std::fmt::Debug for Keyring {
@@ -420,8 +426,54 @@ impl Keyring {
             let change = self.crl_change(&crl, &certs_seen, &name, &by, now)?;
             batch.changes.push(change);
         }
+        self.check_paths(&mut batch, &certs_seen)?;
         report.outcome = self.store.apply(batch)?;
         Ok(report)
+    }
+
+    /// Build and check the certification path of every end-entity certificate of `batch`
+    /// against the store's authorities and the batch's own CA certificates, and keep it with
+    /// the certificate (see [`CertRecord::chain`]): one signature check per link, here, instead
+    /// of at every lookup.
+    fn check_paths(&self, batch: &mut Batch, certs: &[Certificate]) -> Result<()> {
+        let auth = self.authorities()?;
+        let mut trust = auth.trust.clone();
+        let mut new_anchors = Vec::new();
+        let mut new_cas = Vec::new();
+        for ch in &batch.changes {
+            if let Change::Certificate(rec, _) = ch
+                && rec.is_ca
+                && let Some(c) = certs.iter().find(|c| certificate_id(c) == rec.id)
+            {
+                if rec.trust == Trust::Anchor {
+                    new_anchors.push(c.clone());
+                } else {
+                    new_cas.push(c.clone());
+                }
+            }
+        }
+        if !new_anchors.is_empty() {
+            let mut anchors = trust.anchors().to_vec();
+            anchors.extend(new_anchors);
+            let intermediates = trust.intermediates().to_vec();
+            trust = TrustStore::new(anchors);
+            trust.add_intermediates(intermediates);
+        }
+        trust.add_intermediates(new_cas);
+        let by_id: HashMap<String, &Certificate> =
+            certs.iter().map(|c| (certificate_id(c), c)).collect();
+        for ch in &mut batch.changes {
+            if let Change::Certificate(rec, _) = ch
+                && !rec.is_ca
+                && let Some(c) = by_id.get(&rec.id)
+            {
+                let path = smime::cert::build_path(c, &[], &trust);
+                if path.status.is_ok() {
+                    rec.chain = path.chain.iter().map(certificate_id).collect();
+                }
+            }
+        }
+        Ok(())
     }
 
     fn seal_smime_key(
@@ -569,7 +621,7 @@ impl Keyring {
     }
 
     /// Trust anchors, intermediates and CRLs, parsed once per store generation.
-    fn authorities(&self) -> Result<(Arc<TrustStore>, Arc<Vec<Crl>>)> {
+    fn authorities(&self) -> Result<Arc<Authorities>> {
         let generation = self.store.generation()?;
         let mut guard = self
             .authorities
@@ -578,15 +630,18 @@ impl Keyring {
         if let Some(a) = guard.as_ref()
             && a.generation == generation
         {
-            return Ok((a.trust.clone(), a.crls.clone()));
+            return Ok(a.clone());
         }
         let mut anchors = Vec::new();
         let mut intermediates = Vec::new();
+        let mut by_id = HashMap::new();
         for rec in self.store.authorities()? {
             let Ok(c) = Certificate::from_der(&rec.der) else {
                 continue;
             };
-            if rec.trust == Trust::Anchor {
+            let anchor = rec.trust == Trust::Anchor;
+            by_id.insert(rec.id.clone(), (c.clone(), anchor));
+            if anchor {
                 anchors.push(c);
             } else {
                 intermediates.push(c);
@@ -600,26 +655,26 @@ impl Keyring {
             .iter()
             .filter_map(|r| Crl::from_der(&r.der, &self.limits).ok())
             .collect();
-        let a = Authorities {
+        let a = Arc::new(Authorities {
             generation,
-            trust: Arc::new(trust),
-            crls: Arc::new(crls),
-        };
-        let out = (a.trust.clone(), a.crls.clone());
-        *guard = Some(a);
-        Ok(out)
+            trust,
+            crls,
+            by_id,
+        });
+        *guard = Some(a.clone());
+        Ok(a)
     }
 
     /// The trust anchors and intermediates of the store, for verifying signatures.
     pub fn trust_store(&self) -> Result<TrustStore> {
-        Ok((*self.authorities()?.0).clone())
+        Ok(self.authorities()?.trust.clone())
     }
 
     /// Find the certificate to encrypt to `address` at time `at` (see the crate docs for the
     /// rules). Every candidate comes back with its verdict.
     pub fn lookup_smime(&self, address: &str, at: SystemTime) -> Result<SmimeLookup> {
-        let (trust, crls) = self.authorities()?;
-        let mut usable: Vec<(Candidate, Certificate, Vec<Certificate>, (i64, u32))> = Vec::new();
+        let auth = self.authorities()?;
+        let mut usable: Vec<Usable> = Vec::new();
         let mut rejected = Vec::new();
         for rec in self.store.certificates_by_address(&index_key(address))? {
             let mut cand = Candidate {
@@ -631,7 +686,7 @@ impl Keyring {
                 has_key: rec.has_key,
                 verdict: Ok(()),
             };
-            match check_recipient(&rec, address, at, &trust, &crls) {
+            match check_recipient(&rec, address, at, &auth) {
                 Ok((cert, chain)) => {
                     let rank = (rec.not_before, strength(&cert));
                     usable.push((cand, cert, chain, rank));
@@ -745,8 +800,8 @@ impl Keyring {
             return Ok(None);
         };
         let cert = Certificate::from_der(&rec.der).map_err(|e| Error::Backend(e.to_string()))?;
-        let (trust, _) = self.authorities()?;
-        let path = smime::cert::build_path(&cert, &[], &trust);
+        let auth = self.authorities()?;
+        let path = smime::cert::build_path(&cert, &[], &auth.trust);
         let chain = path.chain.into_iter().skip(1).collect();
         Identity::new(key, cert, chain)
             .map(Some)
@@ -802,7 +857,7 @@ impl Keyring {
             .into_iter()
             .filter(|r| r.has_key && !r.is_ca)
             .collect();
-        own.sort_by(|a, b| b.not_before.cmp(&a.not_before));
+        own.sort_by_key(|r| std::cmp::Reverse(r.not_before));
         for rec in own {
             let Ok(cert) = Certificate::from_der(&rec.der) else {
                 continue;
@@ -866,21 +921,27 @@ impl Keyring {
         let mut report = HarvestReport::default();
         let mut batch = Batch::default();
 
-        match smime::classify(raw, limits) {
-            Ok(smime::SmimeKind::DetachedSigned | smime::SmimeKind::OpaqueSigned) => {
-                let (trust, _) = self.authorities()?;
-                match smime::verify_message(raw, &trust, Some(at), limits) {
+        if let Ok(smime::SmimeKind::DetachedSigned | smime::SmimeKind::OpaqueSigned) =
+            smime::classify(raw, limits)
+        {
+            {
+                let auth = self.authorities()?;
+                let trust = &auth.trust;
+                match smime::verify_message(raw, trust, Some(at), limits) {
                     Ok(v) if v.verification.is_valid() => {
                         for s in &v.verification.signers {
-                            for c in &s.chain {
+                            // The chain is the path verify_message checked: kept for the leaf.
+                            let ids: Vec<String> = s.chain.iter().map(certificate_id).collect();
+                            for (i, c) in s.chain.iter().enumerate() {
                                 if trust.anchors().iter().any(|a| a == c) {
                                     continue;
                                 }
                                 report.certificates.push(certificate_id(c));
-                                batch.changes.push(Change::Certificate(
-                                    cert_record(c, Trust::Unverified),
-                                    prov.clone(),
-                                ));
+                                let mut rec = cert_record(c, Trust::Unverified);
+                                if i == 0 {
+                                    rec.chain = ids.clone();
+                                }
+                                batch.changes.push(Change::Certificate(rec, prov.clone()));
                             }
                         }
                     }
@@ -902,7 +963,6 @@ impl Keyring {
                         .push(format!("S/MIME signature does not verify ({e})")),
                 }
             }
-            _ => {}
         }
 
         // OpenPGP: attached keys and Autocrypt, only for the sender's own address (a key for
@@ -1094,6 +1154,7 @@ pub(crate) fn cert_record(c: &Certificate, trust: Trust) -> CertRecord {
         not_before: unix(nb),
         not_after: unix(na),
         has_key: false,
+        chain: Vec::new(),
     }
 }
 
@@ -1147,8 +1208,7 @@ fn check_recipient(
     rec: &CertRecord,
     address: &str,
     at: SystemTime,
-    trust: &TrustStore,
-    crls: &[Crl],
+    auth: &Authorities,
 ) -> std::result::Result<(Certificate, Vec<Certificate>), Rejection> {
     use x509_cert::ext::pkix::KeyUsage;
     let cert = Certificate::from_der(&rec.der).map_err(|e| Rejection::Malformed(e.to_string()))?;
@@ -1193,12 +1253,18 @@ fn check_recipient(
         Err(e) => return Err(Rejection::KeyUsage(format!("bad keyUsage extension: {e}"))),
     }
     smime::cert::check_email_eku(&cert).map_err(Rejection::ExtendedKeyUsage)?;
-    let path = smime::cert::build_path(&cert, &[], trust);
-    path.status.map_err(Rejection::Untrusted)?;
-    smime::cert::chain_valid_at(&path.chain, at).map_err(Rejection::Untrusted)?;
+    let chain = match stored_path(&cert, rec, auth) {
+        Some(chain) => chain,
+        None => {
+            let path = smime::cert::build_path(&cert, &[], &auth.trust);
+            path.status.map_err(Rejection::Untrusted)?;
+            path.chain
+        }
+    };
+    smime::cert::chain_valid_at(&chain, at).map_err(Rejection::Untrusted)?;
     // Every certificate below the anchor is checked against the CRLs of its issuer.
-    for c in path.chain.iter().take(path.chain.len().saturating_sub(1)) {
-        if let Some(crl) = crls.iter().find(|crl| crl.issuer() == c.issuer())
+    for c in chain.iter().take(chain.len().saturating_sub(1)) {
+        if let Some(crl) = auth.crls.iter().find(|crl| crl.issuer() == c.issuer())
             && crl.is_revoked(c)
         {
             return Err(Rejection::Revoked(format!(
@@ -1209,7 +1275,28 @@ fn check_recipient(
             )));
         }
     }
-    Ok((cert, path.chain))
+    Ok((cert, chain))
+}
+
+/// The path checked when `rec` was stored, if every certificate on it is still in the store
+/// and its last one is still a trust anchor.
+fn stored_path(
+    cert: &Certificate,
+    rec: &CertRecord,
+    auth: &Authorities,
+) -> Option<Vec<Certificate>> {
+    let (last, middle) = rec.chain.get(1..)?.split_last()?;
+    let mut chain = Vec::with_capacity(rec.chain.len());
+    chain.push(cert.clone());
+    for id in middle {
+        chain.push(auth.by_id.get(id)?.0.clone());
+    }
+    let (anchor, is_anchor) = auth.by_id.get(last)?;
+    if !is_anchor {
+        return None;
+    }
+    chain.push(anchor.clone());
+    Some(chain)
 }
 
 #[cfg(test)]

@@ -435,7 +435,7 @@ fn schema_version_and_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("s.db");
     let s = SqliteStore::open(&db).unwrap();
-    assert_eq!(s.schema_version().unwrap(), 1);
+    assert_eq!(s.schema_version().unwrap(), 2);
     s.integrity_check().unwrap();
     drop(s);
     let conn = rusqlite::Connection::open(&db).unwrap();
@@ -453,4 +453,52 @@ fn schema_version_and_reopen() {
 fn time_format() {
     assert_eq!(format_time(0), "1970-01-01T00:00:00Z");
     assert_eq!(format_time(1_795_000_000), "2026-11-18T11:06:40Z");
+}
+
+#[test]
+fn paths_are_checked_at_import_and_reused_or_rebuilt_at_lookup() {
+    let k = memory();
+    let p = pki();
+    let (leaf, _) = p.user("z@example.com", |_| {});
+    // Leaf before its CA: no path at import, lookup builds one once the anchor is there.
+    k.import(&[("leaf", &pem_of(&leaf, None))], &Default::default())
+        .unwrap();
+    let rec = k
+        .store()
+        .certificate(&certificate_id(&leaf))
+        .unwrap()
+        .unwrap();
+    assert!(rec.chain.is_empty());
+    assert!(
+        k.lookup_smime("z@example.com", SystemTime::now())
+            .unwrap()
+            .selected
+            .is_none()
+    );
+    anchors(&k, &p);
+    let l = k.lookup_smime("z@example.com", SystemTime::now()).unwrap();
+    assert_eq!(l.selected.unwrap().1, vec![leaf.clone(), p.ca.clone()]);
+    // CA and leaf in one import: the path is checked and kept.
+    let k2 = memory();
+    let (leaf2, _) = p.user("y@example.com", |_| {});
+    let opts = ImportOptions {
+        trust_anchors: true,
+        ..Default::default()
+    };
+    k2.import(
+        &[("ca", &pem_of(&p.ca, None)), ("l", &pem_of(&leaf2, None))],
+        &opts,
+    )
+    .unwrap();
+    let rec = k2
+        .store()
+        .certificate(&certificate_id(&leaf2))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        rec.chain,
+        vec![certificate_id(&leaf2), certificate_id(&p.ca)]
+    );
+    let l = k2.lookup_smime("y@example.com", SystemTime::now()).unwrap();
+    assert_eq!(l.selected.unwrap().1, vec![leaf2, p.ca.clone()]);
 }

@@ -39,6 +39,9 @@ const MIGRATIONS: &[&str] = &[
      CREATE TABLE provenance (entry TEXT NOT NULL, source TEXT NOT NULL, by TEXT NOT NULL,
         at INTEGER NOT NULL, PRIMARY KEY (entry, source)) WITHOUT ROWID;
      INSERT INTO meta (name, value) VALUES ('generation', 0);",
+    // 2: the certification path checked at import, so that lookups need not verify
+    // signatures again (see CertRecord::chain).
+    "ALTER TABLE certs ADD COLUMN chain TEXT NOT NULL DEFAULT '';",
 ];
 
 /// A key store in one SQLite file.
@@ -92,7 +95,7 @@ fn split(s: String) -> Vec<String> {
 }
 
 const CERT_COLS: &str = "c.id, c.der, c.subject, c.addresses, c.is_ca, c.trust, c.not_before, \
-     c.not_after, EXISTS (SELECT 1 FROM keys k WHERE k.owner = c.id)";
+     c.not_after, EXISTS (SELECT 1 FROM keys k WHERE k.owner = c.id), c.chain";
 
 fn cert_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CertRecord> {
     Ok(CertRecord {
@@ -105,6 +108,7 @@ fn cert_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CertRecord> {
         not_before: r.get(6)?,
         not_after: r.get(7)?,
         has_key: r.get(8)?,
+        chain: split(r.get(9)?),
     })
 }
 
@@ -220,7 +224,7 @@ fn apply_one(tx: &rusqlite::Transaction<'_>, c: &Change, out: &mut BatchOutcome)
             let n = tx
                 .prepare_cached(
                     "INSERT OR IGNORE INTO certs (id, der, subject, addresses, is_ca, trust,
-                     not_before, not_after) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                     not_before, not_after, chain) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 )
                 .map_err(db)?
                 .execute(params![
@@ -231,7 +235,8 @@ fn apply_one(tx: &rusqlite::Transaction<'_>, c: &Change, out: &mut BatchOutcome)
                     rec.is_ca,
                     trust_rank(rec.trust),
                     rec.not_before,
-                    rec.not_after
+                    rec.not_after,
+                    join(&rec.chain)
                 ])
                 .map_err(db)?;
             if n == 1 {
@@ -245,10 +250,13 @@ fn apply_one(tx: &rusqlite::Transaction<'_>, c: &Change, out: &mut BatchOutcome)
                 }
                 out.added += 1;
             } else {
-                tx.prepare_cached("UPDATE certs SET trust = max(trust, ?2) WHERE id = ?1")
-                    .map_err(db)?
-                    .execute(params![rec.id, trust_rank(rec.trust)])
-                    .map_err(db)?;
+                tx.prepare_cached(
+                    "UPDATE certs SET trust = max(trust, ?2),
+                     chain = CASE WHEN chain = '' THEN ?3 ELSE chain END WHERE id = ?1",
+                )
+                .map_err(db)?
+                .execute(params![rec.id, trust_rank(rec.trust), join(&rec.chain)])
+                .map_err(db)?;
                 out.merged += 1;
             }
             add_provenance(tx, &rec.id, p)?;

@@ -34,6 +34,12 @@ pub struct CertRecord {
     pub not_after: i64,
     /// Whether the store holds the private key (filled in by the backend; ignored on write).
     pub has_key: bool,
+    /// A certification path that was checked when the certificate was stored (ids, leaf
+    /// first, anchor last; every signature verified and every CA constraint met, by
+    /// `sealgate_smime::cert::build_path`); empty if none was found then. Those checks depend
+    /// only on the certificates' bytes, so lookups reuse the path and re-check only what can
+    /// change: that its last certificate is still a trust anchor, validity, revocation.
+    pub chain: Vec<String>,
 }
 
 /// A stored OpenPGP certificate (public part; secret keys are [`SealedKey`]s).
@@ -89,8 +95,8 @@ impl std::fmt::Debug for SealedKey {
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub enum Change {
-    /// Add a certificate, or merge with the stored one (trust becomes the higher of both); the
-    /// provenance is added unless the same source is already recorded (idempotent harvests).
+    /// Add a certificate, or merge with the stored one (trust becomes the higher of both, a
+    /// checked path replaces a missing one); the provenance is added unless the same source is already recorded (idempotent harvests).
     Certificate(CertRecord, Provenance),
     /// Add or replace an OpenPGP certificate (the caller merged it with the stored one);
     /// trust becomes the higher of both.
@@ -188,6 +194,9 @@ impl Memory {
                 let id = rec.id.clone();
                 if let Some(old) = self.certs.get_mut(&id) {
                     old.trust = old.trust.max(rec.trust);
+                    if old.chain.is_empty() {
+                        old.chain = rec.chain;
+                    }
                     out.merged += 1;
                 } else {
                     for a in &rec.addresses {
