@@ -1,6 +1,7 @@
 //! [`Keyring`]: the key store as callers use it, on any [`KeyStore`] backend. Imports,
 //! lookups with reasons, private keys sealed at rest, harvesting, expiry.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -309,6 +310,7 @@ impl Keyring {
         let mut loose_keys: Vec<(String, PrivateKey)> = Vec::new();
         let mut certs_seen: Vec<Certificate> = Vec::new();
         let mut crls: Vec<(String, Crl)> = Vec::new();
+        let mut pending = HashMap::new();
         for (name, data) in files {
             let prov = Provenance {
                 source: format!("import:{name}"),
@@ -361,6 +363,7 @@ impl Keyring {
                             Trust::Imported,
                             prov.clone(),
                             name,
+                            &mut pending,
                         )?);
                     }
                     Material::PgpSecretKey { cert, tsk } => {
@@ -371,6 +374,7 @@ impl Keyring {
                             Trust::Imported,
                             prov.clone(),
                             name,
+                            &mut pending,
                         )?);
                         let fpr = cert.fingerprint();
                         let sealed = self
@@ -458,17 +462,25 @@ impl Keyring {
         Ok(None)
     }
 
+    /// The change that stores `cert` merged with what is known of it: an earlier version in
+    /// the same batch (`pending`), else the stored one.
     pub(crate) fn pgp_change(
         &self,
         cert: &pgp::Cert,
         trust: Trust,
         prov: Provenance,
         file: &str,
+        pending: &mut HashMap<String, sequoia_openpgp::Cert>,
     ) -> Result<Change> {
         use sequoia_openpgp::serialize::SerializeInto;
         let fpr = cert.fingerprint();
         let mut merged = cert.as_sequoia().clone();
-        if let Some(old) = self.store.pgp(&fpr)?
+        if let Some(earlier) = pending.remove(&fpr) {
+            merged = earlier.merge_public(merged).map_err(|e| Error::Import {
+                file: file.to_string(),
+                reason: format!("OpenPGP merge: {e}"),
+            })?;
+        } else if let Some(old) = self.store.pgp(&fpr)?
             && let Ok(mut olds) = pgp::Cert::load_all(&old.data, &self.limits)
             && let Some(old) = olds.pop()
         {
@@ -489,6 +501,7 @@ impl Keyring {
             .userids()
             .filter_map(|ua| ua.userid().email().ok().flatten().map(str::to_owned))
             .collect();
+        pending.insert(fpr.clone(), merged);
         Ok(Change::Pgp(
             PgpRecord {
                 fingerprint: fpr,
@@ -895,6 +908,7 @@ impl Keyring {
         // OpenPGP: attached keys and Autocrypt, only for the sender's own address (a key for
         // someone else in a message is an attempt to plant it).
         let mut pgp_found: Vec<(pgp::Cert, Trust)> = Vec::new();
+        let mut pending = HashMap::new();
         let mut stack = vec![entity];
         let mut seen_parts = 0usize;
         while let Some(e) = stack.pop() {
@@ -953,9 +967,13 @@ impl Keyring {
                 continue;
             }
             report.pgp_certificates.push(cert.fingerprint());
-            batch
-                .changes
-                .push(self.pgp_change(&cert, trust, prov.clone(), &prov.source)?);
+            batch.changes.push(self.pgp_change(
+                &cert,
+                trust,
+                prov.clone(),
+                &prov.source,
+                &mut pending,
+            )?);
         }
         if !batch.changes.is_empty() {
             self.store.apply(batch)?;

@@ -294,20 +294,27 @@ fn apply_one(tx: &rusqlite::Transaction<'_>, c: &Change, out: &mut BatchOutcome)
             add_provenance(tx, &rec.fingerprint, p)?;
         }
         Change::Key(k, p) => {
-            let n = tx
-                .prepare_cached(
-                    "INSERT OR REPLACE INTO keys (owner, kind, sealed) VALUES (?1, ?2, ?3)",
-                )
+            let known: Option<i64> = tx
+                .prepare_cached("SELECT 1 FROM keys WHERE owner = ?1")
                 .map_err(db)?
-                .execute(params![
-                    k.owner,
-                    matches!(k.kind, KeyKind::Pgp) as i64,
-                    k.sealed
-                ])
+                .query_row(params![k.owner], |r| r.get(0))
+                .optional()
                 .map_err(db)?;
-            // INSERT OR REPLACE reports 1 either way; provenance tells new from known.
-            let _ = n;
-            out.added += 1;
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO keys (owner, kind, sealed) VALUES (?1, ?2, ?3)",
+            )
+            .map_err(db)?
+            .execute(params![
+                k.owner,
+                matches!(k.kind, KeyKind::Pgp) as i64,
+                k.sealed
+            ])
+            .map_err(db)?;
+            if known.is_some() {
+                out.merged += 1;
+            } else {
+                out.added += 1;
+            }
             add_provenance(tx, &format!("key:{}", k.owner), p)?;
         }
         Change::Crl(c, p) => {

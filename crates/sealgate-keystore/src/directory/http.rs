@@ -150,7 +150,10 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let lax = HttpClient::new(Duration::from_secs(2), &Limits::default(), false);
-        assert!(matches!(lax.get("http://127.0.0.1:1/x"), Err(HttpError::Connect(_))));
+        assert!(matches!(
+            lax.get("http://127.0.0.1:1/x"),
+            Err(HttpError::Connect(_))
+        ));
     }
 
     #[test]
