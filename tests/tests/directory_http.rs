@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use sealgate::Limits;
-use sealgate_keystore::directory::{Hkp, Wkd, WkdMethod, wkd_hash};
-use sealgate_keystore::{KeyDirectory, KeyKind, KeyStore, Keyring, MemoryStore, Trust};
+use sealgate::keystore::directory::{Hkp, Wkd, WkdMethod, wkd_hash};
+use sealgate::keystore::{KeyDirectory, KeyKind, KeyStore, Keyring, MemoryStore, Trust};
 use sealgate_tests::{Gpg, GpgAlgo, GpgKey, require, run};
 
 /// What the server answers for one path (with query).

@@ -12,11 +12,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use sealgate::Limits;
-use sealgate::smime::Certificate;
-use sealgate_keystore::directory::Ldap;
-use sealgate_keystore::{
+use sealgate::keystore::directory::Ldap;
+use sealgate::keystore::{
     ImportOptions, KeyDirectory, KeyKind, KeyStore, Keyring, MemoryStore, Trust,
 };
+use sealgate::smime::Certificate;
 use sealgate_tests::{KeyType, Pki, in_ci, openssl, run};
 use secrecy::SecretString;
 

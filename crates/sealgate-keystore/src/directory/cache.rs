@@ -8,6 +8,7 @@
 //! people. What is kept is still subject to every lookup rule (an S/MIME certificate from LDAP
 //! must chain to one of the store's trust anchors to be used).
 
+use std::collections::HashMap;
 use std::time::SystemTime;
 
 use sealgate_pgp as pgp;
@@ -96,8 +97,8 @@ impl Keyring {
         };
         let limits = self.limits();
         let mut batch = Batch::default();
-        // Versions of one certificate met earlier in this batch merge into one change.
-        let mut pending = std::collections::HashMap::new();
+        // versions of one OpenPGP certificate within this batch merge (a keyring may repeat it)
+        let mut pending = HashMap::new();
         for item in &material {
             match kind {
                 KeyKind::Smime => match Certificate::load_all(item, limits) {
