@@ -176,6 +176,7 @@ fn main() {
             ];
             if enc == Encryption::ZipCrypto {
                 let zp = dir.join("zip-P.zip");
+                let data_file = dir.join("data.bin");
                 ops.push((
                     "create",
                     "zip -P",
@@ -185,7 +186,7 @@ fn main() {
                             Command::new("zip")
                                 .args(["-q", "-P", PW])
                                 .arg(&zp)
-                                .arg(dir.join("data.bin")),
+                                .arg(&data_file),
                         );
                     }),
                 ));

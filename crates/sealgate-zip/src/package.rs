@@ -449,7 +449,7 @@ fn is_encoded(e: &Entity<'_>) -> bool {
 fn mime_header_block(e: &Entity<'_>, top: bool) -> Vec<u8> {
     let mut out = Vec::new();
     for f in e.headers() {
-        if top && !(f.is_mime_field() && !f.is_named("MIME-Version")) {
+        if top && (!f.is_mime_field() || f.is_named("MIME-Version")) {
             continue;
         }
         let raw = f.raw;
@@ -591,9 +591,11 @@ a,b\n\
     fn whole_message_and_zipcrypto() {
         let limits = Limits::default();
         let pw = Password::from("pw");
-        let mut o = PackageOptions::default();
-        o.scope = Scope::WholeMessage;
-        o.encryption = Encryption::ZipCrypto;
+        let o = PackageOptions {
+            scope: Scope::WholeMessage,
+            encryption: Encryption::ZipCrypto,
+            ..PackageOptions::default()
+        };
         let out = package(MSG.as_bytes(), &pw, &o, &mut rand_core::OsRng, &limits).unwrap();
         let files = files_in(&out.recipient_message, &pw, &limits);
         assert_eq!(
@@ -619,8 +621,10 @@ a,b\n\
         );
         assert!(matches!(r, Err(Error::NoAttachments)));
         // A subject that names a placeholder is not expanded (single pass).
-        let mut o = PackageOptions::default();
-        o.scope = Scope::WholeMessage;
+        let o = PackageOptions {
+            scope: Scope::WholeMessage,
+            ..PackageOptions::default()
+        };
         let out = package(
             plain,
             &Password::from("TOPSECRET"),

@@ -44,10 +44,8 @@ impl Password {
         let mut out = String::with_capacity(length);
         while out.len() < length {
             let v = rng.next_u32();
-            if v < zone {
-                if let Some(&c) = chars.get((v % n) as usize) {
-                    out.push(char::from(c));
-                }
+            if let Some(&c) = chars.get((v % n) as usize).filter(|_| v < zone) {
+                out.push(char::from(c));
             }
         }
         Ok(Self(SecretString::from(out)))

@@ -331,14 +331,12 @@ impl<W: Write> ZipWriter<W> {
             self.emit_plain(&mac)?;
         }
         let compressed = self.offset - data_start;
-        if let Some(announced) = size {
-            if announced != total_in {
-                return Err(Error::SizeMismatch {
-                    name: name.to_string(),
-                    announced,
-                    actual: total_in,
-                });
-            }
+        if let Some(announced) = size.filter(|&s| s != total_in) {
+            return Err(Error::SizeMismatch {
+                name: name.to_string(),
+                announced,
+                actual: total_in,
+            });
         }
         if !zip64 && (compressed > u64::from(u32::MAX) || total_in > u64::from(u32::MAX)) {
             return Err(Error::LimitExceeded {

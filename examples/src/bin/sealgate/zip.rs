@@ -213,16 +213,16 @@ fn target_path(dir: &Path, name: &str) -> Result<PathBuf, Failure> {
         match c {
             Component::Normal(part) => {
                 path.push(part);
-                if let Ok(m) = std::fs::symlink_metadata(&path) {
-                    if m.file_type().is_symlink() {
-                        return Err(Failure(
-                            2,
-                            format!(
-                                "{}: is a symbolic link; refusing to write through it",
-                                path.display()
-                            ),
-                        ));
-                    }
+                let is_link =
+                    std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink());
+                if is_link {
+                    return Err(Failure(
+                        2,
+                        format!(
+                            "{}: is a symbolic link; refusing to write through it",
+                            path.display()
+                        ),
+                    ));
                 }
             }
             Component::CurDir => {}
