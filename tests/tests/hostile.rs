@@ -197,6 +197,37 @@ fn mime_million_parts() {
 }
 
 #[test]
+fn mime_million_parts_spread() {
+    hostile(
+        "mime_million_parts_spread",
+        || {
+            // 100 multiparts of 9,999 parts each: every multipart is under max_parts, the
+            // message holds a million.
+            let mut m = b"From: a@example.com\r\nMIME-Version: 1.0\r\n\
+                Content-Type: multipart/mixed; boundary=top\r\n\r\n"
+                .to_vec();
+            for _ in 0..100 {
+                m.extend_from_slice(b"--top\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n");
+                for _ in 0..9_999 {
+                    m.extend_from_slice(b"--b\r\n\r\nx\r\n");
+                }
+                m.extend_from_slice(b"--b--\r\n");
+            }
+            m.extend_from_slice(b"--top--\r\n");
+            m
+        },
+        |m| {
+            let limits = Limits::default();
+            let (seen, err) = walk(&m, &limits);
+            println!("spread parts: walked {seen} entities, error {err:?}");
+            let err = err.expect("message-wide part limit");
+            assert!(is_limit(&err), "{err}");
+            assert!(seen <= limits.max_parts + 1, "{seen}");
+        },
+    );
+}
+
+#[test]
 fn mime_100mb_header_line() {
     hostile(
         "mime_100mb_header_line",
