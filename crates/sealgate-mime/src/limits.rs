@@ -15,7 +15,7 @@ pub struct Limits {
     pub max_header_line: usize,
     /// Deepest nesting of MIME multiparts and embedded messages.
     pub max_mime_depth: usize,
-    /// Most MIME parts in one message.
+    /// Most MIME parts in one message (all multiparts and embedded messages together).
     pub max_parts: usize,
     /// Deepest nesting of ASN.1 constructed values (BER/DER).
     pub max_asn1_depth: usize,
