@@ -34,7 +34,10 @@ struct Words {
 
 impl Words {
     fn new() -> Self {
-        let syllables = ["ka", "lo", "mi", "ne", "ru", "ta", "shi", "po", "ve", "gan", "dor", "el", "is", "um", "ber"];
+        let syllables = [
+            "ka", "lo", "mi", "ne", "ru", "ta", "shi", "po", "ve", "gan", "dor", "el", "is", "um",
+            "ber",
+        ];
         let mut vocab = Vec::new();
         for a in syllables {
             for b in syllables {
@@ -43,11 +46,17 @@ impl Words {
                 }
             }
         }
-        Self { state: 0x2545_F491_4F6C_DD1D, vocab }
+        Self {
+            state: 0x2545_F491_4F6C_DD1D,
+            vocab,
+        }
     }
 
     fn next(&mut self) -> &str {
-        self.state = self.state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        self.state = self
+            .state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         let i = (self.state >> 33) as usize % self.vocab.len();
         &self.vocab[i]
     }
@@ -71,16 +80,24 @@ fn docx(words: &mut Words, target: usize) -> Vec<u8> {
     let mut out = Vec::new();
     while out.len() < target {
         for _ in 0..500 {
-            paragraphs.push_str(&format!("<w:p><w:r><w:t>{}</w:t></w:r></w:p>", words.sentence(14)));
+            paragraphs.push_str(&format!(
+                "<w:p><w:r><w:t>{}</w:t></w:r></w:p>",
+                words.sentence(14)
+            ));
         }
         let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-        let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
         zip.start_file("[Content_Types].xml", opts).unwrap();
         zip.write_all(br#"<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>"#).unwrap();
         zip.start_file("docProps/core.xml", opts).unwrap();
         zip.write_all(br#"<cp:coreProperties xmlns:cp="c" xmlns:dc="d"><dc:creator>Finance Team</dc:creator><dc:title>Report</dc:title></cp:coreProperties>"#).unwrap();
         zip.start_file("word/document.xml", opts).unwrap();
-        write!(zip, r#"<w:document xmlns:w="w"><w:body>{paragraphs}</w:body></w:document>"#).unwrap();
+        write!(
+            zip,
+            r#"<w:document xmlns:w="w"><w:body>{paragraphs}</w:body></w:document>"#
+        )
+        .unwrap();
         out = zip.finish().unwrap().into_inner();
     }
     out
@@ -102,7 +119,9 @@ fn message() -> Vec<u8> {
         body.push_str(&words.sentence(12));
         line += 1;
         if line % 200 == 0 {
-            body.push_str(&format!(" Reference project-{line:05} invoice 2027-{line:04}."));
+            body.push_str(&format!(
+                " Reference project-{line:05} invoice 2027-{line:04}."
+            ));
         }
         body.push_str("\r\n");
     }
@@ -126,7 +145,8 @@ fn thousand_rules() -> String {
     for i in 0..500 {
         // Keywords that may or may not occur: vocabulary pairs and made-up terms.
         let k = if i % 2 == 0 {
-            format!("{} {}", words.next(), words.next())
+            let a = words.next().to_string();
+            format!("{a} {}", words.next())
         } else {
             format!("codename-{i}")
         };
@@ -138,7 +158,10 @@ fn thousand_rules() -> String {
         let r = match i % 4 {
             0 => format!("project-{:03}\\\\d{{2}}", i),
             1 => format!("(?i)invoice\\\\s+{:02}\\\\d\\\\d-\\\\d{{4}}", i % 100),
-            2 => format!("\\\\b{}[a-z]*{}\\\\b", words.next(), words.next()),
+            2 => {
+                let a = words.next().to_string();
+                format!("\\\\b{a}[a-z]*{}\\\\b", words.next())
+            }
             _ => format!("REF[:-]?{i}[0-9]{{3}}"),
         };
         s.push_str(&format!(
@@ -195,7 +218,9 @@ fn main() {
         .measurement_time(Duration::from_secs(3));
     let mut group = criterion.benchmark_group("policy-1MB-with-500KB-docx");
     group.throughput(Throughput::Bytes(raw.len() as u64));
-    group.bench_function(BenchmarkId::new("decide", "1-rule"), |b| b.iter(|| black_box(decide(&one, &raw, &limits))));
+    group.bench_function(BenchmarkId::new("decide", "1-rule"), |b| {
+        b.iter(|| black_box(decide(&one, &raw, &limits)))
+    });
     group.bench_function(BenchmarkId::new("decide", "1000-rules"), |b| {
         b.iter(|| black_box(decide(&thousand, &raw, &limits)))
     });
@@ -214,7 +239,10 @@ fn main() {
     // interleaved so that both see the same machine state
     for _ in 0..runs {
         t1.push(median(|| drop(black_box(decide(&one, &raw, &limits))), 1));
-        t1000.push(median(|| drop(black_box(decide(&thousand, &raw, &limits))), 1));
+        t1000.push(median(
+            || drop(black_box(decide(&thousand, &raw, &limits))),
+            1,
+        ));
     }
     t1.sort();
     t1000.sort();
@@ -228,9 +256,15 @@ fn main() {
         attachment_text,
         load.as_secs_f64() * 1e3
     );
-    println!("| policy | decision time (parse + inspect + decide) | MB/s | ratio to 1 rule | target | holds |");
+    println!(
+        "| policy | decision time (parse + inspect + decide) | MB/s | ratio to 1 rule | target | holds |"
+    );
     println!("| --- | --- | --- | --- | --- | --- |");
-    println!("| 1 rule | {:.1} ms | {:.1} | 1.00x | | |", a.as_secs_f64() * 1e3, mb / a.as_secs_f64());
+    println!(
+        "| 1 rule | {:.1} ms | {:.1} | 1.00x | | |",
+        a.as_secs_f64() * 1e3,
+        mb / a.as_secs_f64()
+    );
     let ratio = b.as_secs_f64() / a.as_secs_f64();
     println!(
         "| 1,000 rules (500 keyword, 500 regex) | {:.1} ms | {:.1} | {ratio:.2}x | < 2x | {} |",

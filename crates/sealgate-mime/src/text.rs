@@ -41,7 +41,8 @@ pub fn decode_text(bytes: &[u8], charset: Option<&str>) -> String {
                 return s.to_string();
             }
         }
-        if let Some(decoder) = mail_parser::decoders::charsets::map::charset_decoder(label.as_bytes())
+        if let Some(decoder) =
+            mail_parser::decoders::charsets::map::charset_decoder(label.as_bytes())
         {
             return decoder(bytes);
         }
@@ -113,8 +114,22 @@ pub fn html_to_text(html: &str) -> String {
             }
             if matches!(
                 name.as_str(),
-                "br" | "p" | "div" | "tr" | "li" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6"
-                    | "table" | "ul" | "ol" | "blockquote" | "pre" | "hr"
+                "br" | "p"
+                    | "div"
+                    | "tr"
+                    | "li"
+                    | "h1"
+                    | "h2"
+                    | "h3"
+                    | "h4"
+                    | "h5"
+                    | "h6"
+                    | "table"
+                    | "ul"
+                    | "ol"
+                    | "blockquote"
+                    | "pre"
+                    | "hr"
             ) {
                 if !out.is_empty() && !out.ends_with('\n') {
                     out.push('\n');

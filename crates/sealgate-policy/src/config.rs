@@ -8,7 +8,9 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 
-use crate::decision::{Action, Alphabet, Fallback, Method, SignMethod, ZipMethod, ZipPassword, ZipSettings};
+use crate::decision::{
+    Action, Alphabet, Fallback, Method, SignMethod, ZipMethod, ZipPassword, ZipSettings,
+};
 use crate::filetype::TYPE_NAMES;
 
 /// Largest compiled form of one regular expression (regex `size_limit`).
@@ -76,7 +78,9 @@ impl<'de> Deserialize<'de> for ListSpec {
                 Ok(ListSpec::Inline(v))
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ListSpec, A::Error> {
-                let key: String = map.next_key()?.ok_or_else(|| de::Error::custom("empty table: expected file or list"))?;
+                let key: String = map
+                    .next_key()?
+                    .ok_or_else(|| de::Error::custom("empty table: expected file or list"))?;
                 let value: String = map.next_value()?;
                 let spec = match key.as_str() {
                     "file" => ListSpec::File(value),
@@ -134,7 +138,12 @@ impl<'de> Deserialize<'de> for RegexSpec {
             regex::RegexBuilder::new(r)
                 .size_limit(REGEX_SIZE_LIMIT)
                 .build()
-                .map_err(|e| de::Error::custom(format!("invalid regular expression {r:?}: {}", one_line(&e.to_string()))))?;
+                .map_err(|e| {
+                    de::Error::custom(format!(
+                        "invalid regular expression {r:?}: {}",
+                        one_line(&e.to_string())
+                    ))
+                })?;
         }
         Ok(RegexSpec(v))
     }
@@ -174,14 +183,18 @@ impl<'de> Deserialize<'de> for UninspectableSpec {
         impl Visitor<'_> for V {
             type Value = UninspectableSpec;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("true, false, or one of \"encrypted\", \"corrupt\", \"unsupported\", \"limit\"")
+                f.write_str(
+                    "true, false, or one of \"encrypted\", \"corrupt\", \"unsupported\", \"limit\"",
+                )
             }
             fn visit_bool<E: de::Error>(self, v: bool) -> Result<UninspectableSpec, E> {
                 Ok(UninspectableSpec::Any(v))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<UninspectableSpec, E> {
                 match v {
-                    "encrypted" | "corrupt" | "unsupported" | "limit" => Ok(UninspectableSpec::Reason(v.to_string())),
+                    "encrypted" | "corrupt" | "unsupported" | "limit" => {
+                        Ok(UninspectableSpec::Reason(v.to_string()))
+                    }
                     _ => Err(de::Error::invalid_value(de::Unexpected::Str(v), &self)),
                 }
             }
@@ -203,7 +216,9 @@ impl<'de> Deserialize<'de> for Size {
                 f.write_str("a size in bytes, as an integer or a string like \"10MB\"")
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Size, E> {
-                u64::try_from(v).map(Size).map_err(|_| de::Error::invalid_value(de::Unexpected::Signed(v), &self))
+                u64::try_from(v)
+                    .map(Size)
+                    .map_err(|_| de::Error::invalid_value(de::Unexpected::Signed(v), &self))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Size, E> {
                 Ok(Size(v))
@@ -212,7 +227,9 @@ impl<'de> Deserialize<'de> for Size {
                 let t = v.trim();
                 let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
                 let (num, unit) = t.split_at(split);
-                let n: u64 = num.parse().map_err(|_| de::Error::invalid_value(de::Unexpected::Str(v), &self))?;
+                let n: u64 = num
+                    .parse()
+                    .map_err(|_| de::Error::invalid_value(de::Unexpected::Str(v), &self))?;
                 let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
                     "" | "b" => 1,
                     "k" | "kb" | "kib" => 1 << 10,
@@ -220,7 +237,9 @@ impl<'de> Deserialize<'de> for Size {
                     "g" | "gb" | "gib" => 1 << 30,
                     _ => return Err(de::Error::invalid_value(de::Unexpected::Str(v), &self)),
                 };
-                n.checked_mul(mult).map(Size).ok_or_else(|| de::Error::custom("size too large"))
+                n.checked_mul(mult)
+                    .map(Size)
+                    .ok_or_else(|| de::Error::custom("size too large"))
             }
         }
         d.deserialize_any(V)
@@ -319,7 +338,11 @@ impl<'de> Deserialize<'de> for CondSpec {
         for (target, contains, matches) in [
             (Target::Subject, r.subject_contains, r.subject_matches),
             (Target::Body, r.body_contains, r.body_matches),
-            (Target::Attachment, r.attachment_contains, r.attachment_matches),
+            (
+                Target::Attachment,
+                r.attachment_contains,
+                r.attachment_matches,
+            ),
         ] {
             if let Some(Strings(v)) = contains {
                 if v.iter().any(String::is_empty) {
@@ -333,7 +356,9 @@ impl<'de> Deserialize<'de> for CondSpec {
         }
         if let Some(h) = r.header {
             if h.name.trim().is_empty() || h.name.contains(':') {
-                return Err(de::Error::custom("header name must be a field name without a colon"));
+                return Err(de::Error::custom(
+                    "header name must be a field name without a colon",
+                ));
             }
             out.push(CondSpec::Header(h.name, h.matches.0));
         }
@@ -441,7 +466,9 @@ impl<'de> Deserialize<'de> for PasswordSpec {
                     Ok(PasswordSpec(ZipPassword::Generate))
                 } else {
                     // Never echo the value: it may be a password written in the wrong place.
-                    Err(de::Error::custom("password must be \"generate\" or { fixed = \"...\" }"))
+                    Err(de::Error::custom(
+                        "password must be \"generate\" or { fixed = \"...\" }",
+                    ))
                 }
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<PasswordSpec, A::Error> {
@@ -478,7 +505,11 @@ fn zip_settings<E: de::Error>(spec: ZipSpec) -> Result<ZipSettings, E> {
         z.method = match m.as_str() {
             "aes256" => ZipMethod::Aes256,
             "zipcrypto" => ZipMethod::Zipcrypto,
-            _ => return Err(E::custom(format!("unknown zip method {m:?}: expected aes256 or zipcrypto"))),
+            _ => {
+                return Err(E::custom(format!(
+                    "unknown zip method {m:?}: expected aes256 or zipcrypto"
+                )));
+            }
         };
     }
     if let Some(a) = spec.alphabet {
@@ -497,10 +528,15 @@ fn zip_settings<E: de::Error>(spec: ZipSpec) -> Result<ZipSettings, E> {
 }
 
 fn table_action<E: de::Error>(t: ActionTable) -> Result<Action, E> {
-    let count = [t.sign.is_some(), t.encrypt.is_some(), t.reject.is_some(), t.add_header.is_some()]
-        .iter()
-        .filter(|&&b| b)
-        .count()
+    let count = [
+        t.sign.is_some(),
+        t.encrypt.is_some(),
+        t.reject.is_some(),
+        t.add_header.is_some(),
+    ]
+    .iter()
+    .filter(|&&b| b)
+    .count()
         + usize::from(t.zip.is_some() && t.encrypt.is_none());
     if count != 1 {
         return Err(E::custom(
@@ -511,7 +547,11 @@ fn table_action<E: de::Error>(t: ActionTable) -> Result<Action, E> {
         let method = match m.as_str() {
             "smime" => SignMethod::Smime,
             "pgp" => SignMethod::Pgp,
-            _ => return Err(E::custom(format!("unknown sign method {m:?}: expected smime or pgp"))),
+            _ => {
+                return Err(E::custom(format!(
+                    "unknown sign method {m:?}: expected smime or pgp"
+                )));
+            }
         };
         return Ok(Action::Sign { method });
     }
@@ -522,7 +562,11 @@ fn table_action<E: de::Error>(t: ActionTable) -> Result<Action, E> {
                 "smime" => Method::Smime,
                 "pgp" => Method::Pgp,
                 "zip" => Method::Zip,
-                _ => return Err(E::custom(format!("unknown encryption method {m:?}: expected smime, pgp or zip"))),
+                _ => {
+                    return Err(E::custom(format!(
+                        "unknown encryption method {m:?}: expected smime, pgp or zip"
+                    )));
+                }
             };
             if out.contains(&method) {
                 return Err(E::custom(format!("encryption method {m:?} given twice")));
@@ -530,7 +574,9 @@ fn table_action<E: de::Error>(t: ActionTable) -> Result<Action, E> {
             out.push(method);
         }
         if t.zip.is_some() && !out.contains(&Method::Zip) {
-            return Err(E::custom("zip settings given but zip is not among the encryption methods"));
+            return Err(E::custom(
+                "zip settings given but zip is not among the encryption methods",
+            ));
         }
         return Ok(Action::Encrypt {
             methods: out,
@@ -539,17 +585,25 @@ fn table_action<E: de::Error>(t: ActionTable) -> Result<Action, E> {
         });
     }
     if let Some(z) = t.zip {
-        return Ok(Action::Zip { zip: zip_settings(z)? });
+        return Ok(Action::Zip {
+            zip: zip_settings(z)?,
+        });
     }
     if let Some(text) = t.reject {
         return Ok(Action::Reject { text });
     }
     if let Some(h) = t.add_header {
-        let name_ok = !h.name.is_empty() && h.name.bytes().all(|b| (33..=126).contains(&b) && b != b':');
+        let name_ok =
+            !h.name.is_empty() && h.name.bytes().all(|b| (33..=126).contains(&b) && b != b':');
         if !name_ok || h.value.contains(['\r', '\n']) {
-            return Err(E::custom("add_header needs a field name (no colon, no spaces) and a one-line value"));
+            return Err(E::custom(
+                "add_header needs a field name (no colon, no spaces) and a one-line value",
+            ));
         }
-        return Ok(Action::AddHeader { name: h.name, value: h.value });
+        return Ok(Action::AddHeader {
+            name: h.name,
+            value: h.value,
+        });
     }
     Err(E::custom("empty action table"))
 }

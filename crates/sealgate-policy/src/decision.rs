@@ -181,11 +181,19 @@ impl fmt::Display for Action {
         match self {
             Action::None => f.write_str("none (deliver as is)"),
             Action::RequireTls => f.write_str("require TLS"),
-            Action::Sign { method: SignMethod::Smime } => f.write_str("sign with S/MIME"),
-            Action::Sign { method: SignMethod::Pgp } => f.write_str("sign with OpenPGP"),
+            Action::Sign {
+                method: SignMethod::Smime,
+            } => f.write_str("sign with S/MIME"),
+            Action::Sign {
+                method: SignMethod::Pgp,
+            } => f.write_str("sign with OpenPGP"),
             Action::Encrypt { methods, .. } => {
                 let list: Vec<&str> = methods.iter().map(method).collect();
-                write!(f, "encrypt, best effort in order [{}], never clear text", list.join(", "))
+                write!(
+                    f,
+                    "encrypt, best effort in order [{}], never clear text",
+                    list.join(", ")
+                )
             }
             Action::Zip { zip } => write!(
                 f,
@@ -269,7 +277,9 @@ pub struct RecipientDecision {
 impl RecipientDecision {
     /// Whether the message is refused for this recipient.
     pub fn is_rejected(&self) -> bool {
-        self.actions.iter().any(|a| matches!(a, Action::Reject { .. }))
+        self.actions
+            .iter()
+            .any(|a| matches!(a, Action::Reject { .. }))
     }
 }
 

@@ -9,7 +9,9 @@ use quick_xml::events::Event;
 use sealgate_mime::Limits;
 
 use crate::filetype::{self, FileType};
-use crate::inspect::{FileInfo, Location, Properties, TextBlock, TextSource, Uninspectable, UninspectableReason};
+use crate::inspect::{
+    FileInfo, Location, Properties, TextBlock, TextSource, Uninspectable, UninspectableReason,
+};
 
 /// Below this size an archive entry is not held to the compression-ratio limit (small runs
 /// of zeros legitimately compress more than any sane ratio).
@@ -98,7 +100,14 @@ impl<'l> Extractor<'l> {
         false
     }
 
-    pub(crate) fn file(&mut self, location: Location, name: &str, path: &str, declared: Option<String>, file_type: FileType) -> usize {
+    pub(crate) fn file(
+        &mut self,
+        location: Location,
+        name: &str,
+        path: &str,
+        declared: Option<String>,
+        file_type: FileType,
+    ) -> usize {
         self.files.push(FileInfo {
             location,
             name: name.to_string(),
@@ -121,11 +130,27 @@ impl<'l> Extractor<'l> {
     }
 
     /// Inspect one attachment (already transfer-decoded).
-    pub(crate) fn attachment(&mut self, data: &[u8], name: &str, declared: Option<String>, charset: Option<&str>, location: Location) {
+    pub(crate) fn attachment(
+        &mut self,
+        data: &[u8],
+        name: &str,
+        declared: Option<String>,
+        charset: Option<&str>,
+        location: Location,
+    ) {
         let mut budget = Budget {
             left: self.limits.max_extract_bytes_per_attachment,
         };
-        self.inspect_file(data, name, name, declared, charset, location, 0, &mut budget);
+        self.inspect_file(
+            data,
+            name,
+            name,
+            declared,
+            charset,
+            location,
+            0,
+            &mut budget,
+        );
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -178,7 +203,12 @@ impl<'l> Extractor<'l> {
                 );
                 kind
             }
-            FileType::Text | FileType::Csv | FileType::Html | FileType::Xml | FileType::Script | FileType::Rtf => {
+            FileType::Text
+            | FileType::Csv
+            | FileType::Html
+            | FileType::Xml
+            | FileType::Script
+            | FileType::Rtf => {
                 if self.charge(data.len(), budget, &location) {
                     let text = sealgate_mime::decode_text(data, charset);
                     let text = match kind {
@@ -231,7 +261,9 @@ impl<'l> Extractor<'l> {
             self.limit(location.clone(), "compression ratio");
             return None;
         }
-        let cap = cap.min(budget.left).min(usize::try_from(ratio_cap).unwrap_or(usize::MAX));
+        let cap = cap
+            .min(budget.left)
+            .min(usize::try_from(ratio_cap).unwrap_or(usize::MAX));
         let mut data = Vec::with_capacity(usize::try_from(declared).unwrap_or(0).min(cap));
         let read = (&mut file).take(cap as u64 + 1).read_to_end(&mut data);
         if read.is_err() {
@@ -244,7 +276,10 @@ impl<'l> Extractor<'l> {
             return None;
         }
         if data.len() > cap {
-            self.limit(location.clone(), "extraction bytes per attachment or compression ratio");
+            self.limit(
+                location.clone(),
+                "extraction bytes per attachment or compression ratio",
+            );
             return None;
         }
         if !self.charge(data.len(), budget, location) {
@@ -253,7 +288,14 @@ impl<'l> Extractor<'l> {
         Some(data)
     }
 
-    fn zip(&mut self, data: &[u8], location: &Location, depth: usize, budget: &mut Budget, index: usize) -> FileType {
+    fn zip(
+        &mut self,
+        data: &[u8],
+        location: &Location,
+        depth: usize,
+        budget: &mut Budget,
+        index: usize,
+    ) -> FileType {
         let mut archive = match zip::ZipArchive::new(Cursor::new(data)) {
             Ok(a) => a,
             Err(_) => {
@@ -279,18 +321,25 @@ impl<'l> Extractor<'l> {
             }
         }
         let find = |n: &str| entries.iter().find(|e| e.1 == n && !e.2).map(|e| e.0);
-        let mut small = |ex: &mut Self, archive: &mut zip::ZipArchive<_>, n: &str| -> Option<String> {
-            let i = find(n)?;
-            let bytes = ex.read_member(archive, i, META_CAP, budget, &location.in_archive(n))?;
-            Some(sealgate_mime::decode_text(&bytes, None))
-        };
+        let mut small =
+            |ex: &mut Self, archive: &mut zip::ZipArchive<_>, n: &str| -> Option<String> {
+                let i = find(n)?;
+                let bytes =
+                    ex.read_member(archive, i, META_CAP, budget, &location.in_archive(n))?;
+                Some(sealgate_mime::decode_text(&bytes, None))
+            };
         let content_types = small(self, &mut archive, "[Content_Types].xml");
         let mimetype = small(self, &mut archive, "mimetype");
         let manifest = find("META-INF/MANIFEST.MF").is_some();
         let kind = filetype::zip_kind(content_types.as_deref(), mimetype.as_deref(), manifest);
         let office = matches!(
             kind,
-            FileType::Docx | FileType::Docm | FileType::Xlsx | FileType::Xlsm | FileType::Pptx | FileType::Pptm
+            FileType::Docx
+                | FileType::Docm
+                | FileType::Xlsx
+                | FileType::Xlsm
+                | FileType::Pptx
+                | FileType::Pptm
         );
         let odf = matches!(kind, FileType::Odt | FileType::Ods | FileType::Odp);
         let mut properties = Properties::default();
@@ -317,8 +366,14 @@ impl<'l> Extractor<'l> {
                 } else if office && (name == "docProps/core.xml" || name == "docProps/app.xml")
                     || odf && name == "meta.xml"
                 {
-                    if let Some(bytes) = self.read_member(&mut archive, *i, META_CAP, budget, &member) {
-                        merge_properties(&mut properties, &sealgate_mime::decode_text(&bytes, None), odf);
+                    if let Some(bytes) =
+                        self.read_member(&mut archive, *i, META_CAP, budget, &member)
+                    {
+                        merge_properties(
+                            &mut properties,
+                            &sealgate_mime::decode_text(&bytes, None),
+                            odf,
+                        );
                     }
                 } else if name.contains("/embeddings/") || odf && name.starts_with("Object ") {
                     self.nested(&mut archive, *i, name, &member, depth, budget);
@@ -350,11 +405,27 @@ impl<'l> Extractor<'l> {
         let cap = self.limits.max_extract_bytes_per_attachment;
         if let Some(bytes) = self.read_member(archive, i, cap, budget, member) {
             let base = name.rsplit('/').next().unwrap_or(name);
-            self.inspect_file(&bytes, base, name, None, None, member.clone(), depth + 1, budget);
+            self.inspect_file(
+                &bytes,
+                base,
+                name,
+                None,
+                None,
+                member.clone(),
+                depth + 1,
+                budget,
+            );
         }
     }
 
-    fn gzip(&mut self, data: &[u8], name: &str, location: &Location, depth: usize, budget: &mut Budget) {
+    fn gzip(
+        &mut self,
+        data: &[u8],
+        name: &str,
+        location: &Location,
+        depth: usize,
+        budget: &mut Budget,
+    ) {
         let inner_name = name
             .strip_suffix(".tgz")
             .map(|n| format!("{n}.tar"))
@@ -368,7 +439,9 @@ impl<'l> Extractor<'l> {
         let ratio_cap = (data.len() as u64)
             .saturating_mul(self.limits.max_compression_ratio)
             .max(RATIO_FLOOR);
-        let cap = budget.left.min(usize::try_from(ratio_cap).unwrap_or(usize::MAX));
+        let cap = budget
+            .left
+            .min(usize::try_from(ratio_cap).unwrap_or(usize::MAX));
         let mut out = Vec::new();
         let result = flate2::read::GzDecoder::new(data)
             .take(cap as u64 + 1)
@@ -383,12 +456,28 @@ impl<'l> Extractor<'l> {
             return;
         }
         if out.len() > cap {
-            self.limit(location.clone(), "extraction bytes per attachment or compression ratio");
+            self.limit(
+                location.clone(),
+                "extraction bytes per attachment or compression ratio",
+            );
             return;
         }
         if self.charge(out.len(), budget, location) {
-            let base = inner_name.rsplit('/').next().unwrap_or(&inner_name).to_string();
-            self.inspect_file(&out, &base, &inner_name, None, None, member, depth + 1, budget);
+            let base = inner_name
+                .rsplit('/')
+                .next()
+                .unwrap_or(&inner_name)
+                .to_string();
+            self.inspect_file(
+                &out,
+                &base,
+                &inner_name,
+                None,
+                None,
+                member,
+                depth + 1,
+                budget,
+            );
         }
     }
 
@@ -422,7 +511,11 @@ impl<'l> Extractor<'l> {
             };
             let prefix = field(345..500);
             let name = field(0..100);
-            let path = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
+            let path = if prefix.is_empty() {
+                name
+            } else {
+                format!("{prefix}/{name}")
+            };
             let typeflag = header[156];
             let start = off + 512;
             let Some(body) = start.checked_add(size).and_then(|end| data.get(start..end)) else {
@@ -471,7 +564,9 @@ impl<'l> Extractor<'l> {
                 continue;
             }
             start += 1;
-            let Some(len) = memchr::memmem::find(data.get(start..).unwrap_or_default(), b"endstream") else {
+            let Some(len) =
+                memchr::memmem::find(data.get(start..).unwrap_or_default(), b"endstream")
+            else {
                 break;
             };
             let raw = &data[start..start + len];
@@ -483,19 +578,33 @@ impl<'l> Extractor<'l> {
                 None => before,
             };
             let has = |k: &[u8]| memchr::memmem::find(dict, k).is_some();
-            if has(b"/Image") || has(b"/Length1") || has(b"/Length2") || has(b"/XRef") || has(b"/FontFile") {
+            if has(b"/Image")
+                || has(b"/Length1")
+                || has(b"/Length2")
+                || has(b"/XRef")
+                || has(b"/FontFile")
+            {
                 continue;
             }
             let decoded = if has(b"/FlateDecode") || has(b"/Fl ") || has(b"/Fl]") {
                 let cap = budget.left.min(
-                    usize::try_from((raw.len() as u64).saturating_mul(self.limits.max_compression_ratio).max(RATIO_FLOOR))
-                        .unwrap_or(usize::MAX),
+                    usize::try_from(
+                        (raw.len() as u64)
+                            .saturating_mul(self.limits.max_compression_ratio)
+                            .max(RATIO_FLOOR),
+                    )
+                    .unwrap_or(usize::MAX),
                 );
                 let mut out = Vec::new();
                 // A truncated or damaged stream still gives what it inflated so far.
-                let _ = flate2::read::ZlibDecoder::new(raw).take(cap as u64 + 1).read_to_end(&mut out);
+                let _ = flate2::read::ZlibDecoder::new(raw)
+                    .take(cap as u64 + 1)
+                    .read_to_end(&mut out);
                 if out.len() > cap {
-                    self.limit(location.clone(), "extraction bytes per attachment or compression ratio");
+                    self.limit(
+                        location.clone(),
+                        "extraction bytes per attachment or compression ratio",
+                    );
                     break;
                 }
                 out
@@ -507,7 +616,9 @@ impl<'l> Extractor<'l> {
             if !self.charge(decoded.len(), budget, location) {
                 break;
             }
-            if memchr::memmem::find(&decoded, b"<x:xmpmeta").is_some() || memchr::memmem::find(&decoded, b"<rdf:RDF").is_some() {
+            if memchr::memmem::find(&decoded, b"<x:xmpmeta").is_some()
+                || memchr::memmem::find(&decoded, b"<rdf:RDF").is_some()
+            {
                 merge_properties(&mut properties, &String::from_utf8_lossy(&decoded), false);
             } else if has(b"/ObjStm") {
                 pdf_info(&decoded, &mut properties);
@@ -532,7 +643,13 @@ fn is_ooxml_text_part(name: &str) -> bool {
     let main = name == "word/document.xml"
         || name.starts_with("word/header")
         || name.starts_with("word/footer")
-        || matches!(name, "word/footnotes.xml" | "word/endnotes.xml" | "word/comments.xml" | "xl/sharedStrings.xml")
+        || matches!(
+            name,
+            "word/footnotes.xml"
+                | "word/endnotes.xml"
+                | "word/comments.xml"
+                | "xl/sharedStrings.xml"
+        )
         || name.starts_with("xl/worksheets/sheet")
         || name.starts_with("xl/comments")
         || name.starts_with("ppt/slides/slide")
@@ -571,7 +688,9 @@ fn push_reference(r: &quick_xml::events::BytesRef<'_>, out: &mut String) {
 
 fn push_break(local: &str, out: &mut String) {
     match local {
-        "p" | "h" | "row" | "tr" | "br" | "si" | "table-row" | "line-break" | "list-item" => out.push('\n'),
+        "p" | "h" | "row" | "tr" | "br" | "si" | "table-row" | "line-break" | "list-item" => {
+            out.push('\n')
+        }
         "c" | "tc" | "tab" | "s" | "table-cell" => out.push('\t'),
         _ => {}
     }
@@ -591,7 +710,10 @@ fn merge_properties(p: &mut Properties, xml: &str, odf: bool) {
                 depth += 1;
                 if current.is_none() {
                     let local = e.local_name().as_ref().to_string();
-                    if matches!(local.as_str(), "creator" | "initial-creator" | "lastModifiedBy" | "title" | "Company") {
+                    if matches!(
+                        local.as_str(),
+                        "creator" | "initial-creator" | "lastModifiedBy" | "title" | "Company"
+                    ) {
                         current = Some((local, String::new(), depth));
                     }
                 }
@@ -662,7 +784,11 @@ fn pdf_info(data: &[u8], p: &mut Properties) {
                 _ => None,
             };
             if let Some(v) = value {
-                let s: String = pdf_text_string(&v).trim().chars().take(PROPERTY_CAP).collect();
+                let s: String = pdf_text_string(&v)
+                    .trim()
+                    .chars()
+                    .take(PROPERTY_CAP)
+                    .collect();
                 if !s.is_empty() {
                     *slot = Some(s);
                     break;
@@ -758,7 +884,10 @@ fn hex_string(data: &[u8], at: usize) -> (Vec<u8>, usize) {
 /// PDF text strings: UTF-16BE with a byte-order mark, else PDFDocEncoding (Latin-1 here).
 fn pdf_text_string(b: &[u8]) -> String {
     if let Some(rest) = b.strip_prefix(b"\xFE\xFF") {
-        let units: Vec<u16> = rest.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect();
+        let units: Vec<u16> = rest
+            .chunks_exact(2)
+            .map(|c| u16::from_be_bytes([c[0], c[1]]))
+            .collect();
         return String::from_utf16_lossy(&units);
     }
     if let Some(rest) = b.strip_prefix(b"\xEF\xBB\xBF") {
@@ -858,7 +987,10 @@ mod tests {
     #[test]
     fn xml() {
         let mut out = String::new();
-        xml_text("<w:document><w:body><w:p><w:r><w:t>Confi</w:t></w:r><w:r><w:t>dential &amp; &#x263A;</w:t></w:r></w:p><w:p><w:t>next</w:t></w:p></w:body></w:document>", &mut out);
+        xml_text(
+            "<w:document><w:body><w:p><w:r><w:t>Confi</w:t></w:r><w:r><w:t>dential &amp; &#x263A;</w:t></w:r></w:p><w:p><w:t>next</w:t></w:p></w:body></w:document>",
+            &mut out,
+        );
         assert_eq!(out, "Confidential & ☺\nnext\n");
         let laughs = r#"<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">]><l>&c;x</l>"#;
         let mut out = String::new();
@@ -869,24 +1001,42 @@ mod tests {
     #[test]
     fn properties() {
         let mut p = Properties::default();
-        merge_properties(&mut p, r#"<cp:coreProperties xmlns:dc="d" xmlns:cp="c"><dc:title>Q3</dc:title><dc:creator>Finance Team</dc:creator><cp:lastModifiedBy>Bob</cp:lastModifiedBy></cp:coreProperties>"#, false);
-        merge_properties(&mut p, "<Properties><Company>ACME &amp; Co</Company></Properties>", false);
+        merge_properties(
+            &mut p,
+            r#"<cp:coreProperties xmlns:dc="d" xmlns:cp="c"><dc:title>Q3</dc:title><dc:creator>Finance Team</dc:creator><cp:lastModifiedBy>Bob</cp:lastModifiedBy></cp:coreProperties>"#,
+            false,
+        );
+        merge_properties(
+            &mut p,
+            "<Properties><Company>ACME &amp; Co</Company></Properties>",
+            false,
+        );
         assert_eq!(p.author.as_deref(), Some("Finance Team"));
         assert_eq!(p.title.as_deref(), Some("Q3"));
         assert_eq!(p.last_modified_by.as_deref(), Some("Bob"));
         assert_eq!(p.company.as_deref(), Some("ACME & Co"));
         let mut x = Properties::default();
-        merge_properties(&mut x, r#"<x:xmpmeta><rdf:RDF><rdf:Description><dc:creator><rdf:Seq><rdf:li>Jane Roe</rdf:li></rdf:Seq></dc:creator></rdf:Description></rdf:RDF></x:xmpmeta>"#, false);
+        merge_properties(
+            &mut x,
+            r#"<x:xmpmeta><rdf:RDF><rdf:Description><dc:creator><rdf:Seq><rdf:li>Jane Roe</rdf:li></rdf:Seq></dc:creator></rdf:Description></rdf:RDF></x:xmpmeta>"#,
+            false,
+        );
         assert_eq!(x.author.as_deref(), Some("Jane Roe"));
     }
 
     #[test]
     fn pdf_strings() {
         let mut out = String::new();
-        pdf_content_text(b"BT /F1 12 Tf 72 712 Td (Hello \\(W\\)) Tj T* [(Wor) -20 (ld)] TJ <4142> Tj ET", &mut out);
+        pdf_content_text(
+            b"BT /F1 12 Tf 72 712 Td (Hello \\(W\\)) Tj T* [(Wor) -20 (ld)] TJ <4142> Tj ET",
+            &mut out,
+        );
         assert_eq!(out, "Hello (W) WorldAB ");
         let mut p = Properties::default();
-        pdf_info(b"<< /Title <FEFF00510033> /Author (Finance\\040Team) >>", &mut p);
+        pdf_info(
+            b"<< /Title <FEFF00510033> /Author (Finance\\040Team) >>",
+            &mut p,
+        );
         assert_eq!(p.author.as_deref(), Some("Finance Team"));
         assert_eq!(p.title.as_deref(), Some("Q3"));
         assert_eq!(literal_string(b"(a(b)c", 0).0, b"a(b)c");

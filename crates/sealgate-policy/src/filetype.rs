@@ -58,12 +58,59 @@ pub enum FileType {
 /// Type and class names accepted by `attachment_type`.
 pub(crate) const TYPE_NAMES: &[&str] = &[
     // classes
-    "excel", "word", "powerpoint", "spreadsheet", "document", "presentation", "office", "macro",
-    "pdf", "archive", "image", "executable", "script", "text", "encrypted", "unknown",
+    "excel",
+    "word",
+    "powerpoint",
+    "spreadsheet",
+    "document",
+    "presentation",
+    "office",
+    "macro",
+    "pdf",
+    "archive",
+    "image",
+    "executable",
+    "script",
+    "text",
+    "encrypted",
+    "unknown",
     // formats
-    "docx", "docm", "xlsx", "xlsm", "pptx", "pptm", "doc", "xls", "ppt", "ole", "odt", "ods",
-    "odp", "rtf", "zip", "jar", "7z", "rar", "gzip", "bzip2", "xz", "tar", "cab", "png", "jpeg",
-    "gif", "bmp", "tiff", "webp", "pe", "elf", "macho", "lnk", "html", "xml", "csv",
+    "docx",
+    "docm",
+    "xlsx",
+    "xlsm",
+    "pptx",
+    "pptm",
+    "doc",
+    "xls",
+    "ppt",
+    "ole",
+    "odt",
+    "ods",
+    "odp",
+    "rtf",
+    "zip",
+    "jar",
+    "7z",
+    "rar",
+    "gzip",
+    "bzip2",
+    "xz",
+    "tar",
+    "cab",
+    "png",
+    "jpeg",
+    "gif",
+    "bmp",
+    "tiff",
+    "webp",
+    "pe",
+    "elf",
+    "macho",
+    "lnk",
+    "html",
+    "xml",
+    "csv",
 ];
 
 impl FileType {
@@ -156,7 +203,10 @@ pub(crate) fn sniff_magic(data: &[u8]) -> Option<FileType> {
     let starts = |m: &[u8]| data.starts_with(m);
     let t = if starts(b"PK\x03\x04") || starts(b"PK\x05\x06") || starts(b"PK\x07\x08") {
         Zip
-    } else if data.get(..1024.min(data.len())).is_some_and(|h| memchr::memmem::find(h, b"%PDF-").is_some()) {
+    } else if data
+        .get(..1024.min(data.len()))
+        .is_some_and(|h| memchr::memmem::find(h, b"%PDF-").is_some())
+    {
         Pdf
     } else if starts(b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1") {
         Ole
@@ -191,7 +241,11 @@ pub(crate) fn sniff_magic(data: &[u8]) -> Option<FileType> {
     } else if starts(b"\x7FELF") {
         Elf
     } else if [
-        b"\xFE\xED\xFA\xCE", b"\xFE\xED\xFA\xCF", b"\xCE\xFA\xED\xFE", b"\xCF\xFA\xED\xFE", b"\xCA\xFE\xBA\xBE",
+        b"\xFE\xED\xFA\xCE",
+        b"\xFE\xED\xFA\xCF",
+        b"\xCE\xFA\xED\xFE",
+        b"\xCF\xFA\xED\xFE",
+        b"\xCA\xFE\xBA\xBE",
     ]
     .iter()
     .any(|m| starts(*m))
@@ -211,8 +265,26 @@ pub(crate) fn sniff_magic(data: &[u8]) -> Option<FileType> {
 
 /// Script file extensions (interpreted by Windows or a shell when opened).
 const SCRIPT_EXTENSIONS: &[&str] = &[
-    "js", "jse", "vbs", "vbe", "wsf", "wsh", "ps1", "psm1", "bat", "cmd", "sh", "bash", "zsh",
-    "py", "pl", "rb", "hta", "applescript", "scpt", "command",
+    "js",
+    "jse",
+    "vbs",
+    "vbe",
+    "wsf",
+    "wsh",
+    "ps1",
+    "psm1",
+    "bat",
+    "cmd",
+    "sh",
+    "bash",
+    "zsh",
+    "py",
+    "pl",
+    "rb",
+    "hta",
+    "applescript",
+    "scpt",
+    "command",
 ];
 
 /// Text, HTML, XML, CSV or script, for data with no binary magic; `Unknown` if it is binary.
@@ -222,7 +294,10 @@ pub(crate) fn text_kind(data: &[u8], name: &str) -> FileType {
     if !utf16 && looks_binary(head) {
         return FileType::Unknown;
     }
-    let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+    let ext = name
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
     if SCRIPT_EXTENSIONS.contains(&ext.as_str()) {
         return FileType::Script;
     }
@@ -233,7 +308,10 @@ pub(crate) fn text_kind(data: &[u8], name: &str) -> FileType {
         .take(64)
         .map(|c| c.to_ascii_lowercase())
         .collect();
-    if start.starts_with(b"<!doctype html") || start.starts_with(b"<html") || matches!(ext.as_str(), "htm" | "html") {
+    if start.starts_with(b"<!doctype html")
+        || start.starts_with(b"<html")
+        || matches!(ext.as_str(), "htm" | "html")
+    {
         FileType::Html
     } else if start.starts_with(b"<?xml") || ext == "xml" {
         FileType::Xml
@@ -258,27 +336,48 @@ fn looks_binary(head: &[u8]) -> bool {
 
 /// A ZIP container by its members: OOXML from `[Content_Types].xml` (its main part's content
 /// type), ODF from the `mimetype` member, JAR from its manifest, else a plain ZIP.
-pub(crate) fn zip_kind(content_types: Option<&str>, mimetype: Option<&str>, has_manifest: bool) -> FileType {
+pub(crate) fn zip_kind(
+    content_types: Option<&str>,
+    mimetype: Option<&str>,
+    has_manifest: bool,
+) -> FileType {
     use FileType::*;
     if let Some(ct) = content_types {
         let ct = ct.to_ascii_lowercase();
         let found = |needles: &[&str]| needles.iter().any(|n| ct.contains(n));
-        if found(&["ms-word.document.macroenabled.main", "ms-word.template.macroenabledtemplate.main"]) {
+        if found(&[
+            "ms-word.document.macroenabled.main",
+            "ms-word.template.macroenabledtemplate.main",
+        ]) {
             return Docm;
         }
-        if found(&["wordprocessingml.document.main", "wordprocessingml.template.main"]) {
+        if found(&[
+            "wordprocessingml.document.main",
+            "wordprocessingml.template.main",
+        ]) {
             return Docx;
         }
-        if found(&["ms-excel.sheet.macroenabled.main", "ms-excel.sheet.binary.macroenabled.main", "ms-excel.template.macroenabled.main"]) {
+        if found(&[
+            "ms-excel.sheet.macroenabled.main",
+            "ms-excel.sheet.binary.macroenabled.main",
+            "ms-excel.template.macroenabled.main",
+        ]) {
             return Xlsm;
         }
         if found(&["spreadsheetml.sheet.main", "spreadsheetml.template.main"]) {
             return Xlsx;
         }
-        if found(&["ms-powerpoint.presentation.macroenabled.main", "ms-powerpoint.slideshow.macroenabled.main"]) {
+        if found(&[
+            "ms-powerpoint.presentation.macroenabled.main",
+            "ms-powerpoint.slideshow.macroenabled.main",
+        ]) {
             return Pptm;
         }
-        if found(&["presentationml.presentation.main", "presentationml.slideshow.main", "presentationml.template.main"]) {
+        if found(&[
+            "presentationml.presentation.main",
+            "presentationml.slideshow.main",
+            "presentationml.template.main",
+        ]) {
             return Pptx;
         }
     }
@@ -363,7 +462,10 @@ mod tests {
     fn ole() {
         let mut data = vec![0u8; 1024];
         data[..8].copy_from_slice(b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1");
-        let name: Vec<u8> = "Workbook\0".encode_utf16().flat_map(u16::to_le_bytes).collect();
+        let name: Vec<u8> = "Workbook\0"
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
         data[640..640 + name.len()].copy_from_slice(&name);
         data[640 + 64] = name.len() as u8;
         data[640 + 66] = 2;

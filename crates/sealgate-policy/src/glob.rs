@@ -46,7 +46,8 @@ impl Glob {
                 },
             }
         }
-        p.get(pi..).is_some_and(|rest| rest.iter().all(|&c| c == '*'))
+        p.get(pi..)
+            .is_some_and(|rest| rest.iter().all(|&c| c == '*'))
     }
 }
 

@@ -267,7 +267,11 @@ fn child_number(parent: &str, index: usize) -> String {
 
 fn walk(ex: &mut Extractor<'_>, e: &Entity<'_>, part: String, limits: &Limits) {
     let ct = e.content_type();
-    let here = if part.is_empty() { "1".to_string() } else { part.clone() };
+    let here = if part.is_empty() {
+        "1".to_string()
+    } else {
+        part.clone()
+    };
     if ct.is_multipart() {
         match e.parts(limits) {
             Ok(parts) => {
@@ -298,7 +302,8 @@ fn walk(ex: &mut Extractor<'_>, e: &Entity<'_>, part: String, limits: &Limits) {
     }
     let disposition = e.content_disposition().map(|d| d.mime_type);
     let filename = e.filename();
-    let is_body = ct.is_text() && filename.is_none() && disposition.as_deref() != Some("attachment");
+    let is_body =
+        ct.is_text() && filename.is_none() && disposition.as_deref() != Some("attachment");
     if is_body {
         match e.decoded_text(limits) {
             Ok(text) => {
@@ -309,7 +314,10 @@ fn walk(ex: &mut Extractor<'_>, e: &Entity<'_>, part: String, limits: &Limits) {
                         text,
                     });
                 } else {
-                    ex.limit(Location::Body { part: here }, "extraction bytes per message");
+                    ex.limit(
+                        Location::Body { part: here },
+                        "extraction bytes per message",
+                    );
                 }
             }
             Err(err) => ex.uninspectable(Location::Body { part: here }, mime_reason(&err)),
@@ -325,10 +333,22 @@ fn walk(ex: &mut Extractor<'_>, e: &Entity<'_>, part: String, limits: &Limits) {
     match e.decoded_body(limits) {
         Ok(data) => {
             let charset = e.charset();
-            ex.attachment(&data, &name, Some(ct.mime_type), charset.as_deref(), location);
+            ex.attachment(
+                &data,
+                &name,
+                Some(ct.mime_type),
+                charset.as_deref(),
+                location,
+            );
         }
         Err(err) => {
-            ex.file(location.clone(), &name, &name, Some(ct.mime_type), FileType::Unknown);
+            ex.file(
+                location.clone(),
+                &name,
+                &name,
+                Some(ct.mime_type),
+                FileType::Unknown,
+            );
             ex.uninspectable(location, mime_reason(&err));
         }
     }

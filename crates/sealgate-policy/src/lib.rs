@@ -11,14 +11,14 @@ mod policy;
 mod sensitive;
 
 pub use decision::{
-    Action, Alphabet, DECISION_FORMAT_VERSION, Decision, Direction, Fallback, Method, Reason, RecipientDecision,
-    SignMethod, Trigger, ZipMethod, ZipPassword, ZipSettings,
+    Action, Alphabet, DECISION_FORMAT_VERSION, Decision, Direction, Fallback, Method, Reason,
+    RecipientDecision, SignMethod, Trigger, ZipMethod, ZipPassword, ZipSettings,
 };
 pub use error::{Error, Result};
 pub use filetype::FileType;
 pub use inspect::{
-    FileInfo, Inspection, Location, Properties, SensitiveMatch, TextBlock, TextSource, Uninspectable,
-    UninspectableReason, inspect,
+    FileInfo, Inspection, Location, Properties, SensitiveMatch, TextBlock, TextSource,
+    Uninspectable, UninspectableReason, inspect,
 };
 pub use policy::{Envelope, Policy};
 pub use sensitive::SensitiveKind;

@@ -4,12 +4,14 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 use sealgate_mime::Entity;
 
 use crate::config::{self, ActionSpec, CondSpec, ListSpec, PolicyFile, Target, UninspectableSpec};
-use crate::decision::{Action, DECISION_FORMAT_VERSION, Decision, Direction, Reason, RecipientDecision, Trigger};
+use crate::decision::{
+    Action, DECISION_FORMAT_VERSION, Decision, Direction, Reason, RecipientDecision, Trigger,
+};
 use crate::glob::{AddressPattern, Glob};
 use crate::inspect::{Inspection, Location, TextSource};
 use crate::sensitive::{self, SensitiveKind};
@@ -20,13 +22,17 @@ const LIST_FILE_CAP: u64 = 16 * 1024 * 1024;
 /// Largest compiled `RegexSet` (all regexes of one kind of text together).
 const REGEX_SET_SIZE_LIMIT: usize = 256 << 20;
 /// Cache of the set's lazy DFA: large enough that hundreds of patterns do not thrash it.
-const REGEX_SET_DFA_LIMIT: usize = 64 << 20;
+const REGEX_SET_DFA_LIMIT: usize = 16 << 20;
+/// Regexes per `RegexSet` (one pass over the text per set; fewer, larger sets measured faster).
+const REGEX_SET_CHUNK: usize = 1000;
 /// Evidence kept per condition.
 const MAX_TRIGGERS: usize = 5;
 /// Longest excerpt of matched text kept in a reason.
 const EXCERPT_CHARS: usize = 64;
 /// Matches of one custom pattern counted at most.
 const MAX_CUSTOM_MATCHES: usize = 10_000;
+/// Piece of text used to locate regex matches for excerpts.
+const SEGMENT: usize = 64 * 1024;
 
 /// The SMTP envelope: who sends, to whom.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -95,7 +101,8 @@ struct Matchers {
     automaton: Option<AhoCorasick>,
     regex_sources: Vec<String>,
     regex_ids: HashMap<String, usize>,
-    set: Option<RegexSet>,
+    /// The regexes in sets of at most [`REGEX_SET_CHUNK`], with the id of each set's first.
+    sets: Vec<(usize, RegexSet)>,
     regexes: Vec<Regex>,
 }
 
@@ -142,7 +149,10 @@ impl Compiler<'_> {
                     .get(name)
                     .ok_or_else(|| rule_error(&self.rule, format!("unknown list {name:?}")))?;
                 if matches!(inner, ListSpec::Named(_)) {
-                    return Err(rule_error(&self.rule, format!("list {name:?} refers to another list")));
+                    return Err(rule_error(
+                        &self.rule,
+                        format!("list {name:?} refers to another list"),
+                    ));
                 }
                 return self.list(inner);
             }
@@ -195,11 +205,19 @@ impl Compiler<'_> {
             ),
             CondSpec::Sender(l) => Cond::Sender(self.list(l)?),
             CondSpec::Recipient(l) => Cond::Recipient(self.list(l)?),
-            CondSpec::Contains(t, v) => Cond::Keywords(*t, v.iter().map(|k| self.keyword(*t, k)).collect()),
-            CondSpec::Matches(t, v) => Cond::Regexes(*t, v.iter().map(|r| self.regex(*t, r)).collect::<Result<_>>()?),
+            CondSpec::Contains(t, v) => {
+                Cond::Keywords(*t, v.iter().map(|k| self.keyword(*t, k)).collect())
+            }
+            CondSpec::Matches(t, v) => Cond::Regexes(
+                *t,
+                v.iter().map(|r| self.regex(*t, r)).collect::<Result<_>>()?,
+            ),
             CondSpec::Header(name, v) => {
                 let rule = self.rule.clone();
-                Cond::Header(name.clone(), v.iter().map(|r| regex(r, &rule)).collect::<Result<_>>()?)
+                Cond::Header(
+                    name.clone(),
+                    v.iter().map(|r| regex(r, &rule)).collect::<Result<_>>()?,
+                )
             }
             CondSpec::SizeOver(n) => Cond::SizeOver(*n),
             CondSpec::Sensitive(kind, min) => match SensitiveKind::from_name(kind) {
@@ -209,19 +227,27 @@ impl Compiler<'_> {
                     None => {
                         return Err(rule_error(
                             &self.rule,
-                            format!("unknown sensitive kind {kind:?}: expected payment_card, iban, my_number or a name from [patterns]"),
+                            format!(
+                                "unknown sensitive kind {kind:?}: expected payment_card, iban, my_number or a name from [patterns]"
+                            ),
                         ));
                     }
                 },
             },
-            CondSpec::AttachmentName(v) => Cond::AttachmentName(v.iter().map(|g| Glob::new(g)).collect()),
+            CondSpec::AttachmentName(v) => {
+                Cond::AttachmentName(v.iter().map(|g| Glob::new(g)).collect())
+            }
             CondSpec::AttachmentType(v) => Cond::AttachmentType(v.clone()),
             CondSpec::AttachmentProperty(v) => {
                 Cond::AttachmentProperty(v.iter().map(|(k, g)| (*k, Glob::new(g))).collect())
             }
             CondSpec::Uninspectable(UninspectableSpec::Any(true)) => Cond::Uninspectable(None),
-            CondSpec::Uninspectable(UninspectableSpec::Any(false)) => Cond::Not(Box::new(Cond::Uninspectable(None))),
-            CondSpec::Uninspectable(UninspectableSpec::Reason(r)) => Cond::Uninspectable(Some(r.clone())),
+            CondSpec::Uninspectable(UninspectableSpec::Any(false)) => {
+                Cond::Not(Box::new(Cond::Uninspectable(None)))
+            }
+            CondSpec::Uninspectable(UninspectableSpec::Reason(r)) => {
+                Cond::Uninspectable(Some(r.clone()))
+            }
         })
     }
 }
@@ -292,7 +318,10 @@ impl Policy {
         let mut custom = Vec::new();
         for (name, spec) in &file.patterns {
             if SensitiveKind::from_name(name).is_some() {
-                return Err(rule_error(name, "a custom pattern cannot reuse a built-in kind's name"));
+                return Err(rule_error(
+                    name,
+                    "a custom pattern cannot reuse a built-in kind's name",
+                ));
             }
             let source = spec.0.join("|");
             c.custom_names.insert(name.clone(), custom.len());
@@ -304,7 +333,10 @@ impl Policy {
                 return Err(rule_error("", "every rule needs a name"));
             }
             if rules.iter().any(|x: &Rule| x.name == r.name) || r.name == "default" {
-                return Err(rule_error(&r.name, "rule names must be unique (and not \"default\")"));
+                return Err(rule_error(
+                    &r.name,
+                    "rule names must be unique (and not \"default\")",
+                ));
             }
             c.rule = r.name.clone();
             let cond = match &r.when {
@@ -330,17 +362,18 @@ impl Policy {
                 let ac = AhoCorasickBuilder::new()
                     .ascii_case_insensitive(true)
                     .match_kind(MatchKind::Standard)
+                    .kind(Some(AhoCorasickKind::DFA))
                     .build(&m.keywords)
                     .map_err(|e| rule_error("keywords", e.to_string()))?;
                 m.automaton = Some(ac);
             }
-            if !m.regex_sources.is_empty() {
-                let set = RegexSetBuilder::new(&m.regex_sources)
+            for (i, chunk) in m.regex_sources.chunks(REGEX_SET_CHUNK).enumerate() {
+                let set = RegexSetBuilder::new(chunk)
                     .size_limit(REGEX_SET_SIZE_LIMIT)
                     .dfa_size_limit(REGEX_SET_DFA_LIMIT)
                     .build()
                     .map_err(|e| rule_error("regular expressions", e.to_string()))?;
-                m.set = Some(set);
+                m.sets.push((i * REGEX_SET_CHUNK, set));
             }
         }
         Ok(Policy {
@@ -364,7 +397,12 @@ impl Policy {
 
     /// Decide what to do with `message` for every recipient of `envelope`. Pure: reads only
     /// its arguments (the [`Inspection`] from [`crate::inspect`] of the same message).
-    pub fn decide(&self, message: &Entity<'_>, envelope: &Envelope, inspection: &Inspection) -> Decision {
+    pub fn decide(
+        &self,
+        message: &Entity<'_>,
+        envelope: &Envelope,
+        inspection: &Inspection,
+    ) -> Decision {
         let facts = self.facts(inspection);
         let sender = envelope.mail_from.as_deref().filter(|s| !s.is_empty());
         let sender_internal = sender.is_some_and(|s| self.is_internal(s));
@@ -463,7 +501,9 @@ impl Policy {
                             if slot.is_none() {
                                 *slot = Some(Hit {
                                     location: block.location.clone(),
-                                    excerpt: excerpt(block.text.get(hit.range()).unwrap_or_default()),
+                                    excerpt: excerpt(
+                                        block.text.get(hit.range()).unwrap_or_default(),
+                                    ),
                                 });
                                 kw_left -= 1;
                                 if kw_left == 0 {
@@ -473,20 +513,8 @@ impl Policy {
                         }
                     }
                 }
-                if let Some(set) = &m.set {
-                    if re_left > 0 {
-                        for id in set.matches(&block.text).iter() {
-                            let slot = &mut facts.regexes[t][id];
-                            if slot.is_none() {
-                                let found = m.regexes[id].find(&block.text).map(|x| x.as_str()).unwrap_or_default();
-                                *slot = Some(Hit {
-                                    location: block.location.clone(),
-                                    excerpt: excerpt(found),
-                                });
-                                re_left -= 1;
-                            }
-                        }
-                    }
+                if re_left > 0 && !m.sets.is_empty() {
+                    re_left -= regex_hits(m, &block.text, &block.location, &mut facts.regexes[t]);
                 }
             }
         }
@@ -512,6 +540,78 @@ impl Policy {
     }
 }
 
+/// Which regexes match `text` (one `RegexSet` pass over the whole text per set: exact), and for
+/// each newly matched one an excerpt of its first match. Excerpts are located by passing the
+/// sets over 64 KiB pieces of the text (cut at line ends) until every match is placed, so that
+/// no regex is run alone over a long text; one that matches only across a cut is run alone.
+/// Returns how many slots were newly filled.
+fn regex_hits(m: &Matchers, text: &str, location: &Location, slots: &mut [Option<Hit>]) -> usize {
+    let mut pending: Vec<usize> = Vec::new();
+    for (first, set) in &m.sets {
+        pending.extend(
+            set.matches(text)
+                .iter()
+                .map(|local| first + local)
+                .filter(|&id| slots.get(id).is_some_and(Option::is_none)),
+        );
+    }
+    let found = pending.len();
+    let mut place = |id: usize, piece: &str, slots: &mut [Option<Hit>]| -> bool {
+        match m.regexes.get(id).and_then(|r| r.find(piece)) {
+            Some(x) => {
+                if let Some(slot) = slots.get_mut(id) {
+                    *slot = Some(Hit {
+                        location: location.clone(),
+                        excerpt: excerpt(x.as_str()),
+                    });
+                }
+                true
+            }
+            None => false,
+        }
+    };
+    let mut rest = text;
+    while !pending.is_empty() && !rest.is_empty() {
+        let mut cut = rest.len().min(SEGMENT);
+        while !rest.is_char_boundary(cut) {
+            cut += 1;
+        }
+        if cut < rest.len() {
+            if let Some(nl) = rest[..cut].rfind('\n') {
+                cut = nl + 1;
+            }
+        }
+        let piece = &rest[..cut];
+        rest = &rest[cut..];
+        for (first, set) in &m.sets {
+            let last = first + set.len();
+            if !pending.iter().any(|id| (*first..last).contains(id)) {
+                continue;
+            }
+            for local in set.matches(piece).iter() {
+                let id = first + local;
+                if let Some(pos) = pending.iter().position(|&p| p == id) {
+                    if place(id, piece, slots) {
+                        pending.swap_remove(pos);
+                    }
+                }
+            }
+        }
+    }
+    for id in pending {
+        if !place(id, text, slots) {
+            // Cannot happen (the set said it matches); record the match without an excerpt.
+            if let Some(slot) = slots.get_mut(id) {
+                *slot = Some(Hit {
+                    location: location.clone(),
+                    excerpt: String::new(),
+                });
+            }
+        }
+    }
+    found
+}
+
 /// Actions in execution order: header fields, sign, encrypt or ZIP, require TLS. A reject
 /// wins over everything; of several signs or encryptions the first (earliest rule) wins.
 fn normalize(actions: Vec<Action>) -> Vec<Action> {
@@ -519,7 +619,10 @@ fn normalize(actions: Vec<Action>) -> Vec<Action> {
         return vec![reject.clone()];
     }
     let mut out: Vec<Action> = Vec::new();
-    for a in actions.iter().filter(|a| matches!(a, Action::AddHeader { .. })) {
+    for a in actions
+        .iter()
+        .filter(|a| matches!(a, Action::AddHeader { .. }))
+    {
         if !out.contains(a) {
             out.push(a.clone());
         }
@@ -527,7 +630,10 @@ fn normalize(actions: Vec<Action>) -> Vec<Action> {
     if let Some(sign) = actions.iter().find(|a| matches!(a, Action::Sign { .. })) {
         out.push(sign.clone());
     }
-    if let Some(enc) = actions.iter().find(|a| matches!(a, Action::Encrypt { .. } | Action::Zip { .. })) {
+    if let Some(enc) = actions
+        .iter()
+        .find(|a| matches!(a, Action::Encrypt { .. } | Action::Zip { .. }))
+    {
         out.push(enc.clone());
     }
     if actions.contains(&Action::RequireTls) {
@@ -616,14 +722,24 @@ impl Ctx<'_> {
                 if self.eval(c, &mut scratch) {
                     return false;
                 }
-                Self::trigger(out, "not", "the negated condition does not hold".into(), Location::Message);
+                Self::trigger(
+                    out,
+                    "not",
+                    "the negated condition does not hold".into(),
+                    Location::Message,
+                );
                 true
             }
             Cond::Always(b) => *b,
             Cond::Direction(v) => {
                 let ok = v.contains(&self.direction);
                 if ok {
-                    Self::trigger(out, "direction", self.direction.name().into(), Location::Envelope);
+                    Self::trigger(
+                        out,
+                        "direction",
+                        self.direction.name().into(),
+                        Location::Envelope,
+                    );
                 }
                 ok
             }
@@ -631,7 +747,12 @@ impl Ctx<'_> {
                 let Some(s) = self.sender else { return false };
                 match list.iter().find(|p| p.matches(s)) {
                     Some(p) => {
-                        Self::trigger(out, "sender", format!("{s} ({})", p.source()), Location::Envelope);
+                        Self::trigger(
+                            out,
+                            "sender",
+                            format!("{s} ({})", p.source()),
+                            Location::Envelope,
+                        );
                         true
                     }
                     None => false,
@@ -639,20 +760,34 @@ impl Ctx<'_> {
             }
             Cond::Recipient(list) => match list.iter().find(|p| p.matches(self.recipient)) {
                 Some(p) => {
-                    Self::trigger(out, "recipient", format!("{} ({})", self.recipient, p.source()), Location::Envelope);
+                    Self::trigger(
+                        out,
+                        "recipient",
+                        format!("{} ({})", self.recipient, p.source()),
+                        Location::Envelope,
+                    );
                     true
                 }
                 None => false,
             },
             Cond::Keywords(t, ids) | Cond::Regexes(t, ids) => {
                 let regex = matches!(cond, Cond::Regexes(..));
-                let hits = if regex { &self.facts.regexes } else { &self.facts.keywords };
+                let hits = if regex {
+                    &self.facts.regexes
+                } else {
+                    &self.facts.keywords
+                };
                 let mut any = false;
                 for id in ids {
                     if let Some(Some(h)) = hits[*t as usize].get(*id) {
                         any = true;
                         if out.len() < MAX_TRIGGERS {
-                            Self::trigger(out, target_name(*t, regex), h.excerpt.clone(), h.location.clone());
+                            Self::trigger(
+                                out,
+                                target_name(*t, regex),
+                                h.excerpt.clone(),
+                                h.location.clone(),
+                            );
                         }
                     }
                 }
@@ -662,7 +797,14 @@ impl Ctx<'_> {
                 for h in self.message.headers().iter().filter(|h| h.is_named(name)) {
                     let value = h.value();
                     if res.iter().any(|r| r.is_match(&value)) {
-                        Self::trigger(out, "header", format!("{}: {}", h.name, excerpt(&value)), Location::Header { name: h.name.to_string() });
+                        Self::trigger(
+                            out,
+                            "header",
+                            format!("{}: {}", h.name, excerpt(&value)),
+                            Location::Header {
+                                name: h.name.to_string(),
+                            },
+                        );
                         return true;
                     }
                 }
@@ -672,22 +814,39 @@ impl Ctx<'_> {
                 let size = self.inspection.size as u64;
                 let ok = size > *n;
                 if ok {
-                    Self::trigger(out, "size_over", format!("{size} bytes > {n}"), Location::Message);
+                    Self::trigger(
+                        out,
+                        "size_over",
+                        format!("{size} bytes > {n}"),
+                        Location::Message,
+                    );
                 }
                 ok
             }
             Cond::Sensitive(kind, min) => {
-                let found: Vec<_> = self.inspection.sensitive.iter().filter(|s| s.kind == *kind).collect();
+                let found: Vec<_> = self
+                    .inspection
+                    .sensitive
+                    .iter()
+                    .filter(|s| s.kind == *kind)
+                    .collect();
                 let ok = found.len() as u64 >= *min;
                 if ok {
                     for s in found.iter().take(MAX_TRIGGERS) {
-                        Self::trigger(out, "sensitive", format!("{} {}", kind.name(), s.masked), s.location.clone());
+                        Self::trigger(
+                            out,
+                            "sensitive",
+                            format!("{} {}", kind.name(), s.masked),
+                            s.location.clone(),
+                        );
                     }
                 }
                 ok
             }
             Cond::Custom(i, min) => {
-                let Some((count, hits)) = self.facts.custom.get(*i) else { return false };
+                let Some((count, hits)) = self.facts.custom.get(*i) else {
+                    return false;
+                };
                 let ok = count >= min;
                 if ok {
                     for h in hits.iter().flatten() {
@@ -699,10 +858,18 @@ impl Ctx<'_> {
             Cond::AttachmentName(globs) => {
                 let mut any = false;
                 for f in &self.inspection.files {
-                    if let Some(g) = globs.iter().find(|g| g.matches(&f.name) || g.matches(&f.path)) {
+                    if let Some(g) = globs
+                        .iter()
+                        .find(|g| g.matches(&f.name) || g.matches(&f.path))
+                    {
                         any = true;
                         if out.len() < MAX_TRIGGERS {
-                            Self::trigger(out, "attachment_name", format!("{} ({})", f.name, g.source()), f.location.clone());
+                            Self::trigger(
+                                out,
+                                "attachment_name",
+                                format!("{} ({})", f.name, g.source()),
+                                f.location.clone(),
+                            );
                         }
                     }
                 }
@@ -746,7 +913,12 @@ impl Ctx<'_> {
                     if all {
                         any = true;
                         if out.len() < MAX_TRIGGERS {
-                            Self::trigger(out, "attachment_property", matched.join(", "), f.location.clone());
+                            Self::trigger(
+                                out,
+                                "attachment_property",
+                                matched.join(", "),
+                                f.location.clone(),
+                            );
                         }
                     }
                 }
@@ -758,7 +930,12 @@ impl Ctx<'_> {
                     if filter.as_deref().is_none_or(|r| r == u.reason.name()) {
                         any = true;
                         if out.len() < MAX_TRIGGERS {
-                            Self::trigger(out, "uninspectable", u.reason.to_string(), u.location.clone());
+                            Self::trigger(
+                                out,
+                                "uninspectable",
+                                u.reason.to_string(),
+                                u.location.clone(),
+                            );
                         }
                     }
                 }
@@ -803,23 +980,38 @@ action = { reject = "Executable attachments are not allowed" }
     fn decide(policy: &Policy, raw: &[u8]) -> Decision {
         let limits = Limits::default();
         let msg = Entity::parse(raw, &limits).unwrap();
-        policy.decide(&msg, &Envelope::from_headers(&msg), &crate::inspect(&msg, &limits))
+        policy.decide(
+            &msg,
+            &Envelope::from_headers(&msg),
+            &crate::inspect(&msg, &limits),
+        )
     }
 
     #[test]
     fn contract_parses_and_means_what_it_says() {
         let p = Policy::from_toml(CONTRACT, None).unwrap();
-        assert_eq!(p.rule_names().collect::<Vec<_>>(), ["excel-out", "cards", "finance-author", "no-exe"]);
+        assert_eq!(
+            p.rule_names().collect::<Vec<_>>(),
+            ["excel-out", "cards", "finance-author", "no-exe"]
+        );
         let d = decide(&p, b"From: a@example.com\r\nTo: b@partner.example, c@example.com\r\nSubject: hi\r\n\r\ncard 4111-1111-1111-1111\r\n");
         assert_eq!(d.fired, ["cards"]);
         assert_eq!(d.recipients.len(), 2);
         let b = &d.recipients[0];
         assert_eq!(b.direction, Direction::Outbound);
-        assert!(matches!(&b.actions[..], [Action::Encrypt { methods, .. }] if methods == &[Method::Smime, Method::Zip]));
-        assert_eq!(b.reasons[0].triggers[0].matched, "payment_card 4111 **** **** 1111");
+        assert!(
+            matches!(&b.actions[..], [Action::Encrypt { methods, .. }] if methods == &[Method::Smime, Method::Zip])
+        );
+        assert_eq!(
+            b.reasons[0].triggers[0].matched,
+            "payment_card 4111 **** **** 1111"
+        );
         assert_eq!(d.recipients[1].direction, Direction::Internal);
         // No card: only the default fires.
-        let d = decide(&p, b"From: a@example.com\r\nTo: b@partner.example\r\n\r\ncard 4111-1111-1111-1112\r\n");
+        let d = decide(
+            &p,
+            b"From: a@example.com\r\nTo: b@partner.example\r\n\r\ncard 4111-1111-1111-1112\r\n",
+        );
         assert_eq!(d.fired, ["default"]);
         assert_eq!(d.recipients[0].actions, [Action::None]);
     }
@@ -828,7 +1020,11 @@ action = { reject = "Executable attachments are not allowed" }
     fn errors_have_line_and_column() {
         let bad = "internal_domains = [\"example.com\"]\n\n[[rule]]\nname = \"x\"\nwhen = { subject_contans = \"a\" }\naction = \"none\"\n";
         match Policy::from_toml(bad, None) {
-            Err(Error::Syntax { line, column, message }) => {
+            Err(Error::Syntax {
+                line,
+                column,
+                message,
+            }) => {
                 assert_eq!(line, 5, "{message}");
                 assert!(column > 1, "{column}");
                 assert!(message.contains("subject_contans"), "{message}");
@@ -837,17 +1033,32 @@ action = { reject = "Executable attachments are not allowed" }
         }
         let bad = "[[rule]]\nname = \"x\"\naction = { encrypt = [\"smime\", \"fax\"] }\n";
         match Policy::from_toml(bad, None) {
-            Err(Error::Syntax { line: 3, message, .. }) => assert!(message.contains("fax"), "{message}"),
+            Err(Error::Syntax {
+                line: 3, message, ..
+            }) => assert!(message.contains("fax"), "{message}"),
             other => panic!("{other:?}"),
         }
-        let bad = "[[rule]]\nname = \"x\"\nwhen = { body_matches = \"(unclosed\" }\naction = \"none\"\n";
-        assert!(matches!(Policy::from_toml(bad, None), Err(Error::Syntax { line: 3, .. })));
+        let bad =
+            "[[rule]]\nname = \"x\"\nwhen = { body_matches = \"(unclosed\" }\naction = \"none\"\n";
+        assert!(matches!(
+            Policy::from_toml(bad, None),
+            Err(Error::Syntax { line: 3, .. })
+        ));
         let bad = "[[rule]\nname = \"x\"\n";
-        assert!(matches!(Policy::from_toml(bad, None), Err(Error::Syntax { line: 1, .. })));
+        assert!(matches!(
+            Policy::from_toml(bad, None),
+            Err(Error::Syntax { line: 1, .. })
+        ));
         let bad = "unknown_top = 1\n";
-        assert!(matches!(Policy::from_toml(bad, None), Err(Error::Syntax { line: 1, .. })));
+        assert!(matches!(
+            Policy::from_toml(bad, None),
+            Err(Error::Syntax { line: 1, .. })
+        ));
         let bad = "[[rule]]\nname = \"x\"\nwhen = { sensitive = \"nope\" }\naction = \"none\"\n";
-        assert!(matches!(Policy::from_toml(bad, None), Err(Error::Rule { .. })));
+        assert!(matches!(
+            Policy::from_toml(bad, None),
+            Err(Error::Rule { .. })
+        ));
         let bad = "[[rule]]\nname = \"x\"\naction = { zip = { password = \"hunter2\" } }\n";
         let e = Policy::from_toml(bad, None).unwrap_err().to_string();
         assert!(!e.contains("hunter2"), "{e}");
@@ -877,13 +1088,29 @@ action = { sign = "pgp" }
         let d = decide(&p, b"From: a@mail.example.com\r\nTo: x@partner.example\r\nCc: y@ally.example, z@other.example\r\n\r\nhi\r\n");
         let r = &d.recipients[0];
         assert!(matches!(&r.actions[0], Action::AddHeader { name, .. } if name == "X-Scanned"));
-        assert_eq!(r.actions[1], Action::Sign { method: SignMethod::Smime });
+        assert_eq!(
+            r.actions[1],
+            Action::Sign {
+                method: SignMethod::Smime
+            }
+        );
         assert!(matches!(&r.actions[2], Action::Encrypt { zip, .. } if zip.length == 20));
         assert_eq!(r.actions[3], Action::RequireTls);
         assert_eq!(d.recipients[1].reasons.len(), 2);
         let z = &d.recipients[2];
-        assert_eq!(z.reasons.iter().map(|r| r.rule.as_str()).collect::<Vec<_>>(), ["tag", "default"]);
-        assert_eq!(z.actions[1], Action::Sign { method: SignMethod::Pgp });
+        assert_eq!(
+            z.reasons
+                .iter()
+                .map(|r| r.rule.as_str())
+                .collect::<Vec<_>>(),
+            ["tag", "default"]
+        );
+        assert_eq!(
+            z.actions[1],
+            Action::Sign {
+                method: SignMethod::Pgp
+            }
+        );
         assert_eq!(d.fired, ["tag", "partners", "default"]);
     }
 
@@ -933,10 +1160,28 @@ action = "none"
         )
         .unwrap();
         let d = decide(&p, b"From: newsletter@example.com\r\nTo: b@partner.example\r\nSubject: [SECRET] plans\r\nX-Classification: Confidential\r\n\r\nEMP-123456 EMP-654321 EMP-123456\r\n");
-        assert_eq!(d.fired, ["subject", "classified", "emp", "newsletter", "not-internal", "default"]);
-        let emp = d.recipients[0].reasons.iter().find(|r| r.rule == "emp").unwrap();
+        assert_eq!(
+            d.fired,
+            [
+                "subject",
+                "classified",
+                "emp",
+                "newsletter",
+                "not-internal",
+                "default"
+            ]
+        );
+        let emp = d.recipients[0]
+            .reasons
+            .iter()
+            .find(|r| r.rule == "emp")
+            .unwrap();
         assert_eq!(emp.triggers[0].matched, "EM******56");
-        let news = d.recipients[0].reasons.iter().find(|r| r.rule == "newsletter").unwrap();
+        let news = d.recipients[0]
+            .reasons
+            .iter()
+            .find(|r| r.rule == "newsletter")
+            .unwrap();
         assert_eq!(news.triggers.len(), 2);
     }
 }

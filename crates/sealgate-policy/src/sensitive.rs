@@ -124,14 +124,18 @@ fn issuer_ok(digits: &str) -> bool {
     let len = digits.len();
     let prefix = |n: usize| -> u32 { digits.get(..n).and_then(|p| p.parse().ok()).unwrap_or(0) };
     let visa = digits.starts_with('4') && matches!(len, 13 | 16 | 19);
-    let mastercard = ((51..=55).contains(&prefix(2)) || (2221..=2720).contains(&prefix(4))) && len == 16;
+    let mastercard =
+        ((51..=55).contains(&prefix(2)) || (2221..=2720).contains(&prefix(4))) && len == 16;
     let amex = matches!(prefix(2), 34 | 37) && len == 15;
-    let discover = (prefix(4) == 6011 || (644..=649).contains(&prefix(3)) || prefix(2) == 65
+    let discover = (prefix(4) == 6011
+        || (644..=649).contains(&prefix(3))
+        || prefix(2) == 65
         || (622_126..=622_925).contains(&prefix(6)))
         && (16..=19).contains(&len);
     let jcb = (3528..=3589).contains(&prefix(4)) && (16..=19).contains(&len);
-    let diners = ((300..=305).contains(&prefix(3)) || prefix(3) == 309 || matches!(prefix(2), 36 | 38 | 39))
-        && (14..=19).contains(&len);
+    let diners =
+        ((300..=305).contains(&prefix(3)) || prefix(3) == 309 || matches!(prefix(2), 36 | 38 | 39))
+            && (14..=19).contains(&len);
     let unionpay = prefix(2) == 62 && (16..=19).contains(&len);
     visa || mastercard || amex || discover || jcb || diners || unionpay
 }
@@ -144,7 +148,10 @@ pub(crate) fn is_card(digits: &str) -> bool {
 /// 利用等に関する法律施行規則 第5条): P(n) the n-th digit from the right of the first 11,
 /// Q(n) = n+1 for n ≤ 6 and n−5 for n ≥ 7; r = Σ P(n)Q(n) mod 11; check = 0 if r ≤ 1 else 11−r.
 pub(crate) fn is_my_number(digits: &str) -> bool {
-    let d: Vec<u32> = digits.bytes().map(|c| u32::from(c.wrapping_sub(b'0'))).collect();
+    let d: Vec<u32> = digits
+        .bytes()
+        .map(|c| u32::from(c.wrapping_sub(b'0')))
+        .collect();
     if d.len() != 12 || d.iter().any(|&x| x > 9) {
         return false;
     }
@@ -162,19 +169,94 @@ pub(crate) fn is_my_number(digits: &str) -> bool {
 
 /// IBAN lengths by country (SWIFT IBAN registry).
 const IBAN_LENGTHS: &[(&str, usize)] = &[
-    ("AD", 24), ("AE", 23), ("AL", 28), ("AT", 20), ("AZ", 28), ("BA", 20), ("BE", 16),
-    ("BG", 22), ("BH", 22), ("BI", 27), ("BR", 29), ("BY", 28), ("CH", 21), ("CR", 22),
-    ("CY", 28), ("CZ", 24), ("DE", 22), ("DJ", 27), ("DK", 18), ("DO", 28), ("EE", 20),
-    ("EG", 29), ("ES", 24), ("FI", 18), ("FK", 18), ("FO", 18), ("FR", 27), ("GB", 22),
-    ("GE", 22), ("GI", 23), ("GL", 18), ("GR", 27), ("GT", 28), ("HR", 21), ("HU", 28),
-    ("IE", 22), ("IL", 23), ("IQ", 23), ("IS", 26), ("IT", 27), ("JO", 30), ("KW", 30),
-    ("KZ", 20), ("LB", 28), ("LC", 32), ("LI", 21), ("LT", 20), ("LU", 20), ("LV", 21),
-    ("LY", 25), ("MC", 27), ("MD", 24), ("ME", 22), ("MK", 19), ("MN", 20), ("MR", 27),
-    ("MT", 31), ("MU", 30), ("NI", 28), ("NL", 18), ("NO", 15), ("OM", 23), ("PK", 24),
-    ("PL", 28), ("PS", 29), ("PT", 25), ("QA", 29), ("RO", 24), ("RS", 22), ("RU", 33),
-    ("SA", 24), ("SC", 31), ("SD", 18), ("SE", 24), ("SI", 19), ("SK", 24), ("SM", 27),
-    ("SO", 23), ("ST", 25), ("SV", 28), ("TL", 23), ("TN", 24), ("TR", 26), ("UA", 29),
-    ("VA", 22), ("VG", 24), ("XK", 20), ("YE", 30),
+    ("AD", 24),
+    ("AE", 23),
+    ("AL", 28),
+    ("AT", 20),
+    ("AZ", 28),
+    ("BA", 20),
+    ("BE", 16),
+    ("BG", 22),
+    ("BH", 22),
+    ("BI", 27),
+    ("BR", 29),
+    ("BY", 28),
+    ("CH", 21),
+    ("CR", 22),
+    ("CY", 28),
+    ("CZ", 24),
+    ("DE", 22),
+    ("DJ", 27),
+    ("DK", 18),
+    ("DO", 28),
+    ("EE", 20),
+    ("EG", 29),
+    ("ES", 24),
+    ("FI", 18),
+    ("FK", 18),
+    ("FO", 18),
+    ("FR", 27),
+    ("GB", 22),
+    ("GE", 22),
+    ("GI", 23),
+    ("GL", 18),
+    ("GR", 27),
+    ("GT", 28),
+    ("HR", 21),
+    ("HU", 28),
+    ("IE", 22),
+    ("IL", 23),
+    ("IQ", 23),
+    ("IS", 26),
+    ("IT", 27),
+    ("JO", 30),
+    ("KW", 30),
+    ("KZ", 20),
+    ("LB", 28),
+    ("LC", 32),
+    ("LI", 21),
+    ("LT", 20),
+    ("LU", 20),
+    ("LV", 21),
+    ("LY", 25),
+    ("MC", 27),
+    ("MD", 24),
+    ("ME", 22),
+    ("MK", 19),
+    ("MN", 20),
+    ("MR", 27),
+    ("MT", 31),
+    ("MU", 30),
+    ("NI", 28),
+    ("NL", 18),
+    ("NO", 15),
+    ("OM", 23),
+    ("PK", 24),
+    ("PL", 28),
+    ("PS", 29),
+    ("PT", 25),
+    ("QA", 29),
+    ("RO", 24),
+    ("RS", 22),
+    ("RU", 33),
+    ("SA", 24),
+    ("SC", 31),
+    ("SD", 18),
+    ("SE", 24),
+    ("SI", 19),
+    ("SK", 24),
+    ("SM", 27),
+    ("SO", 23),
+    ("ST", 25),
+    ("SV", 28),
+    ("TL", 23),
+    ("TN", 24),
+    ("TR", 26),
+    ("UA", 29),
+    ("VA", 22),
+    ("VG", 24),
+    ("XK", 20),
+    ("YE", 30),
 ];
 
 fn iban_length(country: &str) -> Option<usize> {
@@ -197,7 +279,11 @@ pub(crate) fn iban_valid(iban: &str) -> bool {
             b'A'..=b'Z' => u32::from(c - b'A') + 10,
             _ => return false,
         };
-        rem = if v >= 10 { (rem * 100 + v) % 97 } else { (rem * 10 + v) % 97 };
+        rem = if v >= 10 {
+            (rem * 100 + v) % 97
+        } else {
+            (rem * 10 + v) % 97
+        };
     }
     rem == 1
 }
@@ -300,9 +386,16 @@ mod tests {
     fn cards() {
         // Public test numbers of each network.
         for pan in [
-            "4111111111111111", "4012888888881881", "5555555555554444", "2223003122003222",
-            "378282246310005", "6011111111111117", "3530111333300000", "36227206271667",
-            "6200000000000005", "4222222222222",
+            "4111111111111111",
+            "4012888888881881",
+            "5555555555554444",
+            "2223003122003222",
+            "378282246310005",
+            "6011111111111117",
+            "3530111333300000",
+            "36227206271667",
+            "6200000000000005",
+            "4222222222222",
         ] {
             assert!(is_card(pan), "{pan}");
         }
@@ -340,15 +433,30 @@ mod tests {
             kinds("IBAN DE89 3704 0044 0532 0130 00 please"),
             [(SensitiveKind::Iban, "DE89370400440532013000".to_string())]
         );
-        assert!(kinds("XX89370400440532013000").is_empty(), "unknown country");
+        assert!(
+            kinds("XX89370400440532013000").is_empty(),
+            "unknown country"
+        );
     }
 
     #[test]
     fn masks() {
-        assert_eq!(mask(SensitiveKind::PaymentCard, "4111111111111111"), "4111 **** **** 1111");
-        assert_eq!(mask(SensitiveKind::PaymentCard, "378282246310005"), "3782 **** *** 0005");
-        assert_eq!(mask(SensitiveKind::MyNumber, "123456789018"), "**** **** 9018");
-        assert_eq!(mask(SensitiveKind::Iban, "DE89370400440532013000"), "DE89 **** **** **** ** 3000");
+        assert_eq!(
+            mask(SensitiveKind::PaymentCard, "4111111111111111"),
+            "4111 **** **** 1111"
+        );
+        assert_eq!(
+            mask(SensitiveKind::PaymentCard, "378282246310005"),
+            "3782 **** *** 0005"
+        );
+        assert_eq!(
+            mask(SensitiveKind::MyNumber, "123456789018"),
+            "**** **** 9018"
+        );
+        assert_eq!(
+            mask(SensitiveKind::Iban, "DE89370400440532013000"),
+            "DE89 **** **** **** ** 3000"
+        );
         assert_eq!(mask_custom("EMP-123456"), "EM******56");
     }
 }

@@ -56,21 +56,37 @@ fn check(a: CheckArgs) -> Result<u8, Failure> {
     let rules = read_path(&a.rules, RULES_CAP)?;
     let text = std::str::from_utf8(&rules)
         .map_err(|_| Failure(2, format!("{}: not UTF-8", a.rules.display())))?;
-    let base = a.rules.parent().map(|p| if p.as_os_str().is_empty() { std::path::Path::new(".") } else { p });
-    let policy =
-        Policy::from_toml(text, base).map_err(|e| Failure(2, format!("{}: {e}", a.rules.display())))?;
+    let base = a.rules.parent().map(|p| {
+        if p.as_os_str().is_empty() {
+            std::path::Path::new(".")
+        } else {
+            p
+        }
+    });
+    let policy = Policy::from_toml(text, base)
+        .map_err(|e| Failure(2, format!("{}: {e}", a.rules.display())))?;
     let raw = read_input(a.input.as_deref(), &limits)?;
     let message = Entity::parse(&raw, &limits).map_err(|e| {
-        let what = a.input.as_ref().map_or("stdin".to_string(), |p| p.display().to_string());
+        let what = a
+            .input
+            .as_ref()
+            .map_or("stdin".to_string(), |p| p.display().to_string());
         Failure(2, format!("{what}: {e}"))
     })?;
     let headers = Envelope::from_headers(&message);
     let envelope = Envelope {
         mail_from: a.from.or(headers.mail_from),
-        rcpt_to: if a.to.is_empty() { headers.rcpt_to } else { a.to },
+        rcpt_to: if a.to.is_empty() {
+            headers.rcpt_to
+        } else {
+            a.to
+        },
     };
     if envelope.rcpt_to.is_empty() {
-        return Err(Failure(2, "no recipients: give --to or a message with To/Cc fields".into()));
+        return Err(Failure(
+            2,
+            "no recipients: give --to or a message with To/Cc fields".into(),
+        ));
     }
     let inspection = inspect(&message, &limits);
     let decision = policy.decide(&message, &envelope, &inspection);
@@ -87,7 +103,11 @@ fn render(d: &Decision) -> String {
     let mut s = String::new();
     s.push_str(&format!("rules fired: {}\n", d.fired.join(", ")));
     for r in &d.recipients {
-        s.push_str(&format!("\nrecipient {} ({})\n", r.recipient, r.direction.name()));
+        s.push_str(&format!(
+            "\nrecipient {} ({})\n",
+            r.recipient,
+            r.direction.name()
+        ));
         for action in &r.actions {
             s.push_str(&format!("  action: {action}\n"));
         }
@@ -96,7 +116,10 @@ fn render(d: &Decision) -> String {
                 s.push_str(&format!("  rule {}\n", reason.rule));
             }
             for t in &reason.triggers {
-                s.push_str(&format!("  rule {}: {} {} in {}\n", reason.rule, t.condition, t.matched, t.location));
+                s.push_str(&format!(
+                    "  rule {}: {} {} in {}\n",
+                    reason.rule, t.condition, t.matched, t.location
+                ));
             }
         }
     }
