@@ -494,21 +494,19 @@ impl Policy {
             let mut kw_left = m.keywords.len();
             let mut re_left = m.regex_sources.len();
             for block in inspection.texts.iter().filter(|b| b.source == source) {
-                if let Some(ac) = &m.automaton {
-                    if kw_left > 0 {
-                        for hit in ac.find_overlapping_iter(&block.text) {
-                            let slot = &mut facts.keywords[t][hit.pattern().as_usize()];
-                            if slot.is_none() {
-                                *slot = Some(Hit {
-                                    location: block.location.clone(),
-                                    excerpt: excerpt(
-                                        block.text.get(hit.range()).unwrap_or_default(),
-                                    ),
-                                });
-                                kw_left -= 1;
-                                if kw_left == 0 {
-                                    break;
-                                }
+                if let Some(ac) = &m.automaton
+                    && kw_left > 0
+                {
+                    for hit in ac.find_overlapping_iter(&block.text) {
+                        let slot = &mut facts.keywords[t][hit.pattern().as_usize()];
+                        if slot.is_none() {
+                            *slot = Some(Hit {
+                                location: block.location.clone(),
+                                excerpt: excerpt(block.text.get(hit.range()).unwrap_or_default()),
+                            });
+                            kw_left -= 1;
+                            if kw_left == 0 {
+                                break;
                             }
                         }
                     }
@@ -556,7 +554,7 @@ fn regex_hits(m: &Matchers, text: &str, location: &Location, slots: &mut [Option
         );
     }
     let found = pending.len();
-    let mut place = |id: usize, piece: &str, slots: &mut [Option<Hit>]| -> bool {
+    let place = |id: usize, piece: &str, slots: &mut [Option<Hit>]| -> bool {
         match m.regexes.get(id).and_then(|r| r.find(piece)) {
             Some(x) => {
                 if let Some(slot) = slots.get_mut(id) {
@@ -576,10 +574,10 @@ fn regex_hits(m: &Matchers, text: &str, location: &Location, slots: &mut [Option
         while !rest.is_char_boundary(cut) {
             cut += 1;
         }
-        if cut < rest.len() {
-            if let Some(nl) = rest[..cut].rfind('\n') {
-                cut = nl + 1;
-            }
+        if cut < rest.len()
+            && let Some(nl) = rest[..cut].rfind('\n')
+        {
+            cut = nl + 1;
         }
         let piece = &rest[..cut];
         rest = &rest[cut..];
@@ -590,10 +588,10 @@ fn regex_hits(m: &Matchers, text: &str, location: &Location, slots: &mut [Option
             }
             for local in set.matches(piece).iter() {
                 let id = first + local;
-                if let Some(pos) = pending.iter().position(|&p| p == id) {
-                    if place(id, piece, slots) {
-                        pending.swap_remove(pos);
-                    }
+                if let Some(pos) = pending.iter().position(|&p| p == id)
+                    && place(id, piece, slots)
+                {
+                    pending.swap_remove(pos);
                 }
             }
         }
