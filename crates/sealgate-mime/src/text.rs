@@ -36,10 +36,8 @@ pub fn decode_text(bytes: &[u8], charset: Option<&str>) -> String {
     if let Some(label) = charset.map(str::trim).filter(|l| !l.is_empty()) {
         // us-ascii text that is really UTF-8 is common; valid UTF-8 reads as UTF-8.
         let ascii = label.eq_ignore_ascii_case("us-ascii") || label.eq_ignore_ascii_case("ascii");
-        if ascii {
-            if let Ok(s) = std::str::from_utf8(bytes) {
-                return s.to_string();
-            }
+        if ascii && let Ok(s) = std::str::from_utf8(bytes) {
+            return s.to_string();
         }
         if let Some(decoder) =
             mail_parser::decoders::charsets::map::charset_decoder(label.as_bytes())

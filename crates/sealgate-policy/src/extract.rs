@@ -719,10 +719,10 @@ fn merge_properties(p: &mut Properties, xml: &str, odf: bool) {
                 }
             }
             Ok(Event::Text(t)) => {
-                if let Some((_, v, _)) = current.as_mut() {
-                    if v.len() < PROPERTY_CAP {
-                        v.push_str(&t.xml10_content());
-                    }
+                if let Some((_, v, _)) = current.as_mut()
+                    && v.len() < PROPERTY_CAP
+                {
+                    v.push_str(&t.xml10_content());
                 }
             }
             Ok(Event::GeneralRef(r)) => {

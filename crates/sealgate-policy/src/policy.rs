@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 use sealgate_mime::Entity;
 
@@ -22,13 +22,17 @@ const LIST_FILE_CAP: u64 = 16 * 1024 * 1024;
 /// Largest compiled `RegexSet` (all regexes of one kind of text together).
 const REGEX_SET_SIZE_LIMIT: usize = 256 << 20;
 /// Cache of the set's lazy DFA: large enough that hundreds of patterns do not thrash it.
-const REGEX_SET_DFA_LIMIT: usize = 64 << 20;
+const REGEX_SET_DFA_LIMIT: usize = 16 << 20;
+/// Regexes per `RegexSet` (one pass over the text per set; fewer, larger sets measured faster).
+const REGEX_SET_CHUNK: usize = 1000;
 /// Evidence kept per condition.
 const MAX_TRIGGERS: usize = 5;
 /// Longest excerpt of matched text kept in a reason.
 const EXCERPT_CHARS: usize = 64;
 /// Matches of one custom pattern counted at most.
 const MAX_CUSTOM_MATCHES: usize = 10_000;
+/// Piece of text used to locate regex matches for excerpts.
+const SEGMENT: usize = 64 * 1024;
 
 /// The SMTP envelope: who sends, to whom.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -97,7 +101,8 @@ struct Matchers {
     automaton: Option<AhoCorasick>,
     regex_sources: Vec<String>,
     regex_ids: HashMap<String, usize>,
-    set: Option<RegexSet>,
+    /// The regexes in sets of at most [`REGEX_SET_CHUNK`], with the id of each set's first.
+    sets: Vec<(usize, RegexSet)>,
     regexes: Vec<Regex>,
 }
 
@@ -357,17 +362,18 @@ impl Policy {
                 let ac = AhoCorasickBuilder::new()
                     .ascii_case_insensitive(true)
                     .match_kind(MatchKind::Standard)
+                    .kind(Some(AhoCorasickKind::DFA))
                     .build(&m.keywords)
                     .map_err(|e| rule_error("keywords", e.to_string()))?;
                 m.automaton = Some(ac);
             }
-            if !m.regex_sources.is_empty() {
-                let set = RegexSetBuilder::new(&m.regex_sources)
+            for (i, chunk) in m.regex_sources.chunks(REGEX_SET_CHUNK).enumerate() {
+                let set = RegexSetBuilder::new(chunk)
                     .size_limit(REGEX_SET_SIZE_LIMIT)
                     .dfa_size_limit(REGEX_SET_DFA_LIMIT)
                     .build()
                     .map_err(|e| rule_error("regular expressions", e.to_string()))?;
-                m.set = Some(set);
+                m.sets.push((i * REGEX_SET_CHUNK, set));
             }
         }
         Ok(Policy {
@@ -488,42 +494,25 @@ impl Policy {
             let mut kw_left = m.keywords.len();
             let mut re_left = m.regex_sources.len();
             for block in inspection.texts.iter().filter(|b| b.source == source) {
-                if let Some(ac) = &m.automaton {
-                    if kw_left > 0 {
-                        for hit in ac.find_overlapping_iter(&block.text) {
-                            let slot = &mut facts.keywords[t][hit.pattern().as_usize()];
-                            if slot.is_none() {
-                                *slot = Some(Hit {
-                                    location: block.location.clone(),
-                                    excerpt: excerpt(
-                                        block.text.get(hit.range()).unwrap_or_default(),
-                                    ),
-                                });
-                                kw_left -= 1;
-                                if kw_left == 0 {
-                                    break;
-                                }
+                if let Some(ac) = &m.automaton
+                    && kw_left > 0
+                {
+                    for hit in ac.find_overlapping_iter(&block.text) {
+                        let slot = &mut facts.keywords[t][hit.pattern().as_usize()];
+                        if slot.is_none() {
+                            *slot = Some(Hit {
+                                location: block.location.clone(),
+                                excerpt: excerpt(block.text.get(hit.range()).unwrap_or_default()),
+                            });
+                            kw_left -= 1;
+                            if kw_left == 0 {
+                                break;
                             }
                         }
                     }
                 }
-                if let Some(set) = &m.set {
-                    if re_left > 0 {
-                        for id in set.matches(&block.text).iter() {
-                            let slot = &mut facts.regexes[t][id];
-                            if slot.is_none() {
-                                let found = m.regexes[id]
-                                    .find(&block.text)
-                                    .map(|x| x.as_str())
-                                    .unwrap_or_default();
-                                *slot = Some(Hit {
-                                    location: block.location.clone(),
-                                    excerpt: excerpt(found),
-                                });
-                                re_left -= 1;
-                            }
-                        }
-                    }
+                if re_left > 0 && !m.sets.is_empty() {
+                    re_left -= regex_hits(m, &block.text, &block.location, &mut facts.regexes[t]);
                 }
             }
         }
@@ -547,6 +536,78 @@ impl Policy {
         }
         facts
     }
+}
+
+/// Which regexes match `text` (one `RegexSet` pass over the whole text per set: exact), and for
+/// each newly matched one an excerpt of its first match. Excerpts are located by passing the
+/// sets over 64 KiB pieces of the text (cut at line ends) until every match is placed, so that
+/// no regex is run alone over a long text; one that matches only across a cut is run alone.
+/// Returns how many slots were newly filled.
+fn regex_hits(m: &Matchers, text: &str, location: &Location, slots: &mut [Option<Hit>]) -> usize {
+    let mut pending: Vec<usize> = Vec::new();
+    for (first, set) in &m.sets {
+        pending.extend(
+            set.matches(text)
+                .iter()
+                .map(|local| first + local)
+                .filter(|&id| slots.get(id).is_some_and(Option::is_none)),
+        );
+    }
+    let found = pending.len();
+    let place = |id: usize, piece: &str, slots: &mut [Option<Hit>]| -> bool {
+        match m.regexes.get(id).and_then(|r| r.find(piece)) {
+            Some(x) => {
+                if let Some(slot) = slots.get_mut(id) {
+                    *slot = Some(Hit {
+                        location: location.clone(),
+                        excerpt: excerpt(x.as_str()),
+                    });
+                }
+                true
+            }
+            None => false,
+        }
+    };
+    let mut rest = text;
+    while !pending.is_empty() && !rest.is_empty() {
+        let mut cut = rest.len().min(SEGMENT);
+        while !rest.is_char_boundary(cut) {
+            cut += 1;
+        }
+        if cut < rest.len()
+            && let Some(nl) = rest[..cut].rfind('\n')
+        {
+            cut = nl + 1;
+        }
+        let piece = &rest[..cut];
+        rest = &rest[cut..];
+        for (first, set) in &m.sets {
+            let last = first + set.len();
+            if !pending.iter().any(|id| (*first..last).contains(id)) {
+                continue;
+            }
+            for local in set.matches(piece).iter() {
+                let id = first + local;
+                if let Some(pos) = pending.iter().position(|&p| p == id)
+                    && place(id, piece, slots)
+                {
+                    pending.swap_remove(pos);
+                }
+            }
+        }
+    }
+    for id in pending {
+        if !place(id, text, slots) {
+            // Cannot happen (the set said it matches); record the match without an excerpt.
+            if let Some(slot) = slots.get_mut(id) {
+                *slot = Some(Hit {
+                    location: location.clone(),
+                    excerpt: String::new(),
+                });
+            }
+        }
+    }
+    found
 }
 
 /// Actions in execution order: header fields, sign, encrypt or ZIP, require TLS. A reject

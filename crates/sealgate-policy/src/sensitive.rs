@@ -116,7 +116,7 @@ pub(crate) fn luhn(digits: &str) -> bool {
         }
         sum += d;
     }
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// Issuer ranges (IIN prefixes) and lengths of the major networks.
