@@ -525,22 +525,123 @@ pub(crate) fn open(
     if too_short(ciphertext) {
         return Err(Refused::NoMdc);
     }
-    let pt = cfb_decrypt(algo, key, ciphertext).ok_or(Refused::Failed)?;
-    let n = pt.len();
+    let n = ciphertext.len();
+    // The MDC covers everything before its 20 digest octets.
+    let parallel =
+        n >= PARALLEL_HASH_FROM && std::thread::available_parallelism().is_ok_and(|p| p.get() > 1);
+    let (pt, ours) =
+        cfb_decrypt_hashed(algo, key, ciphertext, n - 20, parallel).ok_or(Refused::Failed)?;
     let (hashed, digest) = pt.split_at(n - 20);
     if hashed.get(n - MDC_LEN..) != Some(&MDC_HEADER[..]) {
         return Err(Refused::NoMdc);
     }
-    let ours = digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, hashed);
     if aws_lc_rs::constant_time::verify_slices_are_equal(ours.as_ref(), digest).is_err() {
         return Err(Refused::Failed);
     }
     Ok((pt, PREFIX..n - MDC_LEN))
 }
 
+/// From this size on, decryption hashes the MDC on a second thread, a chunk behind.
+const PARALLEL_HASH_FROM: usize = 1 << 20;
+
+/// [`cfb_decrypt`] fused with the MDC's SHA-1 of the first `hash_len` plaintext octets, a
+/// 64 KiB chunk at a time while it is in cache: keystream (ECB), XOR, hash. With `parallel`
+/// the hash runs on a second thread over the chunks already done.
+fn cfb_decrypt_hashed(
+    algo: &'static cipher::Algorithm,
+    key: &[u8],
+    ciphertext: &[u8],
+    hash_len: usize,
+    parallel: bool,
+) -> Option<(Zeroizing<Vec<u8>>, digest::Digest)> {
+    let n = ciphertext.len();
+    let blocks = n.div_ceil(BLOCK);
+    let mut out = Zeroizing::new(vec![0u8; blocks * BLOCK]);
+    let mut ecb = StreamingEncryptingKey::ecb_pkcs7(UnboundCipherKey::new(algo, key).ok()?).ok()?;
+    let mut mdc = digest::Context::new(&digest::SHA1_FOR_LEGACY_USE_ONLY);
+    // Keystream block i is E(ciphertext block i-1); block 0's is E(IV = 0).
+    let step = |ecb: &mut StreamingEncryptingKey,
+                at: usize,
+                chunk: &mut [u8],
+                sink: &mut dyn FnMut(&[u8])|
+     -> Option<()> {
+        let len = chunk.len();
+        let mut filled = 0;
+        if at == 0 {
+            let first = ecb
+                .less_safe_update(&[0u8; BLOCK], chunk.get_mut(..BLOCK)?)
+                .ok()?;
+            if first.written().len() != BLOCK {
+                return None;
+            }
+            filled = BLOCK;
+        }
+        if filled < len {
+            let src = ciphertext.get(at + filled - BLOCK..at + len - BLOCK)?;
+            let done = ecb.less_safe_update(src, chunk.get_mut(filled..)?).ok()?;
+            if done.written().len() != src.len() {
+                return None;
+            }
+        }
+        let stop = len.min(n.saturating_sub(at));
+        for (p, c) in chunk.iter_mut().zip(ciphertext.get(at..at + stop)?) {
+            *p ^= c;
+        }
+        let hashed = hash_len.saturating_sub(at).min(stop);
+        sink(chunk.get(..hashed)?);
+        Some(())
+    };
+    let digest = if parallel {
+        std::thread::scope(|scope| {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<&[u8]>(8);
+            let hasher = scope.spawn(move || {
+                for chunk in rx {
+                    mdc.update(chunk);
+                }
+                mdc.finish()
+            });
+            let mut ok = Some(());
+            let mut at = 0;
+            for chunk in out.chunks_mut(CHUNK) {
+                let len = chunk.len();
+                ok = ok.and_then(|()| step(&mut ecb, at, chunk, &mut |_| ()));
+                if ok.is_none() {
+                    break;
+                }
+                // Done with this chunk here: the hasher may read it.
+                let chunk: &[u8] = chunk;
+                let hashed = hash_len.saturating_sub(at).min(len);
+                if let Some(c) = chunk.get(..hashed)
+                    && tx.send(c).is_err()
+                {
+                    ok = None;
+                    break;
+                }
+                at += len;
+            }
+            drop(tx);
+            let digest = hasher.join().ok();
+            ok.and(digest)
+        })
+    } else {
+        let mut at = 0;
+        let mut ok = Some(());
+        for chunk in out.chunks_mut(CHUNK) {
+            let len = chunk.len();
+            ok = ok.and_then(|()| step(&mut ecb, at, chunk, &mut |c| mdc.update(c)));
+            at += len;
+        }
+        ok.map(|()| mdc.finish())
+    }?;
+    out.truncate(n);
+    Some((out, digest))
+}
+
 /// CFB128 decryption with a zero IV: plaintext block i is ciphertext block i XOR E(ciphertext
 /// block i-1), so the keystream is one ECB encryption of the ciphertext shifted by a block,
-/// which aws-lc runs on many blocks at once (its CFB would go one block at a time).
+/// which aws-lc runs on many blocks at once (its CFB would go one block at a time). The plain
+/// form of [`cfb_decrypt_hashed`], kept as its reference in the tests.
+#[cfg(test)]
 fn cfb_decrypt(
     algo: &'static cipher::Algorithm,
     key: &[u8],
@@ -630,6 +731,24 @@ mod tests {
                 .unwrap();
             let back = cfb_decrypt(&AES_256, &key(), &ct).unwrap();
             assert_eq!(&back[..], &plain[..], "{n}");
+        }
+    }
+
+    #[test]
+    fn fused_decrypt_and_hash_agree() {
+        for n in [16usize, 17, 65_535, 65_536, 65_537, 300_001, (1 << 20) + 5] {
+            let plain: Vec<u8> = (0..n).map(|i| (i * 11 % 256) as u8).collect();
+            let mut ct = plain.clone();
+            let k =
+                EncryptingKey::cfb128(UnboundCipherKey::new(&AES_256, &key()).unwrap()).unwrap();
+            k.less_safe_encrypt(&mut ct, EncryptionContext::Iv128([0u8; 16].into()))
+                .unwrap();
+            for parallel in [false, true] {
+                let (pt, d) = cfb_decrypt_hashed(&AES_256, &key(), &ct, n - 3, parallel).unwrap();
+                assert_eq!(&pt[..], &plain[..], "{n} {parallel}");
+                let want = digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, &plain[..n - 3]);
+                assert_eq!(d.as_ref(), want.as_ref(), "{n} {parallel}");
+            }
         }
     }
 
