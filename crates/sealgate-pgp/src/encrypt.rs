@@ -108,7 +108,7 @@ enum Stack<'a, W: Write + Send + Sync> {
         sink: Arc<Mutex<W>>,
     },
     /// SEIPD v1, unsigned, length unknown: our literal packet (partial bodies) in our SEIPD.
-    Literal(PartialBody<Seipd<W>>),
+    Literal(Box<PartialBody<Seipd<W>>>),
     /// SEIPD v1, unsigned, length known up front: the parts for the one-shot [`encrypt`],
     /// which writes the SEIPD body itself (no partial framing, CFB in place).
     OneShot {
@@ -272,7 +272,7 @@ impl<'a, W: Write + Send + Sync + 'a> Encryptor<'a, W> {
                 w.write_all(&[0xC0 | seipd::TAG_LITERAL])?;
                 let mut lit = PartialBody::new(w);
                 lit.write_all(&LITERAL_HEADER)?;
-                Stack::Literal(lit)
+                Stack::Literal(Box::new(lit))
             }
         };
         Ok(Encryptor { stack: Some(stack) })

@@ -850,6 +850,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::single_range_in_vec_init)] // a body of one range is what is meant
     fn packet_headers_both_formats() {
         for len in [0u32, 1, 191, 192, 8383, 8384, 100_000] {
             let mut p = header(TAG_LITERAL, len);
