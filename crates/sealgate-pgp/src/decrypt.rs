@@ -1227,7 +1227,7 @@ mod tests {
         let limits = Limits::default();
         let (k, c) = (secret("rsa"), cert("rsa"));
         let me = SecretKey::generate("Me <me@example.org>", KeyKind::Cv25519).unwrap();
-        for n in [0usize, 1, 511, 65_536, 65_537, 300_000] {
+        for n in [0usize, 1, 511, 65_536, 65_537, 300_000, (2 << 20) + 3] {
             let data: Vec<u8> = (0..n).map(|i| (i * 7 % 256) as u8).collect();
             for armor in [false, true] {
                 let opts = EncryptOptions {

@@ -108,9 +108,17 @@ enum Stack<'a, W: Write + Send + Sync> {
         sink: Arc<Mutex<W>>,
     },
     /// SEIPD v1, unsigned, length unknown: our literal packet (partial bodies) in our SEIPD.
-    Literal(PartialBody<Seipd<W>>),
-    /// SEIPD v1, unsigned, length known up front (one-shot [`encrypt`]): no partial framing.
-    Definite { seipd: Seipd<W>, remaining: usize },
+    Literal(Box<PartialBody<Seipd<W>>>),
+    /// SEIPD v1, unsigned, length known up front: the parts for the one-shot [`encrypt`],
+    /// which writes the SEIPD body itself (no partial framing, CFB in place).
+    OneShot {
+        sink: Sink<W>,
+        algo: &'static aws_lc_rs::cipher::Algorithm,
+        session_key: SessionKey,
+        random: [u8; 16],
+        /// The Literal Data packet's header and the start of its body.
+        head: Vec<u8>,
+    },
     /// SEIPD v1, signed or compressed: Sequoia's Signer / Compressor / LiteralWriter write the
     /// packets into our SEIPD.
     Layered {
@@ -223,16 +231,18 @@ impl<'a, W: Write + Send + Sync + 'a> Encryptor<'a, W> {
             let body = u32::try_from(n.checked_add(LITERAL_HEADER.len())?).ok()?;
             let lit = seipd::header(seipd::TAG_LITERAL, body);
             let seipd_len = seipd::seipd_body_len(lit.len() + body as usize)?;
-            Some((n, lit, seipd_len))
+            Some((lit, seipd_len))
         });
-        let stack = if let Some((n, lit, seipd_len)) = definite {
+        let stack = if let Some((lit, seipd_len)) = definite {
             sink.write_all(&seipd::header(seipd::TAG_SEIPD, seipd_len))?;
-            let mut w = SeipdWriter::new(Framing::Definite(sink), algo, &session_key, random)?;
-            w.write_all(&lit)?;
-            w.write_all(&LITERAL_HEADER)?;
-            Stack::Definite {
-                seipd: w,
-                remaining: n,
+            let mut head = lit;
+            head.extend_from_slice(&LITERAL_HEADER);
+            Stack::OneShot {
+                sink,
+                algo,
+                session_key,
+                random,
+                head,
             }
         } else {
             sink.write_all(&[0xC0 | seipd::TAG_SEIPD])?;
@@ -262,7 +272,7 @@ impl<'a, W: Write + Send + Sync + 'a> Encryptor<'a, W> {
                 w.write_all(&[0xC0 | seipd::TAG_LITERAL])?;
                 let mut lit = PartialBody::new(w);
                 lit.write_all(&LITERAL_HEADER)?;
-                Stack::Literal(lit)
+                Stack::Literal(Box::new(lit))
             }
         };
         Ok(Encryptor { stack: Some(stack) })
@@ -320,15 +330,7 @@ impl<'a, W: Write + Send + Sync + 'a> Encryptor<'a, W> {
         match stack {
             Stack::Sequoia { stack, sink } => finish_stack(Some(stack), sink, "encryption"),
             Stack::Literal(lit) => Ok(lit.finish()?.finish()?.finish()?),
-            Stack::Definite { seipd, remaining } => {
-                if remaining != 0 {
-                    return Err(Error::Operation {
-                        what: "encryption",
-                        detail: "plaintext shorter than announced".into(),
-                    });
-                }
-                Ok(seipd.finish()?.finish()?)
-            }
+            Stack::OneShot { .. } => Err(one_shot_only()),
             Stack::Layered { stack, seipd } => {
                 stack.finalize().map_err(|e| op("encryption", &e))?;
                 let seipd = Arc::try_unwrap(seipd)
@@ -367,13 +369,7 @@ impl<'a, W: Write + Send + Sync + 'a> Write for Encryptor<'a, W> {
         match &mut self.stack {
             Some(Stack::Sequoia { stack, .. } | Stack::Layered { stack, .. }) => stack.write(buf),
             Some(Stack::Literal(lit)) => lit.write(buf),
-            Some(Stack::Definite { seipd, remaining }) => {
-                *remaining = remaining
-                    .checked_sub(buf.len())
-                    .ok_or_else(|| io::Error::other("plaintext longer than announced"))?;
-                seipd.write_all(buf)?;
-                Ok(buf.len())
-            }
+            Some(Stack::OneShot { .. }) => Err(io::Error::other(one_shot_only())),
             None => Err(io::Error::other("encryptor finished")),
         }
     }
@@ -381,7 +377,7 @@ impl<'a, W: Write + Send + Sync + 'a> Write for Encryptor<'a, W> {
         match &mut self.stack {
             Some(Stack::Sequoia { stack, .. } | Stack::Layered { stack, .. }) => stack.flush(),
             Some(Stack::Literal(lit)) => lit.flush(),
-            Some(Stack::Definite { seipd, .. }) => seipd.flush(),
+            Some(Stack::OneShot { .. }) => Ok(()),
             None => Ok(()),
         }
     }
@@ -421,34 +417,70 @@ pub(crate) fn encrypt_with_line_end(
         eol,
         known,
     )?;
-    if let Some(Stack::Definite { seipd, remaining }) = &mut e.stack
-        && n >= PARALLEL_MDC_FROM
-        && std::thread::available_parallelism().is_ok_and(|p| p.get() > 1)
-        && let Some(mut mdc) = seipd.take_mdc()
-    {
-        // CFB encryption is serial, and so is SHA-1: on one core they add up. With the whole
-        // plaintext at hand, the MDC's SHA-1 runs on a second core while this one encrypts.
-        let digest = std::thread::scope(|scope| -> io::Result<_> {
-            let hasher = scope.spawn(move || {
-                mdc.update(plaintext);
-                seipd::mdc_digest(mdc)
-            });
-            seipd.write_all(plaintext)?;
-            hasher
-                .join()
-                .map_err(|_| io::Error::other("MDC hashing failed"))
-        })?;
-        *remaining = 0;
-        let Some(Stack::Definite { seipd, .. }) = e.stack.take() else {
-            return Err(Error::Operation {
-                what: "encryption",
-                detail: "writer stack changed".into(),
-            });
-        };
-        return Ok(seipd.finish_with_mdc(&digest)?.finish()?);
+    let parallel =
+        n >= PARALLEL_MDC_FROM && std::thread::available_parallelism().is_ok_and(|p| p.get() > 1);
+    match e.stack.take() {
+        Some(Stack::OneShot {
+            sink: Sink::Binary(mut out),
+            algo,
+            session_key,
+            random,
+            head,
+        }) => {
+            seipd::seal_into(
+                &mut out,
+                algo,
+                &session_key,
+                random,
+                &head,
+                plaintext,
+                parallel,
+            )?;
+            Ok(out)
+        }
+        Some(Stack::OneShot {
+            sink,
+            algo,
+            session_key,
+            random,
+            head,
+        }) => {
+            // Armored: through the writer, so that the binary form is never held whole.
+            let mut w = SeipdWriter::new(Framing::Definite(sink), algo, &session_key, random)?;
+            w.write_all(&head)?;
+            let digest = match if parallel { w.take_mdc() } else { None } {
+                // CFB encryption is serial, and so is SHA-1: on one core they add up. With
+                // the whole plaintext at hand, the MDC's SHA-1 runs on a second core.
+                Some(mut mdc) => std::thread::scope(|scope| -> io::Result<_> {
+                    let hasher = scope.spawn(move || {
+                        mdc.update(plaintext);
+                        seipd::mdc_digest(mdc)
+                    });
+                    w.write_all(plaintext)?;
+                    hasher
+                        .join()
+                        .map_err(|_| io::Error::other("MDC hashing failed"))
+                })?,
+                None => {
+                    w.write_all(plaintext)?;
+                    return Ok(w.finish()?.finish()?);
+                }
+            };
+            Ok(w.finish_with_mdc(&digest)?.finish()?)
+        }
+        other => {
+            e.stack = other;
+            e.write_all(plaintext)?;
+            e.finish()
+        }
     }
-    e.write_all(plaintext)?;
-    e.finish()
+}
+
+fn one_shot_only() -> Error {
+    Error::Operation {
+        what: "encryption",
+        detail: "internal: one-shot writer used as a stream".into(),
+    }
 }
 
 /// From this plaintext size on, one-shot encryption hashes the MDC on a second thread (below
