@@ -19,20 +19,18 @@ use zeroize::Zeroizing;
 
 #[path = "sealgate/audit.rs"]
 mod audit;
+#[path = "sealgate/demo.rs"]
+mod demo;
 #[path = "sealgate/keys.rs"]
 mod keys;
 #[path = "sealgate/pgp.rs"]
 mod pgp;
 #[path = "sealgate/policy.rs"]
 mod policy;
-#[path = "sealgate/zip.rs"]
-mod zip;
-#[path = "sealgate/demo.rs"]
-mod demo;
-#[path = "sealgate/pgp.rs"]
-mod pgp;
 #[path = "sealgate/process.rs"]
 mod process;
+#[path = "sealgate/zip.rs"]
+mod zip;
 
 const EXIT_CODES: &str = "Exit status: 0 success, 2 error (one line on stderr).";
 
