@@ -1178,24 +1178,7 @@ fn strength(c: &Certificate) -> u32 {
 }
 
 fn fmt_time(t: i64) -> String {
-    // RFC 3339 date-time in UTC, from the civil-from-days algorithm (H. Hinnant).
-    let days = t.div_euclid(86_400);
-    let secs = t.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
+    sealgate_mime::format_rfc3339(t)
 }
 
 /// RFC 3339 UTC form of seconds since the epoch (as `list`, `lookup` and `expiring` print).

@@ -434,8 +434,10 @@ pub fn format_date(t: SystemTime) -> String {
     )
 }
 
-/// Proleptic Gregorian date of a day count since 1970-01-01 (H. Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
+/// Proleptic Gregorian date (year, month, day) of a day count since 1970-01-01 (H. Hinnant's
+/// civil_from_days). The one calendar routine of the workspace: Date fields, RFC 3339 stamps
+/// and ZIP's DOS times all use it.
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
@@ -445,6 +447,19 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// RFC 3339 date-time in UTC with second precision (`2026-12-02T06:30:00Z`) of a count of
+/// seconds since the Unix epoch (negative: before it).
+pub fn format_rfc3339(secs: i64) -> String {
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 #[cfg(test)]

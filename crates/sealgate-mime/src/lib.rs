@@ -15,7 +15,8 @@ mod transfer;
 
 pub use canonical::{CanonicalWriter, canonicalize_crlf, is_canonical};
 pub use compose::{
-    MessageBuilder, Part, encode_mailbox, encode_text, filename_param, format_date, message_id,
+    MessageBuilder, Part, civil_from_days, encode_mailbox, encode_text, filename_param,
+    format_date, format_rfc3339, message_id,
 };
 pub use edit::rewrite_header;
 pub use entity::Entity;

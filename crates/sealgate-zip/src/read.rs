@@ -569,24 +569,10 @@ impl Sink<'_> {
     }
 }
 
-fn fill(r: &mut dyn Read, buf: &mut [u8]) -> Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        let Some(rest) = buf.get_mut(n..) else { break };
-        match r.read(rest) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(n)
-}
-
 fn copy_stored(src: &mut dyn Read, sink: &mut Sink<'_>) -> Result<()> {
     let mut buf = Zeroizing::new(vec![0u8; BUF]);
     loop {
-        let n = fill(src, &mut buf)?;
+        let n = crate::write::read_full(src, &mut buf)?;
         if n == 0 {
             return Ok(());
         }
@@ -601,7 +587,7 @@ fn inflate(src: &mut dyn Read, sink: &mut Sink<'_>) -> Result<()> {
     let (mut pos, mut len, mut eof) = (0usize, 0usize, false);
     loop {
         if pos == len && !eof {
-            len = fill(src, &mut inbuf)?;
+            len = crate::write::read_full(src, &mut inbuf)?;
             pos = 0;
             eof = len < inbuf.len();
         }

@@ -536,7 +536,7 @@ fn push_aes_extra(extra: &mut Vec<u8>, ae_version: u16, actual_method: u16) {
 }
 
 /// Fill `buf` as far as the reader goes; fewer bytes only at its end.
-fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> Result<usize> {
+pub(crate) fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> Result<usize> {
     let mut n = 0;
     while n < buf.len() {
         let Some(rest) = buf.get_mut(n..) else { break };
@@ -558,26 +558,12 @@ fn dos_date_time(t: SystemTime) -> (u16, u16) {
         .max(315_532_800); // 1980-01-01
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
-    let (y, m, d) = civil_from_days(days);
+    let (y, m, d) = sealgate_mime::civil_from_days(days);
     let y = y.clamp(1980, 2107);
     let date = (((y - 1980) as u16) << 9) | ((m as u16) << 5) | d as u16;
     let time =
         (((rem / 3600) as u16) << 11) | ((((rem / 60) % 60) as u16) << 5) | ((rem % 60) / 2) as u16;
     (date, time)
-}
-
-/// Proleptic Gregorian date of a day count since 1970-01-01 (H. Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 /// Make an encrypted archive of in-memory entries (name, data) in one call.
@@ -600,8 +586,8 @@ mod tests {
 
     #[test]
     fn dos_dates() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(19_723), (2024, 1, 1));
+        assert_eq!(sealgate_mime::civil_from_days(0), (1970, 1, 1));
+        assert_eq!(sealgate_mime::civil_from_days(19_723), (2024, 1, 1));
         let t = UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000); // 2023-11-14 22:13:20
         let (date, time) = dos_date_time(t);
         assert_eq!(date, ((2023 - 1980) << 9) | (11 << 5) | 14);
