@@ -12,7 +12,9 @@ use std::process::{Command, Output};
 use sealgate::Limits;
 use sealgate::config::GatewayConfig;
 use sealgate::mime::Entity;
-use sealgate_tests::{Gpg, openssl, require, run, run_unchecked};
+use sealgate_tests::{
+    Gpg, attachment, contains, notification_password, openssl, require, run, run_unchecked, texts,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sealgate");
 const SAMPLES: usize = 10;
@@ -27,10 +29,6 @@ fn demo(dir: &Path) -> Output {
 
 fn tools() -> bool {
     require("openssl") && require("gpg") && require("7z")
-}
-
-fn contains(hay: &[u8], needle: &str) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle.as_bytes())
 }
 
 /// The one output file whose name starts with `prefix` and contains `part`.
@@ -57,56 +55,12 @@ fn outputs(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
-fn attachment(raw: &[u8], suffix: &str) -> Vec<u8> {
-    fn walk(e: &Entity<'_>, suffix: &str) -> Option<Vec<u8>> {
-        let limits = Limits::default();
-        if e.content_type().is_multipart() {
-            return e
-                .parts(&limits)
-                .unwrap()
-                .iter()
-                .find_map(|p| walk(p, suffix));
-        }
-        match e.filename() {
-            Some(n) if n.ends_with(suffix) => Some(e.decoded_body(&limits).unwrap()),
-            _ => None,
-        }
-    }
-    walk(&Entity::parse(raw, &Limits::default()).unwrap(), suffix)
-        .unwrap_or_else(|| panic!("no *{suffix} attachment"))
-}
-
-fn texts(raw: &[u8]) -> String {
-    fn walk(e: &Entity<'_>, out: &mut String) {
-        let limits = Limits::default();
-        if e.content_type().is_multipart() {
-            for p in e.parts(&limits).unwrap() {
-                walk(&p, out);
-            }
-        } else if e.content_type().mime_type == "text/plain" {
-            out.push_str(&String::from_utf8_lossy(&e.decoded_body(&limits).unwrap()));
-        }
-    }
-    let mut out = String::new();
-    walk(&Entity::parse(raw, &Limits::default()).unwrap(), &mut out);
-    out
-}
-
 /// The password of every ZIP sender notification in DIR/out.
 fn passwords(dir: &Path) -> Vec<String> {
     outputs(dir)
         .iter()
         .filter(|p| p.to_string_lossy().contains("zip-password-notification"))
-        .map(|p| {
-            texts(&std::fs::read(p).unwrap())
-                .lines()
-                .skip_while(|l| !l.contains("password that opens the archive"))
-                .skip(1)
-                .map(str::trim)
-                .find(|l| !l.is_empty())
-                .expect("password in the notification")
-                .to_string()
-        })
+        .map(|p| notification_password(&std::fs::read(p).unwrap()))
         .collect()
 }
 

@@ -765,3 +765,71 @@ pub fn pseudo_text(len: usize, seed: u64) -> Vec<u8> {
     out.truncate(len);
     out
 }
+
+// Reading the messages the gateway writes (shared by the gateway, demo and CLI tests).
+
+/// Whether `needle` occurs in `hay`.
+pub fn contains(hay: &[u8], needle: &str) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+/// Every decoded text/plain body of a message, joined.
+pub fn texts(raw: &[u8]) -> String {
+    use sealgate::{Limits, mime::Entity};
+    fn walk(e: &Entity<'_>, limits: &Limits, out: &mut String) {
+        if e.content_type().is_multipart() {
+            for p in e.parts(limits).expect("parts") {
+                walk(&p, limits, out);
+            }
+        } else if e.content_type().mime_type == "text/plain" {
+            out.push_str(&String::from_utf8_lossy(
+                &e.decoded_body(limits).expect("body"),
+            ));
+        }
+    }
+    let limits = Limits::default();
+    let mut out = String::new();
+    walk(
+        &Entity::parse(raw, &limits).expect("message"),
+        &limits,
+        &mut out,
+    );
+    out
+}
+
+/// The decoded body of the first part whose file name ends in `suffix` (panics if none).
+pub fn attachment(raw: &[u8], suffix: &str) -> Vec<u8> {
+    use sealgate::{Limits, mime::Entity};
+    fn walk(e: &Entity<'_>, limits: &Limits, suffix: &str) -> Option<Vec<u8>> {
+        if e.content_type().is_multipart() {
+            return e
+                .parts(limits)
+                .expect("parts")
+                .iter()
+                .find_map(|p| walk(p, limits, suffix));
+        }
+        match e.filename() {
+            Some(n) if n.ends_with(suffix) => Some(e.decoded_body(limits).expect("body")),
+            _ => None,
+        }
+    }
+    let limits = Limits::default();
+    walk(
+        &Entity::parse(raw, &limits).expect("message"),
+        &limits,
+        suffix,
+    )
+    .unwrap_or_else(|| panic!("no *{suffix} attachment"))
+}
+
+/// The password in a ZIP sender notification (the line after "password that opens the archive").
+pub fn notification_password(notification: &[u8]) -> String {
+    texts(notification)
+        .lines()
+        .skip_while(|l| !l.contains("password that opens the archive"))
+        .skip(1)
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .expect("password in the notification")
+        .to_string()
+}

@@ -14,7 +14,8 @@ use sealgate::mime::Entity;
 use sealgate::policy::Policy;
 use sealgate::{Envelope, Gateway, Limits, Options, Outcome};
 use sealgate_tests::{
-    Gpg, GpgAlgo, GpgKey, KeyType, P12_PASSWORD, Pki, User, openssl, require, run, run_unchecked,
+    Gpg, GpgAlgo, GpgKey, KeyType, P12_PASSWORD, Pki, User, attachment, contains,
+    notification_password, openssl, require, run, run_unchecked,
 };
 
 const MARKER: &str = "SEALGATE-CONFIDENTIAL-MARKER-4711";
@@ -157,47 +158,6 @@ fn delivery_for<'a>(o: &'a Outcome, rcpt: &str) -> &'a sealgate::Delivery {
         .unwrap_or_else(|| panic!("no delivery for {rcpt}: {o:?}"))
 }
 
-fn contains(hay: &[u8], needle: &str) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle.as_bytes())
-}
-
-/// Every decoded text/plain body of a message, joined.
-fn texts(raw: &[u8]) -> String {
-    fn walk(e: &Entity<'_>, out: &mut String) {
-        let limits = Limits::default();
-        if e.content_type().is_multipart() {
-            for p in e.parts(&limits).unwrap() {
-                walk(&p, out);
-            }
-        } else if e.content_type().mime_type == "text/plain" {
-            out.push_str(&String::from_utf8_lossy(&e.decoded_body(&limits).unwrap()));
-        }
-    }
-    let mut out = String::new();
-    walk(&Entity::parse(raw, &Limits::default()).unwrap(), &mut out);
-    out
-}
-
-/// The decoded body of the first part with a file name ending in `suffix`.
-fn attachment(raw: &[u8], suffix: &str) -> Vec<u8> {
-    fn walk(e: &Entity<'_>, suffix: &str) -> Option<Vec<u8>> {
-        let limits = Limits::default();
-        if e.content_type().is_multipart() {
-            return e
-                .parts(&limits)
-                .unwrap()
-                .iter()
-                .find_map(|p| walk(p, suffix));
-        }
-        match e.filename() {
-            Some(n) if n.ends_with(suffix) => Some(e.decoded_body(&limits).unwrap()),
-            _ => None,
-        }
-    }
-    walk(&Entity::parse(raw, &Limits::default()).unwrap(), suffix)
-        .unwrap_or_else(|| panic!("no *{suffix} attachment"))
-}
-
 fn write(dir: &Path, name: &str, data: &[u8]) -> std::path::PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, data).unwrap();
@@ -274,15 +234,7 @@ fn outbound_smime_pgp_and_zip_read_by_the_real_tools() {
     assert_eq!(out.notifications.len(), 1);
     let note = &out.notifications[0];
     assert_eq!(note.recipients, ["alice@example.com"]);
-    let note_text = texts(&note.message);
-    let password = note_text
-        .lines()
-        .skip_while(|l| !l.contains("password that opens the archive"))
-        .skip(1)
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-        .expect("password in the notification")
-        .to_string();
+    let password = notification_password(&note.message);
     assert!(password.len() >= 16);
     let zip = write(dir.path(), "dave.zip", &attachment(&dave.message, ".zip"));
     let x = dir.path().join("x");

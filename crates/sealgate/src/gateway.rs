@@ -450,11 +450,11 @@ fn rejection_summary(candidates: &[sealgate_keystore::Candidate]) -> String {
 const AES256_GCM_OID: &str = "2.16.840.1.101.3.4.1.46";
 
 impl Gateway {
-    fn sender_of(&self, raw: &[u8], envelope: &Envelope) -> Option<String> {
+    /// The sender: MAIL FROM, else the first From mailbox of the (already parsed) message.
+    fn sender_of(entity: &Entity<'_>, envelope: &Envelope) -> Option<String> {
         if let Some(s) = envelope.mail_from.as_deref().filter(|s| !s.is_empty()) {
             return Some(s.to_string());
         }
-        let entity = Entity::parse(raw, &self.inner.options.limits).ok()?;
         let from = entity.header_field("From")?;
         sealgate_mime::mailboxes(from.raw_value())
             .into_iter()
@@ -557,7 +557,7 @@ impl Gateway {
     fn execute(
         &self,
         raw: &[u8],
-        envelope: &Envelope,
+        sender: Option<&str>,
         group: &Group,
         now: SystemTime,
         rng: &mut impl CryptoRngCore,
@@ -576,14 +576,8 @@ impl Gateway {
             with_headers = sealgate_mime::rewrite_header(raw, |_| false, &add, limits)?;
             &with_headers
         };
-        let needs_sender = group.sign.is_some() || self.inner.options.sender_copy;
-        let sender = if needs_sender {
-            self.sender_of(raw, envelope)
-        } else {
-            None
-        };
         let sender_or_err = || {
-            sender.clone().ok_or(Error::NoSigningIdentity {
+            sender.map(str::to_string).ok_or(Error::NoSigningIdentity {
                 sender: "(no sender address)".into(),
                 kind: "any",
             })
@@ -827,11 +821,14 @@ impl Gateway {
             audit: AuditRecord::default(),
         };
 
+        let sender = Self::sender_of(&entity, envelope);
+
         // MIKE requests are answered, not delivered.
         let mut rcpts: Vec<String> = Vec::with_capacity(envelope.rcpt_to.len());
         for r in &envelope.rcpt_to {
             if self.is_mike(r) {
-                self.answer_mike(&entity, envelope, r, now, rng, &mut outcome, &mut audit);
+                let requester = sender.as_deref();
+                self.answer_mike(&entity, requester, r, now, rng, &mut outcome, &mut audit);
             } else {
                 rcpts.push(r.clone());
             }
@@ -846,12 +843,12 @@ impl Gateway {
         };
 
         // From outside: result fields removed, decrypted, verified, harvested, results added.
-        let external = self
-            .sender_of(raw, &envelope)
-            .is_none_or(|s| !self.inner.policy.is_internal(&s));
+        let external = sender
+            .as_deref()
+            .is_none_or(|s| !self.inner.policy.is_internal(s));
         let inbound_copy;
         let raw: &[u8] = if external {
-            inbound_copy = self.inbound(raw, &envelope, now, &mut audit)?;
+            inbound_copy = self.inbound(raw, &envelope, sender.as_deref(), now, &mut audit)?;
             &inbound_copy
         } else {
             raw
@@ -899,17 +896,17 @@ impl Gateway {
             }
         }
         for group in groups {
-            match self.execute(raw, &envelope, &group, now, rng) {
+            match self.execute(raw, sender.as_deref(), &group, now, rng) {
                 Ok((message, notification, keys)) => {
                     for mut rec in group.records {
                         rec.keys.extend(keys.iter().cloned());
                         audit.recipients.push(rec);
                     }
                     if let Some(note) = notification
-                        && let Some(sender) = self.sender_of(raw, &envelope)
+                        && let Some(sender) = &sender
                     {
                         outcome.notifications.push(Delivery {
-                            recipients: vec![sender],
+                            recipients: vec![sender.clone()],
                             message: note,
                             require_tls: false,
                             treatment: "zip-password-notification".into(),
@@ -1023,6 +1020,7 @@ impl Gateway {
         &self,
         raw: &[u8],
         envelope: &Envelope,
+        sender: Option<&str>,
         now: SystemTime,
         audit: &mut AuditRecord,
     ) -> Result<Vec<u8>> {
@@ -1030,7 +1028,6 @@ impl Gateway {
         let keyring = &self.inner.keyring;
         let mut message = sealgate_mime::rewrite_header(raw, is_result_field, &[], limits)?;
         let mut results: Vec<(&'static str, String)> = Vec::new();
-        let sender = self.sender_of(&message, envelope);
         let trust = keyring.trust_store()?;
         let mut signature: Option<String> = None;
 
@@ -1090,10 +1087,7 @@ impl Gateway {
                 .iter()
                 .flat_map(|r| self.pgp_secret_keys(r))
                 .collect();
-            let signers = sender
-                .as_deref()
-                .map(|s| self.pgp_certs_of(s))
-                .unwrap_or_default();
+            let signers = sender.map(|s| self.pgp_certs_of(s)).unwrap_or_default();
             match crate::pgp::decrypt_message(&message, &keys, &signers, limits) {
                 Ok(d) if !keys.is_empty() => {
                     results.push((
@@ -1150,10 +1144,7 @@ impl Gateway {
                         || sealgate_mime::find_inline_pgp(&message, limits)?
                             .is_some_and(|i| i.kind == sealgate_mime::InlinePgpKind::SignedMessage);
                     if pgp_signed {
-                        let signers = sender
-                            .as_deref()
-                            .map(|s| self.pgp_certs_of(s))
-                            .unwrap_or_default();
+                        let signers = sender.map(|s| self.pgp_certs_of(s)).unwrap_or_default();
                         signature = Some(
                             match crate::pgp::verify_message(&message, &signers, limits) {
                                 Ok(v) => pgp_signature_result(&v.verification),
@@ -1190,7 +1181,7 @@ impl Gateway {
                             .join(", "),
                     ));
                     audit.recipients.push(RecipientRecord {
-                        address: sender.clone().unwrap_or_default(),
+                        address: sender.unwrap_or_default().to_string(),
                         actions: vec!["harvest".into()],
                         keys,
                         fallback: None,
@@ -1303,7 +1294,7 @@ impl Gateway {
     fn answer_mike(
         &self,
         entity: &Entity<'_>,
-        envelope: &Envelope,
+        requester: Option<&str>,
         responder: &str,
         now: SystemTime,
         rng: &mut impl CryptoRngCore,
@@ -1317,7 +1308,7 @@ impl Gateway {
             actions: vec!["mike".into()],
             ..RecipientRecord::default()
         };
-        let Some(requester) = self.sender_of(entity.raw(), envelope) else {
+        let Some(requester) = requester.map(str::to_string) else {
             record.fallback = Some("no sender to answer".into());
             audit.recipients.push(record);
             return;
