@@ -502,3 +502,23 @@ fn paths_are_checked_at_import_and_reused_or_rebuilt_at_lookup() {
     let l = k2.lookup_smime("y@example.com", SystemTime::now()).unwrap();
     assert_eq!(l.selected.unwrap().1, vec![leaf2, p.ca.clone()]);
 }
+
+#[test]
+fn meta_if_absent_keeps_and_meta_replaces_on_both_backends() {
+    use crate::store::{Batch, Change};
+    let stores: [Arc<dyn KeyStore>; 2] = [
+        Arc::new(MemoryStore::new()),
+        Arc::new(SqliteStore::open_in_memory().unwrap()),
+    ];
+    for store in stores {
+        let set = |c: Change| store.apply(Batch { changes: vec![c] }).unwrap();
+        set(Change::MetaIfAbsent("k".into(), b"one".to_vec()));
+        set(Change::MetaIfAbsent("k".into(), b"two".to_vec()));
+        assert_eq!(store.meta("k").unwrap().as_deref(), Some(&b"one"[..]));
+        set(Change::Meta("k".into(), b"three".to_vec()));
+        assert_eq!(store.meta("k").unwrap().as_deref(), Some(&b"three"[..]));
+        set(Change::Meta("new".into(), b"x".to_vec()));
+        assert_eq!(store.meta("new").unwrap().as_deref(), Some(&b"x"[..]));
+        assert_eq!(store.meta("absent").unwrap(), None);
+    }
+}
