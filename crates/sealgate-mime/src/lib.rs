@@ -6,6 +6,7 @@ mod edit;
 mod entity;
 mod error;
 mod header;
+mod hp;
 mod limits;
 mod pgp;
 mod protect;
@@ -22,6 +23,10 @@ pub use edit::rewrite_header;
 pub use entity::Entity;
 pub use error::{Error, Result};
 pub use header::{ContentType, HeaderField, mailboxes};
+pub use hp::{
+    HeaderProtection, HpMode, OBSCURED_SUBJECT, apply_header_protection, has_header_protection,
+    protected_header, unprotect_headers,
+};
 pub use limits::Limits;
 pub use pgp::{
     InlinePgp, InlinePgpKind, MultipartEncrypted, PGP_ENCRYPTED, PGP_SIGNATURE,

@@ -17,6 +17,6 @@ pub use encrypt::{
 pub use error::{Error, Result};
 pub use keys::{Cert, KeyKind, SecretKey};
 pub use message::{
-    DecryptedMessage, EncryptMessageOptions, VerifiedMessage, decrypt_message, encrypt_message,
-    sign_message, verify_message,
+    DecryptedMessage, EncryptMessageOptions, SignMessageOptions, VerifiedMessage, decrypt_message,
+    encrypt_message, sign_message, sign_message_with, verify_message,
 };

@@ -15,8 +15,25 @@ use crate::{Cert, EncryptOptions, Error, Result, SecretKey, Verification};
 #[non_exhaustive]
 pub struct EncryptMessageOptions {
     /// Replace the outer Subject (which travels in clear) with this text; the real one is
-    /// carried inside the encryption and restored by [`decrypt_message`].
+    /// carried inside the encryption and restored by [`decrypt_message`]. Ignored with
+    /// `protect_headers`, whose outer Subject is RFC 9788's `[...]`.
     pub outer_subject: Option<String>,
+    /// Header protection (RFC 9788, `hp="cipher"`): the header fields travel inside the
+    /// encryption, the outer Subject becomes `[...]`, `Keywords` and `Comments` stay inside
+    /// only (`hcp_baseline`).
+    pub protect_headers: bool,
+    /// With `protect_headers`: a Legacy Display Element (the real Subject at the top of a
+    /// single-part text body) for clients that show only the inner body.
+    pub legacy_display: bool,
+}
+
+/// How [`sign_message_with`] signs.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct SignMessageOptions {
+    /// Header protection (RFC 9788, `hp="clear"`): the header fields are signed too, inside
+    /// the signed entity; the outer header is unchanged.
+    pub protect_headers: bool,
 }
 
 /// The result of [`verify_message`]. `Debug` shows the report, not the message.
@@ -25,8 +42,11 @@ pub struct VerifiedMessage {
     /// The signatures and their checks.
     pub verification: Verification,
     /// The message without its signature: outer header fields and the signed entity (or, for
-    /// an inline cleartext signature, the signed text).
+    /// an inline cleartext signature, the signed text). With header protection, the
+    /// protected fields are the header.
     pub message: Vec<u8>,
+    /// Header protection found in the signed entity (RFC 9788 or `protected-headers="v1"`).
+    pub header_protection: Option<mime::HeaderProtection>,
 }
 
 impl std::fmt::Debug for VerifiedMessage {
@@ -34,6 +54,7 @@ impl std::fmt::Debug for VerifiedMessage {
         f.debug_struct("VerifiedMessage")
             .field("verification", &self.verification)
             .field("message", &format_args!("[{} bytes]", self.message.len()))
+            .field("header_protection", &self.header_protection)
             .finish()
     }
 }
@@ -51,6 +72,10 @@ pub struct DecryptedMessage {
     pub aead: bool,
     /// True when the message was inline PGP rather than PGP/MIME.
     pub inline: bool,
+    /// Header protection found inside the encryption (RFC 9788 or `protected-headers="v1"`):
+    /// the protected fields are the header of `message`; the report says which were
+    /// protected and which confidential.
+    pub header_protection: Option<mime::HeaderProtection>,
 }
 
 impl std::fmt::Debug for DecryptedMessage {
@@ -60,6 +85,7 @@ impl std::fmt::Debug for DecryptedMessage {
             .field("verification", &self.verification)
             .field("aead", &self.aead)
             .field("inline", &self.inline)
+            .field("header_protection", &self.header_protection)
             .finish()
     }
 }
@@ -75,10 +101,23 @@ pub fn encrypt_message(
     limits: &Limits,
 ) -> Result<Vec<u8>> {
     check_size(raw, limits)?;
-    let (outer, entity) = mime::split_for_protection(raw, limits)?;
-    let entity = match &opts.outer_subject {
-        Some(_) => mime::protect_subject(&outer, &entity),
-        None => entity,
+    let (mut outer, entity) = mime::split_for_protection(raw, limits)?;
+    let mut extra = Vec::new();
+    let entity = if opts.protect_headers {
+        let mut parts = mime::ProtectedParts {
+            outer,
+            header: Vec::new(),
+            body: std::borrow::Cow::Owned(entity),
+        };
+        extra =
+            mime::apply_header_protection(&mut parts, mime::HpMode::Cipher, opts.legacy_display);
+        outer = parts.outer;
+        [&parts.header[..], &parts.body[..]].concat()
+    } else {
+        match &opts.outer_subject {
+            Some(_) => mime::protect_subject(&outer, &entity),
+            None => entity,
+        }
     };
     // CRLF armor lines: the MIME part needs canonical line ends and then takes them as they are.
     let armored = crate::encrypt::encrypt_with_line_end(
@@ -92,6 +131,10 @@ pub fn encrypt_message(
         b"\r\n",
     )?;
     let part = mime::build_pgp_encrypted(&armored, rng);
+    if opts.protect_headers {
+        let extra: Vec<(&str, &str)> = extra.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        return Ok(mime::assemble(&outer, &extra, &part));
+    }
     Ok(with_outer(&outer, opts.outer_subject.as_deref(), &part))
 }
 
@@ -103,8 +146,30 @@ pub fn sign_message(
     rng: &mut impl RngCore,
     limits: &Limits,
 ) -> Result<Vec<u8>> {
+    sign_message_with(raw, signer, &SignMessageOptions::default(), rng, limits)
+}
+
+/// [`sign_message`] with options (header protection).
+pub fn sign_message_with(
+    raw: &[u8],
+    signer: &SecretKey,
+    opts: &SignMessageOptions,
+    rng: &mut impl RngCore,
+    limits: &Limits,
+) -> Result<Vec<u8>> {
     check_size(raw, limits)?;
     let (outer, entity) = mime::split_for_protection(raw, limits)?;
+    let (outer, entity) = if opts.protect_headers {
+        let mut parts = mime::ProtectedParts {
+            outer,
+            header: Vec::new(),
+            body: std::borrow::Cow::Owned(entity),
+        };
+        mime::apply_header_protection(&mut parts, mime::HpMode::Clear, false);
+        (parts.outer, [&parts.header[..], &parts.body[..]].concat())
+    } else {
+        (outer, entity)
+    };
     let entity = mime::make_seven_bit(&entity, limits)?;
     let signature = crate::sign_detached(&entity, signer, true)?;
     let part = mime::build_pgp_signed(&entity, crate::SIGNATURE_HASH, &signature, rng);
@@ -133,9 +198,11 @@ pub fn verify_message(raw: &[u8], signers: &[Cert], limits: &Limits) -> Result<V
         let content = mime::canonicalize_crlf(ms.signed);
         let mut verification = crate::verify_detached(&content, &ms.signature, signers, limits)?;
         check_signer_address(&mut verification, &ms.outer);
+        let (message, header_protection) = mime::unprotect_headers(&ms.outer, &content, limits)?;
         return Ok(VerifiedMessage {
             verification,
-            message: mime::assemble(&ms.outer, &[], &content),
+            message,
+            header_protection,
         });
     }
     if let Some(inline) = mime::find_inline_pgp(raw, limits)?
@@ -147,6 +214,7 @@ pub fn verify_message(raw: &[u8], signers: &[Cert], limits: &Limits) -> Result<V
         return Ok(VerifiedMessage {
             verification,
             message,
+            header_protection: None,
         });
     }
     Err(Error::WrongMessageType {
@@ -168,21 +236,30 @@ pub fn decrypt_message(
     if let Some(enc) = mime::parse_pgp_encrypted(raw, limits)? {
         let d = crate::decrypt(&enc.encrypted, keys, signers, limits)?;
         let content = mime::canonicalize_crlf(&d.plaintext);
-        // Header fields inside the encryption (a protected Subject) win over the outer ones.
-        let outer = mime::unprotected_outer(enc.outer, &content, limits)?;
-        let message = Zeroizing::new(mime::assemble(&outer, &[], &content));
+        // Header fields inside the encryption win over the outer ones: RFC 9788 header
+        // protection, `protected-headers="v1"`, or just a protected Subject.
+        let (message, header_protection) = if mime::has_header_protection(&content, limits) {
+            let (m, hp) = mime::unprotect_headers(&enc.outer, &content, limits)?;
+            (Zeroizing::new(m), hp)
+        } else {
+            let outer = mime::unprotected_outer(enc.outer, &content, limits)?;
+            (Zeroizing::new(mime::assemble(&outer, &[], &content)), None)
+        };
         // A signed entity inside the encryption (sign, then encrypt as two MIME layers).
         let mut verification = d.verification;
+        let mut header_protection = header_protection;
         if verification.signatures.is_empty()
             && let Ok(inner) = verify_message(&message, signers, limits)
         {
             verification = inner.verification;
+            header_protection = header_protection.or(inner.header_protection);
         }
         return Ok(DecryptedMessage {
             message,
             verification,
             aead: d.aead,
             inline: false,
+            header_protection,
         });
     }
     if let Some(inline) = mime::find_inline_pgp(raw, limits)?
@@ -199,6 +276,7 @@ pub fn decrypt_message(
             verification: d.verification,
             aead: d.aead,
             inline: true,
+            header_protection: None,
         });
     }
     Err(Error::WrongMessageType {

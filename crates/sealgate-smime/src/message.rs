@@ -37,6 +37,9 @@ pub struct SignMessageOptions {
     /// `application/pkcs7-mime; smime-type=signed-data` (opaque) instead of the default
     /// `multipart/signed` (detached), which clients without S/MIME can still read.
     pub opaque: bool,
+    /// Header protection (RFC 9788, `hp="clear"`): the message's header fields are signed too,
+    /// inside the signed entity. The outer header is unchanged.
+    pub protect_headers: bool,
 }
 
 /// How [`encrypt_message`] encrypts.
@@ -46,8 +49,16 @@ pub struct EncryptMessageOptions {
     /// Content cipher (AES-256-CBC by default; AES-256-GCM gives AuthEnvelopedData).
     pub cipher: ContentCipher,
     /// Replace the outer Subject (which travels in clear) with this text, e.g.
-    /// "Encrypted message". `None` keeps the original Subject.
+    /// "Encrypted message". `None` keeps the original Subject. Ignored with `protect_headers`,
+    /// whose outer Subject is RFC 9788's `[...]`.
     pub outer_subject: Option<String>,
+    /// Header protection (RFC 9788, `hp="cipher"`): the header fields travel inside the
+    /// encryption (inside the signature too, when signing), the outer Subject becomes `[...]`,
+    /// `Keywords` and `Comments` are left out of the outer header (`hcp_baseline`).
+    pub protect_headers: bool,
+    /// With `protect_headers`: a Legacy Display Element, the real Subject at the top of a
+    /// single-part text body, for clients that show only the inner body.
+    pub legacy_display: bool,
 }
 
 /// The result of [`verify_message`]. `Debug` shows the report and the message size, never
@@ -60,6 +71,9 @@ pub struct VerifiedMessage {
     pub message: Vec<u8>,
     /// True for `application/pkcs7-mime; smime-type=signed-data`, false for `multipart/signed`.
     pub opaque: bool,
+    /// Header protection found in the signed entity (RFC 9788 or `protected-headers="v1"`):
+    /// its fields are the ones in `message`.
+    pub header_protection: Option<mime::HeaderProtection>,
 }
 
 /// The result of [`decrypt_message`]. `Debug` never shows the plaintext.
@@ -81,6 +95,10 @@ pub struct DecryptedMessage {
     pub authenticated: bool,
     /// The inner signature, verified against the trust store given to [`decrypt_message`].
     pub signature: Option<VerifiedMessage>,
+    /// Header protection found inside the encryption (in the decrypted entity, or in the
+    /// signed entity inside it): the protected fields are the message's header in `message`,
+    /// and the report says which were protected and which were confidential.
+    pub header_protection: Option<mime::HeaderProtection>,
 }
 
 impl std::fmt::Debug for VerifiedMessage {
@@ -89,6 +107,7 @@ impl std::fmt::Debug for VerifiedMessage {
             .field("verification", &self.verification)
             .field("message", &format_args!("[{} bytes]", self.message.len()))
             .field("opaque", &self.opaque)
+            .field("header_protection", &self.header_protection)
             .finish()
     }
 }
@@ -100,6 +119,7 @@ impl std::fmt::Debug for DecryptedMessage {
             .field("cipher", &self.cipher)
             .field("authenticated", &self.authenticated)
             .field("signature", &self.signature)
+            .field("header_protection", &self.header_protection)
             .finish()
     }
 }
@@ -155,6 +175,19 @@ pub fn sign_message(
     rng: &mut impl CryptoRngCore,
     limits: &Limits,
 ) -> Result<Vec<u8>> {
+    let hp = opts.protect_headers.then_some((mime::HpMode::Clear, false));
+    sign_message_hp(raw, signer, opts, hp, rng, limits)
+}
+
+/// [`sign_message`] with header protection in `hp` (mode, legacy display element) or none.
+fn sign_message_hp(
+    raw: &[u8],
+    signer: &Identity,
+    opts: &SignMessageOptions,
+    hp: Option<(mime::HpMode, bool)>,
+    rng: &mut impl CryptoRngCore,
+    limits: &Limits,
+) -> Result<Vec<u8>> {
     check_size(raw, limits)?;
     let mut cms_opts = opts.cms.clone();
     if let Some(curve) = signer.key.curve() {
@@ -162,9 +195,11 @@ pub fn sign_message(
         cms_opts.digest = curve.digest();
     }
     if !opts.opaque {
-        return sign_detached(raw, signer, &cms_opts, rng, limits);
+        return sign_detached(raw, signer, &cms_opts, hp, rng, limits);
     }
-    let (outer, entity) = mime::split_for_protection(raw, limits)?;
+    let mut parts = mime::split_for_protection_parts(raw, limits, false)?;
+    let extra = protect(&mut parts, hp);
+    let entity = [&parts.header[..], &parts.body[..]].concat();
     let part = {
         let der = signed::sign(
             &entity,
@@ -180,7 +215,22 @@ pub fn sign_message(
             &der,
         )
     };
-    Ok(mime::assemble(&outer, &[], &part))
+    Ok(mime::assemble(&parts.outer, &fields(&extra), &part))
+}
+
+/// Apply header protection to `parts` when asked; the fields to add to the outer header.
+fn protect(
+    parts: &mut mime::ProtectedParts<'_>,
+    hp: Option<(mime::HpMode, bool)>,
+) -> Vec<(&'static str, String)> {
+    match hp {
+        Some((mode, legacy)) => mime::apply_header_protection(parts, mode, legacy),
+        None => Vec::new(),
+    }
+}
+
+fn fields<'e>(extra: &'e [(&'static str, String)]) -> Vec<(&'static str, &'e str)> {
+    extra.iter().map(|(n, v)| (*n, v.as_str())).collect()
 }
 
 /// Detached signing: the entity is hashed and copied into the output in its pieces (header
@@ -189,20 +239,30 @@ fn sign_detached(
     raw: &[u8],
     signer: &Identity,
     cms_opts: &SignOptions,
+    hp: Option<(mime::HpMode, bool)>,
     rng: &mut impl CryptoRngCore,
     limits: &Limits,
 ) -> Result<Vec<u8>> {
+    let mut parts = mime::split_for_protection_parts(raw, limits, true)?;
+    let extra = protect(&mut parts, hp);
+    if hp.is_some() && !(parts.header.is_ascii() && parts.body.is_ascii()) {
+        // protected header fields (or a legacy display element) with 8-bit text: 7-bit again
+        let entity = [&parts.header[..], &parts.body[..]].concat();
+        let seven = mime::make_seven_bit(&entity, limits)?.into_owned();
+        parts.header = Vec::new();
+        parts.body = std::borrow::Cow::Owned(seven);
+    }
     let mime::ProtectedParts {
         outer,
         header,
         body,
-    } = mime::split_for_protection_parts(raw, limits, true)?;
+    } = parts;
     let mut hasher =
         signed::DetachedSigner::new(&signer.key, &signer.cert, &signer.chain, cms_opts)?;
     hasher.write_all(&header)?;
     hasher.write_all(&body)?;
     let der = hasher.finish()?;
-    let mut out = mime::assemble(&outer, &[], b"");
+    let mut out = mime::assemble(&outer, &fields(&extra), b"");
     mime::write_multipart_signed(
         &mut out,
         &[&header, &body],
@@ -239,20 +299,26 @@ pub fn verify_message(
             let content = mime::canonicalize_crlf(ms.signed);
             let verification =
                 signed::verify(&ms.signature, Some(&content), trust, &vopts, limits)?;
+            let (message, header_protection) =
+                mime::unprotect_headers(&ms.outer, &content, limits)?;
             Ok(VerifiedMessage {
                 verification,
-                message: mime::assemble(&ms.outer, &[], &content),
+                message,
                 opaque: false,
+                header_protection,
             })
         }
         SmimeKind::OpaqueSigned | SmimeKind::Encrypted => {
             let p = mime::parse_pkcs7_mime(raw, limits)?.ok_or_else(|| not_signed(raw, limits))?;
             let verification = signed::verify(&p.der, None, trust, &vopts, limits)?;
             let content = verification.content.clone().unwrap_or_default();
+            let content = mime::canonicalize_crlf(&content).into_owned();
+            let (message, header_protection) = mime::unprotect_headers(&p.outer, &content, limits)?;
             Ok(VerifiedMessage {
                 verification,
-                message: mime::assemble(&p.outer, &[], &content),
+                message,
                 opaque: true,
+                header_protection,
             })
         }
         SmimeKind::None => Err(not_signed(raw, limits)),
@@ -302,19 +368,28 @@ pub fn encrypt_message(
     limits: &Limits,
 ) -> Result<Vec<u8>> {
     check_size(raw, limits)?;
+    // Header protection goes into the innermost layer: the signed entity when signing.
+    let hp = opts
+        .protect_headers
+        .then_some((mime::HpMode::Cipher, opts.legacy_display));
     let raw: Cow<'_, [u8]> = match signer {
-        Some((id, sopts)) => Cow::Owned(sign_message(raw, id, sopts, rng, limits)?),
+        Some((id, sopts)) => Cow::Owned(sign_message_hp(raw, id, sopts, hp, rng, limits)?),
         None => Cow::Borrowed(raw),
+    };
+    let mut parts = mime::split_for_protection_parts(&raw, limits, false)?;
+    let extra = match signer {
+        None => protect(&mut parts, hp),
+        Some(_) => Vec::new(),
     };
     let mime::ProtectedParts {
         outer,
         mut header,
         body,
-    } = mime::split_for_protection_parts(&raw, limits, false)?;
-    if opts.outer_subject.is_some() {
+    } = parts;
+    if opts.outer_subject.is_some() && !opts.protect_headers {
         header = mime::protect_subject(&outer, &header);
     }
-    let mut out = encrypted_head(&outer, opts);
+    let mut out = encrypted_head(&outer, &fields(&extra), opts);
     if opts.cipher.algorithm().is_aead() {
         let entity = [&header[..], &body[..]].concat();
         let der = enveloped::encrypt(&entity, recipients, opts.cipher, rng)?;
@@ -343,7 +418,11 @@ pub fn encrypt_message(
 
 /// The outer header fields, `MIME-Version` and the `application/pkcs7-mime` entity header
 /// with its empty line: everything of an encrypted message before the base64 body.
-fn encrypted_head(outer: &[HeaderField<'_>], opts: &EncryptMessageOptions) -> Vec<u8> {
+fn encrypted_head(
+    outer: &[HeaderField<'_>],
+    extra: &[(&str, &str)],
+    opts: &EncryptMessageOptions,
+) -> Vec<u8> {
     let smime_type = match opts.cipher {
         ContentCipher::Aes128Gcm | ContentCipher::Aes256Gcm => "authEnveloped-data",
         _ => "enveloped-data",
@@ -354,7 +433,7 @@ fn encrypted_head(outer: &[HeaderField<'_>], opts: &EncryptMessageOptions) -> Ve
         &[],
     );
     match &opts.outer_subject {
-        Some(subject) => {
+        Some(subject) if !opts.protect_headers => {
             let kept: Vec<_> = outer
                 .iter()
                 .filter(|h| !h.name.eq_ignore_ascii_case("Subject"))
@@ -362,7 +441,7 @@ fn encrypted_head(outer: &[HeaderField<'_>], opts: &EncryptMessageOptions) -> Ve
                 .collect();
             mime::assemble(&kept, &[("Subject", subject.as_str())], &part)
         }
-        None => mime::assemble(outer, &[], &part),
+        _ => mime::assemble(outer, extra, &part),
     }
 }
 
@@ -470,7 +549,6 @@ impl<W: Write> MessageEncryptor<W> {
         let entity = Entity::parse(block, &self.limits)?;
         let (mime, outer): (Vec<HeaderField<'_>>, Vec<HeaderField<'_>>) =
             entity.headers().iter().partition(|h| h.is_mime_field());
-        let prefix = encrypted_head(&outer, &self.opts);
         let mut inner = Vec::with_capacity(block.len() + 64);
         if !mime.iter().any(|h| h.is_named("Content-Type")) {
             inner.extend_from_slice(b"Content-Type: text/plain; charset=us-ascii\r\n");
@@ -482,9 +560,23 @@ impl<W: Write> MessageEncryptor<W> {
             }
         }
         inner.extend_from_slice(b"\r\n");
-        if self.opts.outer_subject.is_some() {
+        let mut parts = mime::ProtectedParts {
+            outer,
+            header: inner,
+            body: Cow::Borrowed(&[]),
+        };
+        // the body streams: no legacy display element here
+        let extra = protect(
+            &mut parts,
+            self.opts
+                .protect_headers
+                .then_some((mime::HpMode::Cipher, false)),
+        );
+        let (outer, mut inner) = (parts.outer, parts.header);
+        if self.opts.outer_subject.is_some() && !self.opts.protect_headers {
             inner = mime::protect_subject(&outer, &inner);
         }
+        let prefix = encrypted_head(&outer, &fields(&extra), &self.opts);
         self.body.get_mut().get_mut().get_mut().release(&prefix)?;
         self.body.write_all(&inner)?;
         Ok(())
@@ -825,11 +917,20 @@ pub fn decrypt_message(
     if !mime::is_canonical(&message) {
         message = mime::canonicalize_crlf(&message).into_owned();
     }
-    // Header fields inside the encryption (a protected Subject) win over the outer ones.
-    let outer = mime::unprotected_outer(p.outer, &message, limits)?;
-    let head = mime::assemble(&outer, &[], b"");
-    message.splice(0..0, head);
-    let message = Zeroizing::new(message);
+    // Header fields inside the encryption win over the outer ones: RFC 9788 header
+    // protection, `protected-headers="v1"`, or just a protected Subject.
+    let mut header_protection = None;
+    if mime::has_header_protection(&message, limits) {
+        let (m, hp) = mime::unprotect_headers(&p.outer, &message, limits)?;
+        let wiped = Zeroizing::new(std::mem::replace(&mut message, m));
+        drop(wiped);
+        header_protection = hp;
+    } else {
+        let outer = mime::unprotected_outer(p.outer.clone(), &message, limits)?;
+        let head = mime::assemble(&outer, &[], b"");
+        message.splice(0..0, head);
+    }
+    let mut message = Zeroizing::new(message);
     let signature = match trust {
         Some(trust)
             if matches!(
@@ -841,6 +942,27 @@ pub fn decrypt_message(
         }
         _ => None,
     };
+    // Signed, then encrypted, with header protection inside the signed entity: the
+    // protected fields go in front of the (still verifiable) multipart/signed entity.
+    if header_protection.is_none()
+        && let Some(sig) = &signature
+        && sig.header_protection.is_some()
+        && let Some(signed) = signed_entity(&message, limits)?
+    {
+        let (fields, hp) = mime::protected_header(&p.outer, &signed, limits)?;
+        let entity = Entity::parse(&message, limits)?;
+        let mut rebuilt = fields;
+        rebuilt.extend_from_slice(b"MIME-Version: 1.0\r\n");
+        for f in entity.headers().iter().filter(|f| f.is_mime_field()) {
+            if !f.is_named("MIME-Version") {
+                rebuilt.extend_from_slice(f.raw);
+            }
+        }
+        rebuilt.extend_from_slice(b"\r\n");
+        rebuilt.extend_from_slice(entity.body());
+        message = Zeroizing::new(rebuilt);
+        header_protection = hp;
+    }
     // EFAIL: unauthenticated CBC content counts as authenticated only under a valid signature.
     let authenticated = decrypted.authenticated
         || signature
@@ -851,7 +973,16 @@ pub fn decrypt_message(
         cipher: decrypted.cipher,
         authenticated,
         signature,
+        header_protection,
     })
+}
+
+/// The signed entity of a detached or opaque signed message (CRLF), if it is one.
+fn signed_entity(message: &[u8], limits: &Limits) -> Result<Option<Vec<u8>>> {
+    if let Some(ms) = mime::parse_multipart_signed(message, limits)? {
+        return Ok(Some(mime::canonicalize_crlf(ms.signed).into_owned()));
+    }
+    Ok(None)
 }
 
 fn check_size(raw: &[u8], limits: &Limits) -> Result<()> {

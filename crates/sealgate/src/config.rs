@@ -12,6 +12,8 @@
 //! mike_address = "keys@example.com"   # key-exchange responder address (optional)
 //! sender_copy = true                  # encrypt to the sender's own key too (default true)
 //! outer_subject = "Encrypted message" # outer Subject of encrypted mail (default: unchanged)
+//! protect_headers = false             # RFC 9788 header protection of encrypted mail
+//! legacy_display = false              # with it, the real Subject at the top of text bodies
 //!
 //! [store]
 //! path = "keys.db"                    # SQLite key store, required
@@ -91,6 +93,10 @@ pub struct GatewayConfig {
     pub sender_copy: bool,
     /// The outer Subject of encrypted messages.
     pub outer_subject: Option<String>,
+    /// RFC 9788 header protection of outbound encrypted mail.
+    pub protect_headers: bool,
+    /// With it, a Legacy Display Element.
+    pub legacy_display: bool,
     /// The host name for Message-IDs.
     pub hostname: String,
     /// Domain → certificate id of the domain's signing identity.
@@ -316,6 +322,10 @@ struct File {
     sender_copy: Option<bool>,
     #[serde(default)]
     outer_subject: Option<String>,
+    #[serde(default)]
+    protect_headers: bool,
+    #[serde(default)]
+    legacy_display: bool,
     store: StoreFile,
     #[serde(default)]
     domain_identities: BTreeMap<String, String>,
@@ -484,6 +494,9 @@ impl GatewayConfig {
                 ));
             }
         };
+        if file.legacy_display && !file.protect_headers {
+            return Err(config_err("legacy_display needs protect_headers = true"));
+        }
         if let Some(m) = &file.mike_address
             && !m.contains('@')
         {
@@ -517,6 +530,8 @@ impl GatewayConfig {
             mike_address: file.mike_address,
             sender_copy: file.sender_copy.unwrap_or(true),
             outer_subject: file.outer_subject,
+            protect_headers: file.protect_headers,
+            legacy_display: file.legacy_display,
             hostname: file.hostname.unwrap_or_else(|| Options::default().hostname),
             domain_identities: file.domain_identities,
             limits: file.limits.apply(Limits::default()),
@@ -577,6 +592,8 @@ impl GatewayConfig {
             limits: self.limits.clone(),
             directory_negative_ttl: self.directory_negative_ttl,
             hold_on_directory_error: self.hold_on_directory_error,
+            protect_headers: self.protect_headers,
+            legacy_display: self.legacy_display,
             ..Options::default()
         }
     }

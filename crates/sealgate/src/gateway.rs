@@ -61,6 +61,12 @@ pub struct Options {
     /// retries) instead of falling back to the next method the policy allows (e.g. password
     /// ZIP). Default `false`: fall back, and say so in the audit record.
     pub hold_on_directory_error: bool,
+    /// Header protection (RFC 9788) on outbound S/MIME and OpenPGP encryption: the real
+    /// Subject, From, To, Cc, Date, Message-ID... travel inside, the outer Subject is `[...]`.
+    pub protect_headers: bool,
+    /// With `protect_headers`: a Legacy Display Element (the real Subject at the top of a
+    /// single-part text body) for recipients whose clients do not read header protection.
+    pub legacy_display: bool,
 }
 
 impl Default for Options {
@@ -73,6 +79,8 @@ impl Default for Options {
             limits: Limits::default(),
             directory_negative_ttl: Duration::from_secs(600),
             hold_on_directory_error: false,
+            protect_headers: false,
+            legacy_display: false,
         }
     }
 }
@@ -786,6 +794,8 @@ impl Gateway {
                 let mut opts = smime::EncryptMessageOptions::default();
                 opts.cipher = cipher;
                 opts.outer_subject = self.inner.options.outer_subject.clone();
+                opts.protect_headers = self.inner.options.protect_headers;
+                opts.legacy_display = self.inner.options.legacy_display;
                 let recipients: Vec<smime::Recipient> =
                     certs.into_iter().map(smime::Recipient::new).collect();
                 let pre_signed;
@@ -831,6 +841,8 @@ impl Gateway {
                 }
                 let mut opts = crate::pgp::EncryptMessageOptions::default();
                 opts.outer_subject = self.inner.options.outer_subject.clone();
+                opts.protect_headers = self.inner.options.protect_headers;
+                opts.legacy_display = self.inner.options.legacy_display;
                 let pre_signed;
                 let (input, signer) = match group.sign {
                     Some(SignMethod::Pgp) => {

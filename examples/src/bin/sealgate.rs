@@ -158,6 +158,9 @@ struct SignArgs {
     /// Use RSASSA-PSS instead of PKCS#1 v1.5 (RSA keys only).
     #[arg(long)]
     pss: bool,
+    /// Header protection (RFC 9788, hp="clear"): sign the header fields too.
+    #[arg(long)]
+    protect_headers: bool,
     #[command(flatten)]
     io: InOut,
 }
@@ -194,8 +197,16 @@ struct EncryptArgs {
     #[arg(long)]
     oaep: bool,
     /// Replace the outer Subject, which travels in clear, with this text.
-    #[arg(long, value_name = "TEXT")]
+    #[arg(long, value_name = "TEXT", conflicts_with = "protect_headers")]
     subject: Option<String>,
+    /// Header protection (RFC 9788, hp="cipher"): the header fields travel inside the
+    /// encryption (inside the signature when signing), the outer Subject becomes "[...]".
+    #[arg(long)]
+    protect_headers: bool,
+    /// With --protect-headers: show the real Subject at the top of a single-part text body
+    /// (Legacy Display Element) for clients that do not read header protection.
+    #[arg(long, requires = "protect_headers")]
+    legacy_display: bool,
     /// Sign first with this private key (sign-then-encrypt); needs --sign-cert.
     #[arg(long, value_name = "KEY", requires = "sign_cert")]
     sign_key: Option<PathBuf>,
@@ -591,6 +602,7 @@ fn sign(a: SignArgs) -> Result<u8, Failure> {
         Digest::Sha512 => DigestAlgorithm::Sha512,
     };
     opts.cms.rsa_pss = a.pss;
+    opts.protect_headers = a.protect_headers;
     let out = smime::sign_message(&input, &id, &opts, &mut rand_core::OsRng, &limits)?;
     write_output(a.io.out.as_deref(), &out)?;
     Ok(0)
@@ -714,6 +726,8 @@ fn encrypt(a: EncryptArgs) -> Result<u8, Failure> {
         Cipher::Aes128Cbc => smime::ContentCipher::Aes128Cbc,
     };
     opts.outer_subject = a.subject;
+    opts.protect_headers = a.protect_headers;
+    opts.legacy_display = a.legacy_display;
     let sopts = SignMessageOptions::default();
     let out = smime::encrypt_message(
         &input,
@@ -725,6 +739,23 @@ fn encrypt(a: EncryptArgs) -> Result<u8, Failure> {
     )?;
     write_output(a.io.out.as_deref(), &out)?;
     Ok(0)
+}
+
+/// One line on stderr saying how the header was protected, when it was.
+pub(crate) fn print_header_protection(hp: Option<&sealgate::mime::HeaderProtection>) {
+    if let Some(hp) = hp {
+        eprintln!(
+            "header protection: {}; protected={}; confidential={}{}",
+            hp.scheme,
+            hp.protected.join(","),
+            hp.confidential.join(","),
+            if hp.legacy_display_removed {
+                "; legacy display element removed"
+            } else {
+                ""
+            }
+        );
+    }
 }
 
 fn decrypt(a: DecryptArgs) -> Result<u8, Failure> {
@@ -745,6 +776,7 @@ fn decrypt(a: DecryptArgs) -> Result<u8, Failure> {
     let input = read_input(a.io.input.as_deref(), &limits)?;
     let d = smime::decrypt_message(&input, &id.key, Some(&id.cert), trust.as_ref(), &limits)?;
     write_output(a.io.out.as_deref(), &d.message)?;
+    print_header_protection(d.header_protection.as_ref());
     match &d.signature {
         Some(v) => {
             print_verification(&v.verification);

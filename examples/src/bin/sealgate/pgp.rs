@@ -47,8 +47,16 @@ pub(crate) struct EncryptArgs {
     #[arg(long, value_name = "VAR")]
     passphrase_env: Option<String>,
     /// Replace the outer (clear-text) Subject with this text; the real one travels inside.
-    #[arg(long, value_name = "TEXT")]
+    #[arg(long, value_name = "TEXT", conflicts_with = "protect_headers")]
     subject: Option<String>,
+    /// Header protection (RFC 9788, hp="cipher"): the header fields travel inside the
+    /// encryption, the outer Subject becomes "[...]".
+    #[arg(long)]
+    protect_headers: bool,
+    /// With --protect-headers: show the real Subject at the top of a single-part text body
+    /// (Legacy Display Element) for clients that do not read header protection.
+    #[arg(long, requires = "protect_headers")]
+    legacy_display: bool,
     #[command(flatten)]
     io: IoArgs,
 }
@@ -61,6 +69,9 @@ pub(crate) struct SignArgs {
     /// Environment variable holding the key's passphrase.
     #[arg(long, value_name = "VAR")]
     passphrase_env: Option<String>,
+    /// Header protection (RFC 9788, hp="clear"): sign the header fields too.
+    #[arg(long)]
+    protect_headers: bool,
     #[command(flatten)]
     io: IoArgs,
 }
@@ -148,6 +159,8 @@ fn encrypt(a: EncryptArgs) -> Result<u8, Failure> {
     let input = read_input(a.io.input.as_deref(), &limits)?;
     let mut opts = pgp::EncryptMessageOptions::default();
     opts.outer_subject = a.subject;
+    opts.protect_headers = a.protect_headers;
+    opts.legacy_display = a.legacy_display;
     let out = pgp::encrypt_message(
         &input,
         &recipients,
@@ -164,7 +177,9 @@ fn sign(a: SignArgs) -> Result<u8, Failure> {
     let limits = Limits::default();
     let key = secret_key(&a.key, a.passphrase_env.as_deref(), &limits)?;
     let input = read_input(a.io.input.as_deref(), &limits)?;
-    let out = pgp::sign_message(&input, &key, &mut rand_core::OsRng, &limits)?;
+    let mut opts = pgp::SignMessageOptions::default();
+    opts.protect_headers = a.protect_headers;
+    let out = pgp::sign_message_with(&input, &key, &opts, &mut rand_core::OsRng, &limits)?;
     write_output(a.io.out.as_deref(), &out)?;
     Ok(0)
 }
@@ -176,6 +191,7 @@ fn decrypt(a: DecryptArgs) -> Result<u8, Failure> {
     let input = read_input(a.io.input.as_deref(), &limits)?;
     let d = pgp::decrypt_message(&input, std::slice::from_ref(&key), &signers, &limits)?;
     write_output(a.io.out.as_deref(), &d.message)?;
+    crate::print_header_protection(d.header_protection.as_ref());
     if a.signer.is_empty() {
         // No signature was asked for: decryption alone succeeded, so exit 0 (the contract),
         // and only say who signed, since without a certificate nothing could be checked.
