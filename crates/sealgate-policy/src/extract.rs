@@ -34,6 +34,9 @@ pub(crate) struct Extractor<'l> {
 /// What one attachment may still extract.
 struct Budget {
     left: usize,
+    /// Archive entries still to look at, nested archives included: depth alone let a
+    /// 42.zip-style fan-out (16 archives of 16 archives ...) open 16^depth archives.
+    entries_left: usize,
 }
 
 impl<'l> Extractor<'l> {
@@ -140,6 +143,7 @@ impl<'l> Extractor<'l> {
     ) {
         let mut budget = Budget {
             left: self.limits.max_extract_bytes_per_attachment,
+            entries_left: self.limits.max_archive_entries,
         };
         self.inspect_file(
             data,
@@ -321,10 +325,11 @@ impl<'l> Extractor<'l> {
             return FileType::Zip;
         }
         let count = archive.len();
-        if count > self.limits.max_archive_entries {
+        if count > budget.entries_left {
             self.limit(location.clone(), "archive entries");
         }
-        let count = count.min(self.limits.max_archive_entries);
+        let count = count.min(budget.entries_left);
+        budget.entries_left -= count;
         let mut entries = Vec::with_capacity(count);
         for i in 0..count {
             if let Ok(f) = archive.by_index_raw(i) {
@@ -496,16 +501,15 @@ impl<'l> Extractor<'l> {
     /// POSIX ustar: 512-byte headers, octal sizes, data padded to 512.
     fn tar(&mut self, data: &[u8], location: &Location, depth: usize, budget: &mut Budget) {
         let mut off = 0usize;
-        let mut entries = 0usize;
         while let Some(header) = data.get(off..off + 512) {
             if header.iter().all(|&b| b == 0) {
                 break;
             }
-            entries += 1;
-            if entries > self.limits.max_archive_entries {
+            if budget.entries_left == 0 {
                 self.limit(location.clone(), "archive entries");
                 break;
             }
+            budget.entries_left -= 1;
             let field = |r: std::ops::Range<usize>| -> String {
                 let f = header.get(r).unwrap_or_default();
                 let end = f.iter().position(|&b| b == 0).unwrap_or(f.len());
