@@ -1708,7 +1708,7 @@ fn keystore_100k_pem_certificates() {
                 ImportOptions, KeyStore, Keyring, MemoryStore, parse_key_material,
             };
             let limits = Limits::default();
-            // Over the key-file size limit as it stands (1 KB × 100,000) ...
+            // Over the key-file size limit as it stands (1.3 KB × 100,000) ...
             let r = parse_key_material(&many, None, &limits);
             assert!(r.is_err(), "{:?}", r.map(|m| m.len()));
             // ... and with that limit raised, the certificate count stops it.
