@@ -126,3 +126,183 @@ pbkdf2 = seq(oid("1.2.840.113549.1.5.12"),
 pbes2 = seq(oid("1.2.840.113549.1.5.13"),
             seq(pbkdf2, seq(oid("2.16.840.1.101.3.4.1.42"), octets(b"\x03" * 16))))
 write("pkcs8-1e9-iterations.der", seq(pbes2, octets(b"\x04" * 64)))
+
+# ---------------------------------------------------------------------------------------------
+# ZIP bombs and PDF (the policy's inspection and sealgate-zip's reader).
+
+import struct
+import zlib
+
+
+def crc32_combine(crc1, crc2, len2):
+    """zlib's crc32_combine: the CRC-32 of A||B from crc(A), crc(B) and len(B)."""
+
+    def times(mat, vec):
+        s, i = 0, 0
+        while vec:
+            if vec & 1:
+                s ^= mat[i]
+            vec >>= 1
+            i += 1
+        return s
+
+    def square(mat):
+        return [times(mat, mat[n]) for n in range(32)]
+
+    if len2 == 0:
+        return crc1
+    odd = [0xEDB88320] + [1 << n for n in range(31)]
+    even = square(odd)
+    odd = square(even)
+    while True:
+        even = square(odd)
+        if len2 & 1:
+            crc1 = times(even, crc1)
+        len2 >>= 1
+        if not len2:
+            break
+        odd = square(even)
+        if len2 & 1:
+            crc1 = times(odd, crc1)
+        len2 >>= 1
+        if not len2:
+            break
+    return crc1 ^ crc2
+
+
+def raw_deflate(data):
+    c = zlib.compressobj(9, zlib.DEFLATED, -15, 9)
+    return c.compress(data) + c.flush()
+
+
+DOS_TIME, DOS_DATE = 0, 0x21  # 1980-01-01 00:00
+
+
+def local_header(name, crc, csize, usize, method=8):
+    return struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, method, DOS_TIME, DOS_DATE,
+                       crc, csize, usize, len(name), 0) + name
+
+
+def central_header(name, crc, csize, usize, offset, method=8):
+    return struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, method, DOS_TIME, DOS_DATE,
+                       crc, csize, usize, len(name), 0, 0, 0, 0, 0, offset) + name
+
+
+def end_of_central_directory(count, cd_size, cd_offset):
+    return struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, count, count, cd_size, cd_offset, 0)
+
+
+def quoted_overlap_bomb(files, kernel_len):
+    """David Fifield's "better zip bomb" (USENIX WOOT 2019), quoted-overlap form: every file's
+    data is a stored deflate block that quotes the next local header, followed by the next
+    file's data; the last file's data is the kernel. Every file expands to the kernel plus the
+    headers after it, out of one copy of the kernel."""
+    names = [("%03d" % i).encode() for i in range(files)]
+    kernel_plain_crc = zlib.crc32(b"\0" * kernel_len)
+    kernel = raw_deflate(b"\0" * kernel_len)
+    # Back to front: file i's data = quote(LH[i+1]) + LH[i+1] + data[i+1].
+    data = kernel
+    usize, crc = kernel_len, kernel_plain_crc
+    headers = [None] * files
+    sizes = [None] * files
+    for i in range(files - 1, -1, -1):
+        headers[i] = local_header(names[i], crc, len(data), usize)
+        sizes[i] = (crc, len(data), usize)
+        if i == 0:
+            break
+        lh = headers[i]
+        quote = struct.pack("<BHH", 0, len(lh), len(lh) ^ 0xFFFF)
+        crc = crc32_combine(zlib.crc32(lh), crc, usize)
+        usize += len(lh)
+        data = quote + lh + data
+    out = headers[0] + data
+    offsets, off = [], 0
+    for i in range(files):
+        offsets.append(off)
+        off += len(headers[i]) + 5 if i + 1 < files else 0
+    cd = b"".join(central_header(names[i], *sizes[i], offsets[i]) for i in range(files))
+    return out + cd + end_of_central_directory(files, len(cd), len(out))
+
+
+write("zip-quoted-overlap.zip", quoted_overlap_bomb(250, 8 << 20))
+
+
+def stored_or_deflated_zip(entries):
+    out, cd = b"", b""
+    for name, content in entries:
+        packed = raw_deflate(content)
+        crc = zlib.crc32(content)
+        cd += central_header(name, crc, len(packed), len(content), len(out))
+        out += local_header(name, crc, len(packed), len(content)) + packed
+    return out + cd + end_of_central_directory(len(entries), len(cd), len(out))
+
+
+def nested_bomb(levels, fanout, leaf_len):
+    """42.zip's shape: `fanout` copies of the level below, `levels` deep, a leaf of zeros."""
+    level = stored_or_deflated_zip([(b"0.txt", b"\0" * leaf_len)])
+    for depth in range(levels):
+        level = stored_or_deflated_zip(
+            [(("%d-%d.zip" % (depth, i)).encode(), level) for i in range(fanout)])
+    return level
+
+
+write("zip-42-nested.zip", nested_bomb(4, 16, 64 << 20))
+
+# A PDF whose object stream extends itself, whose /Length is absurd, whose Flate stream
+# inflates to 16 MiB, and whose last stream never ends.
+pdf = b"%PDF-1.7\n"
+pdf += b"1 0 obj\n<< /Type /ObjStm /N 1 /First 4 /Extends 1 0 R /Length 99999999999999 " \
+       b"/Filter /FlateDecode >>\nstream\n" + zlib.compress(b"\0" * (16 << 20), 9) + \
+       b"\nendstream\nendobj\n"
+pdf += b"2 0 obj\n<< /Type /ObjStm /N 1 /First 4 /Extends 2 0 R /Length 2 0 R >>\nstream\n" \
+       b"1 0 << /Author (Loop) /Extends 2 0 R >>\nendstream\nendobj\n"
+pdf += b"3 0 obj\n<< /Length 3 0 R >>\nstream\nBT (never ends) Tj ET\n" + b"(x) Tj " * 2000
+write("pdf-endless-objstm.pdf", pdf)
+
+# ---------------------------------------------------------------------------------------------
+# A 16384-bit RSA key: a certificate (the signature is filler: nothing must get as far as
+# checking it) and a PKCS#8 private key of that size (numbers of the right lengths, not a real
+# key: the size bound must refuse it before any arithmetic).
+
+
+def bitstring(b):
+    return tlv(0x03, b"\x00" + b)
+
+
+def name(*rdns):
+    return seq(*[tlv(0x31, seq(oid(o), tlv(0x0C, v))) for o, v in rdns])
+
+
+def big(bits, seed):
+    n = (1 << (bits - 1)) | 1
+    x = seed
+    for i in range(1, bits - 1, 61):
+        x = (x * 6364136223846793005 + 1442695040888963407) % (1 << 64)
+        n |= (x & 1) << i
+    return n
+
+
+rsa_oid = seq(oid("1.2.840.113549.1.1.1"), b"\x05\x00")
+sha256_rsa = seq(oid("1.2.840.113549.1.1.11"), b"\x05\x00")
+n16k = big(16384, 1)
+spki = seq(rsa_oid, bitstring(seq(integer(n16k), integer(65537))))
+exts = seq(
+    seq(oid("2.5.29.17"), octets(seq(tlv(0x81, b"big@example.com")))),
+    seq(oid("2.5.29.15"), b"\x01\x01\xff", octets(tlv(0x03, b"\x05\xa0"))),
+    seq(oid("2.5.29.37"), octets(seq(oid("1.3.6.1.5.5.7.3.4")))),
+)
+tbs = seq(
+    tlv(0xA0, integer(2)),
+    integer(0x1634),
+    sha256_rsa,
+    name(("2.5.4.3", b"Big RSA CA")),
+    seq(tlv(0x17, b"250101000000Z"), tlv(0x18, b"20991231000000Z")),
+    name(("2.5.4.3", b"Big RSA")),
+    spki,
+    tlv(0xA3, exts),
+)
+write("rsa-16384.crt.der", seq(tbs, sha256_rsa, bitstring(b"\x5a" * 2048)))
+rsa_key = seq(integer(0), integer(n16k), integer(65537), integer(big(16384, 2)),
+              integer(big(8192, 3)), integer(big(8192, 4)), integer(big(8192, 5)),
+              integer(big(8192, 6)), integer(big(8192, 7)))
+write("rsa-16384.pk8.der", seq(integer(0), rsa_oid, octets(rsa_key)))

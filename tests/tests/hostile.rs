@@ -1119,3 +1119,778 @@ fn spoof_unsigned_parts_around_signed_part() {
         assert!(r.is_err(), "{:?}", r.map(|v| v.verification.is_valid()));
     });
 }
+
+// ---------------------------------------------------------------------------------------------
+// ZIP: through the `sealgate-zip` reader and through the policy's inspection of an attachment
+
+use sealgate::policy::{self as policy, FileType, Policy, UninspectableReason};
+
+/// CRC-32 (IEEE), bitwise: the inputs here are small.
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// One entry of a hand-made (stored) archive; the `local_*` fields let the local header
+/// disagree with the central directory.
+#[derive(Clone)]
+struct Raw<'a> {
+    name: &'a str,
+    local_name: Option<&'a str>,
+    data: &'a [u8],
+    local_method: u16,
+    local_size_delta: u32,
+}
+
+fn raw<'a>(name: &'a str, data: &'a [u8]) -> Raw<'a> {
+    Raw {
+        name,
+        local_name: None,
+        data,
+        local_method: 0,
+        local_size_delta: 0,
+    }
+}
+
+fn raw_zip(entries: &[Raw<'_>]) -> Vec<u8> {
+    let (mut out, mut cd) = (Vec::new(), Vec::new());
+    for e in entries {
+        let crc = crc32(e.data);
+        let offset = out.len() as u32;
+        let local_name = e.local_name.unwrap_or(e.name);
+        out.extend_from_slice(b"PK\x03\x04\x14\x00\x00\x00");
+        out.extend_from_slice(&e.local_method.to_le_bytes());
+        out.extend_from_slice(&[0, 0, 0x21, 0]);
+        out.extend_from_slice(&crc.to_le_bytes());
+        let size = e.data.len() as u32;
+        out.extend_from_slice(&(size + e.local_size_delta).to_le_bytes());
+        out.extend_from_slice(&(size + e.local_size_delta).to_le_bytes());
+        out.extend_from_slice(&(local_name.len() as u16).to_le_bytes());
+        out.extend_from_slice(&[0, 0]);
+        out.extend_from_slice(local_name.as_bytes());
+        out.extend_from_slice(e.data);
+        cd.extend_from_slice(b"PK\x01\x02\x14\x00\x14\x00\x00\x00\x00\x00\x00\x00\x21\x00");
+        cd.extend_from_slice(&crc.to_le_bytes());
+        cd.extend_from_slice(&size.to_le_bytes());
+        cd.extend_from_slice(&size.to_le_bytes());
+        cd.extend_from_slice(&(e.name.len() as u16).to_le_bytes());
+        cd.extend_from_slice(&[0; 12]);
+        cd.extend_from_slice(&offset.to_le_bytes());
+        cd.extend_from_slice(e.name.as_bytes());
+    }
+    let start = out.len() as u32;
+    out.extend_from_slice(&cd);
+    eocd(&mut out, entries.len() as u16, cd.len() as u32, start);
+    out
+}
+
+fn eocd(out: &mut Vec<u8>, count: u16, cd_size: u32, cd_start: u32) {
+    out.extend_from_slice(b"PK\x05\x06\x00\x00\x00\x00");
+    out.extend_from_slice(&count.to_le_bytes());
+    out.extend_from_slice(&count.to_le_bytes());
+    out.extend_from_slice(&cd_size.to_le_bytes());
+    out.extend_from_slice(&cd_start.to_le_bytes());
+    out.extend_from_slice(&[0, 0]);
+}
+
+/// A message with `data` as a base64 attachment named `name`.
+fn with_attachment(name: &str, data: &[u8]) -> Vec<u8> {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(data);
+    let mut m = format!(
+        "From: a@partner.example\r\nTo: b@example.com\r\nSubject: files\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n\
+         see attached\r\n--b\r\nContent-Type: application/octet-stream\r\n\
+         Content-Disposition: attachment; filename=\"{name}\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n"
+    )
+    .into_bytes();
+    for line in b64.as_bytes().chunks(76) {
+        m.extend_from_slice(line);
+        m.extend_from_slice(b"\r\n");
+    }
+    m.extend_from_slice(b"--b--\r\n");
+    m
+}
+
+fn inspect_attachment(name: &str, data: &[u8], limits: &Limits) -> policy::Inspection {
+    let m = with_attachment(name, data);
+    let e = Entity::parse(&m, limits).unwrap();
+    policy::inspect(&e, limits)
+}
+
+fn attachment_text(i: &policy::Inspection) -> usize {
+    i.texts
+        .iter()
+        .filter(|t| matches!(t.source, policy::TextSource::Attachment))
+        .map(|t| t.text.len())
+        .sum()
+}
+
+fn has_limit(i: &policy::Inspection) -> bool {
+    i.uninspectable
+        .iter()
+        .any(|u| matches!(u.reason, UninspectableReason::LimitReached { .. }))
+}
+
+fn has_corrupt(i: &policy::Inspection) -> bool {
+    i.uninspectable
+        .iter()
+        .any(|u| matches!(u.reason, UninspectableReason::Corrupt { .. }))
+}
+
+fn zip_open(data: &[u8]) -> Result<usize, sealgate::zip::Error> {
+    sealgate::zip::ZipReader::open(std::io::Cursor::new(data), &Limits::default())
+        .map(|z| z.entries().len())
+}
+
+#[test]
+fn zip_quoted_overlap() {
+    hostile(
+        "zip_quoted_overlap",
+        || corpus("zip-quoted-overlap.zip"),
+        |z| {
+            // 30 KB, 250 files of 8 MiB each out of one kernel (Fifield's quoted overlap).
+            let r = zip_open(&z);
+            assert!(
+                matches!(r, Err(sealgate::zip::Error::OverlappingEntries)),
+                "{r:?}"
+            );
+            assert!(matches!(
+                sealgate::zip::read_all(&z, None, &Limits::default()),
+                Err(sealgate::zip::Error::OverlappingEntries)
+            ));
+            let i = inspect_attachment("bomb.zip", &z, &Limits::default());
+            assert!(has_corrupt(&i), "{:?}", i.uninspectable);
+            assert_eq!(attachment_text(&i), 0);
+        },
+    );
+}
+
+#[test]
+fn zip_central_entries_sharing_one_local_file() {
+    hostile(
+        "zip_central_entries_sharing_one_local_file",
+        || {
+            // One local file, 1,000 central entries (other names) pointing at it.
+            static DATA: [u8; 100_000] = [b'A'; 100_000];
+            let one = raw_zip(&[raw("0", &DATA)]);
+            let local_end = 30 + 1 + DATA.len();
+            let mut z = one[..local_end].to_vec();
+            let central = &one[local_end..one.len() - 22];
+            let mut cd = Vec::new();
+            for i in 0..1000u32 {
+                let name = format!("{i:04}");
+                let mut c = central[..46].to_vec();
+                c[28..30].copy_from_slice(&4u16.to_le_bytes());
+                c.extend_from_slice(name.as_bytes());
+                cd.extend_from_slice(&c);
+            }
+            z.extend_from_slice(&cd);
+            eocd(&mut z, 1000, cd.len() as u32, local_end as u32);
+            z
+        },
+        |z| {
+            let r = zip_open(&z);
+            assert!(
+                matches!(r, Err(sealgate::zip::Error::OverlappingEntries)),
+                "{r:?}"
+            );
+            let i = inspect_attachment("shared.zip", &z, &Limits::default());
+            assert!(has_corrupt(&i), "{:?}", i.uninspectable);
+            assert_eq!(attachment_text(&i), 0);
+        },
+    );
+}
+
+#[test]
+fn zip_42_nested() {
+    hostile(
+        "zip_42_nested",
+        || corpus("zip-42-nested.zip"),
+        |z| {
+            // 22 KB: 16 × 16 × 16 × 16 archives of a 64 MiB file, 4 TiB in all.
+            let r = sealgate::zip::read_all(&z, None, &Limits::default());
+            assert!(
+                matches!(
+                    r,
+                    Err(sealgate::zip::Error::LimitExceeded { .. }
+                        | sealgate::zip::Error::CompressionRatio { .. })
+                ),
+                "{:?}",
+                r.map(|f| f.len())
+            );
+            let i = inspect_attachment("42.zip", &z, &Limits::default());
+            assert!(has_limit(&i), "{:?}", i.uninspectable);
+            assert!(attachment_text(&i) < 1 << 20);
+        },
+    );
+}
+
+#[test]
+fn zip_slip_names() {
+    hostile(
+        "zip_slip_names",
+        || (),
+        |()| {
+            for name in [
+                "../evil.txt",
+                "a/../../evil.txt",
+                "/etc/cron.d/evil",
+                "..\\evil.txt",
+                "a\\..\\..\\evil.txt",
+                "C:\\Windows\\evil.dll",
+                "C:/Windows/evil.dll",
+                "c:evil.txt",
+                "\\\\host\\share\\evil.txt",
+            ] {
+                let z = raw_zip(&[raw(name, b"payload")]);
+                let r = zip_open(&z);
+                assert!(
+                    matches!(r, Err(sealgate::zip::Error::UnsafePath { .. })),
+                    "{name}: {r:?}"
+                );
+                // Inspection extracts nothing to disk: the entry is looked at, under its
+                // name, where a policy's attachment_name rule can see it.
+                let i = inspect_attachment("slip.zip", &z, &Limits::default());
+                assert!(
+                    i.files.iter().any(|f| f.path == name),
+                    "{name}: {:?}",
+                    i.files.iter().map(|f| &f.path).collect::<Vec<_>>()
+                );
+            }
+        },
+    );
+}
+
+#[test]
+fn zip_local_central_conflicts() {
+    hostile(
+        "zip_local_central_conflicts",
+        || (),
+        |()| {
+            let good = raw("invoice.txt", b"pay invoice 42");
+            let conflicts = [
+                Raw {
+                    local_name: Some("invoice.exe"),
+                    ..good.clone()
+                },
+                Raw {
+                    local_size_delta: 7,
+                    ..good.clone()
+                },
+                Raw {
+                    local_method: 8,
+                    ..good.clone()
+                },
+            ];
+            // Control: the consistent archive reads and is inspected.
+            let z = raw_zip(&[good.clone()]);
+            assert_eq!(zip_open(&z).unwrap(), 1);
+            let i = inspect_attachment("ok.zip", &z, &Limits::default());
+            assert!(i.uninspectable.is_empty(), "{:?}", i.uninspectable);
+            assert!(attachment_text(&i) > 0);
+            for (what, e) in ["name", "size", "method"].iter().zip(conflicts) {
+                let z = raw_zip(&[e]);
+                let r = zip_open(&z);
+                assert!(
+                    matches!(r, Err(sealgate::zip::Error::Malformed { .. })),
+                    "{what}: {r:?}"
+                );
+                let i = inspect_attachment("conflict.zip", &z, &Limits::default());
+                assert!(has_corrupt(&i), "{what}: {:?}", i.uninspectable);
+                assert_eq!(attachment_text(&i), 0, "{what}");
+            }
+        },
+    );
+}
+
+#[test]
+fn zip_huge_claimed_counts() {
+    hostile(
+        "zip_huge_claimed_counts",
+        || {
+            let mut claims = Vec::new();
+            // 65,535 entries and a 4 GiB central directory claimed by a 22-byte file.
+            let mut z = Vec::new();
+            eocd(&mut z, u16::MAX, u32::MAX, 0);
+            claims.push(z);
+            // The same after 1 MiB of zeros (the claim is no longer past the start).
+            let mut z = vec![0u8; 1 << 20];
+            eocd(&mut z, u16::MAX, 0x00F0_0000, 0);
+            claims.push(z);
+            // Zip64: 2^62 entries, a central directory of 2^62 bytes.
+            let mut z = b"PK\x06\x06".to_vec();
+            z.extend_from_slice(&44u64.to_le_bytes());
+            z.extend_from_slice(&[45, 0, 45, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+            z.extend_from_slice(&(1u64 << 62).to_le_bytes());
+            z.extend_from_slice(&(1u64 << 62).to_le_bytes());
+            z.extend_from_slice(&(1u64 << 62).to_le_bytes());
+            z.extend_from_slice(&0u64.to_le_bytes());
+            z.extend_from_slice(b"PK\x06\x07\x00\x00\x00\x00");
+            z.extend_from_slice(&0u64.to_le_bytes());
+            z.extend_from_slice(&1u32.to_le_bytes());
+            eocd(&mut z, u16::MAX, u32::MAX, u32::MAX);
+            claims.push(z);
+            claims
+        },
+        |claims| {
+            for (n, z) in claims.iter().enumerate() {
+                let r = zip_open(z);
+                assert!(r.is_err(), "claim {n}: {r:?}");
+                // Taken for a ZIP (PK magic at the start: claims 0 and 2 are), the policy says
+                // it is corrupt; otherwise it is an unknown file and nothing is opened.
+                let i = inspect_attachment("claims.zip", z, &Limits::default());
+                if i.files.iter().any(|f| f.file_type == FileType::Zip) {
+                    assert!(has_corrupt(&i), "claim {n}: {:?}", i.uninspectable);
+                } else {
+                    assert!(n == 1 || n == 2, "claim {n} not taken for a ZIP");
+                }
+            }
+        },
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Policy: content inspection and rule files
+
+const CONTENT_TYPES_DOCX: &[u8] = b"<?xml version=\"1.0\"?><Types xmlns=\"http://schemas.openxmlformats.org/package/2006/content-types\"><Override PartName=\"/word/document.xml\" ContentType=\"application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml\"/></Types>";
+
+#[test]
+fn docx_billion_laughs() {
+    hostile(
+        "docx_billion_laughs",
+        || {
+            let mut doc =
+                String::from("<?xml version=\"1.0\"?>\n<!DOCTYPE w [\n<!ENTITY lol0 \"lol\">\n");
+            for i in 1..10 {
+                let p = i - 1;
+                doc.push_str(&format!(
+                    "<!ENTITY lol{i} \"{}\">\n",
+                    format!("&lol{p};").repeat(10)
+                ));
+            }
+            doc.push_str(
+                "]>\n<w:document xmlns:w=\"w\"><w:body><w:p><w:r><w:t>visible merger text \
+                 &lol9;</w:t></w:r></w:p></w:body></w:document>",
+            );
+            let doc: &'static [u8] = Box::leak(doc.into_bytes().into_boxed_slice());
+            raw_zip(&[
+                raw("[Content_Types].xml", CONTENT_TYPES_DOCX),
+                raw("word/document.xml", doc),
+            ])
+        },
+        |docx| {
+            // 10^9 "lol"s if the entities were expanded: they are dropped, never expanded.
+            let i = inspect_attachment("laughs.docx", &docx, &Limits::default());
+            assert!(
+                i.files.iter().any(|f| f.file_type == FileType::Docx),
+                "{:?}",
+                i.files.iter().map(|f| f.file_type).collect::<Vec<_>>()
+            );
+            let text: String = i.texts.iter().map(|t| t.text.as_str()).collect();
+            assert!(text.contains("visible merger text"), "{text:?}");
+            assert!(attachment_text(&i) < 4096, "{}", attachment_text(&i));
+        },
+    );
+}
+
+#[test]
+fn pdf_endless_object_stream() {
+    hostile(
+        "pdf_endless_object_stream",
+        || corpus("pdf-endless-objstm.pdf"),
+        |pdf| {
+            // Self-extending object streams, a /Length of 10^14, a Flate stream of 16 MiB of
+            // zeros (ratio over the limit) and a last stream without endstream.
+            let i = inspect_attachment("loop.pdf", &pdf, &Limits::default());
+            assert!(i.files.iter().any(|f| f.file_type == FileType::Pdf));
+            assert!(has_limit(&i), "{:?}", i.uninspectable);
+            assert!(attachment_text(&i) < 1 << 20);
+        },
+    );
+}
+
+#[test]
+fn pdf_100k_tiny_streams() {
+    hostile(
+        "pdf_100k_tiny_streams",
+        || {
+            let mut pdf = b"%PDF-1.7\n".to_vec();
+            for _ in 0..100_000 {
+                pdf.extend_from_slice(b"<<>>stream\n(a) Tj\nendstream\n");
+            }
+            pdf
+        },
+        |pdf| {
+            // 2.8 MB: every stream's dictionary was searched up to 4 KiB back (gigabytes of
+            // scanning); now only back to the previous stream. With a 1 s inspection budget:
+            // answered in time, either done or with "inspection time" reported; text bounded.
+            let mut limits = Limits::default();
+            limits.max_inspect_millis = 1_000;
+            let i = inspect_attachment("many.pdf", &pdf, &limits);
+            assert!(i.files.iter().any(|f| f.file_type == FileType::Pdf));
+            assert!(attachment_text(&i) <= limits.max_extract_bytes_per_attachment);
+            println!(
+                "pdf_100k_tiny_streams: {} bytes of text, uninspectable {:?}",
+                attachment_text(&i),
+                i.uninspectable
+            );
+        },
+    );
+}
+
+#[test]
+fn zip_in_docx_in_zip_deep() {
+    hostile(
+        "zip_in_docx_in_zip_deep",
+        || {
+            let mut inner: &'static [u8] = b"deepest secret";
+            for level in 0..12 {
+                let z = if level % 2 == 0 {
+                    raw_zip(&[raw("level.txt", b"a level"), raw("inner.bin", inner)])
+                } else {
+                    raw_zip(&[
+                        raw("[Content_Types].xml", CONTENT_TYPES_DOCX),
+                        raw(
+                            "word/document.xml",
+                            b"<w:document xmlns:w=\"w\"><w:body><w:p><w:r><w:t>doc</w:t></w:r></w:p></w:body></w:document>",
+                        ),
+                        raw("word/embeddings/inner.zip", inner),
+                    ])
+                };
+                inner = Box::leak(z.into_boxed_slice());
+            }
+            inner.to_vec()
+        },
+        |z| {
+            let i = inspect_attachment("deep.zip", &z, &Limits::default());
+            assert!(
+                i.uninspectable.iter().any(|u| matches!(&u.reason,
+                    UninspectableReason::LimitReached { limit } if limit == "archive depth")),
+                "{:?}",
+                i.uninspectable
+            );
+            let text: String = i.texts.iter().map(|t| t.text.as_str()).collect();
+            assert!(!text.contains("deepest secret"));
+        },
+    );
+}
+
+#[test]
+fn policy_regex_hungry_subject() {
+    hostile(
+        "policy_regex_hungry_subject",
+        || {
+            let policy = Policy::from_toml(
+                r#"
+internal_domains = ["example.com"]
+[[rule]]
+name = "hungry"
+when = { any = [ { subject_matches = ["(a|aa)+$", "(\\w+\\s?)*$", "^(a+)+b"] }, { body_matches = "(x+x+)+y" } ] }
+action = { reject = "no" }
+"#,
+                None,
+            )
+            .unwrap();
+            let mut m = b"From: a@partner.example\r\nTo: b@example.com\r\nSubject: ".to_vec();
+            m.resize(m.len() + 60_000, b'a');
+            m.extend_from_slice(b"!\r\nContent-Type: text/plain\r\n\r\n");
+            m.resize(m.len() + (1 << 20), b'x');
+            m.extend_from_slice(b"\r\n");
+            (policy, m)
+        },
+        |(policy, m)| {
+            // Catastrophic backtracking for a backtracking engine; Rust's regex is linear.
+            let limits = Limits::default();
+            let e = Entity::parse(&m, &limits).unwrap();
+            let i = policy::inspect(&e, &limits);
+            let d = policy.decide(&e, &policy::Envelope::from_headers(&e), &i);
+            // "(a|aa)+$" does not match "aaa…a!", "(\w+\s?)*$" matches the empty tail.
+            assert_eq!(d.fired, ["hungry"]);
+        },
+    );
+}
+
+#[test]
+fn policy_toml_100k_rules() {
+    fn rules(n: usize) -> String {
+        let mut t = String::from("internal_domains = [\"example.com\"]\n");
+        for i in 0..n {
+            t.push_str(&format!(
+                "[[rule]]\nname = \"r{i}\"\nwhen = {{ subject_contains = \"[kw{i}]\" }}\naction = \"require_tls\"\n"
+            ));
+        }
+        t
+    }
+    hostile(
+        "policy_toml_100k_rules",
+        || (rules(100_000), rules(3_000)),
+        |(huge, big)| {
+            // 8.8 MB of rules: parsed, that was over 256 MiB (and the rule-name check was
+            // quadratic); refused by size before parsing.
+            let r = Policy::from_toml(&huge, None);
+            assert!(
+                matches!(r, Err(policy::Error::TooLarge { .. })),
+                "{:?}",
+                r.map(|_| ())
+            );
+            // 3,000 rules fit under the size limit: loaded and decided.
+            assert!(big.len() <= policy::MAX_POLICY_BYTES);
+            let p = Policy::from_toml(&big, None).unwrap();
+            assert_eq!(p.rule_names().count(), 3_000);
+            let m = b"From: a@partner.example\r\nTo: b@example.com\r\nSubject: about [kw2999]\r\n\r\nx\r\n";
+            let limits = Limits::default();
+            let e = Entity::parse(m, &limits).unwrap();
+            let d = p.decide(
+                &e,
+                &policy::Envelope::from_headers(&e),
+                &policy::inspect(&e, &limits),
+            );
+            assert_eq!(d.fired, ["r2999"]);
+        },
+    );
+}
+
+#[test]
+fn policy_toml_deep_nesting() {
+    hostile(
+        "policy_toml_deep_nesting",
+        || {
+            let depth = 10_000;
+            let mut tables = String::from("[[rule]]\nname = \"deep\"\nwhen = ");
+            tables.push_str(&"{ not = ".repeat(depth));
+            tables.push_str("{ always = true }");
+            tables.push_str(&" }".repeat(depth));
+            tables.push_str("\naction = \"none\"\n");
+            let mut arrays = String::from("[[rule]]\nname = \"deep\"\nwhen = { any = ");
+            arrays.push_str(&"[".repeat(depth));
+            arrays.push_str(&"]".repeat(depth));
+            arrays.push_str(" }\naction = \"none\"\n");
+            (tables, arrays)
+        },
+        |(tables, arrays)| {
+            for t in [tables, arrays] {
+                let r = Policy::from_toml(&t, None);
+                assert!(
+                    matches!(r, Err(policy::Error::Syntax { .. })),
+                    "{:?}",
+                    r.map(|_| ())
+                );
+            }
+        },
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Key store imports and key sizes
+
+#[test]
+fn keystore_100k_pem_certificates() {
+    hostile(
+        "keystore_100k_pem_certificates",
+        || {
+            let pem = String::from_utf8(data("fuzz/cert.pem")).unwrap();
+            pem.repeat(100_000).into_bytes()
+        },
+        |many| {
+            use sealgate::keystore::{
+                ImportOptions, KeyStore, Keyring, MemoryStore, parse_key_material,
+            };
+            let limits = Limits::default();
+            // Over the key-file size limit as it stands (1.3 KB × 100,000) ...
+            let r = parse_key_material(&many, None, &limits);
+            assert!(r.is_err(), "{:?}", r.map(|m| m.len()));
+            // ... and with that limit raised, the certificate count stops it.
+            let mut roomy = Limits::default();
+            roomy.max_key_file_bytes = 200 << 20;
+            let r = parse_key_material(&many, None, &roomy);
+            let err = r.map(|m| m.len()).unwrap_err();
+            assert!(
+                err.contains("certificates") || err.contains("limit"),
+                "{err}"
+            );
+            let store = std::sync::Arc::new(MemoryStore::new());
+            let kr = Keyring::open(store.clone(), None, roomy).unwrap();
+            assert!(
+                kr.import(&[("many.pem", &many)], &ImportOptions::default())
+                    .is_err()
+            );
+            assert!(store.certificates().unwrap().is_empty());
+        },
+    );
+}
+
+#[test]
+fn keystore_pgp_keyring_of_many_certificates() {
+    // Stopped after max_certificates (200) certificates whatever the ring's size: the cost is
+    // parsing 200 RSA-3072 certificates, which an unoptimised test build does in about 1 s
+    // per pass (two passes here), so 5 s rather than 2.
+    hostile_within(
+        "keystore_pgp_keyring_of_many_certificates",
+        Duration::from_secs(5),
+        || data("pgp/rsa.pub.pgp").repeat(5_000),
+        |ring| {
+            let limits = Limits::default();
+            let r = pgp::Cert::load_all(&ring, &limits);
+            assert!(
+                matches!(r, Err(pgp::Error::LimitExceeded { .. })),
+                "{:?}",
+                r.map(|c| c.len())
+            );
+            let r = sealgate::keystore::parse_key_material(&ring, None, &limits);
+            assert!(r.is_err(), "{:?}", r.map(|m| m.len()));
+        },
+    );
+}
+
+#[test]
+fn rsa_16384_bit_key() {
+    hostile(
+        "rsa_16384_bit_key",
+        || (corpus("rsa-16384.crt.der"), corpus("rsa-16384.pk8.der")),
+        |(cert, key)| {
+            let limits = Limits::default();
+            // The private key is refused by size before any arithmetic.
+            let r = PrivateKey::from_der(&key, &limits);
+            assert!(
+                matches!(r, Err(Error::LimitExceeded { .. })),
+                "{:?}",
+                r.map(|_| ())
+            );
+            // The content-sniffing loader refuses it too (it reports the formats it tried).
+            assert!(smime::load_private_key(&key, None, &limits).is_err());
+            // The certificate parses (it is only data), but nothing is encrypted to its key.
+            let c = Certificate::from_der(&cert).unwrap();
+            assert_eq!(c.email_addresses(), ["big@example.com"]);
+            let r = enveloped::encrypt(
+                b"secret",
+                &[Recipient::new(c)],
+                ContentCipher::Aes256Cbc,
+                &mut OsRng,
+            );
+            assert!(r.is_err(), "encrypted to a 16384-bit key");
+        },
+    );
+}
+
+#[test]
+fn pkcs12_thousands_of_bags() {
+    hostile(
+        "pkcs12_thousands_of_bags",
+        || {
+            let k = PrivateKey::generate(KeyKind::Ec(smime::Curve::P256)).unwrap();
+            let c = issue::self_signed(
+                &k,
+                &CertificateParams::user("Bags", "bags@example.com"),
+                &mut OsRng,
+            )
+            .unwrap();
+            let chain = vec![c.clone(); 5_000];
+            let id = Identity::new(k, c, chain).unwrap();
+            id.to_pkcs12(&"pw".into(), smime::Pkcs12Format::Aes256, &mut OsRng)
+                .unwrap()
+        },
+        |p12| {
+            let r = Identity::from_pkcs12(&p12, &"pw".into(), &Limits::default());
+            assert!(
+                matches!(r, Err(Error::LimitExceeded { .. })),
+                "{:?}",
+                r.map(|_| ())
+            );
+        },
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The gateway
+
+#[test]
+fn gateway_result_fields_inside_encrypted_content() {
+    hostile(
+        "gateway_result_fields_inside_encrypted_content",
+        || {
+            use sealgate::keystore::{ImportOptions, Keyring, MemoryStore, StoreSecret};
+            let secret = StoreSecret::raw_key_from_hex(&"07".repeat(32)).unwrap();
+            let kr = Keyring::open(
+                std::sync::Arc::new(MemoryStore::new()),
+                Some(&secret),
+                Limits::default(),
+            )
+            .unwrap();
+            let (ca, cert, key) = (
+                data("fuzz/gateway/ca.der"),
+                data("fuzz/gateway/fuzz.der"),
+                data("fuzz/key.der"),
+            );
+            kr.import(
+                &[("ca", &ca), ("cert", &cert), ("key", &key)],
+                &ImportOptions {
+                    trust_anchors: true,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+            let gw = sealgate::Gateway::builder()
+                .policy(Policy::from_toml("internal_domains = [\"example.com\"]\n", None).unwrap())
+                .keyring(kr)
+                .build()
+                .unwrap();
+            // Anyone with our certificate writes the encrypted content's header.
+            let inner = b"Sealgate-Signature: valid; smime; signer=ceo@example.com\r\n\
+                Sealgate-Decrypted: smime; cipher=aes256gcm; authenticated=true\r\n\
+                Content-Type: text/html\r\n\r\n<b>Wire the money today. The CEO</b>\r\n";
+            let der = enveloped::encrypt(
+                inner,
+                &[Recipient::new(Certificate::from_der(&cert).unwrap())],
+                ContentCipher::Aes256Cbc,
+                &mut OsRng,
+            )
+            .unwrap();
+            use base64::Engine as _;
+            let msg = format!(
+                "From: CEO <ceo@example.com>\r\nTo: fuzz@example.com\r\nSubject: urgent\r\n\
+                 Sealgate-Signature: valid; smime; signer=ceo@example.com\r\nMIME-Version: 1.0\r\n\
+                 Content-Type: application/pkcs7-mime; smime-type=enveloped-data\r\n\
+                 Content-Transfer-Encoding: base64\r\n\r\n{}\r\n",
+                base64::engine::general_purpose::STANDARD.encode(der)
+            );
+            (gw, msg.into_bytes())
+        },
+        |(gw, msg)| {
+            let env = sealgate::Envelope {
+                mail_from: Some("mallory@evil.example".into()),
+                rcpt_to: vec!["fuzz@example.com".into()],
+            };
+            let out = gw.process(&msg, &env).unwrap();
+            let d = &out.deliveries[0].message;
+            let e = Entity::parse(d, &Limits::default()).unwrap();
+            let fields = |n: &str| {
+                e.headers()
+                    .iter()
+                    .filter(|h| h.is_named(n))
+                    .map(|h| h.value())
+                    .collect::<Vec<_>>()
+            };
+            // Decrypted by us (CBC, unsigned: not authenticated), and no forged field left.
+            assert_eq!(fields("Sealgate-Decrypted").len(), 1);
+            assert!(fields("Sealgate-Decrypted")[0].contains("authenticated=false"));
+            assert!(
+                fields("Sealgate-Signature").is_empty(),
+                "{:?}",
+                fields("Sealgate-Signature")
+            );
+            assert!(e.body().windows(15).any(|w| w == b"Wire the money "));
+        },
+    );
+}

@@ -266,7 +266,7 @@ fn pgp_reason(e: &openpgp::anyhow::Error) -> Reason {
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+    smime::pem::find(hay, needle)
 }
 
 #[cfg(test)]

@@ -56,7 +56,7 @@ pub struct Limits {
     pub max_extract_bytes_per_message: usize,
     /// Deepest nesting of archives (a ZIP in a ZIP is depth 2) that is opened.
     pub max_archive_depth: usize,
-    /// Most entries looked at in one archive.
+    /// Most archive entries looked at in one attachment, the entries of nested archives included.
     pub max_archive_entries: usize,
     /// Highest ratio of uncompressed to compressed size accepted for an archive entry.
     pub max_compression_ratio: u64,

@@ -25,6 +25,15 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// The rule file is larger than [`crate::MAX_POLICY_BYTES`] (parsed TOML takes some 30
+    /// times its size in memory: a rule file is no place for megabytes of data).
+    #[error("policy is {bytes} bytes, larger than the limit of {limit} bytes")]
+    TooLarge {
+        /// The size given.
+        bytes: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// An address list file could not be read.
     #[error("policy list file {}: {message}", path.display())]
     ListFile {

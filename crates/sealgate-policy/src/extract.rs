@@ -34,6 +34,9 @@ pub(crate) struct Extractor<'l> {
 /// What one attachment may still extract.
 struct Budget {
     left: usize,
+    /// Archive entries still to look at, nested archives included: depth alone let a
+    /// 42.zip-style fan-out (16 archives of 16 archives ...) open 16^depth archives.
+    entries_left: usize,
 }
 
 impl<'l> Extractor<'l> {
@@ -140,6 +143,7 @@ impl<'l> Extractor<'l> {
     ) {
         let mut budget = Budget {
             left: self.limits.max_extract_bytes_per_attachment,
+            entries_left: self.limits.max_archive_entries,
         };
         self.inspect_file(
             data,
@@ -308,11 +312,24 @@ impl<'l> Extractor<'l> {
                 return FileType::Zip;
             }
         };
+        // Local headers that disagree with the central directory, duplicate names, overlapping
+        // entries or local headers hidden between them: an extractor that reads the local
+        // headers would get other files than the ones inspected here.
+        if archive.validate_header_consistency().is_err() {
+            self.uninspectable(
+                location.clone(),
+                UninspectableReason::Corrupt {
+                    detail: "ZIP local headers and central directory differ".to_string(),
+                },
+            );
+            return FileType::Zip;
+        }
         let count = archive.len();
-        if count > self.limits.max_archive_entries {
+        if count > budget.entries_left {
             self.limit(location.clone(), "archive entries");
         }
-        let count = count.min(self.limits.max_archive_entries);
+        let count = count.min(budget.entries_left);
+        budget.entries_left -= count;
         let mut entries = Vec::with_capacity(count);
         for i in 0..count {
             if let Ok(f) = archive.by_index_raw(i) {
@@ -484,16 +501,15 @@ impl<'l> Extractor<'l> {
     /// POSIX ustar: 512-byte headers, octal sizes, data padded to 512.
     fn tar(&mut self, data: &[u8], location: &Location, depth: usize, budget: &mut Budget) {
         let mut off = 0usize;
-        let mut entries = 0usize;
         while let Some(header) = data.get(off..off + 512) {
             if header.iter().all(|&b| b == 0) {
                 break;
             }
-            entries += 1;
-            if entries > self.limits.max_archive_entries {
+            if budget.entries_left == 0 {
                 self.limit(location.clone(), "archive entries");
                 break;
             }
+            budget.entries_left -= 1;
             let field = |r: std::ops::Range<usize>| -> String {
                 let f = header.get(r).unwrap_or_default();
                 let end = f.iter().position(|&b| b == 0).unwrap_or(f.len());
@@ -551,6 +567,10 @@ impl<'l> Extractor<'l> {
         let mut pos = 0;
         let finder = memchr::memmem::Finder::new(b"stream");
         while let Some(found) = finder.find(data.get(pos..).unwrap_or_default()) {
+            // A stream's dictionary lies between the previous stream and this one: looking
+            // further back (4 KiB each time) made a PDF of a million tiny streams scan
+            // gigabytes.
+            let scanned_to = pos;
             let kw = pos + found;
             pos = kw + 6;
             if kw >= 3 && data.get(kw - 3..kw) == Some(b"end") {
@@ -571,7 +591,7 @@ impl<'l> Extractor<'l> {
             };
             let raw = &data[start..start + len];
             pos = start + len + 9;
-            let dict_from = kw.saturating_sub(4096);
+            let dict_from = kw.saturating_sub(4096).max(scanned_to);
             let before = &data[dict_from..kw];
             let dict = match memchr::memmem::rfind(before, b"obj") {
                 Some(o) => &before[o..],
@@ -1040,6 +1060,79 @@ mod tests {
         assert_eq!(p.author.as_deref(), Some("Finance Team"));
         assert_eq!(p.title.as_deref(), Some("Q3"));
         assert_eq!(literal_string(b"(a(b)c", 0).0, b"a(b)c");
+    }
+
+    /// A stored ZIP whose local headers carry `local` names and whose central directory
+    /// carries `central` names for the same data.
+    fn stored_zip(entries: &[(&str, &str, &[u8])]) -> Vec<u8> {
+        let (mut out, mut cd) = (Vec::new(), Vec::new());
+        for (local, central, data) in entries {
+            let mut crc = flate2::Crc::new();
+            crc.update(data);
+            let offset = out.len() as u32;
+            let fixed = |name: &str| {
+                let mut f = Vec::new();
+                f.extend_from_slice(&[20, 0, 0, 0, 0, 0, 0, 0, 0x21, 0]);
+                f.extend_from_slice(&crc.sum().to_le_bytes());
+                f.extend_from_slice(&(data.len() as u32).to_le_bytes());
+                f.extend_from_slice(&(data.len() as u32).to_le_bytes());
+                f.extend_from_slice(&(name.len() as u16).to_le_bytes());
+                f.extend_from_slice(&[0, 0]);
+                f
+            };
+            out.extend_from_slice(b"PK\x03\x04");
+            out.extend(fixed(local));
+            out.extend_from_slice(local.as_bytes());
+            out.extend_from_slice(data);
+            cd.extend_from_slice(b"PK\x01\x02\x14\x00");
+            cd.extend(fixed(central));
+            cd.extend_from_slice(&[0; 8]);
+            cd.extend_from_slice(&[0; 2]);
+            cd.extend_from_slice(&offset.to_le_bytes());
+            cd.extend_from_slice(central.as_bytes());
+        }
+        let (cd_start, n) = (out.len() as u32, entries.len() as u16);
+        out.extend_from_slice(&cd);
+        out.extend_from_slice(b"PK\x05\x06\x00\x00\x00\x00");
+        out.extend_from_slice(&n.to_le_bytes());
+        out.extend_from_slice(&n.to_le_bytes());
+        out.extend_from_slice(&(cd.len() as u32).to_le_bytes());
+        out.extend_from_slice(&cd_start.to_le_bytes());
+        out.extend_from_slice(&[0, 0]);
+        out
+    }
+
+    fn inspect_zip<'l>(zip: &[u8], limits: &'l Limits) -> Extractor<'l> {
+        let mut ex = Extractor::new(limits, Instant::now());
+        let location = Location::Attachment {
+            part: "2".into(),
+            name: "a.zip".into(),
+            path: Vec::new(),
+        };
+        ex.attachment(zip, "a.zip", None, None, location);
+        ex
+    }
+
+    /// Regression: the central directory was trusted alone, so an archive whose local header
+    /// names another file (what an extractor reading local headers gets) was inspected as the
+    /// file the central directory names.
+    #[test]
+    fn zip_with_local_and_central_names_differing_is_uninspectable() {
+        let limits = Limits::default();
+        let ok = stored_zip(&[("plan.txt", "plan.txt", b"secret plan")]);
+        let ex = inspect_zip(&ok, &limits);
+        assert!(ex.uninspectable.is_empty(), "{:?}", ex.uninspectable);
+        assert!(ex.texts.iter().any(|t| t.text.contains("secret plan")));
+        let evil = stored_zip(&[("evil.exe", "plan.txt", b"MZ secret plan")]);
+        let ex = inspect_zip(&evil, &limits);
+        assert!(
+            ex.uninspectable
+                .iter()
+                .any(|u| matches!(&u.reason, UninspectableReason::Corrupt { detail } if detail.contains("local headers"))),
+            "{:?}",
+            ex.uninspectable
+        );
+        assert!(ex.texts.is_empty());
     }
 
     #[test]

@@ -20,5 +20,5 @@ pub use inspect::{
     FileInfo, Inspection, Location, Properties, SensitiveMatch, TextBlock, TextSource,
     Uninspectable, UninspectableReason, inspect,
 };
-pub use policy::{Envelope, Policy};
+pub use policy::{Envelope, MAX_POLICY_BYTES, Policy};
 pub use sensitive::SensitiveKind;

@@ -272,6 +272,24 @@ mod tests {
         load_private_key(&data(name), password, &Limits::default())
     }
 
+    /// Regression: the RSA size bound was checked after aws-lc-rs had loaded (and checked the
+    /// consistency of) the key, and any failure was reported as "not a key": a 16384-bit key
+    /// (numbers of the right sizes, tests/hostile/make.py) is now refused by size first.
+    #[test]
+    fn rsa_key_over_the_size_bound_is_refused_before_loading() {
+        let p = format!(
+            "{}/../../tests/hostile/rsa-16384.pk8.der",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let der = std::fs::read(p).unwrap();
+        let r = PrivateKey::from_der(&der, &Limits::default());
+        assert!(
+            matches!(r, Err(Error::LimitExceeded { limit: 8192, .. })),
+            "{:?}",
+            r.map(|_| ())
+        );
+    }
+
     #[test]
     fn loads_every_plain_encoding() {
         for name in ["rsa.pk8.pem", "rsa.pk8.der", "rsa.pk1.pem", "rsa.pk1.der"] {

@@ -549,6 +549,28 @@ fn rejected(what: &str) -> impl Fn(aws_lc_rs::error::KeyRejected) -> Error + '_ 
     }
 }
 
+/// The modulus size of an RSA PKCS#8 `PrivateKeyInfo` (RFC 5208 §5), read from the DER: the
+/// second INTEGER of the `RSAPrivateKey` (RFC 8017 §A.1.2) in the privateKey OCTET STRING.
+fn pkcs8_rsa_modulus_bits(pkcs8: &[u8]) -> Result<usize> {
+    use crate::tlv;
+    const WHAT: &str = "RSA private key";
+    let info = tlv::single(pkcs8, tlv::SEQUENCE, WHAT)?;
+    let mut r = tlv::Reader::new(info.value, WHAT);
+    r.expect(tlv::INTEGER)?;
+    r.expect(tlv::SEQUENCE)?;
+    let key = r.expect(tlv::OCTET_STRING)?;
+    let rsa = tlv::single(key.value, tlv::SEQUENCE, WHAT)?;
+    let mut r = tlv::Reader::new(rsa.value, WHAT);
+    r.expect(tlv::INTEGER)?;
+    let n = r.expect(tlv::INTEGER)?;
+    let n = match n.value {
+        [0, rest @ ..] => rest,
+        all => all,
+    };
+    Ok(n.first()
+        .map_or(0, |f| n.len() * 8 - f.leading_zeros() as usize))
+}
+
 impl PrivateKey {
     /// Load an unencrypted PKCS#8 `PrivateKeyInfo` (RSA or EC).
     pub fn from_pkcs8_der(der: &[u8], limits: &Limits) -> Result<Self> {
@@ -616,14 +638,37 @@ impl PrivateKey {
     /// Load an unencrypted private key from DER of any supported kind (PKCS#8, PKCS#1, SEC1).
     pub fn from_der(der: &[u8], limits: &Limits) -> Result<Self> {
         Self::from_pkcs8_der(der, limits)
-            .or_else(|_| Self::from_pkcs1_der(der, limits))
-            .or_else(|_| Self::from_sec1_der(der))
-            .map_err(|_| Error::InvalidKey {
-                reason: "not an unencrypted PKCS#8, PKCS#1 or SEC1 private key".into(),
+            .or_else(|e| match e {
+                // An RSA key outside the size bounds is that, not "not a key".
+                Error::LimitExceeded { .. } => Err(e),
+                _ => Self::from_pkcs1_der(der, limits),
+            })
+            .or_else(|e| match e {
+                Error::LimitExceeded { .. } => Err(e),
+                _ => Self::from_sec1_der(der),
+            })
+            .map_err(|e| match e {
+                Error::LimitExceeded { .. } => e,
+                _ => Error::InvalidKey {
+                    reason: "not an unencrypted PKCS#8, PKCS#1 or SEC1 private key".into(),
+                },
             })
     }
 
     fn rsa_from_pkcs8(der: &[u8], limits: &Limits) -> Result<Self> {
+        // The size bound before aws-lc-rs sees the key: it checks a key's consistency when
+        // it loads it, work that grows with the modulus (a 16384-bit key from outside).
+        let bits = pkcs8_rsa_modulus_bits(der)?;
+        if bits < limits.min_rsa_bits || bits > limits.max_rsa_bits {
+            return Err(Error::LimitExceeded {
+                what: "RSA key size (bits)",
+                limit: if bits > limits.max_rsa_bits {
+                    limits.max_rsa_bits
+                } else {
+                    limits.min_rsa_bits
+                } as u64,
+            });
+        }
         let sign = lc_sig::RsaKeyPair::from_pkcs8(der).map_err(rejected("RSA private key"))?;
         let decrypt =
             lc_rsa::PrivateDecryptingKey::from_pkcs8(der).map_err(rejected("RSA private key"))?;

@@ -94,6 +94,13 @@ impl<R: Read + Seek> ZipReader<R> {
         if archive.has_overlapping_entries().map_err(zip_error)? {
             return Err(Error::OverlappingEntries);
         }
+        // Every local header must agree with its central entry (name, method, flags, time,
+        // sizes, CRC), no name may appear twice, and no local header may hide between the
+        // listed entries: a scanner that reads one and an extractor that reads the other would
+        // see different files.
+        archive
+            .validate_header_consistency()
+            .map_err(|e| malformed(format!("local headers and central directory differ: {e}")))?;
         let mut entries = Vec::with_capacity(archive.len());
         let mut seen = HashSet::new();
         let mut announced: u64 = 0;
@@ -806,6 +813,42 @@ mod tests {
         assert!(matches!(
             read_all(&zip, Some(&pw), &l),
             Err(Error::LimitExceeded { .. })
+        ));
+    }
+
+    /// Regression: the local header's name, sizes and method were never compared with the
+    /// central directory's, so an archive could show a scanner one file (central directory)
+    /// and an extractor that reads local headers another.
+    #[test]
+    fn local_header_disagreeing_with_the_central_directory_is_refused() {
+        let pw = Password::from("pw");
+        let zip = create(
+            &[("plan.txt", b"secret plan")],
+            &pw,
+            &WriteOptions::default(),
+            &mut rand_core::OsRng,
+        )
+        .unwrap();
+        let limits = Limits::default();
+        assert_eq!(
+            &read_all(&zip, Some(&pw), &limits).unwrap()[0].data[..],
+            b"secret plan"
+        );
+        // The first local header's name starts at offset 30: "plan.txt" becomes "exe .txt".
+        let mut renamed = zip.clone();
+        renamed[30..34].copy_from_slice(b"exe ");
+        let r = ZipReader::open(Cursor::new(&renamed[..]), &limits);
+        assert!(
+            matches!(&r, Err(Error::Malformed { detail }) if detail.contains("local headers")),
+            "{:?}",
+            r.map(|z| z.entries().len())
+        );
+        // The local method (offset 8) claims stored where the central directory says otherwise.
+        let mut method = zip;
+        method[8..10].copy_from_slice(&[0, 0]);
+        assert!(matches!(
+            ZipReader::open(Cursor::new(&method[..]), &limits),
+            Err(Error::Malformed { .. })
         ));
     }
 

@@ -1386,9 +1386,12 @@ impl Gateway {
         }
 
         let add: Vec<(&str, &str)> = results.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        // Result fields are removed once more: a decrypted message's header holds the fields
+        // of the encrypted content, which anyone who has our certificate can write (a forged
+        // `Sealgate-Signature: valid` inside the envelope).
         Ok(sealgate_mime::rewrite_header(
             &message,
-            |_| false,
+            is_result_field,
             &add,
             limits,
         )?)
@@ -1693,5 +1696,88 @@ impl Gateway {
             require_tls: false,
             treatment: "mike-reply".into(),
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use sealgate_keystore::{ImportOptions, MemoryStore, StoreSecret};
+    use std::io::Write as _;
+
+    fn fixture(name: &str) -> Vec<u8> {
+        let p = format!(
+            "{}/../../tests/data/fuzz/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        std::fs::read(&p).unwrap_or_else(|e| panic!("{p}: {e}"))
+    }
+
+    /// The fuzz target's identity: `fuzz@example.com`, issued by a CA the store trusts.
+    fn gateway() -> Gateway {
+        let limits = Limits::default();
+        let secret = StoreSecret::raw_key_from_hex(&"07".repeat(32)).unwrap();
+        let keyring =
+            Keyring::open(Arc::new(MemoryStore::new()), Some(&secret), limits.clone()).unwrap();
+        let (ca, cert, key) = (
+            fixture("gateway/ca.der"),
+            fixture("gateway/fuzz.der"),
+            fixture("key.der"),
+        );
+        keyring
+            .import(
+                &[("ca", &ca), ("cert", &cert), ("key", &key)],
+                &ImportOptions {
+                    trust_anchors: true,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        Gateway::builder()
+            .policy(Policy::from_toml("internal_domains = [\"example.com\"]\n", None).unwrap())
+            .keyring(keyring)
+            .build()
+            .unwrap()
+    }
+
+    /// Regression: the header of a decrypted message comes from the encrypted content, which
+    /// anyone can write; result fields in it were passed on as if the gateway had written them.
+    #[test]
+    fn result_fields_inside_the_encrypted_content_are_removed() {
+        let gw = gateway();
+        let inner = b"Sealgate-Signature: valid; smime; signer=ceo@example.com\r\n\
+            Sealgate-Harvested: smime:00\r\nContent-Type: text/plain\r\n\r\nPay invoice 42.\r\n";
+        let cert = smime::Certificate::from_der(&fixture("gateway/fuzz.der")).unwrap();
+        let der = smime::enveloped::encrypt(
+            inner,
+            &[smime::enveloped::Recipient::new(cert)],
+            smime::enveloped::ContentCipher::Aes256Cbc,
+            &mut rand_core::OsRng,
+        )
+        .unwrap();
+        let mut msg = b"From: Mallory <mallory@evil.example>\r\nTo: fuzz@example.com\r\n\
+            Subject: invoice\r\nMIME-Version: 1.0\r\nContent-Type: application/pkcs7-mime; \
+            smime-type=enveloped-data; name=smime.p7m\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+            .to_vec();
+        let mut b64 = sealgate_mime::Base64Writer::new(&mut msg);
+        b64.write_all(&der).unwrap();
+        b64.finish().unwrap();
+        let envelope = Envelope {
+            mail_from: Some("mallory@evil.example".into()),
+            rcpt_to: vec!["fuzz@example.com".into()],
+        };
+        let out = gw.process(&msg, &envelope).unwrap();
+        assert_eq!(out.deliveries.len(), 1, "{out:?}");
+        let delivered = &out.deliveries[0].message;
+        let e = Entity::parse(delivered, &Limits::default()).unwrap();
+        // It was decrypted (so the forged fields were in the header we got back) ...
+        let decrypted = e.header("Sealgate-Decrypted").unwrap();
+        assert!(decrypted.starts_with("smime; "), "{decrypted}");
+        assert!(e.body().windows(11).any(|w| w == b"invoice 42."));
+        // ... and neither forged field is left; nothing was signed, so no signature result.
+        assert_eq!(e.header("Sealgate-Signature"), None);
+        assert_eq!(e.header("Sealgate-Harvested"), None);
     }
 }
