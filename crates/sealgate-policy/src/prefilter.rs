@@ -8,11 +8,12 @@
 //! A regex without usable prefix literals (one that can start with a short or open class,
 //! `\d+...`, or match the empty string) stays in the `RegexSet` path.
 
-use regex_automata::nfa::thompson::WhichCaptures;
+use regex_automata::hybrid::dfa::{Cache, DFA};
+use regex_automata::nfa::thompson::{self, WhichCaptures};
+use regex_automata::util::pool::Pool;
 use regex_automata::util::syntax;
 use regex_automata::{Anchored, Input, MatchKind, meta};
 use regex_syntax::hir::literal::{ExtractKind, Extractor};
-use regex_syntax::hir::{Class, Hir, HirKind};
 
 /// Shortest prefix literal worth a candidate place (shorter ones occur everywhere).
 const MIN_LITERAL: usize = 3;
@@ -23,14 +24,18 @@ pub(crate) const MAX_CANDIDATES: usize = 4096;
 /// Cache of one anchored regex's lazy DFA.
 const DFA_CACHE: usize = 1 << 20;
 
+type CachePool = Pool<Cache, Box<dyn Fn() -> Cache + Send + Sync>>;
+
 /// A regex that is checked at its candidate places.
-#[derive(Debug)]
 pub(crate) struct Anchor {
+    /// Forward lazy DFA, searched anchored: a call costs little more than the bytes it reads.
+    dfa: std::sync::Arc<DFA>,
+    caches: CachePool,
+    /// The full engine, for the rare candidate where the lazy DFA gives up (a Unicode `\b`
+    /// next to non-ASCII text).
     regex: meta::Regex,
     /// Longest match, when bounded.
     max_len: Option<usize>,
-    /// Whether a match can contain a line feed (if not, a match ends before the next one).
-    newline: bool,
 }
 
 /// Prefix literals of `source` (ASCII-lowercased, deduplicated) and its anchored checker, when
@@ -61,30 +66,40 @@ pub(crate) fn analyze(source: &str, size_limit: usize) -> Option<(Vec<Vec<u8>>, 
         .configure(config)
         .build_from_hir(&hir)
         .ok()?;
+    let nfa = thompson::Compiler::new()
+        .configure(
+            thompson::Config::new()
+                .nfa_size_limit(Some(size_limit))
+                .which_captures(WhichCaptures::None),
+        )
+        .build_from_hir(&hir)
+        .ok()?;
+    let dfa = DFA::builder()
+        .configure(
+            DFA::config()
+                .match_kind(MatchKind::LeftmostFirst)
+                .unicode_word_boundary(true)
+                .cache_capacity(DFA_CACHE),
+        )
+        .build_from_nfa(nfa)
+        .ok()?;
+    let dfa = std::sync::Arc::new(dfa);
+    let for_pool = std::sync::Arc::clone(&dfa);
     let anchor = Anchor {
+        dfa,
+        caches: Pool::new(Box::new(move || for_pool.create_cache())),
         regex,
         max_len: hir.properties().maximum_len(),
-        newline: can_match_newline(&hir),
     };
     Some((literals, anchor))
 }
 
-/// Whether some match of `hir` contains a `\n` byte (look-arounds consume nothing).
-fn can_match_newline(hir: &Hir) -> bool {
-    match hir.kind() {
-        HirKind::Empty | HirKind::Look(_) => false,
-        HirKind::Literal(l) => l.0.contains(&b'\n'),
-        HirKind::Class(Class::Unicode(c)) => c.ranges().iter().any(|r| {
-            let (s, e) = (u32::from(r.start()), u32::from(r.end()));
-            (s..=e).contains(&0x0a)
-        }),
-        HirKind::Class(Class::Bytes(c)) => c
-            .ranges()
-            .iter()
-            .any(|r| (r.start()..=r.end()).contains(&b'\n')),
-        HirKind::Repetition(r) => r.max != Some(0) && can_match_newline(&r.sub),
-        HirKind::Capture(c) => can_match_newline(&c.sub),
-        HirKind::Concat(v) | HirKind::Alternation(v) => v.iter().any(can_match_newline),
+impl std::fmt::Debug for Anchor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Anchor")
+            .field("regex", &self.regex)
+            .field("max_len", &self.max_len)
+            .finish_non_exhaustive()
     }
 }
 
@@ -107,32 +122,83 @@ impl Anchor {
         let len = text.len();
         let bytes = text.as_bytes();
         let mut budget = len.saturating_mul(2).saturating_add(64 * 1024);
+        let mut cache = self.caches.get();
         for &p in candidates {
             if p > len {
                 break;
             }
-            let mut end = self.max_len.map_or(len, |m| p.saturating_add(m).min(len));
-            if !self.newline {
-                let line = bytes.get(p..end).unwrap_or_default();
-                if let Some(nl) = memchr::memchr(b'\n', line) {
-                    end = p + nl;
+            let end = self.max_len.map_or(len, |m| p.saturating_add(m).min(len));
+            match self.anchored_end(&mut cache, bytes, p, end, &mut budget) {
+                Step::Match(e) => return Some(p..e),
+                Step::NoMatch => {}
+                Step::OverBudget if text.is_char_boundary(p) => {
+                    return fallback.find_at(text, p).map(|m| m.range());
                 }
-            }
-            let cost = end - p + 1;
-            if cost > budget {
-                if !text.is_char_boundary(p) {
-                    return fallback.find(text).map(|m| m.range());
+                Step::OverBudget => return fallback.find(text).map(|m| m.range()),
+                Step::GaveUp => {
+                    let input = Input::new(bytes).span(p..end).anchored(Anchored::Yes);
+                    if let Some(m) = self.regex.search(&input) {
+                        return Some(m.range());
+                    }
                 }
-                return fallback.find_at(text, p).map(|m| m.range());
-            }
-            budget -= cost;
-            let input = Input::new(bytes).span(p..end).anchored(Anchored::Yes);
-            if let Some(m) = self.regex.search(&input) {
-                return Some(m.range());
             }
         }
         None
     }
+
+    /// The lazy DFA walked by hand from `p` (as `try_search_fwd` does, matches reported one
+    /// byte late), so that the bytes it reads are counted against `budget`.
+    fn anchored_end(
+        &self,
+        cache: &mut Cache,
+        bytes: &[u8],
+        p: usize,
+        end: usize,
+        budget: &mut usize,
+    ) -> Step {
+        let input = Input::new(bytes).span(p..end).anchored(Anchored::Yes);
+        let Ok(mut sid) = self.dfa.start_state_forward(cache, &input) else {
+            return Step::GaveUp;
+        };
+        let mut last = None;
+        for (at, &b) in bytes.iter().enumerate().take(end).skip(p) {
+            if *budget == 0 {
+                return Step::OverBudget;
+            }
+            *budget -= 1;
+            let Ok(next) = self.dfa.next_state(cache, sid, b) else {
+                return Step::GaveUp;
+            };
+            sid = next;
+            if sid.is_tagged() {
+                if sid.is_match() {
+                    last = Some(at);
+                } else if sid.is_dead() {
+                    return last.map_or(Step::NoMatch, Step::Match);
+                } else if sid.is_quit() {
+                    return Step::GaveUp;
+                }
+            }
+        }
+        // The end of the span: the byte after it (look-ahead context) or the end of the text.
+        let next = match bytes.get(end) {
+            Some(&b) => self.dfa.next_state(cache, sid, b),
+            None => self.dfa.next_eoi_state(cache, sid),
+        };
+        match next {
+            Ok(sid) if sid.is_match() => Step::Match(end),
+            Ok(sid) if sid.is_quit() => Step::GaveUp,
+            Ok(_) => last.map_or(Step::NoMatch, Step::Match),
+            Err(_) => Step::GaveUp,
+        }
+    }
+}
+
+enum Step {
+    Match(usize),
+    NoMatch,
+    OverBudget,
+    GaveUp,
 }
 
 #[cfg(test)]
@@ -143,10 +209,8 @@ mod tests {
     fn literals_and_bounds() {
         let (lits, a) = analyze(r"(?i)invoice\s+\d{4}", 1 << 20).unwrap();
         assert!(lits.contains(&b"invoice".to_vec()), "{lits:?}");
-        assert!(a.newline);
         let (lits, a) = analyze(r"\bkalo[a-z]*mils\b", 1 << 20).unwrap();
         assert_eq!(lits, [b"kalo".to_vec()]);
-        assert!(!a.newline);
         assert_eq!(a.max_len, None);
         let (_, a) = analyze(r"REF[:-]?12[0-9]{3}", 1 << 20).unwrap();
         assert_eq!(a.max_len, Some(9));
