@@ -8,6 +8,7 @@ mod filetype;
 mod glob;
 mod inspect;
 mod policy;
+mod prefilter;
 mod sensitive;
 
 pub use decision::{

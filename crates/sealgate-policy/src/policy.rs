@@ -1,5 +1,6 @@
-//! A loaded policy: rules compiled once (all keywords of a kind of text in one Aho-Corasick
-//! automaton, all regexes in one `RegexSet`), and the pure decision over an [`Inspection`].
+//! A loaded policy: rules compiled once (all keywords of a kind of text, and the prefix
+//! literals of its regexes, in one Aho-Corasick automaton; the regexes without usable
+//! literals in one `RegexSet`), and the pure decision over an [`Inspection`].
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -14,6 +15,7 @@ use crate::decision::{
 };
 use crate::glob::{AddressPattern, Glob};
 use crate::inspect::{Inspection, Location, TextSource};
+use crate::prefilter::{self, Anchor, MAX_CANDIDATES};
 use crate::sensitive::{self, SensitiveKind};
 use crate::{Error, Result};
 
@@ -101,9 +103,14 @@ struct Matchers {
     automaton: Option<AhoCorasick>,
     regex_sources: Vec<String>,
     regex_ids: HashMap<String, usize>,
-    /// The regexes in sets of at most [`REGEX_SET_CHUNK`], with the id of each set's first.
-    sets: Vec<(usize, RegexSet)>,
+    /// The regexes without an [`Anchor`], in sets of at most [`REGEX_SET_CHUNK`], with the
+    /// regex id of each member.
+    sets: Vec<(Vec<usize>, RegexSet)>,
     regexes: Vec<Regex>,
+    /// Per regex id: checked at the places where its prefix literals occur.
+    anchors: Vec<Option<Anchor>>,
+    /// Per automaton pattern after the keywords (a prefix literal): the regexes it starts.
+    literal_owners: Vec<Vec<usize>>,
 }
 
 /// A loaded policy. Build it once with [`Policy::from_toml`], then call [`Policy::decide`]
@@ -371,22 +378,52 @@ impl Policy {
             .unwrap_or_else(|| vec![Action::None]);
         let mut matchers = c.matchers;
         for m in &mut matchers {
-            if !m.keywords.is_empty() {
+            let mut literal_ids: HashMap<Vec<u8>, usize> = HashMap::new();
+            let mut literals: Vec<Vec<u8>> = Vec::new();
+            let mut unanchored = Vec::new();
+            for (id, source) in m.regex_sources.iter().enumerate() {
+                match prefilter::analyze(source, config::REGEX_SIZE_LIMIT) {
+                    Some((lits, anchor)) => {
+                        for l in lits {
+                            let li = *literal_ids.entry(l.clone()).or_insert_with(|| {
+                                literals.push(l);
+                                m.literal_owners.push(Vec::new());
+                                literals.len() - 1
+                            });
+                            if let Some(owners) = m.literal_owners.get_mut(li) {
+                                owners.push(id);
+                            }
+                        }
+                        m.anchors.push(Some(anchor));
+                    }
+                    None => {
+                        m.anchors.push(None);
+                        unanchored.push(id);
+                    }
+                }
+            }
+            if !m.keywords.is_empty() || !literals.is_empty() {
+                let patterns = m
+                    .keywords
+                    .iter()
+                    .map(|k| k.as_bytes().to_vec())
+                    .chain(literals);
                 let ac = AhoCorasickBuilder::new()
                     .ascii_case_insensitive(true)
                     .match_kind(MatchKind::Standard)
                     .kind(Some(AhoCorasickKind::DFA))
-                    .build(&m.keywords)
+                    .build(patterns)
                     .map_err(|e| rule_error("keywords", e.to_string()))?;
                 m.automaton = Some(ac);
             }
-            for (i, chunk) in m.regex_sources.chunks(REGEX_SET_CHUNK).enumerate() {
-                let set = RegexSetBuilder::new(chunk)
-                    .size_limit(REGEX_SET_SIZE_LIMIT)
-                    .dfa_size_limit(REGEX_SET_DFA_LIMIT)
-                    .build()
-                    .map_err(|e| rule_error("regular expressions", e.to_string()))?;
-                m.sets.push((i * REGEX_SET_CHUNK, set));
+            for chunk in unanchored.chunks(REGEX_SET_CHUNK) {
+                let set =
+                    RegexSetBuilder::new(chunk.iter().filter_map(|&i| m.regex_sources.get(i)))
+                        .size_limit(REGEX_SET_SIZE_LIMIT)
+                        .dfa_size_limit(REGEX_SET_DFA_LIMIT)
+                        .build()
+                        .map_err(|e| rule_error("regular expressions", e.to_string()))?;
+                m.sets.push((chunk.to_vec(), set));
             }
         }
         Ok(Policy {
@@ -416,7 +453,17 @@ impl Policy {
         envelope: &Envelope,
         inspection: &Inspection,
     ) -> Decision {
-        let facts = self.facts(inspection);
+        self.decide_with(message, envelope, inspection, &self.facts(inspection))
+    }
+
+    /// [`Policy::decide`] over facts already computed (the fast way, or in tests the simple).
+    fn decide_with(
+        &self,
+        message: &Entity<'_>,
+        envelope: &Envelope,
+        inspection: &Inspection,
+        facts: &Facts,
+    ) -> Decision {
         let sender = envelope.mail_from.as_deref().filter(|s| !s.is_empty());
         let sender_internal = sender.is_some_and(|s| self.is_internal(s));
         let mut fired = vec![false; self.rules.len()];
@@ -432,7 +479,7 @@ impl Policy {
             let ctx = Ctx {
                 message,
                 inspection,
-                facts: &facts,
+                facts,
                 sender,
                 recipient: rcpt,
                 direction,
@@ -504,31 +551,132 @@ impl Policy {
                 1 => TextSource::Body,
                 _ => TextSource::Attachment,
             };
-            let mut kw_left = m.keywords.len();
-            let mut re_left = m.regex_sources.len();
+            let nk = m.keywords.len();
+            // Candidate places per anchored regex in the current text (None: too many).
+            let mut candidates: Vec<Option<Vec<usize>>> = vec![Some(Vec::new()); m.anchors.len()];
             for block in inspection.texts.iter().filter(|b| b.source == source) {
-                if let Some(ac) = &m.automaton
-                    && kw_left > 0
-                {
+                if let Some(ac) = &m.automaton {
+                    for c in candidates.iter_mut() {
+                        match c {
+                            Some(v) => v.clear(),
+                            None => *c = Some(Vec::new()),
+                        }
+                    }
                     for hit in ac.find_overlapping_iter(&block.text) {
-                        let slot = &mut facts.keywords[t][hit.pattern().as_usize()];
-                        if slot.is_none() {
-                            *slot = Some(Hit {
-                                location: block.location.clone(),
-                                excerpt: excerpt(block.text.get(hit.range()).unwrap_or_default()),
-                            });
-                            kw_left -= 1;
-                            if kw_left == 0 {
-                                break;
+                        let pid = hit.pattern().as_usize();
+                        if pid < nk {
+                            let slot = &mut facts.keywords[t][pid];
+                            if slot.is_none() {
+                                *slot = Some(Hit {
+                                    location: block.location.clone(),
+                                    excerpt: excerpt(
+                                        block.text.get(hit.range()).unwrap_or_default(),
+                                    ),
+                                });
+                            }
+                            continue;
+                        }
+                        let Some(owners) = m.literal_owners.get(pid - nk) else {
+                            continue;
+                        };
+                        for &r in owners {
+                            if facts.regexes[t].get(r).is_some_and(Option::is_some) {
+                                continue;
+                            }
+                            if let Some(c) = candidates.get_mut(r) {
+                                match c {
+                                    Some(v) if v.len() >= MAX_CANDIDATES => *c = None,
+                                    Some(v) => v.push(hit.start()),
+                                    None => {}
+                                }
                             }
                         }
                     }
+                    for (r, anchor) in m.anchors.iter().enumerate() {
+                        let (Some(anchor), Some(c), Some(re)) =
+                            (anchor, candidates.get_mut(r), m.regexes.get(r))
+                        else {
+                            continue;
+                        };
+                        if facts.regexes[t].get(r).is_some_and(Option::is_some) {
+                            continue;
+                        }
+                        if let Some(v) = c {
+                            if v.is_empty() {
+                                continue;
+                            }
+                            v.sort_unstable();
+                            v.dedup();
+                        }
+                        if let Some(range) = anchor.find(re, &block.text, c.as_deref()) {
+                            facts.regexes[t][r] = Some(Hit {
+                                location: block.location.clone(),
+                                excerpt: excerpt(block.text.get(range).unwrap_or_default()),
+                            });
+                        }
+                    }
                 }
-                if re_left > 0 && !m.sets.is_empty() {
-                    re_left -= regex_hits(m, &block.text, &block.location, &mut facts.regexes[t]);
+                if !m.sets.is_empty() {
+                    regex_hits(m, &block.text, &block.location, &mut facts.regexes[t]);
                 }
             }
         }
+        self.custom_facts(inspection, &mut facts);
+        facts
+    }
+
+    /// The simple way, for tests: every keyword and every regex searched on its own, block
+    /// by block (first block with a match wins, its first match is the excerpt).
+    #[cfg(test)]
+    fn facts_simple(&self, inspection: &Inspection) -> Facts {
+        let mut facts = Facts {
+            keywords: Default::default(),
+            regexes: Default::default(),
+            custom: vec![(0, None); self.custom.len()],
+        };
+        for (t, m) in self.matchers.iter().enumerate() {
+            facts.keywords[t] = vec![None; m.keywords.len()];
+            facts.regexes[t] = vec![None; m.regex_sources.len()];
+            let source = match t {
+                0 => TextSource::Subject,
+                1 => TextSource::Body,
+                _ => TextSource::Attachment,
+            };
+            for block in inspection.texts.iter().filter(|b| b.source == source) {
+                let text = block.text.as_bytes();
+                for (k, kw) in m.keywords.iter().enumerate() {
+                    let kw = kw.as_bytes();
+                    if facts.keywords[t][k].is_some() || kw.len() > text.len() {
+                        continue;
+                    }
+                    if let Some(i) = (0..=text.len() - kw.len())
+                        .find(|&i| text[i..i + kw.len()].eq_ignore_ascii_case(kw))
+                    {
+                        facts.keywords[t][k] = Some(Hit {
+                            location: block.location.clone(),
+                            excerpt: excerpt(block.text.get(i..i + kw.len()).unwrap_or_default()),
+                        });
+                    }
+                }
+                for (r, re) in m.regexes.iter().enumerate() {
+                    if facts.regexes[t][r].is_some() {
+                        continue;
+                    }
+                    if let Some(x) = re.find(&block.text) {
+                        facts.regexes[t][r] = Some(Hit {
+                            location: block.location.clone(),
+                            excerpt: excerpt(x.as_str()),
+                        });
+                    }
+                }
+            }
+        }
+        self.custom_facts(inspection, &mut facts);
+        facts
+    }
+
+    /// Count the distinct matches of every custom sensitive pattern.
+    fn custom_facts(&self, inspection: &Inspection, facts: &mut Facts) {
         for (i, (_, re)) in self.custom.iter().enumerate() {
             let mut seen = std::collections::HashSet::new();
             let mut first = Vec::new();
@@ -547,7 +695,6 @@ impl Policy {
             }
             facts.custom[i] = (seen.len() as u64, Some(first));
         }
-        facts
     }
 }
 
@@ -555,18 +702,22 @@ impl Policy {
 /// each newly matched one an excerpt of its first match. Excerpts are located by passing the
 /// sets over 64 KiB pieces of the text (cut at line ends) until every match is placed, so that
 /// no regex is run alone over a long text; one that matches only across a cut is run alone.
-/// Returns how many slots were newly filled.
-fn regex_hits(m: &Matchers, text: &str, location: &Location, slots: &mut [Option<Hit>]) -> usize {
+fn regex_hits(m: &Matchers, text: &str, location: &Location, slots: &mut [Option<Hit>]) {
     let mut pending: Vec<usize> = Vec::new();
-    for (first, set) in &m.sets {
+    for (ids, set) in &m.sets {
+        if ids
+            .iter()
+            .all(|&id| slots.get(id).is_some_and(Option::is_some))
+        {
+            continue;
+        }
         pending.extend(
             set.matches(text)
                 .iter()
-                .map(|local| first + local)
+                .filter_map(|local| ids.get(local).copied())
                 .filter(|&id| slots.get(id).is_some_and(Option::is_none)),
         );
     }
-    let found = pending.len();
     let place = |id: usize, piece: &str, slots: &mut [Option<Hit>]| -> bool {
         match m.regexes.get(id).and_then(|r| r.find(piece)) {
             Some(x) => {
@@ -594,13 +745,12 @@ fn regex_hits(m: &Matchers, text: &str, location: &Location, slots: &mut [Option
         }
         let piece = &rest[..cut];
         rest = &rest[cut..];
-        for (first, set) in &m.sets {
-            let last = first + set.len();
-            if !pending.iter().any(|id| (*first..last).contains(id)) {
+        for (ids, set) in &m.sets {
+            if !pending.iter().any(|id| ids.contains(id)) {
                 continue;
             }
             for local in set.matches(piece).iter() {
-                let id = first + local;
+                let Some(&id) = ids.get(local) else { continue };
                 if let Some(pos) = pending.iter().position(|&p| p == id)
                     && place(id, piece, slots)
                 {
@@ -620,7 +770,6 @@ fn regex_hits(m: &Matchers, text: &str, location: &Location, slots: &mut [Option
             }
         }
     }
-    found
 }
 
 /// Actions in execution order: header fields, sign, encrypt or ZIP, require TLS. A reject
@@ -664,12 +813,13 @@ fn excerpt(s: &str) -> String {
     e
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 struct Hit {
     location: Location,
     excerpt: String,
 }
 
+#[derive(Debug, PartialEq)]
 struct Facts {
     keywords: [Vec<Option<Hit>>; 3],
     regexes: [Vec<Option<Hit>>; 3],
@@ -1214,5 +1364,149 @@ action = "none"
             .find(|r| r.rule == "newsletter")
             .unwrap();
         assert_eq!(news.triggers.len(), 2);
+    }
+
+    /// A rule per keyword and per regex of the pools, over random texts: the automaton with
+    /// prefix literals, anchored checks and the `RegexSet` for the rest find exactly what
+    /// searching each on its own finds, and so decide exactly the same.
+    mod fast_equals_simple {
+        use super::*;
+        use crate::inspect::TextBlock;
+        use proptest::prelude::*;
+
+        const TOKENS: &[&str] = &[
+            "abc", "cde", "abcde", "ABC", "Cde", "x", "xyz", " ", " ", "\n", "\r\n", "\t", "é",
+            "日本", "語", "123", "45", "-", ":", "REF", "ref:", "invoice", "INVOICE ", "zzz", "ab",
+            "\u{212a}", "kelvin", ".",
+        ];
+        const KEYWORDS: &[&str] = &[
+            "abc",
+            "ABCDE",
+            "cde abc",
+            "日本",
+            "ref",
+            "invoice 1",
+            "xyz\nabc",
+            "é",
+            "zzzz",
+            "c",
+            "Abc",
+        ];
+        const REGEXES: &[&str] = &[
+            r"\babc[a-z]*cde\b",
+            r"abc(cde)?",
+            r"(?m)^abc",
+            r"cde$",
+            r"(?s)xyz.*abc",
+            r"xyz.*abc",
+            r"日本語?",
+            r"(?i)invoice\s+\d+",
+            r"REF[:-]?\d{2}",
+            r"\d{3}",
+            r"(?i)ref:?",
+            r"abc|abd|xyz",
+            r"\bcde\b",
+            r"(?i)kelvin",
+            r"zzz+\s",
+            r"ab",
+            r"[a-z]+\d",
+            r"(?i)abc\b",
+            r"\Aabc",
+            r"cde\z",
+        ];
+
+        fn policy(keywords: &[usize], regexes: &[usize]) -> Policy {
+            let mut toml = String::new();
+            for (n, &k) in keywords.iter().enumerate() {
+                let k = KEYWORDS[k].replace('\n', "\\n");
+                toml.push_str(&format!(
+                    "[[rule]]\nname = \"k{n}\"\nwhen = {{ any = [ {{ subject_contains = \"{k}\" }}, {{ body_contains = \"{k}\" }}, {{ attachment_contains = \"{k}\" }} ] }}\naction = \"require_tls\"\nstop = false\n"
+                ));
+            }
+            for (n, &r) in regexes.iter().enumerate() {
+                let r = REGEXES[r].replace('\\', "\\\\");
+                toml.push_str(&format!(
+                    "[[rule]]\nname = \"r{n}\"\nwhen = {{ any = [ {{ subject_matches = \"{r}\" }}, {{ body_matches = \"{r}\" }}, {{ attachment_matches = \"{r}\" }} ] }}\naction = \"require_tls\"\nstop = false\n"
+                ));
+            }
+            Policy::from_toml(&toml, None).unwrap()
+        }
+
+        fn text() -> impl Strategy<Value = String> {
+            proptest::collection::vec(0..TOKENS.len(), 0..60)
+                .prop_map(|v| v.into_iter().map(|i| TOKENS[i]).collect())
+        }
+
+        fn blocks() -> impl Strategy<Value = Vec<TextBlock>> {
+            proptest::collection::vec((0..3u8, text()), 0..5).prop_map(|v| {
+                v.into_iter()
+                    .enumerate()
+                    .map(|(i, (s, text))| TextBlock {
+                        source: match s {
+                            0 => TextSource::Subject,
+                            1 => TextSource::Body,
+                            _ => TextSource::Attachment,
+                        },
+                        location: Location::Body {
+                            part: i.to_string(),
+                        },
+                        text,
+                    })
+                    .collect()
+            })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(400))]
+            #[test]
+            fn decides_the_same(
+                keywords in proptest::collection::vec(0..KEYWORDS.len(), 0..8),
+                regexes in proptest::collection::vec(0..REGEXES.len(), 0..12),
+                texts in blocks(),
+            ) {
+                let p = policy(&keywords, &regexes);
+                let inspection = Inspection { texts, ..Default::default() };
+                let fast = p.facts(&inspection);
+                let simple = p.facts_simple(&inspection);
+                prop_assert_eq!(&fast, &simple);
+                let limits = Limits::default();
+                let raw = b"From: a@example.com\r\nTo: b@partner.example\r\n\r\nx\r\n";
+                let msg = Entity::parse(raw, &limits).unwrap();
+                let env = Envelope::from_headers(&msg);
+                prop_assert_eq!(
+                    p.decide_with(&msg, &env, &inspection, &fast),
+                    p.decide_with(&msg, &env, &inspection, &simple)
+                );
+            }
+        }
+
+        /// Past the candidate cap and past the anchored-scan budget the regex is run over
+        /// the text itself, with the same answer.
+        #[test]
+        fn fallbacks_agree() {
+            let many = format!("{}abcq zzz", "abc ".repeat(prefilter::MAX_CANDIDATES + 10));
+            let long_line = format!("{}abc", "xyz ".repeat(5000));
+            for (regex, text) in [
+                (r"abc[a-z]*q", many.as_str()),
+                (r"(?s)xyz.*abc", long_line.as_str()),
+                (r"xyz.*abc", long_line.as_str()),
+                (r"xyz[^q]*zzz", long_line.as_str()),
+            ] {
+                let toml = format!(
+                    "[[rule]]\nname = \"r\"\nwhen = {{ body_matches = \"{}\" }}\naction = \"none\"\n",
+                    regex.replace('\\', "\\\\")
+                );
+                let p = Policy::from_toml(&toml, None).unwrap();
+                let inspection = Inspection {
+                    texts: vec![TextBlock {
+                        source: TextSource::Body,
+                        location: Location::Message,
+                        text: text.to_string(),
+                    }],
+                    ..Default::default()
+                };
+                assert_eq!(p.facts(&inspection), p.facts_simple(&inspection), "{regex}");
+            }
+        }
     }
 }
