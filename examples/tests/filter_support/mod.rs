@@ -232,8 +232,19 @@ impl Filter {
 
     /// A filter listening on `listen` (a restart on the same port).
     pub fn start_on(dir: &Path, listen: SocketAddr, next_hop: SocketAddr) -> Filter {
+        Self::start_with(dir, listen, next_hop, &[])
+    }
+
+    /// A filter with more environment (the PostgreSQL parameters).
+    pub fn start_with(
+        dir: &Path,
+        listen: SocketAddr,
+        next_hop: SocketAddr,
+        env: &[(&str, &str)],
+    ) -> Filter {
         let metrics = free_addr();
         let child = Command::new(BIN)
+            .envs(env.iter().copied())
             .arg("filter")
             .arg("--config")
             .arg(dir.join("gateway.toml"))
@@ -359,4 +370,123 @@ pub fn message(to: &str, subject: &str, attachment: &str) -> Vec<u8> {
         attachment.len()
     )
     .into_bytes()
+}
+
+/// A private PostgreSQL server (initdb + pg_ctl in a temp dir, loopback, as `nobody` when
+/// root); stopped on drop. The same harness as sealgate-keystore's PostgreSQL tests, with the
+/// command-line tools only.
+pub struct PgServer {
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    port: u16,
+    as_nobody: bool,
+}
+
+impl PgServer {
+    /// A running server, or `None` after a notice when PostgreSQL is not installed (a failure
+    /// under `CI=true`).
+    pub fn start() -> Option<PgServer> {
+        let bin = std::fs::read_dir("/usr/lib/postgresql").ok().and_then(|d| {
+            let mut v: Vec<(u32, PathBuf)> = d
+                .filter_map(|e| {
+                    let e = e.ok()?;
+                    let n: u32 = e.file_name().to_str()?.parse().ok()?;
+                    let b = e.path().join("bin");
+                    b.join("initdb").is_file().then_some((n, b))
+                })
+                .collect();
+            v.sort();
+            v.pop().map(|x| x.1)
+        });
+        let Some(bin) = bin else {
+            assert!(
+                !sealgate_tests::in_ci(),
+                "CI=true: PostgreSQL (initdb, pg_ctl) is required"
+            );
+            eprintln!("NOTICE: skipping: PostgreSQL server binaries not found");
+            return None;
+        };
+        let as_nobody = Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
+        let dir = tempfile::Builder::new().prefix("sg-pg").tempdir().unwrap();
+        if as_nobody {
+            run(Command::new("chown").arg("nobody").arg(dir.path()));
+        }
+        let mut s = PgServer {
+            dir,
+            bin,
+            port: 0,
+            as_nobody,
+        };
+        let data = s.dir.path().join("data");
+        run(s
+            .tool("initdb")
+            .arg("-D")
+            .arg(&data)
+            .args(["-A", "trust", "-U", "sg", "--no-sync"]));
+        for _ in 0..5 {
+            s.port = free_addr().port();
+            let opts = format!(
+                "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off",
+                s.port,
+                s.dir.path().display()
+            );
+            let ok = s
+                .tool("pg_ctl")
+                .arg("-D")
+                .arg(&data)
+                .args(["-o", &opts, "-l"])
+                .arg(s.dir.path().join("log"))
+                .args(["-w", "start"])
+                .status()
+                .unwrap()
+                .success();
+            if ok {
+                return Some(s);
+            }
+        }
+        panic!("PostgreSQL did not start");
+    }
+
+    fn tool(&self, name: &str) -> Command {
+        let mut c = if self.as_nobody {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "nobody", "--"]).arg(self.bin.join(name));
+            c
+        } else {
+            Command::new(self.bin.join(name))
+        };
+        c.current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        c
+    }
+
+    /// A new database; its connection parameters.
+    pub fn create_database(&self, name: &str) -> String {
+        let port = self.port.to_string();
+        let ok = self
+            .tool("createdb")
+            .args(["-h", "127.0.0.1", "-p", &port, "-U", "sg", name])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "createdb {name}");
+        format!("host=127.0.0.1 port={} user=sg dbname={name}", self.port)
+    }
+}
+
+impl Drop for PgServer {
+    fn drop(&mut self) {
+        let data = self.dir.path().join("data");
+        let _ = self
+            .tool("pg_ctl")
+            .arg("-D")
+            .arg(&data)
+            .args(["-m", "immediate", "-w", "stop"])
+            .status();
+    }
 }
