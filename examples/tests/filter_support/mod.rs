@@ -282,6 +282,12 @@ impl Filter {
         (head.lines().next().unwrap().to_string(), body.to_string())
     }
 
+    /// SIGKILL: no chance to finish anything.
+    pub fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
     pub fn terminate(&self) {
         run(Command::new("kill")
             .arg("-TERM")

@@ -345,6 +345,8 @@ fn reply_text(s: &str) -> String {
 
 /// One SMTP session: greeting, commands, each message processed and handed on.
 fn session(stream: TcpStream, shared: &Shared) -> io::Result<()> {
+    // The listener is non-blocking (it polls the shutdown flag); the session is not.
+    stream.set_nonblocking(false)?;
     stream.set_read_timeout(Some(TICK))?;
     stream.set_write_timeout(Some(shared.idle_timeout))?;
     stream.set_nodelay(true)?;
