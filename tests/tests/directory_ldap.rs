@@ -367,3 +367,119 @@ fn ldap_entry_with_another_persons_certificate_is_not_cached() {
             .stdout;
     assert!(String::from_utf8_lossy(&text).contains("mallory@example.com"));
 }
+
+/// The gateway from a `gateway.toml` with a `[[directory]]` LDAP entry: an outbound recipient
+/// whose certificate only the directory has gets an S/MIME message that openssl decrypts with
+/// their key; the audit record says what the directory did. With the directory down, a
+/// recipient the store does not know is held with a temporary refusal (a 4xx for an MTA), and
+/// the one already fetched is still encrypted to from the store.
+#[test]
+fn gateway_config_with_an_ldap_directory() {
+    let Some((slapd, slapadd)) = require_slapd() else {
+        return;
+    };
+    let pki = Pki::new();
+    let alice = pki.user("alice", "alice@example.com", KeyType::Rsa2048);
+    let server = Slapd::start(
+        &slapd,
+        &slapadd,
+        &[("alice", "alice@example.com", vec![der_of(&alice.cert)])],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("store.key"), "5a".repeat(32)).unwrap();
+    std::fs::write(
+        dir.path().join("policy.toml"),
+        "internal_domains = [\"corp.example\"]\n\
+         [[rule]]\nname = \"encrypt-out\"\nwhen = { direction = \"outbound\" }\n\
+         action = { encrypt = [\"smime\"] }\n",
+    )
+    .unwrap();
+    let cfg_path = dir.path().join("gateway.toml");
+    std::fs::write(
+        &cfg_path,
+        format!(
+            "policy = \"policy.toml\"\naudit = \"audit.jsonl\"\n\
+             [store]\npath = \"keys.db\"\nkey_file = \"store.key\"\n\
+             [[directory]]\ntype = \"ldap\"\nurl = \"{}\"\nbase_dn = \"{BASE}\"\ntimeout_secs = 3\n",
+            server.url
+        ),
+    )
+    .unwrap();
+    let cfg = sealgate::GatewayConfig::load(&cfg_path).unwrap();
+    assert_eq!(cfg.directories.len(), 1);
+    {
+        // the store holds the CA (trust anchor) and the intermediate, nothing of alice
+        let keyring = cfg.open_keyring().unwrap();
+        keyring
+            .import_paths(
+                std::slice::from_ref(&pki.root),
+                &ImportOptions {
+                    trust_anchors: true,
+                    ..ImportOptions::default()
+                },
+            )
+            .unwrap();
+        keyring
+            .import_paths(
+                std::slice::from_ref(&pki.intermediate),
+                &ImportOptions::default(),
+            )
+            .unwrap();
+    }
+    let gw = cfg.build().unwrap();
+    let msg = b"From: <sender@corp.example>\r\nTo: <alice@example.com>\r\nSubject: ldap\r\n\
+                Message-ID: <ldap-1@corp.example>\r\n\r\nDIRECTORY-MARKER-0815\r\n";
+    let env = |to: &str| sealgate::Envelope {
+        mail_from: Some("sender@corp.example".into()),
+        rcpt_to: vec![to.to_string()],
+    };
+    let out = gw.process(msg, &env("alice@example.com")).unwrap();
+    assert!(out.refused.is_empty(), "{:?}", out.refused);
+    assert_eq!(out.deliveries.len(), 1);
+    assert_eq!(out.deliveries[0].treatment, "smime");
+    let rec = &out.audit.recipients[0];
+    assert!(
+        rec.lookups
+            .iter()
+            .any(|l| l == &format!("smime: {}: stored 1", server.url)),
+        "{:?}",
+        rec.lookups
+    );
+    let tmp = dir.path().join("out.eml");
+    std::fs::write(&tmp, &out.deliveries[0].message).unwrap();
+    let plain = run(openssl(&["cms", "-decrypt", "-in"])
+        .arg(&tmp)
+        .arg("-inkey")
+        .arg(&alice.key)
+        .arg("-recip")
+        .arg(&alice.cert))
+    .stdout;
+    assert!(String::from_utf8_lossy(&plain).contains("DIRECTORY-MARKER-0815"));
+
+    // the directory goes away: alice is answered from the store, an unknown address is held
+    // for a retry, not sent in clear
+    drop(server);
+    let out = gw.process(msg, &env("alice@example.com")).unwrap();
+    assert_eq!(out.deliveries.len(), 1, "{:?}", out.refused);
+    assert!(out.audit.recipients[0].lookups.is_empty());
+    let out = gw.process(msg, &env("zoe@example.com")).unwrap();
+    assert!(out.deliveries.is_empty());
+    assert_eq!(out.refused.len(), 1);
+    let r = &out.refused[0];
+    assert!(!r.by_policy && r.temporary, "{r:?}");
+    assert!(
+        out.audit.recipients[0]
+            .lookups
+            .iter()
+            .any(|l| l.contains("error")),
+        "{:?}",
+        out.audit.recipients[0].lookups
+    );
+    drop(gw);
+    assert_eq!(
+        sealgate::audit::verify_file(dir.path().join("audit.jsonl"))
+            .unwrap()
+            .records,
+        3
+    );
+}

@@ -516,19 +516,35 @@ fn gcm_only_where_the_recipient_advertised_it() {
     .unwrap();
     let id = sealgate::smime::Identity::new(key, cert, chain).unwrap();
     let hello = b"From: frank@gcm.example\r\nTo: alice@example.com\r\nSubject: hi\r\n\r\nHello\r\n";
-    let signed = sealgate::smime::sign_message(
-        hello,
-        &id,
-        &Default::default(),
-        &mut rand_core::OsRng,
-        &limits,
-    )
-    .unwrap();
-    gw.process(
-        &signed,
-        &envelope("frank@gcm.example", &["alice@example.com"]),
-    )
-    .unwrap();
+    // frank's message signed now by our engine (capabilities with GCM first); signing times
+    // have one-second resolution, so the steps below are a second apart
+    let ours = || {
+        sealgate::smime::sign_message(
+            hello,
+            &id,
+            &Default::default(),
+            &mut rand_core::OsRng,
+            &limits,
+        )
+        .unwrap()
+    };
+    let second = || std::thread::sleep(std::time::Duration::from_millis(1100));
+    let from_frank = |signed: &[u8]| {
+        let out = gw
+            .process(
+                signed,
+                &envelope("frank@gcm.example", &["alice@example.com"]),
+            )
+            .unwrap();
+        let sig = out.deliveries[0].message.clone();
+        assert!(
+            contains(&sig, "Sealgate-Signature: valid"),
+            "{}",
+            String::from_utf8_lossy(&sig)
+        );
+    };
+    let first = ours();
+    from_frank(&first);
     let cert_id = sealgate::keystore::certificate_id(&id.cert);
     assert!(
         gw.keyring()
@@ -582,6 +598,31 @@ fn gcm_only_where_the_recipient_advertised_it() {
         .arg("-recip")
         .arg(&frank.cert));
     assert!(contains(&dec.stdout, "pkcs7-signature") || contains(&dec.stdout, "multipart/signed"));
+
+    // The newest signed message decides. frank now signs with openssl (signing time now,
+    // SMIMECapabilities without GCM): CBC from here on.
+    second();
+    let hello_path = write(dir.path(), "hello.eml", hello);
+    let by_openssl = run(openssl(&["cms", "-sign", "-in"])
+        .arg(&hello_path)
+        .arg("-signer")
+        .arg(&frank.cert)
+        .arg("-inkey")
+        .arg(&frank.key)
+        .arg("-certfile")
+        .arg(&w.pki.intermediate))
+    .stdout;
+    let mut full = b"From: frank@gcm.example\r\nTo: alice@example.com\r\n".to_vec();
+    full.extend_from_slice(&by_openssl);
+    from_frank(&full);
+    assert_eq!(kind(&["frank@gcm.example"]), ["enveloped-data"]);
+    // an older message of his, read late, does not bring GCM back ...
+    from_frank(&first);
+    assert_eq!(kind(&["frank@gcm.example"]), ["enveloped-data"]);
+    // ... a newer one does
+    second();
+    from_frank(&ours());
+    assert_eq!(kind(&["frank@gcm.example"]), ["authenveloped-data"]);
 }
 
 /// Inbound mail encrypted by openssl and by gpg to our keys comes out decrypted, with the
@@ -678,4 +719,183 @@ fn inbound_encrypted_mail_is_decrypted() {
         sig.starts_with("valid; pgp; signer=carol@pgp.example"),
         "{sig}"
     );
+}
+
+/// A key directory for the tests: serves the S/MIME certificates it was given, counts the
+/// calls, and can be switched to failing (unreachable).
+struct TestDirectory {
+    certs: Vec<(String, Vec<u8>)>,
+    calls: std::sync::atomic::AtomicUsize,
+    down: std::sync::atomic::AtomicBool,
+}
+
+impl TestDirectory {
+    fn calls(&self) -> usize {
+        self.calls.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl sealgate::keystore::KeyDirectory for TestDirectory {
+    fn name(&self) -> String {
+        "test://directory".into()
+    }
+    fn fetch(
+        &self,
+        address: &str,
+        kind: sealgate::keystore::KeyKind,
+    ) -> Result<Vec<Vec<u8>>, sealgate::keystore::Error> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(sealgate::keystore::Error::Directory {
+                directory: self.name(),
+                reason: "connection refused".into(),
+            });
+        }
+        Ok(match kind {
+            sealgate::keystore::KeyKind::Smime => self
+                .certs
+                .iter()
+                .filter(|(a, _)| a == address)
+                .map(|(_, c)| c.clone())
+                .collect(),
+            _ => Vec::new(),
+        })
+    }
+}
+
+fn gateway_with_directory(
+    w: &World,
+    policy: &str,
+    dir: Arc<TestDirectory>,
+    hold_on_error: bool,
+) -> Gateway {
+    let mut options = Options::default();
+    options.hostname = "gw.example.com".into();
+    options.hold_on_directory_error = hold_on_error;
+    Gateway::builder()
+        .policy(Policy::from_toml(policy, None).unwrap())
+        .keyring(keyring(w))
+        .options(options)
+        .directory(dir)
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn directory_keys_are_fetched_once_and_misses_are_not_asked_again() {
+    if !require("openssl") {
+        return;
+    }
+    let w = world();
+    let frank = w
+        .pki
+        .user("frank", "frank@directory.example", KeyType::P256);
+    let dir = Arc::new(TestDirectory {
+        certs: vec![(
+            "frank@directory.example".into(),
+            std::fs::read(&frank.cert).unwrap(),
+        )],
+        calls: Default::default(),
+        down: Default::default(),
+    });
+    let gw = gateway_with_directory(&w, POLICY_NO_ZIP, dir.clone(), false);
+    let to = ["frank@directory.example"];
+    let msg = message("alice@example.com", &to);
+    let out = gw
+        .process(&msg, &envelope("alice@example.com", &to))
+        .unwrap();
+    assert_eq!(out.deliveries.len(), 1, "{:?}", out.refused);
+    assert_eq!(out.deliveries[0].treatment, "smime");
+    assert_eq!(dir.calls(), 1);
+    assert_eq!(
+        out.audit.recipients[0].lookups,
+        ["smime: test://directory: stored 1"]
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let p = write(tmp.path(), "frank.eml", &out.deliveries[0].message);
+    let plain = run(openssl(&["cms", "-decrypt", "-in"])
+        .arg(&p)
+        .arg("-inkey")
+        .arg(&frank.key)
+        .arg("-recip")
+        .arg(&frank.cert))
+    .stdout;
+    assert!(contains(&plain, MARKER));
+    // the certificate is in the store now: the directory is not asked again
+    gw.process(&msg, &envelope("alice@example.com", &to))
+        .unwrap();
+    assert_eq!(dir.calls(), 1);
+
+    // an address the directory has nothing for: asked once (S/MIME; the directory has no
+    // OpenPGP keys either), held, and not asked again within the negative-cache time
+    let to = ["gina@directory.example"];
+    let msg = message("alice@example.com", &to);
+    let out = gw
+        .process(&msg, &envelope("alice@example.com", &to))
+        .unwrap();
+    assert!(out.deliveries.is_empty());
+    assert!(!out.refused[0].temporary, "{:?}", out.refused);
+    let asked = dir.calls();
+    assert_eq!(asked, 3, "one S/MIME and one OpenPGP lookup");
+    let out = gw
+        .process(&msg, &envelope("alice@example.com", &to))
+        .unwrap();
+    assert!(out.deliveries.is_empty());
+    assert_eq!(dir.calls(), asked, "a recent miss is not asked again");
+}
+
+#[test]
+fn a_failing_directory_falls_back_or_holds_as_configured() {
+    if !tools() {
+        return;
+    }
+    let w = world();
+    let dir = Arc::new(TestDirectory {
+        certs: Vec::new(),
+        calls: Default::default(),
+        down: std::sync::atomic::AtomicBool::new(true),
+    });
+    let to = ["hank@down.example"];
+    let msg = message("alice@example.com", &to);
+    let env = envelope("alice@example.com", &to);
+
+    // default: best effort goes on to the ZIP, and the audit record says why
+    let gw = gateway_with_directory(&w, POLICY, dir.clone(), false);
+    let out = gw.process(&msg, &env).unwrap();
+    assert_eq!(out.deliveries.len(), 1, "{:?}", out.refused);
+    assert!(
+        out.deliveries[0].treatment.ends_with("zip"),
+        "{}",
+        out.deliveries[0].treatment
+    );
+    let rec = &out.audit.recipients[0];
+    assert!(
+        rec.lookups
+            .iter()
+            .any(|l| l.contains("test://directory: error") && l.contains("connection refused")),
+        "{:?}",
+        rec.lookups
+    );
+    // errors are not cached as misses: the next message asks again
+    let before = dir.calls();
+    gw.process(&msg, &env).unwrap();
+    assert!(dir.calls() > before);
+
+    // hold_on_directory_error: the recipient is held for a retry instead
+    let gw = gateway_with_directory(&w, POLICY, dir.clone(), true);
+    let out = gw.process(&msg, &env).unwrap();
+    assert!(out.deliveries.is_empty());
+    let r = &out.refused[0];
+    assert!(!r.by_policy && r.temporary, "{r:?}");
+    assert!(r.reason.contains("key directory"), "{}", r.reason);
+    // no clear text in anything produced
+    for d in out.deliveries.iter().chain(&out.notifications) {
+        assert!(!contains(&d.message, MARKER));
+    }
+
+    // no ZIP allowed and the directory down: held, temporary
+    let gw = gateway_with_directory(&w, POLICY_NO_ZIP, dir, false);
+    let out = gw.process(&msg, &env).unwrap();
+    assert!(out.deliveries.is_empty());
+    assert!(out.refused[0].temporary, "{:?}", out.refused);
 }

@@ -556,6 +556,21 @@ fn paths_are_checked_at_import_and_reused_or_rebuilt_at_lookup(fresh: Fresh<'_>)
     assert_eq!(l.selected.unwrap().1, vec![leaf2, p.ca.clone()]);
 }
 
+fn meta_if_absent_keeps_and_meta_replaces(fresh: Fresh<'_>) {
+    use crate::store::{Batch, Change};
+    let b = fresh();
+    let store = b.open();
+    let set = |c: Change| store.apply(Batch { changes: vec![c] }).unwrap();
+    set(Change::MetaIfAbsent("k".into(), b"one".to_vec()));
+    set(Change::MetaIfAbsent("k".into(), b"two".to_vec()));
+    assert_eq!(store.meta("k").unwrap().as_deref(), Some(&b"one"[..]));
+    set(Change::Meta("k".into(), b"three".to_vec()));
+    assert_eq!(store.meta("k").unwrap().as_deref(), Some(&b"three"[..]));
+    set(Change::Meta("new".into(), b"x".to_vec()));
+    assert_eq!(store.meta("new").unwrap().as_deref(), Some(&b"x"[..]));
+    assert_eq!(store.meta("absent").unwrap(), None);
+}
+
 /// Every case above, on every backend: a `#[test]` per case for memory and SQLite; one
 /// `#[test]` for PostgreSQL that starts one private server and runs each case on a database
 /// of its own (reporting every failing case, not only the first).
@@ -613,6 +628,7 @@ on_every_backend!(
     harvests_verified_signatures_only_and_idempotently,
     harvests_autocrypt_and_attached_keys_of_the_sender_only,
     paths_are_checked_at_import_and_reused_or_rebuilt_at_lookup,
+    meta_if_absent_keeps_and_meta_replaces,
 );
 
 #[cfg(feature = "postgres")]

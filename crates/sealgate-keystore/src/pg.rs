@@ -583,6 +583,15 @@ fn apply_one(
                 &[name, value],
             )?;
         }
+        Change::Meta(name, value) => {
+            exec(
+                tx,
+                cache,
+                "INSERT INTO sealgate_meta (name, value) VALUES ($1, $2)
+                 ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
+                &[name, value],
+            )?;
+        }
     }
     Ok(())
 }

@@ -357,6 +357,12 @@ fn apply_one(tx: &rusqlite::Transaction<'_>, c: &Change, out: &mut BatchOutcome)
                 .execute(params![name, value])
                 .map_err(db)?;
         }
+        Change::Meta(name, value) => {
+            tx.prepare_cached("INSERT OR REPLACE INTO meta (name, value) VALUES (?1, ?2)")
+                .map_err(db)?
+                .execute(params![name, value])
+                .map_err(db)?;
+        }
     }
     Ok(())
 }

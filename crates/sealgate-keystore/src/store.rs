@@ -107,6 +107,8 @@ pub enum Change {
     Crl(CrlRecord, Provenance),
     /// Set a metadata value unless it is already set (store salt, key check).
     MetaIfAbsent(String, Vec<u8>),
+    /// Set a metadata value, replacing any earlier one (remembered SMIMECapabilities).
+    Meta(String, Vec<u8>),
 }
 
 /// Writes applied together in one transaction.
@@ -259,6 +261,9 @@ impl Memory {
             }
             Change::MetaIfAbsent(name, value) => {
                 self.meta.entry(name).or_insert(value);
+            }
+            Change::Meta(name, value) => {
+                self.meta.insert(name, value);
             }
         }
     }

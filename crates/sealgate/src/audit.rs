@@ -86,6 +86,10 @@ pub struct RecipientRecord {
     /// Why the preferred treatment was not possible and another one was used (or the message
     /// held), e.g. `smime: no usable certificate (expired)`.
     pub fallback: Option<String>,
+    /// What the external key directories did for this recipient (`smime: ldap://…: stored 1`,
+    /// `pgp: wkd: error: …`); empty when none was asked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lookups: Vec<String>,
 }
 
 /// A key used, named by its fingerprint.
@@ -385,6 +389,7 @@ mod tests {
                 fingerprint: "ab".repeat(32),
             }],
             fallback: None,
+            lookups: Vec::new(),
         }];
         r
     }

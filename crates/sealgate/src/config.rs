@@ -27,6 +27,32 @@
 //!
 //! [limits]                            # overrides of sealgate::Limits (optional)
 //! max_message_bytes = 52428800
+//!
+//! [directories]                       # how external key directories are used (optional)
+//! negative_ttl_secs = 600             # don't ask again for an address they had nothing for
+//! hold_on_error = false               # true: a failing directory holds the message (4xx)
+//!                                     # instead of falling back to the next method
+//!
+//! # External key directories, asked in this order when the store has no usable key for an
+//! # outbound recipient (what they return is kept in the store as unverified). Optional.
+//! [[directory]]
+//! type = "ldap"                       # S/MIME certificates (userCertificate;binary)
+//! url = "ldaps://ldap.partner.example"
+//! base_dn = "dc=partner,dc=example"
+//! timeout_secs = 5                    # default 5, for every directory type
+//! # bind_dn = "cn=gateway,dc=partner,dc=example"
+//! # bind_password_env = "SEALGATE_LDAP_PASSWORD"
+//! # starttls = true                   # for ldap:// URLs
+//! # mail_attribute = "mail"
+//!
+//! [[directory]]
+//! type = "wkd"                        # OpenPGP Web Key Directory of the address's domain
+//! # method = "advanced-then-direct"   # or "advanced", "direct"
+//! # base_url = "http://127.0.0.1:8080" # a local mirror instead of the address's domain
+//!
+//! [[directory]]
+//! type = "hkp"                        # OpenPGP key server
+//! url = "hkps://keys.openpgp.org"
 //! ```
 //!
 //! The `[limits]` table takes the fields of [`Limits`] listed in [`LimitsOverrides`].
@@ -38,7 +64,8 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use crate::audit::{AuditSink, JsonLinesSink};
-use crate::keystore::{Keyring, SqliteStore, StoreSecret};
+use crate::keystore::directory::{Hkp, Wkd, WkdMethod};
+use crate::keystore::{KeyDirectory, Keyring, SqliteStore, StoreSecret};
 use crate::{Error, Gateway, Limits, Options, Result};
 
 /// The environment variable that holds the store passphrase unless the file names another.
@@ -74,6 +101,197 @@ pub struct GatewayConfig {
     pub domain_identities: BTreeMap<String, String>,
     /// Resource limits (defaults with the file's overrides).
     pub limits: Limits,
+    /// External key directories, in the order they are asked.
+    pub directories: Vec<DirectoryConfig>,
+    /// Don't ask the directories again for an address they had nothing for, for this long.
+    pub directory_negative_ttl: std::time::Duration,
+    /// A failing directory holds the message instead of falling back.
+    pub hold_on_directory_error: bool,
+}
+
+/// One `[[directory]]` entry. Only names of secrets are kept (the bind password is read from
+/// its environment variable when the gateway is built).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+#[non_exhaustive]
+pub enum DirectoryConfig {
+    /// An LDAP directory of S/MIME certificates.
+    Ldap {
+        /// `ldap://host[:port]` or `ldaps://host[:port]`.
+        url: String,
+        /// The search base.
+        base_dn: String,
+        /// Connect and operation timeout, seconds (default 5).
+        #[serde(default)]
+        timeout_secs: Option<u64>,
+        /// Simple bind with this DN (anonymous when absent).
+        #[serde(default)]
+        bind_dn: Option<String>,
+        /// The environment variable holding the bind password.
+        #[serde(default)]
+        bind_password_env: Option<String>,
+        /// Upgrade an `ldap://` connection with StartTLS.
+        #[serde(default)]
+        starttls: bool,
+        /// The attribute that holds the address (default `mail`).
+        #[serde(default)]
+        mail_attribute: Option<String>,
+    },
+    /// OpenPGP Web Key Directory.
+    Wkd {
+        /// `advanced`, `direct` or `advanced-then-direct` (default).
+        #[serde(default)]
+        method: Option<String>,
+        /// Send every request to this base URL instead of the address's domain.
+        #[serde(default)]
+        base_url: Option<String>,
+        /// Request timeout, seconds (default 5).
+        #[serde(default)]
+        timeout_secs: Option<u64>,
+    },
+    /// An HKP key server.
+    Hkp {
+        /// `hkps://host`, `hkp://host[:port]`, `http(s)://host[:port]`.
+        url: String,
+        /// Request timeout, seconds (default 5).
+        #[serde(default)]
+        timeout_secs: Option<u64>,
+    },
+}
+
+/// Default directory timeout.
+const DEFAULT_DIRECTORY_TIMEOUT_SECS: u64 = 5;
+
+impl DirectoryConfig {
+    fn check(&self) -> Result<()> {
+        let timeout = match self {
+            Self::Ldap {
+                url,
+                bind_dn,
+                bind_password_env,
+                timeout_secs,
+                ..
+            } => {
+                if !(url.starts_with("ldap://") || url.starts_with("ldaps://")) {
+                    return Err(config_err(format!(
+                        "[[directory]] ldap: url {url:?} is not ldap:// or ldaps://"
+                    )));
+                }
+                match (bind_dn, bind_password_env) {
+                    (Some(_), Some(v)) => {
+                        env_name(v)?;
+                    }
+                    (None, None) => {}
+                    _ => {
+                        return Err(config_err(
+                            "[[directory]] ldap: bind_dn and bind_password_env go together",
+                        ));
+                    }
+                }
+                timeout_secs
+            }
+            Self::Wkd {
+                method,
+                timeout_secs,
+                ..
+            } => {
+                if let Some(m) = method {
+                    wkd_method(m)?;
+                }
+                timeout_secs
+            }
+            Self::Hkp { url, timeout_secs } => {
+                Hkp::new(url, std::time::Duration::from_secs(1), &Limits::default())
+                    .map_err(|e| config_err(format!("[[directory]] hkp: {e}")))?;
+                timeout_secs
+            }
+        };
+        if *timeout == Some(0) {
+            return Err(config_err("[[directory]]: timeout_secs must be at least 1"));
+        }
+        Ok(())
+    }
+
+    /// The directory client this entry describes.
+    pub fn open(&self, limits: &Limits) -> Result<Arc<dyn KeyDirectory>> {
+        let secs = |t: &Option<u64>| {
+            std::time::Duration::from_secs(t.unwrap_or(DEFAULT_DIRECTORY_TIMEOUT_SECS))
+        };
+        Ok(match self {
+            #[cfg(feature = "ldap")]
+            Self::Ldap {
+                url,
+                base_dn,
+                timeout_secs,
+                bind_dn,
+                bind_password_env,
+                starttls,
+                mail_attribute,
+            } => {
+                let mut ldap =
+                    crate::keystore::directory::Ldap::new(url, base_dn, secs(timeout_secs), limits);
+                if let (Some(dn), Some(var)) = (bind_dn, bind_password_env) {
+                    let password = std::env::var(var).map_err(|_| {
+                        config_err(format!(
+                            "[[directory]] ldap {url}: environment variable {var} is not set"
+                        ))
+                    })?;
+                    ldap = ldap.with_bind(dn, password.into());
+                }
+                if *starttls {
+                    ldap = ldap.with_starttls();
+                }
+                if let Some(a) = mail_attribute {
+                    ldap = ldap.with_mail_attribute(a);
+                }
+                Arc::new(ldap)
+            }
+            #[cfg(not(feature = "ldap"))]
+            Self::Ldap { .. } => {
+                return Err(config_err(
+                    "[[directory]] ldap: this build has no LDAP support (feature `ldap`)",
+                ));
+            }
+            Self::Wkd {
+                method,
+                base_url,
+                timeout_secs,
+            } => {
+                let mut wkd = Wkd::new(secs(timeout_secs), limits);
+                if let Some(m) = method {
+                    wkd = wkd.with_method(wkd_method(m)?);
+                }
+                if let Some(b) = base_url {
+                    wkd = wkd.with_base_url(b);
+                }
+                Arc::new(wkd)
+            }
+            Self::Hkp { url, timeout_secs } => Arc::new(
+                Hkp::new(url, secs(timeout_secs), limits)
+                    .map_err(|e| config_err(format!("[[directory]] hkp: {e}")))?,
+            ),
+        })
+    }
+}
+
+fn wkd_method(m: &str) -> Result<WkdMethod> {
+    match m {
+        "advanced" => Ok(WkdMethod::Advanced),
+        "direct" => Ok(WkdMethod::Direct),
+        "advanced-then-direct" => Ok(WkdMethod::AdvancedThenDirect),
+        other => Err(config_err(format!(
+            "[[directory]] wkd: method {other:?} is not advanced, direct or advanced-then-direct"
+        ))),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct DirectoriesFile {
+    #[serde(default)]
+    negative_ttl_secs: Option<u64>,
+    #[serde(default)]
+    hold_on_error: Option<bool>,
 }
 
 /// A PostgreSQL key store: where its connection parameters come from (they may hold a
@@ -118,6 +336,10 @@ struct File {
     domain_identities: BTreeMap<String, String>,
     #[serde(default)]
     limits: LimitsOverrides,
+    #[serde(default)]
+    directory: Vec<DirectoryConfig>,
+    #[serde(default)]
+    directories: DirectoriesFile,
 }
 
 #[derive(Deserialize)]
@@ -327,7 +549,20 @@ impl GatewayConfig {
             (Some(_), None) => return Err(config_err("[store]: connections is for postgres_env")),
             _ => return Err(config_err("[store]: give one of path, postgres_env")),
         };
+        for d in &file.directory {
+            d.check()?;
+        }
+        let defaults = Options::default();
         Ok(Self {
+            directory_negative_ttl: file.directories.negative_ttl_secs.map_or(
+                defaults.directory_negative_ttl,
+                std::time::Duration::from_secs,
+            ),
+            hold_on_directory_error: file
+                .directories
+                .hold_on_error
+                .unwrap_or(defaults.hold_on_directory_error),
+            directories: file.directory,
             store_path,
             store_postgres,
             store_secret,
@@ -394,6 +629,8 @@ impl GatewayConfig {
             outer_subject: self.outer_subject.clone(),
             hostname: self.hostname.clone(),
             limits: self.limits.clone(),
+            directory_negative_ttl: self.directory_negative_ttl,
+            hold_on_directory_error: self.hold_on_directory_error,
             ..Options::default()
         }
     }
@@ -412,6 +649,9 @@ impl GatewayConfig {
             .policy(policy)
             .keyring(keyring)
             .options(self.options());
+        for d in &self.directories {
+            builder = builder.directory(d.open(&self.limits)?);
+        }
         if let Some(path) = &self.audit {
             let sink: Arc<dyn AuditSink> = Arc::new(JsonLinesSink::open(path)?);
             builder = builder.audit(sink);
@@ -584,6 +824,68 @@ max_parts = 50
         ] {
             let e = err(&format!("{base}{extra}"));
             assert!(e.contains(want), "{extra}: {e}");
+        }
+    }
+
+    #[test]
+    fn directories_are_read_and_checked() {
+        let base = "policy = \"p.toml\"\n[store]\npath = \"k\"\n";
+        let c = GatewayConfig::from_toml(
+            &format!(
+                "{base}[directories]\nnegative_ttl_secs = 60\nhold_on_error = true\n\
+                 [[directory]]\ntype = \"ldap\"\nurl = \"ldaps://ldap.example\"\nbase_dn = \"dc=example\"\n\
+                 bind_dn = \"cn=gw\"\nbind_password_env = \"LDAP_PW\"\n\
+                 [[directory]]\ntype = \"wkd\"\nmethod = \"direct\"\n\
+                 [[directory]]\ntype = \"hkp\"\nurl = \"hkps://keys.openpgp.org\"\ntimeout_secs = 2\n"
+            ),
+            Path::new("/etc/sealgate"),
+        )
+        .unwrap();
+        assert_eq!(c.directories.len(), 3);
+        assert!(
+            matches!(&c.directories[0], DirectoryConfig::Ldap { bind_dn: Some(dn), .. } if dn == "cn=gw")
+        );
+        assert!(matches!(
+            &c.directories[2],
+            DirectoryConfig::Hkp {
+                timeout_secs: Some(2),
+                ..
+            }
+        ));
+        let o = c.options();
+        assert_eq!(o.directory_negative_ttl, std::time::Duration::from_secs(60));
+        assert!(o.hold_on_directory_error);
+        // the bind password is read when the directory is opened, and never shown
+        let e = c.directories[0]
+            .open(&Limits::default())
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        if std::env::var("LDAP_PW").is_err() {
+            assert!(e.contains("LDAP_PW is not set"), "{e}");
+        }
+        assert!(c.directories[1].open(&Limits::default()).is_ok());
+        let defaults = GatewayConfig::from_toml(base, Path::new(".")).unwrap();
+        assert!(defaults.directories.is_empty());
+        assert!(!defaults.hold_on_directory_error);
+
+        for (entry, want) in [
+            ("type = \"x500\"\n", "x500"),
+            (
+                "type = \"ldap\"\nurl = \"http://x\"\nbase_dn = \"dc=x\"\n",
+                "ldap://",
+            ),
+            (
+                "type = \"ldap\"\nurl = \"ldap://x\"\nbase_dn = \"dc=x\"\nbind_dn = \"cn=a\"\n",
+                "go together",
+            ),
+            ("type = \"wkd\"\nmethod = \"sideways\"\n", "sideways"),
+            ("type = \"hkp\"\nurl = \"ftp://x\"\n", "scheme"),
+            ("type = \"wkd\"\ntimeout_secs = 0\n", "at least 1"),
+            ("type = \"wkd\"\nbogus = 1\n", "bogus"),
+        ] {
+            let e = err(&format!("{base}[[directory]]\n{entry}"));
+            assert!(e.contains(want), "{entry}: {e}");
         }
     }
 

@@ -10,11 +10,13 @@
 //! (no usable certificate or key, ZIP not allowed, an engine error) is refused with the reason;
 //! no copy in clear text is ever produced for them.
 
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 
 use rand_core::CryptoRngCore;
-use sealgate_keystore::{Keyring, store::index_key};
+use sealgate_keystore::directory::FetchReport;
+use sealgate_keystore::{KeyDirectory, KeyKind, Keyring, store::index_key};
 use sealgate_mime::{Entity, HeaderField, Limits};
 use sealgate_policy::{
     Action, Decision, Envelope, Inspection, Method, Policy, RecipientDecision, SignMethod,
@@ -50,6 +52,15 @@ pub struct Options {
     pub hostname: String,
     /// Resource limits for every parser.
     pub limits: Limits,
+    /// After the key directories found nothing for an address, do not ask them again for it
+    /// for this long (a negative cache, so that mail to a partner without keys does not query
+    /// LDAP/WKD/HKP per message). Directory *errors* are not cached.
+    pub directory_negative_ttl: Duration,
+    /// When a key directory fails (unreachable, timeout) while looking for a recipient's key,
+    /// hold the message for that recipient (a temporary [`Refusal`]: the MTA answers 4xx and
+    /// retries) instead of falling back to the next method the policy allows (e.g. password
+    /// ZIP). Default `false`: fall back, and say so in the audit record.
+    pub hold_on_directory_error: bool,
 }
 
 impl Default for Options {
@@ -60,6 +71,8 @@ impl Default for Options {
             outer_subject: None,
             hostname: "sealgate.invalid".into(),
             limits: Limits::default(),
+            directory_negative_ttl: Duration::from_secs(600),
+            hold_on_directory_error: false,
         }
     }
 }
@@ -72,6 +85,7 @@ pub struct GatewayBuilder {
     options: Options,
     audit: Option<Arc<dyn AuditSink>>,
     mike_limit: Option<RateLimiter>,
+    directories: Vec<Arc<dyn KeyDirectory>>,
 }
 
 impl std::fmt::Debug for GatewayBuilder {
@@ -80,6 +94,14 @@ impl std::fmt::Debug for GatewayBuilder {
             .field("policy", &self.policy.is_some())
             .field("keyring", &self.keyring.is_some())
             .field("options", &self.options)
+            .field(
+                "directories",
+                &self
+                    .directories
+                    .iter()
+                    .map(|d| d.name())
+                    .collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -115,6 +137,15 @@ impl GatewayBuilder {
         self
     }
 
+    /// A key directory (LDAP, WKD, HKP or your own [`KeyDirectory`]) asked, in the order
+    /// added, when the store has no usable certificate or key for an outbound recipient. What
+    /// it returns for the address is kept in the store (provenance: the directory's name, trust
+    /// unverified) and used under the same rules as any stored key.
+    pub fn directory(mut self, directory: Arc<dyn KeyDirectory>) -> Self {
+        self.directories.push(directory);
+        self
+    }
+
     /// The gateway.
     pub fn build(self) -> Result<Gateway> {
         let policy = self.policy.ok_or(Error::Config {
@@ -130,6 +161,8 @@ impl GatewayBuilder {
                 options: self.options,
                 audit: self.audit,
                 mike_limit: self.mike_limit.unwrap_or_default(),
+                directories: self.directories,
+                not_found: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -155,6 +188,9 @@ struct Inner {
     options: Options,
     audit: Option<Arc<dyn AuditSink>>,
     mike_limit: RateLimiter,
+    directories: Vec<Arc<dyn KeyDirectory>>,
+    /// (address, kind) → when the directories last found nothing for it.
+    not_found: Mutex<HashMap<(String, KeyKind), Instant>>,
 }
 
 /// One message to hand to the next hop.
@@ -194,6 +230,9 @@ pub struct Refusal {
     /// `true` for a policy rejection (answer 5xx); `false` when the message is held because
     /// protection failed (an MTA may answer 4xx and retry, e.g. after a certificate arrives).
     pub by_policy: bool,
+    /// The hold has a temporary cause (a key directory could not be asked): retrying later
+    /// may well succeed. Always `false` when `by_policy`.
+    pub temporary: bool,
 }
 
 /// Everything [`Gateway::process`] produced.
@@ -284,6 +323,7 @@ fn refusal(recipient: &str, reason: impl Into<String>, by_policy: bool) -> Refus
         recipient: recipient.to_string(),
         reason: reason.into(),
         by_policy,
+        temporary: false,
     }
 }
 
@@ -294,7 +334,13 @@ fn cert_fingerprint(cert: &smime::Certificate) -> String {
 
 impl Gateway {
     /// What to do for one recipient, with the keys found; `Err` when the recipient is refused.
-    fn plan(&self, rd: &RecipientDecision, now: SystemTime) -> std::result::Result<Group, Refusal> {
+    /// What the directories did goes to `lookups` (on refusal too, for the audit record).
+    fn plan(
+        &self,
+        rd: &RecipientDecision,
+        now: SystemTime,
+        lookups: &mut Lookups,
+    ) -> std::result::Result<Group, Refusal> {
         let rcpt = rd.recipient.as_str();
         let mut record = RecipientRecord {
             address: rcpt.to_string(),
@@ -335,7 +381,7 @@ impl Gateway {
                     let mut chosen = None;
                     for m in methods {
                         match m {
-                            Method::Smime => match self.inner.keyring.lookup_smime(rcpt, now) {
+                            Method::Smime => match self.find_smime(rcpt, now, lookups) {
                                 Ok(l) => match l.selected {
                                     Some((cert, _chain)) => {
                                         chosen = Some(Treatment::Smime);
@@ -353,7 +399,7 @@ impl Gateway {
                                 },
                                 Err(e) => fallbacks.push(format!("smime: key store: {e}")),
                             },
-                            Method::Pgp => match self.inner.keyring.lookup_pgp(rcpt, now) {
+                            Method::Pgp => match self.find_pgp(rcpt, now, lookups) {
                                 Ok(l) => match l.selected {
                                     Some(cert) => {
                                         chosen = Some(Treatment::Pgp);
@@ -369,7 +415,23 @@ impl Gateway {
                                 },
                                 Err(e) => fallbacks.push(format!("pgp: key store: {e}")),
                             },
-                            Method::Zip => chosen = Some(Treatment::Zip(zip.clone(), true)),
+                            Method::Zip => {
+                                if self.inner.options.hold_on_directory_error && lookups.failed {
+                                    // A directory may hold the key: hold rather than ZIP.
+                                    return Err(Refusal {
+                                        temporary: true,
+                                        ..refusal(
+                                            rcpt,
+                                            format!(
+                                                "held: a key directory failed ({})",
+                                                fallbacks.join("; ")
+                                            ),
+                                            false,
+                                        )
+                                    });
+                                }
+                                chosen = Some(Treatment::Zip(zip.clone(), true));
+                            }
                         }
                         if chosen.is_some() {
                             break;
@@ -385,14 +447,17 @@ impl Gateway {
                         }
                         None => {
                             // Fail closed: no method the policy allows can be applied.
-                            return Err(refusal(
-                                rcpt,
-                                format!(
-                                    "encryption required and no allowed method is usable ({})",
-                                    fallbacks.join("; ")
-                                ),
-                                false,
-                            ));
+                            return Err(Refusal {
+                                temporary: lookups.failed,
+                                ..refusal(
+                                    rcpt,
+                                    format!(
+                                        "encryption required and no allowed method is usable ({})",
+                                        fallbacks.join("; ")
+                                    ),
+                                    false,
+                                )
+                            });
                         }
                     }
                 }
@@ -408,11 +473,129 @@ impl Gateway {
         if !fallbacks.is_empty() {
             record.fallback = Some(fallbacks.join("; "));
         }
+        record.lookups = std::mem::take(&mut lookups.notes);
         if record.actions.is_empty() {
             record.actions.push("deliver".into());
         }
         group.records.push(record);
         Ok(group)
+    }
+}
+
+/// What the key directories did while planning one recipient.
+#[derive(Default)]
+struct Lookups {
+    /// A directory failed (so a key may exist that we could not get).
+    failed: bool,
+    /// For the audit record: `ldap://…: stored 1`, `wkd: error: …`.
+    notes: Vec<String>,
+}
+
+impl Lookups {
+    fn add(&mut self, kind: KeyKind, report: &FetchReport) {
+        let kind = match kind {
+            KeyKind::Smime => "smime",
+            KeyKind::Pgp => "pgp",
+        };
+        for (dir, n) in &report.stored {
+            self.notes.push(format!("{kind}: {dir}: stored {n}"));
+        }
+        for (dir, e) in &report.errors {
+            self.failed = true;
+            self.notes.push(format!("{kind}: {dir}: error: {e}"));
+        }
+        for s in &report.skipped {
+            self.notes.push(format!("{kind}: skipped: {s}"));
+        }
+    }
+}
+
+impl Gateway {
+    /// Whether the directories should be asked for `address` now (some are configured and they
+    /// did not recently find nothing for it).
+    fn ask_directories(&self, address: &str, kind: KeyKind) -> bool {
+        if self.inner.directories.is_empty() {
+            return false;
+        }
+        let ttl = self.inner.options.directory_negative_ttl;
+        let mut cache = self
+            .inner
+            .not_found
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let key = (index_key(address), kind);
+        match cache.get(&key) {
+            Some(at) if at.elapsed() < ttl => false,
+            Some(_) => {
+                cache.remove(&key);
+                true
+            }
+            None => true,
+        }
+    }
+
+    /// Remember that the directories had nothing for `address` (bounded: the oldest half of
+    /// the entries goes when the cache is full).
+    fn remember_not_found(&self, address: &str, kind: KeyKind) {
+        const MAX_ENTRIES: usize = 100_000;
+        let mut cache = self
+            .inner
+            .not_found
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= MAX_ENTRIES {
+            let ttl = self.inner.options.directory_negative_ttl;
+            cache.retain(|_, at| at.elapsed() < ttl);
+            if cache.len() >= MAX_ENTRIES {
+                cache.clear();
+            }
+        }
+        cache.insert((index_key(address), kind), Instant::now());
+    }
+
+    fn directory_refs(&self) -> Vec<&dyn KeyDirectory> {
+        self.inner.directories.iter().map(|d| d.as_ref()).collect()
+    }
+
+    /// The store's S/MIME lookup, then the directories when the store has nothing usable.
+    fn find_smime(
+        &self,
+        address: &str,
+        now: SystemTime,
+        lookups: &mut Lookups,
+    ) -> sealgate_keystore::Result<sealgate_keystore::SmimeLookup> {
+        let keyring = &self.inner.keyring;
+        let local = keyring.lookup_smime(address, now)?;
+        if local.selected.is_some() || !self.ask_directories(address, KeyKind::Smime) {
+            return Ok(local);
+        }
+        let (found, report) =
+            keyring.lookup_or_fetch_smime(address, now, &self.directory_refs())?;
+        lookups.add(KeyKind::Smime, &report);
+        if found.selected.is_none() && report.errors.is_empty() {
+            self.remember_not_found(address, KeyKind::Smime);
+        }
+        Ok(found)
+    }
+
+    /// The store's OpenPGP lookup, then the directories when the store has nothing usable.
+    fn find_pgp(
+        &self,
+        address: &str,
+        now: SystemTime,
+        lookups: &mut Lookups,
+    ) -> sealgate_keystore::Result<sealgate_keystore::PgpLookup> {
+        let keyring = &self.inner.keyring;
+        let local = keyring.lookup_pgp(address, now)?;
+        if local.selected.is_some() || !self.ask_directories(address, KeyKind::Pgp) {
+            return Ok(local);
+        }
+        let (found, report) = keyring.lookup_or_fetch_pgp(address, now, &self.directory_refs())?;
+        lookups.add(KeyKind::Pgp, &report);
+        if found.selected.is_none() && report.errors.is_empty() {
+            self.remember_not_found(address, KeyKind::Pgp);
+        }
+        Ok(found)
     }
 }
 
@@ -508,13 +691,7 @@ impl Gateway {
             .store()
             .meta(&format!("{CAPS_META}{cert_id}"))
             .ok()??;
-        Some(
-            String::from_utf8_lossy(&raw)
-                .split(',')
-                .filter(|s| !s.is_empty())
-                .map(String::from)
-                .collect(),
-        )
+        Some(parse_capabilities(&raw).1)
     }
 
     fn sign_smime(
@@ -879,7 +1056,8 @@ impl Gateway {
 
         let mut groups: Vec<Group> = Vec::new();
         for rd in &decision.recipients {
-            match self.plan(rd, now) {
+            let mut lookups = Lookups::default();
+            match self.plan(rd, now, &mut lookups) {
                 Ok(group) => match groups.iter_mut().find(|g| g.same_treatment(&group)) {
                     Some(g) => g.absorb(group),
                     None => groups.push(group),
@@ -890,6 +1068,7 @@ impl Gateway {
                         actions: vec![if refusal.by_policy { "reject" } else { "hold" }.into()],
                         keys: Vec::new(),
                         fallback: Some(refusal.reason.clone()),
+                        lookups: lookups.notes,
                     });
                     outcome.refused.push(refusal);
                 }
@@ -1048,6 +1227,7 @@ impl Gateway {
                             actions: vec!["decrypt:smime".into()],
                             keys: vec![key_record("smime", "decrypt", cert_fingerprint(&id.cert))],
                             fallback: None,
+                            lookups: Vec::new(),
                         });
                         results.push((
                             "Sealgate-Decrypted",
@@ -1109,6 +1289,7 @@ impl Gateway {
                             })
                             .collect(),
                         fallback: None,
+                        lookups: Vec::new(),
                     });
                     if !d.verification.signatures.is_empty() {
                         signature = Some(pgp_signature_result(&d.verification));
@@ -1185,6 +1366,7 @@ impl Gateway {
                         actions: vec!["harvest".into()],
                         keys,
                         fallback: None,
+                        lookups: Vec::new(),
                     });
                 }
             }
@@ -1207,7 +1389,6 @@ impl Gateway {
         now: SystemTime,
         audit: &mut AuditRecord,
     ) -> String {
-        let _ = now;
         let valid = v.verification.is_valid();
         let Some(signer) = v.verification.signers.first() else {
             return "invalid; smime; reason=\"no signer\"".into();
@@ -1222,9 +1403,10 @@ impl Gateway {
                 actions: vec!["verify:smime".into()],
                 keys: vec![key_record("smime", "verify", fpr.clone())],
                 fallback: None,
+                lookups: Vec::new(),
             });
             let caps: Vec<String> = signer.capabilities.iter().map(|o| o.to_string()).collect();
-            self.remember_capabilities(&fpr, &caps);
+            self.remember_capabilities(&fpr, &caps, signer.signing_time, now);
         }
         let failed: Vec<String> = signer
             .checks
@@ -1247,18 +1429,58 @@ impl Gateway {
         )
     }
 
-    fn remember_capabilities(&self, cert_id: &str, caps: &[String]) {
-        let _ = self
-            .inner
-            .keyring
-            .store()
-            .apply(sealgate_keystore::store::Batch {
-                changes: vec![sealgate_keystore::store::Change::MetaIfAbsent(
-                    format!("{CAPS_META}{cert_id}"),
-                    caps.join(",").into_bytes(),
-                )],
-            });
+    /// Keep the SMIMECapabilities of the newest signed message seen from this certificate
+    /// (by its signing time, never later than now; without one, now): a partner who upgrades
+    /// its client, or downgrades it, is followed; an older message read later changes nothing,
+    /// nor does a message without the attribute.
+    fn remember_capabilities(
+        &self,
+        cert_id: &str,
+        caps: &[String],
+        signed_at: Option<SystemTime>,
+        now: SystemTime,
+    ) {
+        if caps.is_empty() {
+            // no SMIMECapabilities attribute: the message says nothing about what the client
+            // reads, so what an earlier message said stands
+            return;
+        }
+        let name = format!("{CAPS_META}{cert_id}");
+        let at = signed_at.map_or(now, |t| t.min(now));
+        let secs = at
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let store = self.inner.keyring.store();
+        if let Ok(Some(raw)) = store.meta(&name) {
+            let (seen, old) = parse_capabilities(&raw);
+            if seen > secs || (seen == secs && old == caps) {
+                return;
+            }
+        }
+        let _ = store.apply(sealgate_keystore::store::Batch {
+            changes: vec![sealgate_keystore::store::Change::Meta(
+                name,
+                format!("{secs};{}", caps.join(",")).into_bytes(),
+            )],
+        });
     }
+}
+
+/// A remembered capabilities value: `SECS;oid,oid,...` (the signing time it came with), or the
+/// older form without the time (taken as time 0).
+fn parse_capabilities(raw: &[u8]) -> (u64, Vec<String>) {
+    let text = String::from_utf8_lossy(raw);
+    let (secs, list) = match text.split_once(';') {
+        Some((t, rest)) => (t.parse().unwrap_or(0), rest),
+        None => (0, text.as_ref()),
+    };
+    (
+        secs,
+        list.split(',')
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect(),
+    )
 }
 
 fn is_result_field(f: &HeaderField<'_>) -> bool {
