@@ -1,4 +1,6 @@
-//! Tests of [`Keyring`] on both backends, with a PKI issued in-process.
+//! Tests of [`Keyring`] on every backend (memory, SQLite, PostgreSQL with the `postgres`
+//! feature), with a PKI issued in-process. The cases take a factory of fresh stores, so that
+//! each backend runs the same suite.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -49,13 +51,44 @@ fn pass() -> StoreSecret {
     StoreSecret::Passphrase("correct horse".into())
 }
 
-fn memory() -> Keyring {
-    Keyring::open(
-        Arc::new(MemoryStore::new()),
-        Some(&pass()),
-        Limits::default(),
-    )
-    .unwrap()
+/// One empty store of some backend; `open` gives a handle on its data (a new connection
+/// where the backend has them, the same store for memory).
+trait Backend {
+    fn open(&self) -> Arc<dyn KeyStore>;
+}
+
+/// Makes a fresh [`Backend`]: what every case of the suite takes.
+type Fresh<'a> = &'a dyn Fn() -> Box<dyn Backend>;
+
+struct InMemory(Arc<MemoryStore>);
+
+impl Backend for InMemory {
+    fn open(&self) -> Arc<dyn KeyStore> {
+        self.0.clone()
+    }
+}
+
+struct SqliteFile(tempfile::TempDir);
+
+impl Backend for SqliteFile {
+    fn open(&self) -> Arc<dyn KeyStore> {
+        Arc::new(SqliteStore::open(self.0.path().join("store.db")).unwrap())
+    }
+}
+
+fn memory_backend() -> Box<dyn Backend> {
+    Box::new(InMemory(Arc::new(MemoryStore::new())))
+}
+
+fn sqlite_backend() -> Box<dyn Backend> {
+    Box::new(SqliteFile(tempfile::tempdir().unwrap()))
+}
+
+/// A keyring with the test passphrase on a fresh store of the backend.
+fn fresh_keyring(fresh: Fresh<'_>) -> (Box<dyn Backend>, Keyring) {
+    let b = fresh();
+    let k = Keyring::open(b.open(), Some(&pass()), Limits::default()).unwrap();
+    (b, k)
 }
 
 fn anchors(k: &Keyring, p: &Pki) {
@@ -74,17 +107,9 @@ fn pem_of(c: &Certificate, key: Option<&PrivateKey>) -> Vec<u8> {
     s.into_bytes()
 }
 
-#[test]
-fn lookup_picks_the_valid_certificate_and_explains_the_others() {
-    for k in [
-        memory(),
-        Keyring::open(
-            Arc::new(SqliteStore::open_in_memory().unwrap()),
-            Some(&pass()),
-            Limits::default(),
-        )
-        .unwrap(),
-    ] {
+fn lookup_picks_the_valid_certificate_and_explains_the_others(fresh: Fresh<'_>) {
+    let (_b, k) = fresh_keyring(fresh);
+    {
         let p = pki();
         anchors(&k, &p);
         let now = SystemTime::now();
@@ -138,9 +163,8 @@ fn lookup_picks_the_valid_certificate_and_explains_the_others() {
     }
 }
 
-#[test]
-fn newest_usable_certificate_wins() {
-    let k = memory();
+fn newest_usable_certificate_wins(fresh: Fresh<'_>) {
+    let (_b, k) = fresh_keyring(fresh);
     let p = pki();
     anchors(&k, &p);
     let now = SystemTime::now();
@@ -160,20 +184,12 @@ fn newest_usable_certificate_wins() {
     assert_eq!(l.candidates.iter().filter(|c| c.verdict.is_ok()).count(), 2);
 }
 
-#[test]
-fn private_keys_are_sealed_and_come_back() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("store.db");
+fn private_keys_are_sealed_and_come_back(fresh: Fresh<'_>) {
+    let b = fresh();
     let p = pki();
     let (cert, key) = p.user("signer@example.com", |_| {});
-    let pkcs8 = key.to_pkcs8_der().unwrap();
     {
-        let k = Keyring::open(
-            Arc::new(SqliteStore::open(&db).unwrap()),
-            Some(&pass()),
-            Limits::default(),
-        )
-        .unwrap();
+        let k = Keyring::open(b.open(), Some(&pass()), Limits::default()).unwrap();
         anchors(&k, &p);
         let r = k
             .import(
@@ -191,22 +207,17 @@ fn private_keys_are_sealed_and_come_back() {
         assert_eq!(id.cert, cert);
         assert_eq!(id.chain, vec![p.ca.clone()]);
     }
-    // The key bytes appear nowhere in the file (nor in the WAL, checkpointed at close).
-    let mut bytes = std::fs::read(&db).unwrap();
-    if let Ok(wal) = std::fs::read(dir.path().join("store.db-wal")) {
-        bytes.extend(wal);
-    }
-    // ECPrivateKey (RFC 5915) inside the PKCS#8: version 1, then the 32-byte scalar.
-    let at = pkcs8
-        .windows(5)
-        .position(|w| w == [2, 1, 1, 4, 32])
-        .unwrap()
-        + 5;
-    let secret_part = &pkcs8[at..at + 32];
-    assert!(!bytes.windows(secret_part.len()).any(|w| w == secret_part));
-    assert!(bytes.windows(cert.der().len()).any(|w| w == cert.der()));
-    // Wrong passphrase: refused at open; no passphrase: public data only.
-    let store: Arc<dyn KeyStore> = Arc::new(SqliteStore::open(&db).unwrap());
+    // What the backend holds is sealed: the key's secret scalar is not in it.
+    let store = b.open();
+    let sealed = store.sealed_key(&certificate_id(&cert)).unwrap().unwrap();
+    let secret_part = ec_scalar(&key);
+    assert!(
+        !sealed
+            .sealed
+            .windows(secret_part.len())
+            .any(|w| w == secret_part)
+    );
+    // Reopened: the wrong passphrase is refused at open; no passphrase: public data only.
     let wrong = StoreSecret::Passphrase("wrong".into());
     assert!(matches!(
         Keyring::open(store.clone(), Some(&wrong), Limits::default()),
@@ -224,11 +235,59 @@ fn private_keys_are_sealed_and_come_back() {
             .selected
             .is_some()
     );
+    let again = Keyring::open(b.open(), Some(&pass()), Limits::default()).unwrap();
+    assert!(
+        again
+            .private_key(&certificate_id(&cert))
+            .unwrap()
+            .unwrap()
+            .matches(&cert)
+    );
+}
+
+/// The 32-byte secret scalar of a P-256 key: ECPrivateKey (RFC 5915) inside the PKCS#8 is
+/// version 1, then the scalar as an OCTET STRING.
+fn ec_scalar(key: &PrivateKey) -> Vec<u8> {
+    let pkcs8 = key.to_pkcs8_der().unwrap();
+    let at = pkcs8
+        .windows(5)
+        .position(|w| w == [2, 1, 1, 4, 32])
+        .unwrap()
+        + 5;
+    pkcs8[at..at + 32].to_vec()
 }
 
 #[test]
-fn import_is_all_or_nothing_and_names_the_file() {
-    let k = memory();
+fn sqlite_file_holds_no_private_key_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let p = pki();
+    let (cert, key) = p.user("signer@example.com", |_| {});
+    {
+        let k = Keyring::open(
+            Arc::new(SqliteStore::open(&db).unwrap()),
+            Some(&pass()),
+            Limits::default(),
+        )
+        .unwrap();
+        k.import(
+            &[("id.pem", &pem_of(&cert, Some(&key)))],
+            &ImportOptions::default(),
+        )
+        .unwrap();
+    }
+    // The key bytes appear nowhere in the file (nor in the WAL, checkpointed at close).
+    let mut bytes = std::fs::read(&db).unwrap();
+    if let Ok(wal) = std::fs::read(dir.path().join("store.db-wal")) {
+        bytes.extend(wal);
+    }
+    let secret_part = ec_scalar(&key);
+    assert!(!bytes.windows(secret_part.len()).any(|w| w == secret_part));
+    assert!(bytes.windows(cert.der().len()).any(|w| w == cert.der()));
+}
+
+fn import_is_all_or_nothing_and_names_the_file(fresh: Fresh<'_>) {
+    let (_b, k) = fresh_keyring(fresh);
     let p = pki();
     let (a, _) = p.user("a@example.com", |_| {});
     let err = k
@@ -264,9 +323,8 @@ fn import_is_all_or_nothing_and_names_the_file() {
     assert_eq!(prov[0].source, "import:x");
 }
 
-#[test]
-fn key_without_certificate_is_refused() {
-    let k = memory();
+fn key_without_certificate_is_refused(fresh: Fresh<'_>) {
+    let (_b, k) = fresh_keyring(fresh);
     let key = PrivateKey::generate(SKind::Ec(Curve::P256)).unwrap();
     let pem = pem::encode("PRIVATE KEY", &key.to_pkcs8_der().unwrap());
     let err = k
@@ -275,9 +333,8 @@ fn key_without_certificate_is_refused() {
     assert!(err.to_string().contains("without its certificate"), "{err}");
 }
 
-#[test]
-fn pgp_lookup_and_secret_round_trip() {
-    let k = memory();
+fn pgp_lookup_and_secret_round_trip(fresh: Fresh<'_>) {
+    let (_b, k) = fresh_keyring(fresh);
     let sk = pgp::SecretKey::generate("Carol <carol@example.org>", pgp::KeyKind::Cv25519).unwrap();
     let r = k
         .import(
@@ -311,9 +368,8 @@ fn pgp_lookup_and_secret_round_trip() {
     assert_eq!(again.outcome.merged, 1);
 }
 
-#[test]
-fn expiring_lists_only_the_window() {
-    let k = memory();
+fn expiring_lists_only_the_window(fresh: Fresh<'_>) {
+    let (_b, k) = fresh_keyring(fresh);
     let p = pki();
     let now = SystemTime::now();
     let (soon, _) = p.user("s@example.com", |c| {
@@ -339,9 +395,8 @@ fn expiring_lists_only_the_window() {
     assert_eq!(ids, vec![certificate_id(&soon)]);
 }
 
-#[test]
-fn harvests_verified_signatures_only_and_idempotently() {
-    let k = memory();
+fn harvests_verified_signatures_only_and_idempotently(fresh: Fresh<'_>) {
+    let (_b, k) = fresh_keyring(fresh);
     let p = pki();
     anchors(&k, &p);
     let (cert, key) = p.user("dave@example.com", |_| {});
@@ -387,10 +442,9 @@ fn harvests_verified_signatures_only_and_idempotently() {
     assert_eq!(l.selected.unwrap().0, cert);
 }
 
-#[test]
-fn harvests_autocrypt_and_attached_keys_of_the_sender_only() {
+fn harvests_autocrypt_and_attached_keys_of_the_sender_only(fresh: Fresh<'_>) {
     use base64::Engine as _;
-    let k = memory();
+    let (_b, k) = fresh_keyring(fresh);
     let erin = pgp::SecretKey::generate("Erin <erin@example.org>", pgp::KeyKind::Cv25519).unwrap();
     let mallory =
         pgp::SecretKey::generate("Frank <frank@example.org>", pgp::KeyKind::Cv25519).unwrap();
@@ -455,9 +509,8 @@ fn time_format() {
     assert_eq!(format_time(1_795_000_000), "2026-11-18T11:06:40Z");
 }
 
-#[test]
-fn paths_are_checked_at_import_and_reused_or_rebuilt_at_lookup() {
-    let k = memory();
+fn paths_are_checked_at_import_and_reused_or_rebuilt_at_lookup(fresh: Fresh<'_>) {
+    let (_b, k) = fresh_keyring(fresh);
     let p = pki();
     let (leaf, _) = p.user("z@example.com", |_| {});
     // Leaf before its CA: no path at import, lookup builds one once the anchor is there.
@@ -479,7 +532,7 @@ fn paths_are_checked_at_import_and_reused_or_rebuilt_at_lookup() {
     let l = k.lookup_smime("z@example.com", SystemTime::now()).unwrap();
     assert_eq!(l.selected.unwrap().1, vec![leaf.clone(), p.ca.clone()]);
     // CA and leaf in one import: the path is checked and kept.
-    let k2 = memory();
+    let (_b2, k2) = fresh_keyring(fresh);
     let (leaf2, _) = p.user("y@example.com", |_| {});
     let opts = ImportOptions {
         trust_anchors: true,
@@ -503,22 +556,81 @@ fn paths_are_checked_at_import_and_reused_or_rebuilt_at_lookup() {
     assert_eq!(l.selected.unwrap().1, vec![leaf2, p.ca.clone()]);
 }
 
-#[test]
-fn meta_if_absent_keeps_and_meta_replaces_on_both_backends() {
+fn meta_if_absent_keeps_and_meta_replaces(fresh: Fresh<'_>) {
     use crate::store::{Batch, Change};
-    let stores: [Arc<dyn KeyStore>; 2] = [
-        Arc::new(MemoryStore::new()),
-        Arc::new(SqliteStore::open_in_memory().unwrap()),
-    ];
-    for store in stores {
-        let set = |c: Change| store.apply(Batch { changes: vec![c] }).unwrap();
-        set(Change::MetaIfAbsent("k".into(), b"one".to_vec()));
-        set(Change::MetaIfAbsent("k".into(), b"two".to_vec()));
-        assert_eq!(store.meta("k").unwrap().as_deref(), Some(&b"one"[..]));
-        set(Change::Meta("k".into(), b"three".to_vec()));
-        assert_eq!(store.meta("k").unwrap().as_deref(), Some(&b"three"[..]));
-        set(Change::Meta("new".into(), b"x".to_vec()));
-        assert_eq!(store.meta("new").unwrap().as_deref(), Some(&b"x"[..]));
-        assert_eq!(store.meta("absent").unwrap(), None);
-    }
+    let b = fresh();
+    let store = b.open();
+    let set = |c: Change| store.apply(Batch { changes: vec![c] }).unwrap();
+    set(Change::MetaIfAbsent("k".into(), b"one".to_vec()));
+    set(Change::MetaIfAbsent("k".into(), b"two".to_vec()));
+    assert_eq!(store.meta("k").unwrap().as_deref(), Some(&b"one"[..]));
+    set(Change::Meta("k".into(), b"three".to_vec()));
+    assert_eq!(store.meta("k").unwrap().as_deref(), Some(&b"three"[..]));
+    set(Change::Meta("new".into(), b"x".to_vec()));
+    assert_eq!(store.meta("new").unwrap().as_deref(), Some(&b"x"[..]));
+    assert_eq!(store.meta("absent").unwrap(), None);
 }
+
+/// Every case above, on every backend: a `#[test]` per case for memory and SQLite; one
+/// `#[test]` for PostgreSQL that starts one private server and runs each case on a database
+/// of its own (reporting every failing case, not only the first).
+macro_rules! on_every_backend {
+    ($($case:ident),* $(,)?) => {
+        mod on_memory {
+            $( #[test] fn $case() { super::$case(&super::memory_backend) } )*
+        }
+        mod on_sqlite {
+            $( #[test] fn $case() { super::$case(&super::sqlite_backend) } )*
+        }
+        #[cfg(feature = "postgres")]
+        mod on_postgres {
+            use super::*;
+
+            #[test]
+            fn every_case_and_the_postgresql_specifics() {
+                let Some(server) = crate::pg_server::PgServer::start() else {
+                    return;
+                };
+                let fresh = || -> Box<dyn Backend> {
+                    Box::new(postgres_tests::Pg(server.create_database()))
+                };
+                let mut failed = Vec::new();
+                $(
+                    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        super::$case(&fresh)
+                    }));
+                    if r.is_err() {
+                        failed.push(stringify!($case));
+                    }
+                )*
+                for (name, case) in postgres_tests::CASES {
+                    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        case(&server)
+                    }));
+                    if r.is_err() {
+                        failed.push(name);
+                    }
+                }
+                assert!(failed.is_empty(), "failed on PostgreSQL: {failed:?}");
+            }
+        }
+    };
+}
+
+on_every_backend!(
+    lookup_picks_the_valid_certificate_and_explains_the_others,
+    newest_usable_certificate_wins,
+    private_keys_are_sealed_and_come_back,
+    import_is_all_or_nothing_and_names_the_file,
+    key_without_certificate_is_refused,
+    pgp_lookup_and_secret_round_trip,
+    expiring_lists_only_the_window,
+    harvests_verified_signatures_only_and_idempotently,
+    harvests_autocrypt_and_attached_keys_of_the_sender_only,
+    paths_are_checked_at_import_and_reused_or_rebuilt_at_lookup,
+    meta_if_absent_keeps_and_meta_replaces,
+);
+
+#[cfg(feature = "postgres")]
+#[path = "pg_tests.rs"]
+mod postgres_tests;

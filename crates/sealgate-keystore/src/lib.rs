@@ -5,6 +5,10 @@ pub mod directory;
 mod error;
 pub mod import;
 mod keyring;
+#[cfg(feature = "postgres")]
+mod pg;
+#[cfg(all(test, feature = "postgres"))]
+mod pg_server;
 mod seal;
 mod sqlite;
 pub mod store;
@@ -16,6 +20,8 @@ pub use keyring::{
     Candidate, HarvestReport, ImportOptions, ImportReport, Keyring, PgpLookup, Rejection,
     SmimeLookup, certificate_id, format_time,
 };
+#[cfg(feature = "postgres")]
+pub use pg::PgStore;
 pub use seal::StoreSecret;
 pub use sqlite::SqliteStore;
 pub use store::{CertRecord, CrlRecord, KeyStore, MemoryStore, PgpRecord};

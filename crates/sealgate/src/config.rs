@@ -16,7 +16,9 @@
 //! legacy_display = false              # with it, the real Subject at the top of text bodies
 //!
 //! [store]
-//! path = "keys.db"                    # SQLite key store, required
+//! path = "keys.db"                    # SQLite key store; or, instead of path:
+//! # postgres_env = "SEALGATE_PG"      # env var with PostgreSQL connection parameters (feature
+//! # connections = 4                   #   `postgres`; nodes share the store), pool size
 //! # The store key, one of (default: passphrase_env = "SEALGATE_STORE_PASSPHRASE"):
 //! passphrase_env = "SEALGATE_STORE_PASSPHRASE"  # env var holding the passphrase (Argon2id)
 //! # key_env = "SEALGATE_STORE_KEY"              # env var holding a raw key, 64 hex digits
@@ -79,8 +81,10 @@ const MAX_CONFIG_BYTES: u64 = 16 * 1024 * 1024;
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct GatewayConfig {
-    /// The SQLite key store file.
+    /// The SQLite key store file (empty when the store is PostgreSQL: [`Self::store_postgres`]).
     pub store_path: PathBuf,
+    /// The PostgreSQL key store, when `[store]` names one instead of a file.
+    pub store_postgres: Option<PostgresStore>,
     /// Where the store key comes from.
     pub store_secret: SecretSource,
     /// The policy (rule file).
@@ -296,6 +300,17 @@ struct DirectoriesFile {
     hold_on_error: Option<bool>,
 }
 
+/// A PostgreSQL key store: where its connection parameters come from (they may hold a
+/// password, so the file only names the environment variable) and the pool size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PostgresStore {
+    /// The environment variable holding libpq-style parameters or a `postgresql://` URL.
+    pub params_env: String,
+    /// Connections in the pool (default 4).
+    pub connections: usize,
+}
+
 /// Where the key store's key comes from. Only names are kept here, never the secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -340,7 +355,12 @@ struct File {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct StoreFile {
-    path: String,
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    postgres_env: Option<String>,
+    #[serde(default)]
+    connections: Option<usize>,
     #[serde(default)]
     passphrase_env: Option<String>,
     #[serde(default)]
@@ -434,6 +454,27 @@ fn line_column(text: &str, at: usize) -> (usize, usize) {
     (line, column)
 }
 
+#[cfg(feature = "postgres")]
+fn open_postgres(pg: &PostgresStore) -> Result<Arc<dyn crate::keystore::KeyStore>> {
+    let params = zeroize::Zeroizing::new(std::env::var(&pg.params_env).map_err(|_| {
+        config_err(format!(
+            "the PostgreSQL key store: environment variable {} is not set",
+            pg.params_env
+        ))
+    })?);
+    Ok(Arc::new(crate::keystore::PgStore::connect(
+        &params,
+        pg.connections,
+    )?))
+}
+
+#[cfg(not(feature = "postgres"))]
+fn open_postgres(_: &PostgresStore) -> Result<Arc<dyn crate::keystore::KeyStore>> {
+    Err(config_err(
+        "[store] postgres_env: this build has no PostgreSQL support (cargo feature `postgres`)",
+    ))
+}
+
 /// Read a small text file, refusing anything larger than [`MAX_CONFIG_BYTES`].
 fn read_small(path: &Path, what: &str) -> Result<String> {
     use std::io::Read;
@@ -509,6 +550,18 @@ impl GatewayConfig {
                 )));
             }
         }
+        let (store_path, store_postgres) = match (&s.path, &s.postgres_env) {
+            (Some(p), None) if s.connections.is_none() => (resolve(p)?, None),
+            (None, Some(v)) => (
+                PathBuf::new(),
+                Some(PostgresStore {
+                    params_env: env_name(v)?,
+                    connections: s.connections.unwrap_or(4).clamp(1, 256),
+                }),
+            ),
+            (Some(_), None) => return Err(config_err("[store]: connections is for postgres_env")),
+            _ => return Err(config_err("[store]: give one of path, postgres_env")),
+        };
         for d in &file.directory {
             d.check()?;
         }
@@ -523,7 +576,8 @@ impl GatewayConfig {
                 .hold_on_error
                 .unwrap_or(defaults.hold_on_directory_error),
             directories: file.directory,
-            store_path: resolve(&s.path)?,
+            store_path,
+            store_postgres,
             store_secret,
             policy: resolve(&file.policy)?,
             audit: file.audit.as_deref().map(resolve).transpose()?,
@@ -564,15 +618,15 @@ impl GatewayConfig {
         }
     }
 
-    /// Open the key store (creating it when the file does not exist yet).
+    /// Open the key store (creating it when the file does not exist yet; migrating a
+    /// PostgreSQL database to the current schema).
     pub fn open_keyring(&self) -> Result<Keyring> {
-        let store = SqliteStore::open(&self.store_path)?;
+        let store: Arc<dyn crate::keystore::KeyStore> = match &self.store_postgres {
+            None => Arc::new(SqliteStore::open(&self.store_path)?),
+            Some(pg) => open_postgres(pg)?,
+        };
         let secret = self.store_secret()?;
-        Ok(Keyring::open(
-            Arc::new(store),
-            Some(&secret),
-            self.limits.clone(),
-        )?)
+        Ok(Keyring::open(store, Some(&secret), self.limits.clone())?)
     }
 
     /// Load the policy.
@@ -664,6 +718,34 @@ max_parts = 50
     }
 
     #[test]
+    fn a_postgresql_store_is_named_by_an_environment_variable() {
+        let c = GatewayConfig::from_toml(
+            "policy = \"p.toml\"\n[store]\npostgres_env = \"SG_PG\"\nconnections = 2\n",
+            Path::new("/etc/sealgate"),
+        )
+        .unwrap();
+        assert_eq!(
+            c.store_postgres,
+            Some(PostgresStore {
+                params_env: "SG_PG".into(),
+                connections: 2
+            })
+        );
+        assert_eq!(c.store_path, PathBuf::new());
+        let c = GatewayConfig::from_toml(
+            "policy = \"p.toml\"\n[store]\npostgres_env = \"SG_PG_SURELY_UNSET\"\n",
+            Path::new("/etc/sealgate"),
+        )
+        .unwrap();
+        assert_eq!(c.store_postgres.as_ref().unwrap().connections, 4);
+        let e = c.open_keyring().unwrap_err().to_string();
+        assert!(
+            e.contains("SG_PG_SURELY_UNSET") || e.contains("feature `postgres`"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn reads_every_field_with_paths_relative_to_the_file() {
         let c = GatewayConfig::from_toml(FULL, Path::new("/etc/sealgate")).unwrap();
         assert_eq!(c.hostname, "gw.example.com");
@@ -735,6 +817,19 @@ max_parts = 50
                 "environment variable name",
             ),
             ("[store]\npath = \"\"\n", "empty path"),
+            ("[store]\nkey_env = \"A\"\n", "one of path, postgres_env"),
+            (
+                "[store]\npath = \"k\"\npostgres_env = \"PG\"\n",
+                "one of path, postgres_env",
+            ),
+            (
+                "[store]\npath = \"k\"\nconnections = 3\n",
+                "connections is for",
+            ),
+            (
+                "[store]\npostgres_env = \"not a name\"\n",
+                "environment variable name",
+            ),
             (
                 "mike_address = \"keys\"\n[store]\npath = \"k\"\n",
                 "not an address",

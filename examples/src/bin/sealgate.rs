@@ -21,6 +21,8 @@ use zeroize::Zeroizing;
 mod audit;
 #[path = "sealgate/demo.rs"]
 mod demo;
+#[path = "sealgate/filter.rs"]
+mod filter;
 #[path = "sealgate/keys.rs"]
 mod keys;
 #[path = "sealgate/pgp.rs"]
@@ -29,6 +31,8 @@ mod pgp;
 mod policy;
 #[path = "sealgate/process.rs"]
 mod process;
+#[path = "sealgate/smtp.rs"]
+mod smtp;
 #[path = "sealgate/zip.rs"]
 mod zip;
 
@@ -75,6 +79,12 @@ enum Command {
         after_help = "Exit status: 0 delivered to every recipient, 1 some recipient refused by policy or held (the reasons on stdout), 2 error (one line on stderr)."
     )]
     Process(process::ProcessArgs),
+    /// SMTP content filter for Postfix (after-queue, FILTER_README): SMTP in on --listen, each
+    /// message processed with gateway.toml, the copies out over SMTP to --next-hop.
+    #[command(
+        after_help = "Replies: 250 once every copy was accepted by the next hop; 550 when policy rejects a recipient (the reason follows); 451 on a temporary failure (key store, next hop, a recipient held); 552 over the size limit. SIGTERM: stop accepting, finish the messages in flight, exit 0."
+    )]
+    Filter(filter::FilterArgs),
 }
 
 #[derive(Subcommand)]
@@ -298,6 +308,7 @@ fn main() -> ExitCode {
         Command::Zip(c) => zip::run(c),
         Command::Demo(a) => demo::run(a),
         Command::Process(a) => process::run(a),
+        Command::Filter(a) => filter::run(a),
     });
     match result {
         Ok(Ok(code)) => ExitCode::from(code),
