@@ -1395,7 +1395,7 @@ fn zip_local_central_conflicts() {
                 },
             ];
             // Control: the consistent archive reads and is inspected.
-            let z = raw_zip(&[good.clone()]);
+            let z = raw_zip(std::slice::from_ref(&good));
             assert_eq!(zip_open(&z).unwrap(), 1);
             let i = inspect_attachment("ok.zip", &z, &Limits::default());
             assert!(i.uninspectable.is_empty(), "{:?}", i.uninspectable);
