@@ -207,7 +207,7 @@ mod tests {
 
     #[test]
     fn literals_and_bounds() {
-        let (lits, a) = analyze(r"(?i)invoice\s+\d{4}", 1 << 20).unwrap();
+        let (lits, _) = analyze(r"(?i)invoice\s+\d{4}", 1 << 20).unwrap();
         assert!(lits.contains(&b"invoice".to_vec()), "{lits:?}");
         let (lits, a) = analyze(r"\bkalo[a-z]*mils\b", 1 << 20).unwrap();
         assert_eq!(lits, [b"kalo".to_vec()]);
