@@ -659,14 +659,19 @@ impl PrivateKey {
         // The size bound before aws-lc-rs sees the key: it checks a key's consistency when
         // it loads it, work that grows with the modulus (a 16384-bit key from outside).
         let bits = pkcs8_rsa_modulus_bits(der)?;
-        if bits < limits.min_rsa_bits || bits > limits.max_rsa_bits {
+        if bits > limits.max_rsa_bits {
             return Err(Error::LimitExceeded {
                 what: "RSA key size (bits)",
-                limit: if bits > limits.max_rsa_bits {
-                    limits.max_rsa_bits
-                } else {
+                limit: limits.max_rsa_bits as u64,
+            });
+        }
+        if bits < limits.min_rsa_bits {
+            // too weak is a refusal of the key, as before, not a resource limit
+            return Err(Error::InvalidKey {
+                reason: format!(
+                    "RSA key of {bits} bits is below the minimum of {}",
                     limits.min_rsa_bits
-                } as u64,
+                ),
             });
         }
         let sign = lc_sig::RsaKeyPair::from_pkcs8(der).map_err(rejected("RSA private key"))?;
