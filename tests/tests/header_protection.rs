@@ -40,6 +40,28 @@ fn identity(pki: &Pki, u: &User) -> Identity {
     Identity::new(key, cert(&u.cert), chain).unwrap()
 }
 
+/// `openssl cms -decrypt` of the message in `path` as `user`; the plaintext.
+fn openssl_decrypt(path: &std::path::Path, user: &User) -> Vec<u8> {
+    run(openssl(&["cms", "-decrypt", "-in"])
+        .arg(path)
+        .arg("-inkey")
+        .arg(&user.key)
+        .arg("-recip")
+        .arg(&user.cert))
+    .stdout
+}
+
+/// `openssl cms -verify` of the signed message in `path` against the test CA; the content.
+fn openssl_verify(path: &std::path::Path, pki: &Pki) -> Vec<u8> {
+    run(openssl(&["cms", "-verify", "-in"])
+        .arg(path)
+        .arg("-CAfile")
+        .arg(&pki.root)
+        .arg("-certfile")
+        .arg(&pki.intermediate))
+    .stdout
+}
+
 /// The header block of a message (up to the empty line), as text.
 fn header_of(raw: &[u8]) -> String {
     let e = Entity::parse(raw, &limits()).unwrap();
@@ -103,13 +125,7 @@ fn smime_header_protection_with_openssl() {
 
     // openssl sees the Cryptographic Payload of RFC 9788
     let p = pki.write("hp.eml", &out);
-    let inner = run(openssl(&["cms", "-decrypt", "-in"])
-        .arg(&p)
-        .arg("-inkey")
-        .arg(&bob.key)
-        .arg("-recip")
-        .arg(&bob.cert))
-    .stdout;
+    let inner = openssl_decrypt(&p, &bob);
     let text = String::from_utf8_lossy(&inner);
     assert!(text.contains("hp=\"cipher\""), "{text}");
     assert!(
@@ -151,21 +167,9 @@ fn smime_header_protection_with_openssl() {
     .unwrap();
     assert_outer_obscured(&out);
     let p = pki.write("hp-signed.eml", &out);
-    let signed = run(openssl(&["cms", "-decrypt", "-in"])
-        .arg(&p)
-        .arg("-inkey")
-        .arg(&bob.key)
-        .arg("-recip")
-        .arg(&bob.cert))
-    .stdout;
+    let signed = openssl_decrypt(&p, &bob);
     let sp = pki.write("hp-signed-inner.eml", &signed);
-    let content = run(openssl(&["cms", "-verify", "-in"])
-        .arg(&sp)
-        .arg("-CAfile")
-        .arg(&pki.root)
-        .arg("-certfile")
-        .arg(&pki.intermediate))
-    .stdout;
+    let content = openssl_verify(&sp, &pki);
     let text = String::from_utf8_lossy(&content);
     assert!(
         text.contains("hp=\"cipher\"") && text.contains(SECRET_SUBJECT),
@@ -185,13 +189,7 @@ fn smime_header_protection_with_openssl() {
     let signed = smime::sign_message(&message(), &alice_id, &sopts, rng, &limits()).unwrap();
     assert!(header_of(&signed).contains(SECRET_SUBJECT));
     let sp = pki.write("hp-clear.eml", &signed);
-    let content = run(openssl(&["cms", "-verify", "-in"])
-        .arg(&sp)
-        .arg("-CAfile")
-        .arg(&pki.root)
-        .arg("-certfile")
-        .arg(&pki.intermediate))
-    .stdout;
+    let content = openssl_verify(&sp, &pki);
     assert!(String::from_utf8_lossy(&content).contains("hp=\"clear\""));
     let v = smime::verify_message(&signed, &trust, None, &limits()).unwrap();
     assert!(v.verification.is_valid(), "{:?}", v.verification);
