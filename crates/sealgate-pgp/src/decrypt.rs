@@ -204,7 +204,7 @@ impl DecryptionHelper for Helper<'_> {
                 };
                 for key in candidates {
                     addressed_to_us = true;
-                    let Ok(mut kp) = key.clone().into_keypair() else {
+                    let Some(mut kp) = sk.keypair(key) else {
                         continue;
                     };
                     if let Some((algo, session_key)) = pkesk.decrypt(&mut kp, sym_algo)
@@ -520,7 +520,7 @@ fn decrypt_v1(
             };
             for key in candidates {
                 addressed_to_us = true;
-                let Ok(mut kp) = key.clone().into_keypair() else {
+                let Some(mut kp) = sk.keypair(key) else {
                     continue;
                 };
                 let Some((algo, session_key)) = pkesk.decrypt(&mut kp, None) else {

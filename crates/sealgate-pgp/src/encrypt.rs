@@ -286,7 +286,7 @@ impl<'a, W: Write + Send + Sync + 'a> Encryptor<'a, W> {
             Option<openpgp::types::Features>,
             &'a Key<PublicParts, UnspecifiedRole>,
         )>,
-        keypair: Option<openpgp::crypto::KeyPair>,
+        keypair: Option<crate::rsa::AnyKeyPair>,
         opts: &EncryptOptions,
     ) -> Result<Self> {
         let keys: Vec<Recipient<'a>> = keys
@@ -352,7 +352,7 @@ impl<'a, W: Write + Send + Sync + 'a> Encryptor<'a, W> {
 /// Sequoia's one-pass Signer, naming the recipients inside the signature.
 fn signer_layer<'a>(
     msg: Message<'a>,
-    kp: openpgp::crypto::KeyPair,
+    kp: crate::rsa::AnyKeyPair,
     recipients: &'a [Cert],
 ) -> Result<Message<'a>> {
     let mut s = Signer::new(msg, kp).map_err(|e| op("signing", &e))?;

@@ -214,6 +214,9 @@ pub struct SecretKey {
     keys: Vec<Key<key::SecretParts, key::UnspecifiedRole>>,
     /// The TSK as loaded (secret key material possibly still locked), for export.
     tsk: openpgp::Cert,
+    /// Per entry of `keys`: its RSA form on aws-lc with CRT parameters, made at first use
+    /// (`None` inside: not RSA, or refused; Sequoia's key pair is then used).
+    rsa: Vec<std::sync::OnceLock<Option<std::sync::Arc<crate::rsa::RsaCrt>>>>,
 }
 
 impl std::fmt::Debug for SecretKey {
@@ -276,11 +279,11 @@ impl SecretKey {
                 keys.push(k);
             }
         }
-        Ok(SecretKey {
-            cert: Cert::from_sequoia(tsk.clone()),
+        Ok(SecretKey::from_parts(
+            Cert::from_sequoia(tsk.clone()),
             keys,
             tsk,
-        })
+        ))
     }
 
     /// The public certificate.
@@ -341,11 +344,11 @@ impl SecretKey {
             .secret()
             .map(|ka| ka.key().clone().role_into_unspecified())
             .collect();
-        Ok(SecretKey {
-            cert: Cert::from_sequoia(tsk.clone()),
+        Ok(SecretKey::from_parts(
+            Cert::from_sequoia(tsk.clone()),
             keys,
             tsk,
-        })
+        ))
     }
 
     /// The transferable secret key as ASCII armor (locked keys stay locked as loaded).
@@ -377,8 +380,51 @@ impl SecretKey {
         self.keys.iter().filter(|k| k.pk_algo().for_encryption())
     }
 
+    fn from_parts(
+        cert: Cert,
+        keys: Vec<Key<key::SecretParts, key::UnspecifiedRole>>,
+        tsk: openpgp::Cert,
+    ) -> SecretKey {
+        let rsa = keys.iter().map(|_| std::sync::OnceLock::new()).collect();
+        SecretKey {
+            cert,
+            keys,
+            tsk,
+            rsa,
+        }
+    }
+
+    /// The fastest key pair for `key` (one of ours, from [`SecretKey::secret_for`] or
+    /// [`SecretKey::decryption_keys`]): RSA with CRT on aws-lc (see `crate::rsa`), else
+    /// Sequoia's. `None` when Sequoia cannot make a key pair of it either.
+    pub(crate) fn keypair(
+        &self,
+        key: &Key<key::SecretParts, key::UnspecifiedRole>,
+    ) -> Option<crate::rsa::AnyKeyPair> {
+        let fast = self
+            .keys
+            .iter()
+            .position(|k| k.fingerprint() == key.fingerprint())
+            .and_then(|i| self.rsa.get(i))
+            .and_then(|slot| {
+                slot.get_or_init(|| crate::rsa::RsaCrt::from_key(key).map(std::sync::Arc::new))
+                    .clone()
+            });
+        match fast {
+            Some(crt) => Some(crate::rsa::AnyKeyPair::Rsa(crate::rsa::RsaKeyPair::new(
+                key.clone().take_secret().0,
+                crt,
+            ))),
+            None => key
+                .clone()
+                .into_keypair()
+                .ok()
+                .map(crate::rsa::AnyKeyPair::Sequoia),
+        }
+    }
+
     /// A key pair for signing now: the first valid, alive, unrevoked signing-capable key.
-    pub(crate) fn signing_keypair(&self) -> Result<openpgp::crypto::KeyPair> {
+    pub(crate) fn signing_keypair(&self) -> Result<crate::rsa::AnyKeyPair> {
         let vc = self
             .cert
             .inner
@@ -386,7 +432,7 @@ impl SecretKey {
             .map_err(|_| Error::NoSigningKey)?;
         for ka in vc.keys().for_signing().alive().revoked(false).supported() {
             if let Some(k) = self.secret_for(&ka.key().key_handle()) {
-                return k.clone().into_keypair().map_err(|_| Error::NoSigningKey);
+                return self.keypair(k).ok_or(Error::NoSigningKey);
             }
         }
         Err(Error::NoSigningKey)

@@ -6,6 +6,7 @@ mod encrypt;
 mod error;
 mod keys;
 mod message;
+mod rsa;
 mod seipd;
 
 pub use decrypt::{
