@@ -31,6 +31,7 @@ pub use limits::Limits;
 pub use pgp::{
     InlinePgp, InlinePgpKind, MultipartEncrypted, PGP_ENCRYPTED, PGP_SIGNATURE,
     build_pgp_encrypted, build_pgp_signed, find_inline_pgp, parse_pgp_encrypted,
+    pgp_encrypted_frame,
 };
 pub use protect::{
     ProtectedParts, assemble, make_seven_bit, protect_subject, split_for_protection,

@@ -58,6 +58,35 @@ pub fn build_pgp_encrypted(armored_message: &[u8], rng: &mut impl RngCore) -> Ve
     let message = canonicalize_crlf(armored_message);
     let boundary = choose_boundary(&[&message], rng);
     let mut out = Vec::with_capacity(message.len() + 1024);
+    pgp_encrypted_head(&mut out, &boundary);
+    out.extend_from_slice(&message);
+    if !message.ends_with(b"\r\n") {
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    out
+}
+
+/// The entity of [`build_pgp_encrypted`] in two halves, for an OpenPGP message that the caller
+/// ASCII-armors itself, with CRLF line ends, straight between them (no copy of the armor):
+/// `(head, tail)`. Write `head`, the armor (ending with CRLF), then `tail`.
+///
+/// The boundary starts with `=_`, so no armor line can hold a delimiter: armor lines are
+/// base64 (no `-`), the checksum (`=` then base64) and the `-----BEGIN`/`-----END` lines,
+/// whose third octet is `-`, where a delimiter has `=` (RFC 2046 §5.1.1; RFC 9580 §6.2).
+pub fn pgp_encrypted_frame(rng: &mut impl RngCore) -> (Vec<u8>, Vec<u8>) {
+    let mut random = [0u8; 16];
+    rng.fill_bytes(&mut random);
+    let mut boundary = String::from("=_sealgate-");
+    for b in random {
+        boundary.push_str(&format!("{b:02x}"));
+    }
+    let mut head = Vec::with_capacity(512);
+    pgp_encrypted_head(&mut head, &boundary);
+    (head, format!("\r\n--{boundary}--\r\n").into_bytes())
+}
+
+fn pgp_encrypted_head(out: &mut Vec<u8>, boundary: &str) {
     out.extend_from_slice(
         format!(
             "Content-Type: multipart/encrypted; protocol={};\r\n\tboundary=\"{boundary}\"\r\n\r\n",
@@ -77,12 +106,6 @@ pub fn build_pgp_encrypted(armored_message: &[u8], rng: &mut impl RngCore) -> Ve
           Content-Description: OpenPGP encrypted message\r\n\
           Content-Disposition: inline; filename=\"encrypted.asc\"\r\n\r\n",
     );
-    out.extend_from_slice(&message);
-    if !message.ends_with(b"\r\n") {
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    out
 }
 
 /// A top-level PGP/MIME `multipart/encrypted` message, split.
@@ -245,6 +268,23 @@ mod tests {
 
     const ARMOR: &[u8] =
         b"-----BEGIN PGP MESSAGE-----\n\nhF4DAAAA\n=abcd\n-----END PGP MESSAGE-----\n";
+
+    #[test]
+    fn frame_around_armor_parses_like_the_built_entity() {
+        let (head, tail) = pgp_encrypted_frame(&mut Counter(0));
+        let armor = canonicalize_crlf(ARMOR);
+        let entity = [&head[..], &armor[..], &tail[..]].concat();
+        let mut msg = b"From: a@example.com\r\nMIME-Version: 1.0\r\n".to_vec();
+        msg.extend_from_slice(&entity);
+        let parsed = parse_pgp_encrypted(&msg, &Limits::default())
+            .unwrap()
+            .expect("a multipart/encrypted message");
+        assert_eq!(parsed.encrypted, armor.into_owned());
+        assert!(String::from_utf8_lossy(&parsed.control).contains("Version: 1"));
+        // No armor line can start a delimiter: the boundary begins with "=_".
+        let text = String::from_utf8(head).unwrap();
+        assert!(text.contains("boundary=\"=_sealgate-"));
+    }
 
     #[test]
     fn encrypted_round_trip() {

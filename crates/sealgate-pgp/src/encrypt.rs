@@ -402,21 +402,27 @@ pub(crate) fn encrypt_with_line_end(
     opts: &EncryptOptions,
     eol: &'static [u8],
 ) -> Result<Vec<u8>> {
+    encrypt_appending(Vec::new(), plaintext, recipients, signer, opts, eol)
+}
+
+/// [`encrypt_with_line_end`] appending to `out` (PGP/MIME writes its header and frame first).
+pub(crate) fn encrypt_appending(
+    mut out: Vec<u8>,
+    plaintext: &[u8],
+    recipients: &[Cert],
+    signer: Option<&SecretKey>,
+    opts: &EncryptOptions,
+    eol: &'static [u8],
+) -> Result<Vec<u8>> {
     let n = plaintext.len();
     let capacity = if opts.armor {
         (n + 2048) / 57 * (76 + eol.len()) + 4096
     } else {
         n + 4096
     };
+    out.reserve(capacity);
     let known = (signer.is_none() && !opts.compression).then_some(n);
-    let mut e = Encryptor::build(
-        Vec::with_capacity(capacity),
-        recipients,
-        signer,
-        opts,
-        eol,
-        known,
-    )?;
+    let mut e = Encryptor::build(out, recipients, signer, opts, eol, known)?;
     let parallel =
         n >= PARALLEL_MDC_FROM && std::thread::available_parallelism().is_ok_and(|p| p.get() > 1);
     match e.stack.take() {

@@ -119,8 +119,17 @@ pub fn encrypt_message(
             None => entity,
         }
     };
-    // CRLF armor lines: the MIME part needs canonical line ends and then takes them as they are.
-    let armored = crate::encrypt::encrypt_with_line_end(
+    // The header and MIME frame first, then the armor (CRLF lines, as the MIME part needs them)
+    // written straight after them: the 1.4x larger armored message is never copied.
+    let (head, tail) = mime::pgp_encrypted_frame(rng);
+    let out = if opts.protect_headers {
+        let extra: Vec<(&str, &str)> = extra.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        mime::assemble(&outer, &extra, &head)
+    } else {
+        with_outer(&outer, opts.outer_subject.as_deref(), &head)
+    };
+    let mut out = crate::encrypt::encrypt_appending(
+        out,
         &entity,
         recipients,
         signer,
@@ -130,12 +139,11 @@ pub fn encrypt_message(
         },
         b"\r\n",
     )?;
-    let part = mime::build_pgp_encrypted(&armored, rng);
-    if opts.protect_headers {
-        let extra: Vec<(&str, &str)> = extra.iter().map(|(n, v)| (*n, v.as_str())).collect();
-        return Ok(mime::assemble(&outer, &extra, &part));
+    if !out.ends_with(b"\r\n") {
+        out.extend_from_slice(b"\r\n");
     }
-    Ok(with_outer(&outer, opts.outer_subject.as_deref(), &part))
+    out.extend_from_slice(&tail);
+    Ok(out)
 }
 
 /// Sign a whole message as PGP/MIME `multipart/signed` (RFC 3156 §5): the entity is made
