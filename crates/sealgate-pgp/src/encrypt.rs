@@ -450,6 +450,17 @@ pub(crate) fn encrypt_appending(
             session_key,
             random,
             head,
+        }) if parallel => {
+            // Armored, large: CFB here, the MDC hash and then the armor on a second core.
+            let sink = seipd::seal_pipelined(sink, algo, &session_key, random, &head, plaintext)?;
+            Ok(sink.finish()?)
+        }
+        Some(Stack::OneShot {
+            sink,
+            algo,
+            session_key,
+            random,
+            head,
         }) => {
             // Armored: through the writer, so that the binary form is never held whole.
             let mut w = SeipdWriter::new(Framing::Definite(sink), algo, &session_key, random)?;

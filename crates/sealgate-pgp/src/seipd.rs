@@ -344,6 +344,112 @@ pub(crate) fn seal_into(
     encrypt(tail, feedback)
 }
 
+/// Encrypts a whole SEIPD v1 body (version octet to MDC) holding `head` and then `data` and
+/// writes it to `sink` (an armor writer, in practice) on a second thread, as a pipeline: that
+/// thread first hashes the MDC's SHA-1 over the plaintext (all of it is at hand) and then
+/// writes each 1 MiB chunk of ciphertext as this thread finishes it. CFB encryption is serial
+/// and so are SHA-1 and base64 with its CRC-24; on one core they add up, here the CFB on this
+/// core runs beside the hash and the armor on the other. Same output as [`SeipdWriter`].
+pub(crate) fn seal_pipelined<W: Write + Send>(
+    mut sink: W,
+    algo: &'static cipher::Algorithm,
+    session_key: &[u8],
+    random: [u8; BLOCK],
+    head: &[u8],
+    data: &[u8],
+) -> io::Result<W> {
+    let key = UnboundCipherKey::new(algo, session_key)
+        .and_then(EncryptingKey::cfb128)
+        .map_err(|_| io::Error::other("AES key setup failed"))?;
+    let encrypt = |region: &mut [u8], iv: [u8; BLOCK]| {
+        key.less_safe_encrypt(region, EncryptionContext::Iv128(iv.into()))
+            .map(|_| ())
+            .map_err(|_| io::Error::other("AES-CFB failed"))
+    };
+    let mut prefix = [0u8; PREFIX];
+    prefix[..BLOCK].copy_from_slice(&random);
+    prefix[BLOCK..].copy_from_slice(&random[BLOCK - 2..]);
+    // version, prefix, head, data, MDC packet: plaintext until encrypted in place, so wiped.
+    let total = 1 + PREFIX + head.len() + data.len() + MDC_LEN;
+    let mut body = Zeroizing::new(Vec::with_capacity(total));
+    body.push(1);
+    body.extend_from_slice(&prefix);
+    body.extend_from_slice(head);
+    body.extend_from_slice(data);
+    let hashed_end = body.len();
+    body.extend_from_slice(&MDC_HEADER);
+    body.resize(total, 0);
+    let (version, rest) = body.split_at_mut(1);
+    let version: &[u8] = version;
+    // Whole blocks of the hashed part now; the last partial block goes with the MDC.
+    let whole = (hashed_end - 1) / BLOCK * BLOCK;
+    let (region, tail) = rest.split_at_mut(whole);
+    std::thread::scope(|scope| -> io::Result<W> {
+        let (digest_tx, digest_rx) = std::sync::mpsc::sync_channel::<digest::Digest>(1);
+        let (chunk_tx, chunk_rx) = std::sync::mpsc::sync_channel::<&[u8]>(64);
+        let writer = scope.spawn(move || -> io::Result<W> {
+            let mut mdc = digest::Context::new(&digest::SHA1_FOR_LEGACY_USE_ONLY);
+            mdc.update(&prefix);
+            mdc.update(head);
+            mdc.update(data);
+            // The receiver only goes away on an error, which the join reports.
+            let _ = digest_tx.send(mdc_digest(mdc));
+            for chunk in chunk_rx {
+                sink.write_all(chunk)?;
+            }
+            Ok(sink)
+        });
+        // The sender moves in: it is dropped on return, which ends the writer's loop.
+        let work = encrypt_chunks(&encrypt, version, region, tail, &digest_rx, chunk_tx);
+        let written = writer
+            .join()
+            .map_err(|_| io::Error::other("SEIPD writer thread failed"))?;
+        work?;
+        written
+    })
+}
+
+/// CFB-encrypts a region in place from an IV (the previous ciphertext block).
+type CfbStep<'k> = dyn Fn(&mut [u8], [u8; BLOCK]) -> io::Result<()> + 'k;
+
+/// The encrypting half of [`seal_pipelined`]: CFB over `region` a step at a time, each step
+/// handed to the writer thread, then the tail (last partial block and MDC) once the digest
+/// has come.
+fn encrypt_chunks<'b>(
+    encrypt: &CfbStep<'_>,
+    version: &'b [u8],
+    region: &'b mut [u8],
+    tail: &'b mut [u8],
+    digest_rx: &std::sync::mpsc::Receiver<digest::Digest>,
+    chunk_tx: std::sync::mpsc::SyncSender<&'b [u8]>,
+) -> io::Result<()> {
+    const STEP: usize = 1 << 20;
+    let gone = || io::Error::other("SEIPD writer thread stopped");
+    chunk_tx.send(version).map_err(|_| gone())?;
+    let mut iv = [0u8; BLOCK];
+    for chunk in region.chunks_mut(STEP) {
+        encrypt(chunk, iv)?;
+        if let Some(last) = chunk
+            .len()
+            .checked_sub(BLOCK)
+            .and_then(|at| chunk.get(at..))
+            && let Ok(b) = <[u8; BLOCK]>::try_from(last)
+        {
+            iv = b;
+        }
+        let chunk: &[u8] = chunk;
+        chunk_tx.send(chunk).map_err(|_| gone())?;
+    }
+    let digest = digest_rx.recv().map_err(|_| gone())?;
+    let at = tail.len().checked_sub(20).ok_or_else(gone)?;
+    tail.get_mut(at..)
+        .ok_or_else(gone)?
+        .copy_from_slice(digest.as_ref());
+    encrypt(tail, iv)?;
+    let tail: &[u8] = tail;
+    chunk_tx.send(tail).map_err(|_| gone())
+}
+
 /// The digest [`SeipdWriter::finish_with_mdc`] wants: the hash of everything written, then of
 /// the MDC packet's own two header octets (RFC 9580 §5.14).
 pub(crate) fn mdc_digest(mut mdc: digest::Context) -> digest::Digest {
@@ -789,6 +895,24 @@ mod tests {
         // And it opens, with the MDC checked.
         let (pt, range) = open(&AES_256, &key(), &one[1..]).unwrap();
         assert_eq!(&pt[range], &data[..]);
+    }
+
+    #[test]
+    fn pipelined_seal_equals_the_writer() {
+        let key = key();
+        let random = [9u8; BLOCK];
+        let head = b"\xCB\x0Fb\0\0\0\0\0".to_vec();
+        // Sizes around the 1 MiB step and the block size, so chunking and the tail both vary.
+        for n in [0usize, 1, 15, 16, 17, (1 << 20) - 9, 1 << 20, (3 << 20) + 5] {
+            let data: Vec<u8> = (0..n).map(|i| (i * 7 + i / 251) as u8).collect();
+            let mut w =
+                SeipdWriter::new(Framing::Definite(Vec::new()), &AES_256, &key, random).unwrap();
+            w.write_all(&head).unwrap();
+            w.write_all(&data).unwrap();
+            let expected = w.finish().unwrap();
+            let got = seal_pipelined(Vec::new(), &AES_256, &key, random, &head, &data).unwrap();
+            assert_eq!(got, expected, "size {n}");
+        }
     }
 
     #[test]
