@@ -29,9 +29,9 @@ pub use hp::{
 };
 pub use limits::Limits;
 pub use pgp::{
-    InlinePgp, InlinePgpKind, MultipartEncrypted, PGP_ENCRYPTED, PGP_SIGNATURE,
+    InlinePgp, InlinePgpKind, MultipartEncrypted, PGP_ENCRYPTED, PGP_SIGNATURE, SignedFrame,
     build_pgp_encrypted, build_pgp_signed, find_inline_pgp, parse_pgp_encrypted,
-    pgp_encrypted_frame,
+    pgp_encrypted_frame, pgp_signed_frame,
 };
 pub use protect::{
     ProtectedParts, assemble, make_seven_bit, protect_subject, split_for_protection,

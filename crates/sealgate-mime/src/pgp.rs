@@ -25,30 +25,61 @@ pub fn build_pgp_signed(
 ) -> Vec<u8> {
     let signature = canonicalize_crlf(armored_signature);
     let boundary = choose_boundary(&[entity, &signature], rng);
-    let mut out = Vec::with_capacity(entity.len() + signature.len() + 1024);
-    out.extend_from_slice(
-        format!(
-            "Content-Type: multipart/signed; protocol={};\r\n\tmicalg={};\r\n\tboundary=\"{boundary}\"\r\n\r\n",
-            param_value(PGP_SIGNATURE),
-            param_value(micalg),
-        )
-        .as_bytes(),
+    let frame = signed_frame(&boundary, micalg);
+    let mut out = Vec::with_capacity(
+        frame.head.len() + entity.len() + frame.middle.len() + signature.len() + 128,
     );
-    out.extend_from_slice(b"This is an OpenPGP/MIME signed message (RFC 4880 and 3156)\r\n");
-    out.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+    out.extend_from_slice(&frame.head);
     out.extend_from_slice(entity);
-    out.extend_from_slice(format!("\r\n--{boundary}\r\n").as_bytes());
-    out.extend_from_slice(
-        b"Content-Type: application/pgp-signature; name=\"signature.asc\"\r\n\
-          Content-Description: OpenPGP digital signature\r\n\
-          Content-Disposition: attachment; filename=\"signature.asc\"\r\n\r\n",
-    );
+    out.extend_from_slice(&frame.middle);
     out.extend_from_slice(&signature);
     if !signature.ends_with(b"\r\n") {
         out.extend_from_slice(b"\r\n");
     }
-    out.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    out.extend_from_slice(&frame.tail);
     out
+}
+
+/// The fixed pieces of a [`build_pgp_signed`] entity, for a caller that writes the entity
+/// straight into its output while it signs it: `head`, the entity, `middle`, the armored
+/// signature (ending with CRLF), `tail`.
+#[derive(Debug, Clone)]
+pub struct SignedFrame {
+    /// Content-Type, preamble and the first delimiter.
+    pub head: Vec<u8>,
+    /// The delimiter and header of the signature part.
+    pub middle: Vec<u8>,
+    /// The close delimiter.
+    pub tail: Vec<u8>,
+}
+
+/// The [`SignedFrame`] for `entity` (already 7-bit and canonical, as it is signed), with a
+/// boundary that occurs nowhere in it. The signature need not be scanned: the boundary starts
+/// with `----`, so a delimiter line starts with six dashes, and every armor line that starts
+/// with a dash has five and then a letter (RFC 9580 §6.2).
+pub fn pgp_signed_frame(entity: &[u8], micalg: &str, rng: &mut impl RngCore) -> SignedFrame {
+    let boundary = choose_boundary(&[entity], rng);
+    signed_frame(&boundary, micalg)
+}
+
+fn signed_frame(boundary: &str, micalg: &str) -> SignedFrame {
+    let head = format!(
+        "Content-Type: multipart/signed; protocol={};\r\n\tmicalg={};\r\n\tboundary=\"{boundary}\"\r\n\r\n\
+         This is an OpenPGP/MIME signed message (RFC 4880 and 3156)\r\n--{boundary}\r\n",
+        param_value(PGP_SIGNATURE),
+        param_value(micalg),
+    );
+    let middle = format!(
+        "\r\n--{boundary}\r\n\
+         Content-Type: application/pgp-signature; name=\"signature.asc\"\r\n\
+         Content-Description: OpenPGP digital signature\r\n\
+         Content-Disposition: attachment; filename=\"signature.asc\"\r\n\r\n"
+    );
+    SignedFrame {
+        head: head.into_bytes(),
+        middle: middle.into_bytes(),
+        tail: format!("\r\n--{boundary}--\r\n").into_bytes(),
+    }
 }
 
 /// Build a PGP/MIME `multipart/encrypted` entity (RFC 3156 §4): the `application/pgp-encrypted`

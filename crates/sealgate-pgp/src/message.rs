@@ -179,10 +179,42 @@ pub fn sign_message_with(
         (outer, entity)
     };
     let entity = mime::make_seven_bit(&entity, limits)?;
-    let signature = crate::sign_detached(&entity, signer, true)?;
-    let part = mime::build_pgp_signed(&entity, crate::SIGNATURE_HASH, &signature, rng);
-    Ok(mime::assemble(&outer, &[], &part))
+    // The header, the frame and the entity are written while the entity is hashed and signed
+    // (on a second core when it is large): the signature only goes after them.
+    let build = |rng: &mut _| {
+        let frame = mime::pgp_signed_frame(&entity, crate::SIGNATURE_HASH, rng);
+        let mut out = mime::assemble(&outer, &[], &frame.head);
+        out.reserve(entity.len() + frame.middle.len() + frame.tail.len() + 2048);
+        out.extend_from_slice(&entity);
+        out.extend_from_slice(&frame.middle);
+        (out, frame.tail)
+    };
+    let (signature, (mut out, tail)) = if entity.len() >= PARALLEL_SIGN_FROM {
+        std::thread::scope(|scope| {
+            let signing = scope.spawn(|| crate::sign_detached(&entity, signer, true));
+            let built = build(rng);
+            let signature = signing.join().unwrap_or_else(|_| {
+                Err(Error::Operation {
+                    what: "signing",
+                    detail: "signing thread failed".into(),
+                })
+            });
+            (signature, built)
+        })
+    } else {
+        (crate::sign_detached(&entity, signer, true), build(rng))
+    };
+    let signature = mime::canonicalize_crlf(&signature?).into_owned();
+    out.extend_from_slice(&signature);
+    if !signature.ends_with(b"\r\n") {
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(&tail);
+    Ok(out)
 }
+
+/// From this entity size on, signing hashes on a second thread while the message is built.
+const PARALLEL_SIGN_FROM: usize = 1 << 20;
 
 /// Verify a PGP/MIME `multipart/signed` message, or an inline cleartext-signed text body.
 /// `Ok` carries the report even when a signature is invalid; `Err` means the message is not
@@ -395,6 +427,35 @@ mod tests {
             .cloned()
             .unwrap();
         (passed, detail)
+    }
+
+    #[test]
+    fn large_messages_sign_and_encrypt_on_two_threads_and_read_back() {
+        // Above the 1 MiB thresholds: signing hashes on a second thread, armored encryption
+        // pipelines CFB with the armor.
+        let limits = Limits::default();
+        let alice = SecretKey::generate("Alice <alice@example.org>", KeyKind::Rsa3072).unwrap();
+        let mut raw = b"From: alice@example.org\r\nTo: bob@example.org\r\nSubject: big\r\n\
+            Content-Type: text/plain\r\n\r\n"
+            .to_vec();
+        while raw.len() < (3 << 20) + 7 {
+            raw.extend_from_slice(b"line of text that is long enough to matter 0123456789\r\n");
+        }
+        let signed = sign_message(&raw, &alice, &mut rand_core::OsRng, &limits).unwrap();
+        let v = verify_message(&signed, std::slice::from_ref(alice.cert()), &limits).unwrap();
+        assert!(v.verification.is_valid());
+        let enc = encrypt_message(
+            &raw,
+            std::slice::from_ref(alice.cert()),
+            None,
+            &EncryptMessageOptions::default(),
+            &mut rand_core::OsRng,
+            &limits,
+        )
+        .unwrap();
+        let d = decrypt_message(&enc, std::slice::from_ref(&alice), &[], &limits).unwrap();
+        let body_at = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        assert!(d.message.ends_with(&raw[body_at..]));
     }
 
     #[test]
