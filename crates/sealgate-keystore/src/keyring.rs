@@ -997,24 +997,39 @@ impl Keyring {
                 }
             }
         }
-        if let Some(h) = sealgate_mime::Entity::parse(raw, limits)
-            .ok()
-            .and_then(|e| e.header("Autocrypt"))
-        {
-            match autocrypt(&h, limits) {
-                Ok((addr, cert)) => {
-                    if senders
-                        .iter()
-                        .any(|s| smime::keys::addresses_equal(s, &addr))
-                    {
-                        pgp_found.push((cert, Trust::Autocrypt));
-                    } else {
-                        report
-                            .skipped
-                            .push(format!("Autocrypt header for {addr}, not the sender"));
+        // Autocrypt Level 1 §2.3: exactly one valid header for the single From address.
+        let autocrypt_values: Vec<String> = sealgate_mime::Entity::parse(raw, limits)
+            .map(|e| {
+                e.headers()
+                    .iter()
+                    .filter(|h| h.is_named("Autocrypt"))
+                    .map(|h| h.value())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !autocrypt_values.is_empty() {
+            if let [from] = senders.as_slice() {
+                let (chosen, why) = crate::autocrypt::select_for_sender(
+                    autocrypt_values.iter().map(String::as_str),
+                    from,
+                    limits,
+                );
+                report.skipped.extend(why);
+                if let Some(h) = chosen {
+                    match pgp::Cert::load_all(&h.keydata, limits) {
+                        Ok(mut certs) if certs.len() == 1 => {
+                            pgp_found.push((certs.remove(0), Trust::Autocrypt));
+                        }
+                        Ok(_) => report.skipped.push(
+                            "Autocrypt header: keydata must hold exactly one certificate".into(),
+                        ),
+                        Err(e) => report.skipped.push(format!("Autocrypt header: {e}")),
                     }
                 }
-                Err(e) => report.skipped.push(format!("Autocrypt header: {e}")),
+            } else {
+                report
+                    .skipped
+                    .push("Autocrypt header ignored: From is not exactly one address".into());
             }
         }
         for (cert, trust) in pgp_found {
@@ -1040,39 +1055,6 @@ impl Keyring {
         }
         Ok(report)
     }
-}
-
-/// `Autocrypt: addr=...; [prefer-encrypt=mutual;] keydata=BASE64` (Autocrypt Level 1 §2.1).
-fn autocrypt(value: &str, limits: &Limits) -> std::result::Result<(String, pgp::Cert), String> {
-    use base64::Engine as _;
-    let mut addr = None;
-    let mut keydata = None;
-    for attr in value.split(';') {
-        let Some((k, v)) = attr.split_once('=') else {
-            continue;
-        };
-        match k.trim() {
-            "addr" => addr = Some(v.trim().to_string()),
-            "keydata" => keydata = Some(v),
-            k if !k.starts_with('_') && k != "prefer-encrypt" => {
-                // Unknown critical attribute: the header must be ignored (§2.1).
-                return Err(format!("unknown attribute {k}"));
-            }
-            _ => {}
-        }
-    }
-    let (Some(addr), Some(keydata)) = (addr, keydata) else {
-        return Err("addr or keydata missing".into());
-    };
-    let b64: String = keydata.chars().filter(|c| !c.is_whitespace()).collect();
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(b64)
-        .map_err(|e| format!("keydata: {e}"))?;
-    let mut certs = pgp::Cert::load_all(&bytes, limits).map_err(|e| e.to_string())?;
-    if certs.len() != 1 {
-        return Err("keydata must hold exactly one certificate".into());
-    }
-    Ok((addr, certs.remove(0)))
 }
 
 fn unlock(store: &dyn KeyStore, secret: &StoreSecret) -> Result<Sealer> {
