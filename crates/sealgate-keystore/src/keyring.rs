@@ -1055,6 +1055,87 @@ impl Keyring {
         }
         Ok(report)
     }
+
+    /// Learn OpenPGP keys from the `Autocrypt-Gossip:` headers of a message part we decrypted
+    /// (Autocrypt Level 1 §2.4): only call it with the plaintext of an encrypted message,
+    /// never with cleartext mail, where anyone could write such a header. A gossip header is
+    /// taken only for one of `recipients` (the To and Cc addresses of that message), with a
+    /// key whose User ID is that address, and stored as [`Trust::Autocrypt`] (a key already
+    /// stored with higher trust keeps it). Malformed headers are skipped with the reason.
+    pub fn harvest_gossip(
+        &self,
+        decrypted: &[u8],
+        recipients: &[String],
+        source: &str,
+    ) -> Result<HarvestReport> {
+        let limits = &self.limits;
+        let entity = sealgate_mime::Entity::parse(decrypted, limits)
+            .map_err(|e| Error::Backend(format!("harvest gossip: {e}")))?;
+        let prov = Provenance {
+            source: format!("gossip:{source}"),
+            by: "harvest".into(),
+            at: unix(SystemTime::now()),
+        };
+        let mut report = HarvestReport::default();
+        let mut batch = Batch::default();
+        let mut pending = HashMap::new();
+        for h in entity
+            .headers()
+            .iter()
+            .filter(|h| h.is_named("Autocrypt-Gossip"))
+            .take(limits.max_recipients)
+        {
+            let g = match crate::autocrypt::parse(&h.value(), limits) {
+                Ok(g) => g,
+                Err(e) => {
+                    report.skipped.push(format!("gossip: {e}"));
+                    continue;
+                }
+            };
+            if !recipients
+                .iter()
+                .any(|r| smime::keys::addresses_equal(r, &g.addr))
+            {
+                report
+                    .skipped
+                    .push(format!("gossip for {}, not a recipient", g.addr));
+                continue;
+            }
+            let cert = match pgp::Cert::load_all(&g.keydata, limits) {
+                Ok(mut c) if c.len() == 1 => c.remove(0),
+                Ok(_) => {
+                    report
+                        .skipped
+                        .push(format!("gossip for {}: not one certificate", g.addr));
+                    continue;
+                }
+                Err(e) => {
+                    report.skipped.push(format!("gossip for {}: {e}", g.addr));
+                    continue;
+                }
+            };
+            if !cert.has_address(&g.addr) {
+                report.skipped.push(format!(
+                    "gossip key {} is not for {}",
+                    cert.fingerprint(),
+                    g.addr
+                ));
+                continue;
+            }
+            report.pgp_certificates.push(cert.fingerprint());
+            batch.changes.push(self.pgp_change(
+                &cert,
+                Trust::Autocrypt,
+                prov.clone(),
+                &prov.source,
+                &mut pending,
+            )?);
+        }
+        if !batch.changes.is_empty() {
+            self.store.apply(batch)?;
+        }
+        Ok(report)
+    }
 }
 
 fn unlock(store: &dyn KeyStore, secret: &StoreSecret) -> Result<Sealer> {
