@@ -167,6 +167,48 @@ pub fn header_value(addr: &str, prefer_encrypt: PreferEncrypt, keydata: &[u8]) -
     out
 }
 
+/// The minimal exportable form of `cert` for an `Autocrypt:` header for `addr` (Level 1
+/// §2.1.1): the primary key, the newest valid encryption subkey, the User IDs with `addr`
+/// and their self-signatures, as binary OpenPGP without any secret key material.
+pub fn minimal_keydata(
+    cert: &sealgate_pgp::Cert,
+    addr: &str,
+    at: std::time::SystemTime,
+) -> Result<Vec<u8>> {
+    use sequoia_openpgp::serialize::SerializeInto;
+    let bad = |reason: String| Error::Autocrypt { reason };
+    let keep = cert
+        .encryption_keys_for(Some(addr), at)
+        .map_err(|e| bad(format!("no key to announce for {addr}: {e}")))?;
+    let primary = cert.as_sequoia().fingerprint().to_hex();
+    // The newest encryption-capable subkey (or the primary, when it encrypts itself).
+    let chosen = cert
+        .as_sequoia()
+        .keys()
+        .subkeys()
+        .filter(|ka| keep.contains(&ka.key().fingerprint().to_hex()))
+        .max_by_key(|ka| ka.key().creation_time())
+        .map(|ka| ka.key().fingerprint().to_hex());
+    if chosen.is_none() && !keep.contains(&primary) {
+        return Err(bad(format!("no encryption key for {addr}")));
+    }
+    let minimal = cert
+        .as_sequoia()
+        .clone()
+        .strip_secret_key_material()
+        .retain_userids(|ua| {
+            ua.userid()
+                .email()
+                .ok()
+                .flatten()
+                .is_some_and(|e| e.eq_ignore_ascii_case(addr))
+        })
+        .retain_subkeys(|ka| Some(ka.key().fingerprint().to_hex()) == chosen);
+    minimal
+        .export_to_vec()
+        .map_err(|e| bad(format!("serialising the key: {e}")))
+}
+
 /// At most 64 characters of an untrusted string, for error messages.
 fn short(s: &str) -> String {
     s.trim().chars().take(64).collect()
@@ -251,6 +293,28 @@ mod tests {
         assert!(skipped[0].contains("none is used"), "{skipped:?}");
         let (h, _) = select_for_sender([other], "alice@example.org", &limits());
         assert!(h.is_none());
+    }
+
+    #[test]
+    fn minimal_keydata_keeps_one_user_id_one_encryption_subkey_and_no_secret() {
+        use sealgate_pgp::{Cert, KeyKind, SecretKey};
+        let key = SecretKey::generate("Bob <bob@example.com>", KeyKind::Cv25519).unwrap();
+        let now = std::time::SystemTime::now();
+        let kd = minimal_keydata(key.cert(), "bob@example.com", now).unwrap();
+        let mut certs = Cert::load_all(&kd, &limits()).unwrap();
+        assert_eq!(certs.len(), 1);
+        let c = certs.remove(0);
+        assert_eq!(c.fingerprint(), key.cert().fingerprint());
+        assert!(!c.as_sequoia().is_tsk(), "secret key material exported");
+        assert_eq!(c.as_sequoia().userids().count(), 1);
+        assert!(c.as_sequoia().keys().subkeys().count() <= 1);
+        assert_eq!(
+            c.encryption_keys_for(Some("bob@example.com"), now)
+                .unwrap()
+                .len(),
+            1
+        );
+        assert!(minimal_keydata(key.cert(), "eve@example.com", now).is_err());
     }
 
     #[test]

@@ -110,6 +110,9 @@ pub enum Rejection {
     NoEncryptionKey(String),
     /// The stored entry could not be read.
     Malformed(String),
+    /// OpenPGP: learnt from Autocrypt only, and the caller does not use such keys for
+    /// encryption ([`Keyring::lookup_pgp_trusted`]).
+    AutocryptOnly,
 }
 
 impl Rejection {
@@ -126,6 +129,7 @@ impl Rejection {
             Rejection::Revoked(_) => "revoked",
             Rejection::NoEncryptionKey(_) => "no-encryption-key",
             Rejection::Malformed(_) => "malformed",
+            Rejection::AutocryptOnly => "autocrypt-only",
         }
     }
 }
@@ -143,6 +147,9 @@ impl std::fmt::Display for Rejection {
             Rejection::Revoked(s) => write!(f, "revoked: {s}"),
             Rejection::NoEncryptionKey(s) => write!(f, "no usable encryption key: {s}"),
             Rejection::Malformed(s) => write!(f, "unreadable entry: {s}"),
+            Rejection::AutocryptOnly => {
+                f.write_str("learnt from Autocrypt, not used for encryption here")
+            }
         }
     }
 }
@@ -714,6 +721,18 @@ impl Keyring {
     /// unrevoked User ID for the address and a valid encryption subkey. Higher trust first,
     /// then the newest.
     pub fn lookup_pgp(&self, address: &str, at: SystemTime) -> Result<PgpLookup> {
+        self.lookup_pgp_trusted(address, at, true)
+    }
+
+    /// [`lookup_pgp`](Self::lookup_pgp), with keys of [`Trust::Autocrypt`] used only when
+    /// `autocrypt` is true (otherwise they are candidates rejected with
+    /// [`Rejection::AutocryptOnly`]).
+    pub fn lookup_pgp_trusted(
+        &self,
+        address: &str,
+        at: SystemTime,
+        autocrypt: bool,
+    ) -> Result<PgpLookup> {
         let mut usable: Vec<(Candidate, pgp::Cert, (Trust, i64))> = Vec::new();
         let mut rejected = Vec::new();
         for rec in self.store.pgp_by_address(&index_key(address))? {
@@ -750,6 +769,11 @@ impl Keyring {
                     "User IDs are for {}",
                     cert.addresses().join(", ")
                 )));
+                rejected.push(cand);
+                continue;
+            }
+            if rec.trust == Trust::Autocrypt && !autocrypt {
+                cand.verdict = Err(Rejection::AutocryptOnly);
                 rejected.push(cand);
                 continue;
             }
