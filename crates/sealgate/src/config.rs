@@ -737,15 +737,16 @@ impl GatewayConfig {
             hold_on_directory_error: self.hold_on_directory_error,
             protect_headers: self.protect_headers,
             legacy_display: self.legacy_display,
-            autocrypt: {
-                let mut a = crate::autocrypt::AutocryptOptions::default();
-                a.harvest = self.autocrypt.harvest;
-                a.use_for_encryption = self.autocrypt.use_for_encryption;
-                a.emit_for = self.autocrypt.emit_for.clone();
-                if self.autocrypt.mutual {
-                    a.prefer_encrypt = crate::keystore::autocrypt::PreferEncrypt::Mutual;
-                }
-                a
+            autocrypt: crate::autocrypt::AutocryptOptions {
+                harvest: self.autocrypt.harvest,
+                use_for_encryption: self.autocrypt.use_for_encryption,
+                emit_for: self.autocrypt.emit_for.clone(),
+                prefer_encrypt: if self.autocrypt.mutual {
+                    crate::keystore::autocrypt::PreferEncrypt::Mutual
+                } else {
+                    crate::keystore::autocrypt::PreferEncrypt::NoPreference
+                },
+                key: None,
             },
             ..Options::default()
         }
