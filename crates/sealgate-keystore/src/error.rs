@@ -29,6 +29,14 @@ pub enum Error {
     /// corrupt entry. Deliberately says nothing more.
     #[error("wrong store passphrase or corrupt key entry")]
     Locked,
+    /// An `Autocrypt:` or `Autocrypt-Gossip:` header does not follow Autocrypt Level 1 and
+    /// is ignored (§2.1: a header with an unknown critical attribute, a missing `addr` or
+    /// `keydata`, or keydata that is not one OpenPGP certificate).
+    #[error("Autocrypt header ignored: {reason}")]
+    Autocrypt {
+        /// Why the header was ignored.
+        reason: String,
+    },
     /// The store backend failed (database error, I/O, schema from a newer version).
     #[error("key store backend: {0}")]
     Backend(String),

@@ -110,6 +110,9 @@ pub enum Rejection {
     NoEncryptionKey(String),
     /// The stored entry could not be read.
     Malformed(String),
+    /// OpenPGP: learnt from Autocrypt only, and the caller does not use such keys for
+    /// encryption ([`Keyring::lookup_pgp_trusted`]).
+    AutocryptOnly,
 }
 
 impl Rejection {
@@ -126,6 +129,7 @@ impl Rejection {
             Rejection::Revoked(_) => "revoked",
             Rejection::NoEncryptionKey(_) => "no-encryption-key",
             Rejection::Malformed(_) => "malformed",
+            Rejection::AutocryptOnly => "autocrypt-only",
         }
     }
 }
@@ -143,6 +147,9 @@ impl std::fmt::Display for Rejection {
             Rejection::Revoked(s) => write!(f, "revoked: {s}"),
             Rejection::NoEncryptionKey(s) => write!(f, "no usable encryption key: {s}"),
             Rejection::Malformed(s) => write!(f, "unreadable entry: {s}"),
+            Rejection::AutocryptOnly => {
+                f.write_str("learnt from Autocrypt, not used for encryption here")
+            }
         }
     }
 }
@@ -714,6 +721,18 @@ impl Keyring {
     /// unrevoked User ID for the address and a valid encryption subkey. Higher trust first,
     /// then the newest.
     pub fn lookup_pgp(&self, address: &str, at: SystemTime) -> Result<PgpLookup> {
+        self.lookup_pgp_trusted(address, at, true)
+    }
+
+    /// [`lookup_pgp`](Self::lookup_pgp), with keys of [`Trust::Autocrypt`] used only when
+    /// `autocrypt` is true (otherwise they are candidates rejected with
+    /// [`Rejection::AutocryptOnly`]).
+    pub fn lookup_pgp_trusted(
+        &self,
+        address: &str,
+        at: SystemTime,
+        autocrypt: bool,
+    ) -> Result<PgpLookup> {
         let mut usable: Vec<(Candidate, pgp::Cert, (Trust, i64))> = Vec::new();
         let mut rejected = Vec::new();
         for rec in self.store.pgp_by_address(&index_key(address))? {
@@ -750,6 +769,11 @@ impl Keyring {
                     "User IDs are for {}",
                     cert.addresses().join(", ")
                 )));
+                rejected.push(cand);
+                continue;
+            }
+            if rec.trust == Trust::Autocrypt && !autocrypt {
+                cand.verdict = Err(Rejection::AutocryptOnly);
                 rejected.push(cand);
                 continue;
             }
@@ -997,24 +1021,39 @@ impl Keyring {
                 }
             }
         }
-        if let Some(h) = sealgate_mime::Entity::parse(raw, limits)
-            .ok()
-            .and_then(|e| e.header("Autocrypt"))
-        {
-            match autocrypt(&h, limits) {
-                Ok((addr, cert)) => {
-                    if senders
-                        .iter()
-                        .any(|s| smime::keys::addresses_equal(s, &addr))
-                    {
-                        pgp_found.push((cert, Trust::Autocrypt));
-                    } else {
-                        report
-                            .skipped
-                            .push(format!("Autocrypt header for {addr}, not the sender"));
+        // Autocrypt Level 1 §2.3: exactly one valid header for the single From address.
+        let autocrypt_values: Vec<String> = sealgate_mime::Entity::parse(raw, limits)
+            .map(|e| {
+                e.headers()
+                    .iter()
+                    .filter(|h| h.is_named("Autocrypt"))
+                    .map(|h| h.value())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !autocrypt_values.is_empty() {
+            if let [from] = senders.as_slice() {
+                let (chosen, why) = crate::autocrypt::select_for_sender(
+                    autocrypt_values.iter().map(String::as_str),
+                    from,
+                    limits,
+                );
+                report.skipped.extend(why);
+                if let Some(h) = chosen {
+                    match pgp::Cert::load_all(&h.keydata, limits) {
+                        Ok(mut certs) if certs.len() == 1 => {
+                            pgp_found.push((certs.remove(0), Trust::Autocrypt));
+                        }
+                        Ok(_) => report.skipped.push(
+                            "Autocrypt header: keydata must hold exactly one certificate".into(),
+                        ),
+                        Err(e) => report.skipped.push(format!("Autocrypt header: {e}")),
                     }
                 }
-                Err(e) => report.skipped.push(format!("Autocrypt header: {e}")),
+            } else {
+                report
+                    .skipped
+                    .push("Autocrypt header ignored: From is not exactly one address".into());
             }
         }
         for (cert, trust) in pgp_found {
@@ -1040,39 +1079,87 @@ impl Keyring {
         }
         Ok(report)
     }
-}
 
-/// `Autocrypt: addr=...; [prefer-encrypt=mutual;] keydata=BASE64` (Autocrypt Level 1 §2.1).
-fn autocrypt(value: &str, limits: &Limits) -> std::result::Result<(String, pgp::Cert), String> {
-    use base64::Engine as _;
-    let mut addr = None;
-    let mut keydata = None;
-    for attr in value.split(';') {
-        let Some((k, v)) = attr.split_once('=') else {
-            continue;
+    /// Learn OpenPGP keys from the `Autocrypt-Gossip:` headers of a message part we decrypted
+    /// (Autocrypt Level 1 §2.4): only call it with the plaintext of an encrypted message,
+    /// never with cleartext mail, where anyone could write such a header. A gossip header is
+    /// taken only for one of `recipients` (the To and Cc addresses of that message), with a
+    /// key whose User ID is that address, and stored as [`Trust::Autocrypt`] (a key already
+    /// stored with higher trust keeps it). Malformed headers are skipped with the reason.
+    pub fn harvest_gossip(
+        &self,
+        decrypted: &[u8],
+        recipients: &[String],
+        source: &str,
+    ) -> Result<HarvestReport> {
+        let limits = &self.limits;
+        let entity = sealgate_mime::Entity::parse(decrypted, limits)
+            .map_err(|e| Error::Backend(format!("harvest gossip: {e}")))?;
+        let prov = Provenance {
+            source: format!("gossip:{source}"),
+            by: "harvest".into(),
+            at: unix(SystemTime::now()),
         };
-        match k.trim() {
-            "addr" => addr = Some(v.trim().to_string()),
-            "keydata" => keydata = Some(v),
-            k if !k.starts_with('_') && k != "prefer-encrypt" => {
-                // Unknown critical attribute: the header must be ignored (§2.1).
-                return Err(format!("unknown attribute {k}"));
+        let mut report = HarvestReport::default();
+        let mut batch = Batch::default();
+        let mut pending = HashMap::new();
+        for h in entity
+            .headers()
+            .iter()
+            .filter(|h| h.is_named("Autocrypt-Gossip"))
+            .take(limits.max_recipients)
+        {
+            let g = match crate::autocrypt::parse(&h.value(), limits) {
+                Ok(g) => g,
+                Err(e) => {
+                    report.skipped.push(format!("gossip: {e}"));
+                    continue;
+                }
+            };
+            if !recipients
+                .iter()
+                .any(|r| smime::keys::addresses_equal(r, &g.addr))
+            {
+                report
+                    .skipped
+                    .push(format!("gossip for {}, not a recipient", g.addr));
+                continue;
             }
-            _ => {}
+            let cert = match pgp::Cert::load_all(&g.keydata, limits) {
+                Ok(mut c) if c.len() == 1 => c.remove(0),
+                Ok(_) => {
+                    report
+                        .skipped
+                        .push(format!("gossip for {}: not one certificate", g.addr));
+                    continue;
+                }
+                Err(e) => {
+                    report.skipped.push(format!("gossip for {}: {e}", g.addr));
+                    continue;
+                }
+            };
+            if !cert.has_address(&g.addr) {
+                report.skipped.push(format!(
+                    "gossip key {} is not for {}",
+                    cert.fingerprint(),
+                    g.addr
+                ));
+                continue;
+            }
+            report.pgp_certificates.push(cert.fingerprint());
+            batch.changes.push(self.pgp_change(
+                &cert,
+                Trust::Autocrypt,
+                prov.clone(),
+                &prov.source,
+                &mut pending,
+            )?);
         }
+        if !batch.changes.is_empty() {
+            self.store.apply(batch)?;
+        }
+        Ok(report)
     }
-    let (Some(addr), Some(keydata)) = (addr, keydata) else {
-        return Err("addr or keydata missing".into());
-    };
-    let b64: String = keydata.chars().filter(|c| !c.is_whitespace()).collect();
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(b64)
-        .map_err(|e| format!("keydata: {e}"))?;
-    let mut certs = pgp::Cert::load_all(&bytes, limits).map_err(|e| e.to_string())?;
-    if certs.len() != 1 {
-        return Err("keydata must hold exactly one certificate".into());
-    }
-    Ok((addr, certs.remove(0)))
 }
 
 fn unlock(store: &dyn KeyStore, secret: &StoreSecret) -> Result<Sealer> {

@@ -484,6 +484,72 @@ fn harvests_autocrypt_and_attached_keys_of_the_sender_only(fresh: Fresh<'_>) {
     assert_eq!(k.store().pgp_certificates().unwrap().len(), 1);
 }
 
+fn harvests_gossip_for_recipients_only_and_never_downgrades(fresh: Fresh<'_>) {
+    use base64::Engine as _;
+    use sequoia_openpgp::serialize::SerializeInto;
+    let (_b, k) = fresh_keyring(fresh);
+    let bob = pgp::SecretKey::generate("Bob <bob@example.org>", pgp::KeyKind::Cv25519).unwrap();
+    let carol =
+        pgp::SecretKey::generate("Carol <carol@example.org>", pgp::KeyKind::Cv25519).unwrap();
+    let kd = |c: &pgp::SecretKey| {
+        base64::engine::general_purpose::STANDARD.encode(c.cert().as_sequoia().to_vec().unwrap())
+    };
+    // Carol's key is already imported by an administrator.
+    let armored = carol.to_armored_public().unwrap();
+    k.import(&[("carol.asc", &armored)], &ImportOptions::default())
+        .unwrap();
+    let msg = format!(
+        "From: alice@example.org\r\nTo: bob@example.org, carol@example.org\r\n\
+         Autocrypt-Gossip: addr=bob@example.org; keydata={}\r\n\
+         Autocrypt-Gossip: addr=carol@example.org; keydata={}\r\n\
+         Autocrypt-Gossip: addr=dave@example.org; keydata={}\r\n\
+         Autocrypt-Gossip: addr=bob@example.org; x=1; keydata={}\r\n\
+         Content-Type: text/plain\r\n\r\nhi\r\n",
+        kd(&bob),
+        kd(&carol),
+        kd(&bob),
+        kd(&bob)
+    );
+    let rcpts = vec![
+        "bob@example.org".to_string(),
+        "carol@example.org".to_string(),
+    ];
+    let r = k.harvest_gossip(msg.as_bytes(), &rcpts, "<m1@x>").unwrap();
+    assert_eq!(
+        r.pgp_certificates,
+        vec![bob.cert().fingerprint(), carol.cert().fingerprint()]
+    );
+    assert!(
+        r.skipped.iter().any(|s| s.contains("not a recipient")),
+        "{:?}",
+        r.skipped
+    );
+    assert!(
+        r.skipped.iter().any(|s| s.contains("critical")),
+        "{:?}",
+        r.skipped
+    );
+    let bob_rec = k.store().pgp(&bob.cert().fingerprint()).unwrap().unwrap();
+    assert_eq!(bob_rec.trust, Trust::Autocrypt);
+    // Gossip does not downgrade the administrator's import.
+    let carol_rec = k.store().pgp(&carol.cert().fingerprint()).unwrap().unwrap();
+    assert_eq!(carol_rec.trust, Trust::Imported);
+    // A gossip key for a recipient whose User ID is someone else is refused.
+    let planted = format!(
+        "To: bob@example.org\r\nAutocrypt-Gossip: addr=bob@example.org; keydata={}\r\n\r\nx",
+        kd(&carol)
+    );
+    let r = k
+        .harvest_gossip(planted.as_bytes(), &rcpts, "<m2@x>")
+        .unwrap();
+    assert!(r.pgp_certificates.is_empty());
+    assert!(
+        r.skipped.iter().any(|s| s.contains("is not for")),
+        "{:?}",
+        r.skipped
+    );
+}
+
 #[test]
 fn schema_version_and_reopen() {
     let dir = tempfile::tempdir().unwrap();
@@ -627,6 +693,7 @@ on_every_backend!(
     expiring_lists_only_the_window,
     harvests_verified_signatures_only_and_idempotently,
     harvests_autocrypt_and_attached_keys_of_the_sender_only,
+    harvests_gossip_for_recipients_only_and_never_downgrades,
     paths_are_checked_at_import_and_reused_or_rebuilt_at_lookup,
     meta_if_absent_keeps_and_meta_replaces,
 );

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod autocrypt;
 pub mod crl;
 pub mod directory;
 mod error;

@@ -37,6 +37,13 @@
 //!
 //! # External key directories, asked in this order when the store has no usable key for an
 //! # outbound recipient (what they return is kept in the store as unverified). Optional.
+//! [autocrypt]                        # Autocrypt Level 1 (optional)
+//! harvest = true                      # learn Autocrypt/gossip keys of inbound mail (default)
+//! use_for_encryption = false          # encrypt OpenPGP to keys learnt only from Autocrypt
+//! emit_for = ["*@example.com"]        # senders whose mail announces a key (addresses, *@domain)
+//! prefer_encrypt = "nopreference"     # or "mutual"
+//! # key = "org-key.asc"               # key to announce; default: the sender's own stored key
+//!
 //! [[directory]]
 //! type = "ldap"                       # S/MIME certificates (userCertificate;binary)
 //! url = "ldaps://ldap.partner.example"
@@ -113,6 +120,55 @@ pub struct GatewayConfig {
     pub directory_negative_ttl: std::time::Duration,
     /// A failing directory holds the message instead of falling back.
     pub hold_on_directory_error: bool,
+    /// The `[autocrypt]` table.
+    pub autocrypt: AutocryptConfig,
+}
+
+/// The `[autocrypt]` table (see [`crate::autocrypt::AutocryptOptions`] for the meaning).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AutocryptConfig {
+    /// Learn keys from Autocrypt and gossip headers (default true).
+    pub harvest: bool,
+    /// Encrypt to keys learnt only from Autocrypt (default false).
+    pub use_for_encryption: bool,
+    /// Senders whose outbound mail gets an `Autocrypt:` header.
+    pub emit_for: Vec<String>,
+    /// `prefer-encrypt=mutual` in emitted headers.
+    pub mutual: bool,
+    /// The OpenPGP key file announced instead of the sender's own key.
+    pub key: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AutocryptFile {
+    #[serde(default = "yes")]
+    harvest: bool,
+    #[serde(default)]
+    use_for_encryption: bool,
+    #[serde(default)]
+    emit_for: Vec<String>,
+    #[serde(default)]
+    prefer_encrypt: Option<String>,
+    #[serde(default)]
+    key: Option<String>,
+}
+
+impl Default for AutocryptFile {
+    fn default() -> Self {
+        Self {
+            harvest: true,
+            use_for_encryption: false,
+            emit_for: Vec::new(),
+            prefer_encrypt: None,
+            key: None,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// One `[[directory]]` entry. Only names of secrets are kept (the bind password is read from
@@ -350,6 +406,8 @@ struct File {
     directory: Vec<DirectoryConfig>,
     #[serde(default)]
     directories: DirectoriesFile,
+    #[serde(default)]
+    autocrypt: AutocryptFile,
 }
 
 #[derive(Deserialize)]
@@ -565,8 +623,39 @@ impl GatewayConfig {
         for d in &file.directory {
             d.check()?;
         }
+        let a = &file.autocrypt;
+        for p in &a.emit_for {
+            let ok = match p.strip_prefix("*@") {
+                Some(d) => !d.is_empty() && !d.contains('@'),
+                None => p
+                    .split_once('@')
+                    .is_some_and(|(l, d)| !l.is_empty() && !d.is_empty()),
+            };
+            if !ok {
+                return Err(config_err(format!(
+                    "[autocrypt] emit_for: {p:?} is neither an address nor *@domain"
+                )));
+            }
+        }
+        let mutual = match a.prefer_encrypt.as_deref() {
+            None | Some("nopreference") => false,
+            Some("mutual") => true,
+            Some(other) => {
+                return Err(config_err(format!(
+                    "[autocrypt] prefer_encrypt {other:?} is not mutual or nopreference"
+                )));
+            }
+        };
+        let autocrypt = AutocryptConfig {
+            harvest: a.harvest,
+            use_for_encryption: a.use_for_encryption,
+            emit_for: a.emit_for.clone(),
+            mutual,
+            key: a.key.as_deref().map(resolve).transpose()?,
+        };
         let defaults = Options::default();
         Ok(Self {
+            autocrypt,
             directory_negative_ttl: file.directories.negative_ttl_secs.map_or(
                 defaults.directory_negative_ttl,
                 std::time::Duration::from_secs,
@@ -648,6 +737,17 @@ impl GatewayConfig {
             hold_on_directory_error: self.hold_on_directory_error,
             protect_headers: self.protect_headers,
             legacy_display: self.legacy_display,
+            autocrypt: crate::autocrypt::AutocryptOptions {
+                harvest: self.autocrypt.harvest,
+                use_for_encryption: self.autocrypt.use_for_encryption,
+                emit_for: self.autocrypt.emit_for.clone(),
+                prefer_encrypt: if self.autocrypt.mutual {
+                    crate::keystore::autocrypt::PreferEncrypt::Mutual
+                } else {
+                    crate::keystore::autocrypt::PreferEncrypt::NoPreference
+                },
+                key: None,
+            },
             ..Options::default()
         }
     }
@@ -662,10 +762,23 @@ impl GatewayConfig {
                 .set_domain_identity(domain, &id.to_ascii_lowercase())
                 .map_err(|e| config_err(format!("domain_identities.{domain}: {e}")))?;
         }
+        let mut options = self.options();
+        if let Some(path) = &self.autocrypt.key {
+            let text = read_small(path, "[autocrypt] key")?;
+            let mut certs = crate::pgp::Cert::load_all(text.as_bytes(), &self.limits)
+                .map_err(|e| config_err(format!("[autocrypt] key {}: {e}", path.display())))?;
+            if certs.len() != 1 {
+                return Err(config_err(format!(
+                    "[autocrypt] key {}: expected one OpenPGP certificate",
+                    path.display()
+                )));
+            }
+            options.autocrypt.key = Some(certs.remove(0));
+        }
         let mut builder = Gateway::builder()
             .policy(policy)
             .keyring(keyring)
-            .options(self.options());
+            .options(options);
         for d in &self.directories {
             builder = builder.directory(d.open(&self.limits)?);
         }
@@ -976,5 +1089,39 @@ max_parts = 50
             .unwrap_err()
             .to_string();
         assert!(e.contains("nope.toml"), "{e}");
+    }
+
+    #[test]
+    fn autocrypt_table() {
+        let base = "policy = \"p.toml\"\n[store]\npath = \"k.db\"\n";
+        let c = GatewayConfig::from_toml(base, Path::new("/etc/sealgate")).unwrap();
+        assert!(c.autocrypt.harvest && !c.autocrypt.use_for_encryption);
+        assert!(!c.options().autocrypt.emits_for("a@example.com"));
+        let text = format!(
+            "{base}[autocrypt]\nharvest = false\nuse_for_encryption = true\n\
+             emit_for = [\"*@example.com\"]\nprefer_encrypt = \"mutual\"\nkey = \"org.asc\"\n"
+        );
+        let c = GatewayConfig::from_toml(&text, Path::new("/etc/sealgate")).unwrap();
+        assert_eq!(
+            c.autocrypt.key.as_deref(),
+            Some(Path::new("/etc/sealgate/org.asc"))
+        );
+        let o = c.options().autocrypt;
+        assert!(!o.harvest && o.use_for_encryption && o.emits_for("bob@example.com"));
+        assert_eq!(
+            o.prefer_encrypt,
+            crate::keystore::autocrypt::PreferEncrypt::Mutual
+        );
+        for (bad, why) in [
+            ("prefer_encrypt = \"always\"", "prefer_encrypt"),
+            ("emit_for = [\"nobody\"]", "emit_for"),
+            ("colour = 1", "unknown field"),
+        ] {
+            let text = format!("{base}[autocrypt]\n{bad}\n");
+            let e = GatewayConfig::from_toml(&text, Path::new("/"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
     }
 }

@@ -67,6 +67,8 @@ pub struct Options {
     /// With `protect_headers`: a Legacy Display Element (the real Subject at the top of a
     /// single-part text body) for recipients whose clients do not read header protection.
     pub legacy_display: bool,
+    /// Autocrypt: harvesting, use of what was learnt, emitted headers.
+    pub autocrypt: crate::autocrypt::AutocryptOptions,
 }
 
 impl Default for Options {
@@ -81,6 +83,7 @@ impl Default for Options {
             hold_on_directory_error: false,
             protect_headers: false,
             legacy_display: false,
+            autocrypt: crate::autocrypt::AutocryptOptions::default(),
         }
     }
 }
@@ -594,11 +597,21 @@ impl Gateway {
         lookups: &mut Lookups,
     ) -> sealgate_keystore::Result<sealgate_keystore::PgpLookup> {
         let keyring = &self.inner.keyring;
-        let local = keyring.lookup_pgp(address, now)?;
+        let autocrypt = self.inner.options.autocrypt.use_for_encryption;
+        let local = keyring.lookup_pgp_trusted(address, now, autocrypt)?;
         if local.selected.is_some() || !self.ask_directories(address, KeyKind::Pgp) {
             return Ok(local);
         }
-        let (found, report) = keyring.lookup_or_fetch_pgp(address, now, &self.directory_refs())?;
+        let (mut found, report) =
+            keyring.lookup_or_fetch_pgp(address, now, &self.directory_refs())?;
+        // The directory lookup ranks every stored key: keep Autocrypt-only keys out here too.
+        if !autocrypt
+            && found.candidates.first().is_some_and(|c| {
+                c.verdict.is_ok() && c.trust == sealgate_keystore::Trust::Autocrypt
+            })
+        {
+            found.selected = None;
+        }
         lookups.add(KeyKind::Pgp, &report);
         if found.selected.is_none() && report.errors.is_empty() {
             self.remember_not_found(address, KeyKind::Pgp);
@@ -1042,6 +1055,36 @@ impl Gateway {
         } else {
             raw
         };
+        // Autocrypt: our opted-in senders announce a key (Level 1 §2.1); an Autocrypt header
+        // the client wrote is replaced, so the announced key is always the configured one.
+        let announced;
+        let raw: &[u8] = match sender.as_deref() {
+            Some(s) if !external && self.inner.options.autocrypt.emits_for(s) => {
+                match self.autocrypt_header(s, now) {
+                    Some(value) => {
+                        let value = if raw.windows(2).any(|w| w == b"\r\n") {
+                            value
+                        } else {
+                            value.replace("\r\n", "\n")
+                        };
+                        announced = sealgate_mime::rewrite_header(
+                            raw,
+                            |f| f.is_named("Autocrypt"),
+                            &[("Autocrypt", value.as_str())],
+                            limits,
+                        )?;
+                        &announced
+                    }
+                    None => {
+                        audit
+                            .errors
+                            .push(format!("autocrypt: no OpenPGP key to announce for {s}"));
+                        raw
+                    }
+                }
+            }
+            _ => raw,
+        };
         let entity = Entity::parse(raw, limits)?;
 
         let inspection: Inspection = sealgate_policy::inspect(&entity, limits);
@@ -1185,6 +1228,30 @@ impl Gateway {
             .collect()
     }
 
+    /// The `Autocrypt:` header value announcing the configured key, or else `sender`'s own
+    /// key (one whose secret key the store holds), in minimal form.
+    fn autocrypt_header(&self, sender: &str, now: SystemTime) -> Option<String> {
+        use sealgate_keystore::autocrypt;
+        let o = &self.inner.options.autocrypt;
+        let own;
+        let cert = match &o.key {
+            Some(k) => k,
+            None => {
+                own = self.pgp_secret_keys(sender).into_iter().next()?;
+                own.cert()
+            }
+        };
+        // The configured organisation key carries its own User ID: announce it for the
+        // sender's address only when it has one, else for its first address.
+        let keydata = autocrypt::minimal_keydata(cert, sender, now)
+            .or_else(|_| {
+                let first = cert.addresses().into_iter().next().unwrap_or_default();
+                autocrypt::minimal_keydata(cert, &first, now)
+            })
+            .ok()?;
+        Some(autocrypt::header_value(sender, o.prefer_encrypt, &keydata))
+    }
+
     /// OpenPGP certificates the store holds for `address` (to check its signatures).
     fn pgp_certs_of(&self, address: &str) -> Vec<crate::pgp::Cert> {
         let limits = &self.inner.options.limits;
@@ -1221,6 +1288,8 @@ impl Gateway {
         let mut results: Vec<(&'static str, String)> = Vec::new();
         let trust = keyring.trust_store()?;
         let mut signature: Option<String> = None;
+        // Whether `message` is now plaintext we decrypted (Autocrypt gossip is read only there).
+        let mut decrypted = false;
 
         // S/MIME enveloped to one of our recipients.
         if smime::classify(&message, limits)? == smime::SmimeKind::Encrypted {
@@ -1253,6 +1322,7 @@ impl Gateway {
                             signature = Some(self.smime_signature_result(v, now, audit));
                         }
                         message = d.message.to_vec();
+                        decrypted = true;
                         done = true;
                         break 'rcpt;
                     }
@@ -1307,6 +1377,7 @@ impl Gateway {
                         signature = Some(pgp_signature_result(&d.verification));
                     }
                     message = d.message.to_vec();
+                    decrypted = true;
                 }
                 _ => {
                     results.push((
@@ -1352,8 +1423,29 @@ impl Gateway {
             results.insert(0, ("Sealgate-Signature", s));
         }
 
-        // Harvest what verified signatures and attached keys teach us.
-        match keyring.harvest_message(&message, now) {
+        // Harvest what verified signatures and attached keys teach us; Autocrypt headers only
+        // when the configuration says so, gossip only from what we decrypted.
+        let autocrypt = &self.inner.options.autocrypt;
+        let harvested = if autocrypt.harvest {
+            keyring.harvest_message(&message, now).and_then(|mut h| {
+                if decrypted {
+                    let recipients = to_and_cc(raw, limits);
+                    let id = Entity::parse(raw, limits)
+                        .ok()
+                        .and_then(|e| e.header("Message-ID"))
+                        .unwrap_or_default();
+                    let g = keyring.harvest_gossip(&message, &recipients, id.trim())?;
+                    h.pgp_certificates.extend(g.pgp_certificates);
+                    h.skipped.extend(g.skipped);
+                }
+                Ok(h)
+            })
+        } else {
+            sealgate_mime::rewrite_header(&message, |f| f.is_named("Autocrypt"), &[], limits)
+                .map_err(|e| sealgate_keystore::Error::Backend(format!("harvest: {e}")))
+                .and_then(|m| keyring.harvest_message(&m, now))
+        };
+        match harvested {
             Ok(h) => {
                 let mut keys: Vec<KeyRecord> = h
                     .certificates
@@ -1496,6 +1588,19 @@ fn parse_capabilities(raw: &[u8]) -> (u64, Vec<String>) {
             .map(String::from)
             .collect(),
     )
+}
+
+/// The addresses of the To and Cc fields of a message (the recipients gossip may be about).
+fn to_and_cc(raw: &[u8], limits: &Limits) -> Vec<String> {
+    Entity::parse(raw, limits)
+        .map(|e| {
+            e.headers()
+                .iter()
+                .filter(|h| h.is_named("To") || h.is_named("Cc"))
+                .flat_map(|h| sealgate_mime::mailboxes(h.raw_value()))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn is_result_field(f: &HeaderField<'_>) -> bool {

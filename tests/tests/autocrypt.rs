@@ -1,0 +1,239 @@
+//! Autocrypt at the gateway, end to end with gpg: an inbound `Autocrypt:` header teaches a
+//! key (trust "autocrypt"), the reply is OpenPGP encrypted to it only when the configuration
+//! allows it, an administrator's key wins, gossip is learnt only from decrypted mail, and the
+//! header the gateway emits parses back and its keydata is imported by `gpg --import`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use sealgate::autocrypt::AutocryptOptions;
+use sealgate::keystore::autocrypt::{self, PreferEncrypt};
+use sealgate::keystore::{ImportOptions, KeyStore, Keyring, MemoryStore, StoreSecret, Trust};
+use sealgate::mime::Entity;
+use sealgate::policy::Policy;
+use sealgate::{Envelope, Gateway, Limits, Options};
+use sealgate_tests::{Gpg, GpgAlgo, GpgKey, contains, require, run};
+
+const MARKER: &str = "AUTOCRYPT-E2E-MARKER-0815";
+
+const POLICY: &str = r#"
+internal_domains = ["example.com"]
+
+[[rule]]
+name = "pgp-only"
+when = { direction = "outbound" }
+action = { encrypt = ["pgp"] }
+"#;
+
+fn keyring(store: &Arc<dyn KeyStore>) -> Keyring {
+    let secret = StoreSecret::raw_key_from_hex(&"42".repeat(32)).unwrap();
+    Keyring::open(store.clone(), Some(&secret), Limits::default()).unwrap()
+}
+
+fn gateway(store: &Arc<dyn KeyStore>, autocrypt: AutocryptOptions) -> Gateway {
+    let mut options = Options::default();
+    options.hostname = "gw.example.com".into();
+    options.autocrypt = autocrypt;
+    Gateway::builder()
+        .policy(Policy::from_toml(POLICY, None).unwrap())
+        .keyring(keyring(store))
+        .options(options)
+        .build()
+        .unwrap()
+}
+
+fn envelope(from: &str, to: &[&str]) -> Envelope {
+    Envelope {
+        mail_from: Some(from.into()),
+        rcpt_to: to.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+fn keydata(gpg: &Gpg, key: &GpgKey) -> String {
+    let out = run(&mut gpg.cmd(&["--export", &key.fingerprint]));
+    base64::engine::general_purpose::STANDARD.encode(out.stdout)
+}
+
+fn mail(from: &str, to: &str, extra: &str, body: &str) -> Vec<u8> {
+    format!(
+        "From: <{from}>\r\nTo: <{to}>\r\nSubject: Hi\r\n\
+         Date: Wed, 02 Dec 2026 10:00:00 +0000\r\nMessage-ID: <{from}-1@x>\r\n{extra}\
+         MIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\n{body}\r\n"
+    )
+    .into_bytes()
+}
+
+#[test]
+fn autocrypt_harvest_use_and_emit() {
+    if !require("gpg") {
+        return;
+    }
+    let gpg = Gpg::new();
+    let erin = gpg.gen_key("Erin", "erin@partner.example", GpgAlgo::Ed25519);
+    let alice = gpg.gen_key("Alice", "alice@example.com", GpgAlgo::Ed25519);
+    let store: Arc<dyn KeyStore> = Arc::new(MemoryStore::new());
+    keyring(&store)
+        .import_paths(
+            std::slice::from_ref(&alice.secret),
+            &ImportOptions::default(),
+        )
+        .unwrap();
+    let mut allowed = AutocryptOptions::default();
+    allowed.use_for_encryption = true;
+    allowed.emit_for = vec!["*@example.com".into()];
+    allowed.prefer_encrypt = PreferEncrypt::Mutual;
+    let gw = gateway(&store, allowed);
+    let refusing = gateway(&store, AutocryptOptions::default());
+
+    // Inbound with erin's Autocrypt header: stored with trust "autocrypt".
+    let header = format!(
+        "Autocrypt: addr=erin@partner.example; prefer-encrypt=mutual; keydata={}\r\n",
+        keydata(&gpg, &erin)
+    );
+    let inbound = mail(
+        "erin@partner.example",
+        "alice@example.com",
+        &header,
+        "hello",
+    );
+    gw.process(
+        &inbound,
+        &envelope("erin@partner.example", &["alice@example.com"]),
+    )
+    .unwrap();
+    let rec = store
+        .pgp(&erin.fingerprint)
+        .unwrap()
+        .expect("erin's key stored");
+    assert_eq!(rec.trust, Trust::Autocrypt);
+
+    // The reply: without the switch no OpenPGP encryption to an Autocrypt-only key ...
+    let reply = mail("alice@example.com", "erin@partner.example", "", MARKER);
+    let out = refusing
+        .process(
+            &reply,
+            &envelope("alice@example.com", &["erin@partner.example"]),
+        )
+        .unwrap();
+    assert!(
+        out.deliveries.iter().all(|d| !d.treatment.contains("pgp")),
+        "{out:?}"
+    );
+    assert!(
+        out.deliveries.iter().all(|d| !contains(&d.message, MARKER)),
+        "clear text went out"
+    );
+    // ... with it, PGP encrypted to erin's key, which gpg decrypts; the Autocrypt header
+    // announces alice's key.
+    let out = gw
+        .process(
+            &reply,
+            &envelope("alice@example.com", &["erin@partner.example"]),
+        )
+        .unwrap();
+    let d = out
+        .deliveries
+        .iter()
+        .find(|d| d.recipients.iter().any(|r| r == "erin@partner.example"))
+        .unwrap_or_else(|| panic!("no delivery: {out:?}"));
+    assert!(d.treatment.contains("pgp"), "{}", d.treatment);
+    assert!(!contains(&d.message, MARKER));
+    let enc = gpg.write("to-erin.eml", &d.message);
+    let dec = run(gpg.cmd(&["--decrypt"]).arg(&enc));
+    assert!(contains(&dec.stdout, MARKER));
+
+    let e = Entity::parse(&d.message, &Limits::default()).unwrap();
+    let value = e.header("Autocrypt").expect("Autocrypt header emitted");
+    let h = autocrypt::parse(&value, &Limits::default()).unwrap();
+    assert_eq!(h.addr, "alice@example.com");
+    assert_eq!(h.prefer_encrypt, PreferEncrypt::Mutual);
+    let fresh = Gpg::new();
+    let kd = fresh.write("alice.autocrypt.pgp", &h.keydata);
+    run(fresh.cmd(&["--import"]).arg(&kd));
+    let listed = run(&mut fresh.cmd(&["--with-colons", "--list-keys", "alice@example.com"]));
+    assert!(contains(&listed.stdout, &alice.fingerprint));
+    let secret = run(&mut fresh.cmd(&["--with-colons", "--list-secret-keys"]));
+    assert!(
+        !contains(&secret.stdout, &alice.fingerprint),
+        "secret key exported"
+    );
+
+    // An administrator's key for erin wins over the Autocrypt one and is not downgraded.
+    let erin2 = gpg.gen_key("Erin", "erin@partner.example", GpgAlgo::Ed25519);
+    let kr = keyring(&store);
+    kr.import_paths(
+        std::slice::from_ref(&erin2.public),
+        &ImportOptions::default(),
+    )
+    .unwrap();
+    let header2 = format!(
+        "Autocrypt: addr=erin@partner.example; keydata={}\r\n",
+        keydata(&gpg, &erin2)
+    );
+    gw.process(
+        &mail(
+            "erin@partner.example",
+            "alice@example.com",
+            &header2,
+            "again",
+        ),
+        &envelope("erin@partner.example", &["alice@example.com"]),
+    )
+    .unwrap();
+    assert_eq!(
+        store.pgp(&erin2.fingerprint).unwrap().unwrap().trust,
+        Trust::Imported
+    );
+    let l = kr
+        .lookup_pgp("erin@partner.example", std::time::SystemTime::now())
+        .unwrap();
+    assert_eq!(l.selected.unwrap().fingerprint(), erin2.fingerprint);
+
+    // Gossip in cleartext mail is not learnt; inside PGP/MIME encrypted to alice it is.
+    let dave = gpg.gen_key("Dave", "dave@partner.example", GpgAlgo::Ed25519);
+    let gossip = format!(
+        "Autocrypt-Gossip: addr=dave@partner.example; keydata={}\r\n",
+        keydata(&gpg, &dave)
+    );
+    let to = "alice@example.com>, <dave@partner.example";
+    gw.process(
+        &mail("erin@partner.example", to, &gossip, "clear"),
+        &envelope("erin@partner.example", &["alice@example.com"]),
+    )
+    .unwrap();
+    assert!(
+        store.pgp(&dave.fingerprint).unwrap().is_none(),
+        "cleartext gossip learnt"
+    );
+    let inner = format!("{gossip}Content-Type: text/plain\r\n\r\nsecret hello\r\n");
+    let inner_file = gpg.write("inner.txt", inner.as_bytes());
+    let armored = run(gpg
+        .cmd(&["--armor", "--encrypt", "-r", &alice.fingerprint, "-o", "-"])
+        .arg(&inner_file));
+    let encrypted = format!(
+        "From: <erin@partner.example>\r\nTo: <alice@example.com>, <dave@partner.example>\r\n\
+         Subject: ...\r\nMessage-ID: <gossip-1@x>\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/encrypted; protocol=\"application/pgp-encrypted\"; \
+         boundary=\"enc\"\r\n\r\n--enc\r\nContent-Type: application/pgp-encrypted\r\n\r\n\
+         Version: 1\r\n\r\n--enc\r\nContent-Type: application/octet-stream\r\n\r\n{}\r\n--enc--\r\n",
+        String::from_utf8_lossy(&armored.stdout)
+    );
+    let out = gw
+        .process(
+            encrypted.as_bytes(),
+            &envelope("erin@partner.example", &["alice@example.com"]),
+        )
+        .unwrap();
+    let d = &out.deliveries[0];
+    assert!(
+        contains(&d.message, "secret hello"),
+        "not decrypted: {out:?}"
+    );
+    let rec = store
+        .pgp(&dave.fingerprint)
+        .unwrap()
+        .expect("gossip from the decrypted part learnt");
+    assert_eq!(rec.trust, Trust::Autocrypt);
+}
