@@ -450,6 +450,10 @@ fn session(stream: TcpStream, shared: &Shared) -> io::Result<()> {
                 };
                 let data = smtp::read_data(&mut input, &mut msg, shared.max_message, &mut on_idle)?;
                 let recipients = std::mem::take(&mut rcpts);
+                // The next-hop connection of a delivered message: QUIT only after our 250 is
+                // written, so that the window in which a crash duplicates a message (the next
+                // hop has it, Postfix has no 250 yet and retries) has no round trip in it.
+                let mut next_hop = None;
                 let answer = match data {
                     None => return Ok(()),
                     Some(Data::TooBig) => {
@@ -461,13 +465,20 @@ fn session(stream: TcpStream, shared: &Shared) -> io::Result<()> {
                         shared.metrics.message("failed", Instant::now());
                         "500 5.5.6 Line too long".to_owned()
                     }
-                    Some(Data::Complete) => handle(shared, &sender, recipients, &msg),
+                    Some(Data::Complete) => {
+                        let (answer, client) = handle(shared, &sender, recipients, &msg);
+                        next_hop = client;
+                        answer
+                    }
                 };
                 msg.clear();
                 if msg.capacity() > 1 << 20 {
                     msg.shrink_to(0);
                 }
                 reply(&mut out, &answer)?;
+                if let Some(client) = next_hop {
+                    client.quit();
+                }
             }
             Command::Rset => {
                 from = None;
@@ -488,7 +499,14 @@ fn session(stream: TcpStream, shared: &Shared) -> io::Result<()> {
 }
 
 /// Process one message and hand its copies on; the reply line for the client.
-fn handle(shared: &Shared, sender: &str, rcpts: Vec<String>, msg: &[u8]) -> String {
+/// The reply to the message, and the next-hop connection still to close (QUIT) once the reply
+/// is written.
+fn handle(
+    shared: &Shared,
+    sender: &str,
+    rcpts: Vec<String>,
+    msg: &[u8],
+) -> (String, Option<smtp::Client>) {
     let started = Instant::now();
     let envelope = Envelope {
         mail_from: (!sender.is_empty()).then(|| sender.to_owned()),
@@ -500,7 +518,7 @@ fn handle(shared: &Shared, sender: &str, rcpts: Vec<String>, msg: &[u8]) -> Stri
             shared.metrics.error("gateway");
             // A message we cannot parse stays unparseable: refuse it. Anything else (key
             // store down, a key that cannot be opened, configuration) may pass: retry.
-            return if matches!(e, sealgate::Error::Mime(_)) {
+            let answer = if matches!(e, sealgate::Error::Mime(_)) {
                 shared.metrics.message("failed", started);
                 format!(
                     "554 5.6.0 Message cannot be processed: {}",
@@ -514,6 +532,7 @@ fn handle(shared: &Shared, sender: &str, rcpts: Vec<String>, msg: &[u8]) -> Stri
                     reply_text(&e.to_string())
                 )
             };
+            return (answer, None);
         }
     };
     let rejected: Vec<String> = outcome
@@ -524,9 +543,12 @@ fn handle(shared: &Shared, sender: &str, rcpts: Vec<String>, msg: &[u8]) -> Stri
         .collect();
     if !rejected.is_empty() {
         shared.metrics.message("rejected", started);
-        return format!(
-            "550 5.7.1 Rejected by policy: {}",
-            reply_text(&rejected.join("; "))
+        return (
+            format!(
+                "550 5.7.1 Rejected by policy: {}",
+                reply_text(&rejected.join("; "))
+            ),
+            None,
         );
     }
     let held: Vec<String> = outcome
@@ -536,9 +558,12 @@ fn handle(shared: &Shared, sender: &str, rcpts: Vec<String>, msg: &[u8]) -> Stri
         .collect();
     if !held.is_empty() {
         shared.metrics.message("deferred", started);
-        return format!(
-            "451 4.7.0 Cannot protect the message as policy requires: {}",
-            reply_text(&held.join("; "))
+        return (
+            format!(
+                "451 4.7.0 Cannot protect the message as policy requires: {}",
+                reply_text(&held.join("; "))
+            ),
+            None,
         );
     }
     let copies: Vec<(&str, &sealgate::Delivery)> = outcome
@@ -551,7 +576,7 @@ fn handle(shared: &Shared, sender: &str, rcpts: Vec<String>, msg: &[u8]) -> Stri
         .filter(|(_, d)| !d.recipients.is_empty())
         .collect();
     match deliver(shared, &copies) {
-        Ok(()) => {
+        Ok(client) => {
             shared.metrics.with(|c| {
                 for (_, d) in &copies {
                     *c.copies.entry(d.treatment.clone()).or_default() += 1;
@@ -563,39 +588,44 @@ fn handle(shared: &Shared, sender: &str, rcpts: Vec<String>, msg: &[u8]) -> Stri
                 .iter()
                 .map(|d| d.treatment.as_str())
                 .collect();
-            format!(
+            let answer = format!(
                 "250 2.0.0 Ok: {} cop{} ({})",
                 copies.len(),
                 if copies.len() == 1 { "y" } else { "ies" },
                 reply_text(&treatments.join(", "))
-            )
+            );
+            (answer, client)
         }
         Err(e) => {
             shared.metrics.error("next_hop");
             eprintln!("sealgate filter: {e}");
-            if e.is_permanent() {
+            let answer = if e.is_permanent() {
                 shared.metrics.message("failed", started);
                 format!("554 5.0.0 {}", reply_text(&e.to_string()))
             } else {
                 shared.metrics.message("deferred", started);
                 format!("451 4.4.0 {}", reply_text(&e.to_string()))
-            }
+            };
+            (answer, None)
         }
     }
 }
 
-/// Every copy, in one connection to the next hop.
-fn deliver(shared: &Shared, copies: &[(&str, &sealgate::Delivery)]) -> Result<(), smtp::SendError> {
+/// Every copy, in one connection to the next hop, returned open (the caller sends QUIT after
+/// answering Postfix); `None` when there was nothing to send.
+fn deliver(
+    shared: &Shared,
+    copies: &[(&str, &sealgate::Delivery)],
+) -> Result<Option<smtp::Client>, smtp::SendError> {
     if copies.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let hostname = &shared.gateway.options().hostname;
     let mut client = smtp::Client::connect(shared.next_hop, hostname, shared.next_hop_timeout)?;
     for (from, d) in copies {
         client.send(from, &d.recipients, &d.message)?;
     }
-    client.quit();
-    Ok(())
+    Ok(Some(client))
 }
 
 /// The metrics port: `GET /metrics` and `GET /health`, one request per connection.
