@@ -30,6 +30,7 @@
 mod kari;
 #[doc(hidden)]
 pub mod kat;
+mod kem;
 
 mod writer;
 
