@@ -15,6 +15,7 @@ use x509_cert::ext::pkix::{SubjectAltName, name::GeneralName};
 use zeroize::Zeroizing;
 
 use crate::alg::DigestAlgorithm;
+use crate::enveloped::MlKem;
 use crate::error::{Error, Result};
 use crate::pem;
 use sealgate_mime::Limits;
@@ -288,6 +289,13 @@ pub enum PublicKey {
         /// SEC1 encoded point (the BIT STRING contents).
         point: Vec<u8>,
     },
+    /// ML-KEM (RFC 9935): the parameter set and the raw FIPS 203 encapsulation key.
+    MlKem {
+        /// ML-KEM-768 or ML-KEM-1024.
+        kem: MlKem,
+        /// Encapsulation key (the BIT STRING contents).
+        key: Vec<u8>,
+    },
 }
 
 impl std::fmt::Debug for PublicKey {
@@ -295,6 +303,7 @@ impl std::fmt::Debug for PublicKey {
         match self {
             PublicKey::Rsa { bits, .. } => write!(f, "PublicKey::Rsa({bits} bits)"),
             PublicKey::Ec { curve, .. } => write!(f, "PublicKey::Ec({curve:?})"),
+            PublicKey::MlKem { kem, .. } => write!(f, "PublicKey::MlKem({kem:?})"),
         }
     }
 }
@@ -332,6 +341,23 @@ impl PublicKey {
                 Ok(PublicKey::Ec {
                     curve,
                     point: key.to_vec(),
+                })
+            }
+            oid if MlKem::from_oid(&oid).is_some() => {
+                let kem = MlKem::from_oid(&oid).ok_or(Error::Malformed {
+                    what: "public key",
+                    detail: "ML-KEM".into(),
+                })?;
+                // RFC 9935 §4: parameters absent; the key is exactly the FIPS 203 size.
+                if spki.algorithm.parameters.is_some() {
+                    return Err(Error::malformed("public key", "ML-KEM parameters present"));
+                }
+                if key.len() != kem.public_key_len() {
+                    return Err(Error::malformed("public key", "ML-KEM key length"));
+                }
+                Ok(PublicKey::MlKem {
+                    kem,
+                    key: key.to_vec(),
                 })
             }
             other => Err(Error::UnsupportedAlgorithm {

@@ -361,6 +361,86 @@ mod tests {
         assert!(parse(&junk).is_err());
     }
 
+    /// One EnvelopedData (and AuthEnvelopedData) for an RSA, an EC and an ML-KEM-768
+    /// recipient, the ML-KEM certificate issued by our CA code: the RSA and EC recipients
+    /// decrypt it through the public API, the ML-KEM recipient recovers the same content key.
+    /// With SEALGATE_PQ_OUT set, the CBC message is written there (for the openssl check).
+    #[test]
+    fn mixed_message_rsa_ec_mlkem() {
+        use crate::enveloped::{ContentCipher, Recipient, decrypt, decrypt_in_place, plan};
+        use crate::issue::{self, CertificateParams};
+        use crate::keys::{Certificate, PrivateKey, PublicKey};
+        use sealgate_mime::Limits;
+
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/data/smime/enveloped/"
+        );
+        let read = |n: &str| std::fs::read(format!("{dir}{n}")).unwrap();
+        let cert = |n: &str| Certificate::from_der(&read(&format!("{n}.crt.der"))).unwrap();
+        let key = |n: &str| {
+            PrivateKey::from_pkcs8_der(&read(&format!("{n}.pk8.der")), &Limits::default()).unwrap()
+        };
+
+        let mut rng = rand_core::OsRng;
+        let ca_key =
+            PrivateKey::generate(crate::keys::KeyKind::Ec(crate::keys::Curve::P256)).unwrap();
+        let ca =
+            issue::self_signed(&ca_key, &CertificateParams::ca("PQ test CA"), &mut rng).unwrap();
+        let dk = DecapsulationKey::generate(&ML_KEM_768).unwrap();
+        let pk = PublicKey::MlKem {
+            kem: MlKem::MlKem768,
+            key: dk
+                .encapsulation_key()
+                .unwrap()
+                .key_bytes()
+                .unwrap()
+                .as_ref()
+                .to_vec(),
+        };
+        let params = CertificateParams::user("PQ user", "pq@example.test");
+        let pq_cert = issue::issue(&pk, &params, &ca, &ca_key, &mut rng).unwrap();
+        // The certificate goes through the one loader and gives the key back.
+        let reloaded = Certificate::from_der(pq_cert.der()).unwrap();
+        assert_eq!(reloaded.public_key().unwrap(), pk);
+
+        let content = b"post-quantum hello\r\n".repeat(50);
+        for cipher in [ContentCipher::Aes256Cbc, ContentCipher::Aes256Gcm] {
+            let rs = [
+                Recipient::new(cert("rsa1")),
+                Recipient::new(cert("p256")),
+                Recipient::new(reloaded.clone()),
+            ];
+            let der = crate::enveloped::encrypt(&content, &rs, cipher, &mut rng).unwrap();
+            if cipher == ContentCipher::Aes256Cbc
+                && let Ok(path) = std::env::var("SEALGATE_PQ_OUT")
+            {
+                std::fs::write(path, &der).unwrap();
+            }
+            for who in ["rsa1", "p256"] {
+                let c = cert(who);
+                let d = decrypt(&der, &key(who), Some(&c), &Limits::default()).unwrap();
+                assert_eq!(&d.content[..], &content[..]);
+            }
+            // ML-KEM recipient: find the KEMRecipientInfo, unwrap, decrypt the content.
+            let p = plan(&der, &key("rsa1"), Some(&cert("rsa1")), &Limits::default()).unwrap();
+            let parsed = crate::enveloped::parse(&der, &Limits::default()).unwrap();
+            let mut found = 0;
+            for ri in &parsed.recipients {
+                if let RecipientInfo::Ori(o) = ri {
+                    let (k, kemri) = parse(o).unwrap().unwrap();
+                    let cek = unwrap(k, &kemri, &dk).unwrap();
+                    assert_eq!(&cek[..], &p.cek[..]);
+                    let mut buf = der[p.ciphertext.clone()].to_vec();
+                    let n = decrypt_in_place(&p, &cek, &mut buf).unwrap();
+                    assert_eq!(&buf[..n], &content[..]);
+                    found += 1;
+                }
+            }
+            assert_eq!(found, 1);
+        }
+    }
+
     #[test]
     fn kek_depends_on_other_info() {
         let ss = [3u8; 32];
