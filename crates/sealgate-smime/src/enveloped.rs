@@ -780,13 +780,14 @@ fn plan(der: &[u8], key: &PrivateKey, cert: Option<&Certificate>, limits: &Limit
     // Key agreement needs no such care: AES key unwrap is authenticated (RFC 3394 §2.2.3).
     let mut rsa_results: Vec<Option<Zeroizing<Vec<u8>>>> = Vec::new();
     let mut ec_key: Option<Zeroizing<Vec<u8>>> = None;
+    let mut kem_key: Option<Zeroizing<Vec<u8>>> = None;
     let mut any_fit = false;
     let mut first_err = None;
     for ri in &p.recipients {
         match ri {
             RecipientInfo::Ktri(ktri) => {
                 // Key transport is RSA only.
-                if key.curve().is_some() {
+                if key.curve().is_some() || key.ml_kem().is_some() {
                     continue;
                 }
                 let fits = cert.is_none_or(|c| match &ktri.rid {
@@ -851,13 +852,50 @@ fn plan(der: &[u8], key: &PrivateKey, cert: Option<&Certificate>, limits: &Limit
                     }
                 }
             }
+            RecipientInfo::Ori(ori) => {
+                let Some((our_kem, dk)) = key.ml_kem() else {
+                    continue;
+                };
+                let (kem_alg, kemri) = match kem::parse(ori) {
+                    Ok(Some(x)) => x,
+                    Ok(None) => continue,
+                    Err(e) => {
+                        first_err.get_or_insert(e);
+                        continue;
+                    }
+                };
+                let fits = kem_alg == our_kem
+                    && cert.is_none_or(|c| match &kemri.rid {
+                        RecipientIdentifier::IssuerAndSerialNumber(ias) => cert_is(c, ias),
+                        RecipientIdentifier::SubjectKeyIdentifier(ski) => {
+                            cert_has_ski(c, ski.0.as_bytes())
+                        }
+                    });
+                if !fits || kem_key.is_some() {
+                    any_fit |= fits;
+                    continue;
+                }
+                any_fit = true;
+                match kem::unwrap(kem_alg, &kemri, dk) {
+                    Ok(k) if k.len() == key_len => kem_key = Some(k),
+                    Ok(_) | Err(Error::DecryptionFailed) => {}
+                    Err(e) => {
+                        first_err.get_or_insert(e);
+                    }
+                }
+            }
             _ => {}
         }
     }
     if !any_fit {
         return Err(Error::NotARecipient);
     }
-    let (cek, substituted) = if key.curve().is_some() {
+    let (cek, substituted) = if key.ml_kem().is_some() {
+        match kem_key {
+            Some(k) => (k, false),
+            None => return Err(first_err.unwrap_or(Error::DecryptionFailed)),
+        }
+    } else if key.curve().is_some() {
         match ec_key {
             Some(k) => (k, false),
             None => return Err(first_err.unwrap_or(Error::DecryptionFailed)),

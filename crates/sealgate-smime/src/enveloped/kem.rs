@@ -9,12 +9,6 @@
 //! ML-KEM itself is aws-lc-rs's `kem` module. Every failure after the structure checks
 //! (decapsulation, which with implicit rejection shows up as an unwrap failure, and the key
 //! unwrap itself) gives the coarse [`Error::DecryptionFailed`].
-//!
-//! Not wired into the EnvelopedData builder/decryptor yet (see the branch report): this module
-//! is the recipient-info encode/decode and key schedule.
-
-// The hook into enveloped.rs is not written yet; until then only the tests call this module.
-#![allow(dead_code)]
 
 use aws_lc_rs::hkdf::{HKDF_SHA256, KeyType, Salt};
 use aws_lc_rs::kem::{Ciphertext, DecapsulationKey, EncapsulationKey, ML_KEM_768, ML_KEM_1024};
@@ -74,7 +68,7 @@ impl MlKem {
         }
     }
 
-    fn alg(self) -> &'static aws_lc_rs::kem::Algorithm {
+    pub(crate) fn lc_alg(self) -> &'static aws_lc_rs::kem::Algorithm {
         match self {
             Self::MlKem768 => &ML_KEM_768,
             Self::MlKem1024 => &ML_KEM_1024,
@@ -146,7 +140,7 @@ pub(crate) fn wrap_for(
     if public_key.len() != kem.public_key_len() {
         return Err(Error::malformed("ML-KEM public key", "wrong length"));
     }
-    let ek = EncapsulationKey::new(kem.alg(), public_key)
+    let ek = EncapsulationKey::new(kem.lc_alg(), public_key)
         .map_err(|_| Error::malformed("ML-KEM public key", "rejected"))?;
     let (ct, ss) = ek
         .encapsulate()
@@ -240,7 +234,7 @@ pub(crate) fn unwrap(
     kemri: &KemRecipientInfo,
     key: &DecapsulationKey,
 ) -> Result<Zeroizing<Vec<u8>>> {
-    if key.algorithm().id() != kem.alg().id() {
+    if key.algorithm().id() != kem.lc_alg().id() {
         return Err(Error::NotARecipient);
     }
     let ss = key
@@ -263,6 +257,44 @@ mod tests {
     use super::*;
     use cms::cert::x509::ext::pkix::SubjectKeyIdentifier;
 
+    /// OneAsymmetricKey with the expandedKey CHOICE arm, built by hand (independent of
+    /// `PrivateKey::to_pkcs8_der`).
+    fn expanded_pkcs8(kem: MlKem, dk: &DecapsulationKey) -> Vec<u8> {
+        let dkb = dk.key_bytes().unwrap();
+        let inner = OctetString::new(dkb.as_ref().to_vec())
+            .unwrap()
+            .to_der()
+            .unwrap();
+        let alg = AlgorithmIdentifierOwned {
+            oid: kem.oid(),
+            parameters: None,
+        };
+        let mut body = 0u8.to_der().unwrap();
+        body.extend(alg.to_der().unwrap());
+        body.extend(OctetString::new(inner).unwrap().to_der().unwrap());
+        let mut out = vec![0x30, 0x82, (body.len() >> 8) as u8, body.len() as u8];
+        out.extend(body);
+        out
+    }
+
+    #[test]
+    fn seed_only_private_key_is_refused_with_a_reason() {
+        let alg = AlgorithmIdentifierOwned {
+            oid: ML_KEM_768_OID,
+            parameters: None,
+        };
+        let mut seed = vec![0x80, 64];
+        seed.extend([9u8; 64]);
+        let mut body = 0u8.to_der().unwrap();
+        body.extend(alg.to_der().unwrap());
+        body.extend(OctetString::new(seed).unwrap().to_der().unwrap());
+        let mut der = vec![0x30, body.len() as u8];
+        der.extend(body);
+        let e = crate::keys::PrivateKey::from_pkcs8_der(&der, &sealgate_mime::Limits::default())
+            .unwrap_err();
+        assert!(matches!(e, Error::InvalidKey { .. }), "{e}");
+    }
+
     fn rid() -> RecipientIdentifier {
         RecipientIdentifier::SubjectKeyIdentifier(SubjectKeyIdentifier(
             OctetString::new(vec![7u8; 20]).unwrap(),
@@ -279,7 +311,7 @@ mod tests {
     #[test]
     fn round_trip_both_parameter_sets_and_wrong_key_is_coarse() {
         for kem in [MlKem::MlKem768, MlKem::MlKem1024] {
-            let dk = DecapsulationKey::generate(kem.alg()).unwrap();
+            let dk = DecapsulationKey::generate(kem.lc_alg()).unwrap();
             let ek = dk.encapsulation_key().unwrap().key_bytes().unwrap();
             let cek = [0x5au8; 32];
             let o = ori(wrap_for(kem, ek.as_ref(), rid(), &cek).unwrap());
@@ -294,7 +326,7 @@ mod tests {
 
             // Another key of the same set: implicit rejection gives a pseudo-random secret,
             // so the unwrap integrity check fails: the coarse error.
-            let other = DecapsulationKey::generate(kem.alg()).unwrap();
+            let other = DecapsulationKey::generate(kem.lc_alg()).unwrap();
             assert!(matches!(
                 unwrap(k, &kemri, &other),
                 Err(Error::DecryptionFailed)
@@ -312,7 +344,7 @@ mod tests {
     #[test]
     fn parse_rejects_out_of_profile_fields_without_panicking() {
         let kem = MlKem::MlKem768;
-        let dk = DecapsulationKey::generate(kem.alg()).unwrap();
+        let dk = DecapsulationKey::generate(kem.lc_alg()).unwrap();
         let ek = dk.encapsulation_key().unwrap().key_bytes().unwrap();
         let o = ori(wrap_for(kem, ek.as_ref(), rid(), &[1u8; 16]).unwrap());
         let (_, good) = parse(&o).unwrap().unwrap();
@@ -399,6 +431,7 @@ mod tests {
                 .to_vec(),
         };
         let params = CertificateParams::user("PQ user", "pq@example.test");
+        let pq_pk8 = expanded_pkcs8(MlKem::MlKem768, &dk);
         let pq_cert = issue::issue(&pk, &params, &ca, &ca_key, &mut rng).unwrap();
         // The certificate goes through the one loader and gives the key back.
         let reloaded = Certificate::from_der(pq_cert.der()).unwrap();
@@ -438,6 +471,21 @@ mod tests {
                 }
             }
             assert_eq!(found, 1);
+            // And through the public API with the key as PKCS#8 (expandedKey form).
+            let pk8 = PrivateKey::from_pkcs8_der(&pq_pk8, &Limits::default()).unwrap();
+            assert!(pk8.matches(&reloaded));
+            for c in [Some(&reloaded), None] {
+                let d = decrypt(&der, &pk8, c, &Limits::default()).unwrap();
+                assert_eq!(&d.content[..], &content[..]);
+            }
+            // Another ML-KEM key: the coarse error.
+            let other = DecapsulationKey::generate(&ML_KEM_768).unwrap();
+            let other_pk8 = expanded_pkcs8(MlKem::MlKem768, &other);
+            let other = PrivateKey::from_pkcs8_der(&other_pk8, &Limits::default()).unwrap();
+            assert!(matches!(
+                decrypt(&der, &other, None, &Limits::default()),
+                Err(Error::DecryptionFailed)
+            ));
         }
     }
 
