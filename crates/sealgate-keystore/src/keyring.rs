@@ -1311,7 +1311,9 @@ fn check_recipient(
         Ok(None) => {}
         Ok(Some((_, ku))) => {
             let ok = match public {
-                smime::PublicKey::Rsa { .. } => ku.key_encipherment(),
+                smime::PublicKey::Rsa { .. } | smime::PublicKey::MlKem { .. } => {
+                    ku.key_encipherment()
+                }
                 smime::PublicKey::Ec { .. } => ku.key_agreement(),
             };
             if !ok {

@@ -30,6 +30,8 @@
 mod kari;
 #[doc(hidden)]
 pub mod kat;
+mod kem;
+pub use kem::MlKem;
 
 mod writer;
 
@@ -273,7 +275,7 @@ pub fn encrypt(
     let alg = cipher.algorithm();
     let mut cek = Zeroizing::new(vec![0u8; alg.key_len()]);
     rng.fill_bytes(&mut cek);
-    let (ris, all_v0) = recipient_infos(recipients, &cek, rng)?;
+    let (ris, ed_version) = recipient_infos(recipients, &cek, rng)?;
     let mut iv = [0u8; 16];
     let iv = if alg.is_aead() {
         &mut iv[..12]
@@ -296,7 +298,7 @@ pub fn encrypt(
     }
     // RFC 5652 §6.1: version 0 when every RecipientInfo is version 0 (KTRI with issuer and
     // serial), else 2. RFC 5083 §2.1: AuthEnvelopedData version is always 0.
-    let version: u8 = if alg.is_aead() || all_v0 { 0 } else { 2 };
+    let version: u8 = if alg.is_aead() { 0 } else { ed_version };
     let content_type = if alg.is_aead() {
         oid::AUTH_ENVELOPED_DATA
     } else {
@@ -382,12 +384,13 @@ fn content_alg_id(alg: ContentAlgorithm, iv: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The RecipientInfos SET contents (DER-sorted) and whether every one is version 0.
+/// The RecipientInfos SET contents (DER-sorted) and the EnvelopedData version they call for
+/// (RFC 5652 §6.1: 3 with an OtherRecipientInfo, 2 with any other non-v0 one, else 0).
 fn recipient_infos(
     recipients: &[Recipient],
     cek: &[u8],
     rng: &mut impl CryptoRngCore,
-) -> Result<(Vec<u8>, bool)> {
+) -> Result<(Vec<u8>, u8)> {
     if recipients.is_empty() {
         return Err(Error::UnusableCertificate {
             reason: "no recipient given".into(),
@@ -400,7 +403,7 @@ fn recipient_infos(
             limit: max as u64,
         });
     }
-    let mut all_v0 = true;
+    let mut version = 0u8;
     let mut encoded = Vec::with_capacity(recipients.len());
     for r in recipients {
         let ri = match r.cert.public_key()? {
@@ -414,15 +417,20 @@ fn recipient_infos(
                 })
             }
             PublicKey::Ec { curve, point } => {
-                all_v0 = false;
+                version = version.max(2);
                 kari::wrap_for(&r.cert, curve, &point, cek, rng)?
+            }
+            PublicKey::MlKem { kem, key } => {
+                version = 3;
+                let rid = RecipientIdentifier::IssuerAndSerialNumber(r.cert.issuer_and_serial());
+                kem::wrap_for(kem, &key, rid, cek)?
             }
         };
         encoded.push(ri.to_der()?);
     }
     // DER: SET OF elements in ascending order of their encodings (X.690 §11.6).
     encoded.sort();
-    Ok((encoded.concat(), all_v0))
+    Ok((encoded.concat(), version))
 }
 
 /// keyEncryptionAlgorithm for RSA: `rsaEncryption` with NULL, or `id-RSAES-OAEP` with
@@ -772,13 +780,14 @@ fn plan(der: &[u8], key: &PrivateKey, cert: Option<&Certificate>, limits: &Limit
     // Key agreement needs no such care: AES key unwrap is authenticated (RFC 3394 §2.2.3).
     let mut rsa_results: Vec<Option<Zeroizing<Vec<u8>>>> = Vec::new();
     let mut ec_key: Option<Zeroizing<Vec<u8>>> = None;
+    let mut kem_key: Option<Zeroizing<Vec<u8>>> = None;
     let mut any_fit = false;
     let mut first_err = None;
     for ri in &p.recipients {
         match ri {
             RecipientInfo::Ktri(ktri) => {
                 // Key transport is RSA only.
-                if key.curve().is_some() {
+                if key.curve().is_some() || key.ml_kem().is_some() {
                     continue;
                 }
                 let fits = cert.is_none_or(|c| match &ktri.rid {
@@ -843,13 +852,50 @@ fn plan(der: &[u8], key: &PrivateKey, cert: Option<&Certificate>, limits: &Limit
                     }
                 }
             }
+            RecipientInfo::Ori(ori) => {
+                let Some((our_kem, dk)) = key.ml_kem() else {
+                    continue;
+                };
+                let (kem_alg, kemri) = match kem::parse(ori) {
+                    Ok(Some(x)) => x,
+                    Ok(None) => continue,
+                    Err(e) => {
+                        first_err.get_or_insert(e);
+                        continue;
+                    }
+                };
+                let fits = kem_alg == our_kem
+                    && cert.is_none_or(|c| match &kemri.rid {
+                        RecipientIdentifier::IssuerAndSerialNumber(ias) => cert_is(c, ias),
+                        RecipientIdentifier::SubjectKeyIdentifier(ski) => {
+                            cert_has_ski(c, ski.0.as_bytes())
+                        }
+                    });
+                if !fits || kem_key.is_some() {
+                    any_fit |= fits;
+                    continue;
+                }
+                any_fit = true;
+                match kem::unwrap(kem_alg, &kemri, dk) {
+                    Ok(k) if k.len() == key_len => kem_key = Some(k),
+                    Ok(_) | Err(Error::DecryptionFailed) => {}
+                    Err(e) => {
+                        first_err.get_or_insert(e);
+                    }
+                }
+            }
             _ => {}
         }
     }
     if !any_fit {
         return Err(Error::NotARecipient);
     }
-    let (cek, substituted) = if key.curve().is_some() {
+    let (cek, substituted) = if key.ml_kem().is_some() {
+        match kem_key {
+            Some(k) => (k, false),
+            None => return Err(first_err.unwrap_or(Error::DecryptionFailed)),
+        }
+    } else if key.curve().is_some() {
         match ec_key {
             Some(k) => (k, false),
             None => return Err(first_err.unwrap_or(Error::DecryptionFailed)),

@@ -212,6 +212,15 @@ fn build(
             subject_public_key: BitString::from_bytes(point)?,
         }
         .to_der()?,
+        // RFC 9935 §4: id-alg-ml-kem-* with parameters absent.
+        PublicKey::MlKem { kem, key } => SubjectPublicKeyInfoOwned {
+            algorithm: AlgorithmIdentifierOwned {
+                oid: kem.oid(),
+                parameters: None,
+            },
+            subject_public_key: BitString::from_bytes(key)?,
+        }
+        .to_der()?,
     };
     let spki: SubjectPublicKeyInfoOwned = der::Decode::from_der(&spki_der)?;
     let subject = name(params)?;
@@ -225,6 +234,9 @@ fn build(
 
     let usage = if params.ca {
         KeyUsages::KeyCertSign | KeyUsages::CRLSign
+    } else if matches!(subject_key, PublicKey::MlKem { .. }) {
+        // RFC 9935 §5: keyEncipherment is the only keyUsage bit for an ML-KEM key.
+        KeyUsages::KeyEncipherment.into()
     } else if matches!(subject_key, PublicKey::Ec { .. }) {
         KeyUsages::DigitalSignature | KeyUsages::NonRepudiation | KeyUsages::KeyAgreement
     } else {

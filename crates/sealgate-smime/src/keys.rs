@@ -15,6 +15,7 @@ use x509_cert::ext::pkix::{SubjectAltName, name::GeneralName};
 use zeroize::Zeroizing;
 
 use crate::alg::DigestAlgorithm;
+use crate::enveloped::MlKem;
 use crate::error::{Error, Result};
 use crate::pem;
 use sealgate_mime::Limits;
@@ -288,6 +289,13 @@ pub enum PublicKey {
         /// SEC1 encoded point (the BIT STRING contents).
         point: Vec<u8>,
     },
+    /// ML-KEM (RFC 9935): the parameter set and the raw FIPS 203 encapsulation key.
+    MlKem {
+        /// ML-KEM-768 or ML-KEM-1024.
+        kem: MlKem,
+        /// Encapsulation key (the BIT STRING contents).
+        key: Vec<u8>,
+    },
 }
 
 impl std::fmt::Debug for PublicKey {
@@ -295,6 +303,7 @@ impl std::fmt::Debug for PublicKey {
         match self {
             PublicKey::Rsa { bits, .. } => write!(f, "PublicKey::Rsa({bits} bits)"),
             PublicKey::Ec { curve, .. } => write!(f, "PublicKey::Ec({curve:?})"),
+            PublicKey::MlKem { kem, .. } => write!(f, "PublicKey::MlKem({kem:?})"),
         }
     }
 }
@@ -332,6 +341,23 @@ impl PublicKey {
                 Ok(PublicKey::Ec {
                     curve,
                     point: key.to_vec(),
+                })
+            }
+            oid if MlKem::from_oid(&oid).is_some() => {
+                let kem = MlKem::from_oid(&oid).ok_or(Error::Malformed {
+                    what: "public key",
+                    detail: "ML-KEM".into(),
+                })?;
+                // RFC 9935 §4: parameters absent; the key is exactly the FIPS 203 size.
+                if spki.algorithm.parameters.is_some() {
+                    return Err(Error::malformed("public key", "ML-KEM parameters present"));
+                }
+                if key.len() != kem.public_key_len() {
+                    return Err(Error::malformed("public key", "ML-KEM key length"));
+                }
+                Ok(PublicKey::MlKem {
+                    kem,
+                    key: key.to_vec(),
                 })
             }
             other => Err(Error::UnsupportedAlgorithm {
@@ -517,6 +543,11 @@ pub enum RsaPadding {
 }
 
 enum KeyInner {
+    /// ML-KEM decapsulation key (FIPS 203 expanded form; aws-lc-rs zeroizes it on drop).
+    MlKem {
+        kem: MlKem,
+        dk: aws_lc_rs::kem::DecapsulationKey,
+    },
     Rsa {
         sign: lc_sig::RsaKeyPair,
         decrypt: lc_rsa::PrivateDecryptingKey,
@@ -606,10 +637,80 @@ impl PrivateKey {
                     .map_err(rejected("EC private key"))?;
                 Self::ec(curve, sign, agree)
             }
+            oid if MlKem::from_oid(&oid).is_some() => {
+                let kem = MlKem::from_oid(&oid).ok_or(Error::InvalidKey {
+                    reason: "ML-KEM".into(),
+                })?;
+                Self::ml_kem_from_pkcs8(kem, der)
+            }
             other => Err(Error::UnsupportedAlgorithm {
                 what: "private key",
                 oid: other.to_string(),
             }),
+        }
+    }
+
+    /// ML-KEM `OneAsymmetricKey` (RFC 9935 §6): privateKey holds the CHOICE seed [0] /
+    /// expandedKey OCTET STRING / both SEQUENCE. aws-lc-rs 1.19 imports only the expanded key,
+    /// so the seed-only form is refused; for `both` the expanded key is used.
+    fn ml_kem_from_pkcs8(kem: MlKem, der: &[u8]) -> Result<Self> {
+        let mut reader = der::SliceReader::new(der)?;
+        let private: Zeroizing<Vec<u8>> = reader.sequence(|r| {
+            let _version = u8::decode(r)?;
+            let _alg = spki::AlgorithmIdentifierRef::decode(r)?;
+            let pk = <&der::asn1::OctetStringRef>::decode(r)?;
+            while !r.is_finished() {
+                let _ = der::asn1::AnyRef::decode(r)?;
+            }
+            Ok::<_, der::Error>(Zeroizing::new(pk.as_bytes().to_vec()))
+        })?;
+        let bad = |d: &str| Error::InvalidKey {
+            reason: format!("ML-KEM private key: {d}"),
+        };
+        let expanded: Zeroizing<Vec<u8>> = match private.first() {
+            Some(0x80) => {
+                return Err(bad(
+                    "seed-only form is not supported (aws-lc-rs imports the expanded key only)",
+                ));
+            }
+            Some(0x04) => Zeroizing::new(
+                <&der::asn1::OctetStringRef>::from_der(&private)?
+                    .as_bytes()
+                    .to_vec(),
+            ),
+            Some(0x30) => {
+                let mut r = der::SliceReader::new(&private)?;
+                r.sequence(|r| {
+                    let _seed = <&der::asn1::OctetStringRef>::decode(r)?;
+                    let e = <&der::asn1::OctetStringRef>::decode(r)?;
+                    Ok::<_, der::Error>(Zeroizing::new(e.as_bytes().to_vec()))
+                })?
+            }
+            _ => return Err(bad("unknown private key form")),
+        };
+        // FIPS 203: dk = dk_pke (384k) || ek (384k + 32) || H(ek) (32) || z (32).
+        let k = kem.public_key_len().saturating_sub(32) / 384;
+        let ek_range = 384 * k..384 * k + kem.public_key_len();
+        if expanded.len() != 768 * k + 96 {
+            return Err(bad("expanded key length"));
+        }
+        let key = expanded
+            .get(ek_range)
+            .ok_or_else(|| bad("expanded key length"))?
+            .to_vec();
+        let dk = aws_lc_rs::kem::DecapsulationKey::new(kem.lc_alg(), &expanded)
+            .map_err(rejected("ML-KEM private key"))?;
+        Ok(PrivateKey {
+            inner: KeyInner::MlKem { kem, dk },
+            public: PublicKey::MlKem { kem, key },
+        })
+    }
+
+    /// The ML-KEM decapsulation key, if this is an ML-KEM key.
+    pub(crate) fn ml_kem(&self) -> Option<(MlKem, &aws_lc_rs::kem::DecapsulationKey)> {
+        match &self.inner {
+            KeyInner::MlKem { kem, dk } => Some((*kem, dk)),
+            _ => None,
         }
     }
 
@@ -756,6 +857,9 @@ impl PrivateKey {
                 // compare modulus and exponent, not encodings
                 rsa_public_parts(&a) == rsa_public_parts(b) && rsa_public_parts(b).is_some()
             }
+            (Ok(PublicKey::MlKem { kem: k1, key: a }), PublicKey::MlKem { kem: k2, key: b }) => {
+                k1 == *k2 && a == *b
+            }
             (
                 Ok(PublicKey::Ec {
                     curve: c1,
@@ -774,7 +878,8 @@ impl PrivateKey {
     /// curve's own digest whatever is asked: P-256 with SHA-256, P-384 with SHA-384).
     pub fn signature_scheme(&self, digest: DigestAlgorithm) -> SignatureScheme {
         match &self.inner {
-            KeyInner::Rsa { .. } => SignatureScheme::RsaPkcs1(digest),
+            // An ML-KEM key cannot sign: `sign` refuses whatever scheme is named here.
+            KeyInner::Rsa { .. } | KeyInner::MlKem { .. } => SignatureScheme::RsaPkcs1(digest),
             KeyInner::Ec { curve, .. } => SignatureScheme::Ecdsa(curve.digest()),
         }
     }
@@ -860,7 +965,7 @@ impl PrivateKey {
     pub fn curve(&self) -> Option<Curve> {
         match &self.inner {
             KeyInner::Ec { curve, .. } => Some(*curve),
-            KeyInner::Rsa { .. } => None,
+            KeyInner::Rsa { .. } | KeyInner::MlKem { .. } => None,
         }
     }
 }
@@ -882,6 +987,13 @@ impl PrivateKey {
             ),
             KeyInner::Ec { sign, .. } => {
                 Zeroizing::new(sign.to_pkcs8v1().map_err(fail)?.as_ref().to_vec())
+            }
+            // RFC 9935 §6: the expandedKey CHOICE arm (aws-lc-rs keeps no seed).
+            KeyInner::MlKem { kem, dk } => {
+                let bytes = dk.key_bytes().map_err(fail)?;
+                let inner =
+                    Zeroizing::new(der::asn1::OctetStringRef::new(bytes.as_ref())?.to_der()?);
+                wrap_pkcs8(kem.oid(), None, &inner)?
             }
         };
         Ok(doc)

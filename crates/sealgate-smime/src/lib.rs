@@ -20,7 +20,9 @@ pub mod validation;
 
 pub use alg::DigestAlgorithm;
 pub use cert::TrustStore;
-pub use enveloped::{ContentAlgorithm, ContentCipher, Decrypted, EnvelopedWriter, Recipient};
+pub use enveloped::{
+    ContentAlgorithm, ContentCipher, Decrypted, EnvelopedWriter, MlKem, Recipient,
+};
 pub use error::{Error, Result};
 pub use issue::CertificateParams;
 pub use keyfile::{Identity, load_private_key};

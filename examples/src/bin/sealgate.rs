@@ -206,6 +206,11 @@ struct EncryptArgs {
     /// Use RSAES-OAEP (SHA-256) instead of PKCS#1 v1.5 for RSA recipients.
     #[arg(long)]
     oaep: bool,
+    /// Post-quantum only: refuse to encrypt unless every --to certificate has an ML-KEM key
+    /// (each then gets a KEMRecipientInfo, RFC 9629/9936). Without it, each certificate
+    /// decides: ML-KEM gets KEMRecipientInfo, RSA key transport, EC key agreement.
+    #[arg(long)]
+    pq: bool,
     /// Replace the outer Subject, which travels in clear, with this text.
     #[arg(long, value_name = "TEXT", conflicts_with = "protect_headers")]
     subject: Option<String>,
@@ -705,6 +710,15 @@ fn encrypt(a: EncryptArgs) -> Result<u8, Failure> {
     let mut recipients = Vec::with_capacity(a.to.len());
     for path in &a.to {
         let cert = with_path(path, Certificate::load(&read_file(path, &limits)?, &limits))?;
+        if a.pq && !matches!(cert.public_key(), Ok(smime::PublicKey::MlKem { .. })) {
+            return Err(Failure(
+                2,
+                format!(
+                    "--pq: {} has no ML-KEM key (it would get a non-post-quantum RecipientInfo)",
+                    path.display()
+                ),
+            ));
+        }
         let mut r = Recipient::new(cert);
         if a.oaep {
             r = r.with_oaep(DigestAlgorithm::Sha256);

@@ -77,7 +77,7 @@ impl<W: Write> EnvelopedWriter<W> {
         })?;
         let mut cek = Zeroizing::new(vec![0u8; alg.key_len()]);
         rng.fill_bytes(&mut cek);
-        let (ris, all_v0) = recipient_infos(recipients, &cek, rng)?;
+        let (ris, ed_version) = recipient_infos(recipients, &cek, rng)?;
         let mut iv = [0u8; 16];
         rng.fill_bytes(&mut iv);
         let fail = |_| Error::Crypto { what: "AES-CBC" };
@@ -88,7 +88,7 @@ impl<W: Write> EnvelopedWriter<W> {
         .map_err(fail)?;
         let alg_id = content_alg_id(alg, &iv);
         // RFC 5652 §6.1: version 0 when every RecipientInfo is version 0, else 2.
-        let version = if all_v0 { 0 } else { 2 };
+        let version = ed_version;
 
         let mut head = Vec::with_capacity(ris.len() + 128);
         match content_len {
