@@ -142,6 +142,7 @@ fn key_kind(k: &PublicKey) -> String {
     match k {
         PublicKey::Rsa { bits, .. } => format!("RSA-{bits}"),
         PublicKey::Ec { curve, .. } => format!("{curve:?}"),
+        PublicKey::MlKem { kem, .. } => format!("{kem:?}"),
     }
 }
 
