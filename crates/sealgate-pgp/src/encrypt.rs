@@ -450,40 +450,18 @@ pub(crate) fn encrypt_appending(
             session_key,
             random,
             head,
-        }) if parallel => {
-            // Armored, large: CFB here, the MDC hash and then the armor on a second core.
-            let sink = seipd::seal_pipelined(sink, algo, &session_key, random, &head, plaintext)?;
-            Ok(sink.finish()?)
-        }
-        Some(Stack::OneShot {
-            sink,
-            algo,
-            session_key,
-            random,
-            head,
         }) => {
-            // Armored: through the writer, so that the binary form is never held whole.
+            if parallel {
+                // Armored, large: CFB here, the MDC hash and then the armor on a second core.
+                let sink =
+                    seipd::seal_pipelined(sink, algo, &session_key, random, &head, plaintext)?;
+                return Ok(sink.finish()?);
+            }
+            // Armored, small: through the writer, on this thread.
             let mut w = SeipdWriter::new(Framing::Definite(sink), algo, &session_key, random)?;
             w.write_all(&head)?;
-            let digest = match if parallel { w.take_mdc() } else { None } {
-                // CFB encryption is serial, and so is SHA-1: on one core they add up. With
-                // the whole plaintext at hand, the MDC's SHA-1 runs on a second core.
-                Some(mut mdc) => std::thread::scope(|scope| -> io::Result<_> {
-                    let hasher = scope.spawn(move || {
-                        mdc.update(plaintext);
-                        seipd::mdc_digest(mdc)
-                    });
-                    w.write_all(plaintext)?;
-                    hasher
-                        .join()
-                        .map_err(|_| io::Error::other("MDC hashing failed"))
-                })?,
-                None => {
-                    w.write_all(plaintext)?;
-                    return Ok(w.finish()?.finish()?);
-                }
-            };
-            Ok(w.finish_with_mdc(&digest)?.finish()?)
+            w.write_all(plaintext)?;
+            Ok(w.finish()?.finish()?)
         }
         other => {
             e.stack = other;

@@ -169,9 +169,8 @@ pub(crate) struct SeipdWriter<W: Write> {
     pending: Zeroizing<Vec<u8>>,
     /// Encryption happens in place here, a chunk at a time.
     scratch: Zeroizing<Vec<u8>>,
-    /// The running SHA-1 of the MDC; `None` while the caller hashes on its own (see
-    /// [`SeipdWriter::take_mdc`]).
-    mdc: Option<digest::Context>,
+    /// The running SHA-1 of the MDC.
+    mdc: digest::Context,
 }
 
 impl<W: Write> SeipdWriter<W> {
@@ -191,7 +190,7 @@ impl<W: Write> SeipdWriter<W> {
             feedback: [0; BLOCK],
             pending: Zeroizing::new(Vec::with_capacity(BLOCK)),
             scratch: Zeroizing::new(Vec::with_capacity(CHUNK + BLOCK)),
-            mdc: Some(digest::Context::new(&digest::SHA1_FOR_LEGACY_USE_ONLY)),
+            mdc: digest::Context::new(&digest::SHA1_FOR_LEGACY_USE_ONLY),
         };
         w.out.write_all(&[1])?; // version 1
         let mut prefix = Zeroizing::new([0u8; PREFIX]);
@@ -219,23 +218,9 @@ impl<W: Write> SeipdWriter<W> {
         self.out.write_all(&self.scratch)
     }
 
-    /// Hands the MDC hash, as it stands, to the caller, who hashes everything written from now
-    /// on itself (on another core) and passes the digest to [`SeipdWriter::finish_with_mdc`].
-    pub(crate) fn take_mdc(&mut self) -> Option<digest::Context> {
-        self.mdc.take()
-    }
-
     /// Writes the MDC packet and finishes the framing; returns the inner writer.
     pub(crate) fn finish(mut self) -> io::Result<W> {
-        let mdc = self
-            .mdc
-            .take()
-            .ok_or_else(|| io::Error::other("MDC hash was taken"))?;
-        self.finish_with_mdc(&mdc_digest(mdc))
-    }
-
-    /// [`SeipdWriter::finish`] with the digest computed by the caller (see `take_mdc`).
-    pub(crate) fn finish_with_mdc(mut self, digest: &digest::Digest) -> io::Result<W> {
+        let digest = mdc_digest(self.mdc.clone());
         self.scratch.clear();
         self.scratch.extend_from_slice(&self.pending);
         self.scratch.extend_from_slice(&MDC_HEADER);
@@ -248,9 +233,7 @@ impl<W: Write> SeipdWriter<W> {
 
 impl<W: Write> Write for SeipdWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if let Some(mdc) = &mut self.mdc {
-            mdc.update(buf);
-        }
+        self.mdc.update(buf);
         let mut data = buf;
         loop {
             // Whole blocks only, so that CFB can continue across calls from the register.
@@ -450,7 +433,7 @@ fn encrypt_chunks<'b>(
     chunk_tx.send(tail).map_err(|_| gone())
 }
 
-/// The digest [`SeipdWriter::finish_with_mdc`] wants: the hash of everything written, then of
+/// The MDC digest: the hash of everything written, then of
 /// the MDC packet's own two header octets (RFC 9580 §5.14).
 pub(crate) fn mdc_digest(mut mdc: digest::Context) -> digest::Digest {
     mdc.update(&MDC_HEADER);
