@@ -212,17 +212,17 @@ fn autocrypt_harvest_use_and_emit() {
     let armored = run(gpg
         .cmd(&["--armor", "--encrypt", "-r", &alice.fingerprint, "-o", "-"])
         .arg(&inner_file));
-    let encrypted = format!(
-        "From: <erin@partner.example>\r\nTo: <alice@example.com>, <dave@partner.example>\r\n\
-         Subject: ...\r\nMessage-ID: <gossip-1@x>\r\nMIME-Version: 1.0\r\n\
-         Content-Type: multipart/encrypted; protocol=\"application/pgp-encrypted\"; \
-         boundary=\"enc\"\r\n\r\n--enc\r\nContent-Type: application/pgp-encrypted\r\n\r\n\
-         Version: 1\r\n\r\n--enc\r\nContent-Type: application/octet-stream\r\n\r\n{}\r\n--enc--\r\n",
-        String::from_utf8_lossy(&armored.stdout)
-    );
+    // gpg's armor in the PGP/MIME frame, with the header of erin's message.
+    let mut encrypted = b"From: <erin@partner.example>\r\nTo: <alice@example.com>, \
+        <dave@partner.example>\r\nSubject: ...\r\nMessage-ID: <gossip-1@x>\r\nMIME-Version: 1.0\r\n"
+        .to_vec();
+    encrypted.extend(sealgate::mime::build_pgp_encrypted(
+        &armored.stdout,
+        &mut rand_core::OsRng,
+    ));
     let out = gw
         .process(
-            encrypted.as_bytes(),
+            &encrypted,
             &envelope("erin@partner.example", &["alice@example.com"]),
         )
         .unwrap();
