@@ -9,6 +9,7 @@ mod glob;
 mod inspect;
 mod policy;
 mod prefilter;
+mod scan;
 mod sensitive;
 
 pub use decision::{

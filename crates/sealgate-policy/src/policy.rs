@@ -5,7 +5,8 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+use aho_corasick::MatchKind;
+use aho_corasick::dfa::DFA;
 use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 use sealgate_mime::Entity;
 
@@ -16,6 +17,7 @@ use crate::decision::{
 use crate::glob::{AddressPattern, Glob};
 use crate::inspect::{Inspection, Location, TextSource};
 use crate::prefilter::{self, Anchor, MAX_CANDIDATES};
+use crate::scan;
 use crate::sensitive::{self, SensitiveKind};
 use crate::{Error, Result};
 
@@ -100,7 +102,7 @@ struct Rule {
 struct Matchers {
     keywords: Vec<String>,
     keyword_ids: HashMap<String, usize>,
-    automaton: Option<AhoCorasick>,
+    automaton: Option<DFA>,
     regex_sources: Vec<String>,
     regex_ids: HashMap<String, usize>,
     /// The regexes without an [`Anchor`], in sets of at most [`REGEX_SET_CHUNK`], with the
@@ -403,15 +405,17 @@ impl Policy {
                 }
             }
             if !m.keywords.is_empty() || !literals.is_empty() {
+                let count = m.keywords.len() + literals.len();
                 let patterns = m
                     .keywords
                     .iter()
                     .map(|k| k.as_bytes().to_vec())
                     .chain(literals);
-                let ac = AhoCorasickBuilder::new()
+                let ac = DFA::builder()
                     .ascii_case_insensitive(true)
                     .match_kind(MatchKind::Standard)
-                    .kind(Some(AhoCorasickKind::DFA))
+                    .prefilter(count <= scan::MAX_PREFILTERED)
+                    .start_kind(aho_corasick::StartKind::Unanchored)
                     .build(patterns)
                     .map_err(|e| rule_error("keywords", e.to_string()))?;
                 m.automaton = Some(ac);
@@ -562,36 +566,37 @@ impl Policy {
                             None => *c = Some(Vec::new()),
                         }
                     }
-                    for hit in ac.find_overlapping_iter(&block.text) {
-                        let pid = hit.pattern().as_usize();
+                    let keywords = &mut facts.keywords[t];
+                    let regexes = &facts.regexes[t];
+                    scan::overlapping(ac, block.text.as_bytes(), &mut |pid, range| {
+                        let pid = pid.as_usize();
                         if pid < nk {
-                            let slot = &mut facts.keywords[t][pid];
-                            if slot.is_none() {
+                            if let Some(slot) = keywords.get_mut(pid)
+                                && slot.is_none()
+                            {
                                 *slot = Some(Hit {
                                     location: block.location.clone(),
-                                    excerpt: excerpt(
-                                        block.text.get(hit.range()).unwrap_or_default(),
-                                    ),
+                                    excerpt: excerpt(block.text.get(range).unwrap_or_default()),
                                 });
                             }
-                            continue;
+                            return;
                         }
                         let Some(owners) = m.literal_owners.get(pid - nk) else {
-                            continue;
+                            return;
                         };
                         for &r in owners {
-                            if facts.regexes[t].get(r).is_some_and(Option::is_some) {
+                            if regexes.get(r).is_some_and(Option::is_some) {
                                 continue;
                             }
                             if let Some(c) = candidates.get_mut(r) {
                                 match c {
                                     Some(v) if v.len() >= MAX_CANDIDATES => *c = None,
-                                    Some(v) => v.push(hit.start()),
+                                    Some(v) => v.push(range.start),
                                     None => {}
                                 }
                             }
                         }
-                    }
+                    });
                     for (r, anchor) in m.anchors.iter().enumerate() {
                         let (Some(anchor), Some(c), Some(re)) =
                             (anchor, candidates.get_mut(r), m.regexes.get(r))

@@ -161,11 +161,13 @@ impl Anchor {
             return Step::GaveUp;
         };
         let mut last = None;
-        for (at, &b) in bytes.iter().enumerate().take(end).skip(p) {
+        let span = bytes.get(p..end).unwrap_or_default();
+        for (i, &b) in span.iter().enumerate() {
             if *budget == 0 {
                 return Step::OverBudget;
             }
             *budget -= 1;
+            let at = p + i;
             let Ok(next) = self.dfa.next_state(cache, sid, b) else {
                 return Step::GaveUp;
             };
