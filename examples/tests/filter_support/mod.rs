@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use sealgate::Limits;
 use sealgate::keystore::{ImportOptions, Keyring, SqliteStore, StoreSecret};
-use sealgate_tests::{KeyType, P12_PASSWORD, Pki, run};
+use sealgate_tests::{KeyType, P12_PASSWORD, Pki, contains, run};
+
+pub mod postfix;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_sealgate");
 pub const KEY: &str = "3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c";
@@ -57,7 +59,14 @@ max_message_bytes = 200000
 pub struct Received {
     pub from: String,
     pub rcpts: Vec<String>,
+    /// The message, or only its header for a sink started with `Sink::start_light`.
     pub data: Vec<u8>,
+    /// The size of the whole message.
+    pub size: usize,
+    /// Whether the message carries `MARKER` in the clear.
+    pub clear: bool,
+    /// When the end of its DATA arrived.
+    pub at: Instant,
 }
 
 /// The next hop: a minimal SMTP server that keeps every message, or answers 451 to MAIL
@@ -70,6 +79,15 @@ pub struct Sink {
 
 impl Sink {
     pub fn start() -> Sink {
+        Self::start_keeping(true)
+    }
+
+    /// A sink that keeps only the header of each message (a load test's thousands of them).
+    pub fn start_light() -> Sink {
+        Self::start_keeping(false)
+    }
+
+    fn start_keeping(whole: bool) -> Sink {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap();
         let got = Arc::new(Mutex::new(Vec::new()));
@@ -78,7 +96,7 @@ impl Sink {
         std::thread::spawn(move || {
             for s in l.incoming() {
                 let (g, f) = (g.clone(), f.clone());
-                std::thread::spawn(move || sink_session(s.unwrap(), &g, &f));
+                std::thread::spawn(move || sink_session(s.unwrap(), &g, &f, whole));
             }
         });
         Sink { addr, got, fail }
@@ -89,7 +107,7 @@ impl Sink {
     }
 }
 
-pub fn sink_session(s: TcpStream, got: &Mutex<Vec<Received>>, fail: &AtomicBool) {
+pub fn sink_session(s: TcpStream, got: &Mutex<Vec<Received>>, fail: &AtomicBool, whole: bool) {
     let mut w = s.try_clone().unwrap();
     let mut r = BufReader::new(s);
     let mut say = |l: &str| w.write_all(format!("{l}\r\n").as_bytes());
@@ -129,10 +147,22 @@ pub fn sink_session(s: TcpStream, got: &Mutex<Vec<Received>>, fail: &AtomicBool)
                 let l = if l.starts_with(b".") { &l[1..] } else { &l[..] };
                 data.extend_from_slice(l);
             }
+            let at = Instant::now();
+            let (size, clear) = (data.len(), contains(&data, MARKER));
+            if !whole {
+                let end = data
+                    .windows(4)
+                    .position(|w| w == b"\r\n\r\n")
+                    .map_or(data.len(), |p| p + 4);
+                data.truncate(end);
+            }
             got.lock().unwrap().push(Received {
                 from: from.clone(),
                 rcpts: std::mem::take(&mut rcpts),
                 data,
+                size,
+                clear,
+                at,
             });
             say("250 queued")
         } else if upper == "QUIT" {
@@ -242,6 +272,17 @@ impl Filter {
         next_hop: SocketAddr,
         env: &[(&str, &str)],
     ) -> Filter {
+        Self::start_args(dir, listen, next_hop, env, &[])
+    }
+
+    /// A filter with more environment and more arguments (`--max-connections N`).
+    pub fn start_args(
+        dir: &Path,
+        listen: SocketAddr,
+        next_hop: SocketAddr,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> Filter {
         let metrics = free_addr();
         let child = Command::new(BIN)
             .envs(env.iter().copied())
@@ -252,6 +293,7 @@ impl Filter {
             .args(["--next-hop", &next_hop.to_string()])
             .args(["--metrics", &metrics.to_string()])
             .args(["--next-hop-timeout", "5"])
+            .args(args)
             .env("SG_FILTER_TEST_KEY", KEY)
             .stdin(Stdio::null())
             .stderr(Stdio::null())
