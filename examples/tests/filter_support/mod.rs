@@ -140,7 +140,10 @@ pub fn sink_session(s: TcpStream, got: &Mutex<Vec<Received>>, fail: &AtomicBool,
             let mut data = Vec::new();
             loop {
                 let mut l = Vec::new();
-                r.read_until(b'\n', &mut l).unwrap();
+                if r.read_until(b'\n', &mut l).unwrap_or(0) == 0 {
+                    // The sender went away mid-message (a killed filter): nothing received.
+                    return;
+                }
                 if l == b".\r\n" {
                     break;
                 }
@@ -185,6 +188,11 @@ pub struct Client {
 
 impl Client {
     pub fn connect(addr: SocketAddr) -> Client {
+        Self::connect_as(addr, "test.example")
+    }
+
+    /// A client that introduces itself as `helo`.
+    pub fn connect_as(addr: SocketAddr, helo: &str) -> Client {
         let s = TcpStream::connect(addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
         let mut c = Client {
@@ -192,7 +200,7 @@ impl Client {
             w: s,
         };
         assert_eq!(c.reply().0, 220);
-        c.cmd("EHLO test.example");
+        c.cmd(&format!("EHLO {helo}"));
         c
     }
 

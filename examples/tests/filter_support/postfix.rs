@@ -26,6 +26,8 @@ pub struct PostfixConfig {
     pub reinject: SocketAddr,
     /// maxproc of the `scan` transport: the filter sessions Postfix opens at once.
     pub scan_maxproc: usize,
+    /// More `-o` lines of the `scan` transport in master.cf.
+    pub scan_options: String,
     /// More main.cf lines.
     pub extra_main: String,
     /// More master.cf lines.
@@ -39,6 +41,7 @@ impl PostfixConfig {
             sink,
             reinject: free_addr(),
             scan_maxproc: 4,
+            scan_options: String::new(),
             extra_main: String::new(),
             extra_master: String::new(),
         }
@@ -141,7 +144,7 @@ maximal_backoff_time = 2s
 scan unix - - n - {scan_maxproc} smtp
   -o smtp_send_xforward_command=no
   -o disable_mime_output_conversion=yes
-pickup unix n - n 60 1 pickup
+{scan_options}pickup unix n - n 60 1 pickup
 cleanup unix n - n - 0 cleanup
 qmgr unix n - n 300 1 qmgr
 rewrite unix - - n - - trivial-rewrite
@@ -165,6 +168,7 @@ showq unix n - n - - showq
             smtpd_port = smtpd.port(),
             reinject_port = reinject.port(),
             scan_maxproc = cfg.scan_maxproc,
+            scan_options = cfg.scan_options,
             extra = cfg.extra_master,
         );
         let p = Postfix {
