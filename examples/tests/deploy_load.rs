@@ -25,7 +25,6 @@
 
 mod filter_support;
 
-use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -131,58 +130,21 @@ fn start_pass_through(listen: SocketAddr, next_hop: SocketAddr) {
 }
 
 fn relay_session(s: TcpStream, next_hop: SocketAddr) -> std::io::Result<()> {
-    let mut w = s.try_clone()?;
-    let mut r = BufReader::new(s);
-    let say = |w: &mut TcpStream, l: &str| w.write_all(format!("{l}\r\n").as_bytes());
-    say(&mut w, "220 pass-through")?;
-    let (mut from, mut rcpts) = (String::new(), Vec::<String>::new());
-    let mut line = String::new();
-    loop {
-        line.clear();
-        if r.read_line(&mut line)? == 0 {
-            return Ok(());
-        }
-        let cmd = line.trim_end().to_string();
-        let upper = cmd.to_ascii_uppercase();
-        let addr = || match (cmd.find('<'), cmd.rfind('>')) {
-            (Some(a), Some(b)) if a < b => cmd[a + 1..b].to_string(),
-            _ => String::new(),
-        };
-        if upper.starts_with("EHLO") {
-            say(&mut w, "250-pass-through\r\n250-PIPELINING\r\n250 8BITMIME")?;
-        } else if upper.starts_with("MAIL FROM:") {
-            from = addr();
-            rcpts.clear();
-            say(&mut w, "250 ok")?;
-        } else if upper.starts_with("RCPT TO:") {
-            rcpts.push(addr());
-            say(&mut w, "250 ok")?;
-        } else if upper == "DATA" {
-            say(&mut w, "354 go")?;
-            let mut data = Vec::new();
-            loop {
-                let mut l = Vec::new();
-                if r.read_until(b'\n', &mut l)? == 0 {
-                    return Ok(());
-                }
-                if l == b".\r\n" {
-                    break;
-                }
-                let l = if l.starts_with(b".") { &l[1..] } else { &l[..] };
-                data.extend_from_slice(l);
-            }
+    serve_smtp(
+        s,
+        "pass-through",
+        || None,
+        |from, rcpts, data| {
             let to: Vec<&str> = rcpts.iter().map(String::as_str).collect();
             let mut next = Client::connect(next_hop);
             let (code, text) = next.send(&from, &to, &data);
-            say(&mut w, &format!("{code} {text}"))?;
-            let _ = next.cmd("QUIT");
-        } else if upper == "QUIT" {
-            let _ = say(&mut w, "221 bye");
-            return Ok(());
-        } else {
-            say(&mut w, "250 ok")?;
-        }
-    }
+            // QUIT to the next hop only after answering Postfix, as the filter does.
+            let quit: AfterReply = Box::new(move || {
+                let _ = next.cmd("QUIT");
+            });
+            (format!("{code} {text}"), Some(quit))
+        },
+    )
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {

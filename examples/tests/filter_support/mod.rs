@@ -108,48 +108,14 @@ impl Sink {
 }
 
 pub fn sink_session(s: TcpStream, got: &Mutex<Vec<Received>>, fail: &AtomicBool, whole: bool) {
-    let mut w = s.try_clone().unwrap();
-    let mut r = BufReader::new(s);
-    let mut say = |l: &str| w.write_all(format!("{l}\r\n").as_bytes());
-    say("220 sink").unwrap();
-    let (mut from, mut rcpts) = (String::new(), Vec::new());
-    let mut line = String::new();
-    loop {
-        line.clear();
-        if r.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        let cmd = line.trim_end().to_string();
-        let upper = cmd.to_ascii_uppercase();
-        let addr = || cmd[cmd.find('<').unwrap() + 1..cmd.rfind('>').unwrap()].to_string();
-        let ok = if upper.starts_with("EHLO") {
-            say("250-sink\r\n250 PIPELINING")
-        } else if upper.starts_with("MAIL FROM:") {
-            if fail.load(Ordering::SeqCst) {
-                say("451 4.3.0 sink says later")
-            } else {
-                from = addr();
-                rcpts.clear();
-                say("250 ok")
-            }
-        } else if upper.starts_with("RCPT TO:") {
-            rcpts.push(addr());
-            say("250 ok")
-        } else if upper == "DATA" {
-            say("354 go").unwrap();
-            let mut data = Vec::new();
-            loop {
-                let mut l = Vec::new();
-                if r.read_until(b'\n', &mut l).unwrap_or(0) == 0 {
-                    // The sender went away mid-message (a killed filter): nothing received.
-                    return;
-                }
-                if l == b".\r\n" {
-                    break;
-                }
-                let l = if l.starts_with(b".") { &l[1..] } else { &l[..] };
-                data.extend_from_slice(l);
-            }
+    let _ = serve_smtp(
+        s,
+        "sink",
+        || {
+            fail.load(Ordering::SeqCst)
+                .then(|| "451 4.3.0 sink says later".to_string())
+        },
+        |from, rcpts, mut data| {
             let at = Instant::now();
             let (size, clear) = (data.len(), contains(&data, MARKER));
             if !whole {
@@ -160,22 +126,87 @@ pub fn sink_session(s: TcpStream, got: &Mutex<Vec<Received>>, fail: &AtomicBool,
                 data.truncate(end);
             }
             got.lock().unwrap().push(Received {
-                from: from.clone(),
-                rcpts: std::mem::take(&mut rcpts),
+                from,
+                rcpts,
                 data,
                 size,
                 clear,
                 at,
             });
-            say("250 queued")
+            ("250 queued".to_string(), None)
+        },
+    );
+}
+
+/// What `serve_smtp` runs after writing the reply to a message.
+pub type AfterReply = Box<dyn FnOnce()>;
+
+/// The server side of one SMTP session (the sink, a pass-through relay): `refuse_mail` may
+/// answer MAIL FROM with an error instead of 250; each message (envelope and un-stuffed data)
+/// goes to `message`, whose answer is the reply to the end of DATA and what to do right after
+/// that reply is written (a pass-through's QUIT to its next hop). Returns when the client
+/// quits or goes away (also mid-message: nothing is delivered then).
+pub fn serve_smtp(
+    s: TcpStream,
+    name: &str,
+    mut refuse_mail: impl FnMut() -> Option<String>,
+    mut message: impl FnMut(String, Vec<String>, Vec<u8>) -> (String, Option<AfterReply>),
+) -> std::io::Result<()> {
+    let mut w = s.try_clone()?;
+    let mut r = BufReader::new(s);
+    let mut say = |l: &str| w.write_all(format!("{l}\r\n").as_bytes());
+    say(&format!("220 {name}"))?;
+    let (mut from, mut rcpts) = (String::new(), Vec::new());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if r.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        let cmd = line.trim_end().to_string();
+        let upper = cmd.to_ascii_uppercase();
+        let addr = || match (cmd.find('<'), cmd.rfind('>')) {
+            (Some(a), Some(b)) if a < b => cmd[a + 1..b].to_string(),
+            _ => String::new(),
+        };
+        if upper.starts_with("EHLO") {
+            say(&format!("250-{name}\r\n250 PIPELINING"))?;
+        } else if upper.starts_with("MAIL FROM:") {
+            if let Some(refusal) = refuse_mail() {
+                say(&refusal)?;
+            } else {
+                from = addr();
+                rcpts.clear();
+                say("250 ok")?;
+            }
+        } else if upper.starts_with("RCPT TO:") {
+            rcpts.push(addr());
+            say("250 ok")?;
+        } else if upper == "DATA" {
+            say("354 go")?;
+            let mut data = Vec::new();
+            loop {
+                let mut l = Vec::new();
+                if r.read_until(b'\n', &mut l)? == 0 {
+                    // The sender went away mid-message (a killed filter): nothing received.
+                    return Ok(());
+                }
+                if l == b".\r\n" {
+                    break;
+                }
+                let l = if l.starts_with(b".") { &l[1..] } else { &l[..] };
+                data.extend_from_slice(l);
+            }
+            let (answer, after) = message(from.clone(), std::mem::take(&mut rcpts), data);
+            say(&answer)?;
+            if let Some(after) = after {
+                after();
+            }
         } else if upper == "QUIT" {
             let _ = say("221 bye");
-            return;
+            return Ok(());
         } else {
-            say("250 ok")
-        };
-        if ok.is_err() {
-            return;
+            say("250 ok")?;
         }
     }
 }
