@@ -26,6 +26,12 @@ pub const POLICY: &str = r#"
 internal_domains = ["example.com"]
 
 [[rule]]
+name = "tls-only"
+when = { subject_contains = ["tls-only"] }
+action = "require_tls"
+stop = false
+
+[[rule]]
 name = "no-exe"
 when = { attachment_name = "*.exe" }
 action = { reject = "no executables here" }
