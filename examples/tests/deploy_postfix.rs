@@ -3,7 +3,8 @@
 //! `content_filter = scan:[127.0.0.1]:FILTER`, a reinjection smtpd with `content_filter=`
 //! empty, and relay to an in-process sink. Mail sent to Postfix comes out encrypted as the
 //! policy says; a policy rejection reaches the sender as a bounce with the filter's 5xx; a
-//! message sent while the filter is down stays queued and is delivered once after the restart.
+//! message sent while the filter is down stays queued and is delivered once after the restart; a
+//! message the policy says needs TLS is not relayed to a next hop without STARTTLS.
 //!
 //! Needs root (Postfix's master runs as root) and `/usr/sbin/postfix`: skipped with a notice
 //! when either is missing, a failure under `CI=true`.
@@ -126,6 +127,23 @@ fn postfix_with_sealgate_as_content_filter() {
         .find(|m| message_id(&m.data).as_deref() == Some(id.as_str()))
         .unwrap();
     assert!(!contains(&last.data, MARKER), "clear text went out");
+
+    // 4. require_tls: the filter marks the copy, the reinjection path's header_checks FILTER
+    // sends it through a transport with smtp_tls_security_level=encrypt. The sink offers no
+    // STARTTLS, so the message stays queued instead of going out over plain SMTP.
+    let before = sink.received().len();
+    let mut c = Client::connect(postfix.smtpd);
+    let (code, text) = c.send(
+        "alice@example.com",
+        &["bob@partner.example"],
+        &message("bob@partner.example", "tls-only figures", "figures.csv"),
+    );
+    assert_eq!(code, 250, "{text}");
+    assert_eq!(c.cmd("QUIT").0, 221);
+    wait_for(60, "the TLS deferral", log, || {
+        postfix.queue().contains("TLS is required")
+    });
+    assert_eq!(sink.received().len(), before, "sent without TLS");
 }
 
 #[test]

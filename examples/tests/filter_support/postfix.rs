@@ -140,7 +140,15 @@ maximal_backoff_time = 2s
             "{smtpd_port} inet n - n - - smtpd
 {reinject_port} inet n - n - - smtpd
   -o content_filter=
-  -o receive_override_options=no_unknown_recipient_checks,no_header_body_checks,no_milters
+  -o receive_override_options=no_unknown_recipient_checks,no_milters
+  -o cleanup_service_name=cleanup-sg
+cleanup-sg unix n - n - 0 cleanup
+  -o header_checks=regexp:{d}/conf/sealgate_tls.regexp
+  -o mime_header_checks=
+  -o nested_header_checks=
+  -o body_checks=
+tls-out unix - - n - - smtp
+  -o smtp_tls_security_level=encrypt
 scan unix - - n - {scan_maxproc} smtp
   -o smtp_send_xforward_command=no
   -o disable_mime_output_conversion=yes
@@ -178,6 +186,17 @@ showq unix n - n - - showq
         };
         std::fs::write(p.conf().join("main.cf"), main).unwrap();
         std::fs::write(p.conf().join("master.cf"), master).unwrap();
+        // The filter's require_tls mark: such copies leave through a transport that insists
+        // on STARTTLS (docs/deploy.md).
+        std::fs::write(
+            p.conf().join("sealgate_tls.regexp"),
+            format!(
+                "/^X-Sealgate-Require-TLS: yes$/ FILTER tls-out:[{}]:{}\n",
+                cfg.sink.ip(),
+                cfg.sink.port()
+            ),
+        )
+        .unwrap();
         let ok = Command::new(POSTFIX)
             .arg("-c")
             .arg(p.conf())
