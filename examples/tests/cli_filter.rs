@@ -2,7 +2,7 @@
 //! an in-process SMTP sink standing for the next hop (both written here, independently of the
 //! filter's own SMTP code). Checks: S/MIME and password-ZIP outputs as the policy says (read
 //! with openssl and our ZIP reader), dot-stuffing round trip, 550 with the reason on a policy
-//! rejection, 552 over the size limit, 451 when the next hop fails or is down, /metrics and
+//! rejection, 552 over the size limit, a require_tls decision marked for the next hop, 451 when the next hop fails or is down, /metrics and
 //! /health, and SIGTERM finishing the message in flight.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -177,6 +177,36 @@ fn filter_delivers_rejects_defers_and_reports() {
     // one: four audit records, the chain intact.
     let head = sealgate::audit::verify_file(s.dir.join("audit.jsonl")).unwrap();
     assert_eq!(head.records, 4);
+}
+
+#[test]
+fn require_tls_is_marked_for_the_next_hop() {
+    let s = setup();
+    let sink = Sink::start();
+    let filter = Filter::start(&s.dir, sink.addr);
+    let mut c = Client::connect(filter.listen);
+    for subject in ["tls-only figures", "Figures"] {
+        let (code, text) = c.send(
+            "alice@example.com",
+            &["bob@partner.example"],
+            &message("bob@partner.example", subject, "figures.csv"),
+        );
+        assert_eq!(code, 250, "{text}");
+    }
+    let got = sink.received();
+    assert_eq!(got.len(), 2);
+    // The policy's require_tls decision travels as the first header field; the copy is still
+    // encrypted as the outbound rule says.
+    assert!(
+        got[0].data.starts_with(b"X-Sealgate-Require-TLS: yes\r\n"),
+        "{}",
+        String::from_utf8_lossy(&got[0].data[..200])
+    );
+    assert!(!got[0].clear && !got[1].clear, "clear text went out");
+    assert!(
+        !contains(&got[1].data, "X-Sealgate-Require-TLS"),
+        "marked without require_tls"
+    );
 }
 
 #[test]

@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use sealgate::Limits;
 use sealgate::keystore::{ImportOptions, Keyring, SqliteStore, StoreSecret};
-use sealgate_tests::{KeyType, P12_PASSWORD, Pki, run};
+use sealgate_tests::{KeyType, P12_PASSWORD, Pki, contains, run};
+
+pub mod postfix;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_sealgate");
 pub const KEY: &str = "3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c";
@@ -22,6 +24,12 @@ pub const ATTACHED: &str = "ATTACHED-FIGURES-0042";
 
 pub const POLICY: &str = r#"
 internal_domains = ["example.com"]
+
+[[rule]]
+name = "tls-only"
+when = { subject_contains = ["tls-only"] }
+action = "require_tls"
+stop = false
 
 [[rule]]
 name = "no-exe"
@@ -57,7 +65,14 @@ max_message_bytes = 200000
 pub struct Received {
     pub from: String,
     pub rcpts: Vec<String>,
+    /// The message, or only its header for a sink started with `Sink::start_light`.
     pub data: Vec<u8>,
+    /// The size of the whole message.
+    pub size: usize,
+    /// Whether the message carries `MARKER` in the clear.
+    pub clear: bool,
+    /// When the end of its DATA arrived.
+    pub at: Instant,
 }
 
 /// The next hop: a minimal SMTP server that keeps every message, or answers 451 to MAIL
@@ -70,6 +85,15 @@ pub struct Sink {
 
 impl Sink {
     pub fn start() -> Sink {
+        Self::start_keeping(true)
+    }
+
+    /// A sink that keeps only the header of each message (a load test's thousands of them).
+    pub fn start_light() -> Sink {
+        Self::start_keeping(false)
+    }
+
+    fn start_keeping(whole: bool) -> Sink {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap();
         let got = Arc::new(Mutex::new(Vec::new()));
@@ -78,7 +102,7 @@ impl Sink {
         std::thread::spawn(move || {
             for s in l.incoming() {
                 let (g, f) = (g.clone(), f.clone());
-                std::thread::spawn(move || sink_session(s.unwrap(), &g, &f));
+                std::thread::spawn(move || sink_session(s.unwrap(), &g, &f, whole));
             }
         });
         Sink { addr, got, fail }
@@ -89,60 +113,106 @@ impl Sink {
     }
 }
 
-pub fn sink_session(s: TcpStream, got: &Mutex<Vec<Received>>, fail: &AtomicBool) {
-    let mut w = s.try_clone().unwrap();
+pub fn sink_session(s: TcpStream, got: &Mutex<Vec<Received>>, fail: &AtomicBool, whole: bool) {
+    let _ = serve_smtp(
+        s,
+        "sink",
+        || {
+            fail.load(Ordering::SeqCst)
+                .then(|| "451 4.3.0 sink says later".to_string())
+        },
+        |from, rcpts, mut data| {
+            let at = Instant::now();
+            let (size, clear) = (data.len(), contains(&data, MARKER));
+            if !whole {
+                let end = data
+                    .windows(4)
+                    .position(|w| w == b"\r\n\r\n")
+                    .map_or(data.len(), |p| p + 4);
+                data.truncate(end);
+            }
+            got.lock().unwrap().push(Received {
+                from,
+                rcpts,
+                data,
+                size,
+                clear,
+                at,
+            });
+            ("250 queued".to_string(), None)
+        },
+    );
+}
+
+/// What `serve_smtp` runs after writing the reply to a message.
+pub type AfterReply = Box<dyn FnOnce()>;
+
+/// The server side of one SMTP session (the sink, a pass-through relay): `refuse_mail` may
+/// answer MAIL FROM with an error instead of 250; each message (envelope and un-stuffed data)
+/// goes to `message`, whose answer is the reply to the end of DATA and what to do right after
+/// that reply is written (a pass-through's QUIT to its next hop). Returns when the client
+/// quits or goes away (also mid-message: nothing is delivered then).
+pub fn serve_smtp(
+    s: TcpStream,
+    name: &str,
+    mut refuse_mail: impl FnMut() -> Option<String>,
+    mut message: impl FnMut(String, Vec<String>, Vec<u8>) -> (String, Option<AfterReply>),
+) -> std::io::Result<()> {
+    let mut w = s.try_clone()?;
     let mut r = BufReader::new(s);
     let mut say = |l: &str| w.write_all(format!("{l}\r\n").as_bytes());
-    say("220 sink").unwrap();
+    say(&format!("220 {name}"))?;
     let (mut from, mut rcpts) = (String::new(), Vec::new());
     let mut line = String::new();
     loop {
         line.clear();
-        if r.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
+        if r.read_line(&mut line)? == 0 {
+            return Ok(());
         }
         let cmd = line.trim_end().to_string();
         let upper = cmd.to_ascii_uppercase();
-        let addr = || cmd[cmd.find('<').unwrap() + 1..cmd.rfind('>').unwrap()].to_string();
-        let ok = if upper.starts_with("EHLO") {
-            say("250-sink\r\n250 PIPELINING")
+        let addr = || match (cmd.find('<'), cmd.rfind('>')) {
+            (Some(a), Some(b)) if a < b => cmd[a + 1..b].to_string(),
+            _ => String::new(),
+        };
+        if upper.starts_with("EHLO") {
+            say(&format!("250-{name}\r\n250 PIPELINING"))?;
         } else if upper.starts_with("MAIL FROM:") {
-            if fail.load(Ordering::SeqCst) {
-                say("451 4.3.0 sink says later")
+            if let Some(refusal) = refuse_mail() {
+                say(&refusal)?;
             } else {
                 from = addr();
                 rcpts.clear();
-                say("250 ok")
+                say("250 ok")?;
             }
         } else if upper.starts_with("RCPT TO:") {
             rcpts.push(addr());
-            say("250 ok")
+            say("250 ok")?;
         } else if upper == "DATA" {
-            say("354 go").unwrap();
+            say("354 go")?;
             let mut data = Vec::new();
             loop {
                 let mut l = Vec::new();
-                r.read_until(b'\n', &mut l).unwrap();
+                if r.read_until(b'\n', &mut l)? == 0 {
+                    // The sender went away mid-message (a killed filter): nothing received.
+                    return Ok(());
+                }
                 if l == b".\r\n" {
                     break;
                 }
                 let l = if l.starts_with(b".") { &l[1..] } else { &l[..] };
                 data.extend_from_slice(l);
             }
-            got.lock().unwrap().push(Received {
-                from: from.clone(),
-                rcpts: std::mem::take(&mut rcpts),
-                data,
-            });
-            say("250 queued")
+            let (answer, after) = message(from.clone(), std::mem::take(&mut rcpts), data);
+            say(&answer)?;
+            if let Some(after) = after {
+                after();
+            }
         } else if upper == "QUIT" {
             let _ = say("221 bye");
-            return;
+            return Ok(());
         } else {
-            say("250 ok")
-        };
-        if ok.is_err() {
-            return;
+            say("250 ok")?;
         }
     }
 }
@@ -155,6 +225,11 @@ pub struct Client {
 
 impl Client {
     pub fn connect(addr: SocketAddr) -> Client {
+        Self::connect_as(addr, "test.example")
+    }
+
+    /// A client that introduces itself as `helo`.
+    pub fn connect_as(addr: SocketAddr, helo: &str) -> Client {
         let s = TcpStream::connect(addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
         let mut c = Client {
@@ -162,7 +237,7 @@ impl Client {
             w: s,
         };
         assert_eq!(c.reply().0, 220);
-        c.cmd("EHLO test.example");
+        c.cmd(&format!("EHLO {helo}"));
         c
     }
 
@@ -242,6 +317,17 @@ impl Filter {
         next_hop: SocketAddr,
         env: &[(&str, &str)],
     ) -> Filter {
+        Self::start_args(dir, listen, next_hop, env, &[])
+    }
+
+    /// A filter with more environment and more arguments (`--max-connections N`).
+    pub fn start_args(
+        dir: &Path,
+        listen: SocketAddr,
+        next_hop: SocketAddr,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> Filter {
         let metrics = free_addr();
         let child = Command::new(BIN)
             .envs(env.iter().copied())
@@ -252,6 +338,7 @@ impl Filter {
             .args(["--next-hop", &next_hop.to_string()])
             .args(["--metrics", &metrics.to_string()])
             .args(["--next-hop-timeout", "5"])
+            .args(args)
             .env("SG_FILTER_TEST_KEY", KEY)
             .stdin(Stdio::null())
             .stderr(Stdio::null())

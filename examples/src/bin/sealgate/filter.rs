@@ -623,9 +623,27 @@ fn deliver(
     let hostname = &shared.gateway.options().hostname;
     let mut client = smtp::Client::connect(shared.next_hop, hostname, shared.next_hop_timeout)?;
     for (from, d) in copies {
-        client.send(from, &d.recipients, &d.message)?;
+        if d.require_tls {
+            client.send(from, &d.recipients, &with_require_tls(&d.message))?;
+        } else {
+            client.send(from, &d.recipients, &d.message)?;
+        }
     }
     Ok(Some(client))
+}
+
+/// The header field that carries a `require_tls` decision to the next hop. Postfix has no
+/// REQUIRETLS (RFC 8689), so the reinjection path routes on it with a header_checks FILTER to
+/// a transport with `smtp_tls_security_level = encrypt` (docs/deploy.md). One already in the
+/// message can only make delivery stricter, so it is left as it is.
+const REQUIRE_TLS_FIELD: &str = "X-Sealgate-Require-TLS: yes\r\n";
+
+/// The copy with `REQUIRE_TLS_FIELD` in front of its header.
+fn with_require_tls(message: &[u8]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(REQUIRE_TLS_FIELD.len() + message.len());
+    m.extend_from_slice(REQUIRE_TLS_FIELD.as_bytes());
+    m.extend_from_slice(message);
+    m
 }
 
 /// The metrics port: `GET /metrics` and `GET /health`, one request per connection.
