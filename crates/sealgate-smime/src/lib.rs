@@ -39,4 +39,6 @@ pub use signed::{
     Check, CheckName, DetachedSigner, SignOptions, SignerReport, Verification, VerifyOptions, sign,
     verify,
 };
-pub use triple::{TripleUnwrapped, TripleWrapOptions, triple_wrap, unwrap_triple, verify_outer};
+pub use triple::{
+    TripleUnwrapped, TripleWrapOptions, is_triple_wrapped, triple_wrap, unwrap_triple, verify_outer,
+};

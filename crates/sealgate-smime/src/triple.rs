@@ -118,6 +118,19 @@ pub fn verify_outer(
     Ok(outer)
 }
 
+/// True when `raw` is signed and its signed content is an encrypted S/MIME entity (the outer
+/// layers of a triple wrap). Nothing is checked: this only says which way to read the message
+/// ([`unwrap_triple`] or [`message::decrypt_message`]).
+pub fn is_triple_wrapped(raw: &[u8], limits: &Limits) -> Result<bool> {
+    match message::classify(raw, limits)? {
+        SmimeKind::DetachedSigned | SmimeKind::OpaqueSigned => {}
+        _ => return Ok(false),
+    }
+    // with no trust anchors the checks fail, but the signed content still comes out
+    let outer = message::verify_message(raw, &TrustStore::new(Vec::new()), None, limits)?;
+    Ok(message::classify(&outer.message, limits)? == SmimeKind::Encrypted)
+}
+
 /// Unwrap a triple-wrapped message: verify the outer signature (over the ciphertext), decrypt
 /// with `key` (`cert` selects the RecipientInfo, as in [`message::decrypt_message`]), verify
 /// the inner signature. Both reports are returned whatever they say: see
@@ -305,7 +318,10 @@ mod tests {
             &limits,
         )
         .unwrap();
+        let w = wrap(&p, &p.alice, &TripleWrapOptions::default());
+        assert!(is_triple_wrapped(&w, &limits).unwrap());
         for m in [&signed[..], &enc[..], MSG] {
+            assert!(!is_triple_wrapped(m, &limits).unwrap());
             assert!(matches!(
                 unwrap_triple(m, &p.bob.key, None, &trust, None, &limits),
                 Err(Error::WrongMessageType { .. })

@@ -853,10 +853,7 @@ fn decrypt(a: DecryptArgs) -> Result<u8, Failure> {
         .map(|p| load_trust(p, &limits))
         .transpose()?;
     let input = read_input(a.io.input.as_deref(), &limits)?;
-    if matches!(
-        smime::classify(&input, &limits)?,
-        smime::SmimeKind::DetachedSigned | smime::SmimeKind::OpaqueSigned
-    ) {
+    if smime::is_triple_wrapped(&input, &limits)? {
         return decrypt_triple(&input, &id, trust.as_ref(), a.io.out.as_deref(), &limits);
     }
     let d = smime::decrypt_message(&input, &id.key, Some(&id.cert), trust.as_ref(), &limits)?;
