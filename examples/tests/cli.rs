@@ -1475,3 +1475,202 @@ fn eight_bit_multipart_and_lf_messages() {
     ));
     assert_eq!(clear, message(&w.alice.email));
 }
+
+// ---------------------------------------------------------------------------------------------
+// triple wrap (RFC 2634)
+
+/// `encrypt --triple-wrap`: openssl checks the outer signature with no key and the content it
+/// covers is the enveloped entity, which openssl decrypts to alice's inner signed message;
+/// `verify` checks the outer layer keyless too, and `decrypt --trust` reports both layers.
+#[test]
+fn encrypt_triple_wrap_layers_check_in_openssl_and_decrypt_reports_both() {
+    let Some(w) = world() else { return };
+    let msg = message(&w.alice.email);
+    let wrapped = ok(sg(
+        &[
+            &"encrypt",
+            &"--to",
+            &w.bob.cert,
+            &"--sign-key",
+            &w.alice.key,
+            &"--sign-cert",
+            &w.alice.cert,
+            &"--chain",
+            &w.pki.intermediate,
+            &"--triple-wrap",
+        ],
+        &msg,
+    ));
+    let h = header(&wrapped);
+    assert!(h.contains("multipart/signed"), "{h}");
+    assert!(find(&wrapped, b"The figures").is_none());
+    // outer layer: openssl, no key
+    let enveloped = openssl_verify(&w.pki, &wrapped, &w.alice.cert);
+    assert!(
+        find(&enveloped, b"application/pkcs7-mime").is_some(),
+        "{}",
+        String::from_utf8_lossy(&enveloped)
+    );
+    let inner = openssl_decrypt(&w.pki, &enveloped, &w.bob);
+    assert!(header(&inner).contains("multipart/signed"));
+    assert_eq!(
+        lf(&openssl_verify(&w.pki, &inner, &w.alice.cert)),
+        lf(ENTITY)
+    );
+    // `verify` is the keyless check of the outer layer; --out is the encrypted message
+    let f = w.pki.write("triple.eml", &wrapped);
+    let out = w.pki.path().join("outer-content.eml");
+    let o = sg(
+        &[
+            &"verify",
+            &"--trust",
+            &w.pki.root,
+            &"--in",
+            &f,
+            &"--out",
+            &out,
+        ],
+        b"",
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(header(&read(&out)).contains("application/pkcs7-mime"));
+    // `decrypt`: both signatures, in order
+    let o = sg(
+        &[
+            &"decrypt",
+            &"--key",
+            &w.bob.key,
+            &"--cert",
+            &w.bob.cert,
+            &"--trust",
+            &w.pki.root,
+        ],
+        &wrapped,
+    );
+    let report = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{report}");
+    // the output is alice's signed message, which `verify` reads back to the original
+    assert!(header(&o.stdout).contains("multipart/signed"));
+    let out = w.pki.path().join("original.eml");
+    let v = sg(
+        &[&"verify", &"--trust", &w.pki.root, &"--out", &out],
+        &o.stdout,
+    );
+    assert_eq!(v.status.code(), Some(0), "{}", stderr(&v));
+    assert_eq!(read(&out), msg);
+    let outer_at = report.find("outer signature").expect(&report);
+    let inner_at = report.find("inner signature:").expect(&report);
+    assert!(outer_at < inner_at, "{report}");
+    assert_eq!(report.matches("signature: valid").count(), 2, "{report}");
+    assert_eq!(
+        report
+            .matches("signer: EMAIL=alice@example.com,CN=alice")
+            .count(),
+        2,
+        "{report}"
+    );
+    assert!(!report.contains("FAIL"), "{report}");
+    // without --trust: refused, as the outer signature would go unchecked
+    let e = error_line(&sg(
+        &[&"decrypt", &"--key", &w.bob.key, &"--cert", &w.bob.cert],
+        &wrapped,
+    ));
+    assert!(e.contains("--trust"), "{e}");
+}
+
+/// The outer signer can be another identity (here erin, as a gateway would be): decrypt names
+/// both signers, and since erin's certificate does not name the From address, the outer
+/// report fails that check and the exit status is 1 (the message is still written).
+#[test]
+fn encrypt_triple_wrap_with_another_outer_signer() {
+    let Some(w) = world() else { return };
+    let msg = message(&w.alice.email);
+    let wrapped = ok(sg_env(
+        &[
+            &"encrypt",
+            &"--to",
+            &w.bob.cert,
+            &"--p12",
+            &w.alice.p12,
+            &"--password-env",
+            &"SG_PW",
+            &"--triple-wrap",
+            &"--outer-p12",
+            &w.erin.p12,
+            &"--cipher",
+            &"aes-256-gcm",
+        ],
+        &msg,
+        &pw_env(),
+    ));
+    // openssl finds erin as the outer signer
+    let enveloped = openssl_verify(&w.pki, &wrapped, &w.erin.cert);
+    assert!(find(&enveloped, b"authEnveloped-data").is_some());
+    let o = sg(
+        &[
+            &"decrypt",
+            &"--key",
+            &w.bob.key,
+            &"--cert",
+            &w.bob.cert,
+            &"--trust",
+            &w.pki.root,
+        ],
+        &wrapped,
+    );
+    let report = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{report}");
+    assert!(header(&o.stdout).contains("multipart/signed"));
+    assert!(find(&o.stdout, b"The figures are attached.").is_some());
+    let (outer, inner) = report.split_at(report.find("inner signature:").expect(&report));
+    assert!(outer.contains("CN=erin"), "{report}");
+    assert!(outer.contains("[FAIL] SignerAddress"), "{report}");
+    assert!(outer.contains("signature: INVALID"), "{report}");
+    assert!(inner.contains("CN=alice"), "{report}");
+    assert!(inner.contains("signature: valid"), "{report}");
+}
+
+#[test]
+fn encrypt_triple_wrap_errors_are_one_line() {
+    let Some(w) = world() else { return };
+    let msg = message(&w.alice.email);
+    // nothing to sign with
+    let e = error_line(&sg(
+        &[&"encrypt", &"--to", &w.bob.cert, &"--triple-wrap"],
+        &msg,
+    ));
+    assert!(e.contains("--triple-wrap"), "{e}");
+    // an outer signer without --triple-wrap is a usage error (exit 2)
+    let o = sg(
+        &[
+            &"encrypt",
+            &"--to",
+            &w.bob.cert,
+            &"--outer-key",
+            &w.erin.key,
+            &"--outer-cert",
+            &w.erin.cert,
+        ],
+        &msg,
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    // an outer key that is not the outer certificate's
+    let e = error_line(&sg(
+        &[
+            &"encrypt",
+            &"--to",
+            &w.bob.cert,
+            &"--sign-key",
+            &w.alice.key,
+            &"--sign-cert",
+            &w.alice.cert,
+            &"--triple-wrap",
+            &"--outer-key",
+            &w.erin.key,
+            &"--outer-cert",
+            &w.alice.cert,
+        ],
+        &msg,
+    ));
+    assert!(e.contains("does not match"), "{e}");
+}

@@ -658,3 +658,181 @@ fn a_forged_certificate_with_the_signers_issuer_and_serial_does_not_hide_the_sig
     assert!(v.is_valid(), "{v:#?}");
     assert_eq!(v.signers[0].certificate.as_ref(), Some(&cert(&u.cert)));
 }
+
+/// RFC 2634 triple wrap made by us: `openssl cms -verify` checks the outer signature without
+/// any key (its content is our enveloped entity), then openssl decrypts that entity and
+/// verifies the inner signature; ours reports both signers.
+#[test]
+fn our_triple_wrap_passes_openssl_layer_by_layer() {
+    if !require("openssl") {
+        return;
+    }
+    let pki = Pki::new();
+    let alice = pki.user("alice", "alice@example.com", KeyType::Rsa2048);
+    let bob = pki.user("bob", "bob@example.org", KeyType::P256);
+    let msg = sample_message(&alice.email, &bob.email);
+    for (outer_opaque, cipher) in [
+        (false, ContentCipher::Aes256Cbc),
+        (true, ContentCipher::Aes256Gcm),
+    ] {
+        let mut opts = smime::TripleWrapOptions::default();
+        opts.outer.opaque = outer_opaque;
+        opts.encrypt.cipher = cipher;
+        let id = with_chain(&pki, &alice);
+        let w = smime::triple_wrap(
+            &msg,
+            &id,
+            &[Recipient::new(cert(&bob.cert))],
+            &id,
+            &opts,
+            &mut rand_core::OsRng,
+            &limits(),
+        )
+        .unwrap();
+        let what = format!("outer opaque {outer_opaque}, {cipher:?}");
+        // 1. the outer layer, with no key at all
+        let f = pki.write("triple.eml", &w);
+        let enveloped = pki.path().join("enveloped.eml");
+        run(
+            openssl(&["cms", "-verify", "-purpose", "smimesign", "-CAfile"])
+                .arg(&pki.root)
+                .arg("-in")
+                .arg(&f)
+                .arg("-out")
+                .arg(&enveloped),
+        );
+        let env_entity = std::fs::read(&enveloped).unwrap();
+        assert!(
+            find(&env_entity, b"application/pkcs7-mime").is_some()
+                && find(&env_entity, b"nveloped-data").is_some(),
+            "{what}: the outer signature does not cover the enveloped entity"
+        );
+        // 2. the enveloped entity it covered decrypts to the inner signed message
+        let inner = pki.path().join("inner.eml");
+        run(openssl(&["cms", "-decrypt", "-in"])
+            .arg(&enveloped)
+            .arg("-recip")
+            .arg(&bob.cert)
+            .arg("-inkey")
+            .arg(&bob.key)
+            .arg("-out")
+            .arg(&inner));
+        // 3. whose signature openssl verifies, over the original entity
+        let content = pki.path().join("content");
+        run(openssl(&["cms", "-verify", "-CAfile"])
+            .arg(&pki.root)
+            .arg("-in")
+            .arg(&inner)
+            .arg("-out")
+            .arg(&content));
+        let content = std::fs::read(&content).unwrap();
+        // ours
+        let u = smime::unwrap_triple(
+            &w,
+            &key(&bob),
+            Some(&cert(&bob.cert)),
+            &trust(&pki),
+            None,
+            &limits(),
+        )
+        .unwrap();
+        assert!(u.is_valid(), "{what}: {u:#?}");
+        // openssl's inner content is the entity ours verified (8-bit text made 7-bit first)
+        let ours = entity_of(&u.inner().unwrap().message);
+        assert!(
+            mime::canonicalize_crlf(&content) == mime::canonicalize_crlf(&ours),
+            "{what}: openssl's inner content differs from ours"
+        );
+        assert!(find(&ours, b"The figures are attached").is_some());
+    }
+}
+
+/// RFC 2634 triple wrap made with openssl commands (sign, encrypt, sign the enveloped entity
+/// with its MIME header): ours verifies the outer
+/// layer without the key, decrypts, verifies the inner layer and names both signers; a changed
+/// byte of the ciphertext shows in the outer report.
+#[test]
+fn openssl_triple_wrap_unwraps_with_ours() {
+    if !require("openssl") {
+        return;
+    }
+    let pki = Pki::new();
+    let alice = pki.user("alice", "alice@example.com", KeyType::P256);
+    let bob = pki.user("bob", "bob@example.org", KeyType::Rsa2048);
+    let msg = sample_message(&alice.email, &bob.email);
+    let entity = pki.write("entity.txt", &entity_of(&msg));
+    // `headers`: the outer layer, signed the way openssl does by default (text mode: its
+    // LF output of `cms -encrypt` canonicalised to CRLF for the signature), with the
+    // message's header fields; the inner entity is CRLF already and signed as it is.
+    let sign = |input: &std::path::Path, out: &str, headers: bool| {
+        let out = pki.path().join(out);
+        let mut cmd = openssl(&["cms", "-sign", "-md", "sha256"]);
+        if !headers {
+            cmd.arg("-binary");
+        }
+        cmd.arg("-in")
+            .arg(input)
+            .arg("-signer")
+            .arg(&alice.cert)
+            .arg("-inkey")
+            .arg(&alice.key)
+            .arg("-certfile")
+            .arg(&pki.intermediate);
+        if headers {
+            cmd.args([
+                "-from",
+                &alice.email,
+                "-to",
+                &bob.email,
+                "-subject",
+                "Triple wrapped by openssl",
+            ]);
+        }
+        run(cmd.arg("-out").arg(&out));
+        out
+    };
+    // RFC 2634 §1.1.2 steps 1-4: the inner signature over the MIME entity
+    let signed = sign(&entity, "signed.eml", false);
+    // steps 5-6: encrypt the signed entity
+    let enveloped = pki.path().join("enveloped.eml");
+    run(openssl(&["cms", "-encrypt", "-aes256", "-in"])
+        .arg(&signed)
+        .arg("-out")
+        .arg(&enveloped)
+        .arg(&bob.cert));
+    // steps 7-8: sign the application/pkcs7-mime entity (MIME header and body)
+    let triple = std::fs::read(sign(&enveloped, "triple.eml", true)).unwrap();
+    assert_eq!(
+        smime::classify(&triple, &limits()).unwrap(),
+        smime::SmimeKind::DetachedSigned
+    );
+    let trust = trust(&pki);
+    let outer = smime::verify_outer(&triple, &trust, None, &limits()).unwrap();
+    assert!(outer.verification.is_valid(), "{:#?}", outer.verification);
+    let u = smime::unwrap_triple(
+        &triple,
+        &key(&bob),
+        Some(&cert(&bob.cert)),
+        &trust,
+        None,
+        &limits(),
+    )
+    .unwrap();
+    assert!(u.is_valid(), "{u:#?}");
+    for v in [&u.outer, u.inner().unwrap()] {
+        assert_eq!(
+            v.verification.signers[0].certificate.as_ref(),
+            Some(&cert(&alice.cert))
+        );
+    }
+    let inner = u.inner().unwrap();
+    assert!(find(&inner.message, entity_of(&msg).as_slice()).is_some());
+    assert!(find(&u.decrypted.message, b"Subject: Triple wrapped by openssl").is_some());
+
+    // a changed ciphertext byte: the outer signature no longer verifies
+    let body = find(&triple, b"smime.p7m").unwrap() + 300;
+    let mut bad = triple.clone();
+    bad[body] = if bad[body] == b'A' { b'B' } else { b'A' };
+    let o = smime::verify_outer(&bad, &trust, None, &limits()).unwrap();
+    assert!(!o.verification.is_valid());
+}

@@ -16,6 +16,7 @@ pub mod pem;
 pub mod pkcs12;
 pub mod signed;
 mod tlv;
+pub mod triple;
 pub mod validation;
 
 pub use alg::DigestAlgorithm;
@@ -37,4 +38,7 @@ pub use sealgate_mime::Limits;
 pub use signed::{
     Check, CheckName, DetachedSigner, SignOptions, SignerReport, Verification, VerifyOptions, sign,
     verify,
+};
+pub use triple::{
+    TripleUnwrapped, TripleWrapOptions, is_triple_wrapped, triple_wrap, unwrap_triple, verify_outer,
 };

@@ -100,7 +100,9 @@ enum SmimeCommand {
     ///
     /// Reads a detached (multipart/signed) or opaque (pkcs7-mime signed-data) message, checks
     /// the signature, the certificate chain up to --trust, validity, key usage and that the
-    /// signer's address is the From address, and prints each check on stderr.
+    /// signer's address is the From address, and prints each check on stderr. On a
+    /// triple-wrapped message (RFC 2634) this checks the outer signature without any key, and
+    /// --out writes the encrypted message that it covers.
     #[command(
         after_help = "Exit status: 0 valid, 1 invalid (the report on stderr says which check failed), 2 error (one line on stderr)."
     )]
@@ -109,15 +111,18 @@ enum SmimeCommand {
     ///
     /// The MIME entity is encrypted (RFC 8551 §3.3); the header fields stay in clear, so use
     /// --subject to hide the Subject. With --sign-key/--sign-cert or --p12 the message is
-    /// signed first, then encrypted (RFC 8551 §3.7).
+    /// signed first, then encrypted (RFC 8551 §3.7); with --triple-wrap the encrypted part is
+    /// signed again (RFC 2634).
     #[command(after_help = EXIT_CODES)]
     Encrypt(EncryptArgs),
     /// Decrypt a message with our key; verifies an inner signature when --trust is given.
     ///
     /// Writes the header fields and the decrypted entity. Every decryption failure (wrong
-    /// key, bad padding, bad authentication tag) gives the same error on purpose.
+    /// key, bad padding, bad authentication tag) gives the same error on purpose. A
+    /// triple-wrapped message (signed, encrypted, signed: RFC 2634) needs --trust: the outer
+    /// and the inner signature are both checked and reported.
     #[command(
-        after_help = "Exit status: 0 decrypted (and, with --trust, the inner signature valid), 1 decrypted but the inner signature is invalid (the message is still written), 2 error (one line on stderr)."
+        after_help = "Exit status: 0 decrypted (and, with --trust, the inner signature valid; for a triple wrap, both signatures valid), 1 decrypted but a signature is invalid or missing (the message is still written), 2 error (one line on stderr)."
     )]
     Decrypt(DecryptArgs),
 }
@@ -238,6 +243,22 @@ struct EncryptArgs {
     /// encrypted --sign-key.
     #[arg(long, value_name = "VAR")]
     password_env: Option<String>,
+    /// Triple wrap (RFC 2634): sign, encrypt, then sign the encrypted part again, so that a
+    /// gateway can check the outer signature without decrypting. Needs a signer
+    /// (--sign-key/--sign-cert or --p12); the outer signer is the same one unless
+    /// --outer-key/--outer-cert or --outer-p12 name another (e.g. the gateway's).
+    #[arg(long)]
+    triple_wrap: bool,
+    /// With --triple-wrap: the outer signature's private key; needs --outer-cert.
+    #[arg(long, value_name = "KEY", requires_all = ["outer_cert", "triple_wrap"])]
+    outer_key: Option<PathBuf>,
+    /// Certificate of --outer-key.
+    #[arg(long, value_name = "CERT", requires = "outer_key")]
+    outer_cert: Option<PathBuf>,
+    /// With --triple-wrap: the outer signer as a PKCS#12 file (password in the variable of
+    /// --password-env).
+    #[arg(long, value_name = "FILE", requires = "triple_wrap", conflicts_with_all = ["outer_key", "outer_cert"])]
+    outer_p12: Option<PathBuf>,
     #[command(flatten)]
     io: InOut,
 }
@@ -753,6 +774,39 @@ fn encrypt(a: EncryptArgs) -> Result<u8, Failure> {
     opts.outer_subject = a.subject;
     opts.protect_headers = a.protect_headers;
     opts.legacy_display = a.legacy_display;
+    if a.triple_wrap {
+        let Some(signer) = signer.as_ref() else {
+            return Err(Failure(
+                2,
+                "--triple-wrap signs the message: give --sign-key/--sign-cert or --p12".into(),
+            ));
+        };
+        let outer = if a.outer_key.is_some() || a.outer_p12.is_some() {
+            Some(load_identity(
+                a.outer_key.as_deref(),
+                a.outer_cert.as_deref(),
+                a.outer_p12.as_deref(),
+                None,
+                a.password_env.as_deref(),
+                &limits,
+            )?)
+        } else {
+            None
+        };
+        let mut topts = smime::TripleWrapOptions::default();
+        topts.encrypt = opts;
+        let out = smime::triple_wrap(
+            &input,
+            signer,
+            &recipients,
+            outer.as_ref().unwrap_or(signer),
+            &topts,
+            &mut rand_core::OsRng,
+            &limits,
+        )?;
+        write_output(a.io.out.as_deref(), &out)?;
+        return Ok(0);
+    }
     let sopts = SignMessageOptions::default();
     let out = smime::encrypt_message(
         &input,
@@ -799,6 +853,9 @@ fn decrypt(a: DecryptArgs) -> Result<u8, Failure> {
         .map(|p| load_trust(p, &limits))
         .transpose()?;
     let input = read_input(a.io.input.as_deref(), &limits)?;
+    if smime::is_triple_wrapped(&input, &limits)? {
+        return decrypt_triple(&input, &id, trust.as_ref(), a.io.out.as_deref(), &limits);
+    }
     let d = smime::decrypt_message(&input, &id.key, Some(&id.cert), trust.as_ref(), &limits)?;
     write_output(a.io.out.as_deref(), &d.message)?;
     print_header_protection(d.header_protection.as_ref());
@@ -815,6 +872,36 @@ fn decrypt(a: DecryptArgs) -> Result<u8, Failure> {
             Ok(0)
         }
     }
+}
+
+/// Decrypt a signed message whose signed content is encrypted (a triple wrap, RFC 2634):
+/// the outer signature, then the inner one, each reported on stderr.
+fn decrypt_triple(
+    input: &[u8],
+    id: &Identity,
+    trust: Option<&TrustStore>,
+    out: Option<&Path>,
+    limits: &Limits,
+) -> Result<u8, Failure> {
+    let Some(trust) = trust else {
+        return Err(Failure(
+            2,
+            "the message is signed outside the encryption (triple wrap): give --trust to check both signatures".into(),
+        ));
+    };
+    let u = smime::unwrap_triple(input, &id.key, Some(&id.cert), trust, None, limits)?;
+    write_output(out, &u.decrypted.message)?;
+    print_header_protection(u.decrypted.header_protection.as_ref());
+    eprintln!("outer signature (over the encrypted part):");
+    print_verification(&u.outer.verification);
+    match u.inner() {
+        Some(v) => {
+            eprintln!("inner signature:");
+            print_verification(&v.verification);
+        }
+        None => eprintln!("inner signature: none (the decrypted message is not signed)"),
+    }
+    Ok(if u.is_valid() { 0 } else { 1 })
 }
 
 #[cfg(test)]
