@@ -842,6 +842,19 @@ impl PrivateKey {
                 let pkcs8 = Zeroizing::new(pkcs8.as_ref().to_vec());
                 Self::from_pkcs8_der(&pkcs8, &limits)
             }
+            KeyKind::MlKem(kem) => {
+                let dk = aws_lc_rs::kem::DecapsulationKey::generate(kem.lc_alg()).map_err(fail)?;
+                let key = dk
+                    .encapsulation_key()
+                    .and_then(|ek| ek.key_bytes())
+                    .map_err(fail)?
+                    .as_ref()
+                    .to_vec();
+                Ok(PrivateKey {
+                    inner: KeyInner::MlKem { kem, dk },
+                    public: PublicKey::MlKem { kem, key },
+                })
+            }
         }
     }
 
@@ -1008,6 +1021,9 @@ pub enum KeyKind {
     Rsa(usize),
     /// ECDSA/ECDH on this curve.
     Ec(Curve),
+    /// ML-KEM (FIPS 203) for KEMRecipientInfo recipients: encryption only, never signing;
+    /// its certificate is issued by an RSA or EC CA ([`crate::issue::issue`]).
+    MlKem(MlKem),
 }
 
 /// Ephemeral-static ECDH for the sender side of key agreement: a fresh key pair from
