@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use filter_support::*;
 use sealgate::Limits;
-use sealgate::keystore::{ImportOptions, Keyring, PgStore, StoreSecret};
-use sealgate_tests::{KeyType, P12_PASSWORD, Pki, contains, openssl, require, run};
+use sealgate::keystore::{Keyring, PgStore, StoreSecret};
+use sealgate_tests::{KeyType, Pki, contains, openssl, require, run};
 
 const PG_CONFIG: &str = r#"
 hostname = "gw.example.com"
@@ -47,25 +47,7 @@ fn a_certificate_harvested_by_one_node_encrypts_on_the_other() {
             Limits::default(),
         )
         .unwrap();
-        let anchors = ImportOptions {
-            trust_anchors: true,
-            ..Default::default()
-        };
-        kr.import_paths(std::slice::from_ref(&pki.root), &anchors)
-            .unwrap();
-        kr.import_paths(
-            std::slice::from_ref(&pki.intermediate),
-            &ImportOptions::default(),
-        )
-        .unwrap();
-        kr.import_paths(
-            std::slice::from_ref(&alice.p12),
-            &ImportOptions {
-                password: Some(P12_PASSWORD.to_string().into()),
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        import_pki(&kr, &pki, &[], &alice.p12);
     }
     let env = [("SG_FILTER_TEST_PG", params.as_str())];
     let (sink_a, sink_b) = (Sink::start(), Sink::start());
@@ -160,25 +142,7 @@ fn two_nodes_behind_one_postfix_one_killed_mid_load() {
             Limits::default(),
         )
         .unwrap();
-        let anchors = ImportOptions {
-            trust_anchors: true,
-            ..Default::default()
-        };
-        kr.import_paths(std::slice::from_ref(&pki.root), &anchors)
-            .unwrap();
-        kr.import_paths(
-            &[pki.intermediate.clone(), bob.cert.clone()],
-            &ImportOptions::default(),
-        )
-        .unwrap();
-        kr.import_paths(
-            std::slice::from_ref(&alice.p12),
-            &ImportOptions {
-                password: Some(P12_PASSWORD.to_string().into()),
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        import_pki(&kr, &pki, std::slice::from_ref(&bob.cert), &alice.p12);
     }
     const MAXPROC: usize = 4;
     let sink = Sink::start_light();

@@ -424,25 +424,7 @@ pub fn setup() -> Setup {
         Limits::default(),
     )
     .unwrap();
-    let anchors = ImportOptions {
-        trust_anchors: true,
-        ..Default::default()
-    };
-    kr.import_paths(std::slice::from_ref(&pki.root), &anchors)
-        .unwrap();
-    kr.import_paths(
-        &[pki.intermediate.clone(), bob.cert.clone()],
-        &ImportOptions::default(),
-    )
-    .unwrap();
-    kr.import_paths(
-        std::slice::from_ref(&alice.p12),
-        &ImportOptions {
-            password: Some(P12_PASSWORD.to_string().into()),
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    import_pki(&kr, &pki, std::slice::from_ref(&bob.cert), &alice.p12);
     Setup {
         _tmp: tmp,
         dir,
@@ -582,4 +564,26 @@ impl Drop for PgServer {
             .args(["-m", "immediate", "-w", "stop"])
             .status();
     }
+}
+
+/// Fills a key store the way every filter test needs it: the PKI's root as trust anchor, its
+/// intermediate and `certs`, and the sender's PKCS#12 (`p12`, password [`P12_PASSWORD`]).
+pub fn import_pki(kr: &Keyring, pki: &Pki, certs: &[PathBuf], p12: &Path) {
+    let anchors = ImportOptions {
+        trust_anchors: true,
+        ..Default::default()
+    };
+    kr.import_paths(std::slice::from_ref(&pki.root), &anchors)
+        .unwrap();
+    let mut chain = vec![pki.intermediate.clone()];
+    chain.extend_from_slice(certs);
+    kr.import_paths(&chain, &ImportOptions::default()).unwrap();
+    kr.import_paths(
+        &[p12.to_path_buf()],
+        &ImportOptions {
+            password: Some(P12_PASSWORD.to_string().into()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
 }
