@@ -198,7 +198,7 @@ impl ContentAlgorithm {
         matches!(self, Self::DesEde3Cbc)
     }
 
-    fn aes(self) -> Option<&'static aws_lc_rs::cipher::Algorithm> {
+    pub(crate) fn aes(self) -> Option<&'static aws_lc_rs::cipher::Algorithm> {
         match self {
             Self::Aes128Cbc => Some(&AES_128),
             Self::Aes192Cbc => Some(&AES_192),
@@ -741,17 +741,17 @@ pub(crate) fn decrypt_owned(
 
 /// What decryption needs once the RecipientInfos are done: the content algorithm and its
 /// parameters, where the ciphertext lies in the DER, and the candidate content keys.
-struct Plan {
-    alg: ContentAlgorithm,
-    auth: bool,
-    iv: Vec<u8>,
+pub(crate) struct Plan {
+    pub(crate) alg: ContentAlgorithm,
+    pub(crate) auth: bool,
+    pub(crate) iv: Vec<u8>,
     aad: Vec<u8>,
     mac: Vec<u8>,
     ciphertext: std::ops::Range<usize>,
     /// The one content key to try (the content is decrypted exactly once).
-    cek: Zeroizing<Vec<u8>>,
+    pub(crate) cek: Zeroizing<Vec<u8>>,
     /// `cek` is a random key standing in for a failed or ambiguous RSA decryption.
-    substituted: bool,
+    pub(crate) substituted: bool,
 }
 
 impl Plan {
@@ -765,7 +765,12 @@ impl Plan {
 }
 
 /// Parse and find the candidate content keys for our key (see [`decrypt`]).
-fn plan(der: &[u8], key: &PrivateKey, cert: Option<&Certificate>, limits: &Limits) -> Result<Plan> {
+pub(crate) fn plan(
+    der: &[u8],
+    key: &PrivateKey,
+    cert: Option<&Certificate>,
+    limits: &Limits,
+) -> Result<Plan> {
     let p = parse(der, limits)?;
     if let Some(c) = cert
         && !key.matches(c)
@@ -985,7 +990,7 @@ fn decrypt_in_place(p: &Plan, cek: &[u8], buf: &mut [u8]) -> Result<usize> {
 
 /// Length without PKCS#7 padding (RFC 5652 §6.3), or None if the padding is invalid. Checks
 /// every padding byte without early exit.
-fn pkcs7_unpadded_len(plain: &[u8], block: usize) -> Option<usize> {
+pub(crate) fn pkcs7_unpadded_len(plain: &[u8], block: usize) -> Option<usize> {
     let &last = plain.last()?;
     let pad = usize::from(last);
     if pad == 0 || pad > block || pad > plain.len() {

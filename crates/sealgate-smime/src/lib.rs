@@ -15,6 +15,7 @@ mod pbe;
 pub mod pem;
 pub mod pkcs12;
 pub mod signed;
+pub mod stream;
 mod tlv;
 pub mod triple;
 pub mod validation;

@@ -351,7 +351,7 @@ fn not_signed(raw: &[u8], limits: &Limits) -> Error {
     }
 }
 
-fn found_type(raw: &[u8], limits: &Limits) -> String {
+pub(crate) fn found_type(raw: &[u8], limits: &Limits) -> String {
     Entity::parse(raw, limits)
         .map(|e| e.content_type().mime_type)
         .unwrap_or_else(|_| "unparseable".into())
@@ -468,7 +468,7 @@ fn gather_header(held: &mut Option<Vec<u8>>, buf: &[u8]) -> io::Result<Option<(V
 }
 
 /// Largest header block [`MessageEncryptor`] holds while looking for its end.
-const MAX_STREAMED_HEADER: usize = 1024 * 1024;
+pub(crate) const MAX_STREAMED_HEADER: usize = 1024 * 1024;
 
 /// Streaming message encryption: the message goes in through [`io::Write`] (header fields
 /// first, then the body), the S/MIME message comes out of the wrapped writer as it is made,
@@ -596,7 +596,7 @@ impl<W: Write> MessageEncryptor<W> {
 
 /// Where the header block ends in `head` (just after its empty line), looking at new bytes
 /// from `from` on.
-fn header_end(head: &[u8], from: usize) -> Option<usize> {
+pub(crate) fn header_end(head: &[u8], from: usize) -> Option<usize> {
     match head {
         [b'\n', ..] => return Some(1),
         [b'\r', b'\n', ..] => return Some(2),
@@ -930,7 +930,30 @@ pub fn decrypt_message(
         let head = mime::assemble(&outer, &[], b"");
         message.splice(0..0, head);
     }
-    let mut message = Zeroizing::new(message);
+    finish_decrypted(
+        &p.outer,
+        Zeroizing::new(message),
+        header_protection,
+        decrypted.cipher,
+        decrypted.authenticated,
+        trust,
+        limits,
+    )
+}
+
+/// The rest of [`decrypt_message`] once the outer header fields are merged into the
+/// decrypted entity (`message`): the inner signature, header protection inside it, EFAIL's
+/// `authenticated`. Shared with the streaming decryption
+/// ([`crate::stream::SpilledMessage::into_decrypted`]).
+pub(crate) fn finish_decrypted(
+    outer: &[HeaderField<'_>],
+    mut message: Zeroizing<Vec<u8>>,
+    mut header_protection: Option<mime::HeaderProtection>,
+    cipher: enveloped::ContentAlgorithm,
+    cipher_authenticated: bool,
+    trust: Option<&TrustStore>,
+    limits: &Limits,
+) -> Result<DecryptedMessage> {
     let signature = match trust {
         Some(trust)
             if matches!(
@@ -949,7 +972,7 @@ pub fn decrypt_message(
         && sig.header_protection.is_some()
         && let Some(signed) = signed_entity(&message, limits)?
     {
-        let (fields, hp) = mime::protected_header(&p.outer, &signed, limits)?;
+        let (fields, hp) = mime::protected_header(outer, &signed, limits)?;
         let entity = Entity::parse(&message, limits)?;
         let mut rebuilt = fields;
         rebuilt.extend_from_slice(b"MIME-Version: 1.0\r\n");
@@ -964,13 +987,13 @@ pub fn decrypt_message(
         header_protection = hp;
     }
     // EFAIL: unauthenticated CBC content counts as authenticated only under a valid signature.
-    let authenticated = decrypted.authenticated
+    let authenticated = cipher_authenticated
         || signature
             .as_ref()
             .is_some_and(|s| s.verification.is_valid());
     Ok(DecryptedMessage {
         message,
-        cipher: decrypted.cipher,
+        cipher,
         authenticated,
         signature,
         header_protection,

@@ -1,0 +1,1030 @@
+//! Streaming decryption of whole S/MIME messages in bounded memory, for messages of any size.
+//!
+//! [`decrypt_message`] reads an RFC 5322 `application/pkcs7-mime; smime-type=enveloped-data`
+//! message from an [`io::BufRead`], undoes the base64 transfer encoding on the fly, walks the
+//! BER or DER ContentInfo → EnvelopedData (RFC 5652 §6.1) as it arrives (definite and
+//! indefinite lengths; the encryptedContent as one primitive `[0]` or as a constructed `[0]` of
+//! OCTET STRING chunks, as `openssl cms -encrypt -stream` and our
+//! [`EnvelopedWriter`](crate::EnvelopedWriter) write it), decrypts AES-CBC (or legacy
+//! DES-EDE3-CBC) chunk by chunk and writes the plaintext to a **spill file**: a temporary file
+//! (mode 0600 on Unix) in a directory the caller chooses. The file is deleted when the
+//! [`SpilledMessage`] is dropped, and on every error. A `SpilledMessage` exists only once every
+//! check has passed (key transport, the PKCS#7 padding of the last block, the structure up to
+//! the last byte), so no caller can read plaintext that failed a check.
+//!
+//! What stays in memory: the message's header block and the decrypted entity's header block
+//! (each at most [`MAX_HEADER_BLOCK`]), the RecipientInfos (at most [`MAX_RECIPIENT_INFOS`],
+//! and `Limits::max_recipients`), and buffers of about 1 MiB. The plaintext size is limited by
+//! the disk only.
+//!
+//! The result is byte for byte what [`crate::decrypt_message`] makes of the same message: the
+//! outer header fields merged in front of the decrypted entity (line ends made CRLF), the
+//! entity's own fields winning over the outer ones. What differs:
+//!
+//! - The inner signature is not verified while streaming: [`SpilledMessage::is_signed`] says
+//!   whether there is one, and [`SpilledMessage::into_decrypted`] loads the message (bounded by
+//!   `Limits::max_message_bytes`) and verifies it exactly as `decrypt_message` does.
+//! - Header protection (RFC 9788 or `protected-headers="v1"` in the decrypted entity) needs the
+//!   whole entity: such messages are assembled in memory, bounded by `Limits::max_message_bytes`.
+//! - AuthEnvelopedData (AES-GCM) is decrypted in memory, bounded by `Limits::max_cms_bytes`:
+//!   aws-lc-rs has no streaming GCM, and RFC 5083 puts the authenticated attributes (the AAD)
+//!   after the ciphertext. The tag is checked before anything reaches the spill file.
+//! - A decrypted header block over [`MAX_HEADER_BLOCK`] is [`Error::LimitExceeded`], the body
+//!   may only be base64 or unencoded (no quoted-printable), and `Limits::max_message_bytes`
+//!   does not apply to the message itself (that is the point).
+//!
+//! Decryption errors stay coarse: a wrong key, a bad padding and (for RSA key transport) a
+//! failed key decryption all give [`Error::DecryptionFailed`], after the whole content was
+//! decrypted once (RFC 3218 §2.3.2: a random key stands in for a failed RSA decryption). Errors
+//! that depend on the plaintext (a malformed decrypted header) are reported only after that.
+//!
+//! ```
+//! # fn main() -> sealgate_smime::Result<()> {
+//! use std::io::Read;
+//! use sealgate_smime::{stream, EncryptMessageOptions, Limits, Recipient};
+//! # let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/data/smime/enveloped/");
+//! # let cert = std::fs::read(format!("{dir}rsa1.crt.der")).unwrap();
+//! # let key = std::fs::read(format!("{dir}rsa1.pk8.der")).unwrap();
+//! let limits = Limits::default();
+//! let cert = sealgate_smime::Certificate::from_der(&cert)?;
+//! let key = sealgate_smime::PrivateKey::from_pkcs8_der(&key, &limits)?;
+//! let sealed = sealgate_smime::encrypt_message(b"Subject: hi\r\n\r\nHello\r\n",
+//!     &[Recipient::new(cert.clone())], None, &EncryptMessageOptions::default(),
+//!     &mut rand_core::OsRng, &limits)?;
+//! // Any `BufRead`: a `BufReader<File>` of a 1 GiB message works the same way.
+//! let spill_dir = std::env::temp_dir();
+//! let mut opened = stream::decrypt_message(&sealed[..], &key, Some(&cert), &spill_dir, &limits)?;
+//! let mut text = Vec::new();
+//! opened.reader()?.read_to_end(&mut text)?;
+//! assert_eq!(text, b"Subject: hi\r\nMIME-Version: 1.0\r\n\r\nHello\r\n");
+//! // or opened.persist(path) to keep it (a rename: choose spill_dir on the same file system)
+//! # Ok(()) }
+//! ```
+
+use std::fs::File;
+use std::io::{self, BufRead, BufWriter, Read, Seek, Write};
+use std::path::Path;
+
+use aws_lc_rs::cipher::{DecryptingKey, DecryptionContext, UnboundCipherKey};
+use aws_lc_rs::iv::FixedLength;
+use base64::Engine as _;
+use const_oid::ObjectIdentifier;
+use sealgate_mime::{self as mime, CanonicalWriter, Entity, Limits};
+use zeroize::Zeroizing;
+
+use crate::cert::TrustStore;
+use crate::enveloped::{self, ContentAlgorithm, oid};
+use crate::error::{Error, Result};
+use crate::keys::{Certificate, PrivateKey};
+use crate::message::{self, DecryptedMessage, SmimeKind};
+use crate::tlv::{self, tag};
+
+/// Largest header block (of the message, and of the decrypted entity) held in memory.
+pub const MAX_HEADER_BLOCK: usize = message::MAX_STREAMED_HEADER;
+
+/// Largest RecipientInfos SET (and originatorInfo) read into memory; `Limits::max_cms_bytes`
+/// when that is smaller.
+pub const MAX_RECIPIENT_INFOS: usize = 16 * 1024 * 1024;
+
+/// Ciphertext decrypted per step.
+const CHUNK: usize = 256 * 1024;
+
+/// The decrypted message in its spill file, released only after every check passed. Deleted
+/// from disk when dropped (unless [`persist`](Self::persist)ed). `Debug` never shows content.
+pub struct SpilledMessage {
+    file: tempfile::NamedTempFile,
+    len: u64,
+    cipher: ContentAlgorithm,
+    authenticated: bool,
+    signed: bool,
+    header_protection: Option<mime::HeaderProtection>,
+    /// The outer header block of the encrypted message (for [`Self::into_decrypted`]).
+    outer: Vec<u8>,
+}
+
+impl std::fmt::Debug for SpilledMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpilledMessage")
+            .field("len", &self.len)
+            .field("cipher", &self.cipher)
+            .field("authenticated", &self.authenticated)
+            .field("signed", &self.signed)
+            .field("header_protection", &self.header_protection)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SpilledMessage {
+    /// Size of the decrypted message in bytes.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// True for an empty message (never the case for a message with a header).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The content-encryption algorithm of the message.
+    pub fn cipher(&self) -> ContentAlgorithm {
+        self.cipher
+    }
+
+    /// True for AES-GCM whose tag verified. CBC content is never authenticated by itself
+    /// (EFAIL: see [`DecryptedMessage::authenticated`]); a valid inner signature can make it
+    /// so, which only [`into_decrypted`](Self::into_decrypted) checks.
+    pub fn authenticated(&self) -> bool {
+        self.authenticated
+    }
+
+    /// True when the decrypted message is signed (`multipart/signed` or opaque signed-data):
+    /// verify it with [`into_decrypted`](Self::into_decrypted) or [`crate::verify_message`].
+    pub fn is_signed(&self) -> bool {
+        self.signed
+    }
+
+    /// Header protection found inside the encryption, as [`DecryptedMessage`] reports it.
+    pub fn header_protection(&self) -> Option<&mime::HeaderProtection> {
+        self.header_protection.as_ref()
+    }
+
+    /// The decrypted message from its first byte.
+    pub fn reader(&mut self) -> io::Result<&mut File> {
+        let f = self.file.as_file_mut();
+        f.rewind()?;
+        Ok(f)
+    }
+
+    /// Copy the decrypted message to `out`; returns the number of bytes.
+    pub fn copy_to(&mut self, out: &mut impl Write) -> io::Result<u64> {
+        let n = io::copy(self.reader()?, out)?;
+        out.flush()?;
+        Ok(n)
+    }
+
+    /// Keep the decrypted message as `path` (a rename: `path` must be on the spill
+    /// directory's file system; the file keeps its mode 0600). Replaces an existing file.
+    pub fn persist(self, path: &Path) -> Result<File> {
+        self.file.persist(path).map_err(|e| Error::Io(e.error))
+    }
+
+    /// The message in memory (at most `Limits::max_message_bytes`), with the inner signature
+    /// verified against `trust` as [`crate::decrypt_message`] does it: the same
+    /// [`DecryptedMessage`] that function returns for the same input.
+    pub fn into_decrypted(
+        mut self,
+        trust: Option<&TrustStore>,
+        limits: &Limits,
+    ) -> Result<DecryptedMessage> {
+        if self.len > limits.max_message_bytes as u64 {
+            return Err(Error::LimitExceeded {
+                what: "message size",
+                limit: limits.max_message_bytes as u64,
+            });
+        }
+        let mut message = Zeroizing::new(Vec::with_capacity(self.len as usize));
+        self.reader()?.read_to_end(&mut message)?;
+        let outer_entity = Entity::parse(&self.outer, limits)?;
+        let outer: Vec<_> = outer_entity
+            .headers()
+            .iter()
+            .filter(|h| !h.is_mime_field())
+            .copied()
+            .collect();
+        message::finish_decrypted(
+            &outer,
+            message,
+            self.header_protection.take(),
+            self.cipher,
+            self.authenticated,
+            trust,
+            limits,
+        )
+    }
+}
+
+/// Read a header block from `input`: up to and including its empty line (or all there is,
+/// when the input ends first). More than [`MAX_HEADER_BLOCK`] bytes is
+/// [`Error::LimitExceeded`].
+pub fn read_header_block(input: &mut impl BufRead) -> Result<Vec<u8>> {
+    let mut head = Vec::with_capacity(4096);
+    loop {
+        let start = head.len();
+        let room = (MAX_HEADER_BLOCK + 1).saturating_sub(start) as u64;
+        let n = input.by_ref().take(room).read_until(b'\n', &mut head)?;
+        if n == 0 {
+            return Ok(head);
+        }
+        let line = head.get(start..).unwrap_or_default();
+        if line == b"\n" || line == b"\r\n" {
+            return Ok(head);
+        }
+        if head.len() > MAX_HEADER_BLOCK {
+            return Err(Error::LimitExceeded {
+                what: "header block",
+                limit: MAX_HEADER_BLOCK as u64,
+            });
+        }
+    }
+}
+
+/// Decrypt an encrypted message from `input` with our key (`cert` selects the
+/// RecipientInfo, as in [`crate::decrypt_message`]) into a spill file in `spill_dir`. See the
+/// module documentation for what is held in memory and how the result compares with the
+/// one-shot [`crate::decrypt_message`].
+///
+/// Errors: [`Error::WrongMessageType`] for a message that is not `application/pkcs7-mime`
+/// encrypted (a signed message, a triple wrap: use [`crate::triple::unwrap_triple`]), and the
+/// errors of [`crate::decrypt_message`].
+pub fn decrypt_message(
+    mut input: impl BufRead,
+    key: &PrivateKey,
+    cert: Option<&Certificate>,
+    spill_dir: &Path,
+    limits: &Limits,
+) -> Result<SpilledMessage> {
+    let head = read_header_block(&mut input)?;
+    if message::classify(&head, limits)? != SmimeKind::Encrypted {
+        return Err(Error::WrongMessageType {
+            expected: "encrypted",
+            found: message::found_type(&head, limits),
+        });
+    }
+    let encoding = Entity::parse(&head, limits)?.transfer_encoding();
+    if let Some(c) = cert
+        && !key.matches(c)
+    {
+        return Err(Error::KeyMismatch);
+    }
+    let file = tempfile::Builder::new()
+        .prefix(".sealgate-decrypted-")
+        .tempfile_in(spill_dir)?;
+    let mut sink = CanonicalWriter::new(Collector::new(&head, file.as_file(), limits.clone()));
+    let (cipher, authenticated) = match encoding.as_deref() {
+        None | Some("7bit" | "8bit" | "binary") => {
+            walk(&mut Ber::new(input), key, cert, limits, &mut sink)?
+        }
+        Some("base64") => {
+            let decoded = io::BufReader::with_capacity(CHUNK, Base64Reader::new(input));
+            walk(&mut Ber::new(decoded), key, cert, limits, &mut sink)?
+        }
+        Some("quoted-printable") => {
+            return Err(Error::UnsupportedAlgorithm {
+                what: "transfer encoding for streaming decryption",
+                oid: "quoted-printable".into(),
+            });
+        }
+        Some(_) => {
+            return Err(Error::Mime(mime::Error::Malformed {
+                detail: "unknown Content-Transfer-Encoding".into(),
+            }));
+        }
+    };
+    let done = sink.finish()?.finish()?;
+    Ok(SpilledMessage {
+        file,
+        len: done.len,
+        cipher,
+        authenticated,
+        signed: done.signed,
+        header_protection: done.header_protection,
+        outer: head,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// The plaintext side: line ends made CRLF (by the CanonicalWriter in front), the decrypted
+// entity's header block gathered, the outer header fields merged in, the rest streamed out.
+
+/// What [`Collector::finish`] found.
+struct Collected {
+    len: u64,
+    signed: bool,
+    header_protection: Option<mime::HeaderProtection>,
+}
+
+enum Stage {
+    /// Gathering the entity's header block (CRLF already).
+    Head(Zeroizing<Vec<u8>>),
+    /// Header protection: the whole entity is needed (bounded by `max_message_bytes`).
+    Whole(Zeroizing<Vec<u8>>),
+    /// The merged header is written; the rest goes straight out.
+    Streaming,
+    /// An error that depends on the plaintext, held until the decryption has been checked
+    /// (reporting it earlier would tell a wrong key from a right one). Later input is dropped.
+    Failed(Error),
+}
+
+struct Collector<'f> {
+    stage: Stage,
+    outer: Vec<u8>,
+    out: BufWriter<&'f File>,
+    len: u64,
+    signed: bool,
+    header_protection: Option<mime::HeaderProtection>,
+    limits: Limits,
+}
+
+impl<'f> Collector<'f> {
+    fn new(outer: &[u8], file: &'f File, limits: Limits) -> Self {
+        Self {
+            stage: Stage::Head(Zeroizing::new(Vec::with_capacity(8192))),
+            outer: outer.to_vec(),
+            out: BufWriter::with_capacity(CHUNK, file),
+            len: 0,
+            signed: false,
+            header_protection: None,
+            limits,
+        }
+    }
+
+    fn emit(&mut self, data: &[u8]) -> io::Result<()> {
+        self.len += data.len() as u64;
+        self.out.write_all(data)
+    }
+
+    /// The outer header fields of the encrypted message (`Content-*` and `MIME-Version` are
+    /// the envelope's own, left out as [`mime::parse_pkcs7_mime`] does).
+    fn outer_fields<'a>(outer: &'a [u8], limits: &Limits) -> Result<Vec<mime::HeaderField<'a>>> {
+        let e = Entity::parse(outer, limits)?;
+        Ok(e.headers()
+            .iter()
+            .filter(|h| !h.is_mime_field())
+            .copied()
+            .collect())
+    }
+
+    /// The header block of the entity is complete in `held` (`end` bytes of it; the rest is
+    /// body): merge the outer fields in front (as `decrypt_message` does) and write it all.
+    fn start(&mut self, held: &[u8], end: usize) -> Result<()> {
+        let block = held.get(..end).unwrap_or_default();
+        let outer = Self::outer_fields(&self.outer, &self.limits)?;
+        let outer = mime::unprotected_outer(outer, block, &self.limits)?;
+        let mut merged = Zeroizing::new(mime::assemble(&outer, &[], b""));
+        merged.extend_from_slice(block);
+        self.signed = is_signed(&merged, &self.limits);
+        self.emit(&merged)?;
+        self.emit(held.get(end..).unwrap_or_default())?;
+        Ok(())
+    }
+
+    /// The whole entity is in `entity` (header protection, or no end of the header block):
+    /// what `decrypt_message` does with it, in memory.
+    fn whole(&mut self, entity: &[u8]) -> Result<()> {
+        if mime::has_header_protection(entity, &self.limits) {
+            let outer = Self::outer_fields(&self.outer, &self.limits)?;
+            let (m, hp) = mime::unprotect_headers(&outer, entity, &self.limits)?;
+            let m = Zeroizing::new(m);
+            self.header_protection = hp;
+            self.signed = is_signed(&m, &self.limits);
+            self.emit(&m)?;
+            Ok(())
+        } else {
+            self.start(entity, entity.len())
+        }
+    }
+
+    fn fail(&mut self, e: Error) {
+        self.stage = Stage::Failed(e);
+    }
+
+    fn finish(mut self) -> Result<Collected> {
+        match std::mem::replace(&mut self.stage, Stage::Streaming) {
+            Stage::Head(held) | Stage::Whole(held) => self.whole(&held)?,
+            Stage::Streaming => {}
+            Stage::Failed(e) => return Err(e),
+        }
+        self.out.flush()?;
+        Ok(Collected {
+            len: self.len,
+            signed: self.signed,
+            header_protection: self.header_protection,
+        })
+    }
+}
+
+fn is_signed(message: &[u8], limits: &Limits) -> bool {
+    matches!(
+        message::classify(message, limits),
+        Ok(SmimeKind::DetachedSigned | SmimeKind::OpaqueSigned)
+    )
+}
+
+impl Write for Collector<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match &mut self.stage {
+            Stage::Streaming => self.emit(buf)?,
+            Stage::Failed(_) => {}
+            Stage::Whole(held) => {
+                if held.len() + buf.len() > self.limits.max_message_bytes {
+                    let limit = self.limits.max_message_bytes as u64;
+                    self.fail(Error::LimitExceeded {
+                        what: "message size (header protection, streamed)",
+                        limit,
+                    });
+                } else {
+                    held.extend_from_slice(buf);
+                }
+            }
+            Stage::Head(held) => {
+                let from = held.len();
+                held.extend_from_slice(buf);
+                match message::header_end(held, from) {
+                    Some(end) => {
+                        let block = held.get(..end).unwrap_or_default();
+                        if mime::has_header_protection(block, &self.limits) {
+                            let held = std::mem::take(held);
+                            self.stage = Stage::Whole(held);
+                            // the size check of Whole
+                            return self.write(&[]).map(|_| buf.len());
+                        }
+                        let held = std::mem::take(held);
+                        self.stage = Stage::Streaming;
+                        if let Err(e) = self.start(&held, end) {
+                            match e {
+                                Error::Io(e) => return Err(e),
+                                e => self.fail(e),
+                            }
+                        }
+                    }
+                    None if held.len() > MAX_HEADER_BLOCK => self.fail(Error::LimitExceeded {
+                        what: "decrypted header block",
+                        limit: MAX_HEADER_BLOCK as u64,
+                    }),
+                    None => {}
+                }
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        // Nothing is flushed before the end: the spill file is private until released.
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The transfer encoding: base64 decoded as it is read.
+
+/// Base64 characters gathered per decoding step.
+const B64_BLOCK: usize = 64 * 1024;
+
+/// Decodes a base64 body as [`mime::decode_base64`] does (blanks and line breaks ignored,
+/// padding optional and only at the end, anything else an error), from a reader.
+struct Base64Reader<R: BufRead> {
+    inner: R,
+    chars: Vec<u8>,
+    out: Vec<u8>,
+    out_pos: usize,
+    padded: bool,
+    eof: bool,
+}
+
+impl<R: BufRead> Base64Reader<R> {
+    fn new(inner: R) -> Self {
+        Self {
+            inner,
+            chars: Vec::with_capacity(B64_BLOCK + 4),
+            out: Vec::with_capacity(B64_BLOCK / 4 * 3 + 3),
+            out_pos: 0,
+            padded: false,
+            eof: false,
+        }
+    }
+
+    fn invalid() -> io::Error {
+        io::Error::other(Error::Mime(mime::Error::Malformed {
+            detail: "invalid base64 body".into(),
+        }))
+    }
+
+    /// Decode the gathered characters: whole 4-character groups, all of them at the end.
+    fn decode(&mut self, last: bool) -> io::Result<()> {
+        const LENIENT: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+            &base64::alphabet::STANDARD,
+            base64::engine::GeneralPurposeConfig::new()
+                .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent)
+                .with_decode_allow_trailing_bits(true),
+        );
+        let take = if last {
+            self.chars.len()
+        } else {
+            self.chars.len() & !3
+        };
+        if take == 0 {
+            return Ok(());
+        }
+        if self.padded {
+            return Err(Self::invalid());
+        }
+        let group = self.chars.get(..take).unwrap_or_default();
+        self.padded = group.last() == Some(&b'=');
+        self.out.clear();
+        self.out_pos = 0;
+        LENIENT
+            .decode_vec(group, &mut self.out)
+            .map_err(|_| Self::invalid())?;
+        self.chars.drain(..take);
+        Ok(())
+    }
+
+    fn refill(&mut self) -> io::Result<()> {
+        while self.out_pos >= self.out.len() && !self.eof {
+            let data = self.inner.fill_buf()?;
+            if data.is_empty() {
+                self.eof = true;
+                self.decode(true)?;
+                break;
+            }
+            let n = data.len().min(B64_BLOCK);
+            let part = data.get(..n).unwrap_or_default();
+            self.chars.extend(
+                part.iter()
+                    .filter(|b| !matches!(b, b'\r' | b'\n' | b' ' | b'\t')),
+            );
+            self.inner.consume(n);
+            if self.chars.len() >= B64_BLOCK {
+                self.decode(false)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<R: BufRead> Read for Base64Reader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.refill()?;
+        let avail = self.out.get(self.out_pos..).unwrap_or_default();
+        let n = avail.len().min(buf.len());
+        if let (Some(dst), Some(src)) = (buf.get_mut(..n), avail.get(..n)) {
+            dst.copy_from_slice(src);
+        }
+        self.out_pos += n;
+        Ok(n)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The CMS side: a BER walker over the decoded bytes as they arrive.
+
+fn malformed(detail: impl std::fmt::Display) -> Error {
+    Error::malformed("streamed CMS", detail)
+}
+
+/// An I/O error from the decoding layer may carry our own error (invalid base64).
+fn from_io(e: io::Error) -> Error {
+    if !e.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+        return Error::Io(e);
+    }
+    match e.into_inner().map(|b| b.downcast::<Error>()) {
+        Some(Ok(err)) => *err,
+        _ => malformed("input"),
+    }
+}
+
+/// A BER identifier and length.
+#[derive(Clone, Copy, Debug)]
+struct Header {
+    tag: u8,
+    /// `None` for the indefinite form.
+    len: Option<u64>,
+}
+
+struct Ber<B: BufRead> {
+    r: B,
+    /// Bytes consumed so far.
+    pos: u64,
+    /// When set, every consumed byte is also appended here (bounded by `record_max`).
+    record: Option<Vec<u8>>,
+    record_max: usize,
+    record_what: &'static str,
+}
+
+impl<B: BufRead> Ber<B> {
+    fn new(r: B) -> Self {
+        Self {
+            r,
+            pos: 0,
+            record: None,
+            record_max: 0,
+            record_what: "",
+        }
+    }
+
+    fn peek(&mut self) -> Result<Option<u8>> {
+        Ok(self.r.fill_buf().map_err(from_io)?.first().copied())
+    }
+
+    /// Consume up to `n` bytes and hand them to `f`; returns how many.
+    fn step(&mut self, n: u64, f: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<usize> {
+        let data = self.r.fill_buf().map_err(from_io)?;
+        let k = data.len().min(usize::try_from(n).unwrap_or(usize::MAX));
+        if k == 0 {
+            return Err(malformed("truncated"));
+        }
+        let part = data.get(..k).unwrap_or_default();
+        if let Some(rec) = self.record.as_mut() {
+            if rec.len() + k > self.record_max {
+                return Err(Error::LimitExceeded {
+                    what: self.record_what,
+                    limit: self.record_max as u64,
+                });
+            }
+            rec.extend_from_slice(part);
+        }
+        f(part)?;
+        self.r.consume(k);
+        self.pos += k as u64;
+        Ok(k)
+    }
+
+    fn byte(&mut self) -> Result<u8> {
+        let mut b = 0;
+        self.step(1, &mut |d| {
+            b = d.first().copied().unwrap_or_default();
+            Ok(())
+        })?;
+        Ok(b)
+    }
+
+    /// Consume `n` bytes, each run handed to `f`.
+    fn stream(&mut self, mut n: u64, f: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()> {
+        while n > 0 {
+            n -= self.step(n, f)? as u64;
+        }
+        Ok(())
+    }
+
+    fn header(&mut self) -> Result<Header> {
+        let tag = self.byte()?;
+        if tag & 0x1f == 0x1f {
+            return Err(malformed("high tag number"));
+        }
+        let first = self.byte()?;
+        let len = match first {
+            0..=0x7f => Some(u64::from(first)),
+            0x80 if tag & 0x20 != 0 => None,
+            0x80 => return Err(malformed("indefinite length of a primitive value")),
+            0x81..=0x88 => {
+                let mut n = 0u64;
+                for _ in 0..(first & 0x7f) {
+                    n = (n << 8) | u64::from(self.byte()?);
+                }
+                Some(n)
+            }
+            _ => return Err(malformed("length too long")),
+        };
+        Ok(Header { tag, len })
+    }
+
+    fn expect(&mut self, tag: u8, what: &str) -> Result<Header> {
+        let h = self.header()?;
+        if h.tag != tag {
+            return Err(malformed(format_args!(
+                "{what}: expected tag {tag:#04x}, found {:#04x}",
+                h.tag
+            )));
+        }
+        Ok(h)
+    }
+
+    /// Where a value with this header that starts here ends (`None`: indefinite).
+    fn end_of(&self, h: &Header) -> Option<u64> {
+        h.len.map(|n| self.pos.saturating_add(n))
+    }
+
+    /// Whether the contents of a value ending at `end` are done: at the end of a definite
+    /// length, or at (and past) the end-of-contents octets of an indefinite one.
+    fn at_close(&mut self, end: Option<u64>) -> Result<bool> {
+        match end {
+            Some(end) if self.pos == end => Ok(true),
+            Some(end) if self.pos > end => Err(malformed("value overruns its container")),
+            Some(_) => Ok(false),
+            None => {
+                if self.peek()? != Some(0) {
+                    return Ok(false);
+                }
+                self.byte()?;
+                if self.byte()? != 0 {
+                    return Err(malformed("bad end-of-contents"));
+                }
+                Ok(true)
+            }
+        }
+    }
+
+    fn close(&mut self, end: Option<u64>, what: &str) -> Result<()> {
+        if !self.at_close(end)? {
+            return Err(malformed(format_args!("{what}: unexpected data at the end")));
+        }
+        Ok(())
+    }
+
+    /// Skip the contents of a value (whose header was read), nested to at most `depth`.
+    fn skip(&mut self, h: &Header, depth: usize) -> Result<()> {
+        match h.len {
+            Some(n) => self.stream(n, &mut |_| Ok(())),
+            None => {
+                if depth == 0 {
+                    return Err(Error::LimitExceeded {
+                        what: "ASN.1 depth",
+                        limit: 0,
+                    });
+                }
+                while !self.at_close(None)? {
+                    let inner = self.header()?;
+                    self.skip(&inner, depth - 1)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Read one whole TLV (identifier, length, contents, BER allowed) into memory, at most
+    /// `max` bytes.
+    fn raw_tlv(&mut self, max: usize, what: &'static str, limits: &Limits) -> Result<Vec<u8>> {
+        self.record = Some(Vec::new());
+        self.record_max = max;
+        self.record_what = what;
+        let r = self
+            .header()
+            .and_then(|h| self.skip(&h, limits.max_asn1_depth));
+        let rec = self.record.take().unwrap_or_default();
+        r.map(|()| rec)
+    }
+
+    fn eof(&mut self) -> Result<()> {
+        match self.peek()? {
+            None => Ok(()),
+            Some(_) => Err(malformed("data after the ContentInfo")),
+        }
+    }
+}
+
+/// Walk ContentInfo → EnvelopedData, find our content key with the one-shot code, decrypt the
+/// content into `sink`. Returns the algorithm and whether the content is authenticated.
+fn walk<B: BufRead>(
+    b: &mut Ber<B>,
+    key: &PrivateKey,
+    cert: Option<&Certificate>,
+    limits: &Limits,
+    sink: &mut impl Write,
+) -> Result<(ContentAlgorithm, bool)> {
+    // RFC 5652 §3: ContentInfo ::= SEQUENCE { contentType, [0] EXPLICIT content }
+    // Recorded: AuthEnvelopedData is decrypted by the one-shot code, from the first byte.
+    b.record = Some(Vec::new());
+    b.record_max = 64;
+    b.record_what = "ContentInfo header";
+    let ci = b.expect(tag::SEQUENCE, "ContentInfo")?;
+    let ci_end = b.end_of(&ci);
+    let from = b.record.as_ref().map_or(0, Vec::len);
+    let oid_header = b.expect(tag::OID, "contentType")?;
+    b.stream(oid_header.len.unwrap_or_default(), &mut |_| Ok(()))?;
+    let oid_tlv = b
+        .record
+        .as_ref()
+        .and_then(|r| r.get(from..))
+        .unwrap_or_default()
+        .to_vec();
+    let content_type = oid_of(&oid_tlv)?;
+    match content_type {
+        oid::ENVELOPED_DATA => {}
+        oid::AUTH_ENVELOPED_DATA => return auth_enveloped(b, key, cert, limits, sink),
+        other => {
+            return Err(Error::WrongMessageType {
+                expected: "encrypted",
+                found: other.to_string(),
+            });
+        }
+    }
+    b.record = None;
+    let explicit = b.expect(tag::CTX0, "ContentInfo content")?;
+    let explicit_end = b.end_of(&explicit);
+    // RFC 5652 §6.1: EnvelopedData ::= SEQUENCE { version, originatorInfo [0] OPTIONAL,
+    // recipientInfos, encryptedContentInfo, unprotectedAttrs [1] OPTIONAL }
+    let ed = b.expect(tag::SEQUENCE, "EnvelopedData")?;
+    let ed_end = b.end_of(&ed);
+    let version = b.raw_tlv(16, "CMSVersion", limits)?;
+    let max_ri = MAX_RECIPIENT_INFOS.min(limits.max_cms_bytes);
+    let mut ris = b.raw_tlv(max_ri, "RecipientInfos", limits)?;
+    if ris.first() == Some(&tag::CTX0) {
+        // originatorInfo: certificates for the recipient's convenience, not needed
+        ris = b.raw_tlv(max_ri, "RecipientInfos", limits)?;
+    }
+    if version.first() != Some(&tag::INTEGER) || ris.first() != Some(&tag::SET) {
+        return Err(malformed("EnvelopedData: version or RecipientInfos missing"));
+    }
+    // EncryptedContentInfo ::= SEQUENCE { contentType, contentEncryptionAlgorithm,
+    // encryptedContent [0] IMPLICIT OCTET STRING OPTIONAL }
+    let eci = b.expect(tag::SEQUENCE, "EncryptedContentInfo")?;
+    let eci_end = b.end_of(&eci);
+    let inner_type = b.raw_tlv(64, "EncryptedContentInfo contentType", limits)?;
+    let alg = b.raw_tlv(4096, "contentEncryptionAlgorithm", limits)?;
+    if inner_type.first() != Some(&tag::OID) || alg.first() != Some(&tag::SEQUENCE) {
+        return Err(malformed("EncryptedContentInfo"));
+    }
+    // Everything before the ciphertext, as a DER EnvelopedData with empty content: the one-shot
+    // parser and recipient code find the content key (with the RSA implicit rejection).
+    let plan = {
+        let mut eci = inner_type;
+        eci.extend_from_slice(&alg);
+        eci.extend_from_slice(&[tag::CTX0_PRIM, 0]);
+        let mut ed = version;
+        ed.extend_from_slice(&ris);
+        tlv::push_tlv(&mut ed, tag::SEQUENCE, &eci);
+        let mut seq = Vec::new();
+        tlv::push_tlv(&mut seq, tag::SEQUENCE, &ed);
+        let mut body = oid_tlv;
+        tlv::push_tlv(&mut body, tag::CTX0, &seq);
+        let mut ci = Vec::new();
+        tlv::push_tlv(&mut ci, tag::SEQUENCE, &body);
+        let der = crate::ber::to_der(&ci, limits)?;
+        enveloped::plan(&der, key, cert, limits)?
+    };
+    let mut cbc = CbcStream::new(plan.alg, &plan.cek, &plan.iv)?;
+    let content = b.header()?;
+    match (content.tag, content.len) {
+        (tag::CTX0_PRIM, Some(n)) => b.stream(n, &mut |d| cbc.update(d, sink))?,
+        (tag::CTX0, _) => {
+            let end = b.end_of(&content);
+            chunks(b, end, limits.max_asn1_depth, &mut |d| cbc.update(d, sink))?;
+        }
+        _ => return Err(malformed("encryptedContent missing (detached content)")),
+    }
+    b.close(eci_end, "EncryptedContentInfo")?;
+    if !b.at_close(ed_end)? {
+        let attrs = b.header()?;
+        if attrs.tag != tag::CTX1 {
+            return Err(malformed("EnvelopedData: unexpected element"));
+        }
+        b.skip(&attrs, limits.max_asn1_depth)?;
+        b.close(ed_end, "EnvelopedData")?;
+    }
+    b.close(explicit_end, "ContentInfo content")?;
+    b.close(ci_end, "ContentInfo")?;
+    b.eof()?;
+    // The padding, then the key: both the one coarse error, after all content was decrypted.
+    let padded_ok = cbc.finish(sink);
+    if padded_ok.is_err() || plan.substituted {
+        return Err(Error::DecryptionFailed);
+    }
+    sink.flush()?;
+    Ok((plan.alg, false))
+}
+
+fn oid_of(tlv_bytes: &[u8]) -> Result<ObjectIdentifier> {
+    let t = tlv::single(tlv_bytes, tag::OID, "contentType")?;
+    ObjectIdentifier::from_bytes(t.value).map_err(|e| Error::malformed("contentType", e))
+}
+
+/// The chunks of a constructed encryptedContent: OCTET STRINGs, nested constructed ones
+/// (BER allows it) to at most `depth`.
+fn chunks<B: BufRead>(
+    b: &mut Ber<B>,
+    end: Option<u64>,
+    depth: usize,
+    f: &mut dyn FnMut(&[u8]) -> Result<()>,
+) -> Result<()> {
+    while !b.at_close(end)? {
+        let h = b.header()?;
+        match (h.tag, h.len) {
+            (tag::OCTET_STRING, Some(n)) => b.stream(n, f)?,
+            (0x24, _) if depth > 0 => {
+                let inner = b.end_of(&h);
+                chunks(b, inner, depth - 1, f)?;
+            }
+            (0x24, _) => {
+                return Err(Error::LimitExceeded {
+                    what: "ASN.1 depth",
+                    limit: 0,
+                });
+            }
+            _ => return Err(malformed("encryptedContent chunk is not an OCTET STRING")),
+        }
+    }
+    Ok(())
+}
+
+/// AuthEnvelopedData (AES-GCM): read whole (at most `max_cms_bytes`) and decrypted by the
+/// one-shot code, whose tag check comes before any plaintext is written to `sink`.
+fn auth_enveloped<B: BufRead>(
+    b: &mut Ber<B>,
+    key: &PrivateKey,
+    cert: Option<&Certificate>,
+    limits: &Limits,
+    sink: &mut impl Write,
+) -> Result<(ContentAlgorithm, bool)> {
+    // Everything consumed so far was recorded; the rest joins it.
+    b.record_max = limits.max_cms_bytes;
+    b.record_what = "CMS size";
+    while b.peek()?.is_some() {
+        b.step(u64::MAX, &mut |_| Ok(()))?;
+    }
+    let der = b.record.take().unwrap_or_default();
+    let d = enveloped::decrypt_owned(der, key, cert, limits)?;
+    sink.write_all(&d.content)?;
+    sink.flush()?;
+    Ok((d.cipher, d.authenticated))
+}
+
+/// CBC decryption in steps: the last block is held back until the end, where its PKCS#7
+/// padding is checked by the one-shot path's own (constant-time) check.
+struct CbcStream {
+    cipher: CbcCipher,
+    block: usize,
+    /// The IV for the next step: the last ciphertext block of the previous one.
+    iv: Zeroizing<Vec<u8>>,
+    buf: Zeroizing<Vec<u8>>,
+}
+
+enum CbcCipher {
+    Aes(DecryptingKey),
+    Tdes(Zeroizing<Vec<u8>>),
+}
+
+impl CbcStream {
+    fn new(alg: ContentAlgorithm, cek: &[u8], iv: &[u8]) -> Result<Self> {
+        let (cipher, block) = match alg {
+            ContentAlgorithm::DesEde3Cbc => (CbcCipher::Tdes(Zeroizing::new(cek.to_vec())), 8),
+            alg => {
+                let aes = alg.aes().ok_or(Error::DecryptionFailed)?;
+                let key = DecryptingKey::cbc(
+                    UnboundCipherKey::new(aes, cek).map_err(|_| Error::DecryptionFailed)?,
+                )
+                .map_err(|_| Error::DecryptionFailed)?;
+                (CbcCipher::Aes(key), 16)
+            }
+        };
+        if iv.len() != block {
+            return Err(Error::DecryptionFailed);
+        }
+        Ok(Self {
+            cipher,
+            block,
+            iv: Zeroizing::new(iv.to_vec()),
+            buf: Zeroizing::new(Vec::with_capacity(CHUNK + 64)),
+        })
+    }
+
+    /// Decrypt `self.buf[..n]` (whole blocks) in place, chaining the IV.
+    fn decrypt_prefix(&mut self, n: usize) -> Result<()> {
+        if n == 0 {
+            return Ok(());
+        }
+        let data = self.buf.get_mut(..n).ok_or(Error::DecryptionFailed)?;
+        let next_iv = Zeroizing::new(
+            data.get(n - self.block..)
+                .ok_or(Error::DecryptionFailed)?
+                .to_vec(),
+        );
+        match &self.cipher {
+            CbcCipher::Aes(key) => {
+                let iv: [u8; 16] = self.iv[..]
+                    .try_into()
+                    .map_err(|_| Error::DecryptionFailed)?;
+                key.decrypt(data, DecryptionContext::Iv128(FixedLength::from(iv)))
+                    .map_err(|_| Error::DecryptionFailed)?;
+            }
+            CbcCipher::Tdes(cek) => {
+                use cbc::cipher::{BlockDecryptMut, KeyIvInit, block_padding::NoPadding};
+                cbc::Decryptor::<des::TdesEde3>::new_from_slices(cek, &self.iv)
+                    .map_err(|_| Error::DecryptionFailed)?
+                    .decrypt_padded_mut::<NoPadding>(data)
+                    .map_err(|_| Error::DecryptionFailed)?;
+            }
+        }
+        self.iv = next_iv;
+        Ok(())
+    }
+
+    fn update(&mut self, mut data: &[u8], sink: &mut impl Write) -> Result<()> {
+        while !data.is_empty() {
+            let room = (CHUNK + self.block).saturating_sub(self.buf.len()).max(1);
+            let (now, rest) = data.split_at(room.min(data.len()));
+            self.buf.extend_from_slice(now);
+            data = rest;
+            if self.buf.len() > CHUNK {
+                // Whole blocks, keeping at least one byte back: the last block may be the end.
+                let n = (self.buf.len() - 1) / self.block * self.block;
+                self.decrypt_prefix(n)?;
+                sink.write_all(self.buf.get(..n).unwrap_or_default())?;
+                self.buf.drain(..n);
+            }
+        }
+        Ok(())
+    }
+
+    /// Decrypt what is left and check the padding (`Err` is always [`Error::DecryptionFailed`]).
+    fn finish(mut self, sink: &mut impl Write) -> Result<()> {
+        let n = self.buf.len();
+        if n == 0 || !n.is_multiple_of(self.block) {
+            return Err(Error::DecryptionFailed);
+        }
+        self.decrypt_prefix(n)?;
+        let plain = enveloped::pkcs7_unpadded_len(&self.buf, self.block);
+        let keep = plain.ok_or(Error::DecryptionFailed)?;
+        sink.write_all(self.buf.get(..keep).unwrap_or_default())?;
+        Ok(())
+    }
+}
