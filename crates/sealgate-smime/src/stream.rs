@@ -716,7 +716,9 @@ impl<B: BufRead> Ber<B> {
 
     fn close(&mut self, end: Option<u64>, what: &str) -> Result<()> {
         if !self.at_close(end)? {
-            return Err(malformed(format_args!("{what}: unexpected data at the end")));
+            return Err(malformed(format_args!(
+                "{what}: unexpected data at the end"
+            )));
         }
         Ok(())
     }
@@ -813,7 +815,9 @@ fn walk<B: BufRead>(
         ris = b.raw_tlv(max_ri, "RecipientInfos", limits)?;
     }
     if version.first() != Some(&tag::INTEGER) || ris.first() != Some(&tag::SET) {
-        return Err(malformed("EnvelopedData: version or RecipientInfos missing"));
+        return Err(malformed(
+            "EnvelopedData: version or RecipientInfos missing",
+        ));
     }
     // EncryptedContentInfo ::= SEQUENCE { contentType, contentEncryptionAlgorithm,
     // encryptedContent [0] IMPLICIT OCTET STRING OPTIONAL }
@@ -1026,5 +1030,388 @@ impl CbcStream {
         let keep = plain.ok_or(Error::DecryptionFailed)?;
         sink.write_all(self.buf.get(..keep).unwrap_or_default())?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::{EncryptMessageOptions, MessageEncryptor};
+    use crate::{ContentCipher, Recipient};
+
+    const DIR: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/data/smime/enveloped/"
+    );
+
+    fn data(name: &str) -> Vec<u8> {
+        std::fs::read(format!("{DIR}{name}")).unwrap()
+    }
+    fn cert(name: &str) -> Certificate {
+        Certificate::from_der(&data(&format!("{name}.crt.der"))).unwrap()
+    }
+    fn key(name: &str) -> PrivateKey {
+        PrivateKey::from_pkcs8_der(&data(&format!("{name}.pk8.der")), &Limits::default()).unwrap()
+    }
+
+    /// A CMS ContentInfo as an S/MIME message, with outer header fields.
+    fn as_message(der: &[u8]) -> Vec<u8> {
+        let mut m = b"From: a@example.org\r\nTo: b@example.org\r\nSubject: outer\r\n".to_vec();
+        m.extend_from_slice(b"MIME-Version: 1.0\r\n");
+        m.extend_from_slice(&mime::build_base64_entity(
+            "application/pkcs7-mime; smime-type=enveloped-data; name=\"smime.p7m\"",
+            Some("smime.p7m"),
+            der,
+        ));
+        m
+    }
+
+    /// Decrypt by streaming through a reader of `cap` bytes at a time; the spill directory
+    /// must be empty again afterwards whatever happened.
+    fn streamed(
+        msg: &[u8],
+        who: &str,
+        cap: usize,
+    ) -> (Result<Vec<u8>>, Option<(ContentAlgorithm, bool)>) {
+        let dir = tempfile::tempdir().unwrap();
+        let r = io::BufReader::with_capacity(cap, msg);
+        let c = cert(who);
+        let res = decrypt_message(r, &key(who), Some(&c), dir.path(), &Limits::default());
+        match res {
+            Ok(mut s) => {
+                assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+                let mut out = Vec::new();
+                s.reader().unwrap().read_to_end(&mut out).unwrap();
+                assert_eq!(out.len() as u64, s.len());
+                let meta = (s.cipher(), s.authenticated());
+                // dropping deletes the spill file
+                drop(s);
+                assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+                (Ok(out), Some(meta))
+            }
+            Err(e) => {
+                assert_eq!(
+                    std::fs::read_dir(dir.path()).unwrap().count(),
+                    0,
+                    "spill file left behind after {e}"
+                );
+                (Err(e), None)
+            }
+        }
+    }
+
+    fn one_shot(msg: &[u8], who: &str) -> Result<Vec<u8>> {
+        let c = cert(who);
+        crate::decrypt_message(msg, &key(who), Some(&c), None, &Limits::default())
+            .map(|d| d.message.to_vec())
+    }
+
+    #[test]
+    fn openssl_fixtures_match_the_one_shot() {
+        for (file, who) in [
+            ("rsa-aes256.der", "rsa1"),
+            ("rsa-aes128.der", "rsa1"),
+            ("rsa-aes192.der", "rsa1"),
+            ("rsa-des3.der", "rsa1"),
+            ("rsa-oaep-sha256.der", "rsa1"),
+            ("rsa-ski.der", "rsa1"),
+            ("rsa-stream.ber", "rsa1"),
+            ("p256-aes256.der", "p256"),
+            ("p384-aes256.der", "p384"),
+            ("multi.der", "rsa2"),
+            ("multi.der", "p384"),
+            ("rsa-gcm.der", "rsa1"),
+            ("p256-gcm.der", "p256"),
+        ] {
+            let msg = as_message(&data(file));
+            let expected = one_shot(&msg, who).unwrap();
+            assert!(expected.ends_with(&data("content.txt")[46..]), "{file}");
+            for cap in [1, 3, 16, 4096, 1 << 20] {
+                let (got, spilled) = streamed(&msg, who, cap);
+                assert_eq!(got.unwrap(), expected, "{file} cap {cap}");
+                let (cipher, authenticated) = spilled.unwrap();
+                assert_eq!(cipher.is_aead(), file.contains("gcm"));
+                assert_eq!(authenticated, file.contains("gcm"));
+            }
+        }
+    }
+
+    fn body(len: usize, seed: u64) -> Vec<u8> {
+        // text with LF, CRLF and bare CR line ends, so that canonicalisation crosses chunks
+        let mut x = seed | 1;
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                match x % 23 {
+                    0 => b'\n',
+                    1 => b'\r',
+                    _ => b'a' + (x % 26) as u8,
+                }
+            })
+            .collect()
+    }
+
+    fn plain_message(body: &[u8]) -> Vec<u8> {
+        let mut m = b"From: a@example.org\nTo: b@example.org\nSubject: s\n\
+            Content-Type: text/plain; charset=us-ascii\n\n"
+            .to_vec();
+        m.extend_from_slice(body);
+        m
+    }
+
+    fn encrypt_both_ways(raw: &[u8]) -> [Vec<u8>; 2] {
+        let limits = Limits::default();
+        let to = [Recipient::new(cert("rsa1"))];
+        let opts = EncryptMessageOptions::default();
+        let der =
+            crate::encrypt_message(raw, &to, None, &opts, &mut rand_core::OsRng, &limits).unwrap();
+        let mut w =
+            MessageEncryptor::new(Vec::new(), &to, &opts, &mut rand_core::OsRng, &limits).unwrap();
+        w.write_all(raw).unwrap();
+        [der, w.finish().unwrap()]
+    }
+
+    #[test]
+    fn chunk_boundary_sizes_match_the_one_shot() {
+        // around the decryption step (CHUNK), the base64 block and the AES block
+        for len in [
+            0,
+            1,
+            15,
+            16,
+            17,
+            B64_BLOCK / 4 * 3 - 1,
+            CHUNK - 100,
+            CHUNK - 16,
+            CHUNK - 1,
+            CHUNK,
+            CHUNK + 1,
+            CHUNK + 15,
+            CHUNK + 16,
+            2 * CHUNK + 7,
+            3 * CHUNK + 16 * 3,
+        ] {
+            let raw = plain_message(&body(len, len as u64));
+            for enc in encrypt_both_ways(&raw) {
+                let expected = one_shot(&enc, "rsa1").unwrap();
+                for cap in [7, 8192, 1 << 20] {
+                    let (got, _) = streamed(&enc, "rsa1", cap);
+                    assert_eq!(got.unwrap(), expected, "len {len} cap {cap}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn wrong_key_and_tampering_are_the_coarse_error() {
+        let raw = plain_message(&body(100_000, 9));
+        for enc in encrypt_both_ways(&raw) {
+            // a different RSA key: the key transport fails, a random key stands in
+            let dir = tempfile::tempdir().unwrap();
+            let r = decrypt_message(&enc[..], &key("rsa2"), None, dir.path(), &Limits::default());
+            assert!(matches!(r, Err(Error::DecryptionFailed)), "{r:?}");
+            assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+            // not for us at all
+            let c = cert("rsa2");
+            let r = decrypt_message(
+                &enc[..],
+                &key("rsa2"),
+                Some(&c),
+                dir.path(),
+                &Limits::default(),
+            );
+            assert!(matches!(r, Err(Error::NotARecipient)), "{r:?}");
+        }
+        // the last ciphertext block altered: the padding fails, the same error
+        let der = crate::enveloped::encrypt(
+            &raw,
+            &[Recipient::new(cert("rsa1"))],
+            ContentCipher::Aes256Cbc,
+            &mut rand_core::OsRng,
+        )
+        .unwrap();
+        for back in [1usize, 17, 40] {
+            let mut bad = der.clone();
+            let at = bad.len() - back;
+            bad[at] ^= 0x55;
+            let msg = as_message(&bad);
+            let (got, _) = streamed(&msg, "rsa1", 4096);
+            match back {
+                // the padding block
+                1 => assert!(matches!(got, Err(Error::DecryptionFailed)), "{got:?}"),
+                // the block before: its last byte flips the padding byte
+                17 => assert!(matches!(got, Err(Error::DecryptionFailed)), "{got:?}"),
+                // an earlier block: CBC has no integrity, the padding survives
+                _ => assert_eq!(got.unwrap(), one_shot(&msg, "rsa1").unwrap()),
+            }
+        }
+    }
+
+    #[test]
+    fn signed_content_verifies_like_the_one_shot() {
+        let id = crate::Identity::new(key("rsa1"), cert("rsa1"), vec![]).unwrap();
+        let trust = TrustStore::new(vec![cert("rsa1")]);
+        let limits = Limits::default();
+        let raw = b"From: alice@example.org\r\nTo: b@example.org\r\nSubject: s\r\n\r\nsigned\r\n";
+        let enc = crate::encrypt_message(
+            raw,
+            &[Recipient::new(cert("rsa1"))],
+            Some((&id, &Default::default())),
+            &EncryptMessageOptions::default(),
+            &mut rand_core::OsRng,
+            &limits,
+        )
+        .unwrap();
+        let c = cert("rsa1");
+        let expected =
+            crate::decrypt_message(&enc, &key("rsa1"), Some(&c), Some(&trust), &limits).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let s = decrypt_message(&enc[..], &key("rsa1"), Some(&c), dir.path(), &limits).unwrap();
+        assert!(s.is_signed());
+        let got = s.into_decrypted(Some(&trust), &limits).unwrap();
+        assert_eq!(got.message, expected.message);
+        assert_eq!(got.authenticated, expected.authenticated);
+        let (a, b) = (got.signature.unwrap(), expected.signature.unwrap());
+        assert!(a.verification.is_valid());
+        assert_eq!(a.message, b.message);
+        // an unsigned message is not
+        let enc = encrypt_both_ways(raw);
+        let s = decrypt_message(&enc[1][..], &key("rsa1"), Some(&c), dir.path(), &limits).unwrap();
+        assert!(!s.is_signed());
+    }
+
+    #[test]
+    fn header_protection_matches_the_one_shot() {
+        let limits = Limits::default();
+        let raw =
+            b"From: a@example.org\r\nTo: b@example.org\r\nSubject: secret subject\r\n\r\nhello\r\n";
+        let opts = EncryptMessageOptions {
+            protect_headers: true,
+            legacy_display: true,
+            ..Default::default()
+        };
+        let enc = crate::encrypt_message(
+            raw,
+            &[Recipient::new(cert("rsa1"))],
+            None,
+            &opts,
+            &mut rand_core::OsRng,
+            &limits,
+        )
+        .unwrap();
+        let c = cert("rsa1");
+        let expected = crate::decrypt_message(&enc, &key("rsa1"), Some(&c), None, &limits).unwrap();
+        assert!(expected.header_protection.is_some());
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = decrypt_message(&enc[..], &key("rsa1"), Some(&c), dir.path(), &limits).unwrap();
+        let mut got = Vec::new();
+        s.copy_to(&mut got).unwrap();
+        assert_eq!(got, &expected.message[..]);
+        assert_eq!(s.header_protection(), expected.header_protection.as_ref());
+    }
+
+    #[test]
+    fn spill_file_is_private_and_persists_by_rename() {
+        let raw = plain_message(b"persist me\n");
+        let enc = &encrypt_both_ways(&raw)[1];
+        let dir = tempfile::tempdir().unwrap();
+        let c = cert("rsa1");
+        let s = decrypt_message(
+            &enc[..],
+            &key("rsa1"),
+            Some(&c),
+            dir.path(),
+            &Limits::default(),
+        )
+        .unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let entry = std::fs::read_dir(dir.path())
+                .unwrap()
+                .next()
+                .unwrap()
+                .unwrap();
+            let mode = entry.metadata().unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let target = dir.path().join("out.eml");
+        s.persist(&target).unwrap();
+        assert_eq!(
+            std::fs::read(&target).unwrap(),
+            one_shot(enc, "rsa1").unwrap()
+        );
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn other_messages_are_typed_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = Limits::default();
+        let k = key("rsa1");
+        let plain = plain_message(b"x\n");
+        assert!(matches!(
+            decrypt_message(&plain[..], &k, None, dir.path(), &limits),
+            Err(Error::WrongMessageType { .. })
+        ));
+        // a header block without end, over the bound
+        let huge = vec![b'X'; MAX_HEADER_BLOCK + 10];
+        assert!(matches!(
+            decrypt_message(&huge[..], &k, None, dir.path(), &limits),
+            Err(Error::LimitExceeded { .. })
+        ));
+        // garbage instead of base64, truncated CMS, data after it
+        let der = data("rsa-aes256.der");
+        let mut cases = vec![
+            b"Content-Type: application/pkcs7-mime\r\nContent-Transfer-Encoding: base64\r\n\r\n!!!!\r\n".to_vec(),
+            as_message(&der[..der.len() - 5]),
+            as_message(&[&der[..], &[0u8, 1][..]].concat()),
+            as_message(&[0x30, 0x80, 0x06, 0x01]),
+        ];
+        let mut signed = der.clone();
+        signed[14] = 0x02; // id-signedData
+        cases.push(as_message(&signed));
+        for m in cases {
+            let r = decrypt_message(&m[..], &k, None, dir.path(), &limits);
+            assert!(
+                r.is_err(),
+                "{}",
+                String::from_utf8_lossy(&m[..60.min(m.len())])
+            );
+            assert!(crate::decrypt_message(&m, &k, None, None, &limits).is_err());
+        }
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+        #[test]
+        fn prop_streamed_equals_one_shot(
+            len in 0usize..70_000,
+            seed in proptest::prelude::any::<u64>(),
+            cap in 1usize..5000,
+            which in 0usize..2,
+        ) {
+            let raw = plain_message(&body(len, seed));
+            let enc = &encrypt_both_ways(&raw)[which];
+            let expected = one_shot(enc, "rsa1").unwrap();
+            let (got, _) = streamed(enc, "rsa1", cap);
+            proptest::prop_assert_eq!(got.unwrap(), expected);
+        }
+
+        #[test]
+        fn prop_corruption_never_panics(pos in 0usize..2200, val in proptest::prelude::any::<u8>()) {
+            let enc = as_message(&data("rsa-stream.ber"));
+            let mut bad = enc.clone();
+            let at = pos % bad.len();
+            bad[at] = val;
+            let (got, _) = streamed(&bad, "rsa1", 64);
+            if let Ok(ours) = got {
+                // whatever we accept, the one-shot path reads the same
+                proptest::prop_assert_eq!(ours, one_shot(&bad, "rsa1").unwrap());
+            }
+        }
     }
 }
