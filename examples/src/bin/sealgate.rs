@@ -4,7 +4,7 @@
 //! wrong key or password, unreadable file). Errors are one line on stderr, never a backtrace.
 
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::{BufRead, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
@@ -270,6 +270,10 @@ struct DecryptArgs {
     /// Verify an inner signature against these trust anchors (PEM or DER CA certificates).
     #[arg(long, value_name = "CA_PEM")]
     trust: Option<PathBuf>,
+    /// Where the decrypted message waits (a 0600 temporary file) until every check has
+    /// passed: default the directory of --out (then it is renamed into place), else $TMPDIR.
+    #[arg(long, value_name = "DIR")]
+    spill_dir: Option<PathBuf>,
     #[command(flatten)]
     io: InOut,
 }
@@ -401,6 +405,114 @@ fn read_input(path: Option<&Path>, limits: &Limits) -> Result<Zeroizing<Vec<u8>>
             limits.max_message_bytes,
             &"stdin",
         ),
+    }
+}
+
+/// The input as a buffered reader, for the streaming paths (nothing is read yet).
+fn open_input(path: Option<&Path>) -> Result<Box<dyn BufRead>, Failure> {
+    match path {
+        Some(p) => {
+            let f = File::open(p).map_err(|e| Failure(2, format!("{}: {e}", p.display())))?;
+            Ok(Box::new(std::io::BufReader::with_capacity(256 * 1024, f)))
+        }
+        None => Ok(Box::new(std::io::BufReader::with_capacity(
+            256 * 1024,
+            std::io::stdin(),
+        ))),
+    }
+}
+
+fn input_name(path: Option<&Path>) -> String {
+    path.map_or_else(|| "stdin".to_string(), |p| p.display().to_string())
+}
+
+/// The rest of a streamed input after `head`, whole and bounded as [`read_input`] reads it:
+/// for the commands (and message kinds) that need the whole message in memory.
+fn read_rest(
+    head: &[u8],
+    rest: impl Read,
+    path: Option<&Path>,
+    limits: &Limits,
+) -> Result<Zeroizing<Vec<u8>>, Failure> {
+    let size_hint = path
+        .and_then(|p| std::fs::metadata(p).ok())
+        .map_or(0, |m| m.len());
+    read_bounded(
+        std::io::Cursor::new(head).chain(rest),
+        size_hint,
+        limits.max_message_bytes,
+        &input_name(path),
+    )
+}
+
+/// Where a streamed result waits until it is complete: `dir`, else the directory of `out`
+/// (so that it can be renamed into place), else the temporary directory.
+fn spill_dir(dir: Option<&Path>, out: Option<&Path>) -> PathBuf {
+    match (dir, out) {
+        (Some(d), _) => d.to_path_buf(),
+        (None, Some(o)) => match o.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        },
+        (None, None) => std::env::temp_dir(),
+    }
+}
+
+/// Write a finished temporary file as the output: renamed into place when it is in the
+/// output's directory, else copied (to stdout when there is no --out).
+fn release_output(
+    file: tempfile::NamedTempFile,
+    in_dir: &Path,
+    out: Option<&Path>,
+) -> Result<(), Failure> {
+    match out {
+        Some(p) if spill_dir(None, Some(p)) == in_dir => file
+            .persist(p)
+            .map(drop)
+            .map_err(|e| Failure(2, format!("{}: {}", p.display(), e.error))),
+        Some(p) => {
+            let mut from = file.reopen()?;
+            let mut to =
+                File::create(p).map_err(|e| Failure(2, format!("{}: {e}", p.display())))?;
+            std::io::copy(&mut from, &mut to)
+                .and_then(|_| to.flush())
+                .map(drop)
+                .map_err(|e| Failure(2, format!("{}: {e}", p.display())))
+        }
+        None => {
+            let mut from = file.reopen()?;
+            let mut stdout = std::io::stdout().lock();
+            std::io::copy(&mut from, &mut stdout)
+                .and_then(|_| stdout.flush())
+                .map(drop)
+                .map_err(|e| Failure(2, format!("stdout: {e}")))
+        }
+    }
+}
+
+/// [`release_output`] for a decrypted message in its spill file.
+fn release_decrypted(
+    mut spilled: smime::stream::SpilledMessage,
+    in_dir: &Path,
+    out: Option<&Path>,
+) -> Result<(), Failure> {
+    match out {
+        Some(p) if spill_dir(None, Some(p)) == in_dir => spilled
+            .persist(p)
+            .map(drop)
+            .map_err(|e| Failure(2, format!("{}: {e}", p.display()))),
+        Some(p) => {
+            let mut to =
+                File::create(p).map_err(|e| Failure(2, format!("{}: {e}", p.display())))?;
+            spilled
+                .copy_to(&mut to)
+                .map(drop)
+                .map_err(|e| Failure(2, format!("{}: {e}", p.display())))
+        }
+        None => spilled
+            .copy_to(&mut std::io::stdout().lock())
+            .map(drop)
+            .map_err(|e| Failure(2, format!("stdout: {e}"))),
     }
 }
 
@@ -764,7 +876,6 @@ fn encrypt(a: EncryptArgs) -> Result<u8, Failure> {
     } else {
         None
     };
-    let input = read_input(a.io.input.as_deref(), &limits)?;
     let mut opts = EncryptMessageOptions::default();
     opts.cipher = match a.cipher {
         Cipher::Aes256Gcm => smime::ContentCipher::Aes256Gcm,
@@ -774,6 +885,29 @@ fn encrypt(a: EncryptArgs) -> Result<u8, Failure> {
     opts.outer_subject = a.subject;
     opts.protect_headers = a.protect_headers;
     opts.legacy_display = a.legacy_display;
+    // A large message streams (CBC, no signing, no legacy display element: what
+    // MessageEncryptor does); a small one, or one that needs the whole message, is encrypted
+    // in memory as before.
+    let streamable = signer.is_none()
+        && !a.triple_wrap
+        && !a.legacy_display
+        && !matches!(a.cipher, Cipher::Aes256Gcm);
+    let input = if streamable {
+        let path = a.io.input.as_deref();
+        let mut reader = open_input(path)?;
+        let mut first = Zeroizing::new(Vec::new());
+        reader
+            .by_ref()
+            .take(STREAM_ABOVE as u64 + 1)
+            .read_to_end(&mut first)
+            .map_err(|e| Failure(2, format!("{}: {e}", input_name(path))))?;
+        if first.len() > STREAM_ABOVE {
+            return encrypt_streaming(&first, reader, &recipients, &opts, &a.io, &limits);
+        }
+        first
+    } else {
+        read_input(a.io.input.as_deref(), &limits)?
+    };
     if a.triple_wrap {
         let Some(signer) = signer.as_ref() else {
             return Err(Failure(
@@ -820,6 +954,36 @@ fn encrypt(a: EncryptArgs) -> Result<u8, Failure> {
     Ok(0)
 }
 
+/// Messages larger than this are encrypted as a stream (when they can be).
+const STREAM_ABOVE: usize = 16 * 1024 * 1024;
+
+/// Encrypt `first` and the rest of `reader` as a stream, into a temporary file released as the
+/// output once complete (no partial output on an error, as with the in-memory path).
+fn encrypt_streaming(
+    first: &[u8],
+    mut reader: impl Read,
+    recipients: &[Recipient],
+    opts: &EncryptMessageOptions,
+    io: &InOut,
+    limits: &Limits,
+) -> Result<u8, Failure> {
+    let dir = spill_dir(None, io.out.as_deref());
+    let tmp = tempfile::Builder::new()
+        .prefix(".sealgate-encrypted-")
+        .tempfile_in(&dir)
+        .map_err(|e| Failure(2, format!("{}: {e}", dir.display())))?;
+    let out = std::io::BufWriter::with_capacity(256 * 1024, tmp.as_file());
+    let mut w = smime::MessageEncryptor::new(out, recipients, opts, &mut rand_core::OsRng, limits)?;
+    w.write_all(first)?;
+    std::io::copy(&mut reader, &mut w)
+        .map_err(|e| Failure(2, format!("{}: {e}", input_name(io.input.as_deref()))))?;
+    let mut out = w.finish()?;
+    out.flush()?;
+    drop(out);
+    release_output(tmp, &dir, io.out.as_deref())?;
+    Ok(0)
+}
+
 /// One line on stderr saying how the header was protected, when it was.
 pub(crate) fn print_header_protection(hp: Option<&sealgate::mime::HeaderProtection>) {
     if let Some(hp) = hp {
@@ -852,11 +1016,44 @@ fn decrypt(a: DecryptArgs) -> Result<u8, Failure> {
         .as_deref()
         .map(|p| load_trust(p, &limits))
         .transpose()?;
-    let input = read_input(a.io.input.as_deref(), &limits)?;
-    if smime::is_triple_wrapped(&input, &limits)? {
-        return decrypt_triple(&input, &id, trust.as_ref(), a.io.out.as_deref(), &limits);
-    }
-    let d = smime::decrypt_message(&input, &id.key, Some(&id.cert), trust.as_ref(), &limits)?;
+    // An encrypted message streams through a spill file (any size, bounded memory); the
+    // rest (a triple wrap, or not encrypted at all) is read whole as before.
+    let path = a.io.input.as_deref();
+    let mut input = open_input(path)?;
+    let head = smime::stream::read_header_block(&mut input)
+        .map_err(|e| Failure(2, format!("{}: {e}", input_name(path))))?;
+    let d = if matches!(
+        smime::classify(&head, &limits),
+        Ok(smime::SmimeKind::Encrypted)
+    ) {
+        let dir = spill_dir(a.spill_dir.as_deref(), a.io.out.as_deref());
+        let spilled = smime::stream::decrypt_message(
+            std::io::Cursor::new(head).chain(input),
+            &id.key,
+            Some(&id.cert),
+            &dir,
+            &limits,
+        )?;
+        match &trust {
+            // the inner signature is checked on the message in memory, as before
+            Some(trust) if spilled.is_signed() => spilled.into_decrypted(Some(trust), &limits)?,
+            _ => {
+                let hp = spilled.header_protection().cloned();
+                release_decrypted(spilled, &dir, a.io.out.as_deref())?;
+                print_header_protection(hp.as_ref());
+                if trust.is_some() {
+                    eprintln!("signature: none (the decrypted message is not signed)");
+                }
+                return Ok(0);
+            }
+        }
+    } else {
+        let input = read_rest(&head, input, path, &limits)?;
+        if smime::is_triple_wrapped(&input, &limits)? {
+            return decrypt_triple(&input, &id, trust.as_ref(), a.io.out.as_deref(), &limits);
+        }
+        smime::decrypt_message(&input, &id.key, Some(&id.cert), trust.as_ref(), &limits)?
+    };
     write_output(a.io.out.as_deref(), &d.message)?;
     print_header_protection(d.header_protection.as_ref());
     match &d.signature {
