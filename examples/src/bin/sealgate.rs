@@ -971,7 +971,10 @@ fn encrypt_streaming(
     let tmp = tempfile::Builder::new()
         .prefix(".sealgate-encrypted-")
         .tempfile_in(&dir)
-        .map_err(|e| Failure(2, format!("{}: {e}", dir.display())))?;
+        .map_err(|e| {
+            let name = io.out.as_deref().unwrap_or(&dir);
+            Failure(2, format!("{}: {e}", name.display()))
+        })?;
     let out = std::io::BufWriter::with_capacity(256 * 1024, tmp.as_file());
     let mut w = smime::MessageEncryptor::new(out, recipients, opts, &mut rand_core::OsRng, limits)?;
     w.write_all(first)?;
@@ -1027,6 +1030,14 @@ fn decrypt(a: DecryptArgs) -> Result<u8, Failure> {
         Ok(smime::SmimeKind::Encrypted)
     ) {
         let dir = spill_dir(a.spill_dir.as_deref(), a.io.out.as_deref());
+        // An unwritable place is reported as before: against --out (or the spill directory).
+        tempfile::tempfile_in(&dir).map_err(|e| {
+            let name = match (&a.spill_dir, &a.io.out) {
+                (None, Some(out)) => out.display().to_string(),
+                _ => dir.display().to_string(),
+            };
+            Failure(2, format!("{name}: {e}"))
+        })?;
         let spilled = smime::stream::decrypt_message(
             std::io::Cursor::new(head).chain(input),
             &id.key,
