@@ -895,7 +895,7 @@ fn encrypt(a: EncryptArgs) -> Result<u8, Failure> {
     let input = if streamable {
         let path = a.io.input.as_deref();
         let mut reader = open_input(path)?;
-        let mut first = Zeroizing::new(Vec::new());
+        let mut first = Zeroizing::new(Vec::with_capacity(STREAM_ABOVE + 1));
         reader
             .by_ref()
             .take(STREAM_ABOVE as u64 + 1)
@@ -955,7 +955,10 @@ fn encrypt(a: EncryptArgs) -> Result<u8, Failure> {
 }
 
 /// Messages larger than this are encrypted as a stream (when they can be).
-const STREAM_ABOVE: usize = 16 * 1024 * 1024;
+const STREAM_ABOVE: usize = 8 * 1024 * 1024;
+
+/// Read and write size of the streaming paths.
+const STEP: usize = 256 * 1024;
 
 /// Encrypt `first` and the rest of `reader` as a stream, into a temporary file released as the
 /// output once complete (no partial output on an error, as with the in-memory path).
@@ -977,9 +980,23 @@ fn encrypt_streaming(
         })?;
     let out = std::io::BufWriter::with_capacity(256 * 1024, tmp.as_file());
     let mut w = smime::MessageEncryptor::new(out, recipients, opts, &mut rand_core::OsRng, limits)?;
-    w.write_all(first)?;
-    std::io::copy(&mut reader, &mut w)
-        .map_err(|e| Failure(2, format!("{}: {e}", input_name(io.input.as_deref()))))?;
+    // In steps of 256 KiB: the encryptor's buffers grow with the size of a write.
+    for piece in first.chunks(STEP) {
+        w.write_all(piece)?;
+    }
+    let mut buf = Zeroizing::new(vec![0u8; STEP]);
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                let name = input_name(io.input.as_deref());
+                return Err(Failure(2, format!("{name}: {e}")));
+            }
+        };
+        w.write_all(buf.get(..n).unwrap_or_default())?;
+    }
     let mut out = w.finish()?;
     out.flush()?;
     drop(out);

@@ -1,0 +1,297 @@
+//! Large messages in bounded memory: `sealgate smime encrypt` and `decrypt` of a message of
+//! hundreds of MiB (256 MiB by default; `SEALGATE_BIG_MIB=1024` for the 1 GiB run that
+//! benches/README.md reports), each child's peak RSS measured with GNU time (`/usr/bin/time
+//! -f %M`) and required to stay under 64 MiB. The output is compared with the input by
+//! SHA-256, read as a stream. `openssl cms -decrypt` reads what we wrote, and we read what
+//! `openssl cms -encrypt -stream` wrote, under the same bound; openssl's own figures are
+//! printed beside ours (it loads the whole message).
+//!
+//! The documented 1 GiB command (release build, figures on stderr):
+//!
+//! ```text
+//! SEALGATE_BIG_MIB=1024 cargo test --release -p sealgate-examples --test cli_bigmsg -- --nocapture
+//! ```
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::fs::File;
+use std::io::{BufWriter, Read, Write};
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use sealgate_tests::{KeyType, Pki, require, run};
+
+const BIN: &str = env!("CARGO_BIN_EXE_sealgate");
+
+/// The bound the issue sets for our processes.
+const MAX_RSS_KIB: u64 = 64 * 1024;
+
+fn size_mib() -> u64 {
+    std::env::var("SEALGATE_BIG_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256)
+}
+
+/// What GNU time measured of one child.
+struct Measured {
+    peak_kib: u64,
+    seconds: f64,
+}
+
+/// Run `cmd` under `/usr/bin/time` and return its peak RSS and wall time.
+fn measured(dir: &Path, label: &str, cmd: &mut Command) -> Measured {
+    let report = dir.join(format!("{label}.time"));
+    let program = cmd.get_program().to_owned();
+    let args: Vec<_> = cmd.get_args().map(|a| a.to_owned()).collect();
+    let mut timed = Command::new("/usr/bin/time");
+    timed
+        .arg("-f")
+        .arg("%M %e")
+        .arg("-o")
+        .arg(&report)
+        .arg(program)
+        .args(args);
+    let start = Instant::now();
+    run(&mut timed);
+    let wall = start.elapsed().as_secs_f64();
+    let text = std::fs::read_to_string(&report).unwrap();
+    let mut fields = text.split_whitespace();
+    let peak_kib: u64 = fields.next().unwrap().parse().unwrap();
+    let seconds = fields
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(wall);
+    eprintln!(
+        "bigmsg {label}: {seconds:.2} s, peak RSS {:.1} MiB",
+        peak_kib as f64 / 1024.0
+    );
+    Measured { peak_kib, seconds }
+}
+
+/// SHA-256 of a file, read in 1 MiB steps (optionally from an offset).
+fn sha256_file(path: &Path, skip: u64) -> Vec<u8> {
+    let mut f = File::open(path).unwrap();
+    std::io::copy(&mut Read::by_ref(&mut f).take(skip), &mut std::io::sink()).unwrap();
+    let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        ctx.update(&buf[..n]);
+    }
+    ctx.finish().as_ref().to_vec()
+}
+
+/// Write the test message: outer header fields, then the entity (Content-Type and `mib` MiB
+/// of varied CRLF text). Returns the SHA-256 of the whole message and of the entity, and the
+/// entity's offset.
+fn write_message(path: &Path, mib: u64) -> (Vec<u8>, Vec<u8>, u64) {
+    let outer = b"From: Alice <alice@example.com>\r\nTo: Bob <bob@example.org>\r\n\
+        Subject: A large message\r\nMIME-Version: 1.0\r\n";
+    let entity_head = b"Content-Type: text/plain; charset=us-ascii\r\n\r\n";
+    let mut whole = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    let mut entity = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    let mut out = BufWriter::with_capacity(1 << 20, File::create(path).unwrap());
+    out.write_all(outer).unwrap();
+    whole.update(outer);
+    out.write_all(entity_head).unwrap();
+    whole.update(entity_head);
+    entity.update(entity_head);
+    // 1 MiB blocks of numbered lines, each block different (its number in every line)
+    let mut block = Vec::with_capacity((1 << 20) + 100);
+    for b in 0..mib {
+        block.clear();
+        let mut line = 0u32;
+        while block.len() < (1 << 20) - 80 {
+            write!(
+                block,
+                "block {b:06} line {line:05}: the quick brown fox jumps over the lazy dog\r\n"
+            )
+            .unwrap();
+            line += 1;
+        }
+        out.write_all(&block).unwrap();
+        whole.update(&block);
+        entity.update(&block);
+    }
+    out.flush().unwrap();
+    (
+        whole.finish().as_ref().to_vec(),
+        entity.finish().as_ref().to_vec(),
+        outer.len() as u64,
+    )
+}
+
+#[test]
+fn large_message_encrypts_and_decrypts_in_bounded_memory() {
+    if !require("openssl") || !require("/usr/bin/time") {
+        return;
+    }
+    let mib = size_mib();
+    let pki = Pki::new();
+    let bob = pki.user("bob", "bob@example.org", KeyType::Rsa2048);
+    let dir = pki.path();
+    let plain = dir.join("big.eml");
+    let (message_hash, entity_hash, entity_at) = write_message(&plain, mib);
+    eprintln!(
+        "bigmsg: message of {mib} MiB of text ({} bytes)",
+        std::fs::metadata(&plain).unwrap().len()
+    );
+
+    // ours: encrypt, then decrypt, each a child of its own
+    let sealed = dir.join("big.p7m");
+    let enc = measured(
+        dir,
+        "sealgate encrypt",
+        Command::new(BIN)
+            .args(["smime", "encrypt", "--to"])
+            .arg(&bob.cert)
+            .arg("--in")
+            .arg(&plain)
+            .arg("--out")
+            .arg(&sealed),
+    );
+    let opened = dir.join("big.out.eml");
+    let dec = measured(
+        dir,
+        "sealgate decrypt",
+        Command::new(BIN)
+            .args(["smime", "decrypt", "--key"])
+            .arg(&bob.key)
+            .arg("--cert")
+            .arg(&bob.cert)
+            .arg("--in")
+            .arg(&sealed)
+            .arg("--out")
+            .arg(&opened),
+    );
+    assert_eq!(
+        sha256_file(&opened, 0),
+        message_hash,
+        "the decrypted message differs from the original"
+    );
+    std::fs::remove_file(&opened).unwrap();
+    assert!(
+        enc.peak_kib < MAX_RSS_KIB,
+        "encrypt peak RSS {} KiB",
+        enc.peak_kib
+    );
+    assert!(
+        dec.peak_kib < MAX_RSS_KIB,
+        "decrypt peak RSS {} KiB",
+        dec.peak_kib
+    );
+    // nothing but the inputs and outputs is left in the directory (no spill files)
+    let leftovers: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".sealgate-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    // openssl reads ours (the entity comes out; the header fields are ours to merge)
+    let by_openssl = dir.join("big.openssl.txt");
+    let ossl_dec = measured(
+        dir,
+        "openssl cms -decrypt",
+        Command::new("openssl")
+            .args(["cms", "-decrypt", "-binary", "-in"])
+            .arg(&sealed)
+            .arg("-inkey")
+            .arg(&bob.key)
+            .arg("-recip")
+            .arg(&bob.cert)
+            .arg("-out")
+            .arg(&by_openssl),
+    );
+    assert_eq!(sha256_file(&by_openssl, 0), entity_hash);
+    std::fs::remove_file(&by_openssl).unwrap();
+    std::fs::remove_file(&sealed).unwrap();
+
+    // openssl's encryption of the same entity (in memory), and its -stream form (BER,
+    // chunked), which we decrypt under the same bound
+    let entity = dir.join("big.entity.txt");
+    {
+        let mut from = File::open(&plain).unwrap();
+        std::io::copy(&mut Read::by_ref(&mut from).take(entity_at), &mut std::io::sink()).unwrap();
+        let mut to = BufWriter::new(File::create(&entity).unwrap());
+        std::io::copy(&mut from, &mut to).unwrap();
+    }
+    std::fs::remove_file(&plain).unwrap();
+    let by_openssl = dir.join("big.openssl.p7m");
+    let ossl_enc = measured(
+        dir,
+        "openssl cms -encrypt",
+        Command::new("openssl")
+            .args(["cms", "-encrypt", "-binary", "-aes256", "-in"])
+            .arg(&entity)
+            .args(["-subject", "From openssl", "-out"])
+            .arg(&by_openssl)
+            .arg(&bob.cert),
+    );
+    std::fs::remove_file(&by_openssl).unwrap();
+    let streamed = dir.join("big.openssl-stream.p7m");
+    measured(
+        dir,
+        "openssl cms -encrypt -stream",
+        Command::new("openssl")
+            .args(["cms", "-encrypt", "-binary", "-stream", "-aes256", "-in"])
+            .arg(&entity)
+            .args(["-subject", "From openssl", "-out"])
+            .arg(&streamed)
+            .arg(&bob.cert),
+    );
+    std::fs::remove_file(&entity).unwrap();
+    let opened = dir.join("big.stream.out.eml");
+    let dec_stream = measured(
+        dir,
+        "sealgate decrypt (openssl -stream input)",
+        Command::new(BIN)
+            .args(["smime", "decrypt", "--key"])
+            .arg(&bob.key)
+            .arg("--cert")
+            .arg(&bob.cert)
+            .arg("--in")
+            .arg(&streamed)
+            .arg("--out")
+            .arg(&opened),
+    );
+    assert!(
+        dec_stream.peak_kib < MAX_RSS_KIB,
+        "decrypt of openssl -stream output: peak RSS {} KiB",
+        dec_stream.peak_kib
+    );
+    // the header openssl wrote (Subject, MIME-Version) and then exactly the entity
+    let head = {
+        let mut h = Vec::new();
+        File::open(&opened)
+            .unwrap()
+            .take(4096)
+            .read_to_end(&mut h)
+            .unwrap();
+        h
+    };
+    let at = head
+        .windows(13)
+        .position(|w| w == b"Content-Type:")
+        .expect("entity header");
+    assert!(head[..at].starts_with(b"Subject: From openssl\r\n"));
+    assert_eq!(sha256_file(&opened, at as u64), entity_hash);
+
+    eprintln!(
+        "bigmsg summary ({mib} MiB): sealgate encrypt {:.2} s / {:.1} MiB, decrypt {:.2} s / {:.1} MiB; \
+         openssl cms -encrypt {:.2} s / {:.1} MiB, -decrypt {:.2} s / {:.1} MiB",
+        enc.seconds,
+        enc.peak_kib as f64 / 1024.0,
+        dec.seconds,
+        dec.peak_kib as f64 / 1024.0,
+        ossl_enc.seconds,
+        ossl_enc.peak_kib as f64 / 1024.0,
+        ossl_dec.seconds,
+        ossl_dec.peak_kib as f64 / 1024.0,
+    );
+}
