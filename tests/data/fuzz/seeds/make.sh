@@ -11,3 +11,4 @@ openssl smime -sign -nodetach -in tree.eml -signer ../cert.pem -inkey ../key.der
 openssl smime -encrypt -aes256 -in tree.eml -out enveloped.eml ../cert.pem
 openssl cms -encrypt -aes-256-gcm -in tree.eml -out authenveloped.eml ../cert.pem
 openssl smime -encrypt -aes128 -in signed-detached.eml -out signed-enveloped.eml ../cert.pem
+openssl cms -encrypt -stream -aes256 -in tree.eml -out enveloped-stream.eml ../cert.pem
