@@ -59,10 +59,7 @@ fn measured(dir: &Path, label: &str, cmd: &mut Command) -> Measured {
     let text = std::fs::read_to_string(&report).unwrap();
     let mut fields = text.split_whitespace();
     let peak_kib: u64 = fields.next().unwrap().parse().unwrap();
-    let seconds = fields
-        .next()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(wall);
+    let seconds = fields.next().and_then(|s| s.parse().ok()).unwrap_or(wall);
     eprintln!(
         "bigmsg {label}: {seconds:.2} s, peak RSS {:.1} MiB",
         peak_kib as f64 / 1024.0
@@ -217,7 +214,11 @@ fn large_message_encrypts_and_decrypts_in_bounded_memory() {
     let entity = dir.join("big.entity.txt");
     {
         let mut from = File::open(&plain).unwrap();
-        std::io::copy(&mut Read::by_ref(&mut from).take(entity_at), &mut std::io::sink()).unwrap();
+        std::io::copy(
+            &mut Read::by_ref(&mut from).take(entity_at),
+            &mut std::io::sink(),
+        )
+        .unwrap();
         let mut to = BufWriter::new(File::create(&entity).unwrap());
         std::io::copy(&mut from, &mut to).unwrap();
     }

@@ -53,11 +53,17 @@ fuzz_target!(|data: &[u8]| {
     let mut wrapped = b"From: a@example.com\r\nTo: b@partner.example\r\nSubject: x\r\n\
 Content-Type: multipart/mixed; boundary=zz\r\n\r\n--zz\r\n"
         .to_vec();
-    wrapped.extend_from_slice(&build_base64_entity("application/octet-stream", Some("file.bin"), data));
+    wrapped.extend_from_slice(&build_base64_entity(
+        "application/octet-stream",
+        Some("file.bin"),
+        data,
+    ));
     wrapped.extend_from_slice(b"\r\n--zz--\r\n");
     for limits in [Limits::default(), tight] {
         for raw in [data, &wrapped[..]] {
-            let Ok(msg) = Entity::parse(raw, &limits) else { continue };
+            let Ok(msg) = Entity::parse(raw, &limits) else {
+                continue;
+            };
             let inspection = inspect(&msg, &limits);
             let text: usize = inspection.texts.iter().map(|t| t.text.len()).sum();
             // Text from attachments is bounded by the per-message extraction limit (bodies and

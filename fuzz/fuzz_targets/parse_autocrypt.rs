@@ -16,8 +16,11 @@ fuzz_target!(|data: &[u8]| {
     let _ = select_for_sender([value, value], "a@b", &limits);
     if let Ok(h) = parse(value, &limits) {
         let _ = Cert::load_all(&h.keydata, &limits);
-        let again = parse(&header_value(&h.addr, h.prefer_encrypt, &h.keydata), &limits)
-            .expect("own header parses");
+        let again = parse(
+            &header_value(&h.addr, h.prefer_encrypt, &h.keydata),
+            &limits,
+        )
+        .expect("own header parses");
         assert_eq!(again, h);
     }
 });

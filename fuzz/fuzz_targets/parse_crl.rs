@@ -17,8 +17,17 @@ fuzz_target!(|data: &[u8]| {
     });
     let limits = Limits::default();
     if let Ok(crl) = Crl::load(data, &limits) {
-        let _ = (crl.issuer(), crl.this_update(), crl.next_update(), crl.crl_number());
-        let _ = (crl.len(), crl.is_stale(SystemTime::now()), crl.fingerprint_sha256());
+        let _ = (
+            crl.issuer(),
+            crl.this_update(),
+            crl.next_update(),
+            crl.crl_number(),
+        );
+        let _ = (
+            crl.len(),
+            crl.is_stale(SystemTime::now()),
+            crl.fingerprint_sha256(),
+        );
         for (serial, entry) in crl.entries() {
             let _ = (serial.len(), entry.reason, entry.revocation_date);
         }

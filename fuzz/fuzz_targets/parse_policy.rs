@@ -15,23 +15,33 @@ Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/html;
 Content-Type: application/octet-stream; name=run.exe\r\nContent-Transfer-Encoding: base64\r\n\r\nTVqQAAMAAAAEAAAA\r\n--b--\r\n";
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     match Policy::from_toml(text, None) {
         Ok(policy) => {
             let limits = Limits::default();
-            let Ok(msg) = Entity::parse(MESSAGE, &limits) else { return };
+            let Ok(msg) = Entity::parse(MESSAGE, &limits) else {
+                return;
+            };
             let inspection = inspect(&msg, &limits);
             let mut envelope = Envelope::from_headers(&msg);
             envelope.rcpt_to.push("dave@else.example".into());
             let d = policy.decide(&msg, &envelope, &inspection);
             assert_eq!(d.recipients.len(), 3);
             for r in &d.recipients {
-                assert!(!r.actions.is_empty(), "every recipient gets at least one action");
+                assert!(
+                    !r.actions.is_empty(),
+                    "every recipient gets at least one action"
+                );
             }
         }
         Err(Error::Syntax { line, column, .. }) => {
             assert!(line >= 1 && column >= 1);
-            assert!(line <= text.lines().count().max(1) + 1, "line {line} past the end");
+            assert!(
+                line <= text.lines().count().max(1) + 1,
+                "line {line} past the end"
+            );
         }
         Err(_) => {}
     }

@@ -23,14 +23,24 @@ fuzz_target!(|data: &[u8]| {
             let _ = zip.read(i, None);
             if let Ok(content) = zip.read(i, Some(&pw)) {
                 let size = zip.entries()[i].size;
-                assert_eq!(content.len() as u64, size, "read returned a size other than announced");
+                assert_eq!(
+                    content.len() as u64,
+                    size,
+                    "read returned a size other than announced"
+                );
             }
         }
         // past the end
         let _ = zip.read(zip.entries().len(), Some(&pw));
     }
     let _ = read_all(data, Some(&pw), &limits);
-    let _ = package(data, &pw, &PackageOptions::default(), &mut Fixed(0), &limits);
+    let _ = package(
+        data,
+        &pw,
+        &PackageOptions::default(),
+        &mut Fixed(0),
+        &limits,
+    );
 });
 
 /// A deterministic RNG: the fuzzer must see the same run for the same input.

@@ -836,3 +836,56 @@ fn openssl_triple_wrap_unwraps_with_ours() {
     let o = smime::verify_outer(&bad, &trust, None, &limits()).unwrap();
     assert!(!o.verification.is_valid());
 }
+
+#[test]
+fn openssl_encryption_decrypts_streamed_like_the_one_shot() {
+    // `smime::stream` on openssl's output, with and without -stream (BER, chunked content):
+    // byte for byte what decrypt_message gives, and openssl's content inside it.
+    if !require("openssl") {
+        return;
+    }
+    let pki = Pki::new();
+    let bob = pki.user("bob", "bob@example.org", KeyType::Rsa2048);
+    let erin = pki.user("erin", "erin@example.org", KeyType::P256);
+    let mut msg = b"Content-Type: text/plain\r\n\r\n".to_vec();
+    for i in 0..40_000u32 {
+        msg.extend_from_slice(format!("line {i} of a streamed message\r\n").as_bytes());
+    }
+    let input = pki.write("big.txt", &msg);
+    let spill = tempfile::tempdir().unwrap();
+    for (u, cipher) in [
+        (&bob, "-aes256"),
+        (&bob, "-aes128"),
+        (&bob, "-des3"),
+        (&bob, "-aes-256-gcm"),
+        (&erin, "-aes256"),
+    ] {
+        for stream in [false, true] {
+            let out = pki.path().join("enc.eml");
+            let mut cmd = openssl(&["cms", "-encrypt", "-binary", cipher]);
+            if stream {
+                cmd.arg("-stream");
+            }
+            cmd.arg("-in")
+                .arg(&input)
+                .args(["-subject", "From openssl", "-out"])
+                .arg(&out)
+                .arg(&u.cert);
+            run(&mut cmd);
+            let enc = std::fs::read(&out).unwrap();
+            let c = cert(&u.cert);
+            let expected = smime::decrypt_message(&enc, &key(u), Some(&c), None, &limits())
+                .unwrap_or_else(|e| panic!("{cipher} stream={stream}: {e}"));
+            let reader = std::io::BufReader::with_capacity(1000, &enc[..]);
+            let mut s =
+                smime::stream::decrypt_message(reader, &key(u), Some(&c), spill.path(), &limits())
+                    .unwrap_or_else(|e| panic!("streamed {cipher} stream={stream}: {e}"));
+            let mut got = Vec::new();
+            s.copy_to(&mut got).unwrap();
+            assert_eq!(got, &expected.message[..], "{cipher} stream={stream}");
+            assert!(got.ends_with(&msg), "{cipher} stream={stream}");
+            assert!(got.starts_with(b"Subject: From openssl\r\n"));
+            assert_eq!(s.authenticated(), cipher.contains("gcm"));
+        }
+    }
+}
