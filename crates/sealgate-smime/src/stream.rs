@@ -943,7 +943,7 @@ struct CbcStream {
 }
 
 enum CbcCipher {
-    Aes(DecryptingKey),
+    Aes(Box<DecryptingKey>),
     Tdes(Zeroizing<Vec<u8>>),
 }
 
@@ -957,7 +957,7 @@ impl CbcStream {
                     UnboundCipherKey::new(aes, cek).map_err(|_| Error::DecryptionFailed)?,
                 )
                 .map_err(|_| Error::DecryptionFailed)?;
-                (CbcCipher::Aes(key), 16)
+                (CbcCipher::Aes(Box::new(key)), 16)
             }
         };
         if iv.len() != block {
