@@ -388,21 +388,11 @@ pub(crate) fn seal_pipelined<W: Write + Send>(
     // version, prefix, head, data, MDC packet: plaintext until encrypted in place, so wiped.
     let total = 1 + PREFIX + head.len() + data.len() + MDC_LEN;
     let mut body = Zeroizing::new(Vec::with_capacity(total));
-    body.push(1);
-    body.extend_from_slice(&prefix);
-    body.extend_from_slice(head);
-    body.extend_from_slice(data);
-    let hashed_end = body.len();
-    body.extend_from_slice(&MDC_HEADER);
-    body.resize(total, 0);
-    let (version, rest) = body.split_at_mut(1);
-    let version: &[u8] = version;
-    // Whole blocks of the hashed part now; the last partial block goes with the MDC.
-    let whole = (hashed_end - 1) / BLOCK * BLOCK;
-    let (region, tail) = rest.split_at_mut(whole);
-    std::thread::scope(|scope| -> io::Result<W> {
+    let buf: &mut Vec<u8> = &mut body;
+    std::thread::scope(move |scope| -> io::Result<W> {
         let (digest_tx, digest_rx) = std::sync::mpsc::sync_channel::<digest::Digest>(1);
         let (chunk_tx, chunk_rx) = std::sync::mpsc::sync_channel::<&[u8]>(64);
+        // Started first: the hash reads the caller's copy while this thread makes its own.
         let writer = scope.spawn(move || -> io::Result<W> {
             let mut mdc = digest::Context::new(&digest::SHA1_FOR_LEGACY_USE_ONLY);
             mdc.update(&prefix);
@@ -415,6 +405,18 @@ pub(crate) fn seal_pipelined<W: Write + Send>(
             }
             Ok(sink)
         });
+        buf.push(1);
+        buf.extend_from_slice(&prefix);
+        buf.extend_from_slice(head);
+        buf.extend_from_slice(data);
+        let hashed_end = buf.len();
+        buf.extend_from_slice(&MDC_HEADER);
+        buf.resize(total, 0);
+        let (version, rest) = <[u8]>::split_at_mut(buf.as_mut_slice(), 1);
+        let version: &[u8] = version;
+        // Whole blocks of the hashed part now; the last partial block goes with the MDC.
+        let whole = (hashed_end - 1) / BLOCK * BLOCK;
+        let (region, tail) = rest.split_at_mut(whole);
         // The sender moves in: it is dropped on return, which ends the writer's loop.
         let work = encrypt_chunks(&encrypt, version, region, tail, &digest_rx, chunk_tx);
         let written = writer
