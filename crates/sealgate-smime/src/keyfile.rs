@@ -117,10 +117,13 @@ pub(crate) fn decrypt_pkcs8(
         .finish()
         .map_err(|e| Error::malformed("encrypted private key", e))?;
     let plain = pbe::decrypt(&alg, data.as_bytes(), password, limits)?;
-    let plain = to_der_secret(&plain, limits)?;
     // Under a wrong password the padding comes out right about once in 256 tries; what is then
-    // "decrypted" is noise. Anything that is not shaped like a PrivateKeyInfo is therefore a
-    // wrong password, while a well-formed key of an unsupported kind keeps its own error.
+    // "decrypted" is noise. Anything that is not shaped like a PrivateKeyInfo (not even BER)
+    // is therefore a wrong password, while a well-formed key of an unsupported kind keeps its
+    // own error.
+    let Ok(plain) = to_der_secret(&plain, limits) else {
+        return Err(Error::BadPassword);
+    };
     if !looks_like_private_key_info(&plain) {
         return Err(Error::BadPassword);
     }
