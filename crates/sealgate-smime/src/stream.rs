@@ -250,7 +250,11 @@ pub fn decrypt_message(
             found: message::found_type(&head, limits),
         });
     }
-    let encoding = Entity::parse(&head, limits)?.transfer_encoding();
+    let entity = Entity::parse(&head, limits)?;
+    let encoding = entity.transfer_encoding();
+    // A line the toolkit does not take as a header field ends the header there, as in the
+    // one-shot parse: what follows it in the block is body, read before the rest.
+    let input = io::Cursor::new(entity.body().to_vec()).chain(input);
     if let Some(c) = cert
         && !key.matches(c)
     {
