@@ -56,7 +56,10 @@
 //! let mut opened = stream::decrypt_message(&sealed[..], &key, Some(&cert), &spill_dir, &limits)?;
 //! let mut text = Vec::new();
 //! opened.reader()?.read_to_end(&mut text)?;
-//! assert_eq!(text, b"Subject: hi\r\nMIME-Version: 1.0\r\n\r\nHello\r\n");
+//! // The content header fields come back from inside the encryption (encrypt_message added
+//! // the default Content-Type to the protected entity).
+//! assert_eq!(text, &b"Subject: hi\r\nMIME-Version: 1.0\r\n\
+//!     Content-Type: text/plain; charset=us-ascii\r\n\r\nHello\r\n"[..]);
 //! // or opened.persist(path) to keep it (a rename: choose spill_dir on the same file system)
 //! # Ok(()) }
 //! ```
