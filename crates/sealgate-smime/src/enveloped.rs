@@ -1002,7 +1002,7 @@ pub(crate) fn pkcs7_unpadded_len(plain: &[u8], block: usize) -> Option<usize> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::keys::{Curve, KeyKind};
 
@@ -1011,13 +1011,14 @@ mod tests {
         "/../../tests/data/smime/enveloped/"
     );
 
-    fn data(name: &str) -> Vec<u8> {
+    /// A file of tests/data/smime/enveloped (openssl-made fixtures, see its NOTES).
+    pub(crate) fn data(name: &str) -> Vec<u8> {
         std::fs::read(format!("{DIR}{name}")).unwrap()
     }
-    fn cert(name: &str) -> Certificate {
+    pub(crate) fn cert(name: &str) -> Certificate {
         Certificate::from_der(&data(&format!("{name}.crt.der"))).unwrap()
     }
-    fn key(name: &str) -> PrivateKey {
+    pub(crate) fn key(name: &str) -> PrivateKey {
         PrivateKey::from_pkcs8_der(&data(&format!("{name}.pk8.der")), &Limits::default()).unwrap()
     }
 

@@ -1046,20 +1046,7 @@ mod tests {
     use crate::message::{EncryptMessageOptions, MessageEncryptor};
     use crate::{ContentCipher, Recipient};
 
-    const DIR: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/data/smime/enveloped/"
-    );
-
-    fn data(name: &str) -> Vec<u8> {
-        std::fs::read(format!("{DIR}{name}")).unwrap()
-    }
-    fn cert(name: &str) -> Certificate {
-        Certificate::from_der(&data(&format!("{name}.crt.der"))).unwrap()
-    }
-    fn key(name: &str) -> PrivateKey {
-        PrivateKey::from_pkcs8_der(&data(&format!("{name}.pk8.der")), &Limits::default()).unwrap()
-    }
+    use crate::enveloped::tests::{cert, data, key};
 
     /// A CMS ContentInfo as an S/MIME message, with outer header fields.
     fn as_message(der: &[u8]) -> Vec<u8> {
