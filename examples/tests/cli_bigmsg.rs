@@ -41,6 +41,20 @@ struct Measured {
 }
 
 /// Run `cmd` under `/usr/bin/time` and return its peak RSS and wall time.
+/// `sealgate smime decrypt` of `input` into `out` with the recipient's key and certificate.
+fn decrypt_cmd(key: &Path, cert: &Path, input: &Path, out: &Path) -> Command {
+    let mut c = Command::new(BIN);
+    c.args(["smime", "decrypt", "--key"])
+        .arg(key)
+        .arg("--cert")
+        .arg(cert)
+        .arg("--in")
+        .arg(input)
+        .arg("--out")
+        .arg(out);
+    c
+}
+
 fn measured(dir: &Path, label: &str, cmd: &mut Command) -> Measured {
     let report = dir.join(format!("{label}.time"));
     let program = cmd.get_program().to_owned();
@@ -156,15 +170,7 @@ fn large_message_encrypts_and_decrypts_in_bounded_memory() {
     let dec = measured(
         dir,
         "sealgate decrypt",
-        Command::new(BIN)
-            .args(["smime", "decrypt", "--key"])
-            .arg(&bob.key)
-            .arg("--cert")
-            .arg(&bob.cert)
-            .arg("--in")
-            .arg(&sealed)
-            .arg("--out")
-            .arg(&opened),
+        &mut decrypt_cmd(&bob.key, &bob.cert, &sealed, &opened),
     );
     assert_eq!(
         sha256_file(&opened, 0),
@@ -251,15 +257,7 @@ fn large_message_encrypts_and_decrypts_in_bounded_memory() {
     let dec_stream = measured(
         dir,
         "sealgate decrypt (openssl -stream input)",
-        Command::new(BIN)
-            .args(["smime", "decrypt", "--key"])
-            .arg(&bob.key)
-            .arg("--cert")
-            .arg(&bob.cert)
-            .arg("--in")
-            .arg(&streamed)
-            .arg("--out")
-            .arg(&opened),
+        &mut decrypt_cmd(&bob.key, &bob.cert, &streamed, &opened),
     );
     assert!(
         dec_stream.peak_kib < MAX_RSS_KIB,
