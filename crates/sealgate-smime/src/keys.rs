@@ -650,9 +650,11 @@ impl PrivateKey {
         }
     }
 
-    /// ML-KEM `OneAsymmetricKey` (RFC 9935 §6): privateKey holds the CHOICE seed [0] /
-    /// expandedKey OCTET STRING / both SEQUENCE. aws-lc-rs 1.19 imports only the expanded key,
-    /// so the seed-only form is refused; for `both` the expanded key is used.
+    /// ML-KEM `OneAsymmetricKey` (RFC 9935 §6): privateKey holds the CHOICE seed [0] (64
+    /// bytes d || z) / expandedKey OCTET STRING / both SEQUENCE { seed, expandedKey }.
+    /// aws-lc-rs 1.19 imports only the expanded key, so a seed is expanded by RustCrypto
+    /// `ml-kem` (FIPS 203 ML-KEM.KeyGen_internal) first; in the `both` form the seed must give
+    /// the expanded key that travels with it (RFC 9935 §8: a mismatch is refused).
     fn ml_kem_from_pkcs8(kem: MlKem, der: &[u8]) -> Result<Self> {
         let mut reader = der::SliceReader::new(der)?;
         let private: Zeroizing<Vec<u8>> = reader.sequence(|r| {
@@ -669,9 +671,12 @@ impl PrivateKey {
         };
         let expanded: Zeroizing<Vec<u8>> = match private.first() {
             Some(0x80) => {
-                return Err(bad(
-                    "seed-only form is not supported (aws-lc-rs imports the expanded key only)",
-                ));
+                // [0] IMPLICIT OCTET STRING (SIZE (64)): DER gives exactly 0x80 0x40 || seed.
+                let seed = match private.get(1..) {
+                    Some([0x40, seed @ ..]) => seed,
+                    _ => return Err(bad("seed is not 64 bytes")),
+                };
+                ml_kem_expand_seed(kem, seed).ok_or_else(|| bad("seed is not 64 bytes"))?
             }
             Some(0x04) => Zeroizing::new(
                 <&der::asn1::OctetStringRef>::from_der(&private)?
@@ -680,11 +685,21 @@ impl PrivateKey {
             ),
             Some(0x30) => {
                 let mut r = der::SliceReader::new(&private)?;
-                r.sequence(|r| {
-                    let _seed = <&der::asn1::OctetStringRef>::decode(r)?;
+                let (seed, expanded) = r.sequence(|r| {
+                    let seed = <&der::asn1::OctetStringRef>::decode(r)?;
                     let e = <&der::asn1::OctetStringRef>::decode(r)?;
-                    Ok::<_, der::Error>(Zeroizing::new(e.as_bytes().to_vec()))
-                })?
+                    Ok::<_, der::Error>((
+                        Zeroizing::new(seed.as_bytes().to_vec()),
+                        Zeroizing::new(e.as_bytes().to_vec()),
+                    ))
+                })?;
+                let from_seed =
+                    ml_kem_expand_seed(kem, &seed).ok_or_else(|| bad("seed is not 64 bytes"))?;
+                if aws_lc_rs::constant_time::verify_slices_are_equal(&from_seed, &expanded).is_err()
+                {
+                    return Err(bad("the seed does not give the expanded key beside it"));
+                }
+                expanded
             }
             _ => return Err(bad("unknown private key form")),
         };
@@ -695,9 +710,16 @@ impl PrivateKey {
             return Err(bad("expanded key length"));
         }
         let key = expanded
-            .get(ek_range)
+            .get(ek_range.clone())
             .ok_or_else(|| bad("expanded key length"))?
             .to_vec();
+        // aws-lc-rs checks only the length: the embedded H(ek) must match the embedded ek
+        // (FIPS 203 §7.3 input check), or decapsulation would use a key that is not the one
+        // the certificate names.
+        let h = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA3_256, &key);
+        if expanded.get(ek_range.end..ek_range.end + 32) != Some(h.as_ref()) {
+            return Err(bad("H(ek) in the expanded key does not match its ek"));
+        }
         let dk = aws_lc_rs::kem::DecapsulationKey::new(kem.lc_alg(), &expanded)
             .map_err(rejected("ML-KEM private key"))?;
         Ok(PrivateKey {
@@ -1108,4 +1130,30 @@ pub(crate) fn hex_upper(bytes: &[u8]) -> String {
         let _ = write!(s, "{b:02X}");
     }
     s
+}
+
+/// FIPS 203 ML-KEM.KeyGen_internal(d, z) from a 64-byte seed d || z: the expanded
+/// decapsulation key (dk_pke || ek || H(ek) || z). `None` when the seed is not 64 bytes.
+#[allow(deprecated)] // `to_expanded_bytes`: the only form aws-lc-rs 1.19 imports.
+fn ml_kem_expand_seed(kem: MlKem, seed: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+    use ml_kem::ExpandedKeyEncoding;
+    let seed = Zeroizing::new(ml_kem::Seed::try_from(seed).ok()?);
+    let expanded = match kem {
+        MlKem::MlKem512 => Zeroizing::new(
+            ml_kem::DecapsulationKey512::from_seed(*seed)
+                .to_expanded_bytes()
+                .to_vec(),
+        ),
+        MlKem::MlKem768 => Zeroizing::new(
+            ml_kem::DecapsulationKey768::from_seed(*seed)
+                .to_expanded_bytes()
+                .to_vec(),
+        ),
+        MlKem::MlKem1024 => Zeroizing::new(
+            ml_kem::DecapsulationKey1024::from_seed(*seed)
+                .to_expanded_bytes()
+                .to_vec(),
+        ),
+    };
+    Some(expanded)
 }

@@ -167,12 +167,7 @@ pub(super) fn wrap_for(
     let key_info = wrap_alg.to_der()?;
     let si = shared_info(&key_info, None, kek_len);
     let kek_bytes = x963_kdf(hash, &z, &si, kek_len);
-    let mut wrapped = vec![0u8; cek.len() + 8];
-    let n = kek(&wrap_oid, &kek_bytes)?
-        .wrap(cek, &mut wrapped)
-        .map_err(|_| Error::Crypto { what: "key wrap" })?
-        .len();
-    wrapped.truncate(n);
+    let wrapped = wrap_key(&wrap_oid, &kek_bytes, cek)?;
 
     Ok(RecipientInfo::Kari(KeyAgreeRecipientInfo {
         version: CmsVersion::V3,
@@ -247,6 +242,28 @@ pub(super) fn unwrap(
     let z = key.ecdh(point)?;
     let kek_bytes = x963_kdf(hash, &z, &si, kek_len);
     unwrap_key(&wrap_alg.oid, &kek_bytes, rek.enc_key.as_bytes())
+}
+
+/// RFC 3394 key wrap of `cek` under `kek_bytes` with id-aes128-wrap or id-aes256-wrap (the
+/// wraps we write).
+pub(super) fn wrap_key(
+    wrap_oid: &ObjectIdentifier,
+    kek_bytes: &[u8],
+    cek: &[u8],
+) -> Result<Vec<u8>> {
+    if *wrap_oid != AES128_WRAP && *wrap_oid != AES256_WRAP {
+        return Err(Error::UnsupportedAlgorithm {
+            what: "key wrap",
+            oid: wrap_oid.to_string(),
+        });
+    }
+    let mut wrapped = vec![0u8; cek.len() + 8];
+    let n = kek(wrap_oid, kek_bytes)?
+        .wrap(cek, &mut wrapped)
+        .map_err(|_| Error::Crypto { what: "key wrap" })?
+        .len();
+    wrapped.truncate(n);
+    Ok(wrapped)
 }
 
 /// Key unwrap with the algorithm `wrap_oid` names (AES-128/192/256 wrap, RFC 3394; 3DES wrap,
@@ -335,7 +352,7 @@ fn unwrap_des3(kek: &[u8], wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// Size and checksum failures; the positive case is the openssl `-des3` interop test

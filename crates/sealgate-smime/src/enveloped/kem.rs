@@ -1,9 +1,12 @@
-//! KEMRecipientInfo (RFC 9629) for ML-KEM-768 and ML-KEM-1024 recipients (RFC 9936).
+//! KEMRecipientInfo (RFC 9629) for ML-KEM-512, ML-KEM-768 and ML-KEM-1024 recipients
+//! (RFC 9936).
 //!
-//! The KEMRecipientInfo travels in an `OtherRecipientInfo` with `oriType` id-ori-kem. The
-//! profile written and accepted here is the one RFC 9936 makes mandatory for these two
-//! parameter sets: KDF HKDF with SHA-256 (id-alg-hkdf-with-sha256, parameters absent, empty
-//! salt), `kekLength` 32 and `wrap` id-aes256-wrap. The KDF `info` is the DER of
+//! The KEMRecipientInfo travels in an `OtherRecipientInfo` with `oriType` id-ori-kem. Written
+//! here: the profile RFC 9936 §3 sets for each parameter set, KDF HKDF with SHA-256
+//! (id-alg-hkdf-with-sha256, parameters absent, empty salt) and `wrap` id-aes128-wrap with
+//! `kekLength` 16 for ML-KEM-512, id-aes256-wrap with `kekLength` 32 for ML-KEM-768 and -1024.
+//! Read: HKDF-SHA256 with any of id-aes128-wrap, id-aes192-wrap and id-aes256-wrap, as the
+//! message names it, `kekLength` equal to that wrap's key size. The KDF `info` is the DER of
 //! `CMSORIforKEMOtherInfo { wrap, kekLength, ukm }` (RFC 9629 §5).
 //!
 //! ML-KEM itself is aws-lc-rs's `kem` module. Every failure after the structure checks
@@ -11,8 +14,9 @@
 //! unwrap itself) gives the coarse [`Error::DecryptionFailed`].
 
 use aws_lc_rs::hkdf::{HKDF_SHA256, KeyType, Salt};
-use aws_lc_rs::kem::{Ciphertext, DecapsulationKey, EncapsulationKey, ML_KEM_768, ML_KEM_1024};
-use aws_lc_rs::key_wrap::{AES_256, AesKek, KeyWrap};
+use aws_lc_rs::kem::{
+    Ciphertext, DecapsulationKey, EncapsulationKey, ML_KEM_512, ML_KEM_768, ML_KEM_1024,
+};
 use cms::content_info::CmsVersion;
 use cms::enveloped_data::{OtherRecipientInfo, RecipientIdentifier, RecipientInfo};
 use cms::kemri::{CmsOriForKemOtherInfo, ID_ORI_KEM, KemRecipientInfo};
@@ -22,10 +26,13 @@ use der::{Any, Decode, Encode};
 use spki::AlgorithmIdentifierOwned;
 use zeroize::Zeroizing;
 
-use super::kari::AES256_WRAP;
+use super::kari::{self, AES128_WRAP, AES192_WRAP, AES256_WRAP};
 use crate::error::{Error, Result};
 
-/// id-alg-ml-kem-768 (RFC 9935 / NIST CSOR).
+/// id-alg-ml-kem-512 (RFC 9935 / NIST CSOR).
+pub(crate) const ML_KEM_512_OID: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.4.1");
+/// id-alg-ml-kem-768.
 pub(crate) const ML_KEM_768_OID: ObjectIdentifier =
     ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.4.2");
 /// id-alg-ml-kem-1024.
@@ -35,8 +42,6 @@ pub(crate) const ML_KEM_1024_OID: ObjectIdentifier =
 pub(crate) const HKDF_SHA256_OID: ObjectIdentifier =
     ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.3.28");
 
-/// KEK length in bytes for id-aes256-wrap (RFC 9936 §3 for ML-KEM-768 and -1024).
-const KEK_LEN: usize = 32;
 /// Upper bound on a wrapped content-encryption key (AES-256 key + 8 bytes of wrap IV, with
 /// room to spare); anything longer is malformed.
 const MAX_WRAPPED: usize = 64;
@@ -44,6 +49,8 @@ const MAX_WRAPPED: usize = 64;
 /// The ML-KEM parameter sets this module handles.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MlKem {
+    /// ML-KEM-512 (NIST category 1).
+    MlKem512,
     /// ML-KEM-768 (NIST category 3).
     MlKem768,
     /// ML-KEM-1024 (NIST category 5).
@@ -54,6 +61,7 @@ impl MlKem {
     /// The parameter set for an SPKI / KEM AlgorithmIdentifier OID, if it is one of ours.
     pub fn from_oid(oid: &ObjectIdentifier) -> Option<Self> {
         match *oid {
+            ML_KEM_512_OID => Some(Self::MlKem512),
             ML_KEM_768_OID => Some(Self::MlKem768),
             ML_KEM_1024_OID => Some(Self::MlKem1024),
             _ => None,
@@ -63,6 +71,7 @@ impl MlKem {
     /// The AlgorithmIdentifier OID (RFC 9935).
     pub fn oid(self) -> ObjectIdentifier {
         match self {
+            Self::MlKem512 => ML_KEM_512_OID,
             Self::MlKem768 => ML_KEM_768_OID,
             Self::MlKem1024 => ML_KEM_1024_OID,
         }
@@ -70,6 +79,7 @@ impl MlKem {
 
     pub(crate) fn lc_alg(self) -> &'static aws_lc_rs::kem::Algorithm {
         match self {
+            Self::MlKem512 => &ML_KEM_512,
             Self::MlKem768 => &ML_KEM_768,
             Self::MlKem1024 => &ML_KEM_1024,
         }
@@ -78,6 +88,7 @@ impl MlKem {
     /// FIPS 203 ciphertext size in bytes.
     pub fn ciphertext_len(self) -> usize {
         match self {
+            Self::MlKem512 => 768,
             Self::MlKem768 => 1088,
             Self::MlKem1024 => 1568,
         }
@@ -86,42 +97,56 @@ impl MlKem {
     /// FIPS 203 encapsulation (public) key size in bytes.
     pub fn public_key_len(self) -> usize {
         match self {
+            Self::MlKem512 => 800,
             Self::MlKem768 => 1184,
             Self::MlKem1024 => 1568,
         }
     }
+
+    /// The key-wrap algorithm RFC 9936 §3 pairs with this parameter set (what we write):
+    /// id-aes128-wrap for ML-KEM-512, id-aes256-wrap for the others.
+    fn wrap_oid(self) -> ObjectIdentifier {
+        match self {
+            Self::MlKem512 => AES128_WRAP,
+            Self::MlKem768 | Self::MlKem1024 => AES256_WRAP,
+        }
+    }
 }
 
-struct KekLen;
+/// The KEK length (bytes) a key-wrap algorithm needs, for the wraps this module accepts.
+fn kek_len(wrap: &ObjectIdentifier) -> Option<usize> {
+    match *wrap {
+        AES128_WRAP => Some(16),
+        AES192_WRAP => Some(24),
+        AES256_WRAP => Some(32),
+        _ => None,
+    }
+}
+
+struct KekLen(usize);
 impl KeyType for KekLen {
     fn len(&self) -> usize {
-        KEK_LEN
+        self.0
     }
 }
 
-fn aes256_wrap_alg() -> AlgorithmIdentifierOwned {
-    AlgorithmIdentifierOwned {
-        oid: AES256_WRAP,
-        parameters: None,
-    }
-}
-
-/// RFC 9629 §5: KEK = HKDF-SHA256(salt = empty, IKM = ss, info = CMSORIforKEMOtherInfo, L).
+/// RFC 9629 §5: KEK = HKDF-SHA256(salt = empty, IKM = ss, info = CMSORIforKEMOtherInfo, L),
+/// L = `kek_len` bytes (16, 24 or 32: the wrap's key size).
 fn derive_kek(
     ss: &[u8],
     wrap: &AlgorithmIdentifierOwned,
+    kek_len: usize,
     ukm: Option<&OctetString>,
-) -> Result<Zeroizing<[u8; KEK_LEN]>> {
+) -> Result<Zeroizing<Vec<u8>>> {
     let info = CmsOriForKemOtherInfo {
         wrap: wrap.clone(),
-        // KEK_LEN is 32: fits u16.
-        kek_length: KEK_LEN as u16,
+        kek_length: u16::try_from(kek_len).map_err(|_| Error::Crypto { what: "HKDF" })?,
         ukm: ukm.cloned(),
     }
     .to_der()?;
     let prk = Salt::new(HKDF_SHA256, &[]).extract(ss);
-    let mut kek = Zeroizing::new([0u8; KEK_LEN]);
-    prk.expand(&[&info], KekLen)
+    let mut kek = Zeroizing::new(vec![0u8; kek_len]);
+    prk.expand(&[&info], KekLen(kek_len))
         .and_then(|okm| okm.fill(&mut kek[..]))
         .map_err(|_| Error::Crypto { what: "HKDF" })?;
     Ok(kek)
@@ -145,15 +170,13 @@ pub(crate) fn wrap_for(
     let (ct, ss) = ek
         .encapsulate()
         .map_err(|_| Error::Crypto { what: "ML-KEM" })?;
-    let wrap = aes256_wrap_alg();
-    let kek = derive_kek(ss.as_ref(), &wrap, None)?;
-    let mut wrapped = vec![0u8; cek.len() + 8];
-    let n = AesKek::new(&AES_256, &kek[..])
-        .map_err(|_| Error::Crypto { what: "key wrap" })?
-        .wrap(cek, &mut wrapped)
-        .map_err(|_| Error::Crypto { what: "key wrap" })?
-        .len();
-    wrapped.truncate(n);
+    let wrap = AlgorithmIdentifierOwned {
+        oid: kem.wrap_oid(),
+        parameters: None,
+    };
+    let len = kek_len(&wrap.oid).ok_or(Error::Crypto { what: "key wrap" })?;
+    let kek = derive_kek(ss.as_ref(), &wrap, len, None)?;
+    let wrapped = kari::wrap_key(&wrap.oid, &kek, cek)?;
     let kemri = KemRecipientInfo {
         version: CmsVersion::V0,
         rid,
@@ -166,7 +189,7 @@ pub(crate) fn wrap_for(
             oid: HKDF_SHA256_OID,
             parameters: None,
         },
-        kek_length: KEK_LEN as u16,
+        kek_length: u16::try_from(len).map_err(|_| Error::Crypto { what: "key wrap" })?,
         ukm: None,
         wrap,
         encrypted_key: OctetString::new(wrapped)?,
@@ -211,14 +234,20 @@ pub(crate) fn parse(ori: &OtherRecipientInfo) -> Result<Option<(MlKem, KemRecipi
     if kemri.kdf.parameters.is_some() {
         return Err(Error::malformed(W, "HKDF parameters present"));
     }
-    if kemri.wrap.oid != AES256_WRAP {
+    let Some(len) = kek_len(&kemri.wrap.oid) else {
         return Err(Error::UnsupportedAlgorithm {
             what: "key wrap",
             oid: kemri.wrap.oid.to_string(),
         });
+    };
+    if kemri.wrap.parameters.is_some() {
+        return Err(Error::malformed(W, "key-wrap parameters present"));
     }
-    if usize::from(kemri.kek_length) != KEK_LEN {
-        return Err(Error::malformed(W, "kekLength is not 32 for aes256-wrap"));
+    if usize::from(kemri.kek_length) != len {
+        return Err(Error::malformed(
+            W,
+            "kekLength is not the key-wrap's key size",
+        ));
     }
     let wrapped = kemri.encrypted_key.as_bytes().len();
     if !(24..=MAX_WRAPPED).contains(&wrapped) || wrapped % 8 != 0 {
@@ -240,16 +269,14 @@ pub(crate) fn unwrap(
     let ss = key
         .decapsulate(Ciphertext::from(kemri.kem_ct.as_bytes()))
         .map_err(|_| Error::DecryptionFailed)?;
-    let kek = derive_kek(ss.as_ref(), &kemri.wrap, kemri.ukm.as_ref())?;
-    let wrapped = kemri.encrypted_key.as_bytes();
-    let mut out = Zeroizing::new(vec![0u8; wrapped.len()]);
-    let n = AesKek::new(&AES_256, &kek[..])
-        .map_err(|_| Error::DecryptionFailed)?
-        .unwrap(wrapped, &mut out)
-        .map_err(|_| Error::DecryptionFailed)?
-        .len();
-    out.truncate(n);
-    Ok(out)
+    let kek = derive_kek(
+        ss.as_ref(),
+        &kemri.wrap,
+        usize::from(kemri.kek_length),
+        kemri.ukm.as_ref(),
+    )?;
+    kari::unwrap_key(&kemri.wrap.oid, &kek, kemri.encrypted_key.as_bytes())
+        .map_err(|_| Error::DecryptionFailed)
 }
 
 #[cfg(test)]
@@ -277,22 +304,44 @@ mod tests {
         out
     }
 
-    #[test]
-    fn seed_only_private_key_is_refused_with_a_reason() {
+    /// A seed-form OneAsymmetricKey (RFC 9935 §6) for `kem` with `seed` as the [0] value.
+    fn seed_pkcs8(kem: MlKem, seed: &[u8]) -> Vec<u8> {
         let alg = AlgorithmIdentifierOwned {
-            oid: ML_KEM_768_OID,
+            oid: kem.oid(),
             parameters: None,
         };
-        let mut seed = vec![0x80, 64];
-        seed.extend([9u8; 64]);
+        let mut private = vec![0x80, seed.len() as u8];
+        private.extend(seed);
         let mut body = 0u8.to_der().unwrap();
         body.extend(alg.to_der().unwrap());
-        body.extend(OctetString::new(seed).unwrap().to_der().unwrap());
+        body.extend(OctetString::new(private).unwrap().to_der().unwrap());
         let mut der = vec![0x30, body.len() as u8];
         der.extend(body);
-        let e = crate::keys::PrivateKey::from_pkcs8_der(&der, &sealgate_mime::Limits::default())
-            .unwrap_err();
-        assert!(matches!(e, Error::InvalidKey { .. }), "{e}");
+        der
+    }
+
+    #[test]
+    fn seed_form_loads_for_each_parameter_set_and_bad_seeds_are_refused() {
+        use crate::keys::PrivateKey;
+        let limits = sealgate_mime::Limits::default();
+        for kem in [MlKem::MlKem512, MlKem::MlKem768, MlKem::MlKem1024] {
+            let key = PrivateKey::from_pkcs8_der(&seed_pkcs8(kem, &[9u8; 64]), &limits).unwrap();
+            let (k, dk) = key.ml_kem().unwrap();
+            assert_eq!(k, kem);
+            // The expanded key aws-lc-rs got works: a KEMRecipientInfo to its public key
+            // unwraps.
+            let crate::keys::PublicKey::MlKem { key: ek, .. } = key.public_key() else {
+                panic!("not an ML-KEM public key")
+            };
+            let o = ori(wrap_for(kem, ek, rid(), &[7u8; 32]).unwrap());
+            let (_, kemri) = parse(&o).unwrap().unwrap();
+            assert_eq!(&unwrap(kem, &kemri, dk).unwrap()[..], &[7u8; 32]);
+        }
+        for bad in [&[9u8; 63][..], &[9u8; 65][..], &[][..]] {
+            let e =
+                PrivateKey::from_pkcs8_der(&seed_pkcs8(MlKem::MlKem768, bad), &limits).unwrap_err();
+            assert!(matches!(e, Error::InvalidKey { .. }), "{e}");
+        }
     }
 
     fn rid() -> RecipientIdentifier {
@@ -310,7 +359,7 @@ mod tests {
 
     #[test]
     fn round_trip_both_parameter_sets_and_wrong_key_is_coarse() {
-        for kem in [MlKem::MlKem768, MlKem::MlKem1024] {
+        for kem in [MlKem::MlKem512, MlKem::MlKem768, MlKem::MlKem1024] {
             let dk = DecapsulationKey::generate(kem.lc_alg()).unwrap();
             let ek = dk.encapsulation_key().unwrap().key_bytes().unwrap();
             let cek = [0x5au8; 32];
@@ -320,8 +369,14 @@ mod tests {
             let (k, kemri) = parse(&o).unwrap().unwrap();
             assert_eq!(k, kem);
             assert_eq!(kemri.kem_ct.as_bytes().len(), kem.ciphertext_len());
-            assert_eq!(kemri.kek_length, 32);
-            assert_eq!(kemri.wrap.oid, AES256_WRAP);
+            // RFC 9936 §3: aes128-wrap for ML-KEM-512, aes256-wrap for the others.
+            let (wrap, len) = if kem == MlKem::MlKem512 {
+                (AES128_WRAP, 16)
+            } else {
+                (AES256_WRAP, 32)
+            };
+            assert_eq!(kemri.kek_length, len);
+            assert_eq!(kemri.wrap.oid, wrap);
             assert_eq!(&unwrap(k, &kemri, &dk).unwrap()[..], &cek[..]);
 
             // Another key of the same set: implicit rejection gives a pseudo-random secret,
@@ -489,13 +544,163 @@ mod tests {
         }
     }
 
+    /// The RFC 9936 example (Appendix C; files from lamps-wg/cms-kyber, see tests/data/NOTES):
+    /// every intermediate value of the ML-KEM-512 KEMRecipientInfo, then the whole
+    /// AuthEnvelopedData decrypted through the public API with the key in each form we load.
+    mod rfc9936 {
+        use super::*;
+        use crate::keys::{Certificate, PrivateKey};
+        use sealgate_mime::Limits;
+
+        fn file(name: &str) -> Vec<u8> {
+            let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/data/rfc9936/");
+            std::fs::read(format!("{dir}{name}")).unwrap()
+        }
+
+        fn hex_file(name: &str) -> Vec<u8> {
+            let text = String::from_utf8(file(name)).unwrap();
+            let digits: String = text.split_whitespace().collect();
+            crate::enveloped::kari::tests::hex(&digits)
+        }
+
+        fn pem_der(name: &str) -> Vec<u8> {
+            let blocks = crate::pem::parse_all(&file(name), 4).unwrap();
+            assert_eq!(blocks.len(), 1, "{name}");
+            blocks[0].der.to_vec()
+        }
+
+        fn key(form: &str) -> PrivateKey {
+            PrivateKey::from_pkcs8_der(
+                &pem_der(&format!("ML-KEM-512-{form}.priv")),
+                &Limits::default(),
+            )
+            .unwrap()
+        }
+
+        fn message_kemri() -> (MlKem, KemRecipientInfo) {
+            let der = pem_der("ML-KEM-512.cms");
+            let parsed = crate::enveloped::parse(&der, &Limits::default()).unwrap();
+            let mut found = parsed.recipients.iter().filter_map(|ri| match ri {
+                RecipientInfo::Ori(o) => parse(o).unwrap(),
+                _ => None,
+            });
+            let first = found.next().expect("a KEMRecipientInfo");
+            assert!(found.next().is_none());
+            first
+        }
+
+        #[test]
+        fn intermediate_values() {
+            let (kem, kemri) = message_kemri();
+            assert_eq!(kem, MlKem::MlKem512);
+            assert_eq!(kemri.kem_ct.as_bytes(), &hex_file("ciphertext.txt")[..]);
+            assert_eq!(kemri.wrap.oid, AES128_WRAP);
+            assert_eq!(kemri.kek_length, 16);
+            match &kemri.rid {
+                RecipientIdentifier::SubjectKeyIdentifier(ski) => {
+                    assert_eq!(ski.0.as_bytes(), &hex_file("ML-KEM-512.keyid")[..])
+                }
+                other => panic!("recipient by {other:?}"),
+            }
+            // Decapsulation with the expanded key gives the example's shared secret.
+            let k = key("expanded");
+            let (_, dk) = k.ml_kem().unwrap();
+            let ss = dk
+                .decapsulate(Ciphertext::from(kemri.kem_ct.as_bytes()))
+                .unwrap();
+            assert_eq!(ss.as_ref(), &hex_file("shared_secret.txt")[..]);
+            // CMSORIforKEMOtherInfo as we encode it is the example's ori_info.
+            let info = CmsOriForKemOtherInfo {
+                wrap: kemri.wrap.clone(),
+                kek_length: kemri.kek_length,
+                ukm: kemri.ukm.clone(),
+            };
+            assert_eq!(info.to_der().unwrap(), hex_file("ori_info.txt"));
+            let kek = derive_kek(ss.as_ref(), &kemri.wrap, 16, kemri.ukm.as_ref()).unwrap();
+            assert_eq!(&kek[..], &hex_file("kek.txt")[..]);
+            assert_eq!(
+                kemri.encrypted_key.as_bytes(),
+                &hex_file("encrypted_cek.txt")[..]
+            );
+            let cek = unwrap(kem, &kemri, dk).unwrap();
+            assert_eq!(&cek[..], &hex_file("cek.txt")[..]);
+        }
+
+        #[test]
+        fn seed_both_and_expanded_forms_are_the_same_key() {
+            let seed = key("seed");
+            let expanded = key("expanded");
+            let both = key("both");
+            let bytes =
+                |k: &PrivateKey| k.ml_kem().unwrap().1.key_bytes().unwrap().as_ref().to_vec();
+            assert_eq!(bytes(&seed), bytes(&expanded));
+            assert_eq!(bytes(&both), bytes(&expanded));
+            // `both` with a seed that does not give its expanded key: refused.
+            let mut pk8 = pem_der("ML-KEM-512-both.priv");
+            // The seed is 0x00 0x01 .. 0x3f (RFC 9936 Appendix C); change its last byte.
+            let at = crate::pem::find(&pk8, &(0u8..64).collect::<Vec<_>>()).unwrap() + 63;
+            pk8[at] ^= 0x80;
+            let e = PrivateKey::from_pkcs8_der(&pk8, &Limits::default()).unwrap_err();
+            assert!(e.to_string().contains("seed"), "{e}");
+        }
+
+        #[test]
+        fn message_decrypts_with_the_key_in_each_form() {
+            let der = pem_der("ML-KEM-512.cms");
+            let cert = Certificate::from_der(&pem_der("ML-KEM-512.pem")).unwrap();
+            assert!(matches!(
+                cert.public_key().unwrap(),
+                crate::keys::PublicKey::MlKem {
+                    kem: MlKem::MlKem512,
+                    ..
+                }
+            ));
+            let plaintext = file("plaintext.txt");
+            assert_eq!(plaintext, b"Hello, world!");
+            for form in ["seed", "expanded", "both"] {
+                let k = key(form);
+                assert!(k.matches(&cert), "{form}");
+                for c in [Some(&cert), None] {
+                    let d = crate::enveloped::decrypt(&der, &k, c, &Limits::default()).unwrap();
+                    assert_eq!(&d.content[..], &plaintext[..], "{form}");
+                }
+            }
+            // An expanded key whose H(ek) does not match its ek is refused at load.
+            let crate::keys::PublicKey::MlKem { key: ek, .. } = cert.public_key().unwrap() else {
+                unreachable!()
+            };
+            let mut pk8 = pem_der("ML-KEM-512-expanded.priv");
+            let h = crate::pem::find(&pk8, &ek).unwrap() + ek.len();
+            pk8[h + 5] ^= 1;
+            let e = PrivateKey::from_pkcs8_der(&pk8, &Limits::default()).unwrap_err();
+            assert!(e.to_string().contains("H(ek)"), "{e}");
+
+            // One flipped bit in the KEM ciphertext: the coarse error.
+            let (_, kemri) = message_kemri();
+            let ct = kemri.kem_ct.as_bytes();
+            let at = crate::pem::find(&der, ct).unwrap() + 100;
+            let mut bad = der.clone();
+            bad[at] ^= 0x10;
+            assert!(matches!(
+                crate::enveloped::decrypt(&bad, &key("expanded"), Some(&cert), &Limits::default()),
+                Err(Error::DecryptionFailed)
+            ));
+        }
+    }
+
     #[test]
     fn kek_depends_on_other_info() {
         let ss = [3u8; 32];
-        let wrap = aes256_wrap_alg();
-        let a = derive_kek(&ss, &wrap, None).unwrap();
+        let wrap = AlgorithmIdentifierOwned {
+            oid: AES256_WRAP,
+            parameters: None,
+        };
+        let a = derive_kek(&ss, &wrap, 32, None).unwrap();
         let ukm = OctetString::new(vec![1u8]).unwrap();
-        let b = derive_kek(&ss, &wrap, Some(&ukm)).unwrap();
+        let b = derive_kek(&ss, &wrap, 32, Some(&ukm)).unwrap();
         assert_ne!(a[..], b[..]);
+        let c = derive_kek(&ss, &wrap, 16, None).unwrap();
+        assert_eq!(c.len(), 16);
+        assert_ne!(a[..16], c[..]);
     }
 }
