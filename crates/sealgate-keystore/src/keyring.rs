@@ -113,6 +113,10 @@ pub enum Rejection {
     /// OpenPGP: learnt from Autocrypt only, and the caller does not use such keys for
     /// encryption ([`Keyring::lookup_pgp_trusted`]).
     AutocryptOnly,
+    /// OpenPGP: an Autocrypt key for the address that a newer message replaced (Autocrypt
+    /// Level 1 peer state: the key of the message with the latest effective date wins; one
+    /// from an `Autocrypt:` header beats one from gossip). Holds the key now in use.
+    AutocryptReplaced(String),
 }
 
 impl Rejection {
@@ -130,6 +134,7 @@ impl Rejection {
             Rejection::NoEncryptionKey(_) => "no-encryption-key",
             Rejection::Malformed(_) => "malformed",
             Rejection::AutocryptOnly => "autocrypt-only",
+            Rejection::AutocryptReplaced(_) => "autocrypt-replaced",
         }
     }
 }
@@ -149,6 +154,9 @@ impl std::fmt::Display for Rejection {
             Rejection::Malformed(s) => write!(f, "unreadable entry: {s}"),
             Rejection::AutocryptOnly => {
                 f.write_str("learnt from Autocrypt, not used for encryption here")
+            }
+            Rejection::AutocryptReplaced(s) => {
+                write!(f, "Autocrypt key replaced by a newer message's: {s}")
             }
         }
     }
@@ -735,6 +743,13 @@ impl Keyring {
     ) -> Result<PgpLookup> {
         let mut usable: Vec<(Candidate, pgp::Cert, (Trust, i64))> = Vec::new();
         let mut rejected = Vec::new();
+        // Autocrypt Level 1 §2.5: the peer's key is the one of its latest Autocrypt header,
+        // else of its latest gossip; other keys learnt from Autocrypt are out of date.
+        let autocrypt_key = match self.autocrypt_peer(AutocryptSource::Header, address)? {
+            Some(p) => Some(p),
+            None => self.autocrypt_peer(AutocryptSource::Gossip, address)?,
+        }
+        .map(|p| p.fingerprint);
         for rec in self.store.pgp_by_address(&index_key(address))? {
             let mut cand = Candidate {
                 id: rec.fingerprint.clone(),
@@ -774,6 +789,14 @@ impl Keyring {
             }
             if rec.trust == Trust::Autocrypt && !autocrypt {
                 cand.verdict = Err(Rejection::AutocryptOnly);
+                rejected.push(cand);
+                continue;
+            }
+            if rec.trust == Trust::Autocrypt
+                && let Some(current) = &autocrypt_key
+                && *current != rec.fingerprint
+            {
+                cand.verdict = Err(Rejection::AutocryptReplaced(current.clone()));
                 rejected.push(cand);
                 continue;
             }
@@ -942,6 +965,7 @@ impl Keyring {
             .filter(|h| h.is_named("From"))
             .flat_map(|h| sealgate_mime::mailboxes(h.raw_value()))
             .collect();
+        let entity_date = entity.header("Date").map(|d| d.trim().to_owned());
         let mut report = HarvestReport::default();
         let mut batch = Batch::default();
 
@@ -991,7 +1015,8 @@ impl Keyring {
 
         // OpenPGP: attached keys and Autocrypt, only for the sender's own address (a key for
         // someone else in a message is an attempt to plant it).
-        let mut pgp_found: Vec<(pgp::Cert, Trust)> = Vec::new();
+        // With an Autocrypt key, the change to its peer state (made only if the key is taken).
+        let mut pgp_found: Vec<(pgp::Cert, Trust, Option<Change>)> = Vec::new();
         let mut pending = HashMap::new();
         let mut stack = vec![entity];
         let mut seen_parts = 0usize;
@@ -1013,7 +1038,7 @@ impl Keyring {
                     .and_then(|b| pgp::Cert::load_all(&b, limits).map_err(|e| e.to_string()))
                 {
                     Ok(certs) => {
-                        pgp_found.extend(certs.into_iter().map(|c| (c, Trust::Unverified)))
+                        pgp_found.extend(certs.into_iter().map(|c| (c, Trust::Unverified, None)))
                     }
                     Err(e) => report
                         .skipped
@@ -1040,9 +1065,23 @@ impl Keyring {
                 );
                 report.skipped.extend(why);
                 if let Some(h) = chosen {
+                    let effective = effective_date(&entity_date, at);
                     match pgp::Cert::load_all(&h.keydata, limits) {
                         Ok(mut certs) if certs.len() == 1 => {
-                            pgp_found.push((certs.remove(0), Trust::Autocrypt));
+                            let cert = certs.remove(0);
+                            match self.autocrypt_update(
+                                AutocryptSource::Header,
+                                from,
+                                effective,
+                                &cert,
+                            )? {
+                                Some(change) => {
+                                    pgp_found.push((cert, Trust::Autocrypt, Some(change)));
+                                }
+                                None => report.skipped.push(format!(
+                                    "Autocrypt header: older than the last one seen from {from}"
+                                )),
+                            }
                         }
                         Ok(_) => report.skipped.push(
                             "Autocrypt header: keydata must hold exactly one certificate".into(),
@@ -1056,7 +1095,7 @@ impl Keyring {
                     .push("Autocrypt header ignored: From is not exactly one address".into());
             }
         }
-        for (cert, trust) in pgp_found {
+        for (cert, trust, peer) in pgp_found {
             let sender_ok = senders.iter().any(|s| cert.has_address(s));
             if !sender_ok {
                 report.skipped.push(format!(
@@ -1065,6 +1104,7 @@ impl Keyring {
                 ));
                 continue;
             }
+            batch.changes.extend(peer);
             report.pgp_certificates.push(cert.fingerprint());
             batch.changes.push(self.pgp_change(
                 &cert,
@@ -1095,6 +1135,10 @@ impl Keyring {
         let limits = &self.limits;
         let entity = sealgate_mime::Entity::parse(decrypted, limits)
             .map_err(|e| Error::Backend(format!("harvest gossip: {e}")))?;
+        let effective = effective_date(
+            &entity.header("Date").map(|d| d.trim().to_owned()),
+            SystemTime::now(),
+        );
         let prov = Provenance {
             source: format!("gossip:{source}"),
             by: "harvest".into(),
@@ -1146,6 +1190,16 @@ impl Keyring {
                 ));
                 continue;
             }
+            match self.autocrypt_update(AutocryptSource::Gossip, &g.addr, effective, &cert)? {
+                Some(change) => batch.changes.push(change),
+                None => {
+                    report.skipped.push(format!(
+                        "gossip for {}: older than the last gossip seen",
+                        g.addr
+                    ));
+                    continue;
+                }
+            }
             report.pgp_certificates.push(cert.fingerprint());
             batch.changes.push(self.pgp_change(
                 &cert,
@@ -1159,6 +1213,82 @@ impl Keyring {
             self.store.apply(batch)?;
         }
         Ok(report)
+    }
+}
+
+/// Where an Autocrypt key came from: the sender's own `Autocrypt:` header, or gossip about
+/// a recipient inside an encrypted message.
+#[derive(Clone, Copy, Debug)]
+enum AutocryptSource {
+    Header,
+    Gossip,
+}
+
+/// The Autocrypt peer state (Autocrypt Level 1 §2.3, §2.4) of one address and source: the
+/// effective date of the newest message that gave a key, and that key. Kept in the store's
+/// metadata (`autocrypt-peer:header:<addr>` = `"<unix seconds> <fingerprint>"`), so every node
+/// on a shared store sees the same state.
+struct AutocryptPeer {
+    at: i64,
+    fingerprint: String,
+}
+
+fn autocrypt_peer_key(source: AutocryptSource, address: &str) -> String {
+    let kind = match source {
+        AutocryptSource::Header => "header",
+        AutocryptSource::Gossip => "gossip",
+    };
+    format!("autocrypt-peer:{kind}:{}", index_key(address))
+}
+
+/// Autocrypt's effective date of a message: its Date, or `now` when that is later or the field
+/// is missing or unreadable.
+fn effective_date(date: &Option<String>, now: SystemTime) -> i64 {
+    let now = unix(now);
+    date.as_deref()
+        .and_then(sealgate_mime::parse_date)
+        .map_or(now, |d| d.min(now))
+}
+
+impl Keyring {
+    fn autocrypt_peer(
+        &self,
+        source: AutocryptSource,
+        address: &str,
+    ) -> Result<Option<AutocryptPeer>> {
+        let Some(value) = self.store.meta(&autocrypt_peer_key(source, address))? else {
+            return Ok(None);
+        };
+        Ok(std::str::from_utf8(&value)
+            .ok()
+            .and_then(|t| t.split_once(' '))
+            .and_then(|(at, fpr)| {
+                Some(AutocryptPeer {
+                    at: at.parse().ok()?,
+                    fingerprint: fpr.to_owned(),
+                })
+            }))
+    }
+
+    /// The metadata change that makes `cert` the peer's Autocrypt key as of `effective`, or
+    /// `None` when a message with a later effective date already gave one (a message delivered
+    /// out of order must not bring an old key back).
+    fn autocrypt_update(
+        &self,
+        source: AutocryptSource,
+        address: &str,
+        effective: i64,
+        cert: &pgp::Cert,
+    ) -> Result<Option<Change>> {
+        if let Some(peer) = self.autocrypt_peer(source, address)?
+            && effective < peer.at
+        {
+            return Ok(None);
+        }
+        Ok(Some(Change::Meta(
+            autocrypt_peer_key(source, address),
+            format!("{effective} {}", cert.fingerprint()).into_bytes(),
+        )))
     }
 }
 

@@ -550,6 +550,94 @@ fn harvests_gossip_for_recipients_only_and_never_downgrades(fresh: Fresh<'_>) {
     );
 }
 
+/// Autocrypt Level 1 peer state: the key of the message with the latest effective date (its
+/// Date, clamped to now) is used, whatever the keys' creation times; an older message that
+/// arrives late does not bring its key back; the sender's own header beats gossip about it.
+fn autocrypt_newer_message_replaces_older_key(fresh: Fresh<'_>) {
+    use base64::Engine as _;
+    use sequoia_openpgp::serialize::SerializeInto;
+    let (_b, k) = fresh_keyring(fresh);
+    let make =
+        || pgp::SecretKey::generate("Erin <erin@example.org>", pgp::KeyKind::Cv25519).unwrap();
+    let old_key = make();
+    // One second apart, so that "newest created" and "newest message" disagree below.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let new_key = make();
+    let kd = |c: &pgp::SecretKey| {
+        base64::engine::general_purpose::STANDARD.encode(c.cert().as_sequoia().to_vec().unwrap())
+    };
+    let msg = |date: &str, key: &pgp::SecretKey| {
+        format!(
+            "From: erin@example.org\r\nDate: {date}\r\n\
+             Autocrypt: addr=erin@example.org; keydata={}\r\n\r\nhi\r\n",
+            kd(key)
+        )
+    };
+    let now = SystemTime::now();
+    let selected = || {
+        k.lookup_pgp("erin@example.org", now)
+            .unwrap()
+            .selected
+            .map(|c| c.fingerprint())
+    };
+    // The newer key first, in an older message; then the older key in a newer one.
+    k.harvest_message(
+        msg("Mon, 1 Jun 2026 10:00:00 +0000", &new_key).as_bytes(),
+        now,
+    )
+    .unwrap();
+    assert_eq!(selected(), Some(new_key.cert().fingerprint()));
+    k.harvest_message(
+        msg("Tue, 2 Jun 2026 10:00:00 +0000", &old_key).as_bytes(),
+        now,
+    )
+    .unwrap();
+    assert_eq!(selected(), Some(old_key.cert().fingerprint()));
+    let l = k.lookup_pgp("erin@example.org", now).unwrap();
+    let replaced = l
+        .candidates
+        .iter()
+        .find(|c| c.id == new_key.cert().fingerprint())
+        .unwrap();
+    assert_eq!(
+        replaced.verdict,
+        Err(Rejection::AutocryptReplaced(old_key.cert().fingerprint()))
+    );
+    // A message from before that, delivered late: ignored, with the reason.
+    let r = k
+        .harvest_message(
+            msg("Sun, 31 May 2026 10:00:00 +0000", &new_key).as_bytes(),
+            now,
+        )
+        .unwrap();
+    assert!(r.pgp_certificates.is_empty());
+    assert!(
+        r.skipped.iter().any(|s| s.contains("older")),
+        "{:?}",
+        r.skipped
+    );
+    assert_eq!(selected(), Some(old_key.cert().fingerprint()));
+    // A Date in the future counts as now: it cannot pin a key against later mail.
+    k.harvest_message(
+        msg("Fri, 1 Jan 2100 00:00:00 +0000", &new_key).as_bytes(),
+        now,
+    )
+    .unwrap();
+    assert_eq!(selected(), Some(new_key.cert().fingerprint()));
+    // Gossip about Erin (newer than all of that) does not beat her own header.
+    let gossip = format!(
+        "From: zoe@example.org\r\nTo: erin@example.org\r\nDate: {}\r\n\
+         Autocrypt-Gossip: addr=erin@example.org; keydata={}\r\n\r\nx",
+        sealgate_mime::format_date(SystemTime::now()),
+        kd(&old_key)
+    );
+    let r = k
+        .harvest_gossip(gossip.as_bytes(), &["erin@example.org".into()], "<g1@x>")
+        .unwrap();
+    assert_eq!(r.pgp_certificates, vec![old_key.cert().fingerprint()]);
+    assert_eq!(selected(), Some(new_key.cert().fingerprint()));
+}
+
 #[test]
 fn schema_version_and_reopen() {
     let dir = tempfile::tempdir().unwrap();
@@ -694,6 +782,7 @@ on_every_backend!(
     harvests_verified_signatures_only_and_idempotently,
     harvests_autocrypt_and_attached_keys_of_the_sender_only,
     harvests_gossip_for_recipients_only_and_never_downgrades,
+    autocrypt_newer_message_replaces_older_key,
     paths_are_checked_at_import_and_reused_or_rebuilt_at_lookup,
     meta_if_absent_keeps_and_meta_replaces,
 );

@@ -449,6 +449,107 @@ pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
+/// Day count since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil,
+/// the inverse of [`civil_from_days`]).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(m);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Seconds since the Unix epoch of an RFC 5322 §3.3 date-time (`Tue, 1 Jul 2003 10:52:37
+/// +0200`), with the obsolete forms of §4.3 that mail still carries: no day of week, two- and
+/// three-digit years, seconds left out, the named zones (`UT`, `GMT`, `EST` ... `PDT`; military
+/// letters and unknown names count as `-0000`), comments in parentheses. `None` for anything
+/// else (a field no one can order by), never a panic.
+pub fn parse_date(value: &str) -> Option<i64> {
+    // Comments out (not nested more than the field is long), commas and runs of blanks to one.
+    let mut text = String::with_capacity(value.len());
+    let mut depth = 0usize;
+    for c in value.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' if depth > 0 => depth -= 1,
+            _ if depth > 0 => {}
+            ',' => text.push(' '),
+            c => text.push(c),
+        }
+    }
+    let mut words: Vec<&str> = text.split_whitespace().collect();
+    if let Some(first) = words.first()
+        && first.chars().all(|c| c.is_ascii_alphabetic())
+    {
+        words.remove(0); // day of week: not checked (many senders get it wrong)
+    }
+    let [day, month, year, time, zone @ ..] = words.as_slice() else {
+        return None;
+    };
+    let num = |s: &str, max_len: usize| -> Option<i64> {
+        (!s.is_empty() && s.len() <= max_len && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse().ok())
+            .flatten()
+    };
+    let d = u32::try_from(num(day, 2)?).ok()?;
+    const MONTHS: [&str; 12] = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ];
+    let m = MONTHS
+        .iter()
+        .position(|n| n.eq_ignore_ascii_case(month))
+        .and_then(|i| u32::try_from(i + 1).ok())?;
+    let y = match (num(year, 4)?, year.len()) {
+        (y, 2) if y < 50 => 2000 + y,
+        (y, 2 | 3) => 1900 + y,
+        (y, 4) => y,
+        _ => return None,
+    };
+    let hms: Vec<&str> = time.split(':').collect();
+    let (h, mi, sec) = match hms.as_slice() {
+        [h, mi] => (num(h, 2)?, num(mi, 2)?, 0),
+        [h, mi, s] => (num(h, 2)?, num(mi, 2)?, num(s, 2)?),
+        _ => return None,
+    };
+    let days_in_month = match m {
+        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    };
+    // 60 seconds: a leap second.
+    if d == 0 || d > days_in_month || h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    let offset = match zone.first().copied() {
+        None => 0,
+        Some(z) if z.len() == 5 && (z.starts_with('+') || z.starts_with('-')) => {
+            let hh = num(&z[1..3], 2)?;
+            let mm = num(&z[3..5], 2)?;
+            if mm > 59 {
+                return None;
+            }
+            let o = hh * 3600 + mm * 60;
+            if z.starts_with('-') { -o } else { o }
+        }
+        Some(z) => {
+            let hours = match z.to_ascii_uppercase().as_str() {
+                "EDT" => -4,
+                "EST" | "CDT" => -5,
+                "CST" | "MDT" => -6,
+                "MST" | "PDT" => -7,
+                "PST" => -8,
+                _ if z.chars().all(|c| c.is_ascii_alphabetic()) => 0,
+                _ => return None,
+            };
+            hours * 3600
+        }
+    };
+    Some(days_from_civil(y, m, d) * 86_400 + h * 3600 + mi * 60 + sec - offset)
+}
+
 /// RFC 3339 date-time in UTC with second precision (`2026-12-02T06:30:00Z`) of a count of
 /// seconds since the Unix epoch (negative: before it).
 pub fn format_rfc3339(secs: i64) -> String {
@@ -466,6 +567,59 @@ pub fn format_rfc3339(secs: i64) -> String {
 mod tests {
     use super::*;
     use crate::{Entity, Limits};
+
+    #[test]
+    fn parse_date_reads_what_format_date_writes_and_the_obsolete_forms() {
+        for secs in [
+            0u64,
+            951_782_400,
+            1_057_049_557,
+            1_796_000_000,
+            4_102_444_799,
+        ] {
+            let t = UNIX_EPOCH + std::time::Duration::from_secs(secs);
+            assert_eq!(parse_date(&format_date(t)), Some(secs as i64), "{secs}");
+        }
+        // RFC 5322 Appendix A examples and obsolete forms (§4.3).
+        assert_eq!(
+            parse_date("Fri, 21 Nov 1997 09:55:06 -0600"),
+            Some(880_127_706)
+        );
+        assert_eq!(parse_date("21 Nov 97 09:55:06 GMT"), Some(880_106_106));
+        assert_eq!(
+            parse_date("Thu,\r\n 13\r\n  Feb\r\n    1969\r\n 23:32\r\n -0330 (Newfoundland Time)"),
+            Some(-27_723_480)
+        );
+        assert_eq!(
+            parse_date("Tue, 1 Jul 2003 10:52:37 +0200"),
+            Some(1_057_049_557)
+        );
+        assert_eq!(parse_date("1 Jul 2003 03:52:37 PDT"), Some(1_057_056_757));
+        assert_eq!(
+            parse_date("Tue, 01 Jul 103 10:52 +0000"),
+            Some(1_057_056_720)
+        );
+        assert_eq!(parse_date("Tue, 1 Jul 2003 10:52:37"), Some(1_057_056_757));
+        for bad in [
+            "",
+            "yesterday",
+            "32 Jan 2020 00:00:00 +0000",
+            "29 Feb 2021 00:00:00 +0000",
+            "1 Foo 2020 00:00:00 +0000",
+            "1 Jan 2020 24:00:00 +0000",
+            "1 Jan 2020 10:00:00 +0099",
+            "1 Jan 2020 10:00:00 +00",
+            "1 Jan 20200 10:00:00 +0000",
+            "1 Jan 2020 1:2:3:4 +0000",
+            "((((",
+        ] {
+            assert_eq!(parse_date(bad), None, "{bad:?}");
+        }
+        assert_eq!(
+            parse_date("29 Feb 2024 00:00:00 +0000"),
+            Some(1_709_164_800)
+        );
+    }
 
     #[test]
     fn dates_and_ids() {

@@ -17,7 +17,7 @@ mod transfer;
 pub use canonical::{CanonicalWriter, canonicalize_crlf, is_canonical};
 pub use compose::{
     MessageBuilder, Part, civil_from_days, encode_mailbox, encode_text, filename_param,
-    format_date, format_rfc3339, message_id,
+    format_date, format_rfc3339, message_id, parse_date,
 };
 pub use edit::rewrite_header;
 pub use entity::Entity;
