@@ -37,6 +37,8 @@ fn exercise(data: &[u8], limits: &Limits) {
     let _ = mime::parse_multipart_signed(data, limits);
     let _ = mime::parse_pkcs7_mime(data, limits);
     let _ = mime::canonicalize_crlf(data);
+    // The Date parser (Autocrypt's effective date) on any text.
+    let _ = mime::parse_date(&String::from_utf8_lossy(data));
 }
 
 fn walk(e: &Entity<'_>, limits: &Limits) {

@@ -58,6 +58,7 @@ mod tests {
         let _ = parse_pkcs7_mime(raw, limits);
         let _ = parse_pgp_encrypted(raw, limits);
         let _ = find_inline_pgp(raw, limits);
+        let _ = parse_date(&String::from_utf8_lossy(raw));
         let _ = split_for_protection(raw, limits);
         if let Ok(out) = make_seven_bit(raw, limits) {
             let _ = Entity::parse(&out, limits);
