@@ -88,8 +88,11 @@ pub struct HeaderProtection {
 /// returned fields are to be added to the outer header (the obscured Subject).
 ///
 /// `legacy_display` adds a Legacy Display Element (the real Subject at the top of the body)
-/// when the message is encrypted, has a Subject, and its inner entity is a single `text/plain`
-/// or `text/html` part without a base64/quoted-printable encoding; otherwise none is added.
+/// when the message is encrypted and has a Subject, to each main body part (RFC 9788 §4.2: the
+/// entity itself when it is a text part; in a `multipart/alternative` every alternative, in
+/// any other multipart its first part, looked into recursively) that is `text/plain` or
+/// `text/html` without a base64/quoted-printable encoding; each part that gets one is marked
+/// `hp-legacy-display="1"`. Parts it cannot put one into are left alone.
 pub fn apply_header_protection(
     parts: &mut ProtectedParts<'_>,
     mode: HpMode,
@@ -138,6 +141,9 @@ pub fn apply_header_protection(
         && let Some(subject) = subject.filter(|s| !s.is_empty())
     {
         lde = add_legacy_display(parts, &subject);
+        if !lde {
+            add_legacy_display_inside(parts, &subject);
+        }
     }
     let mut content = add_content_type_param(&parts.header, "hp", mode.param());
     if lde {
@@ -155,6 +161,96 @@ fn add_legacy_display(parts: &mut ProtectedParts<'_>, subject: &str) -> bool {
     let Ok(entity) = Entity::parse(&parts.header, &limits) else {
         return false;
     };
+    match with_legacy_display(&entity, parts.body.as_ref(), subject) {
+        Some(body) => {
+            parts.body = Cow::Owned(body);
+            true
+        }
+        None => false,
+    }
+}
+
+/// The main body parts of `entity` (RFC 9788 §4.2, "main body part"): the entity itself when
+/// it is not multipart; every alternative of a `multipart/alternative`; the first part of any
+/// other multipart; each looked into again. Bounded by `limits` (depth and part count).
+fn main_body_parts<'a>(entity: &Entity<'a>, limits: &Limits, out: &mut Vec<Entity<'a>>) {
+    let ct = entity.content_type();
+    if !ct.is_multipart() {
+        out.push(entity.clone());
+        return;
+    }
+    let Ok(children) = entity.parts(limits) else {
+        return;
+    };
+    if ct.mime_type.eq_ignore_ascii_case("multipart/alternative") {
+        for c in &children {
+            main_body_parts(c, limits, out);
+        }
+    } else if let Some(first) = children.first() {
+        main_body_parts(first, limits, out);
+    }
+}
+
+/// Where `part` (a subslice of `whole`) starts in `whole`.
+fn offset_in(whole: &[u8], part: &[u8]) -> Option<usize> {
+    let start = (part.as_ptr() as usize).checked_sub(whole.as_ptr() as usize)?;
+    (start + part.len() <= whole.len()).then_some(start)
+}
+
+/// Replaces, in `whole`, each `(range, bytes)` (ranges sorted and disjoint).
+fn splice(whole: &[u8], edits: Vec<(std::ops::Range<usize>, Vec<u8>)>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(whole.len() + edits.iter().map(|e| e.1.len()).sum::<usize>());
+    let mut at = 0;
+    for (range, bytes) in edits {
+        out.extend_from_slice(whole.get(at..range.start).unwrap_or_default());
+        out.extend_from_slice(&bytes);
+        at = range.end;
+    }
+    out.extend_from_slice(whole.get(at..).unwrap_or_default());
+    out
+}
+
+/// For a multipart inner entity: a Legacy Display Element in each main body part that can take
+/// one, that part's Content-Type marked `hp-legacy-display="1"`.
+fn add_legacy_display_inside(parts: &mut ProtectedParts<'_>, subject: &str) {
+    let limits = Limits::default();
+    let whole = [&parts.header[..], parts.body.as_ref()].concat();
+    let Ok(entity) = Entity::parse(&whole, &limits) else {
+        return;
+    };
+    if !entity.content_type().is_multipart() {
+        return;
+    }
+    let mut leaves = Vec::new();
+    main_body_parts(&entity, &limits, &mut leaves);
+    let mut edits = Vec::new();
+    for leaf in &leaves {
+        let (Some(start), Some(body_at)) = (
+            offset_in(&whole, leaf.header_block()),
+            offset_in(&whole, leaf.body()),
+        ) else {
+            continue;
+        };
+        let Some(body) = with_legacy_display(leaf, leaf.body(), subject) else {
+            continue;
+        };
+        let mut bytes = add_content_type_param(leaf.header_block(), "hp-legacy-display", "1");
+        bytes.extend_from_slice(&body);
+        edits.push((start..body_at + leaf.body().len(), bytes));
+    }
+    if edits.is_empty() {
+        return;
+    }
+    edits.sort_by_key(|e| e.0.start);
+    let header_len = parts.header.len();
+    let new = splice(&whole, edits);
+    parts.body = Cow::Owned(new.get(header_len..).unwrap_or_default().to_vec());
+}
+
+/// `body` of the text part `entity` with the Legacy Display Element in front (text/plain) or
+/// after `<body>` (text/html); `None` when the part is not one it can do that to (another type,
+/// a base64/quoted-printable encoding, a non-ASCII Subject in a non-UTF-8 part).
+fn with_legacy_display(entity: &Entity<'_>, body: &[u8], subject: &str) -> Option<Vec<u8>> {
     let ct = entity.content_type();
     let identity = entity
         .transfer_encoding()
@@ -164,11 +260,10 @@ fn add_legacy_display(parts: &mut ProtectedParts<'_>, subject: &str) -> bool {
             .param("charset")
             .is_some_and(|c| c.eq_ignore_ascii_case("utf-8"));
     if !identity || !utf8_ok {
-        return false;
+        return None;
     }
     let mime = ct.mime_type.to_ascii_lowercase();
     let subject = subject.replace(['\r', '\n'], " ");
-    let body = parts.body.as_ref();
     let new_body = match mime.as_str() {
         "text/plain" => {
             let mut b = format!("Subject: {subject}\r\n\r\n").into_bytes();
@@ -193,10 +288,9 @@ fn add_legacy_display(parts: &mut ProtectedParts<'_>, subject: &str) -> bool {
             b.extend_from_slice(body.get(at..).unwrap_or_default());
             b
         }
-        _ => return false,
+        _ => return None,
     };
-    parts.body = Cow::Owned(new_body);
-    true
+    Some(new_body)
 }
 
 fn html_escape(s: &str) -> String {
@@ -294,26 +388,38 @@ pub fn unprotect_headers(
     }
     out.extend_from_slice(b"\r\n");
     let body = inner.body();
-    let ct = inner.content_type();
-    let lde = report
+    let rfc9788 = report
         .as_ref()
-        .is_some_and(|r| r.scheme.starts_with("rfc9788"))
-        && ct
-            .param("hp-legacy-display")
-            .is_some_and(|v| v.trim() == "1");
-    match lde
-        .then(|| legacy_display_range(&ct.mime_type, body))
-        .flatten()
-    {
-        Some((start, end)) => {
-            out.extend_from_slice(body.get(..start).unwrap_or_default());
-            out.extend_from_slice(body.get(end..).unwrap_or_default());
-            if let Some(r) = report.as_mut() {
-                r.legacy_display_removed = true;
-            }
-        }
-        None => out.extend_from_slice(body),
+        .is_some_and(|r| r.scheme.starts_with("rfc9788"));
+    // The Legacy Display Elements of the main body parts marked hp-legacy-display="1" (RFC
+    // 9788 §4.5.3.3): the entity itself, or parts inside it.
+    let mut leaves = Vec::new();
+    if rfc9788 {
+        main_body_parts(&inner, limits, &mut leaves);
     }
+    let mut edits = Vec::new();
+    for leaf in &leaves {
+        let ct = leaf.content_type();
+        if !ct
+            .param("hp-legacy-display")
+            .is_some_and(|v| v.trim() == "1")
+        {
+            continue;
+        }
+        let Some(at) = offset_in(body, leaf.body()) else {
+            continue;
+        };
+        if let Some((start, end)) = legacy_display_range(&ct.mime_type, leaf.body()) {
+            edits.push((at + start..at + end, Vec::new()));
+        }
+    }
+    if !edits.is_empty()
+        && let Some(r) = report.as_mut()
+    {
+        r.legacy_display_removed = true;
+    }
+    edits.sort_by_key(|e| e.0.start);
+    out.extend_from_slice(&splice(body, edits));
     Ok((out, report))
 }
 
@@ -537,9 +643,59 @@ mod tests {
             String::from_utf8_lossy(&msg)
         );
 
-        // base64 bodies and multiparts get no element
+        // base64 bodies get no element
         let b64 = b"Subject: s\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\nSGk=\r\n";
         let (_, entity) = protect(b64, HpMode::Cipher, true);
+        assert!(!String::from_utf8(entity).unwrap().contains("legacy"));
+    }
+
+    /// RFC 9788 §4.2: in a multipart message the element goes into each main body part (every
+    /// alternative; the first part of a mixed), that part marked; attachments are untouched;
+    /// unprotecting gives the original body back byte for byte.
+    #[test]
+    fn legacy_display_element_in_multipart_main_body_parts() {
+        let limits = Limits::default();
+        let body = "--m\r\nContent-Type: multipart/alternative; boundary=a\r\n\r\n\
+            --a\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHi\r\n\
+            --a\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<html><body><p>Hi</p></body></html>\r\n\
+            --a--\r\n\
+            --m\r\nContent-Type: text/plain; name=notes.txt\r\nContent-Disposition: attachment\r\n\r\nnot the body\r\n\
+            --m--\r\n";
+        let msg = format!(
+            "From: a@example.com\r\nTo: b@example.org\r\nSubject: Secret plans\r\n\
+             MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=m\r\n\r\n{body}"
+        );
+        let (outer, entity) = protect(msg.as_bytes(), HpMode::Cipher, true);
+        let e = String::from_utf8(entity.clone()).unwrap();
+        assert_eq!(e.matches("hp-legacy-display=\"1\"").count(), 2, "{e}");
+        assert!(
+            e.contains("\r\n\r\nSubject: Secret plans\r\n\r\nHi\r\n--a"),
+            "{e}"
+        );
+        assert!(
+            e.contains("<body><div class=\"header-protection-legacy-display\"><pre>Subject: Secret plans</pre></div><p>Hi</p>"),
+            "{e}"
+        );
+        assert!(e.contains("attachment\r\n\r\nnot the body\r\n"), "{e}");
+        // The top-level Content-Type has hp, not the marker; the whole still parses.
+        let top = Entity::parse(&entity, &limits).unwrap();
+        assert!(top.content_type().param("hp-legacy-display").is_none());
+        assert_eq!(top.parts(&limits).unwrap().len(), 2);
+
+        let outer_msg = [&outer[..], b"\r\n"].concat();
+        let oe = Entity::parse(&outer_msg, &limits).unwrap();
+        let (back, hp) = unprotect_headers(oe.headers(), &entity, &limits).unwrap();
+        assert!(hp.unwrap().legacy_display_removed);
+        let back = String::from_utf8(back).unwrap();
+        assert!(back.contains("Subject: Secret plans\r\n"), "{back}");
+        let back_body = &back[back.find("\r\n\r\n").unwrap() + 4..];
+        // The markers stay on the parts (harmless parameters); the elements are gone.
+        assert_eq!(back_body.replace(";\r\n hp-legacy-display=\"1\"", ""), body);
+
+        // A first part that cannot take one (base64): nothing is added anywhere.
+        let b64 = "From: a@example.com\r\nSubject: s\r\nContent-Type: multipart/mixed; boundary=m\r\n\r\n\
+            --m\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\nSGk=\r\n--m--\r\n";
+        let (_, entity) = protect(b64.as_bytes(), HpMode::Cipher, true);
         assert!(!String::from_utf8(entity).unwrap().contains("legacy"));
     }
 

@@ -223,8 +223,9 @@ struct EncryptArgs {
     /// encryption (inside the signature when signing), the outer Subject becomes "[...]".
     #[arg(long)]
     protect_headers: bool,
-    /// With --protect-headers: show the real Subject at the top of a single-part text body
-    /// (Legacy Display Element) for clients that do not read header protection.
+    /// With --protect-headers: show the real Subject at the top of the main text body part(s)
+    /// (Legacy Display Element, RFC 9788 §4.2: every alternative of a multipart/alternative,
+    /// the first part of a multipart/mixed) for clients that do not read header protection.
     #[arg(long, requires = "protect_headers")]
     legacy_display: bool,
     /// Sign first with this private key (sign-then-encrypt); needs --sign-cert.
