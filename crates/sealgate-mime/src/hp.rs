@@ -400,9 +400,9 @@ pub fn unprotect_headers(
     let mut edits = Vec::new();
     for leaf in &leaves {
         let ct = leaf.content_type();
-        if !ct
+        if ct
             .param("hp-legacy-display")
-            .is_some_and(|v| v.trim() == "1")
+            .is_none_or(|v| v.trim() != "1")
         {
             continue;
         }
