@@ -1628,6 +1628,39 @@ fn encrypt_triple_wrap_with_another_outer_signer() {
     assert!(outer.contains("signature: INVALID"), "{report}");
     assert!(inner.contains("CN=alice"), "{report}");
     assert!(inner.contains("signature: valid"), "{report}");
+
+    // With erin named as an allowed outer signer (a gateway identity), both commands accept
+    // the layer; naming someone else does not.
+    let decrypt_with = |outer: &dyn AsRef<std::ffi::OsStr>| {
+        sg(
+            &[
+                &"decrypt",
+                &"--key",
+                &w.bob.key,
+                &"--cert",
+                &w.bob.cert,
+                &"--trust",
+                &w.pki.root,
+                &"--outer-signer",
+                outer,
+            ],
+            &wrapped,
+        )
+    };
+    let o = decrypt_with(&w.erin.cert);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = decrypt_with(&w.bob.cert);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let verify_with = |outer: Option<&dyn AsRef<std::ffi::OsStr>>| {
+        let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![&"verify", &"--trust", &w.pki.root];
+        if let Some(o) = outer {
+            args.extend([&"--outer-signer" as &dyn AsRef<std::ffi::OsStr>, o]);
+        }
+        sg(&args, &wrapped).status.code()
+    };
+    assert_eq!(verify_with(None), Some(1));
+    assert_eq!(verify_with(Some(&w.erin.cert)), Some(0));
+    assert_eq!(verify_with(Some(&w.bob.cert)), Some(1));
 }
 
 #[test]

@@ -41,5 +41,6 @@ pub use signed::{
     verify,
 };
 pub use triple::{
-    TripleUnwrapped, TripleWrapOptions, is_triple_wrapped, triple_wrap, unwrap_triple, verify_outer,
+    TripleUnwrapped, TripleWrapOptions, is_triple_wrapped, outer_is_valid, triple_wrap,
+    unwrap_triple, verify_outer,
 };

@@ -94,6 +94,39 @@ impl TripleUnwrapped {
         self.outer.verification.is_valid()
             && self.inner().is_some_and(|s| s.verification.is_valid())
     }
+
+    /// [`is_valid`](Self::is_valid) for a triple wrap whose outer signature may be a gateway's
+    /// or a mail list agent's (RFC 2634 §1.1): the outer signature as [`outer_is_valid`] says
+    /// with `outer_signers`, the inner one fully valid (its signer is the From address).
+    pub fn is_valid_with_outer_signers(&self, outer_signers: &[Certificate]) -> bool {
+        outer_is_valid(&self.outer, outer_signers)
+            && self.inner().is_some_and(|s| s.verification.is_valid())
+    }
+}
+
+/// True when the outer signature of a triple wrap is valid, or fails only the signer-address
+/// check with a signer certificate that is one of `outer_signers`: the identities (a gateway,
+/// a mail list agent) allowed to sign the outer layer for an author whose address they do not
+/// carry (RFC 2634 §1.1). Every other check (signature, chain to the trust store, validity,
+/// key usage) must pass as always; the signer-address check is the only one relaxed, and only
+/// for those certificates. With no `outer_signers` this is `verification.is_valid()`.
+pub fn outer_is_valid(outer: &VerifiedMessage, outer_signers: &[Certificate]) -> bool {
+    use crate::signed::CheckName;
+    let signers = &outer.verification.signers;
+    !signers.is_empty()
+        && signers.iter().all(|s| {
+            s.is_valid()
+                || (s
+                    .certificate
+                    .as_ref()
+                    .is_some_and(|c| outer_signers.contains(c))
+                    && !s.checks.is_empty()
+                    && s.checks.iter().all(|c| {
+                        c.passed
+                            || c.name == CheckName::ValidNow
+                            || c.name == CheckName::SignerAddress
+                    }))
+        })
 }
 
 /// Check the outer signature of a triple-wrapped message without decrypting it (what a
@@ -276,6 +309,31 @@ mod tests {
         assert_eq!(failed, vec![CheckName::SignerAddress]);
         assert!(!u.is_valid());
         assert!(u.inner().unwrap().verification.is_valid());
+        // Named as an allowed outer signer, the gateway's signature counts; another
+        // certificate in that list does not make it count.
+        assert!(u.is_valid_with_outer_signers(std::slice::from_ref(&p.gateway.cert)));
+        assert!(outer_is_valid(
+            &u.outer,
+            std::slice::from_ref(&p.gateway.cert)
+        ));
+        assert!(!u.is_valid_with_outer_signers(std::slice::from_ref(&p.alice.cert)));
+        assert!(!outer_is_valid(&u.outer, &[]));
+        // An outer signature by the author stays valid with or without the list.
+        let w = wrap(&p, &p.alice, &TripleWrapOptions::default());
+        let u = unwrap_triple(&w, &p.bob.key, None, &trust, None, &limits).unwrap();
+        assert!(u.is_valid() && u.is_valid_with_outer_signers(&[]));
+        assert!(u.is_valid_with_outer_signers(std::slice::from_ref(&p.gateway.cert)));
+    }
+
+    #[test]
+    fn an_allowed_outer_signer_does_not_excuse_a_broken_outer_signature() {
+        let p = pki();
+        let limits = Limits::default();
+        let w = wrap(&p, &p.gateway, &TripleWrapOptions::default());
+        // Without the CA among the anchors the chain check fails too: not excused.
+        let no_anchor = TrustStore::new(vec![]);
+        let o = verify_outer(&w, &no_anchor, None, &limits).unwrap();
+        assert!(!outer_is_valid(&o, std::slice::from_ref(&p.gateway.cert)));
     }
 
     #[test]

@@ -196,6 +196,11 @@ struct VerifyArgs {
     /// check the exit status).
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
+    /// A certificate (PEM or DER; repeat for several) allowed to sign the outer layer of a
+    /// triple wrap for an author whose address it does not carry (a gateway or mail list
+    /// agent, RFC 2634 §1.1): only the signer-address check is excused, for it alone.
+    #[arg(long, value_name = "CERT")]
+    outer_signer: Vec<PathBuf>,
 }
 
 #[derive(Args)]
@@ -275,6 +280,10 @@ struct DecryptArgs {
     /// passed: default the directory of --out (then it is renamed into place), else $TMPDIR.
     #[arg(long, value_name = "DIR")]
     spill_dir: Option<PathBuf>,
+    /// For a triple wrap: a certificate (repeatable) allowed to sign its outer layer for an
+    /// author whose address it does not carry (see `verify --outer-signer`).
+    #[arg(long, value_name = "CERT")]
+    outer_signer: Vec<PathBuf>,
     #[command(flatten)]
     io: InOut,
 }
@@ -762,12 +771,33 @@ fn verify(a: VerifyArgs) -> Result<u8, Failure> {
     let limits = Limits::default();
     let trust = load_trust(&a.trust, &limits)?;
     let input = read_input(a.input.as_deref(), &limits)?;
+    let outer_signers = load_certs(&a.outer_signer, &limits)?;
     let v = smime::verify_message(&input, &trust, a.at, &limits)?;
     print_verification(&v.verification);
     if let Some(out) = a.out.as_deref() {
         write_output(Some(out), &v.message)?;
     }
-    Ok(if v.verification.is_valid() { 0 } else { 1 })
+    // The outer layer of a triple wrap may be signed by an allowed gateway identity.
+    let valid = if !outer_signers.is_empty()
+        && smime::classify(&v.message, &limits)? == smime::SmimeKind::Encrypted
+    {
+        smime::outer_is_valid(&v, &outer_signers)
+    } else {
+        v.verification.is_valid()
+    };
+    Ok(if valid { 0 } else { 1 })
+}
+
+/// Certificates from files (PEM or DER, one or more per file), in order.
+fn load_certs(paths: &[PathBuf], limits: &Limits) -> Result<Vec<Certificate>, Failure> {
+    let mut certs = Vec::new();
+    for path in paths {
+        certs.extend(with_path(
+            path,
+            Certificate::load_all(&read_file(path, limits)?, limits),
+        )?);
+    }
+    Ok(certs)
 }
 
 /// The report of a verification, on stderr: the signer, its chain, and each check. A failed
@@ -1079,7 +1109,15 @@ fn decrypt(a: DecryptArgs) -> Result<u8, Failure> {
     } else {
         let input = read_rest(&head, input, path, &limits)?;
         if smime::is_triple_wrapped(&input, &limits)? {
-            return decrypt_triple(&input, &id, trust.as_ref(), a.io.out.as_deref(), &limits);
+            let outer_signers = load_certs(&a.outer_signer, &limits)?;
+            return decrypt_triple(
+                &input,
+                &id,
+                trust.as_ref(),
+                &outer_signers,
+                a.io.out.as_deref(),
+                &limits,
+            );
         }
         smime::decrypt_message(&input, &id.key, Some(&id.cert), trust.as_ref(), &limits)?
     };
@@ -1106,6 +1144,7 @@ fn decrypt_triple(
     input: &[u8],
     id: &Identity,
     trust: Option<&TrustStore>,
+    outer_signers: &[Certificate],
     out: Option<&Path>,
     limits: &Limits,
 ) -> Result<u8, Failure> {
@@ -1127,7 +1166,11 @@ fn decrypt_triple(
         }
         None => eprintln!("inner signature: none (the decrypted message is not signed)"),
     }
-    Ok(if u.is_valid() { 0 } else { 1 })
+    Ok(if u.is_valid_with_outer_signers(outer_signers) {
+        0
+    } else {
+        1
+    })
 }
 
 #[cfg(test)]
