@@ -592,17 +592,60 @@ fn parse<'a>(der: &'a [u8], limits: &Limits) -> Result<Parsed<'a>> {
         .optional(tag::CTX0_PRIM)?
         .ok_or_else(|| Error::malformed("EncryptedContentInfo", "detached content"))?;
     er.finish()?;
-    let mut ar = tlv::Reader::new(alg_tlv.value, "content-encryption algorithm");
-    let alg = ContentAlgorithm::from_oid(&ar.oid()?)?;
+    let (alg, iv, icv_len) = content_params(alg_tlv.value)?;
     if alg.is_aead() != auth {
         return Err(Error::malformed(
             ED,
             "AEAD cipher outside AuthEnvelopedData or CBC inside it",
         ));
     }
+
+    let mut aad = Vec::new();
+    let mut mac: &[u8] = &[];
+    if auth {
+        if let Some(attrs) = r.optional(tag::CTX1)? {
+            // RFC 5083 §2.2: the AAD is the DER of authAttrs with the EXPLICIT SET OF tag
+            // in place of the IMPLICIT [1].
+            aad.reserve(attrs.raw.len());
+            aad.push(tag::SET);
+            aad.extend_from_slice(attrs.raw.get(1..).unwrap_or_default());
+        }
+        mac = r.expect(tag::OCTET_STRING)?.value;
+        r.optional(tag::CTX2)?;
+        if mac.len() != icv_len {
+            return Err(Error::malformed("AuthEnvelopedData", "mac length is not aes-ICVlen"));
+        }
+    } else {
+        r.optional(tag::CTX1)?;
+    }
+    r.finish()?;
+    Ok(Parsed {
+        auth,
+        recipients,
+        alg,
+        iv,
+        ciphertext: ct.value,
+        aad,
+        mac,
+    })
+}
+
+/// Largest AES-GCM nonce read: OpenSSL's limit (128 bytes; RFC 5084 §3.2 recommends 12).
+pub(crate) const MAX_GCM_NONCE: usize = 128;
+
+/// The parameters of a ContentEncryptionAlgorithmIdentifier (the SEQUENCE's contents): the
+/// algorithm, the CBC IV or GCM nonce, and the GCM ICV (tag) length (0 for CBC).
+///
+/// GCM: any nonce of 1..=[`MAX_GCM_NONCE`] bytes and an ICV of 12..=16 bytes are read here (the
+/// streamed decryption takes them all); the one-shot path takes only what aws-lc-rs does, a
+/// 12-byte nonce and a 16-byte tag (see [`Plan::check_one_shot`]).
+pub(crate) fn content_params(alg_id: &[u8]) -> Result<(ContentAlgorithm, &[u8], usize)> {
+    let mut ar = tlv::Reader::new(alg_id, "content-encryption algorithm");
+    let alg = ContentAlgorithm::from_oid(&ar.oid()?)?;
     let (iv, icv_len) = if alg.is_aead() {
         // RFC 5084 §3.2: GCMParameters ::= SEQUENCE { aes-nonce OCTET STRING,
-        // aes-ICVlen AES-GCM-ICVlen DEFAULT 12 }
+        // aes-ICVlen AES-GCM-ICVlen DEFAULT 12 }, AES-GCM-ICVlen ::= INTEGER (12 | 13 | 14 |
+        // 15 | 16)
         let p = ar.expect(tag::SEQUENCE)?;
         let mut pr = tlv::Reader::new(p.value, "GCMParameters");
         let nonce = pr.expect(tag::OCTET_STRING)?.value;
@@ -614,10 +657,16 @@ fn parse<'a>(der: &'a [u8], limits: &Limits) -> Result<Parsed<'a>> {
             None => 12,
         };
         pr.finish()?;
-        if nonce.len() != 12 {
+        if nonce.is_empty() || nonce.len() > MAX_GCM_NONCE {
             return Err(Error::UnsupportedAlgorithm {
                 what: "AES-GCM nonce length",
                 oid: nonce.len().to_string(),
+            });
+        }
+        if !(12..=16).contains(&icv) {
+            return Err(Error::UnsupportedAlgorithm {
+                what: "AES-GCM tag length",
+                oid: icv.to_string(),
             });
         }
         (nonce, icv)
@@ -637,39 +686,7 @@ fn parse<'a>(der: &'a [u8], limits: &Limits) -> Result<Parsed<'a>> {
         (iv, 0)
     };
     ar.finish()?;
-
-    let mut aad = Vec::new();
-    let mut mac: &[u8] = &[];
-    if auth {
-        if let Some(attrs) = r.optional(tag::CTX1)? {
-            // RFC 5083 §2.2: the AAD is the DER of authAttrs with the EXPLICIT SET OF tag
-            // in place of the IMPLICIT [1].
-            aad.reserve(attrs.raw.len());
-            aad.push(tag::SET);
-            aad.extend_from_slice(attrs.raw.get(1..).unwrap_or_default());
-        }
-        mac = r.expect(tag::OCTET_STRING)?.value;
-        r.optional(tag::CTX2)?;
-        // Only 16-byte tags: what OpenSSL writes, and all aws-lc-rs checks.
-        if icv_len != 16 || mac.len() != 16 {
-            return Err(Error::UnsupportedAlgorithm {
-                what: "AES-GCM tag length",
-                oid: icv_len.to_string(),
-            });
-        }
-    } else {
-        r.optional(tag::CTX1)?;
-    }
-    r.finish()?;
-    Ok(Parsed {
-        auth,
-        recipients,
-        alg,
-        iv,
-        ciphertext: ct.value,
-        aad,
-        mac,
-    })
+    Ok((alg, iv, icv_len))
 }
 
 /// True if `cert` has this issuer and serial number.
@@ -700,6 +717,7 @@ pub fn decrypt(
 ) -> Result<Decrypted> {
     let der = crate::ber::to_der(input, limits)?;
     let plan = plan(&der, key, cert, limits)?;
+    plan.check_one_shot()?;
     let ct = der.get(plan.ciphertext.clone()).unwrap_or_default();
     let mut buf = Zeroizing::new(ct.to_vec());
     match decrypt_in_place(&plan, &plan.cek, &mut buf) {
@@ -724,6 +742,7 @@ pub(crate) fn decrypt_owned(
         *der = converted;
     }
     let plan = plan(&der, key, cert, limits)?;
+    plan.check_one_shot()?;
     let range = plan.ciphertext.clone();
     let start = range.start;
     let n = match der.get_mut(range) {
@@ -755,6 +774,24 @@ pub(crate) struct Plan {
 }
 
 impl Plan {
+    /// The length of the mac (the GCM tag, aes-ICVlen bytes); 0 for CBC.
+    pub(crate) fn mac_len(&self) -> usize {
+        self.mac.len()
+    }
+
+    /// aws-lc-rs opens AES-GCM with a 12-byte nonce and a 16-byte tag only (what OpenSSL and
+    /// Sealgate write); other lengths RFC 5084 allows are read by the streamed decryption
+    /// ([`crate::stream`], OpenSSL underneath). Public parameters: no oracle in saying so.
+    fn check_one_shot(&self) -> Result<()> {
+        if self.auth && (self.iv.len() != 12 || self.mac.len() != 16) {
+            return Err(Error::UnsupportedAlgorithm {
+                what: "AES-GCM nonce or tag length in memory (stream::decrypt_message reads it)",
+                oid: format!("{}-byte nonce, {}-byte tag", self.iv.len(), self.mac.len()),
+            });
+        }
+        Ok(())
+    }
+
     fn decrypted(&self, content: Zeroizing<Vec<u8>>) -> Decrypted {
         Decrypted {
             content,
@@ -1023,9 +1060,9 @@ pub(crate) mod tests {
     }
 
     /// Deterministic RNG for tests: SHA-256 in counter mode over a seed.
-    struct TestRng(u64, Vec<u8>);
+    pub(crate) struct TestRng(u64, Vec<u8>);
     impl TestRng {
-        fn new(seed: u64) -> Self {
+        pub(crate) fn new(seed: u64) -> Self {
             Self(seed << 32, Vec::new())
         }
     }
@@ -1435,7 +1472,7 @@ pub(crate) mod tests {
 
     /// An AuthEnvelopedData to rsa1 with authAttrs (a content-type attribute), sealed with
     /// `aad_tag` as the first AAD byte (RFC 5083 §2.2 says SET OF, 0x31).
-    fn auth_enveloped_with_attrs(content: &[u8], aad_tag: u8) -> Vec<u8> {
+    pub(crate) fn auth_enveloped_with_attrs(content: &[u8], aad_tag: u8) -> Vec<u8> {
         let mut rng = TestRng::new(9);
         let mut cek = [0u8; 32];
         rand_core::RngCore::fill_bytes(&mut rng, &mut cek);

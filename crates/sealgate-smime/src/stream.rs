@@ -771,8 +771,9 @@ impl<B: BufRead> Ber<B> {
     }
 }
 
-/// Walk ContentInfo → EnvelopedData, find our content key with the one-shot code, decrypt the
-/// content into `sink`. Returns the algorithm and whether the content is authenticated.
+/// Walk ContentInfo → EnvelopedData or AuthEnvelopedData, find our content key with the
+/// one-shot code, decrypt the content into `sink`. Returns the algorithm and whether the
+/// content is authenticated (a GCM tag that verified).
 fn walk<B: BufRead>(
     b: &mut Ber<B>,
     key: &PrivateKey,
@@ -781,37 +782,27 @@ fn walk<B: BufRead>(
     sink: &mut impl Write,
 ) -> Result<(ContentAlgorithm, bool)> {
     // RFC 5652 §3: ContentInfo ::= SEQUENCE { contentType, [0] EXPLICIT content }
-    // Recorded: AuthEnvelopedData is decrypted by the one-shot code, from the first byte.
-    b.record = Some(Vec::new());
-    b.record_max = 64;
-    b.record_what = "ContentInfo header";
+    // The contentType TLV is recorded: the one-shot parser gets it back.
     let ci = b.expect(tag::SEQUENCE, "ContentInfo")?;
     let ci_end = b.end_of(&ci);
-    let from = b.record.as_ref().map_or(0, Vec::len);
-    let oid_header = b.expect(tag::OID, "contentType")?;
-    b.stream(oid_header.len.unwrap_or_default(), &mut |_| Ok(()))?;
-    let oid_tlv = b
-        .record
-        .as_ref()
-        .and_then(|r| r.get(from..))
-        .unwrap_or_default()
-        .to_vec();
-    let content_type = oid_of(&oid_tlv)?;
-    match content_type {
-        oid::ENVELOPED_DATA => {}
-        oid::AUTH_ENVELOPED_DATA => return auth_enveloped(b, key, cert, limits, sink),
+    let oid_tlv = b.raw_tlv(64, "contentType", limits)?;
+    let auth = match oid_of(&oid_tlv)? {
+        oid::ENVELOPED_DATA => false,
+        oid::AUTH_ENVELOPED_DATA => true,
         other => {
             return Err(Error::WrongMessageType {
                 expected: "encrypted",
                 found: other.to_string(),
             });
         }
-    }
-    b.record = None;
+    };
     let explicit = b.expect(tag::CTX0, "ContentInfo content")?;
     let explicit_end = b.end_of(&explicit);
     // RFC 5652 §6.1: EnvelopedData ::= SEQUENCE { version, originatorInfo [0] OPTIONAL,
     // recipientInfos, encryptedContentInfo, unprotectedAttrs [1] OPTIONAL }
+    // RFC 5083 §2.1: AuthEnvelopedData ::= SEQUENCE { version, originatorInfo [0] OPTIONAL,
+    // recipientInfos, authEncryptedContentInfo, authAttrs [1] OPTIONAL, mac,
+    // unauthAttrs [2] OPTIONAL }
     let ed = b.expect(tag::SEQUENCE, "EnvelopedData")?;
     let ed_end = b.end_of(&ed);
     let version = b.raw_tlv(16, "CMSVersion", limits)?;
@@ -835,15 +826,23 @@ fn walk<B: BufRead>(
     if inner_type.first() != Some(&tag::OID) || alg.first() != Some(&tag::SEQUENCE) {
         return Err(malformed("EncryptedContentInfo"));
     }
-    // Everything before the ciphertext, as a DER EnvelopedData with empty content: the one-shot
-    // parser and recipient code find the content key (with the RSA implicit rejection).
+    // Everything before the ciphertext, as a DER (Auth)EnvelopedData with empty content (and
+    // for GCM a stand-in mac of the announced length, the real one comes after the
+    // ciphertext): the one-shot parser and recipient code find the content key (with the RSA
+    // implicit rejection).
     let plan = {
+        let alg_der = crate::ber::to_der(&alg, limits)?;
+        let params = tlv::single(&alg_der, tag::SEQUENCE, "contentEncryptionAlgorithm")?;
+        let (_, _, icv_len) = enveloped::content_params(params.value)?;
         let mut eci = inner_type;
         eci.extend_from_slice(&alg);
         eci.extend_from_slice(&[tag::CTX0_PRIM, 0]);
         let mut ed = version;
         ed.extend_from_slice(&ris);
         tlv::push_tlv(&mut ed, tag::SEQUENCE, &eci);
+        if auth {
+            tlv::push_tlv(&mut ed, tag::OCTET_STRING, &vec![0u8; icv_len]);
+        }
         let mut seq = Vec::new();
         tlv::push_tlv(&mut seq, tag::SEQUENCE, &ed);
         let mut body = oid_tlv;
@@ -853,18 +852,51 @@ fn walk<B: BufRead>(
         let der = crate::ber::to_der(&ci, limits)?;
         enveloped::plan(&der, key, cert, limits)?
     };
-    let mut cbc = CbcStream::new(plan.alg, &plan.cek, &plan.iv)?;
-    let content = b.header()?;
-    match (content.tag, content.len) {
-        (tag::CTX0_PRIM, Some(n)) => b.stream(n, &mut |d| cbc.update(d, sink))?,
+    let mut content = if auth {
+        ContentStream::Gcm(GcmStream::new(plan.alg, &plan.cek, &plan.iv)?)
+    } else {
+        ContentStream::Cbc(CbcStream::new(plan.alg, &plan.cek, &plan.iv)?)
+    };
+    let ct = b.header()?;
+    match (ct.tag, ct.len) {
+        (tag::CTX0_PRIM, Some(n)) => b.stream(n, &mut |d| content.update(d, sink))?,
         (tag::CTX0, _) => {
-            let end = b.end_of(&content);
-            chunks(b, end, limits.max_asn1_depth, &mut |d| cbc.update(d, sink))?;
+            let end = b.end_of(&ct);
+            chunks(b, end, limits.max_asn1_depth, &mut |d| content.update(d, sink))?;
         }
         _ => return Err(malformed("encryptedContent missing (detached content)")),
     }
     b.close(eci_end, "EncryptedContentInfo")?;
-    if !b.at_close(ed_end)? {
+    let mut mac = Zeroizing::new(Vec::new());
+    if auth {
+        let mut h = b.header()?;
+        if h.tag == tag::CTX1 {
+            // RFC 5083 §2.2: authAttrs are the GCM AAD, which OpenSSL (any GCM, in fact) needs
+            // before the ciphertext, and here they come after it. OpenSSL and S/MIME id-data
+            // content never have them; the one-shot path reads such a message.
+            return Err(Error::NotStreamable {
+                what: "AuthEnvelopedData with authAttrs (use decrypt_message)",
+            });
+        }
+        // RFC 5083 §2.1: mac MessageAuthenticationCode (OCTET STRING), aes-ICVlen bytes
+        let want = plan.mac_len();
+        if h.tag != tag::OCTET_STRING || h.len != Some(want as u64) {
+            return Err(malformed("AuthEnvelopedData: mac missing or not aes-ICVlen bytes"));
+        }
+        b.stream(want as u64, &mut |d| {
+            mac.extend_from_slice(d);
+            Ok(())
+        })?;
+        if !b.at_close(ed_end)? {
+            h = b.header()?;
+            if h.tag != tag::CTX2 {
+                return Err(malformed("AuthEnvelopedData: unexpected element"));
+            }
+            // unauthAttrs: not covered by the tag, not needed
+            b.skip(&h, limits.max_asn1_depth)?;
+            b.close(ed_end, "AuthEnvelopedData")?;
+        }
+    } else if !b.at_close(ed_end)? {
         let attrs = b.header()?;
         if attrs.tag != tag::CTX1 {
             return Err(malformed("EnvelopedData: unexpected element"));
@@ -875,13 +907,17 @@ fn walk<B: BufRead>(
     b.close(explicit_end, "ContentInfo content")?;
     b.close(ci_end, "ContentInfo")?;
     b.eof()?;
-    // The padding, then the key: both the one coarse error, after all content was decrypted.
-    let padded_ok = cbc.finish(sink);
-    if padded_ok.is_err() || plan.substituted {
+    // The padding or the tag, then the key: the one coarse error, after all content was
+    // decrypted. Only then may the caller release the spill file.
+    let checked = match content {
+        ContentStream::Cbc(cbc) => cbc.finish(sink),
+        ContentStream::Gcm(gcm) => gcm.finish(&mac, sink),
+    };
+    if checked.is_err() || plan.substituted {
         return Err(Error::DecryptionFailed);
     }
     sink.flush()?;
-    Ok((plan.alg, false))
+    Ok((plan.alg, auth))
 }
 
 fn oid_of(tlv_bytes: &[u8]) -> Result<ObjectIdentifier> {
@@ -917,26 +953,83 @@ fn chunks<B: BufRead>(
     Ok(())
 }
 
-/// AuthEnvelopedData (AES-GCM): read whole (at most `max_cms_bytes`) and decrypted by the
-/// one-shot code, whose tag check comes before any plaintext is written to `sink`.
-fn auth_enveloped<B: BufRead>(
-    b: &mut Ber<B>,
-    key: &PrivateKey,
-    cert: Option<&Certificate>,
-    limits: &Limits,
-    sink: &mut impl Write,
-) -> Result<(ContentAlgorithm, bool)> {
-    // Everything consumed so far was recorded; the rest joins it.
-    b.record_max = limits.max_cms_bytes;
-    b.record_what = "CMS size";
-    while b.peek()?.is_some() {
-        b.step(u64::MAX, &mut |_| Ok(()))?;
+/// The content decryption of either kind, fed the ciphertext as it arrives.
+enum ContentStream {
+    Cbc(CbcStream),
+    Gcm(GcmStream),
+}
+
+impl ContentStream {
+    fn update(&mut self, data: &[u8], sink: &mut impl Write) -> Result<()> {
+        match self {
+            Self::Cbc(c) => c.update(data, sink),
+            Self::Gcm(g) => g.update(data, sink),
+        }
     }
-    let der = b.record.take().unwrap_or_default();
-    let d = enveloped::decrypt_owned(der, key, cert, limits)?;
-    sink.write_all(&d.content)?;
-    sink.flush()?;
-    Ok((d.cipher, d.authenticated))
+}
+
+/// AES-GCM decryption in steps (RFC 5084) with OpenSSL: the plaintext goes to the spill file
+/// as it is made, and [`GcmStream::finish`] checks the tag. Until then the spill file holds
+/// unauthenticated plaintext, which is why it is released only after `finish` succeeded (and
+/// deleted otherwise).
+pub(crate) struct GcmStream {
+    crypter: openssl::symm::Crypter,
+    out: Zeroizing<Vec<u8>>,
+}
+
+/// The OpenSSL cipher for an AES-GCM content algorithm.
+pub(crate) fn gcm_cipher(alg: ContentAlgorithm) -> Option<openssl::symm::Cipher> {
+    use openssl::symm::Cipher;
+    match alg {
+        ContentAlgorithm::Aes128Gcm => Some(Cipher::aes_128_gcm()),
+        ContentAlgorithm::Aes192Gcm => Some(Cipher::aes_192_gcm()),
+        ContentAlgorithm::Aes256Gcm => Some(Cipher::aes_256_gcm()),
+        _ => None,
+    }
+}
+
+impl GcmStream {
+    fn new(alg: ContentAlgorithm, cek: &[u8], nonce: &[u8]) -> Result<Self> {
+        let cipher = gcm_cipher(alg).ok_or(Error::DecryptionFailed)?;
+        // Crypter::new asserts on a short key: the plan's key has the algorithm's length, but
+        // a check here keeps a mistake from becoming a panic.
+        if cek.len() != cipher.key_len() || nonce.is_empty() {
+            return Err(Error::DecryptionFailed);
+        }
+        let crypter =
+            openssl::symm::Crypter::new(cipher, openssl::symm::Mode::Decrypt, cek, Some(nonce))
+                .map_err(|_| Error::DecryptionFailed)?;
+        Ok(Self {
+            crypter,
+            out: Zeroizing::new(vec![0u8; CHUNK + 16]),
+        })
+    }
+
+    fn update(&mut self, data: &[u8], sink: &mut impl Write) -> Result<()> {
+        // `update` wants room for a block more than its input.
+        for piece in data.chunks(CHUNK) {
+            let n = self
+                .crypter
+                .update(piece, &mut self.out)
+                .map_err(|_| Error::DecryptionFailed)?;
+            sink.write_all(self.out.get(..n).unwrap_or_default())?;
+        }
+        Ok(())
+    }
+
+    /// Check the tag (`Err` is always [`Error::DecryptionFailed`]).
+    fn finish(mut self, mac: &[u8], sink: &mut impl Write) -> Result<()> {
+        self.crypter
+            .set_tag(mac)
+            .map_err(|_| Error::DecryptionFailed)?;
+        let n = self
+            .crypter
+            .finalize(&mut self.out)
+            .map_err(|_| Error::DecryptionFailed)?;
+        // GCM has no final block; should OpenSSL ever give one, it is authenticated now.
+        sink.write_all(self.out.get(..n).unwrap_or_default())?;
+        Ok(())
+    }
 }
 
 /// CBC decryption in steps: the last block is held back until the end, where its PKCS#7
