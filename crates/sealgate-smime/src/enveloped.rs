@@ -613,7 +613,10 @@ fn parse<'a>(der: &'a [u8], limits: &Limits) -> Result<Parsed<'a>> {
         mac = r.expect(tag::OCTET_STRING)?.value;
         r.optional(tag::CTX2)?;
         if mac.len() != icv_len {
-            return Err(Error::malformed("AuthEnvelopedData", "mac length is not aes-ICVlen"));
+            return Err(Error::malformed(
+                "AuthEnvelopedData",
+                "mac length is not aes-ICVlen",
+            ));
         }
     } else {
         r.optional(tag::CTX1)?;
@@ -1158,29 +1161,25 @@ pub(crate) mod tests {
     fn streaming_writer_with_length_is_the_one_shot_der() {
         // EC recipients only: RSA padding takes its randomness from aws-lc, not our RNG.
         let rs = [Recipient::new(cert("p256")), Recipient::new(cert("p384"))];
-        for len in [0usize, 15, 16, 65_536, 200_003] {
-            let content: Vec<u8> = (0..len as u32).map(|i| (i % 253) as u8).collect();
-            let one_shot = encrypt(
-                &content,
-                &rs,
-                ContentCipher::Aes256Cbc,
-                &mut TestRng::new(9),
-            )
-            .unwrap();
-            let mut w = EnvelopedWriter::with_content_length(
-                Vec::new(),
-                &rs,
-                ContentCipher::Aes256Cbc,
-                &mut TestRng::new(9),
-                len,
-            )
-            .unwrap();
-            for piece in content.chunks(70_001) {
-                w.write_all(piece).unwrap();
+        for cipher in [ContentCipher::Aes256Cbc, ContentCipher::Aes256Gcm] {
+            for len in [0usize, 15, 16, 65_536, 200_003] {
+                let content: Vec<u8> = (0..len as u32).map(|i| (i % 253) as u8).collect();
+                let one_shot = encrypt(&content, &rs, cipher, &mut TestRng::new(9)).unwrap();
+                let mut w = EnvelopedWriter::with_content_length(
+                    Vec::new(),
+                    &rs,
+                    cipher,
+                    &mut TestRng::new(9),
+                    len,
+                )
+                .unwrap();
+                for piece in content.chunks(70_001) {
+                    w.write_all(piece).unwrap();
+                }
+                let out = w.finish().unwrap();
+                assert_eq!(out, one_shot, "{cipher:?} length {len}");
+                assert!(dec_bytes(&out, "p384").unwrap().content[..] == content[..]);
             }
-            let out = w.finish().unwrap();
-            assert_eq!(out, one_shot, "length {len}");
-            assert!(dec_bytes(&out, "p384").unwrap().content[..] == content[..]);
         }
         // Fewer or more bytes than announced are errors, not wrong output.
         let mut w = EnvelopedWriter::with_content_length(
@@ -1607,34 +1606,39 @@ pub(crate) mod tests {
         let mut rng = TestRng::new(7);
         let content: Vec<u8> = (0..200_003u32).map(|i| (i % 251) as u8).collect();
         let rs: Vec<Recipient> = all_recipients().into_iter().map(|(_, r)| r).collect();
-        let mut w =
-            EnvelopedWriter::new(Vec::new(), &rs, ContentCipher::Aes128Cbc, &mut rng).unwrap();
-        // odd-sized writes across chunk boundaries, one huge write
-        let (a, rest) = content.split_at(7);
-        w.write_all(a).unwrap();
-        let (b, c) = rest.split_at(70_000);
-        w.write_all(b).unwrap();
-        for piece in c.chunks(999) {
-            w.write_all(piece).unwrap();
+        for cipher in [ContentCipher::Aes128Cbc, ContentCipher::Aes128Gcm] {
+            let mut w = EnvelopedWriter::new(Vec::new(), &rs, cipher, &mut rng).unwrap();
+            // odd-sized writes across chunk boundaries, one huge write
+            let (a, rest) = content.split_at(7);
+            w.write_all(a).unwrap();
+            let (b, c) = rest.split_at(70_000);
+            w.write_all(b).unwrap();
+            for piece in c.chunks(999) {
+                w.write_all(piece).unwrap();
+            }
+            let out = w.finish().unwrap();
+            assert_eq!(&out[..2], &[0x30, 0x80]);
+            if cipher == ContentCipher::Aes128Gcm {
+                // the mac between the closed authEncryptedContentInfo and the last three ends
+                let n = out.len();
+                assert_eq!(&out[n - 6..], &[0u8; 6]);
+                assert_eq!(&out[n - 24..n - 22], &[tag::OCTET_STRING, 16]);
+                assert_eq!(&out[n - 28..n - 24], &[0u8; 4]);
+            } else {
+                assert_eq!(&out[out.len() - 10..], &[0u8; 10]);
+            }
+            for (who, _) in all_recipients() {
+                let d = dec_bytes(&out, who).unwrap();
+                assert_eq!(d.content.len(), content.len());
+                assert!(d.content[..] == content[..], "{who}");
+                assert_eq!(d.cipher, cipher.algorithm());
+                assert_eq!(d.authenticated, cipher.algorithm().is_aead());
+            }
+            // empty content
+            let w = EnvelopedWriter::new(Vec::new(), &rs[..1], cipher, &mut rng).unwrap();
+            let out = w.finish().unwrap();
+            assert!(dec_bytes(&out, "rsa1").unwrap().content.is_empty());
         }
-        let out = w.finish().unwrap();
-        assert_eq!(&out[..2], &[0x30, 0x80]);
-        assert_eq!(&out[out.len() - 10..], &[0u8; 10]);
-        for (who, _) in all_recipients() {
-            let d = dec_bytes(&out, who).unwrap();
-            assert_eq!(d.content.len(), content.len());
-            assert!(d.content[..] == content[..], "{who}");
-            assert_eq!(d.cipher, ContentAlgorithm::Aes128Cbc);
-        }
-        // empty content
-        let w =
-            EnvelopedWriter::new(Vec::new(), &rs[..1], ContentCipher::Aes256Cbc, &mut rng).unwrap();
-        let out = w.finish().unwrap();
-        assert!(dec_bytes(&out, "rsa1").unwrap().content.is_empty());
-        // GCM is refused
-        assert!(
-            EnvelopedWriter::new(Vec::new(), &rs[..1], ContentCipher::Aes256Gcm, &mut rng).is_err()
-        );
     }
 
     use std::io::Write;

@@ -862,7 +862,9 @@ fn walk<B: BufRead>(
         (tag::CTX0_PRIM, Some(n)) => b.stream(n, &mut |d| content.update(d, sink))?,
         (tag::CTX0, _) => {
             let end = b.end_of(&ct);
-            chunks(b, end, limits.max_asn1_depth, &mut |d| content.update(d, sink))?;
+            chunks(b, end, limits.max_asn1_depth, &mut |d| {
+                content.update(d, sink)
+            })?;
         }
         _ => return Err(malformed("encryptedContent missing (detached content)")),
     }
@@ -881,7 +883,9 @@ fn walk<B: BufRead>(
         // RFC 5083 §2.1: mac MessageAuthenticationCode (OCTET STRING), aes-ICVlen bytes
         let want = plan.mac_len();
         if h.tag != tag::OCTET_STRING || h.len != Some(want as u64) {
-            return Err(malformed("AuthEnvelopedData: mac missing or not aes-ICVlen bytes"));
+            return Err(malformed(
+                "AuthEnvelopedData: mac missing or not aes-ICVlen bytes",
+            ));
         }
         b.stream(want as u64, &mut |d| {
             mac.extend_from_slice(d);

@@ -885,13 +885,10 @@ fn encrypt(a: EncryptArgs) -> Result<u8, Failure> {
     opts.outer_subject = a.subject;
     opts.protect_headers = a.protect_headers;
     opts.legacy_display = a.legacy_display;
-    // A large message streams (CBC, no signing, no legacy display element: what
+    // A large message streams (CBC or GCM, no signing, no legacy display element: what
     // MessageEncryptor does); a small one, or one that needs the whole message, is encrypted
     // in memory as before.
-    let streamable = signer.is_none()
-        && !a.triple_wrap
-        && !a.legacy_display
-        && !matches!(a.cipher, Cipher::Aes256Gcm);
+    let streamable = signer.is_none() && !a.triple_wrap && !a.legacy_display;
     let input = if streamable {
         let path = a.io.input.as_deref();
         let mut reader = open_input(path)?;
