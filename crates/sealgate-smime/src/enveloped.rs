@@ -1515,6 +1515,97 @@ pub(crate) mod tests {
         out
     }
 
+    /// An AuthEnvelopedData to rsa1 sealed by OpenSSL with a `nonce_len`-byte nonce and an
+    /// `icv`-byte tag (`None`: aes-ICVlen left out, its DEFAULT 12), as RFC 5084 allows and
+    /// neither OpenSSL's CLI nor Sealgate writes.
+    pub(crate) fn auth_enveloped_lengths(
+        content: &[u8],
+        nonce_len: usize,
+        icv: Option<u8>,
+    ) -> Vec<u8> {
+        use openssl::symm::{Cipher, Crypter, Mode};
+        let mut rng = TestRng::new(11);
+        let mut cek = [0u8; 16];
+        rand_core::RngCore::fill_bytes(&mut rng, &mut cek);
+        // Lengths out of range are written as asked but sealed with what OpenSSL takes.
+        let nonce: Vec<u8> = (0..nonce_len).map(|i| i as u8).collect();
+        let sealing = &nonce[..nonce_len.min(MAX_GCM_NONCE)];
+        let (ris, _) = recipient_infos(&[Recipient::new(cert("rsa1"))], &cek, &mut rng).unwrap();
+        let mut c =
+            Crypter::new(Cipher::aes_128_gcm(), Mode::Encrypt, &cek, Some(sealing)).unwrap();
+        let mut ct = vec![0u8; content.len() + 16];
+        let n = c.update(content, &mut ct).unwrap();
+        let m = c.finalize(&mut ct[n..]).unwrap();
+        ct.truncate(n + m);
+        let mut mac = vec![0u8; usize::from(icv.unwrap_or(12))];
+        let n = mac.len().clamp(12, 16);
+        let mut t = vec![0u8; n];
+        c.get_tag(&mut t).unwrap();
+        let k = n.min(mac.len());
+        mac[..k].copy_from_slice(&t[..k]);
+        let mut params = Vec::new();
+        tlv::push_tlv(&mut params, tag::OCTET_STRING, &nonce);
+        if let Some(icv) = icv {
+            params.extend_from_slice(&[tag::INTEGER, 1, icv]);
+        }
+        let mut alg = Vec::new();
+        tlv::push_oid(&mut alg, &oid::AES128_GCM);
+        tlv::push_tlv(&mut alg, tag::SEQUENCE, &params);
+        let mut eci = Vec::new();
+        tlv::push_oid(&mut eci, &oid::DATA);
+        tlv::push_tlv(&mut eci, tag::SEQUENCE, &alg);
+        tlv::push_tlv(&mut eci, tag::CTX0_PRIM, &ct);
+        let mut ed = vec![tag::INTEGER, 1, 0];
+        tlv::push_tlv(&mut ed, tag::SET, &ris);
+        tlv::push_tlv(&mut ed, tag::SEQUENCE, &eci);
+        tlv::push_tlv(&mut ed, tag::OCTET_STRING, &mac);
+        let mut eds = Vec::new();
+        tlv::push_tlv(&mut eds, tag::SEQUENCE, &ed);
+        let mut ci = Vec::new();
+        tlv::push_oid(&mut ci, &oid::AUTH_ENVELOPED_DATA);
+        tlv::push_tlv(&mut ci, tag::CTX0, &eds);
+        let mut out = Vec::new();
+        tlv::push_tlv(&mut out, tag::SEQUENCE, &ci);
+        out
+    }
+
+    #[test]
+    fn one_shot_refuses_gcm_lengths_aws_lc_cannot_open() {
+        for (nonce, icv) in [(16, Some(16)), (12, Some(12)), (12, None), (8, Some(14))] {
+            let der = auth_enveloped_lengths(b"odd lengths", nonce, icv);
+            let e = dec_bytes(&der, "rsa1");
+            assert!(
+                matches!(e, Err(Error::UnsupportedAlgorithm { .. })),
+                "{nonce} {icv:?}: {e:?}"
+            );
+        }
+        // the standard lengths built the same way open
+        let der = auth_enveloped_lengths(b"odd lengths", 12, Some(16));
+        assert_eq!(
+            &dec_bytes(&der, "rsa1").unwrap().content[..],
+            b"odd lengths"
+        );
+        // an ICV length RFC 5084 does not allow, a mac of another length than announced
+        let der = auth_enveloped_lengths(b"x", 12, Some(11));
+        assert!(matches!(
+            dec_bytes(&der, "rsa1"),
+            Err(Error::UnsupportedAlgorithm { .. })
+        ));
+        let mut der = auth_enveloped_lengths(b"x", 12, Some(16));
+        let at = der.len() - 16 - 2 + 1;
+        // the mac's INTEGER aes-ICVlen says 16; make it 15
+        let icv_at = der
+            .windows(3)
+            .rposition(|w| w == [tag::INTEGER, 1, 16])
+            .unwrap();
+        der[icv_at + 2] = 15;
+        assert_eq!(der[at], 16);
+        assert!(matches!(
+            dec_bytes(&der, "rsa1"),
+            Err(Error::Malformed { .. })
+        ));
+    }
+
     #[test]
     fn auth_attrs_are_authenticated_with_the_set_tag() {
         let der = auth_enveloped_with_attrs(b"attributed", tag::SET);
