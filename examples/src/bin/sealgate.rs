@@ -1052,17 +1052,30 @@ fn decrypt(a: DecryptArgs) -> Result<u8, Failure> {
             };
             Failure(2, format!("{name}: {e}"))
         })?;
-        let spilled = smime::stream::decrypt_message(
+        let streamed = smime::stream::decrypt_message(
             std::io::Cursor::new(head).chain(input),
             &id.key,
             Some(&id.cert),
             &dir,
             &limits,
-        )?;
-        match &trust {
+        );
+        let spilled = match streamed {
+            // AuthEnvelopedData with authAttrs (the GCM AAD after the ciphertext) cannot
+            // stream: a file is read again, whole, within the message size limit, as before
+            // streaming. Standard input has gone by: the error stands.
+            Err(smime::Error::NotStreamable { .. }) if path.is_some() => None,
+            r => Some(r?),
+        };
+        match (spilled, &trust) {
+            (None, _) => {
+                let input = read_input(path, &limits)?;
+                smime::decrypt_message(&input, &id.key, Some(&id.cert), trust.as_ref(), &limits)?
+            }
             // the inner signature is checked on the message in memory, as before
-            Some(trust) if spilled.is_signed() => spilled.into_decrypted(Some(trust), &limits)?,
-            _ => {
+            (Some(spilled), Some(trust)) if spilled.is_signed() => {
+                spilled.into_decrypted(Some(trust), &limits)?
+            }
+            (Some(spilled), _) => {
                 let hp = spilled.header_protection().cloned();
                 release_decrypted(spilled, &dir, a.io.out.as_deref())?;
                 print_header_protection(hp.as_ref());
