@@ -1015,7 +1015,7 @@ pub(crate) fn gcm_cipher(alg: ContentAlgorithm) -> Option<openssl::symm::Cipher>
 }
 
 impl GcmStream {
-    fn new(alg: ContentAlgorithm, cek: &[u8], nonce: &[u8]) -> Result<Self> {
+    pub(crate) fn new(alg: ContentAlgorithm, cek: &[u8], nonce: &[u8]) -> Result<Self> {
         let cipher = gcm_cipher(alg).ok_or(Error::DecryptionFailed)?;
         // Crypter::new asserts on a short key: the plan's key has the algorithm's length, but
         // a check here keeps a mistake from becoming a panic.
@@ -1031,7 +1031,7 @@ impl GcmStream {
         })
     }
 
-    fn update(&mut self, data: &[u8], sink: &mut impl Write) -> Result<()> {
+    pub(crate) fn update(&mut self, data: &[u8], sink: &mut impl Write) -> Result<()> {
         // `update` wants room for a block more than its input.
         for piece in data.chunks(CHUNK) {
             let n = self
@@ -1044,7 +1044,7 @@ impl GcmStream {
     }
 
     /// Check the tag (`Err` is always [`Error::DecryptionFailed`]).
-    fn finish(mut self, mac: &[u8], sink: &mut impl Write) -> Result<()> {
+    pub(crate) fn finish(mut self, mac: &[u8], sink: &mut impl Write) -> Result<()> {
         self.crypter
             .set_tag(mac)
             .map_err(|_| Error::DecryptionFailed)?;
