@@ -207,6 +207,17 @@ impl ContentAlgorithm {
         }
     }
 
+    /// The OpenSSL cipher of the streamed GCM paths (aws-lc-rs has no incremental GCM).
+    pub(crate) fn openssl_gcm(self) -> Option<openssl::symm::Cipher> {
+        use openssl::symm::Cipher;
+        match self {
+            Self::Aes128Gcm => Some(Cipher::aes_128_gcm()),
+            Self::Aes192Gcm => Some(Cipher::aes_192_gcm()),
+            Self::Aes256Gcm => Some(Cipher::aes_256_gcm()),
+            _ => None,
+        }
+    }
+
     fn aead(self) -> Option<&'static aead::Algorithm> {
         match self {
             Self::Aes128Gcm => Some(&aead::AES_128_GCM),

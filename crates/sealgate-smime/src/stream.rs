@@ -1003,20 +1003,9 @@ pub(crate) struct GcmStream {
     out: Zeroizing<Vec<u8>>,
 }
 
-/// The OpenSSL cipher for an AES-GCM content algorithm.
-pub(crate) fn gcm_cipher(alg: ContentAlgorithm) -> Option<openssl::symm::Cipher> {
-    use openssl::symm::Cipher;
-    match alg {
-        ContentAlgorithm::Aes128Gcm => Some(Cipher::aes_128_gcm()),
-        ContentAlgorithm::Aes192Gcm => Some(Cipher::aes_192_gcm()),
-        ContentAlgorithm::Aes256Gcm => Some(Cipher::aes_256_gcm()),
-        _ => None,
-    }
-}
-
 impl GcmStream {
     pub(crate) fn new(alg: ContentAlgorithm, cek: &[u8], nonce: &[u8]) -> Result<Self> {
-        let cipher = gcm_cipher(alg).ok_or(Error::DecryptionFailed)?;
+        let cipher = alg.openssl_gcm().ok_or(Error::DecryptionFailed)?;
         // Crypter::new asserts on a short key: the plan's key has the algorithm's length, but
         // a check here keeps a mistake from becoming a panic.
         if cek.len() != cipher.key_len() || nonce.is_empty() {

@@ -97,7 +97,7 @@ impl<W: Write> EnvelopedWriter<W> {
             &mut iv[..]
         };
         rng.fill_bytes(iv);
-        let key = if let Some(gcm) = crate::stream::gcm_cipher(alg) {
+        let key = if let Some(gcm) = alg.openssl_gcm() {
             let c = openssl::symm::Crypter::new(gcm, openssl::symm::Mode::Encrypt, &cek, Some(iv))
                 .map_err(|_| Error::Crypto { what: "AES-GCM" })?;
             ContentKey::Gcm(c)
