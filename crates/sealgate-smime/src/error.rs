@@ -72,6 +72,13 @@ pub enum Error {
     /// Decryption failed. Deliberately says nothing more (no padding or tag oracle).
     #[error("could not decrypt the message")]
     DecryptionFailed,
+    /// A message that is valid but cannot be processed as a stream; the one-shot function
+    /// named in `what` reads it in memory (within `Limits::max_cms_bytes`).
+    #[error("cannot stream {what}")]
+    NotStreamable {
+        /// What the message has and which one-shot function to use instead.
+        what: &'static str,
+    },
     /// The cryptographic library refused an operation (signing, encryption, key generation).
     #[error("cryptographic operation failed: {what}")]
     Crypto {

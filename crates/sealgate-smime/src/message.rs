@@ -481,8 +481,9 @@ pub(crate) const MAX_STREAMED_HEADER: usize = 1024 * 1024;
 /// §3.1.1) streams through [`EnvelopedWriter`] (BER, indefinite lengths, RFC 5652 §6.1) and
 /// base64 to the output.
 ///
-/// Compared with [`encrypt_message`]: CBC ciphers only (a streamed AuthEnvelopedData would
-/// make the receiver hand out plaintext before it checks the tag), no signing, and
+/// `opts.cipher` may be CBC (EnvelopedData) or AES-GCM (AuthEnvelopedData, the tag after the
+/// ciphertext; [`crate::stream::decrypt_message`] reads it in bounded memory and releases the
+/// plaintext only once the tag verified). Compared with [`encrypt_message`]: no signing, and
 /// unencoded binary parts (`Content-Transfer-Encoding: binary` with bare CR or LF) are not
 /// re-encoded in base64 first, so their line ends are changed like text's: send binary parts
 /// base64-encoded, as mail does, or use the one-shot helper.
@@ -521,8 +522,8 @@ impl<W: Write> std::fmt::Debug for MessageEncryptor<W> {
 }
 
 impl<W: Write> MessageEncryptor<W> {
-    /// Start encrypting to `recipients` (RSA or EC certificates) into `out`. `opts.cipher`
-    /// must be a CBC cipher (the default AES-256-CBC is).
+    /// Start encrypting to `recipients` (RSA or EC certificates) into `out` with
+    /// `opts.cipher` (AES-CBC or AES-GCM).
     pub fn new(
         out: W,
         recipients: &[Recipient],
@@ -1304,40 +1305,50 @@ mod tests {
             MIME-Version: 1.0\nContent-Type: text/plain; charset=us-ascii\n\n"
             .to_vec();
         raw.extend_from_slice(&body);
-        let opts = EncryptMessageOptions::default();
-        let one_shot = encrypt_message(
-            &raw,
-            &[Recipient::new(cert.clone())],
-            None,
-            &opts,
-            &mut rand_core::OsRng,
-            &limits,
-        )
-        .unwrap();
-        let expected = decrypt_message(&one_shot, &key, Some(&cert), None, &limits)
-            .unwrap()
-            .message;
-        assert!(expected.starts_with(b"From: a@example.org\r\nTo: b@example.org\r\nSubject: s\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\nline 0 of"));
-        for step in [1usize, 7, 100, 65536, raw.len()] {
-            let mut w = MessageEncryptor::new(
-                Vec::new(),
+        for cipher in [ContentCipher::Aes256Cbc, ContentCipher::Aes256Gcm] {
+            let opts = EncryptMessageOptions {
+                cipher,
+                ..Default::default()
+            };
+            let one_shot = encrypt_message(
+                &raw,
                 &[Recipient::new(cert.clone())],
+                None,
                 &opts,
                 &mut rand_core::OsRng,
                 &limits,
             )
             .unwrap();
-            for chunk in raw.chunks(step) {
-                w.write_all(chunk).unwrap();
+            let expected = decrypt_message(&one_shot, &key, Some(&cert), None, &limits)
+                .unwrap()
+                .message;
+            assert!(expected.starts_with(b"From: a@example.org\r\nTo: b@example.org\r\nSubject: s\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\nline 0 of"));
+            for step in [1usize, 7, 100, 65536, raw.len()] {
+                let mut w = MessageEncryptor::new(
+                    Vec::new(),
+                    &[Recipient::new(cert.clone())],
+                    &opts,
+                    &mut rand_core::OsRng,
+                    &limits,
+                )
+                .unwrap();
+                for chunk in raw.chunks(step) {
+                    w.write_all(chunk).unwrap();
+                }
+                let out = w.finish().unwrap();
+                // The clear part is exactly the one-shot's.
+                let head_len = one_shot.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+                assert_eq!(
+                    out[..head_len],
+                    one_shot[..head_len],
+                    "{cipher:?} step {step}"
+                );
+                assert_eq!(classify(&out, &limits).unwrap(), SmimeKind::Encrypted);
+                let d = decrypt_message(&out, &key, Some(&cert), None, &limits).unwrap();
+                assert_eq!(d.message, expected, "{cipher:?} step {step}");
+                assert_eq!(d.cipher, cipher.algorithm());
+                assert_eq!(d.authenticated, cipher.algorithm().is_aead());
             }
-            let out = w.finish().unwrap();
-            // The clear part is exactly the one-shot's.
-            let head_len = one_shot.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
-            assert_eq!(out[..head_len], one_shot[..head_len], "step {step}");
-            assert_eq!(classify(&out, &limits).unwrap(), SmimeKind::Encrypted);
-            let d = decrypt_message(&out, &key, Some(&cert), None, &limits).unwrap();
-            assert_eq!(d.message, expected, "step {step}");
-            assert_eq!(d.cipher, enveloped::ContentAlgorithm::Aes256Cbc);
         }
     }
 
@@ -1437,21 +1448,9 @@ mod tests {
     }
 
     #[test]
-    fn streamed_encryption_refuses_gcm_and_huge_headers() {
+    fn streamed_encryption_refuses_huge_headers() {
         let (_, cert) = rsa1();
         let limits = Limits::default();
-        let opts = EncryptMessageOptions {
-            cipher: ContentCipher::Aes256Gcm,
-            ..Default::default()
-        };
-        let r = MessageEncryptor::new(
-            Vec::new(),
-            &[Recipient::new(cert.clone())],
-            &opts,
-            &mut rand_core::OsRng,
-            &limits,
-        );
-        assert!(matches!(r, Err(Error::UnsupportedAlgorithm { .. })));
         let mut w = MessageEncryptor::new(
             Vec::new(),
             &[Recipient::new(cert)],

@@ -1,16 +1,20 @@
 //! Streaming decryption of whole S/MIME messages in bounded memory, for messages of any size.
 //!
-//! [`decrypt_message`] reads an RFC 5322 `application/pkcs7-mime; smime-type=enveloped-data`
-//! message from an [`io::BufRead`], undoes the base64 transfer encoding on the fly, walks the
-//! BER or DER ContentInfo → EnvelopedData (RFC 5652 §6.1) as it arrives (definite and
-//! indefinite lengths; the encryptedContent as one primitive `[0]` or as a constructed `[0]` of
-//! OCTET STRING chunks, as `openssl cms -encrypt -stream` and our
+//! [`decrypt_message`] reads an RFC 5322 `application/pkcs7-mime` encrypted message
+//! (`smime-type=enveloped-data` or `authEnveloped-data`) from an [`io::BufRead`], undoes the
+//! base64 transfer encoding on the fly, walks the BER or DER ContentInfo → EnvelopedData
+//! (RFC 5652 §6.1) or AuthEnvelopedData (RFC 5083) as it arrives (definite and indefinite
+//! lengths; the encryptedContent as one primitive `[0]` or as a constructed `[0]` of OCTET
+//! STRING chunks, as `openssl cms -encrypt -stream` and our
 //! [`EnvelopedWriter`](crate::EnvelopedWriter) write it), decrypts AES-CBC (or legacy
-//! DES-EDE3-CBC) chunk by chunk and writes the plaintext to a **spill file**: a temporary file
-//! (mode 0600 on Unix) in a directory the caller chooses. The file is deleted when the
-//! [`SpilledMessage`] is dropped, and on every error. A `SpilledMessage` exists only once every
-//! check has passed (key transport, the PKCS#7 padding of the last block, the structure up to
-//! the last byte), so no caller can read plaintext that failed a check.
+//! DES-EDE3-CBC) or AES-GCM (RFC 5084, with OpenSSL: aws-lc-rs has no incremental GCM) chunk
+//! by chunk and writes the plaintext to a **spill file**: a temporary file (mode 0600 on Unix)
+//! in a directory the caller chooses. The file is deleted when the [`SpilledMessage`] is
+//! dropped, and on every error. A `SpilledMessage` exists only once every check has passed
+//! (key transport, the PKCS#7 padding of the last block or the GCM tag, the structure up to
+//! the last byte), so no caller can read plaintext that failed a check: unauthenticated GCM
+//! plaintext exists only in the private spill file until the tag (which follows the
+//! ciphertext) has verified.
 //!
 //! What stays in memory: the message's header block and the decrypted entity's header block
 //! (each at most [`MAX_HEADER_BLOCK`]), the RecipientInfos (at most [`MAX_RECIPIENT_INFOS`],
@@ -26,15 +30,20 @@
 //!   `Limits::max_message_bytes`) and verifies it exactly as `decrypt_message` does.
 //! - Header protection (RFC 9788 or `protected-headers="v1"` in the decrypted entity) needs the
 //!   whole entity: such messages are assembled in memory, bounded by `Limits::max_message_bytes`.
-//! - AuthEnvelopedData (AES-GCM) is decrypted in memory, bounded by `Limits::max_cms_bytes`:
-//!   aws-lc-rs has no streaming GCM, and RFC 5083 puts the authenticated attributes (the AAD)
-//!   after the ciphertext. The tag is checked before anything reaches the spill file.
+//! - AuthEnvelopedData with authAttrs is [`Error::NotStreamable`] (after the content was
+//!   decrypted once, the spill file deleted): RFC 5083 §2.2 makes them the GCM AAD, which GCM
+//!   needs before the ciphertext, and they come after it. OpenSSL never writes them, nor does
+//!   any S/MIME agent for id-data content; [`crate::decrypt_message`] reads such a message in
+//!   memory (bounded by `Limits::max_cms_bytes`).
+//! - GCM nonces of 1..=128 bytes and tags of 12..=16 bytes (all RFC 5084 and OpenSSL allow)
+//!   are read here; the one-shot path, on aws-lc-rs, reads only the 12-byte nonce and 16-byte
+//!   tag that OpenSSL and Sealgate write.
 //! - A decrypted header block over [`MAX_HEADER_BLOCK`] is [`Error::LimitExceeded`], the body
 //!   may only be base64 or unencoded (no quoted-printable), and `Limits::max_message_bytes`
 //!   does not apply to the message itself (that is the point).
 //!
-//! Decryption errors stay coarse: a wrong key, a bad padding and (for RSA key transport) a
-//! failed key decryption all give [`Error::DecryptionFailed`], after the whole content was
+//! Decryption errors stay coarse: a wrong key, a bad padding, a bad GCM tag and (for RSA key
+//! transport) a failed key decryption all give [`Error::DecryptionFailed`], after the whole content was
 //! decrypted once (RFC 3218 §2.3.2: a random key stands in for a failed RSA decryption). Errors
 //! that depend on the plaintext (a malformed decrypted header) are reported only after that.
 //!
@@ -546,16 +555,29 @@ impl<R: BufRead> Base64Reader<R> {
             }
             let n = data.len().min(B64_BLOCK);
             let part = data.get(..n).unwrap_or_default();
-            self.chars.extend(
-                part.iter()
-                    .filter(|b| !matches!(b, b'\r' | b'\n' | b' ' | b'\t')),
-            );
+            push_base64_chars(&mut self.chars, part);
             self.inner.consume(n);
             if self.chars.len() >= B64_BLOCK {
                 self.decode(false)?;
             }
         }
         Ok(())
+    }
+}
+
+/// Append `part` without blanks and line breaks: whole lines at a time (memchr finds the line
+/// ends), byte by byte only in the rare line with a blank in it. Per byte throughout, this
+/// was most of an unoptimised build's decryption time.
+fn push_base64_chars(chars: &mut Vec<u8>, mut part: &[u8]) {
+    while !part.is_empty() {
+        let end = memchr::memchr2(b'\r', b'\n', part).unwrap_or(part.len());
+        let run = part.get(..end).unwrap_or_default();
+        if memchr::memchr2(b' ', b'\t', run).is_some() {
+            chars.extend(run.iter().filter(|b| !matches!(b, b' ' | b'\t')));
+        } else {
+            chars.extend_from_slice(run);
+        }
+        part = part.get(end + 1..).unwrap_or_default();
     }
 }
 
@@ -771,8 +793,9 @@ impl<B: BufRead> Ber<B> {
     }
 }
 
-/// Walk ContentInfo → EnvelopedData, find our content key with the one-shot code, decrypt the
-/// content into `sink`. Returns the algorithm and whether the content is authenticated.
+/// Walk ContentInfo → EnvelopedData or AuthEnvelopedData, find our content key with the
+/// one-shot code, decrypt the content into `sink`. Returns the algorithm and whether the
+/// content is authenticated (a GCM tag that verified).
 fn walk<B: BufRead>(
     b: &mut Ber<B>,
     key: &PrivateKey,
@@ -781,37 +804,27 @@ fn walk<B: BufRead>(
     sink: &mut impl Write,
 ) -> Result<(ContentAlgorithm, bool)> {
     // RFC 5652 §3: ContentInfo ::= SEQUENCE { contentType, [0] EXPLICIT content }
-    // Recorded: AuthEnvelopedData is decrypted by the one-shot code, from the first byte.
-    b.record = Some(Vec::new());
-    b.record_max = 64;
-    b.record_what = "ContentInfo header";
+    // The contentType TLV is recorded: the one-shot parser gets it back.
     let ci = b.expect(tag::SEQUENCE, "ContentInfo")?;
     let ci_end = b.end_of(&ci);
-    let from = b.record.as_ref().map_or(0, Vec::len);
-    let oid_header = b.expect(tag::OID, "contentType")?;
-    b.stream(oid_header.len.unwrap_or_default(), &mut |_| Ok(()))?;
-    let oid_tlv = b
-        .record
-        .as_ref()
-        .and_then(|r| r.get(from..))
-        .unwrap_or_default()
-        .to_vec();
-    let content_type = oid_of(&oid_tlv)?;
-    match content_type {
-        oid::ENVELOPED_DATA => {}
-        oid::AUTH_ENVELOPED_DATA => return auth_enveloped(b, key, cert, limits, sink),
+    let oid_tlv = b.raw_tlv(64, "contentType", limits)?;
+    let auth = match oid_of(&oid_tlv)? {
+        oid::ENVELOPED_DATA => false,
+        oid::AUTH_ENVELOPED_DATA => true,
         other => {
             return Err(Error::WrongMessageType {
                 expected: "encrypted",
                 found: other.to_string(),
             });
         }
-    }
-    b.record = None;
+    };
     let explicit = b.expect(tag::CTX0, "ContentInfo content")?;
     let explicit_end = b.end_of(&explicit);
     // RFC 5652 §6.1: EnvelopedData ::= SEQUENCE { version, originatorInfo [0] OPTIONAL,
     // recipientInfos, encryptedContentInfo, unprotectedAttrs [1] OPTIONAL }
+    // RFC 5083 §2.1: AuthEnvelopedData ::= SEQUENCE { version, originatorInfo [0] OPTIONAL,
+    // recipientInfos, authEncryptedContentInfo, authAttrs [1] OPTIONAL, mac,
+    // unauthAttrs [2] OPTIONAL }
     let ed = b.expect(tag::SEQUENCE, "EnvelopedData")?;
     let ed_end = b.end_of(&ed);
     let version = b.raw_tlv(16, "CMSVersion", limits)?;
@@ -835,15 +848,23 @@ fn walk<B: BufRead>(
     if inner_type.first() != Some(&tag::OID) || alg.first() != Some(&tag::SEQUENCE) {
         return Err(malformed("EncryptedContentInfo"));
     }
-    // Everything before the ciphertext, as a DER EnvelopedData with empty content: the one-shot
-    // parser and recipient code find the content key (with the RSA implicit rejection).
+    // Everything before the ciphertext, as a DER (Auth)EnvelopedData with empty content (and
+    // for GCM a stand-in mac of the announced length, the real one comes after the
+    // ciphertext): the one-shot parser and recipient code find the content key (with the RSA
+    // implicit rejection).
     let plan = {
+        let alg_der = crate::ber::to_der(&alg, limits)?;
+        let params = tlv::single(&alg_der, tag::SEQUENCE, "contentEncryptionAlgorithm")?;
+        let (_, _, icv_len) = enveloped::content_params(params.value)?;
         let mut eci = inner_type;
         eci.extend_from_slice(&alg);
         eci.extend_from_slice(&[tag::CTX0_PRIM, 0]);
         let mut ed = version;
         ed.extend_from_slice(&ris);
         tlv::push_tlv(&mut ed, tag::SEQUENCE, &eci);
+        if auth {
+            tlv::push_tlv(&mut ed, tag::OCTET_STRING, &vec![0u8; icv_len]);
+        }
         let mut seq = Vec::new();
         tlv::push_tlv(&mut seq, tag::SEQUENCE, &ed);
         let mut body = oid_tlv;
@@ -853,18 +874,55 @@ fn walk<B: BufRead>(
         let der = crate::ber::to_der(&ci, limits)?;
         enveloped::plan(&der, key, cert, limits)?
     };
-    let mut cbc = CbcStream::new(plan.alg, &plan.cek, &plan.iv)?;
-    let content = b.header()?;
-    match (content.tag, content.len) {
-        (tag::CTX0_PRIM, Some(n)) => b.stream(n, &mut |d| cbc.update(d, sink))?,
+    let mut content = if auth {
+        ContentStream::Gcm(GcmStream::new(plan.alg, &plan.cek, &plan.iv)?)
+    } else {
+        ContentStream::Cbc(CbcStream::new(plan.alg, &plan.cek, &plan.iv)?)
+    };
+    let ct = b.header()?;
+    match (ct.tag, ct.len) {
+        (tag::CTX0_PRIM, Some(n)) => b.stream(n, &mut |d| content.update(d, sink))?,
         (tag::CTX0, _) => {
-            let end = b.end_of(&content);
-            chunks(b, end, limits.max_asn1_depth, &mut |d| cbc.update(d, sink))?;
+            let end = b.end_of(&ct);
+            chunks(b, end, limits.max_asn1_depth, &mut |d| {
+                content.update(d, sink)
+            })?;
         }
         _ => return Err(malformed("encryptedContent missing (detached content)")),
     }
     b.close(eci_end, "EncryptedContentInfo")?;
-    if !b.at_close(ed_end)? {
+    let mut mac = Zeroizing::new(Vec::new());
+    if auth {
+        let mut h = b.header()?;
+        if h.tag == tag::CTX1 {
+            // RFC 5083 §2.2: authAttrs are the GCM AAD, which OpenSSL (any GCM, in fact) needs
+            // before the ciphertext, and here they come after it. OpenSSL and S/MIME id-data
+            // content never have them; the one-shot path reads such a message.
+            return Err(Error::NotStreamable {
+                what: "AuthEnvelopedData with authAttrs (use decrypt_message)",
+            });
+        }
+        // RFC 5083 §2.1: mac MessageAuthenticationCode (OCTET STRING), aes-ICVlen bytes
+        let want = plan.mac_len();
+        if h.tag != tag::OCTET_STRING || h.len != Some(want as u64) {
+            return Err(malformed(
+                "AuthEnvelopedData: mac missing or not aes-ICVlen bytes",
+            ));
+        }
+        b.stream(want as u64, &mut |d| {
+            mac.extend_from_slice(d);
+            Ok(())
+        })?;
+        if !b.at_close(ed_end)? {
+            h = b.header()?;
+            if h.tag != tag::CTX2 {
+                return Err(malformed("AuthEnvelopedData: unexpected element"));
+            }
+            // unauthAttrs: not covered by the tag, not needed
+            b.skip(&h, limits.max_asn1_depth)?;
+            b.close(ed_end, "AuthEnvelopedData")?;
+        }
+    } else if !b.at_close(ed_end)? {
         let attrs = b.header()?;
         if attrs.tag != tag::CTX1 {
             return Err(malformed("EnvelopedData: unexpected element"));
@@ -875,13 +933,17 @@ fn walk<B: BufRead>(
     b.close(explicit_end, "ContentInfo content")?;
     b.close(ci_end, "ContentInfo")?;
     b.eof()?;
-    // The padding, then the key: both the one coarse error, after all content was decrypted.
-    let padded_ok = cbc.finish(sink);
-    if padded_ok.is_err() || plan.substituted {
+    // The padding or the tag, then the key: the one coarse error, after all content was
+    // decrypted. Only then may the caller release the spill file.
+    let checked = match content {
+        ContentStream::Cbc(cbc) => cbc.finish(sink),
+        ContentStream::Gcm(gcm) => gcm.finish(&mac, sink),
+    };
+    if checked.is_err() || plan.substituted {
         return Err(Error::DecryptionFailed);
     }
     sink.flush()?;
-    Ok((plan.alg, false))
+    Ok((plan.alg, auth))
 }
 
 fn oid_of(tlv_bytes: &[u8]) -> Result<ObjectIdentifier> {
@@ -917,26 +979,72 @@ fn chunks<B: BufRead>(
     Ok(())
 }
 
-/// AuthEnvelopedData (AES-GCM): read whole (at most `max_cms_bytes`) and decrypted by the
-/// one-shot code, whose tag check comes before any plaintext is written to `sink`.
-fn auth_enveloped<B: BufRead>(
-    b: &mut Ber<B>,
-    key: &PrivateKey,
-    cert: Option<&Certificate>,
-    limits: &Limits,
-    sink: &mut impl Write,
-) -> Result<(ContentAlgorithm, bool)> {
-    // Everything consumed so far was recorded; the rest joins it.
-    b.record_max = limits.max_cms_bytes;
-    b.record_what = "CMS size";
-    while b.peek()?.is_some() {
-        b.step(u64::MAX, &mut |_| Ok(()))?;
+/// The content decryption of either kind, fed the ciphertext as it arrives.
+enum ContentStream {
+    Cbc(CbcStream),
+    Gcm(GcmStream),
+}
+
+impl ContentStream {
+    fn update(&mut self, data: &[u8], sink: &mut impl Write) -> Result<()> {
+        match self {
+            Self::Cbc(c) => c.update(data, sink),
+            Self::Gcm(g) => g.update(data, sink),
+        }
     }
-    let der = b.record.take().unwrap_or_default();
-    let d = enveloped::decrypt_owned(der, key, cert, limits)?;
-    sink.write_all(&d.content)?;
-    sink.flush()?;
-    Ok((d.cipher, d.authenticated))
+}
+
+/// AES-GCM decryption in steps (RFC 5084) with OpenSSL: the plaintext goes to the spill file
+/// as it is made, and [`GcmStream::finish`] checks the tag. Until then the spill file holds
+/// unauthenticated plaintext, which is why it is released only after `finish` succeeded (and
+/// deleted otherwise).
+pub(crate) struct GcmStream {
+    crypter: openssl::symm::Crypter,
+    out: Zeroizing<Vec<u8>>,
+}
+
+impl GcmStream {
+    pub(crate) fn new(alg: ContentAlgorithm, cek: &[u8], nonce: &[u8]) -> Result<Self> {
+        let cipher = alg.openssl_gcm().ok_or(Error::DecryptionFailed)?;
+        // Crypter::new asserts on a short key: the plan's key has the algorithm's length, but
+        // a check here keeps a mistake from becoming a panic.
+        if cek.len() != cipher.key_len() || nonce.is_empty() {
+            return Err(Error::DecryptionFailed);
+        }
+        let crypter =
+            openssl::symm::Crypter::new(cipher, openssl::symm::Mode::Decrypt, cek, Some(nonce))
+                .map_err(|_| Error::DecryptionFailed)?;
+        Ok(Self {
+            crypter,
+            out: Zeroizing::new(vec![0u8; CHUNK + 16]),
+        })
+    }
+
+    pub(crate) fn update(&mut self, data: &[u8], sink: &mut impl Write) -> Result<()> {
+        // `update` wants room for a block more than its input.
+        for piece in data.chunks(CHUNK) {
+            let n = self
+                .crypter
+                .update(piece, &mut self.out)
+                .map_err(|_| Error::DecryptionFailed)?;
+            sink.write_all(self.out.get(..n).unwrap_or_default())?;
+        }
+        Ok(())
+    }
+
+    /// Check the tag (`Err` is always [`Error::DecryptionFailed`]).
+    pub(crate) fn finish(mut self, mac: &[u8], sink: &mut impl Write) -> Result<()> {
+        self.crypter
+            .set_tag(mac)
+            .map_err(|_| Error::DecryptionFailed)?;
+        let n = self
+            .crypter
+            .finalize(&mut self.out)
+            .map_err(|_| Error::DecryptionFailed)?;
+        // GCM has no final block; should OpenSSL ever give one, it is authenticated now.
+        sink.write_all(self.out.get(..n).unwrap_or_default())?;
+        Ok(())
+    }
 }
 
 /// CBC decryption in steps: the last block is held back until the end, where its PKCS#7
@@ -1115,7 +1223,9 @@ mod tests {
             ("multi.der", "rsa2"),
             ("multi.der", "p384"),
             ("rsa-gcm.der", "rsa1"),
+            ("rsa-gcm128.der", "rsa1"),
             ("p256-gcm.der", "p256"),
+            ("p384-gcm.der", "p384"),
         ] {
             let msg = as_message(&data(file));
             let expected = one_shot(&msg, who).unwrap();
@@ -1156,9 +1266,18 @@ mod tests {
     }
 
     fn encrypt_both_ways(raw: &[u8]) -> [Vec<u8>; 2] {
+        encrypt_both_ways_with(raw, ContentCipher::Aes256Cbc)
+    }
+
+    /// `raw` encrypted to rsa1 by the one-shot `encrypt_message` (DER) and by the streaming
+    /// `MessageEncryptor` (BER, chunked).
+    fn encrypt_both_ways_with(raw: &[u8], cipher: ContentCipher) -> [Vec<u8>; 2] {
         let limits = Limits::default();
         let to = [Recipient::new(cert("rsa1"))];
-        let opts = EncryptMessageOptions::default();
+        let opts = EncryptMessageOptions {
+            cipher,
+            ..Default::default()
+        };
         let der =
             crate::encrypt_message(raw, &to, None, &opts, &mut rand_core::OsRng, &limits).unwrap();
         let mut w =
@@ -1201,7 +1320,9 @@ mod tests {
     #[test]
     fn wrong_key_and_tampering_are_the_coarse_error() {
         let raw = plain_message(&body(100_000, 9));
-        for enc in encrypt_both_ways(&raw) {
+        let cbc = encrypt_both_ways(&raw);
+        let gcm = encrypt_both_ways_with(&raw, ContentCipher::Aes256Gcm);
+        for enc in cbc.into_iter().chain(gcm) {
             // a different RSA key: the key transport fails, a random key stands in
             let dir = tempfile::tempdir().unwrap();
             let r = decrypt_message(&enc[..], &key("rsa2"), None, dir.path(), &Limits::default());
@@ -1379,6 +1500,174 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 
+    /// A decrypted entity of exactly `len` bytes (at least its header): letters and CRLF only,
+    /// so that it needs no canonicalisation and the ciphertext has exactly this length.
+    fn entity(len: usize) -> Vec<u8> {
+        let mut e = b"Content-Type: text/plain\r\n\r\n".to_vec();
+        let mut i = 0u32;
+        while e.len() < len {
+            i = i.wrapping_add(1);
+            e.push(if i % 71 == 70 {
+                b'\n'
+            } else {
+                b'a' + (i % 26) as u8
+            });
+            if e.last() == Some(&b'\n') {
+                e.pop();
+                if e.len() + 2 <= len {
+                    e.extend_from_slice(b"\r\n");
+                } else {
+                    e.push(b'z');
+                }
+            }
+        }
+        e
+    }
+
+    /// `content` as AuthEnvelopedData to rsa1: DER from the one-shot `encrypt`, BER (64 KiB
+    /// chunks, indefinite lengths) from `EnvelopedWriter`.
+    fn gcm_both_ways(content: &[u8], cipher: ContentCipher) -> [Vec<u8>; 2] {
+        let to = [Recipient::new(cert("rsa1"))];
+        let der = crate::enveloped::encrypt(content, &to, cipher, &mut rand_core::OsRng).unwrap();
+        let mut w =
+            crate::EnvelopedWriter::new(Vec::new(), &to, cipher, &mut rand_core::OsRng).unwrap();
+        for piece in content.chunks(10_007) {
+            w.write_all(piece).unwrap();
+        }
+        [der, w.finish().unwrap()]
+    }
+
+    #[test]
+    fn gcm_chunk_boundary_sizes_match_the_one_shot() {
+        // around the decryption step (CHUNK), the writer's 64 KiB chunks and the base64 block
+        let wchunk = 64 * 1024;
+        for len in [
+            28,
+            29,
+            44,
+            B64_BLOCK / 4 * 3 - 1,
+            B64_BLOCK / 4 * 3,
+            wchunk - 1,
+            wchunk,
+            wchunk + 1,
+            CHUNK - 1,
+            CHUNK,
+            CHUNK + 1,
+            2 * CHUNK + 7,
+        ] {
+            let content = entity(len);
+            assert_eq!(content.len(), len);
+            for cipher in [ContentCipher::Aes128Gcm, ContentCipher::Aes256Gcm] {
+                for enc in gcm_both_ways(&content, cipher) {
+                    let msg = as_message(&enc);
+                    let expected = one_shot(&msg, "rsa1").unwrap();
+                    assert!(expected.ends_with(&content[26..]));
+                    for cap in [7, 8192, 1 << 20] {
+                        let (got, meta) = streamed(&msg, "rsa1", cap);
+                        assert_eq!(got.unwrap(), expected, "len {len} cap {cap}");
+                        assert_eq!(meta, Some((cipher.algorithm(), true)));
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn gcm_tampering_and_truncation_are_errors_without_a_spill_file() {
+        let content = entity(100_000);
+        let [der, ber] = gcm_both_ways(&content, ContentCipher::Aes256Gcm);
+        // DER: ... ciphertext, 04 10, tag. BER: ... last chunk, 00 00 00 00, 04 10, tag,
+        // 00 x 6.
+        for (enc, ct_end) in [(&der, der.len() - 18), (&ber, ber.len() - 28)] {
+            let msg = as_message(enc);
+            let (got, _) = streamed(&msg, "rsa1", 4096);
+            assert_eq!(got.unwrap(), one_shot(&msg, "rsa1").unwrap());
+            let tag_at = ct_end + if enc == &der { 2 } else { 6 };
+            assert_eq!(&enc[tag_at - 2..tag_at], &[tag::OCTET_STRING, 16]);
+            // a ciphertext byte (the first, one in the middle, the last), a tag byte
+            for at in [
+                ct_end - 1,
+                ct_end - 5000,
+                ct_end - 90_000,
+                tag_at,
+                tag_at + 15,
+            ] {
+                let mut bad = enc.clone();
+                bad[at] ^= 0x01;
+                let msg = as_message(&bad);
+                let (got, _) = streamed(&msg, "rsa1", 4096);
+                assert!(
+                    matches!(got, Err(Error::DecryptionFailed)),
+                    "at {at}: {got:?}"
+                );
+                assert!(matches!(
+                    one_shot(&msg, "rsa1"),
+                    Err(Error::DecryptionFailed)
+                ));
+            }
+            // cut anywhere: in the ciphertext, in the tag, before the last end-of-contents
+            for cut in [200, enc.len() / 2, ct_end, tag_at + 8, enc.len() - 1] {
+                let msg = as_message(&enc[..cut]);
+                let (got, _) = streamed(&msg, "rsa1", 4096);
+                assert!(got.is_err(), "cut at {cut}");
+            }
+            // trailing data after the ContentInfo
+            let msg = as_message(&[&enc[..], &[0u8][..]].concat());
+            assert!(streamed(&msg, "rsa1", 4096).0.is_err());
+        }
+    }
+
+    #[test]
+    fn gcm_auth_attrs_are_not_streamable_but_the_one_shot_reads_them() {
+        let content = b"Content-Type: text/plain\r\n\r\nattributed\r\n";
+        let der = crate::enveloped::tests::auth_enveloped_with_attrs(content, tag::SET);
+        let msg = as_message(&der);
+        let (got, _) = streamed(&msg, "rsa1", 64);
+        assert!(matches!(got, Err(Error::NotStreamable { .. })), "{got:?}");
+        assert!(
+            one_shot(&msg, "rsa1")
+                .unwrap()
+                .ends_with(b"\r\n\r\nattributed\r\n")
+        );
+    }
+
+    #[test]
+    fn gcm_nonce_and_tag_lengths_of_rfc_5084_stream() {
+        use crate::enveloped::tests::auth_enveloped_lengths;
+        let content = b"Content-Type: text/plain\r\n\r\nodd lengths\r\n";
+        for (nonce, icv) in [
+            (16, Some(16)),
+            (12, Some(12)),
+            (12, None),
+            (8, Some(14)),
+            (1, Some(13)),
+            (128, Some(15)),
+        ] {
+            let der = auth_enveloped_lengths(content, nonce, icv);
+            let (got, meta) = streamed(&as_message(&der), "rsa1", 64);
+            let got = got.unwrap_or_else(|e| panic!("{nonce} {icv:?}: {e}"));
+            assert!(got.ends_with(b"\r\n\r\nodd lengths\r\n"));
+            assert_eq!(meta, Some((ContentAlgorithm::Aes128Gcm, true)));
+            // the last tag byte, a ciphertext byte
+            for back in [1, usize::from(icv.unwrap_or(12)) + 3] {
+                let mut bad = der.clone();
+                let at = bad.len() - back;
+                bad[at] ^= 0x80;
+                let (got, _) = streamed(&as_message(&bad), "rsa1", 64);
+                assert!(matches!(got, Err(Error::DecryptionFailed)), "{got:?}");
+            }
+        }
+        // beyond what RFC 5084 and OpenSSL allow: typed errors
+        for (nonce, icv) in [(12, Some(11)), (129, Some(16)), (12, Some(17))] {
+            let der = auth_enveloped_lengths(content, nonce, icv);
+            let (got, _) = streamed(&as_message(&der), "rsa1", 64);
+            assert!(
+                matches!(got, Err(Error::UnsupportedAlgorithm { .. })),
+                "{got:?}"
+            );
+        }
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
         #[test]
@@ -1386,13 +1675,50 @@ mod tests {
             len in 0usize..70_000,
             seed in proptest::prelude::any::<u64>(),
             cap in 1usize..5000,
-            which in 0usize..2,
+            which in 0usize..4,
         ) {
             let raw = plain_message(&body(len, seed));
-            let enc = &encrypt_both_ways(&raw)[which];
+            let cipher = if which < 2 { ContentCipher::Aes256Cbc } else { ContentCipher::Aes128Gcm };
+            let enc = &encrypt_both_ways_with(&raw, cipher)[which % 2];
             let expected = one_shot(enc, "rsa1").unwrap();
             let (got, _) = streamed(enc, "rsa1", cap);
             proptest::prop_assert_eq!(got.unwrap(), expected);
+        }
+
+        #[test]
+        fn prop_base64_chars_drop_exactly_the_blanks(
+            part in proptest::collection::vec(
+                proptest::prelude::prop_oneof![
+                    proptest::prelude::Just(b'\r'),
+                    proptest::prelude::Just(b'\n'),
+                    proptest::prelude::Just(b' '),
+                    proptest::prelude::Just(b'\t'),
+                    proptest::prelude::any::<u8>(),
+                ],
+                0..300,
+            ),
+        ) {
+            let mut got = b"kept".to_vec();
+            push_base64_chars(&mut got, &part);
+            let mut want = b"kept".to_vec();
+            want.extend(part.iter().filter(|b| !matches!(b, b'\r' | b'\n' | b' ' | b'\t')));
+            proptest::prop_assert_eq!(got, want);
+        }
+
+        #[test]
+        fn prop_gcm_corruption_never_panics(
+            pos in 0usize..2200,
+            val in proptest::prelude::any::<u8>(),
+            cap in 1usize..300,
+        ) {
+            let enc = as_message(&data("rsa-gcm.der"));
+            let mut bad = enc.clone();
+            let at = pos % bad.len();
+            bad[at] = val;
+            let (got, _) = streamed(&bad, "rsa1", cap);
+            if let Ok(ours) = got {
+                proptest::prop_assert_eq!(ours, one_shot(&bad, "rsa1").unwrap());
+            }
         }
 
         #[test]

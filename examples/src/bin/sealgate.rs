@@ -916,13 +916,10 @@ fn encrypt(a: EncryptArgs) -> Result<u8, Failure> {
     opts.outer_subject = a.subject;
     opts.protect_headers = a.protect_headers;
     opts.legacy_display = a.legacy_display;
-    // A large message streams (CBC, no signing, no legacy display element: what
+    // A large message streams (CBC or GCM, no signing, no legacy display element: what
     // MessageEncryptor does); a small one, or one that needs the whole message, is encrypted
     // in memory as before.
-    let streamable = signer.is_none()
-        && !a.triple_wrap
-        && !a.legacy_display
-        && !matches!(a.cipher, Cipher::Aes256Gcm);
+    let streamable = signer.is_none() && !a.triple_wrap && !a.legacy_display;
     let input = if streamable {
         let path = a.io.input.as_deref();
         let mut reader = open_input(path)?;
@@ -1086,17 +1083,30 @@ fn decrypt(a: DecryptArgs) -> Result<u8, Failure> {
             };
             Failure(2, format!("{name}: {e}"))
         })?;
-        let spilled = smime::stream::decrypt_message(
+        let streamed = smime::stream::decrypt_message(
             std::io::Cursor::new(head).chain(input),
             &id.key,
             Some(&id.cert),
             &dir,
             &limits,
-        )?;
-        match &trust {
+        );
+        let spilled = match streamed {
+            // AuthEnvelopedData with authAttrs (the GCM AAD after the ciphertext) cannot
+            // stream: a file is read again, whole, within the message size limit, as before
+            // streaming. Standard input has gone by: the error stands.
+            Err(smime::Error::NotStreamable { .. }) if path.is_some() => None,
+            r => Some(r?),
+        };
+        match (spilled, &trust) {
+            (None, _) => {
+                let input = read_input(path, &limits)?;
+                smime::decrypt_message(&input, &id.key, Some(&id.cert), trust.as_ref(), &limits)?
+            }
             // the inner signature is checked on the message in memory, as before
-            Some(trust) if spilled.is_signed() => spilled.into_decrypted(Some(trust), &limits)?,
-            _ => {
+            (Some(spilled), Some(trust)) if spilled.is_signed() => {
+                spilled.into_decrypted(Some(trust), &limits)?
+            }
+            (Some(spilled), _) => {
                 let hp = spilled.header_protection().cloned();
                 release_decrypted(spilled, &dir, a.io.out.as_deref())?;
                 print_header_protection(hp.as_ref());

@@ -52,6 +52,34 @@ pub fn content_decrypt(
     Ok(buf)
 }
 
+/// AES-GCM content as the streamed decryption ([`crate::stream::decrypt_message`]) runs it:
+/// OpenSSL in steps of `step` bytes, the tag checked at the end. The nonce and tag lengths it
+/// takes are the CMS parser's (nonce 1..=128 bytes, ICV 12..=16); no AAD, as the stream
+/// refuses authAttrs. Everything refused is [`Error::DecryptionFailed`] here.
+pub fn content_decrypt_streamed(
+    alg: ContentAlgorithm,
+    key: &[u8],
+    nonce: &[u8],
+    ciphertext: &[u8],
+    tag: &[u8],
+    step: usize,
+) -> Result<Zeroizing<Vec<u8>>> {
+    let sizes_ok = alg.is_aead()
+        && (1..=super::MAX_GCM_NONCE).contains(&nonce.len())
+        && (12..=16).contains(&tag.len())
+        && key.len() == alg.key_len();
+    if !sizes_ok {
+        return Err(Error::DecryptionFailed);
+    }
+    let mut gcm = crate::stream::GcmStream::new(alg, key, nonce)?;
+    let mut out = Zeroizing::new(Vec::with_capacity(ciphertext.len()));
+    for piece in ciphertext.chunks(step.max(1)) {
+        gcm.update(piece, &mut *out)?;
+    }
+    gcm.finish(tag, &mut *out)?;
+    Ok(out)
+}
+
 /// RFC 3394 AES key unwrap as key agreement (KARI) runs it; the KEK length picks
 /// id-aes128-wrap, id-aes192-wrap or id-aes256-wrap.
 pub fn key_unwrap(kek: &[u8], wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>> {

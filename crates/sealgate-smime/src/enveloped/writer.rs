@@ -1,4 +1,4 @@
-//! Streaming EnvelopedData encryption with bounded memory.
+//! Streaming EnvelopedData (CBC) and AuthEnvelopedData (GCM) encryption with bounded memory.
 
 use std::io::{self, Write};
 
@@ -14,21 +14,33 @@ use crate::tlv::{self, tag};
 /// Plaintext is encrypted and emitted in chunks of this size (one OCTET STRING each).
 const CHUNK: usize = 64 * 1024;
 
-/// Streaming encryptor for CBC: memory stays bounded whatever the content size.
+/// Streaming encryptor: memory stays bounded whatever the content size.
 ///
 /// Writes a BER ContentInfo with indefinite lengths and the encryptedContent as a constructed
 /// OCTET STRING of chunks (RFC 5652 §6.1 allows it; `openssl cms -stream` writes the same shape)
-/// to the inner writer. [`EnvelopedWriter::finish`] must be called: it writes the final block
-/// and the end-of-contents octets and returns the inner writer. Dropped unfinished, the output
-/// is truncated and unreadable.
+/// to the inner writer: EnvelopedData for the CBC ciphers, AuthEnvelopedData (RFC 5083) for
+/// AES-GCM, whose mac (the tag) follows the ciphertext; no authAttrs, as OpenSSL writes it.
+/// [`EnvelopedWriter::finish`] must be called: it writes the final block or the tag and the
+/// end-of-contents octets and returns the inner writer. Dropped unfinished, the output is
+/// truncated and unreadable.
 pub struct EnvelopedWriter<W: Write> {
     inner: W,
-    key: StreamingEncryptingKey,
+    key: ContentKey,
     pending: Zeroizing<Vec<u8>>,
     out: Vec<u8>,
     /// DER output: the plaintext bytes still to come. `None`: BER, any length.
     remaining: Option<usize>,
 }
+
+/// The content encryption in steps: aws-lc-rs for CBC, OpenSSL for GCM (aws-lc-rs has no
+/// incremental GCM).
+enum ContentKey {
+    Cbc(StreamingEncryptingKey),
+    Gcm(openssl::symm::Crypter),
+}
+
+/// RFC 5083 §2.1: the mac holds the GCM tag, 16 bytes as our GCMParameters say.
+const GCM_TAG: usize = 16;
 
 impl<W: Write> std::fmt::Debug for EnvelopedWriter<W> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -37,9 +49,11 @@ impl<W: Write> std::fmt::Debug for EnvelopedWriter<W> {
 }
 
 impl<W: Write> EnvelopedWriter<W> {
-    /// Start an EnvelopedData to `recipients` with a CBC `cipher` (GCM is refused: a streamed
-    /// AuthEnvelopedData would hand out plaintext before its tag is checked on the other side,
-    /// and the one-shot [`super::encrypt`] covers it).
+    /// Start an EnvelopedData (CBC `cipher`) or AuthEnvelopedData (GCM) to `recipients`.
+    ///
+    /// GCM: a streamed AuthEnvelopedData is only safe with a receiver that checks the tag
+    /// before it releases any plaintext, as [`crate::stream::decrypt_message`] and the
+    /// one-shot [`super::decrypt`] do.
     pub fn new(
         inner: W,
         recipients: &[Recipient],
@@ -71,30 +85,54 @@ impl<W: Write> EnvelopedWriter<W> {
         content_len: Option<usize>,
     ) -> Result<Self> {
         let alg = cipher.algorithm();
-        let aes = alg.aes().ok_or_else(|| Error::UnsupportedAlgorithm {
-            what: "streaming content encryption (CBC only)",
-            oid: alg.oid().to_string(),
-        })?;
         let mut cek = Zeroizing::new(vec![0u8; alg.key_len()]);
         rng.fill_bytes(&mut cek);
         let (ris, ed_version) = recipient_infos(recipients, &cek, rng)?;
+        // The same randomness in the same order as the one-shot encrypt: with one RNG the
+        // DER output is the same bytes.
         let mut iv = [0u8; 16];
-        rng.fill_bytes(&mut iv);
-        let fail = |_| Error::Crypto { what: "AES-CBC" };
-        let key = StreamingEncryptingKey::less_safe_cbc_pkcs7(
-            UnboundCipherKey::new(aes, &cek).map_err(fail)?,
-            EncryptionContext::Iv128(FixedLength::from(&iv)),
-        )
-        .map_err(fail)?;
-        let alg_id = content_alg_id(alg, &iv);
-        // RFC 5652 §6.1: version 0 when every RecipientInfo is version 0, else 2.
-        let version = ed_version;
+        let iv = if alg.is_aead() {
+            &mut iv[..12]
+        } else {
+            &mut iv[..]
+        };
+        rng.fill_bytes(iv);
+        let key = if let Some(gcm) = alg.openssl_gcm() {
+            let c = openssl::symm::Crypter::new(gcm, openssl::symm::Mode::Encrypt, &cek, Some(iv))
+                .map_err(|_| Error::Crypto { what: "AES-GCM" })?;
+            ContentKey::Gcm(c)
+        } else {
+            let aes = alg.aes().ok_or_else(|| Error::UnsupportedAlgorithm {
+                what: "streaming content encryption",
+                oid: alg.oid().to_string(),
+            })?;
+            let fail = |_| Error::Crypto { what: "AES-CBC" };
+            let iv: &[u8; 16] = (&*iv)
+                .try_into()
+                .map_err(|_| Error::Crypto { what: "AES-CBC" })?;
+            ContentKey::Cbc(
+                StreamingEncryptingKey::less_safe_cbc_pkcs7(
+                    UnboundCipherKey::new(aes, &cek).map_err(fail)?,
+                    EncryptionContext::Iv128(FixedLength::from(iv)),
+                )
+                .map_err(fail)?,
+            )
+        };
+        let alg_id = content_alg_id(alg, iv);
+        // RFC 5652 §6.1: version 0 when every RecipientInfo is version 0, else 2. RFC 5083
+        // §2.1: AuthEnvelopedData version is always 0.
+        let version = if alg.is_aead() { 0 } else { ed_version };
+        let content_type = if alg.is_aead() {
+            oid::AUTH_ENVELOPED_DATA
+        } else {
+            oid::ENVELOPED_DATA
+        };
 
         let mut head = Vec::with_capacity(ris.len() + 128);
         match content_len {
             None => {
                 head.extend_from_slice(&[tag::SEQUENCE, 0x80]);
-                tlv::push_oid(&mut head, &oid::ENVELOPED_DATA);
+                tlv::push_oid(&mut head, &content_type);
                 head.extend_from_slice(&[tag::CTX0, 0x80, tag::SEQUENCE, 0x80]);
                 head.extend_from_slice(&[tag::INTEGER, 1, version]);
                 tlv::push_tlv(&mut head, tag::SET, &ris);
@@ -105,14 +143,18 @@ impl<W: Write> EnvelopedWriter<W> {
                 head.extend_from_slice(&[tag::CTX0, 0x80]);
             }
             Some(len) => {
-                // PKCS#7 padding always adds 1..=16 bytes (RFC 5652 §6.3).
-                let ct_len = (len / 16 + 1) * 16;
+                // PKCS#7 padding always adds 1..=16 bytes (RFC 5652 §6.3); GCM none.
+                let (ct_len, mac_len) = if alg.is_aead() {
+                    (len, tlv::tlv_len(GCM_TAG))
+                } else {
+                    ((len / 16 + 1) * 16, 0)
+                };
                 let eci_body = tlv::oid_len(&oid::DATA) + alg_id.len() + tlv::tlv_len(ct_len);
-                let ed_body = 3 + tlv::tlv_len(ris.len()) + tlv::tlv_len(eci_body);
+                let ed_body = 3 + tlv::tlv_len(ris.len()) + tlv::tlv_len(eci_body) + mac_len;
                 let explicit_body = tlv::tlv_len(ed_body);
-                let ci_body = tlv::oid_len(&oid::ENVELOPED_DATA) + tlv::tlv_len(explicit_body);
+                let ci_body = tlv::oid_len(&content_type) + tlv::tlv_len(explicit_body);
                 tlv::push_header(&mut head, tag::SEQUENCE, ci_body);
-                tlv::push_oid(&mut head, &oid::ENVELOPED_DATA);
+                tlv::push_oid(&mut head, &content_type);
                 tlv::push_header(&mut head, tag::CTX0, explicit_body);
                 tlv::push_header(&mut head, tag::SEQUENCE, ed_body);
                 head.extend_from_slice(&[tag::INTEGER, 1, version]);
@@ -146,11 +188,22 @@ impl<W: Write> EnvelopedWriter<W> {
         } else {
             plain
         };
-        let update = self
-            .key
-            .update(plain, &mut self.out)
-            .map_err(|_| io::Error::other("AES-CBC encryption failed"))?;
-        write_chunk(&mut self.inner, update.written(), self.remaining.is_none())
+        let ber = self.remaining.is_none();
+        match &mut self.key {
+            ContentKey::Cbc(key) => {
+                let update = key
+                    .update(plain, &mut self.out)
+                    .map_err(|_| io::Error::other("AES-CBC encryption failed"))?;
+                write_chunk(&mut self.inner, update.written(), ber)
+            }
+            ContentKey::Gcm(c) => {
+                // `out` has a block more room than the CHUNK this is at most.
+                let n = c
+                    .update(plain, &mut self.out)
+                    .map_err(|_| io::Error::other("AES-GCM encryption failed"))?;
+                write_chunk(&mut self.inner, self.out.get(..n).unwrap_or_default(), ber)
+            }
+        }
     }
 
     /// Write the last block and (BER) the end-of-contents octets; return the inner writer.
@@ -165,15 +218,37 @@ impl<W: Write> EnvelopedWriter<W> {
             });
         }
         let ber = self.remaining.is_none();
-        let (_, last) = self
-            .key
-            .finish(&mut self.out)
-            .map_err(|_| Error::Crypto { what: "AES-CBC" })?;
-        write_chunk(&mut self.inner, last.written(), ber)?;
-        if ber {
-            // Close [0] encryptedContent, EncryptedContentInfo, EnvelopedData, [0] content,
-            // ContentInfo.
-            self.inner.write_all(&[0u8; 10])?;
+        match self.key {
+            ContentKey::Cbc(key) => {
+                let (_, last) = key
+                    .finish(&mut self.out)
+                    .map_err(|_| Error::Crypto { what: "AES-CBC" })?;
+                write_chunk(&mut self.inner, last.written(), ber)?;
+                if ber {
+                    // Close [0] encryptedContent, EncryptedContentInfo, EnvelopedData,
+                    // [0] content, ContentInfo.
+                    self.inner.write_all(&[0u8; 10])?;
+                }
+            }
+            ContentKey::Gcm(mut c) => {
+                let fail = |_| Error::Crypto { what: "AES-GCM" };
+                let n = c.finalize(&mut self.out).map_err(fail)?;
+                write_chunk(&mut self.inner, self.out.get(..n).unwrap_or_default(), ber)?;
+                let mut mac = [0u8; GCM_TAG];
+                c.get_tag(&mut mac).map_err(fail)?;
+                if ber {
+                    // Close [0] encryptedContent and authEncryptedContentInfo.
+                    self.inner.write_all(&[0u8; 4])?;
+                }
+                // RFC 5083 §2.1: mac MessageAuthenticationCode, after the content
+                let mut m = Vec::with_capacity(2 + GCM_TAG);
+                tlv::push_tlv(&mut m, tag::OCTET_STRING, &mac);
+                self.inner.write_all(&m)?;
+                if ber {
+                    // Close AuthEnvelopedData, [0] content, ContentInfo.
+                    self.inner.write_all(&[0u8; 6])?;
+                }
+            }
         }
         self.inner.flush()?;
         Ok(self.inner)
