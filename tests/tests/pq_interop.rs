@@ -131,7 +131,9 @@ fn openssl_pq_keys_and_certificates_load() {
 
 /// `openssl cms -encrypt` (3.6) to each ML-KEM certificate, AES-128/256-CBC EnvelopedData and
 /// AES-128/256-GCM AuthEnvelopedData, recipient by issuerAndSerialNumber and by SKI (`-keyid`),
-/// alone and beside an RSA recipient: we decrypt with the OpenSSL-made key in each form.
+/// alone and beside an RSA recipient, with the other wraps and KDFs OpenSSL offers
+/// (`-aes192-wrap`, `-recip_kdf HKDF-SHA384/512`, `-recip_ukm`): we decrypt with the
+/// OpenSSL-made key in each form.
 #[test]
 fn openssl_pq_encrypts_to_ml_kem_we_decrypt() {
     let Some(w) = world() else { return };
@@ -148,8 +150,27 @@ fn openssl_pq_encrypts_to_ml_kem_we_decrypt() {
             "-aes-128-gcm",
             "-aes-256-gcm",
         ] {
-            for (keyid, with_rsa) in [(false, false), (true, false), (false, true)] {
-                let what = format!("{kem:?} {cipher} keyid={keyid} rsa={with_rsa}");
+            // (what, options before -recip, options after it (for that recipient), RSA too)
+            let variants: [(&str, &[&str], &[&str], bool); 6] = [
+                ("issuerAndSerial", &[], &[], false),
+                ("keyid", &["-keyid"], &[], false),
+                ("with RSA", &[], &[], true),
+                ("aes192-wrap", &["-aes192-wrap"], &[], false),
+                ("hkdf-sha384", &[], &["-recip_kdf", "HKDF-SHA384"], false),
+                (
+                    "hkdf-sha512 ukm",
+                    &[],
+                    &[
+                        "-recip_kdf",
+                        "HKDF-SHA512",
+                        "-recip_ukm",
+                        "7365616c67617465",
+                    ],
+                    false,
+                ),
+            ];
+            for (variant, before, after, with_rsa) in variants {
+                let what = format!("{kem:?} {cipher} {variant}");
                 let out = w.pki.path().join("from-openssl.eml");
                 let mut cmd = openssl_pq_cmd(
                     &w.bin,
@@ -158,10 +179,7 @@ fn openssl_pq_encrypts_to_ml_kem_we_decrypt() {
                 );
                 cmd.arg("-in").arg(&input).arg("-out").arg(&out);
                 cmd.args(["-to", &u.email, "-subject", "From OpenSSL 3.6"]);
-                if keyid {
-                    cmd.arg("-keyid");
-                }
-                cmd.arg("-recip").arg(&u.cert);
+                cmd.args(before).arg("-recip").arg(&u.cert).args(after);
                 if with_rsa {
                     cmd.arg("-recip").arg(&w.rsa.cert);
                 }
