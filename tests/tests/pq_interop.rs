@@ -97,7 +97,7 @@ fn world() -> Option<World> {
 
 /// Every key form OpenSSL 3.6 writes loads, names its parameter set and matches the
 /// OpenSSL-made certificate, whose SPKI we read as that ML-KEM public key; the forms are the
-/// same key.
+/// same key. So do the key as DER and as password-encrypted PKCS#8.
 #[test]
 fn openssl_pq_keys_and_certificates_load() {
     let Some(w) = world() else { return };
@@ -126,6 +126,29 @@ fn openssl_pq_keys_and_certificates_load() {
             [("default", 0x30), ("seed-only", 0x80), ("priv-only", 0x04)],
             "{kem:?}"
         );
+        // The same key as DER, and as encrypted PKCS#8 (PBES2, AES-256-CBC) with a password.
+        let d = w.pki.path();
+        let der = d.join("k.der");
+        let encrypted = d.join("k.enc.pem");
+        run(
+            openssl_pq_cmd(&w.bin, d, &["pkey", "-outform", "DER", "-out"])
+                .arg(&der)
+                .arg("-in")
+                .arg(u.key()),
+        );
+        run(openssl_pq_cmd(
+            &w.bin,
+            d,
+            &["pkey", "-aes-256-cbc", "-passout", "pass:pq-secret", "-out"],
+        )
+        .arg(&encrypted)
+        .arg("-in")
+        .arg(u.key()));
+        assert!(load_key(&der).matches(&cert), "{kem:?} DER");
+        let pw = secrecy::SecretString::from("pq-secret");
+        let k = smime::load_private_key(&std::fs::read(&encrypted).unwrap(), Some(&pw), &limits())
+            .unwrap();
+        assert!(k.matches(&cert), "{kem:?} encrypted");
     }
 }
 
