@@ -73,6 +73,73 @@ pub fn openssl(args: &[&str]) -> Command {
     c
 }
 
+/// The `openssl` binary named by `SEALGATE_OPENSSL_PQ`, version 3.6 or later: the first with
+/// CMS KEMRecipientInfo (3.5 has ML-KEM keys only; Debian 12's 3.0 neither). tests/openssl-pq.sh
+/// builds one. Like [`require`]: `None` with a notice when it is not set locally, a panic under
+/// CI or when it is set but is not a working 3.6 or later.
+pub fn openssl_pq() -> Option<PathBuf> {
+    let Some(path) = std::env::var_os("SEALGATE_OPENSSL_PQ").filter(|p| !p.is_empty()) else {
+        assert!(
+            !in_ci(),
+            "SEALGATE_OPENSSL_PQ is required under CI=true (set it to the output of tests/openssl-pq.sh)"
+        );
+        eprintln!(
+            "NOTICE: skipping: SEALGATE_OPENSSL_PQ not set (SEALGATE_OPENSSL_PQ=$(tests/openssl-pq.sh))"
+        );
+        return None;
+    };
+    let path = PathBuf::from(path);
+    let out = run(Command::new(&path).arg("version"));
+    let version = String::from_utf8_lossy(&out.stdout).into_owned();
+    // "OpenSSL 3.6.3 9 Jun 2026 (Library: OpenSSL 3.6.3 9 Jun 2026)"
+    let (major, minor) = version
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| {
+            let mut it = v.split('.').map(|n| n.parse::<u32>().ok());
+            Some((it.next()??, it.next()??))
+        })
+        .unwrap_or_else(|| panic!("{}: cannot read the version in {version:?}", path.display()));
+    assert!(
+        (major, minor) >= (3, 6),
+        "{} is {version}, CMS KEMRecipientInfo needs OpenSSL 3.6 or later",
+        path.display()
+    );
+    Some(path)
+}
+
+/// `openssl` (the binary from [`openssl_pq`]) with arguments, run in `dir`.
+pub fn openssl_pq_cmd(bin: &Path, dir: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(bin);
+    c.current_dir(dir).args(args);
+    c
+}
+
+/// The ML-KEM private-key forms OpenSSL 3.6 writes (`ml-kem.output_formats`, RFC 9935 §6) that
+/// [`Pki::ml_kem_user`] makes besides its default: the seed alone and the expanded key alone.
+pub const ML_KEM_KEY_FORMS: [&str; 2] = ["seed-only", "priv-only"];
+
+/// An ML-KEM user made entirely by OpenSSL 3.6 ([`Pki::ml_kem_user`]).
+#[derive(Debug, Clone)]
+pub struct MlKemUser {
+    /// OpenSSL's name of the parameter set ("ML-KEM-768").
+    pub alg: String,
+    /// Mail address in the certificate's SAN.
+    pub email: String,
+    /// (form, PKCS#8 PEM path): "default" (what `genpkey` writes), then each of
+    /// [`ML_KEM_KEY_FORMS`].
+    pub keys: Vec<(String, PathBuf)>,
+    /// PEM certificate, issued by the intermediate.
+    pub cert: PathBuf,
+}
+
+impl MlKemUser {
+    /// The key file as `genpkey` wrote it.
+    pub fn key(&self) -> &Path {
+        &self.keys[0].1
+    }
+}
+
 /// Key types the test PKI issues.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyType {
@@ -279,6 +346,81 @@ impl Pki {
             key: d.join(format!("{name}.key")),
             cert: d.join(format!("{name}.pem")),
             p12: d.join(format!("{name}.p12")),
+        }
+    }
+
+    /// An ML-KEM user (`alg` = "ML-KEM-512", "ML-KEM-768" or "ML-KEM-1024") made with the
+    /// OpenSSL 3.6 binary `bin`: `genpkey`, the key re-written in each of
+    /// [`ML_KEM_KEY_FORMS`], and a certificate from the (RSA) intermediate with
+    /// `x509 -new -force_pubkey` (a KEM key cannot sign its own request; RFC 9935 §5 allows
+    /// keyUsage keyEncipherment only).
+    pub fn ml_kem_user(&self, bin: &Path, alg: &str) -> MlKemUser {
+        let d = self.path();
+        let name = alg.to_lowercase();
+        let email = format!("{name}@example.org");
+        let key = format!("{name}.key");
+        run(&mut openssl_pq_cmd(
+            bin,
+            d,
+            &["genpkey", "-algorithm", alg, "-out", &key],
+        ));
+        let mut keys = vec![("default".to_string(), d.join(&key))];
+        for form in ML_KEM_KEY_FORMS {
+            let out = format!("{name}-{form}.key");
+            let param = format!("ml-kem.output_formats={form}");
+            run(&mut openssl_pq_cmd(
+                bin,
+                d,
+                &["pkey", "-in", &key, "-provparam", &param, "-out", &out],
+            ));
+            keys.push((form.to_string(), d.join(out)));
+        }
+        let pub_pem = format!("{name}.pub.pem");
+        run(&mut openssl_pq_cmd(
+            bin,
+            d,
+            &["pkey", "-in", &key, "-pubout", "-out", &pub_pem],
+        ));
+        let ext = format!("{name}.ext");
+        std::fs::write(
+            d.join(&ext),
+            format!(
+                "basicConstraints=CA:FALSE\nkeyUsage=critical,keyEncipherment\n\
+                 extendedKeyUsage=emailProtection\nsubjectAltName=email:{email}\n\
+                 subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n"
+            ),
+        )
+        .expect("write");
+        let cert = format!("{name}.pem");
+        let subj = format!("/O=Sealgate Test/CN={alg} user/emailAddress={email}");
+        run(&mut openssl_pq_cmd(
+            bin,
+            d,
+            &[
+                "x509",
+                "-new",
+                "-force_pubkey",
+                &pub_pem,
+                "-subj",
+                &subj,
+                "-CA",
+                "int.pem",
+                "-CAkey",
+                "int.key",
+                "-days",
+                "30",
+                "-sha256",
+                "-extfile",
+                &ext,
+                "-out",
+                &cert,
+            ],
+        ));
+        MlKemUser {
+            alg: alg.to_string(),
+            email,
+            keys,
+            cert: d.join(cert),
         }
     }
 

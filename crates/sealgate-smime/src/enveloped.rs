@@ -916,6 +916,19 @@ pub(crate) fn plan(
                     Ok(Some(x)) => x,
                     Ok(None) => continue,
                     Err(e) => {
+                        // As for key transport: a KEMRecipientInfo addressed to us whose
+                        // algorithms we do not read is that error, not "not a recipient".
+                        any_fit |= kem::addressee(ori).is_some_and(|(k, rid)| {
+                            k == our_kem
+                                && cert.is_none_or(|c| match &rid {
+                                    RecipientIdentifier::IssuerAndSerialNumber(ias) => {
+                                        cert_is(c, ias)
+                                    }
+                                    RecipientIdentifier::SubjectKeyIdentifier(ski) => {
+                                        cert_has_ski(c, ski.0.as_bytes())
+                                    }
+                                })
+                        });
                         first_err.get_or_insert(e);
                         continue;
                     }

@@ -5,15 +5,16 @@
 //! here: the profile RFC 9936 §3 sets for each parameter set, KDF HKDF with SHA-256
 //! (id-alg-hkdf-with-sha256, parameters absent, empty salt) and `wrap` id-aes128-wrap with
 //! `kekLength` 16 for ML-KEM-512, id-aes256-wrap with `kekLength` 32 for ML-KEM-768 and -1024.
-//! Read: HKDF-SHA256 with any of id-aes128-wrap, id-aes192-wrap and id-aes256-wrap, as the
-//! message names it, `kekLength` equal to that wrap's key size. The KDF `info` is the DER of
+//! Read: HKDF with SHA-256, SHA-384 or SHA-512 (RFC 8619; OpenSSL 3.6 writes the latter two
+//! with `cms -recip_kdf`) and any of id-aes128-wrap, id-aes192-wrap and id-aes256-wrap, as the
+//! message names them, `kekLength` equal to that wrap's key size. The KDF `info` is the DER of
 //! `CMSORIforKEMOtherInfo { wrap, kekLength, ukm }` (RFC 9629 §5).
 //!
 //! ML-KEM itself is aws-lc-rs's `kem` module. Every failure after the structure checks
 //! (decapsulation, which with implicit rejection shows up as an unwrap failure, and the key
 //! unwrap itself) gives the coarse [`Error::DecryptionFailed`].
 
-use aws_lc_rs::hkdf::{HKDF_SHA256, KeyType, Salt};
+use aws_lc_rs::hkdf::{self, HKDF_SHA256, HKDF_SHA384, HKDF_SHA512, KeyType, Salt};
 use aws_lc_rs::kem::{
     Ciphertext, DecapsulationKey, EncapsulationKey, ML_KEM_512, ML_KEM_768, ML_KEM_1024,
 };
@@ -41,6 +42,12 @@ pub(crate) const ML_KEM_1024_OID: ObjectIdentifier =
 /// id-alg-hkdf-with-sha256 (RFC 8619).
 pub(crate) const HKDF_SHA256_OID: ObjectIdentifier =
     ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.3.28");
+/// id-alg-hkdf-with-sha384 (RFC 8619).
+pub(crate) const HKDF_SHA384_OID: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.3.29");
+/// id-alg-hkdf-with-sha512 (RFC 8619).
+pub(crate) const HKDF_SHA512_OID: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.3.30");
 
 /// Upper bound on a wrapped content-encryption key (AES-256 key + 8 bytes of wrap IV, with
 /// room to spare); anything longer is malformed.
@@ -123,6 +130,16 @@ fn kek_len(wrap: &ObjectIdentifier) -> Option<usize> {
     }
 }
 
+/// The HKDF for a KEMRecipientInfo `kdf` OID, for the KDFs this module reads (RFC 8619).
+fn hkdf_for(kdf: &ObjectIdentifier) -> Option<hkdf::Algorithm> {
+    match *kdf {
+        HKDF_SHA256_OID => Some(HKDF_SHA256),
+        HKDF_SHA384_OID => Some(HKDF_SHA384),
+        HKDF_SHA512_OID => Some(HKDF_SHA512),
+        _ => None,
+    }
+}
+
 struct KekLen(usize);
 impl KeyType for KekLen {
     fn len(&self) -> usize {
@@ -130,9 +147,11 @@ impl KeyType for KekLen {
     }
 }
 
-/// RFC 9629 §5: KEK = HKDF-SHA256(salt = empty, IKM = ss, info = CMSORIforKEMOtherInfo, L),
-/// L = `kek_len` bytes (16, 24 or 32: the wrap's key size).
+/// RFC 9629 §5: KEK = HKDF(salt = empty, IKM = ss, info = CMSORIforKEMOtherInfo, L),
+/// L = `kek_len` bytes (16, 24 or 32: the wrap's key size); `kdf` is the message's HKDF
+/// (RFC 8619 leaves the salt out of the AlgorithmIdentifier: empty).
 fn derive_kek(
+    kdf: hkdf::Algorithm,
     ss: &[u8],
     wrap: &AlgorithmIdentifierOwned,
     kek_len: usize,
@@ -144,7 +163,7 @@ fn derive_kek(
         ukm: ukm.cloned(),
     }
     .to_der()?;
-    let prk = Salt::new(HKDF_SHA256, &[]).extract(ss);
+    let prk = Salt::new(kdf, &[]).extract(ss);
     let mut kek = Zeroizing::new(vec![0u8; kek_len]);
     prk.expand(&[&info], KekLen(kek_len))
         .and_then(|okm| okm.fill(&mut kek[..]))
@@ -175,7 +194,7 @@ pub(crate) fn wrap_for(
         parameters: None,
     };
     let len = kek_len(&wrap.oid).ok_or(Error::Crypto { what: "key wrap" })?;
-    let kek = derive_kek(ss.as_ref(), &wrap, len, None)?;
+    let kek = derive_kek(HKDF_SHA256, ss.as_ref(), &wrap, len, None)?;
     let wrapped = kari::wrap_key(&wrap.oid, &kek, cek)?;
     let kemri = KemRecipientInfo {
         version: CmsVersion::V0,
@@ -225,7 +244,7 @@ pub(crate) fn parse(ori: &OtherRecipientInfo) -> Result<Option<(MlKem, KemRecipi
     if kemri.kem_ct.as_bytes().len() != kem.ciphertext_len() {
         return Err(Error::malformed(W, "kemct length is not the KEM's"));
     }
-    if kemri.kdf.oid != HKDF_SHA256_OID {
+    if hkdf_for(&kemri.kdf.oid).is_none() {
         return Err(Error::UnsupportedAlgorithm {
             what: "KEM KDF",
             oid: kemri.kdf.oid.to_string(),
@@ -256,6 +275,17 @@ pub(crate) fn parse(ori: &OtherRecipientInfo) -> Result<Option<(MlKem, KemRecipi
     Ok(Some((kem, kemri)))
 }
 
+/// The KEM algorithm and recipient of an id-ori-kem `OtherRecipientInfo` that decodes as a
+/// KEMRecipientInfo, before (and whatever) [`parse`]'s profile checks say: so that a message
+/// to us with an algorithm we do not read reports that, not "not a recipient".
+pub(crate) fn addressee(ori: &OtherRecipientInfo) -> Option<(MlKem, RecipientIdentifier)> {
+    if ori.ori_type != ID_ORI_KEM {
+        return None;
+    }
+    let kemri = KemRecipientInfo::from_der(&ori.ori_value.to_der().ok()?).ok()?;
+    Some((MlKem::from_oid(&kemri.kem.oid)?, kemri.rid))
+}
+
 /// Recovers the content-encryption key from a checked KEMRecipientInfo with the recipient's
 /// ML-KEM decapsulation key. Decapsulation and unwrap failures are [`Error::DecryptionFailed`].
 pub(crate) fn unwrap(
@@ -266,10 +296,16 @@ pub(crate) fn unwrap(
     if key.algorithm().id() != kem.lc_alg().id() {
         return Err(Error::NotARecipient);
     }
+    // parse() let only these KDFs through.
+    let kdf = hkdf_for(&kemri.kdf.oid).ok_or(Error::UnsupportedAlgorithm {
+        what: "KEM KDF",
+        oid: kemri.kdf.oid.to_string(),
+    })?;
     let ss = key
         .decapsulate(Ciphertext::from(kemri.kem_ct.as_bytes()))
         .map_err(|_| Error::DecryptionFailed)?;
     let kek = derive_kek(
+        kdf,
         ss.as_ref(),
         &kemri.wrap,
         usize::from(kemri.kek_length),
@@ -422,8 +458,9 @@ mod tests {
             Err(Error::Malformed { .. })
         ));
 
+        // PBKDF2 is no KEM KDF.
         let mut kdf = good.clone();
-        kdf.kdf.oid = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.3.29");
+        kdf.kdf.oid = ObjectIdentifier::new_unwrap("1.2.840.113549.1.5.12");
         assert!(matches!(
             parse(&reencode(&kdf)),
             Err(Error::UnsupportedAlgorithm { .. })
@@ -616,7 +653,14 @@ mod tests {
                 ukm: kemri.ukm.clone(),
             };
             assert_eq!(info.to_der().unwrap(), hex_file("ori_info.txt"));
-            let kek = derive_kek(ss.as_ref(), &kemri.wrap, 16, kemri.ukm.as_ref()).unwrap();
+            let kek = derive_kek(
+                HKDF_SHA256,
+                ss.as_ref(),
+                &kemri.wrap,
+                16,
+                kemri.ukm.as_ref(),
+            )
+            .unwrap();
             assert_eq!(&kek[..], &hex_file("kek.txt")[..]);
             assert_eq!(
                 kemri.encrypted_key.as_bytes(),
@@ -688,6 +732,115 @@ mod tests {
         }
     }
 
+    /// Messages OpenSSL 3.6 wrote with `cms -encrypt -recip_kdf HKDF-SHA384` and
+    /// `-recip_kdf HKDF-SHA512 -recip_ukm .. -aes192-wrap -keyid` (tests/data/NOTES.md): we used
+    /// to refuse every KDF but HKDF-SHA256 ("unsupported KEM KDF"), though RFC 9629 lets the
+    /// sender choose and OpenSSL offers these. Each decrypts with the OpenSSL-made seed-only key.
+    mod openssl36_kdfs {
+        use super::*;
+        use crate::keys::{Certificate, PrivateKey};
+        use sealgate_mime::Limits;
+
+        fn file(name: &str) -> Vec<u8> {
+            let dir = concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../tests/data/openssl36-kemri/"
+            );
+            std::fs::read(format!("{dir}{name}")).unwrap()
+        }
+
+        fn pem_der(name: &str) -> Vec<u8> {
+            let blocks = crate::pem::parse_all(&file(name), 4).unwrap();
+            assert_eq!(blocks.len(), 1, "{name}");
+            blocks[0].der.to_vec()
+        }
+
+        #[test]
+        fn hkdf_sha384_and_sha512_with_ukm_decrypt() {
+            let key =
+                PrivateKey::from_pkcs8_der(&pem_der("ML-KEM-768.key"), &Limits::default()).unwrap();
+            let cert = Certificate::from_der(&pem_der("ML-KEM-768.pem")).unwrap();
+            assert!(key.matches(&cert));
+            for (name, kdf, wrap, ukm) in [
+                ("hkdf-sha384.cms", HKDF_SHA384_OID, AES256_WRAP, None),
+                (
+                    "hkdf-sha512-ukm.cms",
+                    HKDF_SHA512_OID,
+                    AES192_WRAP,
+                    Some(&b"sealgate"[..]),
+                ),
+            ] {
+                let der = pem_der(name);
+                let parsed = crate::enveloped::parse(&der, &Limits::default()).unwrap();
+                let [RecipientInfo::Ori(o)] = &parsed.recipients[..] else {
+                    panic!("{name}: not one ori")
+                };
+                let (kem, kemri) = parse(o).unwrap().unwrap();
+                assert_eq!(kem, MlKem::MlKem768);
+                assert_eq!(kemri.kdf.oid, kdf, "{name}");
+                assert_eq!(kemri.wrap.oid, wrap, "{name}");
+                assert_eq!(kemri.ukm.as_ref().map(|u| u.as_bytes()), ukm, "{name}");
+                for c in [Some(&cert), None] {
+                    let d = crate::enveloped::decrypt(&der, &key, c, &Limits::default()).unwrap();
+                    assert_eq!(&d.content[..], &file("plaintext.txt")[..], "{name}");
+                }
+                // The same message with the KDF said to be HKDF-SHA256: another KEK, the
+                // unwrap fails with the coarse error (the KDF OID is really used).
+                let mut bad = kemri.clone();
+                bad.kdf.oid = HKDF_SHA256_OID;
+                let (_, dk) = key.ml_kem().unwrap();
+                assert!(matches!(
+                    unwrap(kem, &bad, dk),
+                    Err(Error::DecryptionFailed)
+                ));
+            }
+        }
+    }
+
+    /// A message to us whose KEMRecipientInfo names a KDF we do not read says so (it used to
+    /// say "not encrypted to this certificate", which sends the user looking for another key);
+    /// a key of another parameter set is still not a recipient.
+    #[test]
+    fn unknown_kdf_for_us_is_unsupported_not_not_a_recipient() {
+        use crate::keys::{Certificate, PrivateKey};
+        use sealgate_mime::Limits;
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/data/");
+        let pem = |name: &str| {
+            let blocks =
+                crate::pem::parse_all(&std::fs::read(format!("{dir}{name}")).unwrap(), 4).unwrap();
+            blocks[0].der.to_vec()
+        };
+        let key =
+            PrivateKey::from_pkcs8_der(&pem("openssl36-kemri/ML-KEM-768.key"), &Limits::default())
+                .unwrap();
+        let cert = Certificate::from_der(&pem("openssl36-kemri/ML-KEM-768.pem")).unwrap();
+        let mut der = pem("openssl36-kemri/hkdf-sha384.cms");
+        // id-alg-hkdf-with-sha384 (.3.29) -> .3.31, an OID of the same length nobody defines.
+        let sha384 = HKDF_SHA384_OID.to_der().unwrap();
+        let at = crate::pem::find(&der, &sha384).unwrap() + sha384.len() - 1;
+        der[at] = 31;
+        for c in [Some(&cert), None] {
+            let e = crate::enveloped::decrypt(&der, &key, c, &Limits::default()).unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    Error::UnsupportedAlgorithm {
+                        what: "KEM KDF",
+                        ..
+                    }
+                ),
+                "{e:?}"
+            );
+        }
+        let other =
+            PrivateKey::from_pkcs8_der(&pem("rfc9936/ML-KEM-512-seed.priv"), &Limits::default())
+                .unwrap();
+        assert!(matches!(
+            crate::enveloped::decrypt(&der, &other, None, &Limits::default()),
+            Err(Error::NotARecipient)
+        ));
+    }
+
     #[test]
     fn kek_depends_on_other_info() {
         let ss = [3u8; 32];
@@ -695,12 +848,14 @@ mod tests {
             oid: AES256_WRAP,
             parameters: None,
         };
-        let a = derive_kek(&ss, &wrap, 32, None).unwrap();
+        let a = derive_kek(HKDF_SHA256, &ss, &wrap, 32, None).unwrap();
         let ukm = OctetString::new(vec![1u8]).unwrap();
-        let b = derive_kek(&ss, &wrap, 32, Some(&ukm)).unwrap();
+        let b = derive_kek(HKDF_SHA256, &ss, &wrap, 32, Some(&ukm)).unwrap();
         assert_ne!(a[..], b[..]);
-        let c = derive_kek(&ss, &wrap, 16, None).unwrap();
+        let c = derive_kek(HKDF_SHA256, &ss, &wrap, 16, None).unwrap();
         assert_eq!(c.len(), 16);
         assert_ne!(a[..16], c[..]);
+        let d = derive_kek(HKDF_SHA512, &ss, &wrap, 32, None).unwrap();
+        assert_ne!(a[..], d[..]);
     }
 }

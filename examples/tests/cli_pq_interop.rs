@@ -1,0 +1,102 @@
+//! The `sealgate` binary against OpenSSL 3.6 with ML-KEM recipients (KEMRecipientInfo, RFC 9629
+//! / RFC 9936), both ways: `encrypt --pq --to CERT` to OpenSSL-made certificates, read back by
+//! `openssl cms -decrypt`; `openssl cms -encrypt` to them, read by `decrypt --key --cert` with
+//! the OpenSSL-made key files.
+//!
+//! Needs `SEALGATE_OPENSSL_PQ` (the output of tests/openssl-pq.sh); skipped with a notice without
+//! it, a failure under CI=true.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use sealgate_tests::{Pki, openssl_pq, openssl_pq_cmd, run};
+
+const BIN: &str = env!("CARGO_BIN_EXE_sealgate");
+
+/// A 7-bit CRLF message; its entity comes back byte for byte.
+const MESSAGE: &[u8] = b"From: Alice <alice@example.com>\r\nTo: <pq@example.org>\r\n\
+    Subject: Post-quantum\r\nDate: Mon, 23 Nov 2026 10:00:00 +0000\r\n\
+    Message-ID: <pq-1@example.com>\r\nMIME-Version: 1.0\r\n\
+    Content-Type: text/plain; charset=us-ascii\r\n\r\nThe figures are attached.\r\n";
+const ENTITY: &[u8] =
+    b"Content-Type: text/plain; charset=us-ascii\r\n\r\nThe figures are attached.\r\n";
+
+fn sg(args: &[&dyn AsRef<std::ffi::OsStr>], stdin: &[u8]) -> Output {
+    let mut child = Command::new(BIN)
+        .arg("smime")
+        .args(args.iter().map(|a| a.as_ref()))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run sealgate");
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn ok(out: Output) -> Vec<u8> {
+    assert!(
+        out.status.success(),
+        "sealgate failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+fn lf(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).replace("\r\n", "\n")
+}
+
+#[test]
+fn cli_pq_interop_with_openssl36() {
+    let Some(bin) = openssl_pq() else { return };
+    let pki = Pki::new();
+    let d = pki.path();
+    for alg in ["ML-KEM-512", "ML-KEM-768", "ML-KEM-1024"] {
+        let u = pki.ml_kem_user(&bin, alg);
+        // ours -> OpenSSL 3.6, with the key in each form OpenSSL writes
+        let sealed = ok(sg(&[&"encrypt", &"--pq", &"--to", &u.cert], MESSAGE));
+        let f = pki.write("ours.eml", &sealed);
+        for (form, key) in &u.keys {
+            let out = run(
+                openssl_pq_cmd(&bin, d, &["cms", "-decrypt", "-binary", "-in"])
+                    .arg(&f)
+                    .arg("-inkey")
+                    .arg(key)
+                    .arg("-recip")
+                    .arg(&u.cert),
+            );
+            assert_eq!(lf(&out.stdout), lf(ENTITY), "{alg} {form}");
+        }
+        // OpenSSL 3.6 -> ours, CBC and GCM, with each key form
+        for cipher in ["-aes-256-cbc", "-aes-256-gcm"] {
+            let input = pki.write("message.eml", MESSAGE);
+            let out = d.join("theirs.eml");
+            run(openssl_pq_cmd(&bin, d, &["cms", "-encrypt", cipher, "-in"])
+                .arg(&input)
+                .arg("-out")
+                .arg(&out)
+                .args(["-to", &u.email, "-subject", "Post-quantum"])
+                .arg(&u.cert));
+            let theirs = std::fs::read(&out).unwrap();
+            for (form, key) in &u.keys {
+                let clear = ok(sg(
+                    &[&"decrypt", &"--key", key, &"--cert", &u.cert],
+                    &theirs,
+                ));
+                assert!(
+                    lf(&clear).contains("Subject: Post-quantum\n"),
+                    "{alg} {cipher} {form}: {}",
+                    lf(&clear)
+                );
+                assert!(
+                    lf(&clear).contains("The figures are attached."),
+                    "{alg} {cipher} {form}: {}",
+                    lf(&clear)
+                );
+            }
+        }
+    }
+}
