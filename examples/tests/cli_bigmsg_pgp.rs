@@ -343,4 +343,77 @@ fn tampered_large_message_leaves_nothing_behind() {
     ctx.update(&out.stdout);
     assert_eq!(ctx.finish().as_ref(), &message_hash[..]);
     assert!(leftovers(&spill).is_empty(), "{:?}", leftovers(&spill));
+
+    // Signed and encrypted in one pass, streamed both ways: by us (--sign-key) and by gpg
+    // (--sign --encrypt); the signature is checked while streaming (--signer: exit 0).
+    let ours = dir.join("m.signed.eml");
+    let out = run_unchecked(
+        encrypt_cmd(&bob, &plain, &ours)
+            .arg("--sign-key")
+            .arg(&bob.secret),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (_, entity_hash, entity_at) = write_message(&plain, 12);
+    let entity = dir.join("m.entity.txt");
+    {
+        let mut from = File::open(&plain).unwrap();
+        std::io::copy(
+            &mut Read::by_ref(&mut from).take(entity_at),
+            &mut std::io::sink(),
+        )
+        .unwrap();
+        std::io::copy(&mut from, &mut File::create(&entity).unwrap()).unwrap();
+    }
+    assert_eq!(sha256_file(&entity, 0), entity_hash);
+    let gpg_armored = dir.join("m.gpg.asc");
+    let out = run_unchecked(
+        g.cmd(&[
+            "--sign",
+            "--encrypt",
+            "--armor",
+            "-z",
+            "0",
+            "--recipient",
+            &bob.fingerprint,
+        ])
+        .arg("--output")
+        .arg(&gpg_armored)
+        .arg(&entity),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let theirs = dir.join("m.gpg-signed.eml");
+    wrap_pgp_mime(&plain, entity_at, &gpg_armored, &theirs);
+    for signed in [&ours, &theirs] {
+        let opened = dir.join("m.signed.out.eml");
+        let out = run_unchecked(
+            decrypt_cmd(&bob, signed, &opened)
+                .arg("--signer")
+                .arg(&bob.public),
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{}: {err}", signed.display());
+        assert!(err.contains("signature: valid"), "{err}");
+        assert_eq!(sha256_file(&opened, 0), message_hash);
+        std::fs::remove_file(&opened).unwrap();
+    }
+    // unsigned, and a signature asked for: exit 1, the message is still written
+    let opened = dir.join("m.unsigned.out.eml");
+    let out = run_unchecked(
+        decrypt_cmd(&bob, &sealed, &opened)
+            .arg("--signer")
+            .arg(&bob.public),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("signature: none"), "{err}");
+    assert_eq!(sha256_file(&opened, 0), message_hash);
+    assert!(leftovers(dir).is_empty(), "{:?}", leftovers(dir));
 }

@@ -76,8 +76,8 @@ pub struct Limits {
     pub max_zip_name_len: usize,
 
     // Large messages in bounded memory (issue 11).
-    /// Most plaintext bytes a streaming decryption writes to its spill file on disk (the
-    /// decrypted message, after decompression). `max_message_bytes` bounds what is held in
+    /// Most plaintext bytes (as decrypted, after decompression) a streaming decryption takes
+    /// into its spill file on disk. `max_message_bytes` bounds what is held in
     /// memory; the streaming paths hold only buffers and need a disk bound instead, which also
     /// stops a compression bomb as soon as it passes it.
     pub max_spill_bytes: u64,

@@ -333,11 +333,11 @@ fn decrypt(a: DecryptArgs) -> Result<u8, Failure> {
             &dir,
             &limits,
         )?;
-        // A signed entity inside (multipart/signed, or an inline signature in a small
-        // message when a signature is asked for) is checked on the message in memory, as
-        // before; the rest is released from the spill file as it is.
+        // A signed entity inside (multipart/signed, or, when a signature is asked for, an
+        // inline signature in a message of up to 8 MiB) is checked on the message in memory,
+        // as before; the rest is released from the spill file as it is.
         let inner = spilled.is_signed()
-            || (!a.signer.is_empty() && spilled.len() <= limits.max_message_bytes as u64);
+            || (!a.signer.is_empty() && spilled.len() <= super::STREAM_ABOVE as u64);
         if spilled.verification().signatures.is_empty() && inner {
             spilled.into_decrypted(&signers, &limits)?
         } else {
