@@ -1542,8 +1542,10 @@ mod tests {
         let limits = Limits::default();
         let bob = SecretKey::generate("Bob <bob@example.org>", KeyKind::Cv25519).unwrap();
         let raw = plain_message(50_000);
-        let mut opts = EncryptMessageOptions::default();
-        opts.protect_headers = true;
+        let opts = EncryptMessageOptions {
+            protect_headers: true,
+            ..Default::default()
+        };
         let enc = crate::encrypt_message(
             &raw,
             std::slice::from_ref(bob.cert()),
@@ -1562,8 +1564,10 @@ mod tests {
             one.header_protection.as_ref().map(|h| &h.protected)
         );
         // An outer Subject replaced, the real one restored from inside.
-        let mut opts = EncryptMessageOptions::default();
-        opts.outer_subject = Some("...".into());
+        let opts = EncryptMessageOptions {
+            outer_subject: Some("...".into()),
+            ..Default::default()
+        };
         let enc = crate::encrypt_message(
             &raw,
             std::slice::from_ref(bob.cert()),
@@ -1624,8 +1628,10 @@ mod tests {
                     .replace("\r\n", "\n");
                 for signer in [None, Some(k)] {
                     for (subject, raw) in [(None, &raw[..]), (Some("..."), lf.as_bytes())] {
-                        let mut opts = EncryptMessageOptions::default();
-                        opts.outer_subject = subject.map(Into::into);
+                        let opts = EncryptMessageOptions {
+                            outer_subject: subject.map(Into::into),
+                            ..Default::default()
+                        };
                         let mut w =
                             MessageEncryptor::new(Vec::new(), &to, signer, &opts, &limits).unwrap();
                         for piece in raw.chunks(777) {
@@ -1657,8 +1663,10 @@ mod tests {
                 }
             }
         }
-        let mut opts = EncryptMessageOptions::default();
-        opts.protect_headers = true;
+        let opts = EncryptMessageOptions {
+            protect_headers: true,
+            ..Default::default()
+        };
         let to = [v1.cert().clone()];
         assert!(matches!(
             MessageEncryptor::new(Vec::new(), &to, None, &opts, &limits),
@@ -1687,12 +1695,12 @@ mod tests {
             let mut m = enc.clone();
             let at = x as usize % m.len();
             m[at] = (x >> 8) as u8;
-            if x % 7 == 0 {
+            if x.is_multiple_of(7) {
                 m.truncate(at);
             }
             if let Ok(s) = streamed(&m, std::slice::from_ref(&k), &[], 64, &limits) {
                 // whatever came out passed the MDC: it is the plaintext of some message
-                assert!(s.spilled.len() > 0);
+                assert!(!s.spilled.is_empty());
             }
         }
     }
