@@ -1663,7 +1663,8 @@ mod tests {
                 .map(str::to_owned)
                 .collect()
         };
-        let shapes: Vec<(&str, Box<dyn Fn(&str) -> String>)> = vec![
+        type Shape = Box<dyn Fn(&str) -> String>;
+        let shapes: Vec<(&str, Shape)> = vec![
             ("as written", Box::new(|a: &str| a.to_owned())),
             (
                 "no checksum",
