@@ -4,8 +4,10 @@
 //! [`decrypt_message`] reads an RFC 3156 `multipart/encrypted;
 //! protocol="application/pgp-encrypted"` message from an [`io::BufRead`]: the message's header
 //! block, the preamble and the `Version: 1` control part, then the ASCII-armored OpenPGP message
-//! of the `application/octet-stream` part line by line up to its closing delimiter, through
-//! Sequoia's armor reader into Sequoia's `Decryptor`. The plaintext goes to a **spill file**: a
+//! of the `application/octet-stream` part line by line up to its closing delimiter, its
+//! armor decoded (sealgate-mime's base64 for the shape GnuPG, Sequoia and we write, as the
+//! in-memory path does; Sequoia's tolerant armor reader for any other) into Sequoia's
+//! `Decryptor`. The plaintext goes to a **spill file**: a
 //! temporary file (mode 0600 on Unix) in a directory the caller chooses, deleted when the
 //! [`SpilledMessage`] is dropped and on every error. A `SpilledMessage` exists only once the
 //! whole message was read and every check passed: the MDC (SEIPD v1) or the last AEAD tag
