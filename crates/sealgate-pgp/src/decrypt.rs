@@ -1095,7 +1095,7 @@ pub(crate) mod tests {
     }
 
     /// As `seipd_v1`, and where the SEIPD packet starts.
-    fn seipd_v1_at(k: &SecretKey, body: &[u8], with_mdc: bool) -> (Vec<u8>, usize) {
+    pub(crate) fn seipd_v1_at(k: &SecretKey, body: &[u8], with_mdc: bool) -> (Vec<u8>, usize) {
         use openpgp::crypto::symmetric::{BlockCipherMode, Encryptor as Cfb, PaddingMode};
         use openpgp::packet::Literal;
         use openpgp::packet::pkesk::PKESK3;

@@ -355,7 +355,7 @@ fn decrypt_part<R: BufRead + Send + Sync>(
         inner: Helper::new(keys, signers, &seen, limits),
         encrypted: false,
     };
-    let mut d = DecryptorBuilder::from_reader(armor)
+    let mut d = DecryptorBuilder::from_reader(SeipdGuard::new(armor))
         .map_err(|e| malformed("message", &e))?
         .buffer_size(HOLD_BACK)
         .with_policy(&StreamPolicy, None, helper)
@@ -963,6 +963,204 @@ impl<R: BufRead> Read for FastArmor<R> {
         }
         self.pos += n;
         Ok(n)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A look at the packet framing before Sequoia: a SEIPD v1 too short to hold an MDC.
+
+/// What [`SeipdGuard`] is reading.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Framing {
+    /// A top-level packet header is next.
+    Header,
+    /// Inside a top-level packet other than SEIPD: this many body octets before the next header.
+    Body(u64),
+    /// Looking no further: everything passes.
+    Through,
+}
+
+/// Passes the binary message on unchanged, but reads the packet headers of the top level on the
+/// way: a SEIPD v1 whose body (over all its partial chunks, or up to the end of the input) is
+/// shorter than the prefix, a minimal packet and the MDC is [`Error::MissingIntegrityProtection`]
+/// before Sequoia sees it. The in-memory path refuses those in `seipd::too_short`; Sequoia 2.4.2
+/// panics on them (`data_consume_hard(bl + 2).unwrap()` in `parse.rs`), which partial body
+/// lengths hide from the length check in [`StreamHelper::inspect`].
+struct SeipdGuard<R: Read> {
+    inner: io::BufReader<R>,
+    state: Framing,
+    /// Octets read ahead (a SEIPD's header and the start of its body), from `pos` on.
+    ahead: Vec<u8>,
+    pos: usize,
+}
+
+impl<R: Read> SeipdGuard<R> {
+    fn new(inner: R) -> Self {
+        Self {
+            inner: io::BufReader::with_capacity(CHUNK, inner),
+            state: Framing::Header,
+            ahead: Vec::new(),
+            pos: 0,
+        }
+    }
+
+    /// One octet into `ahead`; `None` at the end of the input.
+    fn octet(&mut self) -> io::Result<Option<u8>> {
+        let mut b = [0u8; 1];
+        loop {
+            match self.inner.read(&mut b) {
+                Ok(0) => return Ok(None),
+                Ok(_) => {
+                    self.ahead.push(b[0]);
+                    return Ok(Some(b[0]));
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// A new-format body length (RFC 9580 §4.2.1.1): `(length, partial)`.
+    fn new_length(&mut self) -> io::Result<Option<(u64, bool)>> {
+        let Some(o1) = self.octet()? else {
+            return Ok(None);
+        };
+        Ok(match o1 {
+            0..=191 => Some((u64::from(o1), false)),
+            192..=223 => self
+                .octet()?
+                .map(|o2| (((u64::from(o1) - 192) << 8) + u64::from(o2) + 192, false)),
+            224..=254 => Some((1u64 << (o1 & 0x1f), true)),
+            255 => {
+                let mut n = 0u64;
+                for _ in 0..4 {
+                    let Some(o) = self.octet()? else {
+                        return Ok(None);
+                    };
+                    n = (n << 8) | u64::from(o);
+                }
+                Some((n, false))
+            }
+        })
+    }
+
+    /// Read the next top-level header into `ahead` and decide: `Some` body length of a packet
+    /// to pass, or `None` to look no further (a SEIPD that is long enough, or framing that
+    /// Sequoia will judge).
+    fn header(&mut self) -> io::Result<Option<u64>> {
+        let Some(ctb) = self.octet()? else {
+            return Ok(None);
+        };
+        if ctb & 0x80 == 0 {
+            return Ok(None);
+        }
+        let (tag, length) = if ctb & 0x40 != 0 {
+            (ctb & 0x3f, self.new_length()?)
+        } else {
+            let tag = (ctb >> 2) & 0x0f;
+            let octets = match ctb & 3 {
+                0 => 1,
+                1 => 2,
+                2 => 4,
+                // indeterminate: to the end of the input
+                _ => 0,
+            };
+            let mut n = 0u64;
+            for _ in 0..octets {
+                let Some(o) = self.octet()? else {
+                    return Ok(None);
+                };
+                n = (n << 8) | u64::from(o);
+            }
+            (tag, Some((n, octets == 0)))
+        };
+        let Some((len, open)) = length else {
+            return Ok(None);
+        };
+        if tag != u8::from(Tag::SEIP) {
+            return Ok((!open).then_some(len));
+        }
+        // SEIPD (tag 18: new format only, so `open` means partial): gather the body's first
+        // octets over its partial chunks.
+        let need = 1 + crate::seipd::MIN_CIPHERTEXT as u64;
+        let (mut chunk, mut partial) = (len, open);
+        let mut body = 0u64;
+        let mut version = None;
+        loop {
+            while chunk > 0 && body < need {
+                let Some(o) = self.octet()? else {
+                    // the input ended inside the body
+                    return if version == Some(1) {
+                        Err(io::Error::other(Error::MissingIntegrityProtection))
+                    } else {
+                        Ok(None)
+                    };
+                };
+                version.get_or_insert(o);
+                chunk -= 1;
+                body += 1;
+            }
+            if body >= need {
+                return Ok(None);
+            }
+            if !partial {
+                // the whole body is shorter than an MDC needs
+                return if version == Some(1) {
+                    Err(io::Error::other(Error::MissingIntegrityProtection))
+                } else {
+                    Ok(None)
+                };
+            }
+            let Some((next, more)) = self.new_length()? else {
+                return Ok(None);
+            };
+            (chunk, partial) = (next, more);
+        }
+    }
+}
+
+impl<R: Read> Read for SeipdGuard<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            if self.pos < self.ahead.len() {
+                let avail = self.ahead.get(self.pos..).unwrap_or_default();
+                let n = avail.len().min(buf.len());
+                if let (Some(dst), Some(src)) = (buf.get_mut(..n), avail.get(..n)) {
+                    dst.copy_from_slice(src);
+                }
+                self.pos += n;
+                if self.pos >= self.ahead.len() {
+                    self.ahead.clear();
+                    self.pos = 0;
+                }
+                return Ok(n);
+            }
+            match self.state {
+                Framing::Through => return self.inner.read(buf),
+                Framing::Body(0) => self.state = Framing::Header,
+                Framing::Body(left) => {
+                    let max = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+                    let n = self.inner.read(buf.get_mut(..max).unwrap_or_default())?;
+                    self.state = Framing::Body(left - n as u64);
+                    if n == 0 {
+                        self.state = Framing::Through;
+                    }
+                    return Ok(n);
+                }
+                Framing::Header => {
+                    self.state = match self.header()? {
+                        Some(len) => Framing::Body(len),
+                        None => Framing::Through,
+                    };
+                    if self.ahead.is_empty() && self.state == Framing::Through {
+                        return self.inner.read(buf);
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -1604,6 +1802,36 @@ mod tests {
             let one = crate::decrypt_message(&tampered, std::slice::from_ref(&k), &[], &limits);
             assert!(
                 matches!(one, Err(Error::DecryptionFailed)),
+                "{:?}",
+                one.err()
+            );
+        }
+
+        // A SEIPD v1 too short for an MDC behind partial body lengths (Sequoia would panic
+        // on it; the fuzzer found it): refused before Sequoia sees it, and by the one-shot.
+        let (short, at) = crate::decrypt::tests::seipd_v1_at(&k, b"A: b\r\n\r\nx", false);
+        let (head, seipd) = short.split_at(at);
+        let body = &seipd[6..]; // CTB, 0xff, 4-octet length
+        for first in [1usize, 2, 8, 16] {
+            let mut partial = head.to_vec();
+            partial.push(0xc0 | 18);
+            partial.push(0xe0 | first.trailing_zeros() as u8);
+            partial.extend_from_slice(&body[..first]);
+            partial.push(u8::try_from(body.len() - first).unwrap());
+            partial.extend_from_slice(&body[first..]);
+            let m = pgp_mime(&partial);
+            let r = streamed(&m, std::slice::from_ref(&k), &[], 4096, &limits);
+            assert!(
+                matches!(r, Err(Error::MissingIntegrityProtection)),
+                "{:?}",
+                r.err()
+            );
+            let one = crate::decrypt_message(&m, std::slice::from_ref(&k), &[], &limits);
+            assert!(
+                matches!(
+                    one,
+                    Err(Error::MissingIntegrityProtection | Error::Malformed { .. })
+                ),
                 "{:?}",
                 one.err()
             );
