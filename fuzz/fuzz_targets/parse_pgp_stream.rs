@@ -4,7 +4,8 @@
 //! read whole and in 7-byte reads. Where it and the one-shot `decrypt_message` both succeed
 //! the bytes must be equal, and a failed streamed decryption must leave no spill file behind.
 //! The bytes as a message also go through the streaming `MessageEncryptor` (to the fixed
-//! Cv25519 key), whose output the streamed decryption must read back as the one-shot does.
+//! Cv25519 key), whose output the streamed decryption must read back where the one-shot reads
+//! it as PGP/MIME.
 #![no_main]
 
 use std::io::{BufReader, Read, Write};
@@ -72,9 +73,13 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(mut w) = pgp::stream::MessageEncryptor::new(Vec::new(), to, None, &opts, &f.limits) {
         let written = data.chunks(7).try_for_each(|c| w.write_all(c)).is_ok();
         if let (true, Ok(sealed)) = (written, w.finish()) {
+            // (`check` asserts equal bytes where both succeed; the one-shot also reads inline
+            // PGP, which a broken header can turn our output into.)
             let one_shot = pgp::decrypt_message(&sealed, &f.keys, &[], &f.limits);
             let streamed = check(&sealed, &dir);
-            assert_eq!(one_shot.is_ok(), streamed.is_some(), "one reads it, the other not");
+            if one_shot.is_ok_and(|d| !d.inline) {
+                assert!(streamed.is_some(), "the one-shot reads it, the stream not");
+            }
         }
     }
 });
