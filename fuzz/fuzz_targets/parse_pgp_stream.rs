@@ -29,11 +29,14 @@ Content-Type: multipart/encrypted; protocol=\"application/pgp-encrypted\"; bound
     m
 }
 
-/// Streamed decryption of `message`, compared with the one-shot; returns what came out.
-fn check(message: &[u8], dir: &std::path::Path) -> Option<Vec<u8>> {
+/// Streamed decryption of `message`, compared with the one-shot; returns what came out, or the
+/// last error.
+fn check(message: &[u8], dir: &std::path::Path) -> Result<Vec<u8>, String> {
     let f = fixed_pgp_key::fixed();
+    // (again for every input: a run of hours must survive a /tmp cleaner)
+    std::fs::create_dir_all(dir).expect("spill dir");
     let one_shot = pgp::decrypt_message(message, &f.keys, &f.signers, &f.limits);
-    let mut out = None;
+    let mut out = Err(String::new());
     for cap in [message.len().max(1), 7] {
         let input = BufReader::with_capacity(cap, message);
         match pgp::stream::decrypt_message(input, &f.keys, &f.signers, dir, &f.limits) {
@@ -50,9 +53,12 @@ fn check(message: &[u8], dir: &std::path::Path) -> Option<Vec<u8>> {
                 }
                 // the inner-signature path of a streamed result
                 let _ = spilled.into_decrypted(&f.signers, &f.limits);
-                out = Some(ours);
+                out = Ok(ours);
             }
-            Err(_) => {
+            Err(e) => {
+                if out.is_err() {
+                    out = Err(e.to_string());
+                }
                 let left = std::fs::read_dir(dir).expect("spill dir").count();
                 assert_eq!(left, 0, "spill file left behind");
             }
@@ -64,9 +70,8 @@ fn check(message: &[u8], dir: &std::path::Path) -> Option<Vec<u8>> {
 fuzz_target!(|data: &[u8]| {
     let f = fixed_pgp_key::fixed();
     let dir = std::env::temp_dir().join(format!("sealgate-fuzz-pgp-stream-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("spill dir");
-    check(data, &dir);
-    check(&wrap_encrypted(data), &dir);
+    let _ = check(data, &dir);
+    let _ = check(&wrap_encrypted(data), &dir);
     // The writing side: the bytes as a message, in 7-byte writes.
     let to = &f.signers[1..];
     let opts = pgp::EncryptMessageOptions::default();
@@ -77,8 +82,10 @@ fuzz_target!(|data: &[u8]| {
             // PGP, which a broken header can turn our output into.)
             let one_shot = pgp::decrypt_message(&sealed, &f.keys, &[], &f.limits);
             let streamed = check(&sealed, &dir);
-            if one_shot.is_ok_and(|d| !d.inline) {
-                assert!(streamed.is_some(), "the one-shot reads it, the stream not");
+            if one_shot.is_ok_and(|d| !d.inline)
+                && let Err(e) = streamed
+            {
+                panic!("the one-shot reads it, the stream not: {e}");
             }
         }
     }
