@@ -74,6 +74,13 @@ pub struct Limits {
     pub max_zip_nesting: usize,
     /// Longest ZIP entry name, in bytes.
     pub max_zip_name_len: usize,
+
+    // Large messages in bounded memory (issue 11).
+    /// Most plaintext bytes (as decrypted, after decompression) a streaming decryption takes
+    /// into its spill file on disk. `max_message_bytes` bounds what is held in
+    /// memory; the streaming paths hold only buffers and need a disk bound instead, which also
+    /// stops a compression bomb as soon as it passes it.
+    pub max_spill_bytes: u64,
 }
 
 impl Default for Limits {
@@ -112,6 +119,8 @@ impl Default for Limits {
             max_zip_ratio: 200,
             max_zip_nesting: 3,
             max_zip_name_len: 1024,
+            // streaming decryption (issue 11)
+            max_spill_bytes: 4 * 1024 * 1024 * 1024,
         }
     }
 }

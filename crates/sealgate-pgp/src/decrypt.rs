@@ -75,11 +75,11 @@ impl std::fmt::Debug for Decrypted {
 }
 
 /// Carries verification (and decryption) state through sequoia's callbacks.
-struct Helper<'a> {
+pub(crate) struct Helper<'a> {
     keys: &'a [SecretKey],
     signers: &'a [Cert],
-    verification: Verification,
-    aead: bool,
+    pub(crate) verification: Verification,
+    pub(crate) aead: bool,
     /// What the packets showed, kept outside the helper: sequoia drops the helper when it fails.
     seen: &'a Seen,
     max_signatures: usize,
@@ -91,7 +91,7 @@ struct Helper<'a> {
 
 /// Packets seen while decrypting, to tell a stripped MDC from a bad one.
 #[derive(Default)]
-struct Seen {
+pub(crate) struct Seen {
     /// The encryption container's version (1 or 2), when one was seen.
     seip_version: Cell<Option<u8>>,
     /// Whether an MDC packet (RFC 9580 §5.14) was seen.
@@ -101,7 +101,7 @@ struct Seen {
 impl Seen {
     /// Sequoia reports SEIPD v1 that ends without an MDC packet like a bad MDC; we want to say
     /// that protection was missing (EFAIL: an attacker strips the MDC).
-    fn refine(&self, e: Error) -> Error {
+    pub(crate) fn refine(&self, e: Error) -> Error {
         if matches!(e, Error::DecryptionFailed)
             && self.seip_version.get() == Some(1)
             && !self.mdc.get()
@@ -114,7 +114,12 @@ impl Seen {
 }
 
 impl<'a> Helper<'a> {
-    fn new(keys: &'a [SecretKey], signers: &'a [Cert], seen: &'a Seen, limits: &Limits) -> Self {
+    pub(crate) fn new(
+        keys: &'a [SecretKey],
+        signers: &'a [Cert],
+        seen: &'a Seen,
+        limits: &Limits,
+    ) -> Self {
         Helper {
             keys,
             signers,
@@ -316,7 +321,7 @@ fn report(
 }
 
 /// Maps a sequoia error to ours, keeping decryption failures coarse.
-fn map_error(e: &openpgp::anyhow::Error, what: &'static str) -> Error {
+pub(crate) fn map_error(e: &openpgp::anyhow::Error, what: &'static str) -> Error {
     for cause in e.chain() {
         if let Some(found) = ours_or_coarse(cause) {
             return found;
@@ -364,6 +369,7 @@ fn clone_error(e: &Error) -> Error {
         Error::MissingIntegrityProtection => Error::MissingIntegrityProtection,
         Error::DecryptionFailed => Error::DecryptionFailed,
         Error::NoMatchingKey => Error::NoMatchingKey,
+        Error::NotEncrypted => Error::NotEncrypted,
         Error::LimitExceeded { what, limit } => Error::LimitExceeded {
             what,
             limit: *limit,
@@ -641,7 +647,7 @@ fn decrypt_inner(
     })
 }
 
-fn io_error(e: std::io::Error) -> Error {
+pub(crate) fn io_error(e: std::io::Error) -> Error {
     match e.into_inner() {
         Some(inner) => map_error(&openpgp::anyhow::Error::from_boxed(inner), "message"),
         None => Error::DecryptionFailed,
@@ -715,7 +721,7 @@ fn verify_detached_inner(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::encrypt::{EncryptOptions, encrypt, sign_detached};
     use crate::keys::KeyKind;
@@ -1084,12 +1090,12 @@ mod tests {
     }
 
     /// SEIPD v1 (RFC 9580 §5.13.1) to `k`, built by hand so that the MDC can be left out.
-    fn seipd_v1(k: &SecretKey, body: &[u8], with_mdc: bool) -> Vec<u8> {
+    pub(crate) fn seipd_v1(k: &SecretKey, body: &[u8], with_mdc: bool) -> Vec<u8> {
         seipd_v1_at(k, body, with_mdc).0
     }
 
     /// As `seipd_v1`, and where the SEIPD packet starts.
-    fn seipd_v1_at(k: &SecretKey, body: &[u8], with_mdc: bool) -> (Vec<u8>, usize) {
+    pub(crate) fn seipd_v1_at(k: &SecretKey, body: &[u8], with_mdc: bool) -> (Vec<u8>, usize) {
         use openpgp::crypto::symmetric::{BlockCipherMode, Encryptor as Cfb, PaddingMode};
         use openpgp::packet::Literal;
         use openpgp::packet::pkesk::PKESK3;

@@ -156,7 +156,7 @@ impl<'a, W: Write + Send + Sync + 'a> Encryptor<'a, W> {
 
     /// `eol` ends the armor lines; `known_len` is the exact plaintext length when the caller
     /// knows it (unsigned, uncompressed only), for a definite-length packet.
-    fn build(
+    pub(crate) fn build(
         out: W,
         recipients: &'a [Cert],
         signer: Option<&SecretKey>,

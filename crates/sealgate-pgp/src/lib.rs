@@ -8,6 +8,7 @@ mod keys;
 mod message;
 mod rsa;
 mod seipd;
+pub mod stream;
 
 pub use decrypt::{
     Decrypted, SignatureReport, Verification, decrypt, verify_detached, verify_inline,

@@ -285,15 +285,8 @@ pub fn decrypt_message(
             let outer = mime::unprotected_outer(enc.outer, &content, limits)?;
             (Zeroizing::new(mime::assemble(&outer, &[], &content)), None)
         };
-        // A signed entity inside the encryption (sign, then encrypt as two MIME layers).
-        let mut verification = d.verification;
-        let mut header_protection = header_protection;
-        if verification.signatures.is_empty()
-            && let Ok(inner) = verify_message(&message, signers, limits)
-        {
-            verification = inner.verification;
-            header_protection = header_protection.or(inner.header_protection);
-        }
+        let (verification, header_protection) =
+            inner_signature(&message, d.verification, header_protection, signers, limits);
         return Ok(DecryptedMessage {
             message,
             verification,
@@ -323,6 +316,27 @@ pub fn decrypt_message(
         expected: "PGP encrypted",
         found: content_type(raw, limits),
     })
+}
+
+/// A signed entity inside the encryption (sign, then encrypt as two MIME layers): when the
+/// decryption found no signatures, those of the decrypted `message`, and its header
+/// protection when the encryption had none. Shared with the streaming path.
+pub(crate) fn inner_signature(
+    message: &[u8],
+    verification: Verification,
+    header_protection: Option<mime::HeaderProtection>,
+    signers: &[Cert],
+    limits: &Limits,
+) -> (Verification, Option<mime::HeaderProtection>) {
+    if verification.signatures.is_empty()
+        && let Ok(inner) = verify_message(message, signers, limits)
+    {
+        return (
+            inner.verification,
+            header_protection.or(inner.header_protection),
+        );
+    }
+    (verification, header_protection)
 }
 
 /// The one mailbox of the From header(s), from the raw values (`mailboxes` never takes an
@@ -384,7 +398,11 @@ fn text_message(outer: &[HeaderField<'_>], charset: Option<&str>, text: &[u8]) -
 }
 
 /// The outer header fields with the Subject replaced (or not), then the new entity.
-fn with_outer(outer: &[HeaderField<'_>], subject: Option<&str>, entity: &[u8]) -> Vec<u8> {
+pub(crate) fn with_outer(
+    outer: &[HeaderField<'_>],
+    subject: Option<&str>,
+    entity: &[u8],
+) -> Vec<u8> {
     match subject {
         Some(subject) => {
             let kept: Vec<_> = outer

@@ -609,8 +609,11 @@ pub(crate) fn split_v1(message: &[u8]) -> Option<V1Message<'_>> {
 /// Whether a SEIPD v1 ciphertext is too short to hold the prefix, a minimal packet and the MDC
 /// (RFC 9580 §5.13.1): it cannot be integrity-protected.
 pub(crate) fn too_short(ciphertext: &[u8]) -> bool {
-    ciphertext.len() < PREFIX + 2 + MDC_LEN
+    ciphertext.len() < MIN_CIPHERTEXT
 }
+
+/// The shortest SEIPD v1 ciphertext that can hold the prefix, a minimal packet and the MDC.
+pub(crate) const MIN_CIPHERTEXT: usize = PREFIX + 2 + MDC_LEN;
 
 /// The quick check of RFC 9580 §5.13.1: the two repeated prefix octets, to pick the right
 /// session key among candidates. A failure is reported exactly like a bad MDC.

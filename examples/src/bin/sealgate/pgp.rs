@@ -1,12 +1,18 @@
 //! `sealgate pgp ...`: PGP/MIME encrypt, sign, decrypt and verify of whole messages.
 
+use std::fs::File;
+use std::io::{BufRead, Read, Write};
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 use sealgate::Limits;
 use sealgate::pgp::{self, Cert, SecretKey};
+use zeroize::Zeroizing;
 
-use super::{Failure, one_line, printable, read_file, read_input, write_output};
+use super::{
+    Failure, input_name, one_line, printable, read_file, read_input, read_rest, release_output,
+    spill_dir, write_output,
+};
 
 #[derive(Subcommand)]
 pub(crate) enum PgpCommand {
@@ -88,6 +94,10 @@ pub(crate) struct DecryptArgs {
     /// Environment variable holding the key's passphrase.
     #[arg(long, value_name = "VAR")]
     passphrase_env: Option<String>,
+    /// Where the decrypted message waits (a 0600 temporary file) until every check has
+    /// passed: default the directory of --out (then it is renamed into place), else $TMPDIR.
+    #[arg(long, value_name = "DIR")]
+    spill_dir: Option<PathBuf>,
     #[command(flatten)]
     io: IoArgs,
 }
@@ -157,11 +167,36 @@ fn encrypt(a: EncryptArgs) -> Result<u8, Failure> {
         .as_deref()
         .map(|p| secret_key(p, a.passphrase_env.as_deref(), &limits))
         .transpose()?;
-    let input = read_input(a.io.input.as_deref(), &limits)?;
     let mut opts = pgp::EncryptMessageOptions::default();
     opts.outer_subject = a.subject;
     opts.protect_headers = a.protect_headers;
     opts.legacy_display = a.legacy_display;
+    // A large message streams (as `smime encrypt` does above the same size); a small one, or
+    // one with header protection (which needs the whole message), is encrypted in memory.
+    let input = if a.protect_headers {
+        read_input(a.io.input.as_deref(), &limits)?
+    } else {
+        let path = a.io.input.as_deref();
+        let mut reader = open_input(path)?;
+        let mut first = Zeroizing::new(Vec::with_capacity(super::STREAM_ABOVE + 1));
+        reader
+            .by_ref()
+            .take(super::STREAM_ABOVE as u64 + 1)
+            .read_to_end(&mut first)
+            .map_err(|e| Failure(2, format!("{}: {e}", input_name(path))))?;
+        if first.len() > super::STREAM_ABOVE {
+            return encrypt_streaming(
+                &first,
+                reader,
+                &recipients,
+                signer.as_ref(),
+                &opts,
+                &a.io,
+                &limits,
+            );
+        }
+        first
+    };
     let out = pgp::encrypt_message(
         &input,
         &recipients,
@@ -172,6 +207,93 @@ fn encrypt(a: EncryptArgs) -> Result<u8, Failure> {
     )?;
     write_output(a.io.out.as_deref(), &out)?;
     Ok(0)
+}
+
+/// Encrypt `first` and the rest of `reader` as a stream, into a temporary file released as the
+/// output once complete (no partial output on an error, as with the in-memory path).
+fn encrypt_streaming(
+    first: &[u8],
+    mut reader: impl Read,
+    recipients: &[Cert],
+    signer: Option<&SecretKey>,
+    opts: &pgp::EncryptMessageOptions,
+    io: &IoArgs,
+    limits: &Limits,
+) -> Result<u8, Failure> {
+    let dir = spill_dir(None, io.out.as_deref());
+    let tmp = tempfile::Builder::new()
+        .prefix(".sealgate-encrypted-")
+        .tempfile_in(&dir)
+        .map_err(|e| {
+            let name = io.out.as_deref().unwrap_or(&dir);
+            Failure(2, format!("{}: {e}", name.display()))
+        })?;
+    let out = std::io::BufWriter::with_capacity(super::STEP, tmp.as_file());
+    let mut w = pgp::stream::MessageEncryptor::new(out, recipients, signer, opts, limits)?;
+    // In steps of 256 KiB: the writers' buffers grow with the size of a write.
+    for piece in first.chunks(super::STEP) {
+        w.write_all(piece)?;
+    }
+    let mut buf = Zeroizing::new(vec![0u8; super::STEP]);
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                let name = input_name(io.input.as_deref());
+                return Err(Failure(2, format!("{name}: {e}")));
+            }
+        };
+        w.write_all(buf.get(..n).unwrap_or_default())?;
+    }
+    let mut out = w.finish()?;
+    out.flush()?;
+    drop(out);
+    release_output(tmp, &dir, io.out.as_deref())?;
+    Ok(0)
+}
+
+/// The input as a buffered reader that the streaming decryption can take (sequoia's readers
+/// must be `Send + Sync`).
+fn open_input(path: Option<&Path>) -> Result<Box<dyn BufRead + Send + Sync>, Failure> {
+    match path {
+        Some(p) => {
+            let f = File::open(p).map_err(|e| Failure(2, format!("{}: {e}", p.display())))?;
+            Ok(Box::new(std::io::BufReader::with_capacity(256 * 1024, f)))
+        }
+        None => Ok(Box::new(std::io::BufReader::with_capacity(
+            256 * 1024,
+            std::io::stdin(),
+        ))),
+    }
+}
+
+/// Write the decrypted message in its spill file as the output: renamed into place when the
+/// spill file is in the output's directory, else copied (to stdout when there is no --out).
+fn release_decrypted(
+    mut spilled: pgp::stream::SpilledMessage,
+    in_dir: &Path,
+    out: Option<&Path>,
+) -> Result<(), Failure> {
+    match out {
+        Some(p) if spill_dir(None, Some(p)) == in_dir => spilled
+            .persist(p)
+            .map(drop)
+            .map_err(|e| Failure(2, format!("{}: {e}", p.display()))),
+        Some(p) => {
+            let mut to =
+                File::create(p).map_err(|e| Failure(2, format!("{}: {e}", p.display())))?;
+            spilled
+                .copy_to(&mut to)
+                .map(drop)
+                .map_err(|e| Failure(2, format!("{}: {e}", p.display())))
+        }
+        None => spilled
+            .copy_to(&mut std::io::stdout().lock())
+            .map(drop)
+            .map_err(|e| Failure(2, format!("stdout: {e}"))),
+    }
 }
 
 fn sign(a: SignArgs) -> Result<u8, Failure> {
@@ -189,27 +311,71 @@ fn decrypt(a: DecryptArgs) -> Result<u8, Failure> {
     let limits = Limits::default();
     let key = secret_key(&a.key, a.passphrase_env.as_deref(), &limits)?;
     let signers = certs(&a.signer, &limits)?;
-    let input = read_input(a.io.input.as_deref(), &limits)?;
-    let d = pgp::decrypt_message(&input, std::slice::from_ref(&key), &signers, &limits)?;
+    // A PGP/MIME encrypted message streams through a spill file (any size, bounded memory);
+    // the rest (inline PGP, or not encrypted at all) is read whole as before.
+    let path = a.io.input.as_deref();
+    let mut input = open_input(path)?;
+    let head = pgp::stream::read_header_block(&mut input)
+        .map_err(|e| Failure(2, format!("{}: {e}", input_name(path))))?;
+    let d = if pgp::stream::is_pgp_mime_encrypted(&head, &limits) {
+        let dir = spill_dir(a.spill_dir.as_deref(), a.io.out.as_deref());
+        // An unwritable place is reported as before: against --out (or the spill directory).
+        tempfile::tempfile_in(&dir).map_err(|e| {
+            let name = match (&a.spill_dir, &a.io.out) {
+                (None, Some(out)) => out.display().to_string(),
+                _ => dir.display().to_string(),
+            };
+            Failure(2, format!("{name}: {e}"))
+        })?;
+        let spilled = pgp::stream::decrypt_message(
+            std::io::Cursor::new(head).chain(input),
+            std::slice::from_ref(&key),
+            &signers,
+            &dir,
+            &limits,
+        )?;
+        // A signed entity inside (multipart/signed, or, when a signature is asked for, an
+        // inline signature in a message of up to 8 MiB) is checked on the message in memory,
+        // as before; the rest is released from the spill file as it is.
+        let inner = spilled.is_signed()
+            || (!a.signer.is_empty() && spilled.len() <= super::STREAM_ABOVE as u64);
+        if spilled.verification().signatures.is_empty() && inner {
+            spilled.into_decrypted(&signers, &limits)?
+        } else {
+            let verification = spilled.verification().clone();
+            let hp = spilled.header_protection().cloned();
+            release_decrypted(spilled, &dir, a.io.out.as_deref())?;
+            crate::print_header_protection(hp.as_ref());
+            return Ok(report(&a, &verification));
+        }
+    } else {
+        let input = read_rest(&head, input, path, &limits)?;
+        pgp::decrypt_message(&input, std::slice::from_ref(&key), &signers, &limits)?
+    };
     write_output(a.io.out.as_deref(), &d.message)?;
     crate::print_header_protection(d.header_protection.as_ref());
+    Ok(report(&a, &d.verification))
+}
+
+/// The signature report of `decrypt` on stderr, and its exit code.
+fn report(a: &DecryptArgs, v: &pgp::Verification) -> u8 {
     if a.signer.is_empty() {
         // No signature was asked for: decryption alone succeeded, so exit 0 (the contract),
         // and only say who signed, since without a certificate nothing could be checked.
-        for s in &d.verification.signatures {
+        for s in &v.signatures {
             eprintln!(
                 "signature by {} not checked (no --signer given)",
                 s.fingerprint
             );
         }
-        return Ok(0);
+        return 0;
     }
-    if d.verification.signatures.is_empty() {
+    if v.signatures.is_empty() {
         eprintln!("signature: none (the decrypted message is not signed)");
-        return Ok(1);
+        return 1;
     }
-    print_verification(&d.verification);
-    Ok(if d.verification.is_valid() { 0 } else { 1 })
+    print_verification(v);
+    if v.is_valid() { 0 } else { 1 }
 }
 
 fn verify(a: VerifyArgs) -> Result<u8, Failure> {

@@ -1,0 +1,419 @@
+//! Large PGP/MIME messages in bounded memory: `sealgate pgp encrypt` and `decrypt` of a message
+//! of hundreds of MiB (256 MiB by default; `SEALGATE_BIG_MIB=1024` for the 1 GiB run), each
+//! child's peak RSS measured with GNU time and required to stay under 64 MiB, the outputs
+//! compared with the input by SHA-256. gpg reads what we wrote (`gpg --decrypt` of the armored
+//! part), and we read a PGP/MIME message built here around `gpg --encrypt --armor -z 0`
+//! output; gpg's own figures are printed beside ours.
+//!
+//! The 1 GiB command (release build, figures on stderr):
+//!
+//! ```text
+//! SEALGATE_BIG_MIB=1024 cargo test --release -p sealgate-examples --test cli_bigmsg_pgp -- --nocapture
+//! ```
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod bigmsg_support;
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use bigmsg_support::{MAX_RSS_KIB, Measured, measured, sha256_file, size_mib, write_message};
+use sealgate_tests::{Gpg, GpgAlgo, GpgKey, require, run_unchecked};
+
+const BIN: &str = env!("CARGO_BIN_EXE_sealgate");
+
+/// `sealgate pgp encrypt` of `input` to `to` into `out`.
+fn encrypt_cmd(to: &GpgKey, input: &Path, out: &Path) -> Command {
+    let mut c = Command::new(BIN);
+    c.args(["pgp", "encrypt", "--to"])
+        .arg(&to.public)
+        .arg("--in")
+        .arg(input)
+        .arg("--out")
+        .arg(out);
+    c
+}
+
+/// `sealgate pgp decrypt` of `input` into `out` with the recipient's secret key.
+fn decrypt_cmd(key: &GpgKey, input: &Path, out: &Path) -> Command {
+    let mut c = Command::new(BIN);
+    c.args(["pgp", "decrypt", "--key"])
+        .arg(&key.secret)
+        .arg("--in")
+        .arg(input)
+        .arg("--out")
+        .arg(out);
+    c
+}
+
+/// Copy the armored OpenPGP block of a PGP/MIME message (BEGIN to END line) to `to`, as a
+/// stream.
+fn extract_armor(message: &Path, to: &Path) {
+    let mut r = BufReader::with_capacity(1 << 20, File::open(message).unwrap());
+    let mut w = BufWriter::with_capacity(1 << 20, File::create(to).unwrap());
+    let mut line = Vec::new();
+    let mut inside = false;
+    loop {
+        line.clear();
+        if r.read_until(b'\n', &mut line).unwrap() == 0 {
+            break;
+        }
+        inside |= line.starts_with(b"-----BEGIN PGP MESSAGE-----");
+        if inside {
+            w.write_all(&line).unwrap();
+        }
+        if line.starts_with(b"-----END PGP MESSAGE-----") {
+            break;
+        }
+    }
+    assert!(inside, "no armor in {}", message.display());
+    w.flush().unwrap();
+}
+
+/// The message `plain` (outer fields for `entity_at` bytes, then the entity) with its entity
+/// replaced by gpg's armored encryption of it: a PGP/MIME message (RFC 3156 §4) as a mail
+/// client that uses gpg builds it.
+fn wrap_pgp_mime(plain: &Path, entity_at: u64, armored: &Path, to: &Path) {
+    let mut outer = Vec::new();
+    File::open(plain)
+        .unwrap()
+        .take(entity_at)
+        .read_to_end(&mut outer)
+        .unwrap();
+    let boundary = "=_gpg-made-boundary";
+    let mut w = BufWriter::with_capacity(1 << 20, File::create(to).unwrap());
+    w.write_all(&outer).unwrap();
+    write!(
+        w,
+        "Content-Type: multipart/encrypted; protocol=\"application/pgp-encrypted\";\r\n\
+         \tboundary=\"{boundary}\"\r\n\r\n\
+         This is an OpenPGP/MIME encrypted message (RFC 4880 and 3156)\r\n\
+         --{boundary}\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n\r\n\
+         --{boundary}\r\nContent-Type: application/octet-stream; name=\"encrypted.asc\"\r\n\r\n"
+    )
+    .unwrap();
+    let mut r = BufReader::with_capacity(1 << 20, File::open(armored).unwrap());
+    std::io::copy(&mut r, &mut w).unwrap();
+    write!(w, "\r\n--{boundary}--\r\n").unwrap();
+    w.flush().unwrap();
+}
+
+fn mib_of(m: &Measured) -> f64 {
+    m.peak_kib as f64 / 1024.0
+}
+
+/// Spill or temporary files of ours left in `dir`.
+fn leftovers(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".sealgate-"))
+        .collect()
+}
+
+fn work_dir() -> tempfile::TempDir {
+    // Next to the target directory's file system, as the S/MIME test's PKI directory is.
+    tempfile::Builder::new()
+        .prefix("sg-bigpgp")
+        .tempdir_in("/tmp")
+        .unwrap()
+}
+
+#[test]
+fn large_pgp_message_encrypts_and_decrypts_in_bounded_memory() {
+    if !require("gpg") || !require("/usr/bin/time") {
+        return;
+    }
+    let mib = size_mib();
+    let g = Gpg::new();
+    let bob = g.gen_key("Bob", "bob@example.org", GpgAlgo::Ed25519);
+    let work = work_dir();
+    let dir = work.path();
+    let plain = dir.join("big.eml");
+    let (message_hash, entity_hash, entity_at) = write_message(&plain, mib);
+    eprintln!(
+        "bigmsg-pgp: message of {mib} MiB of text ({} bytes)",
+        std::fs::metadata(&plain).unwrap().len()
+    );
+
+    // ours: encrypt, then decrypt, each a child of its own
+    let sealed = dir.join("big.pgp.eml");
+    let enc = measured(
+        dir,
+        "sealgate pgp encrypt",
+        &mut encrypt_cmd(&bob, &plain, &sealed),
+    );
+    let opened = dir.join("big.out.eml");
+    let dec = measured(
+        dir,
+        "sealgate pgp decrypt",
+        &mut decrypt_cmd(&bob, &sealed, &opened),
+    );
+    assert_eq!(
+        sha256_file(&opened, 0),
+        message_hash,
+        "the decrypted message differs from the original"
+    );
+    std::fs::remove_file(&opened).unwrap();
+    assert!(
+        enc.peak_kib < MAX_RSS_KIB,
+        "encrypt peak RSS {} KiB",
+        enc.peak_kib
+    );
+    assert!(
+        dec.peak_kib < MAX_RSS_KIB,
+        "decrypt peak RSS {} KiB",
+        dec.peak_kib
+    );
+    assert!(leftovers(dir).is_empty(), "{:?}", leftovers(dir));
+
+    // gpg reads ours: the armored part, decrypted to the entity
+    let armored = dir.join("big.ours.asc");
+    extract_armor(&sealed, &armored);
+    std::fs::remove_file(&sealed).unwrap();
+    let by_gpg = dir.join("big.gpg.txt");
+    let gpg_dec = measured(
+        dir,
+        "gpg --decrypt (ours)",
+        g.cmd(&["--quiet", "--output"])
+            .arg(&by_gpg)
+            .arg("--decrypt")
+            .arg(&armored),
+    );
+    assert_eq!(
+        sha256_file(&by_gpg, 0),
+        entity_hash,
+        "gpg read something else"
+    );
+    std::fs::remove_file(&by_gpg).unwrap();
+    std::fs::remove_file(&armored).unwrap();
+
+    // gpg's encryption of the entity (armored, uncompressed), as PGP/MIME, which we decrypt
+    let entity = dir.join("big.entity.txt");
+    {
+        let mut from = File::open(&plain).unwrap();
+        std::io::copy(
+            &mut Read::by_ref(&mut from).take(entity_at),
+            &mut std::io::sink(),
+        )
+        .unwrap();
+        let mut to = BufWriter::new(File::create(&entity).unwrap());
+        std::io::copy(&mut from, &mut to).unwrap();
+    }
+    let gpg_armored = dir.join("big.gpg.asc");
+    let gpg_enc = measured(
+        dir,
+        "gpg --encrypt --armor -z 0",
+        g.cmd(&[
+            "--encrypt",
+            "--armor",
+            "-z",
+            "0",
+            "--recipient",
+            &bob.fingerprint,
+            "--output",
+        ])
+        .arg(&gpg_armored)
+        .arg(&entity),
+    );
+    std::fs::remove_file(&entity).unwrap();
+    let gpg_made = dir.join("big.gpg-made.eml");
+    wrap_pgp_mime(&plain, entity_at, &gpg_armored, &gpg_made);
+    std::fs::remove_file(&plain).unwrap();
+    let gpg_own = dir.join("big.gpg-own.txt");
+    let gpg_dec_own = measured(
+        dir,
+        "gpg --decrypt (gpg's)",
+        g.cmd(&["--quiet", "--output"])
+            .arg(&gpg_own)
+            .arg("--decrypt")
+            .arg(&gpg_armored),
+    );
+    assert_eq!(sha256_file(&gpg_own, 0), entity_hash);
+    std::fs::remove_file(&gpg_own).unwrap();
+    std::fs::remove_file(&gpg_armored).unwrap();
+    let opened = dir.join("big.gpg-made.out.eml");
+    let dec_gpg = measured(
+        dir,
+        "sealgate pgp decrypt (gpg's)",
+        &mut decrypt_cmd(&bob, &gpg_made, &opened),
+    );
+    assert_eq!(
+        sha256_file(&opened, 0),
+        message_hash,
+        "the decrypted gpg-made message differs from the original"
+    );
+    assert!(
+        dec_gpg.peak_kib < MAX_RSS_KIB,
+        "decrypt of gpg's message: peak RSS {} KiB",
+        dec_gpg.peak_kib
+    );
+    assert!(leftovers(dir).is_empty(), "{:?}", leftovers(dir));
+
+    eprintln!(
+        "bigmsg-pgp summary ({mib} MiB): sealgate encrypt {:.2} s / {:.1} MiB, decrypt {:.2} s / \
+         {:.1} MiB, decrypt of gpg's {:.2} s / {:.1} MiB; gpg --encrypt {:.2} s / {:.1} MiB, \
+         --decrypt of ours {:.2} s / {:.1} MiB, of its own {:.2} s / {:.1} MiB",
+        enc.seconds,
+        mib_of(&enc),
+        dec.seconds,
+        mib_of(&dec),
+        dec_gpg.seconds,
+        mib_of(&dec_gpg),
+        gpg_enc.seconds,
+        mib_of(&gpg_enc),
+        gpg_dec.seconds,
+        mib_of(&gpg_dec),
+        gpg_dec_own.seconds,
+        mib_of(&gpg_dec_own),
+    );
+}
+
+/// A tampered large message: exit 2 with one line, no --out file, no spill file, in the
+/// directory of --out and in an explicit --spill-dir.
+#[test]
+fn tampered_large_message_leaves_nothing_behind() {
+    if !require("gpg") {
+        return;
+    }
+    let g = Gpg::new();
+    let bob = g.gen_key("Bob", "bob@example.org", GpgAlgo::Ed25519);
+    let work = work_dir();
+    let dir = work.path();
+    let plain = dir.join("m.eml");
+    // above the 8 MiB from which encrypt streams
+    let (message_hash, _, _) = write_message(&plain, 12);
+    let sealed = dir.join("m.pgp.eml");
+    let out = run_unchecked(&mut encrypt_cmd(&bob, &plain, &sealed));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut bytes = std::fs::read(&sealed).unwrap();
+    // one base64 character in the middle of the armor
+    let mut at = bytes.len() / 2;
+    while !bytes[at].is_ascii_alphanumeric() {
+        at += 1;
+    }
+    bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+    let tampered = dir.join("m.tampered.eml");
+    std::fs::write(&tampered, &bytes).unwrap();
+    let spill: PathBuf = dir.join("spill");
+    std::fs::create_dir(&spill).unwrap();
+    for spill_dir in [None, Some(&spill)] {
+        let opened = dir.join("m.out.eml");
+        let mut cmd = decrypt_cmd(&bob, &tampered, &opened);
+        if let Some(s) = spill_dir {
+            cmd.arg("--spill-dir").arg(s);
+        }
+        let out = run_unchecked(&mut cmd);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains("could not decrypt"), "{err}");
+        assert!(!opened.exists(), "output written for a tampered message");
+        assert!(leftovers(dir).is_empty(), "{:?}", leftovers(dir));
+        assert!(leftovers(&spill).is_empty(), "{:?}", leftovers(&spill));
+    }
+    // the untampered one, through an explicit spill directory and to stdout
+    let out = run_unchecked(
+        decrypt_cmd(&bob, &sealed, &dir.join("unused"))
+            .arg("--spill-dir")
+            .arg(&spill),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(sha256_file(&dir.join("unused"), 0), message_hash);
+    let out = run_unchecked(
+        Command::new(BIN)
+            .args(["pgp", "decrypt", "--key"])
+            .arg(&bob.secret)
+            .arg("--in")
+            .arg(&sealed),
+    );
+    assert!(out.status.success());
+    let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    ctx.update(&out.stdout);
+    assert_eq!(ctx.finish().as_ref(), &message_hash[..]);
+    assert!(leftovers(&spill).is_empty(), "{:?}", leftovers(&spill));
+
+    // Signed and encrypted in one pass, streamed both ways: by us (--sign-key) and by gpg
+    // (--sign --encrypt); the signature is checked while streaming (--signer: exit 0).
+    let ours = dir.join("m.signed.eml");
+    let out = run_unchecked(
+        encrypt_cmd(&bob, &plain, &ours)
+            .arg("--sign-key")
+            .arg(&bob.secret),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (_, entity_hash, entity_at) = write_message(&plain, 12);
+    let entity = dir.join("m.entity.txt");
+    {
+        let mut from = File::open(&plain).unwrap();
+        std::io::copy(
+            &mut Read::by_ref(&mut from).take(entity_at),
+            &mut std::io::sink(),
+        )
+        .unwrap();
+        std::io::copy(&mut from, &mut File::create(&entity).unwrap()).unwrap();
+    }
+    assert_eq!(sha256_file(&entity, 0), entity_hash);
+    let gpg_armored = dir.join("m.gpg.asc");
+    let out = run_unchecked(
+        g.cmd(&[
+            "--sign",
+            "--encrypt",
+            "--armor",
+            "-z",
+            "0",
+            "--recipient",
+            &bob.fingerprint,
+        ])
+        .arg("--output")
+        .arg(&gpg_armored)
+        .arg(&entity),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let theirs = dir.join("m.gpg-signed.eml");
+    wrap_pgp_mime(&plain, entity_at, &gpg_armored, &theirs);
+    for signed in [&ours, &theirs] {
+        let opened = dir.join("m.signed.out.eml");
+        let out = run_unchecked(
+            decrypt_cmd(&bob, signed, &opened)
+                .arg("--signer")
+                .arg(&bob.public),
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{}: {err}", signed.display());
+        assert!(err.contains("signature: valid"), "{err}");
+        assert_eq!(sha256_file(&opened, 0), message_hash);
+        std::fs::remove_file(&opened).unwrap();
+    }
+    // unsigned, and a signature asked for: exit 1, the message is still written
+    let opened = dir.join("m.unsigned.out.eml");
+    let out = run_unchecked(
+        decrypt_cmd(&bob, &sealed, &opened)
+            .arg("--signer")
+            .arg(&bob.public),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("signature: none"), "{err}");
+    assert_eq!(sha256_file(&opened, 0), message_hash);
+    assert!(leftovers(dir).is_empty(), "{:?}", leftovers(dir));
+}
