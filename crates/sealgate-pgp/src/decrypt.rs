@@ -488,6 +488,9 @@ pub fn decrypt(
 
 /// Decrypts PKESKs + SEIPD v1 with our own SEIPD code (`crate::seipd`). `None` when the
 /// session key is for a cipher other than AES (Sequoia then decrypts the message as a whole).
+/// The PKESK v3s themselves, ML-KEM-768+X25519 ones to v4 keys included (draft-ietf-openpgp-pqc),
+/// are opened by Sequoia's key pairs (RSA by ours, `crate::rsa`); only the AES layer is ours.
+/// PKESK v6 comes with SEIPD v2, which `split_v1` leaves to Sequoia.
 ///
 /// Same outcomes as Sequoia's path: [`Error::NoMatchingKey`] when no PKESK is for our keys,
 /// [`Error::DecryptionFailed`] for a session key that does not decrypt, a failed quick check

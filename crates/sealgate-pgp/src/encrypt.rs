@@ -194,7 +194,10 @@ impl<'a, W: Write + Send + Sync + 'a> Encryptor<'a, W> {
                 needs_v2 |= needs_seipd_v2(ka.key());
                 keys.push((features.clone(), ka.key()));
             }
-            let pq_v6 = vc.keys().for_transport_encryption().any(|ka| needs_seipd_v2(ka.key()));
+            let pq_v6 = vc
+                .keys()
+                .for_transport_encryption()
+                .any(|ka| needs_seipd_v2(ka.key()));
             if v1_only.is_none()
                 && !pq_v6
                 && !features.as_ref().is_some_and(|f| f.supports_seipdv2())

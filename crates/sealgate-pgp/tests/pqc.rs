@@ -13,7 +13,10 @@ use sealgate_pgp::{
 use sequoia_openpgp::types::PublicKeyAlgorithm;
 
 fn data(dir: &str, name: &str) -> Vec<u8> {
-    let path = format!("{}/../../tests/data/{dir}/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/../../tests/data/{dir}/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
@@ -135,8 +138,20 @@ fn v4_mlkem_subkey_round_trips_in_seipd_v1_and_v2() {
     let pq = SecretKey::generate("PQ4 <pq4@example.org>", KeyKind::Ed25519MlKem768).unwrap();
     let body: Vec<u8> = (0..200_000u32).map(|i| (i % 253) as u8).collect();
     // Alone: it advertises SEIPD v2, so Sequoia writes PKESK v6 + SEIPD v2.
-    let ct = encrypt(&body, &[pq.cert().clone()], Some(&pq), &EncryptOptions::default()).unwrap();
-    let d = decrypt(&ct, std::slice::from_ref(&pq), &[pq.cert().clone()], &limits).unwrap();
+    let ct = encrypt(
+        &body,
+        &[pq.cert().clone()],
+        Some(&pq),
+        &EncryptOptions::default(),
+    )
+    .unwrap();
+    let d = decrypt(
+        &ct,
+        std::slice::from_ref(&pq),
+        &[pq.cert().clone()],
+        &limits,
+    )
+    .unwrap();
     assert_eq!(&d.plaintext[..], &body[..]);
     assert!(d.aead);
     assert!(d.verification.is_valid());
@@ -235,7 +250,10 @@ fn wrong_or_damaged_pqc_key_gives_the_coarse_errors() {
         let mut bad = ct.clone();
         bad[at] ^= 0x01;
         let e = decrypt(&bad, std::slice::from_ref(&pq), &[], &limits);
-        assert!(matches!(e, Err(Error::DecryptionFailed)), "byte {at}: {e:?}");
+        assert!(
+            matches!(e, Err(Error::DecryptionFailed)),
+            "byte {at}: {e:?}"
+        );
     }
 }
 
