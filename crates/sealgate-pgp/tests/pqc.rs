@@ -3,6 +3,7 @@
 //!
 //! No tool on Debian 12 reads these algorithms (gpg 2.2, sq 0.27), so interoperability is
 //! checked against the draft's vectors and rsop's (`tests/data/pgp-pqc`, see NOTES.md).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use rand_core::OsRng;
 use sealgate_mime::Limits;
