@@ -859,6 +859,8 @@ mod tests {
             KeyKind::P256,
             KeyKind::P384,
             KeyKind::V6Cv25519,
+            KeyKind::V6MlDsa65Ed25519,
+            KeyKind::Ed25519MlKem768,
         ];
         let keys: Vec<SecretKey> = kinds
             .iter()

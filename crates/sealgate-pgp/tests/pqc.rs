@@ -9,7 +9,7 @@ use rand_core::OsRng;
 use sealgate_mime::Limits;
 use sealgate_pgp::{
     Cert, EncryptMessageOptions, EncryptOptions, Error, KeyKind, SecretKey, decrypt,
-    decrypt_message, encrypt, encrypt_message,
+    decrypt_message, encrypt, encrypt_message, sign_message, verify_message,
 };
 use sequoia_openpgp::types::PublicKeyAlgorithm;
 
@@ -131,6 +131,35 @@ fn pgp_mime_round_trip_signed_by_mldsa() {
             }
         }
     }
+}
+
+#[test]
+fn pgp_mime_signed_by_mldsa_verifies() {
+    let limits = Limits::default();
+    let k = SecretKey::generate("PQ <alice@example.org>", KeyKind::V6MlDsa65Ed25519).unwrap();
+    let signed = sign_message(MAIL, &k, &mut OsRng, &limits).unwrap();
+    let v = verify_message(&signed, &[k.cert().clone()], &limits).unwrap();
+    assert!(v.verification.is_valid(), "{:?}", v.verification);
+    assert_eq!(
+        v.verification.signatures[0]
+            .signer
+            .as_ref()
+            .unwrap()
+            .fingerprint(),
+        k.cert().fingerprint()
+    );
+    // A flipped body byte breaks the ML-DSA-65+Ed25519 signature.
+    let at = last_index_of(&signed, b"post-quantum");
+    let mut bad = signed.clone();
+    bad[at] ^= 0x20;
+    let v = verify_message(&bad, &[k.cert().clone()], &limits).unwrap();
+    assert!(!v.verification.is_valid());
+}
+
+fn last_index_of(hay: &[u8], needle: &[u8]) -> usize {
+    hay.windows(needle.len())
+        .rposition(|w| w == needle)
+        .unwrap()
 }
 
 #[test]
