@@ -494,6 +494,9 @@ pub fn decrypt(
 
 /// Decrypts PKESKs + SEIPD v1 with our own SEIPD code (`crate::seipd`). `None` when the
 /// session key is for a cipher other than AES (Sequoia then decrypts the message as a whole).
+/// The PKESK v3s themselves, ML-KEM-768+X25519 ones to v4 keys included (draft-ietf-openpgp-pqc),
+/// are opened by Sequoia's key pairs (RSA by ours, `crate::rsa`); only the AES layer is ours.
+/// PKESK v6 comes with SEIPD v2, which `split_v1` leaves to Sequoia.
 ///
 /// Same outcomes as Sequoia's path: [`Error::NoMatchingKey`] when no PKESK is for our keys,
 /// [`Error::DecryptionFailed`] for a session key that does not decrypt, a failed quick check
@@ -862,6 +865,8 @@ pub(crate) mod tests {
             KeyKind::P256,
             KeyKind::P384,
             KeyKind::V6Cv25519,
+            KeyKind::V6MlDsa65Ed25519,
+            KeyKind::Ed25519MlKem768,
         ];
         let keys: Vec<SecretKey> = kinds
             .iter()

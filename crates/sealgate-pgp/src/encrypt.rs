@@ -171,6 +171,11 @@ impl<'a, W: Write + Send + Sync + 'a> Encryptor<'a, W> {
             });
         }
         let mut keys = Vec::new();
+        // draft-ietf-openpgp-pqc: ML-KEM on a v6 key goes in a PKESK v6 before a SEIPD v2
+        // (and ML-KEM-1024+X448 never in SEIPD v1). Sequoia's Encryptor would write a PKESK v3
+        // for it whenever some co-recipient lacks the SEIPD v2 feature, so we decide here.
+        let mut needs_v2 = false;
+        let mut v1_only = None;
         for cert in recipients {
             // Typed error (expired, revoked, sign-only) before we look at the keys.
             cert.encryption_keys_for(None, std::time::SystemTime::now())?;
@@ -186,7 +191,18 @@ impl<'a, W: Write + Send + Sync + 'a> Encryptor<'a, W> {
                 .revoked(false)
                 .for_transport_encryption()
             {
+                needs_v2 |= needs_seipd_v2(ka.key());
                 keys.push((features.clone(), ka.key()));
+            }
+            let pq_v6 = vc
+                .keys()
+                .for_transport_encryption()
+                .any(|ka| needs_seipd_v2(ka.key()));
+            if v1_only.is_none()
+                && !pq_v6
+                && !features.as_ref().is_some_and(|f| f.supports_seipdv2())
+            {
+                v1_only = Some(cert.fingerprint());
             }
         }
         let keypair = signer.map(SecretKey::signing_keypair).transpose()?;
@@ -194,8 +210,16 @@ impl<'a, W: Write + Send + Sync + 'a> Encryptor<'a, W> {
             && keys
                 .iter()
                 .all(|(f, _)| f.as_ref().is_some_and(|f| f.supports_seipdv2()));
+        if needs_v2 {
+            if let Some(fingerprint) = v1_only {
+                return Err(Error::SeipdV1OnlyWithPostQuantum { fingerprint });
+            }
+            // Every other recipient advertises SEIPD v2; the post-quantum ones count as able to
+            // read it whatever their Features say, since the draft gives them no other form.
+            return Self::sequoia(out, recipients, keys, keypair, opts, true);
+        }
         if all_v2 {
-            return Self::sequoia(out, recipients, keys, keypair, opts);
+            return Self::sequoia(out, recipients, keys, keypair, opts, false);
         }
 
         // RFC 9580 §5.1: one v3 PKESK per recipient key, the session key wrapped by Sequoia.
@@ -288,6 +312,7 @@ impl<'a, W: Write + Send + Sync + 'a> Encryptor<'a, W> {
         )>,
         keypair: Option<crate::rsa::AnyKeyPair>,
         opts: &EncryptOptions,
+        force_v2: bool,
     ) -> Result<Self> {
         let keys: Vec<Recipient<'a>> = keys
             .into_iter()
@@ -298,9 +323,11 @@ impl<'a, W: Write + Send + Sync + 'a> Encryptor<'a, W> {
         if opts.armor {
             msg = Armorer::new(msg).build().map_err(|e| op("armor", &e))?;
         }
-        msg = SqEncryptor::for_recipients(msg, keys)
-            .build()
-            .map_err(|e| op("encryption", &e))?;
+        let mut encryptor = SqEncryptor::for_recipients(msg, keys);
+        if force_v2 {
+            encryptor = encryptor.aead_algo(openpgp::types::AEADAlgorithm::default());
+        }
+        msg = encryptor.build().map_err(|e| op("encryption", &e))?;
         if opts.compression {
             msg = Compressor::new(msg)
                 .algo(CompressionAlgorithm::Zlib)
@@ -346,6 +373,17 @@ impl<'a, W: Write + Send + Sync + 'a> Encryptor<'a, W> {
                 Ok(seipd.finish()?.finish()?)
             }
         }
+    }
+}
+
+/// Whether `key` may only be encrypted to with PKESK v6 + SEIPD v2 (draft-ietf-openpgp-pqc):
+/// ML-KEM on a v6 key, and ML-KEM-1024+X448 on any.
+fn needs_seipd_v2(key: &Key<PublicParts, UnspecifiedRole>) -> bool {
+    use openpgp::types::PublicKeyAlgorithm::{MLKEM768_X25519, MLKEM1024_X448};
+    match key.pk_algo() {
+        MLKEM1024_X448 => true,
+        MLKEM768_X25519 => key.version() == 6,
+        _ => false,
     }
 }
 

@@ -34,6 +34,16 @@ pub enum Error {
         /// Primary key fingerprint, upper-case hex.
         fingerprint: String,
     },
+    /// The recipients cannot share one message: a v6 post-quantum (ML-KEM) recipient needs
+    /// PKESK v6 and SEIPD v2 (draft-ietf-openpgp-pqc), and this certificate advertises SEIPD v1
+    /// only (as GnuPG 2.2 keys do). Send it a message of its own.
+    #[error(
+        "certificate {fingerprint} reads SEIPD v1 only; a post-quantum recipient of the same message needs SEIPD v2"
+    )]
+    SeipdV1OnlyWithPostQuantum {
+        /// Primary key fingerprint of the SEIPD v1 recipient, upper-case hex.
+        fingerprint: String,
+    },
     /// The secret key has no usable (valid, unlocked) signing key.
     #[error("no usable signing key")]
     NoSigningKey,

@@ -9,7 +9,7 @@ use openpgp::packet::{Key, key};
 use openpgp::parse::Parse;
 use openpgp::policy::StandardPolicy;
 use openpgp::serialize::SerializeInto;
-use openpgp::types::RevocationStatus;
+use openpgp::types::{KeyFlags, RevocationStatus};
 use sealgate_mime::Limits;
 use secrecy::{ExposeSecret, SecretString};
 use sequoia_openpgp as openpgp;
@@ -202,6 +202,20 @@ pub enum KeyKind {
     P384,
     /// RFC 9580 v6: Ed25519 and X25519.
     V6Cv25519,
+    /// RFC 9580 v6 with the post-quantum composites of draft-ietf-openpgp-pqc: ML-DSA-65+Ed25519
+    /// primary and signing subkey, ML-KEM-768+X25519 encryption subkey. Messages to it are
+    /// always SEIPD v2. Needs OpenSSL >= 3.5 under Sequoia (the workspace links a vendored one).
+    V6MlDsa65Ed25519,
+    /// v4: Ed25519 signing (as [`KeyKind::Cv25519`]) with an ML-KEM-768+X25519 encryption
+    /// subkey, the one post-quantum algorithm draft-ietf-openpgp-pqc allows on v4 keys.
+    Ed25519MlKem768,
+}
+
+impl KeyKind {
+    /// Whether the kind has a post-quantum (draft-ietf-openpgp-pqc) key in it.
+    pub fn is_post_quantum(self) -> bool {
+        matches!(self, KeyKind::V6MlDsa65Ed25519 | KeyKind::Ed25519MlKem768)
+    }
 }
 
 /// A transferable secret key (RFC 9580 §10.2) whose signing and decryption keys are unlocked.
@@ -294,12 +308,13 @@ impl SecretKey {
     /// Like [`SecretKey::generate`], but the key advertises only SEIPD v1 (with MDC) in its
     /// Features, as keys made by GnuPG 2.2 do: senders that follow the features (the gateway
     /// does) then encrypt to it in a form GnuPG 2.2 reads, never SEIPD v2 / PKESK v6. For
-    /// demos and tests whose recipients check the mail with `gpg`. (v4 keys only.)
+    /// demos and tests whose recipients check the mail with `gpg`. (v4 keys without
+    /// post-quantum algorithms only.)
     pub fn generate_for_gnupg(user_id: &str, kind: KeyKind) -> Result<SecretKey> {
-        if kind == KeyKind::V6Cv25519 {
+        if kind == KeyKind::V6Cv25519 || kind.is_post_quantum() {
             return Err(Error::Malformed {
                 what: "key generation",
-                detail: "GnuPG 2.2 reads v4 keys only".into(),
+                detail: "GnuPG 2.2 reads classical v4 keys only".into(),
             });
         }
         Self::generate_with(
@@ -321,13 +336,34 @@ impl SecretKey {
         features: Option<openpgp::types::Features>,
     ) -> Result<SecretKey> {
         let (suite, v6) = match kind {
-            KeyKind::Cv25519 => (CipherSuite::Cv25519, false),
+            KeyKind::Cv25519 | KeyKind::Ed25519MlKem768 => (CipherSuite::Cv25519, false),
             KeyKind::Rsa3072 => (CipherSuite::RSA3k, false),
             KeyKind::P256 => (CipherSuite::P256, false),
             KeyKind::P384 => (CipherSuite::P384, false),
             KeyKind::V6Cv25519 => (CipherSuite::Cv25519, true),
+            KeyKind::V6MlDsa65Ed25519 => (CipherSuite::MLDSA65_Ed25519, true),
         };
-        let mut builder = CertBuilder::general_purpose(Some(user_id)).set_cipher_suite(suite);
+        if suite.is_supported().is_err()
+            || (kind == KeyKind::Ed25519MlKem768
+                && !openpgp::types::PublicKeyAlgorithm::MLKEM768_X25519.is_supported())
+        {
+            return Err(Error::Operation {
+                what: "key generation",
+                detail: format!("{kind:?} is not supported by the linked OpenSSL"),
+            });
+        }
+        let mut builder = if kind == KeyKind::Ed25519MlKem768 {
+            // Sequoia's builder makes ML-KEM keys only in its v6 suites: the encryption subkey
+            // is added below. Same primary, signing subkey and validity as `general_purpose`.
+            CertBuilder::new()
+                .set_primary_key_flags(KeyFlags::empty().set_certification())
+                .set_validity_period(GENERAL_PURPOSE_VALIDITY)
+                .add_signing_subkey()
+                .add_userid(user_id)
+        } else {
+            CertBuilder::general_purpose(Some(user_id))
+        }
+        .set_cipher_suite(suite);
         if v6 {
             builder = builder
                 .set_profile(openpgp::Profile::RFC9580)
@@ -338,7 +374,10 @@ impl SecretKey {
                 .set_features(f)
                 .map_err(|e| op("key generation", &e))?;
         }
-        let (tsk, _revocation) = builder.generate().map_err(|e| op("key generation", &e))?;
+        let (mut tsk, _revocation) = builder.generate().map_err(|e| op("key generation", &e))?;
+        if kind == KeyKind::Ed25519MlKem768 {
+            tsk = add_mlkem768_subkey(tsk).map_err(|e| op("key generation", &e))?;
+        }
         let keys = tsk
             .keys()
             .secret()
@@ -437,6 +476,38 @@ impl SecretKey {
         }
         Err(Error::NoSigningKey)
     }
+}
+
+/// The validity period Sequoia's `CertBuilder::general_purpose` gives (three years).
+const GENERAL_PURPOSE_VALIDITY: std::time::Duration =
+    std::time::Duration::from_secs(3 * 52 * 7 * 24 * 60 * 60);
+
+/// Binds a new v4 ML-KEM-768+X25519 encryption subkey (draft-ietf-openpgp-pqc) to `tsk`'s
+/// primary key.
+fn add_mlkem768_subkey(tsk: openpgp::Cert) -> openpgp::Result<openpgp::Cert> {
+    use openpgp::packet::key::Key4;
+    use openpgp::packet::signature::SignatureBuilder;
+    use openpgp::types::{KeyFlags, SignatureType};
+    let subkey: Key<key::SecretParts, key::SubordinateRole> =
+        Key4::generate_mlkem768_x25519()?.into();
+    let mut primary = tsk
+        .primary_key()
+        .key()
+        .clone()
+        .parts_into_secret()?
+        .into_keypair()?;
+    let binding = subkey.bind(
+        &mut primary,
+        &tsk,
+        SignatureBuilder::new(SignatureType::SubkeyBinding).set_key_flags(
+            KeyFlags::empty()
+                .set_transport_encryption()
+                .set_storage_encryption(),
+        )?,
+    )?;
+    Ok(tsk
+        .insert_packets(vec![openpgp::Packet::from(subkey), binding.into()])?
+        .0)
 }
 
 /// RFC 5321 §2.4: the local part is case-sensitive, the domain is not.
