@@ -3,6 +3,29 @@
 use std::borrow::Cow;
 use std::io::{self, Write};
 
+/// A header field's raw bytes (name, value, folds, line end) ready to be written with CRLF
+/// line ends: a bare CR inside it becomes a space first. The parser ends a field only at LF, so
+/// a CR there is part of the value; written as a line end (what [`canonicalize_crlf`] would do)
+/// it would start a new header field the sender never wrote (header injection, e.g.
+/// `Subject: x\rBcc: y`). LF (folds and the field's end) becomes CRLF as usual.
+pub(crate) fn canonical_field(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len() + 8);
+    for (i, &b) in raw.iter().enumerate() {
+        match b {
+            b'\r' if raw.get(i + 1) == Some(&b'\n') => out.push(b'\r'),
+            b'\r' => out.push(b' '),
+            b'\n' => {
+                if !out.ends_with(b"\r") {
+                    out.push(b'\r');
+                }
+                out.push(b'\n');
+            }
+            _ => out.push(b),
+        }
+    }
+    out
+}
+
 /// Turn every bare LF and bare CR into CRLF. Borrowed when `data` is already canonical.
 pub fn canonicalize_crlf(data: &[u8]) -> Cow<'_, [u8]> {
     if is_canonical(data) {

@@ -307,7 +307,7 @@ fn find_ascii_ci(hay: &[u8], needle: &[u8]) -> Option<usize> {
 
 /// A header field, its line ends made CRLF, ending in CRLF.
 fn push_field(out: &mut Vec<u8>, raw: &[u8]) {
-    out.extend_from_slice(&crate::canonicalize_crlf(raw));
+    out.extend_from_slice(&crate::canonical::canonical_field(raw));
     if !out.ends_with(b"\n") {
         out.extend_from_slice(b"\r\n");
     }

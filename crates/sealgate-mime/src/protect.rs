@@ -149,8 +149,8 @@ fn push_field(out: &mut Vec<u8>, raw: &[u8]) {
 /// Assemble a message: the outer header fields as they were, `extra_headers`, then
 /// `MIME-Version: 1.0`, then the entity (its own header fields and body). Line ends are CRLF.
 ///
-/// CR and LF in `extra_headers` names and values are replaced by spaces, so a value cannot
-/// inject header fields.
+/// CR and LF in `extra_headers` names and values are replaced by spaces, and a bare CR inside an
+/// outer field by a space, so that no value can inject header fields.
 pub fn assemble(
     outer: &[HeaderField<'_>],
     extra_headers: &[(&str, &str)],
@@ -158,7 +158,7 @@ pub fn assemble(
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(entity.len() + 1024);
     for field in outer {
-        push_field(&mut out, &canonicalize_crlf(field.raw));
+        push_field(&mut out, &crate::canonical::canonical_field(field.raw));
     }
     for (name, value) in extra_headers {
         let clean = |s: &str| s.replace(['\r', '\n'], " ");
@@ -467,7 +467,7 @@ fn needs_encoding(body: &[u8], eol: &[u8]) -> bool {
 pub fn protect_subject(outer: &[HeaderField<'_>], inner: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(inner.len() + 256);
     for h in outer.iter().filter(|h| h.is_named("Subject")) {
-        out.extend_from_slice(&crate::canonicalize_crlf(h.raw));
+        out.extend_from_slice(&crate::canonical::canonical_field(h.raw));
         if !h.raw.ends_with(b"\n") {
             out.extend_from_slice(b"\r\n");
         }
@@ -493,6 +493,32 @@ pub fn unprotected_outer<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A bare CR inside a header value must not become a line end in what we write (it would
+    /// inject a header field, e.g. a Bcc, into the clear-text outer header).
+    #[test]
+    fn a_bare_cr_in_a_header_field_cannot_inject_a_field() {
+        let limits = Limits::default();
+        let raw = b"From: a@example.com\r\nSubject: hello\rBcc: evil@example.net\r\n\
+            To: b@example.org\r\nContent-Type: text/plain\r\n\r\nbody\r\n";
+        let (outer, inner) = split_for_protection(raw, &limits).unwrap();
+        let out = assemble(&outer, &[], &inner);
+        let text = String::from_utf8(out.clone()).unwrap();
+        assert!(!text.contains("\r\nBcc:"), "{text:?}");
+        assert!(
+            text.contains("Subject: hello Bcc: evil@example.net\r\n"),
+            "{text:?}"
+        );
+        let e = crate::Entity::parse(&out, &limits).unwrap();
+        assert!(e.header("Bcc").is_none());
+        let subject = protect_subject(&outer, b"Content-Type: text/plain\r\n\r\n");
+        assert!(!String::from_utf8(subject).unwrap().contains("\r\nBcc:"));
+        // Folds and CRLF line ends are kept as they are.
+        assert_eq!(
+            crate::canonical::canonical_field(b"Subject: a\r\n b\n c\r\n"),
+            b"Subject: a\r\n b\r\n c\r\n"
+        );
+    }
 
     #[test]
     fn split_and_assemble() {
