@@ -500,27 +500,54 @@ fn release_output(
     }
 }
 
-/// [`release_output`] for a decrypted message in its spill file.
+/// A decrypted message waiting in its spill file: S/MIME's or OpenPGP's `SpilledMessage`.
+trait Spilled {
+    /// Keep it as `path` (a rename within the spill directory's file system).
+    fn persist_as(self, path: &Path) -> Result<(), String>;
+    /// Copy it to `out`.
+    fn copy_into(&mut self, out: &mut dyn Write) -> std::io::Result<u64>;
+}
+
+impl Spilled for smime::stream::SpilledMessage {
+    fn persist_as(self, path: &Path) -> Result<(), String> {
+        self.persist(path).map(drop).map_err(|e| e.to_string())
+    }
+    fn copy_into(&mut self, mut out: &mut dyn Write) -> std::io::Result<u64> {
+        self.copy_to(&mut out)
+    }
+}
+
+impl Spilled for sealgate::pgp::stream::SpilledMessage {
+    fn persist_as(self, path: &Path) -> Result<(), String> {
+        self.persist(path).map(drop).map_err(|e| e.to_string())
+    }
+    fn copy_into(&mut self, mut out: &mut dyn Write) -> std::io::Result<u64> {
+        self.copy_to(&mut out)
+    }
+}
+
+/// [`release_output`] for a decrypted message in its spill file (S/MIME or OpenPGP): renamed
+/// into place when the spill file is in the output's directory, else copied (to stdout when
+/// there is no --out).
 fn release_decrypted(
-    mut spilled: smime::stream::SpilledMessage,
+    mut spilled: impl Spilled,
     in_dir: &Path,
     out: Option<&Path>,
 ) -> Result<(), Failure> {
     match out {
         Some(p) if spill_dir(None, Some(p)) == in_dir => spilled
-            .persist(p)
-            .map(drop)
+            .persist_as(p)
             .map_err(|e| Failure(2, format!("{}: {e}", p.display()))),
         Some(p) => {
             let mut to =
                 File::create(p).map_err(|e| Failure(2, format!("{}: {e}", p.display())))?;
             spilled
-                .copy_to(&mut to)
+                .copy_into(&mut to)
                 .map(drop)
                 .map_err(|e| Failure(2, format!("{}: {e}", p.display())))
         }
         None => spilled
-            .copy_to(&mut std::io::stdout().lock())
+            .copy_into(&mut std::io::stdout().lock())
             .map(drop)
             .map_err(|e| Failure(2, format!("stdout: {e}"))),
     }

@@ -10,8 +10,8 @@ use sealgate::pgp::{self, Cert, SecretKey};
 use zeroize::Zeroizing;
 
 use super::{
-    Failure, input_name, one_line, printable, read_file, read_input, read_rest, release_output,
-    spill_dir, write_output,
+    Failure, input_name, one_line, printable, read_file, read_input, read_rest, release_decrypted,
+    release_output, spill_dir, write_output,
 };
 
 #[derive(Subcommand)]
@@ -266,33 +266,6 @@ fn open_input(path: Option<&Path>) -> Result<Box<dyn BufRead + Send + Sync>, Fai
             256 * 1024,
             std::io::stdin(),
         ))),
-    }
-}
-
-/// Write the decrypted message in its spill file as the output: renamed into place when the
-/// spill file is in the output's directory, else copied (to stdout when there is no --out).
-fn release_decrypted(
-    mut spilled: pgp::stream::SpilledMessage,
-    in_dir: &Path,
-    out: Option<&Path>,
-) -> Result<(), Failure> {
-    match out {
-        Some(p) if spill_dir(None, Some(p)) == in_dir => spilled
-            .persist(p)
-            .map(drop)
-            .map_err(|e| Failure(2, format!("{}: {e}", p.display()))),
-        Some(p) => {
-            let mut to =
-                File::create(p).map_err(|e| Failure(2, format!("{}: {e}", p.display())))?;
-            spilled
-                .copy_to(&mut to)
-                .map(drop)
-                .map_err(|e| Failure(2, format!("{}: {e}", p.display())))
-        }
-        None => spilled
-            .copy_to(&mut std::io::stdout().lock())
-            .map(drop)
-            .map_err(|e| Failure(2, format!("stdout: {e}"))),
     }
 }
 
