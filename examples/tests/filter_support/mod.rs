@@ -286,11 +286,24 @@ pub fn stuffed(msg: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A loopback address with a free port for a server a test starts later (a filter, a
+/// metrics endpoint, a Postfix listener). Taken below the kernel's ephemeral range (32768 and
+/// up on Linux): a port from `bind(0)` is released before the server binds it, and in that gap
+/// any outgoing connection of a parallel test could be given it as its local port, which made
+/// a filter fail to start now and then. Ports are tried from a per-process offset upwards.
 pub fn free_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    let base = (std::process::id().wrapping_mul(2_654_435_761) >> 8) % SPAN;
+    for _ in 0..SPAN {
+        let port = LOW + (base + NEXT.fetch_add(1, Ordering::Relaxed)) % SPAN;
+        if let Ok(l) = TcpListener::bind(("127.0.0.1", port as u16)) {
+            return l.local_addr().unwrap();
+        }
+    }
+    panic!("no free loopback port in {LOW}..{}", LOW + SPAN);
 }
 
 /// A running `sealgate filter`; killed on drop.
@@ -344,13 +357,16 @@ impl Filter {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let f = Filter {
+        let mut f = Filter {
             child,
             listen,
             metrics,
         };
         let start = Instant::now();
         while TcpStream::connect(listen).is_err() {
+            if let Ok(Some(status)) = f.child.try_wait() {
+                panic!("the filter on {listen} exited before listening: {status}");
+            }
             assert!(
                 start.elapsed() < Duration::from_secs(60),
                 "the filter did not start"
