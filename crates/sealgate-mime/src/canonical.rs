@@ -149,6 +149,29 @@ impl<W: Write> Write for CanonicalWriter<W> {
     }
 }
 
+/// Read a header block from `input`: up to and including its empty line (or all there is, when
+/// the input ends first), at most `max` bytes (`Ok(None)` past that). For the streaming
+/// readers, which take the header into memory and the body in steps.
+pub fn read_header_block(input: &mut impl io::BufRead, max: usize) -> io::Result<Option<Vec<u8>>> {
+    use io::{BufRead as _, Read as _};
+    let mut head = Vec::with_capacity(4096);
+    loop {
+        let start = head.len();
+        let room = (max + 1).saturating_sub(start) as u64;
+        let n = input.by_ref().take(room).read_until(b'\n', &mut head)?;
+        if n == 0 {
+            return Ok(Some(head));
+        }
+        let line = head.get(start..).unwrap_or_default();
+        if line == b"\n" || line == b"\r\n" {
+            return Ok(Some(head));
+        }
+        if head.len() > max {
+            return Ok(None);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

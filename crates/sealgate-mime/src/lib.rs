@@ -14,7 +14,7 @@ mod smime;
 mod text;
 mod transfer;
 
-pub use canonical::{CanonicalWriter, canonicalize_crlf, is_canonical};
+pub use canonical::{CanonicalWriter, canonicalize_crlf, is_canonical, read_header_block};
 pub use compose::{
     MessageBuilder, Part, civil_from_days, encode_mailbox, encode_text, filename_param,
     format_date, format_rfc3339, message_id, parse_date,

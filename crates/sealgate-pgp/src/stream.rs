@@ -216,25 +216,10 @@ impl SpilledMessage {
 /// when the input ends first). More than [`MAX_HEADER_BLOCK`] bytes is
 /// [`Error::LimitExceeded`].
 pub fn read_header_block(input: &mut impl BufRead) -> Result<Vec<u8>> {
-    let mut head = Vec::with_capacity(4096);
-    loop {
-        let start = head.len();
-        let room = (MAX_HEADER_BLOCK + 1).saturating_sub(start) as u64;
-        let n = input.by_ref().take(room).read_until(b'\n', &mut head)?;
-        if n == 0 {
-            return Ok(head);
-        }
-        let line = head.get(start..).unwrap_or_default();
-        if line == b"\n" || line == b"\r\n" {
-            return Ok(head);
-        }
-        if head.len() > MAX_HEADER_BLOCK {
-            return Err(Error::LimitExceeded {
-                what: "header block",
-                limit: MAX_HEADER_BLOCK as u64,
-            });
-        }
-    }
+    mime::read_header_block(input, MAX_HEADER_BLOCK)?.ok_or(Error::LimitExceeded {
+        what: "header block",
+        limit: MAX_HEADER_BLOCK as u64,
+    })
 }
 
 /// True when the header block `head` is that of a PGP/MIME encrypted message (RFC 3156 §4),
