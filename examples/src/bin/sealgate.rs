@@ -1015,43 +1015,60 @@ const STREAM_ABOVE: usize = 8 * 1024 * 1024;
 /// Read and write size of the streaming paths.
 const STEP: usize = 256 * 1024;
 
-/// Encrypt `first` and the rest of `reader` as a stream, into a temporary file released as the
-/// output once complete (no partial output on an error, as with the in-memory path).
-fn encrypt_streaming(
-    first: &[u8],
-    mut reader: impl Read,
-    recipients: &[Recipient],
-    opts: &EncryptMessageOptions,
-    io: &InOut,
-    limits: &Limits,
-) -> Result<u8, Failure> {
-    let dir = spill_dir(None, io.out.as_deref());
+/// The temporary output file of a streamed encryption, in the directory of `out` (renamed into
+/// place by [`release_output`]) or $TMPDIR; returns that directory too.
+pub(crate) fn output_temp(
+    out: Option<&Path>,
+) -> Result<(PathBuf, tempfile::NamedTempFile), Failure> {
+    let dir = spill_dir(None, out);
     let tmp = tempfile::Builder::new()
         .prefix(".sealgate-encrypted-")
         .tempfile_in(&dir)
         .map_err(|e| {
-            let name = io.out.as_deref().unwrap_or(&dir);
+            let name = out.unwrap_or(&dir);
             Failure(2, format!("{}: {e}", name.display()))
         })?;
-    let out = std::io::BufWriter::with_capacity(256 * 1024, tmp.as_file());
-    let mut w = smime::MessageEncryptor::new(out, recipients, opts, &mut rand_core::OsRng, limits)?;
-    // In steps of 256 KiB: the encryptor's buffers grow with the size of a write.
+    Ok((dir, tmp))
+}
+
+/// Write `first` (what was read to choose the streaming path) and the rest of `reader` to
+/// `w`, in steps of [`STEP`]: the encryptors' buffers grow with the size of a write. A read
+/// error names `input`.
+pub(crate) fn feed(
+    first: &[u8],
+    mut reader: impl Read,
+    w: &mut impl Write,
+    input: Option<&Path>,
+) -> Result<(), Failure> {
     for piece in first.chunks(STEP) {
         w.write_all(piece)?;
     }
     let mut buf = Zeroizing::new(vec![0u8; STEP]);
     loop {
         let n = match reader.read(&mut buf) {
-            Ok(0) => break,
+            Ok(0) => return Ok(()),
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                let name = input_name(io.input.as_deref());
-                return Err(Failure(2, format!("{name}: {e}")));
-            }
+            Err(e) => return Err(Failure(2, format!("{}: {e}", input_name(input)))),
         };
         w.write_all(buf.get(..n).unwrap_or_default())?;
     }
+}
+
+/// Encrypt `first` and the rest of `reader` as a stream, into a temporary file released as the
+/// output once complete (no partial output on an error, as with the in-memory path).
+fn encrypt_streaming(
+    first: &[u8],
+    reader: impl Read,
+    recipients: &[Recipient],
+    opts: &EncryptMessageOptions,
+    io: &InOut,
+    limits: &Limits,
+) -> Result<u8, Failure> {
+    let (dir, tmp) = output_temp(io.out.as_deref())?;
+    let out = std::io::BufWriter::with_capacity(STEP, tmp.as_file());
+    let mut w = smime::MessageEncryptor::new(out, recipients, opts, &mut rand_core::OsRng, limits)?;
+    feed(first, reader, &mut w, io.input.as_deref())?;
     let mut out = w.finish()?;
     out.flush()?;
     drop(out);

@@ -213,40 +213,17 @@ fn encrypt(a: EncryptArgs) -> Result<u8, Failure> {
 /// output once complete (no partial output on an error, as with the in-memory path).
 fn encrypt_streaming(
     first: &[u8],
-    mut reader: impl Read,
+    reader: impl Read,
     recipients: &[Cert],
     signer: Option<&SecretKey>,
     opts: &pgp::EncryptMessageOptions,
     io: &IoArgs,
     limits: &Limits,
 ) -> Result<u8, Failure> {
-    let dir = spill_dir(None, io.out.as_deref());
-    let tmp = tempfile::Builder::new()
-        .prefix(".sealgate-encrypted-")
-        .tempfile_in(&dir)
-        .map_err(|e| {
-            let name = io.out.as_deref().unwrap_or(&dir);
-            Failure(2, format!("{}: {e}", name.display()))
-        })?;
+    let (dir, tmp) = super::output_temp(io.out.as_deref())?;
     let out = std::io::BufWriter::with_capacity(super::STEP, tmp.as_file());
     let mut w = pgp::stream::MessageEncryptor::new(out, recipients, signer, opts, limits)?;
-    // In steps of 256 KiB: the writers' buffers grow with the size of a write.
-    for piece in first.chunks(super::STEP) {
-        w.write_all(piece)?;
-    }
-    let mut buf = Zeroizing::new(vec![0u8; super::STEP]);
-    loop {
-        let n = match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                let name = input_name(io.input.as_deref());
-                return Err(Failure(2, format!("{name}: {e}")));
-            }
-        };
-        w.write_all(buf.get(..n).unwrap_or_default())?;
-    }
+    super::feed(first, reader, &mut w, io.input.as_deref())?;
     let mut out = w.finish()?;
     out.flush()?;
     drop(out);
