@@ -8,6 +8,7 @@ mod error;
 mod header;
 mod hp;
 mod limits;
+pub mod multipart;
 mod pgp;
 mod protect;
 mod smime;

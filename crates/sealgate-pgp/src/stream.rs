@@ -79,6 +79,7 @@ use openpgp::parse::stream::{
 };
 use openpgp::parse::{PacketParser, Parse};
 use openpgp::{KeyHandle, Packet};
+use sealgate_mime::multipart::{Delimiter, LINE_PIECE, MultipartReader as Parts, PartBody};
 use sealgate_mime::{self as mime, CanonicalWriter, Entity, Limits};
 use sequoia_openpgp as openpgp;
 use zeroize::Zeroizing;
@@ -103,9 +104,6 @@ pub const HOLD_BACK: usize = 256 * 1024;
 
 /// Plaintext read per step, and the spill file's write buffer.
 const CHUNK: usize = 256 * 1024;
-
-/// Longest piece of a line the MIME layer reads at once: longer lines are read in pieces.
-const LINE_PIECE: usize = 64 * 1024;
 
 /// The decrypted message in its spill file, released only after every check passed. Deleted
 /// from disk when dropped (unless [`persist`](Self::persist)ed). `Debug` never shows content.
@@ -274,8 +272,8 @@ pub fn decrypt_message(
     // one-shot parse: what follows it in the block is body, read before the rest.
     let body = io::Cursor::new(entity.body().to_vec()).chain(input);
     let mut parts = Parts::new(body, boundary);
-    parts.skip_preamble()?;
-    let control = parts.control_part(limits)?;
+    skip_preamble(&mut parts)?;
+    let control = control_part(&mut parts, limits)?;
     let control = Entity::parse(&control, limits)?.decoded_body(limits)?;
     // RFC 3156 §4, as `mime::parse_pgp_encrypted` checks it.
     if !control
@@ -286,7 +284,7 @@ pub fn decrypt_message(
             "PGP/MIME control part without \"Version: 1\"",
         ));
     }
-    let part_head = parts.part_header()?;
+    let part_head = part_header(&mut parts)?;
     let part = Entity::parse(&part_head, limits)?;
     match part.transfer_encoding().as_deref() {
         None | Some("7bit" | "8bit" | "binary") => {}
@@ -486,236 +484,45 @@ impl DecryptionHelper for StreamHelper<'_> {
 // The MIME side: the multipart/encrypted body read line by line (RFC 2046 §5.1.1), as
 // sealgate-mime's `split_multipart` reads it in memory.
 
-/// What a delimiter line is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Delimiter {
-    Open,
-    Close,
-}
-
-/// Is `line` (with its line end) a delimiter line for `boundary`? `--boundary` then optional
-/// transport padding, or `--boundary--` (anything after it tolerated), as sealgate-mime reads it.
-fn delimiter(line: &[u8], boundary: &[u8]) -> Option<Delimiter> {
-    let rest = line.strip_prefix(b"--")?.strip_prefix(boundary)?;
-    if rest.starts_with(b"--") {
-        return Some(Delimiter::Close);
-    }
-    rest.iter()
-        .all(|&b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
-        .then_some(Delimiter::Open)
-}
-
-/// A multipart body read one line (or one [`LINE_PIECE`] of a long line) at a time.
-struct Parts<R: BufRead> {
-    r: R,
-    boundary: Vec<u8>,
-    /// The current line or piece, with its line end.
-    line: Vec<u8>,
-    /// The current piece starts a line (the previous one ended with LF).
-    at_line_start: bool,
-}
-
-impl<R: BufRead> Parts<R> {
-    fn new(r: R, boundary: Vec<u8>) -> Self {
-        Self {
-            r,
-            boundary,
-            line: Vec::with_capacity(256),
-            at_line_start: true,
-        }
-    }
-
-    /// The next line or piece into `self.line`; `Ok(None)` at the end of the input, else
-    /// whether it is a delimiter line.
-    fn next(&mut self) -> io::Result<Option<Option<Delimiter>>> {
-        let starts_line = self.at_line_start;
-        self.line.clear();
-        let n = self
-            .r
-            .by_ref()
-            .take(LINE_PIECE as u64)
-            .read_until(b'\n', &mut self.line)?;
-        if n == 0 {
-            return Ok(None);
-        }
-        self.at_line_start = self.line.ends_with(b"\n");
-        Ok(Some(if starts_line {
-            delimiter(&self.line, &self.boundary)
-        } else {
-            None
-        }))
-    }
-
-    /// Up to and including the first delimiter line (an error when there is none, or it is
-    /// the close delimiter: PGP/MIME has two parts).
-    fn skip_preamble(&mut self) -> Result<()> {
-        loop {
-            match self.next()? {
-                None => return Err(mime_malformed("multipart body without boundary delimiter")),
-                Some(Some(Delimiter::Open)) => return Ok(()),
-                Some(Some(Delimiter::Close)) => return Err(two_parts()),
-                Some(None) => {}
-            }
-        }
-    }
-
-    /// The whole first part (header and body, at most [`MAX_CONTROL_PART`]), through the
-    /// delimiter that opens the second.
-    fn control_part(&mut self, limits: &Limits) -> Result<Vec<u8>> {
-        let mut part = Vec::new();
-        let max = MAX_CONTROL_PART.min(limits.max_message_bytes);
-        loop {
-            match self.next()? {
-                None | Some(Some(Delimiter::Close)) => return Err(two_parts()),
-                Some(Some(Delimiter::Open)) => {
-                    // The line break before the delimiter is part of the delimiter.
-                    strip_line_end(&mut part);
-                    return Ok(part);
-                }
-                Some(None) => {
-                    if part.len() + self.line.len() > max {
-                        return Err(Error::LimitExceeded {
-                            what: "PGP/MIME control part",
-                            limit: max as u64,
-                        });
-                    }
-                    part.extend_from_slice(&self.line);
-                }
-            }
-        }
-    }
-
-    /// The header block of the second part (at most [`MAX_HEADER_BLOCK`]). What follows the
-    /// empty line is its body, read by [`PartBody`]. A part that ends before its header does
-    /// is returned whole, to be parsed as it is.
-    fn part_header(&mut self) -> Result<Vec<u8>> {
-        let mut head = Vec::with_capacity(1024);
-        loop {
-            let before = self.at_line_start;
-            match self.next()? {
-                None => return Ok(head),
-                Some(Some(_)) => return Err(two_parts()),
-                Some(None) => {
-                    if head.len() + self.line.len() > MAX_HEADER_BLOCK {
-                        return Err(Error::LimitExceeded {
-                            what: "part header block",
-                            limit: MAX_HEADER_BLOCK as u64,
-                        });
-                    }
-                    head.extend_from_slice(&self.line);
-                    if before && (self.line == b"\r\n" || self.line == b"\n") {
-                        return Ok(head);
-                    }
-                }
-            }
-        }
-    }
-}
-
-fn strip_line_end(data: &mut Vec<u8>) {
-    if data.ends_with(b"\r\n") {
-        data.truncate(data.len() - 2);
-    } else if data.ends_with(b"\n") {
-        data.truncate(data.len() - 1);
-    }
-}
-
 fn two_parts() -> Error {
     mime_malformed("multipart/encrypted must have exactly two parts")
 }
 
-/// The body of the second part as a reader: its lines up to the delimiter that ends it (the
-/// line break before the delimiter belongs to the delimiter, RFC 2046 §5.1.1). After the close
-/// delimiter the epilogue is not read; a further part ends the input too, and is an error
-/// after the decryption (when the armor reader read that far, as it does: it reads ahead).
-struct PartBody<R: BufRead> {
-    parts: Parts<R>,
-    /// Bytes ready to be read, from `pos` on.
-    ready: Vec<u8>,
-    pos: usize,
-    /// The line end of the last line, held until the next line shows it is not a delimiter.
-    held_eol: &'static [u8],
-    done: bool,
-    /// Set when a delimiter opened a third part: reported after the decryption (an error
-    /// from `read` would reach the caller as whatever the armor reader makes of it).
-    extra_part: Arc<AtomicBool>,
-}
-
-impl<R: BufRead> PartBody<R> {
-    /// `start` is what the part's header parse left as body (a part without an empty line
-    /// after its header), read first.
-    /// `done`: the part has ended already (`start` is all of it).
-    fn new(parts: Parts<R>, start: Vec<u8>, extra_part: Arc<AtomicBool>, done: bool) -> Self {
-        Self {
-            parts,
-            ready: start,
-            pos: 0,
-            held_eol: b"",
-            done,
-            extra_part,
-        }
-    }
-
-    /// The next line into `ready`; false at the end of the part.
-    fn advance(&mut self) -> io::Result<bool> {
-        if self.done {
-            return Ok(false);
-        }
-        self.ready.clear();
-        self.pos = 0;
-        match self.parts.next()? {
-            None => {
-                // No close delimiter: the part runs to the end (its last line end included),
-                // as mail readers take it.
-                self.done = true;
-                self.ready.extend_from_slice(self.held_eol);
-                Ok(!self.ready.is_empty())
-            }
-            Some(Some(Delimiter::Close)) => {
-                self.done = true;
-                Ok(false)
-            }
-            Some(Some(Delimiter::Open)) => {
-                self.done = true;
-                self.extra_part.store(true, Ordering::Relaxed);
-                Ok(false)
-            }
-            Some(None) => {
-                self.ready.extend_from_slice(self.held_eol);
-                let line = &self.parts.line;
-                let (text, eol): (&[u8], &'static [u8]) =
-                    if let Some(t) = line.strip_suffix(b"\r\n") {
-                        (t, b"\r\n")
-                    } else if let Some(t) = line.strip_suffix(b"\n") {
-                        (t, b"\n")
-                    } else {
-                        (line, b"")
-                    };
-                self.ready.extend_from_slice(text);
-                self.held_eol = eol;
-                Ok(true)
-            }
-        }
+/// Up to and including the first delimiter line (an error when there is none, or it is the
+/// close delimiter: PGP/MIME has two parts).
+fn skip_preamble<R: BufRead>(parts: &mut Parts<R>) -> Result<()> {
+    match parts.skip_preamble()? {
+        None => Err(mime_malformed("multipart body without boundary delimiter")),
+        Some(Delimiter::Open) => Ok(()),
+        Some(Delimiter::Close) => Err(two_parts()),
     }
 }
 
-impl<R: BufRead> Read for PartBody<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let mut n = 0;
-        // Fill `buf` with as many lines as fit: armor lines are short.
-        while n < buf.len() {
-            if self.pos >= self.ready.len() && !self.advance()? {
-                break;
-            }
-            let avail = self.ready.get(self.pos..).unwrap_or_default();
-            let k = avail.len().min(buf.len() - n);
-            if let (Some(dst), Some(src)) = (buf.get_mut(n..n + k), avail.get(..k)) {
-                dst.copy_from_slice(src);
-            }
-            self.pos += k;
-            n += k;
-        }
-        Ok(n)
+/// The whole first part (header and body, at most [`MAX_CONTROL_PART`]), through the
+/// delimiter that opens the second.
+fn control_part<R: BufRead>(parts: &mut Parts<R>, limits: &Limits) -> Result<Vec<u8>> {
+    let max = MAX_CONTROL_PART.min(limits.max_message_bytes);
+    match parts.read_part(max)? {
+        Some((part, Some(Delimiter::Open))) => Ok(part),
+        Some(_) => Err(two_parts()),
+        None => Err(Error::LimitExceeded {
+            what: "PGP/MIME control part",
+            limit: max as u64,
+        }),
+    }
+}
+
+/// The header block of the second part (at most [`MAX_HEADER_BLOCK`]). What follows the
+/// empty line is its body, read by [`PartBody`]. A part that ends before its header does is
+/// returned whole, to be parsed as it is.
+fn part_header<R: BufRead>(parts: &mut Parts<R>) -> Result<Vec<u8>> {
+    match parts.part_header(MAX_HEADER_BLOCK)? {
+        Some((_, Some(_), _)) => Err(two_parts()),
+        Some((head, None, _)) => Ok(head),
+        None => Err(Error::LimitExceeded {
+            what: "part header block",
+            limit: MAX_HEADER_BLOCK as u64,
+        }),
     }
 }
 
@@ -763,7 +570,7 @@ fn dearmor<'a, R: BufRead + Send + Sync + 'a>(
     extra_part: Arc<AtomicBool>,
 ) -> Result<Armored<'a, R>> {
     let sequoia = |parts, replay, done| {
-        let body = PartBody::new(parts, replay, extra_part.clone(), done);
+        let body = PartBody::new(parts, replay, done).with_open_flag(extra_part.clone());
         Ok(Armored::Sequoia(Box::new(
             openpgp::armor::Reader::from_reader(body, ReaderMode::Tolerant(Some(Kind::Message))),
         )))
@@ -774,8 +581,8 @@ fn dearmor<'a, R: BufRead + Send + Sync + 'a>(
     let mut replay = Vec::new();
     let mut begun = false;
     loop {
-        let starts_line = parts.at_line_start;
-        match parts.next()? {
+        let starts_line = parts.at_line_start();
+        match parts.next_line()? {
             None => return sequoia(parts, replay, true),
             Some(Some(d)) => {
                 if d == Delimiter::Open {
@@ -784,16 +591,16 @@ fn dearmor<'a, R: BufRead + Send + Sync + 'a>(
                 return sequoia(parts, replay, true);
             }
             Some(None) => {
-                if replay.len() + parts.line.len() > MAX_HEADER_BLOCK {
+                if replay.len() + parts.line().len() > MAX_HEADER_BLOCK {
                     return Err(Error::LimitExceeded {
                         what: "armor header",
                         limit: MAX_HEADER_BLOCK as u64,
                     });
                 }
-                replay.extend_from_slice(&parts.line);
-                let line = parts.line.trim_ascii();
+                replay.extend_from_slice(parts.line());
+                let line = parts.line().trim_ascii();
                 let usual = starts_line
-                    && parts.at_line_start
+                    && parts.at_line_start()
                     && match begun {
                         false if line.is_empty() => true,
                         false => {
@@ -881,7 +688,7 @@ impl<R: BufRead> FastArmor<R> {
 
     fn skip_rest(&mut self) -> io::Result<()> {
         loop {
-            match self.parts.next()? {
+            match self.parts.next_line()? {
                 None | Some(Some(Delimiter::Close)) => return Ok(()),
                 Some(Some(Delimiter::Open)) => {
                     self.extra_part.store(true, Ordering::Relaxed);
@@ -895,8 +702,8 @@ impl<R: BufRead> FastArmor<R> {
     /// Read lines until there is decoded data or the armor ended.
     fn fill(&mut self) -> io::Result<()> {
         while self.pos >= self.out.len() && self.stage != ArmorStage::Done {
-            let starts_line = self.parts.at_line_start;
-            match self.parts.next()? {
+            let starts_line = self.parts.at_line_start();
+            match self.parts.next_line()? {
                 // No END line: what there is goes on (the packet parser decides).
                 None => {
                     self.stage = ArmorStage::Done;
@@ -910,7 +717,7 @@ impl<R: BufRead> FastArmor<R> {
                     self.decode(true)?;
                 }
                 Some(None) => {
-                    let line = self.parts.line.trim_ascii_end();
+                    let line = self.parts.line().trim_ascii_end();
                     if starts_line && line.starts_with(END_MESSAGE) {
                         self.end()?;
                     } else if self.stage == ArmorStage::Footer {
