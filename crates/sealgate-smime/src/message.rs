@@ -328,7 +328,7 @@ pub fn verify_message(
 /// The one mailbox of the From header(s), parsed from the raw value (encoded words are display
 /// names, never addresses). A message without exactly one From mailbox gets a placeholder that
 /// no certificate names, so the signer-address check fails closed.
-fn sender_address(message: &Entity<'_>) -> String {
+pub(crate) fn sender_address(message: &Entity<'_>) -> String {
     let mut found: Vec<String> = Vec::new();
     for h in message.headers().iter().filter(|h| h.is_named("From")) {
         for a in mime::mailboxes(h.raw_value()) {

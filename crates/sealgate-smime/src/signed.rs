@@ -534,15 +534,73 @@ pub fn verify(
             ));
         }
     };
+    let signers = verify_signers(&parsed, SignedContent::Bytes(content), trust, opts, limits)?;
+    Ok(Verification {
+        content: parsed.econtent.map(<[u8]>::to_vec),
+        signers,
+        certificates: parsed.certificates,
+    })
+}
+
+/// The signed content as [`verify_signer`] sees it: the bytes, or (streamed) their digests.
+#[derive(Clone, Copy)]
+pub(crate) enum SignedContent<'a> {
+    Bytes(&'a [u8]),
+    /// The digests of content that was hashed as it went by (and is not held).
+    Digests(&'a [(DigestAlgorithm, Vec<u8>)]),
+}
+
+fn verify_signers(
+    parsed: &ParsedSignedData<'_>,
+    content: SignedContent<'_>,
+    trust: &TrustStore,
+    opts: &VerifyOptions,
+    limits: &Limits,
+) -> Result<Vec<SignerReport>> {
     let now = opts.at.unwrap_or_else(SystemTime::now);
     let mut signers = Vec::with_capacity(parsed.signer_infos.len());
     for si in &parsed.signer_infos {
         signers.push(verify_signer(
-            si, &parsed, content, trust, opts, now, limits,
+            si, parsed, content, trust, opts, now, limits,
         )?);
     }
+    Ok(signers)
+}
+
+/// [`verify`] of a SignedData without eContent whose content was hashed while it streamed by
+/// (the digests of every algorithm the signers may use). A SignerInfo whose digest algorithm
+/// is not among `digests`, or that has no signed attributes (then the signature covers the
+/// content itself), is [`Error::NotStreamable`]: [`verify`] reads such a message.
+pub(crate) fn verify_digests(
+    der: &[u8],
+    digests: &[(DigestAlgorithm, Vec<u8>)],
+    trust: &TrustStore,
+    opts: &VerifyOptions,
+    limits: &Limits,
+) -> Result<Verification> {
+    if der.len() > limits.max_cms_bytes {
+        return Err(Error::LimitExceeded {
+            what: "CMS size",
+            limit: limits.max_cms_bytes as u64,
+        });
+    }
+    let der = ber::to_der(der, limits)?;
+    let parsed = ParsedSignedData::parse(&der, limits)?;
+    if parsed.econtent.is_some() {
+        return Err(Error::malformed(
+            "SignedData",
+            "content given for a signature that encapsulates its content",
+        ));
+    }
+    let signers = verify_signers(
+        &parsed,
+        SignedContent::Digests(digests),
+        trust,
+        opts,
+        limits,
+    )?;
     Ok(Verification {
-        content: parsed.econtent.map(<[u8]>::to_vec),
+        content: None,
         signers,
         certificates: parsed.certificates,
     })
@@ -717,7 +775,7 @@ fn hex(b: &[u8]) -> String {
 fn verify_signer(
     si: &ParsedSignerInfo<'_>,
     sd: &ParsedSignedData<'_>,
-    content: &[u8],
+    content: SignedContent<'_>,
     trust: &TrustStore,
     opts: &VerifyOptions,
     now: SystemTime,
@@ -725,7 +783,17 @@ fn verify_signer(
 ) -> Result<SignerReport> {
     use CheckName as N;
     let digest = DigestAlgorithm::from_oid(&si.digest_alg.oid)?;
-    let content_digest = digest.digest(content);
+    let content_digest = match content {
+        SignedContent::Bytes(c) => digest.digest(c),
+        SignedContent::Digests(d) => d
+            .iter()
+            .find(|(a, _)| *a == digest)
+            .map(|(_, v)| v.clone())
+            .ok_or(Error::NotStreamable {
+                what: "a signature whose digest algorithm the message did not announce \
+                       (micalg or digestAlgorithms; use verify_message)",
+            })?,
+    };
     let mut checks = Vec::new();
 
     let attrs = match si.signed_attrs {
@@ -744,7 +812,14 @@ fn verify_signer(
             signed_attrs_der = v;
             &signed_attrs_der
         }
-        None => content,
+        None => match content {
+            SignedContent::Bytes(c) => c,
+            SignedContent::Digests(_) => {
+                return Err(Error::NotStreamable {
+                    what: "a signature without signed attributes (use verify_message)",
+                });
+            }
+        },
     };
     // Every certificate the SignerIdentifier names is a candidate (a message may carry a
     // stray or forged one with the same issuer and serial): the first whose key verifies the

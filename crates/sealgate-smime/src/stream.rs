@@ -91,6 +91,9 @@ use crate::keys::{Certificate, PrivateKey};
 use crate::message::{self, DecryptedMessage, SmimeKind};
 use crate::tlv::{self, tag};
 
+mod verify;
+pub use verify::{SpilledVerified, verify_message};
+
 /// Largest header block (of the message, and of the decrypted entity) held in memory.
 pub const MAX_HEADER_BLOCK: usize = message::MAX_STREAMED_HEADER;
 
@@ -143,8 +146,9 @@ impl SpilledMessage {
     }
 
     /// True for AES-GCM whose tag verified. CBC content is never authenticated by itself
-    /// (EFAIL: see [`DecryptedMessage::authenticated`]); a valid inner signature can make it
-    /// so, which only [`into_decrypted`](Self::into_decrypted) checks.
+    /// (EFAIL: see [`DecryptedMessage::authenticated`]); a valid inner signature makes it so
+    /// once [`verify_signature`](Self::verify_signature) (or
+    /// [`into_decrypted`](Self::into_decrypted)) checked it.
     pub fn authenticated(&self) -> bool {
         self.authenticated
     }
@@ -162,9 +166,7 @@ impl SpilledMessage {
 
     /// The decrypted message from its first byte.
     pub fn reader(&mut self) -> io::Result<&mut File> {
-        let f = self.file.as_file_mut();
-        f.rewind()?;
-        Ok(f)
+        rewound(&mut self.file)
     }
 
     /// Copy the decrypted message to `out`; returns the number of bytes.
@@ -178,6 +180,80 @@ impl SpilledMessage {
     /// directory's file system; the file keeps its mode 0600). Replaces an existing file.
     pub fn persist(self, path: &Path) -> Result<File> {
         self.file.persist(path).map_err(|e| Error::Io(e.error))
+    }
+
+    /// Verify the inner signature (of a message that [`is_signed`](Self::is_signed)) against
+    /// `trust` from the spill file, in a stream: the report [`into_decrypted`](Self::into_decrypted)
+    /// gives as `signature`, without loading the message (what the streamed verification
+    /// holds: see [`verify_message`]). `Ok(None)` when the message is not signed. As in
+    /// `into_decrypted`, a valid signature makes the content [`authenticated`](Self::authenticated)
+    /// (EFAIL: only the signed entity is covered), and header protection inside the signed
+    /// entity of a `multipart/signed` puts its fields in front of it (the spill file is
+    /// rewritten beside itself). An invalid signature is a report, not an error.
+    /// [`Error::NotStreamable`] as in [`verify_message`]: `into_decrypted` reads such a message.
+    pub fn verify_signature(
+        &mut self,
+        trust: &TrustStore,
+        limits: &Limits,
+    ) -> Result<Option<crate::Verification>> {
+        if !self.signed {
+            return Ok(None);
+        }
+        let checked = {
+            let r = io::BufReader::with_capacity(CHUNK, self.reader()?);
+            verify::verify_into(r, trust, None, None, limits)?
+        };
+        if self.header_protection.is_none() && !checked.opaque {
+            let outer_entity = Entity::parse(&self.outer, limits)?;
+            let outer: Vec<_> = outer_entity
+                .headers()
+                .iter()
+                .filter(|h| !h.is_mime_field())
+                .copied()
+                .collect();
+            let (fields, hp) = mime::protected_header(&outer, &checked.signed_head, limits)?;
+            if hp.is_some() {
+                self.rewrite_header(fields, limits)?;
+                self.header_protection = hp;
+            }
+        }
+        if checked.verification.is_valid() {
+            self.authenticated = true;
+        }
+        Ok(Some(checked.verification))
+    }
+
+    /// Put `fields` (the protected header of a signed entity) in front of the decrypted
+    /// `multipart/signed` entity, as [`message::finish_decrypted`] does in memory.
+    fn rewrite_header(&mut self, fields: Vec<u8>, limits: &Limits) -> Result<()> {
+        let dir = self
+            .file
+            .path()
+            .parent()
+            .map_or_else(std::env::temp_dir, Path::to_path_buf);
+        let mut r = io::BufReader::with_capacity(CHUNK, rewound(&mut self.file)?);
+        let head = read_header_block(&mut r)?;
+        let entity = Entity::parse(&head, limits)?;
+        let mut rebuilt = Zeroizing::new(fields);
+        rebuilt.extend_from_slice(b"MIME-Version: 1.0\r\n");
+        for f in entity.headers().iter().filter(|f| f.is_mime_field()) {
+            if !f.is_named("MIME-Version") {
+                rebuilt.extend_from_slice(f.raw);
+            }
+        }
+        rebuilt.extend_from_slice(b"\r\n");
+        rebuilt.extend_from_slice(entity.body());
+        let file = tempfile::Builder::new()
+            .prefix(".sealgate-decrypted-")
+            .tempfile_in(dir)?;
+        let mut w = BufWriter::with_capacity(CHUNK, file.as_file());
+        w.write_all(&rebuilt)?;
+        let rest = io::copy(&mut r, &mut w)?;
+        w.flush()?;
+        drop(w);
+        self.len = rebuilt.len() as u64 + rest;
+        self.file = file;
+        Ok(())
     }
 
     /// The message in memory (at most `Limits::max_message_bytes`), with the inner signature
@@ -213,6 +289,13 @@ impl SpilledMessage {
             limits,
         )
     }
+}
+
+/// The spill file, rewound to its first byte.
+fn rewound(file: &mut tempfile::NamedTempFile) -> io::Result<&mut File> {
+    let f = file.as_file_mut();
+    f.rewind()?;
+    Ok(f)
 }
 
 /// Read a header block from `input`: up to and including its empty line (or all there is,
@@ -1225,7 +1308,7 @@ mod tests {
         }
     }
 
-    fn body(len: usize, seed: u64) -> Vec<u8> {
+    pub(crate) fn body(len: usize, seed: u64) -> Vec<u8> {
         // text with LF, CRLF and bare CR line ends, so that canonicalisation crosses chunks
         let mut x = seed | 1;
         (0..len)
