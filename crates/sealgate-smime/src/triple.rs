@@ -111,8 +111,17 @@ impl TripleUnwrapped {
 /// key usage) must pass as always; the signer-address check is the only one relaxed, and only
 /// for those certificates. With no `outer_signers` this is `verification.is_valid()`.
 pub fn outer_is_valid(outer: &VerifiedMessage, outer_signers: &[Certificate]) -> bool {
+    outer_verification_is_valid(&outer.verification, outer_signers)
+}
+
+/// [`outer_is_valid`] of a verification report alone (as a streamed verification,
+/// [`crate::stream::verify_message`], gives it).
+pub fn outer_verification_is_valid(
+    verification: &crate::Verification,
+    outer_signers: &[Certificate],
+) -> bool {
     use crate::signed::CheckName;
-    let signers = &outer.verification.signers;
+    let signers = &verification.signers;
     !signers.is_empty()
         && signers.iter().all(|s| {
             s.is_valid()

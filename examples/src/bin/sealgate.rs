@@ -201,6 +201,10 @@ struct VerifyArgs {
     /// agent, RFC 2634 §1.1): only the signer-address check is excused, for it alone.
     #[arg(long, value_name = "CERT")]
     outer_signer: Vec<PathBuf>,
+    /// Directory for the spill file of a large message (over 8 MiB), which is verified as a
+    /// stream (default: the directory of --out, else $TMPDIR).
+    #[arg(long, value_name = "DIR")]
+    spill_dir: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -517,6 +521,15 @@ impl Spilled for smime::stream::SpilledMessage {
     }
 }
 
+impl Spilled for smime::stream::SpilledVerified {
+    fn persist_as(self, path: &Path) -> Result<(), String> {
+        self.persist(path).map(drop).map_err(|e| e.to_string())
+    }
+    fn copy_into(&mut self, mut out: &mut dyn Write) -> std::io::Result<u64> {
+        self.copy_to(&mut out)
+    }
+}
+
 impl Spilled for sealgate::pgp::stream::SpilledMessage {
     fn persist_as(self, path: &Path) -> Result<(), String> {
         self.persist(path).map(drop).map_err(|e| e.to_string())
@@ -779,7 +792,6 @@ fn sign(a: SignArgs) -> Result<u8, Failure> {
         a.id.password_env.as_deref(),
         &limits,
     )?;
-    let input = read_input(a.io.input.as_deref(), &limits)?;
     let mut opts = SignMessageOptions::default();
     opts.opaque = a.opaque;
     opts.cms.digest = match a.digest {
@@ -789,6 +801,33 @@ fn sign(a: SignArgs) -> Result<u8, Failure> {
     };
     opts.cms.rsa_pss = a.pss;
     opts.protect_headers = a.protect_headers;
+    // A large message is signed as a stream (detached, no header protection: what
+    // MessageSigner does; the message must be 7-bit already, RFC 8551 §3.1.2); a small one,
+    // or an opaque or header-protected signature, in memory as before.
+    let input = if !a.opaque && !a.protect_headers {
+        let path = a.io.input.as_deref();
+        let mut reader = open_input(path)?;
+        let mut first = Zeroizing::new(Vec::with_capacity(STREAM_ABOVE + 1));
+        reader
+            .by_ref()
+            .take(STREAM_ABOVE as u64 + 1)
+            .read_to_end(&mut first)
+            .map_err(|e| Failure(2, format!("{}: {e}", input_name(path))))?;
+        if first.len() > STREAM_ABOVE {
+            let (dir, tmp) = output_temp(a.io.out.as_deref())?;
+            let out = std::io::BufWriter::with_capacity(STEP, tmp.as_file());
+            let mut w = smime::MessageSigner::new(out, &id, &opts, &mut rand_core::OsRng, &limits)?;
+            feed(&first, reader, &mut w, path)?;
+            let mut out = w.finish()?;
+            out.flush()?;
+            drop(out);
+            release_output(tmp, &dir, a.io.out.as_deref())?;
+            return Ok(0);
+        }
+        first
+    } else {
+        read_input(a.io.input.as_deref(), &limits)?
+    };
     let out = smime::sign_message(&input, &id, &opts, &mut rand_core::OsRng, &limits)?;
     write_output(a.io.out.as_deref(), &out)?;
     Ok(0)
@@ -797,8 +836,37 @@ fn sign(a: SignArgs) -> Result<u8, Failure> {
 fn verify(a: VerifyArgs) -> Result<u8, Failure> {
     let limits = Limits::default();
     let trust = load_trust(&a.trust, &limits)?;
-    let input = read_input(a.input.as_deref(), &limits)?;
     let outer_signers = load_certs(&a.outer_signer, &limits)?;
+    // A large message is verified as a stream through a spill file (any size, bounded
+    // memory); a small one in memory as before.
+    let path = a.input.as_deref();
+    let mut reader = open_input(path)?;
+    let mut first = Zeroizing::new(Vec::with_capacity(STREAM_ABOVE + 1));
+    reader
+        .by_ref()
+        .take(STREAM_ABOVE as u64 + 1)
+        .read_to_end(&mut first)
+        .map_err(|e| Failure(2, format!("{}: {e}", input_name(path))))?;
+    let input = if first.len() > STREAM_ABOVE {
+        let dir = spill_dir(a.spill_dir.as_deref(), a.out.as_deref());
+        let streamed = smime::stream::verify_message(
+            std::io::Cursor::new(&first[..]).chain(reader),
+            &trust,
+            a.at,
+            &dir,
+            &limits,
+        );
+        match streamed {
+            Ok(v) => return verify_streamed(v, &dir, &a, &outer_signers, &limits),
+            // A signer that cannot be checked in a stream (no signed attributes, a digest
+            // the message did not announce): a file is read again, whole, within the
+            // message size limit. Standard input has gone by: the error stands.
+            Err(smime::Error::NotStreamable { .. }) if path.is_some() => read_input(path, &limits)?,
+            Err(e) => return Err(e.into()),
+        }
+    } else {
+        first
+    };
     let v = smime::verify_message(&input, &trust, a.at, &limits)?;
     print_verification(&v.verification);
     if let Some(out) = a.out.as_deref() {
@@ -812,6 +880,33 @@ fn verify(a: VerifyArgs) -> Result<u8, Failure> {
     } else {
         v.verification.is_valid()
     };
+    Ok(if valid { 0 } else { 1 })
+}
+
+/// The rest of `verify` for a message verified as a stream: the report, the message (from
+/// the spill file) to --out, the exit status.
+fn verify_streamed(
+    mut v: smime::stream::SpilledVerified,
+    dir: &Path,
+    a: &VerifyArgs,
+    outer_signers: &[Certificate],
+    limits: &Limits,
+) -> Result<u8, Failure> {
+    print_verification(v.verification());
+    // The outer layer of a triple wrap may be signed by an allowed gateway identity.
+    let valid = if outer_signers.is_empty() {
+        v.verification().is_valid()
+    } else {
+        let head = smime::stream::read_header_block(&mut std::io::BufReader::new(v.reader()?))?;
+        if smime::classify(&head, limits)? == smime::SmimeKind::Encrypted {
+            smime::triple::outer_verification_is_valid(v.verification(), outer_signers)
+        } else {
+            v.verification().is_valid()
+        }
+    };
+    if let Some(out) = a.out.as_deref() {
+        release_decrypted(v, dir, Some(out))?;
+    }
     Ok(if valid { 0 } else { 1 })
 }
 
@@ -1146,9 +1241,27 @@ fn decrypt(a: DecryptArgs) -> Result<u8, Failure> {
                 let input = read_input(path, &limits)?;
                 smime::decrypt_message(&input, &id.key, Some(&id.cert), trust.as_ref(), &limits)?
             }
-            // the inner signature is checked on the message in memory, as before
-            (Some(spilled), Some(trust)) if spilled.is_signed() => {
-                spilled.into_decrypted(Some(trust), &limits)?
+            // the inner signature is checked from the spill file, in a stream too; a
+            // signer that cannot be (see `smime verify`) on the message in memory, as before
+            (Some(mut spilled), Some(trust)) if spilled.is_signed() => {
+                match spilled.verify_signature(trust, &limits) {
+                    Ok(v) => {
+                        let hp = spilled.header_protection().cloned();
+                        release_decrypted(spilled, &dir, a.io.out.as_deref())?;
+                        print_header_protection(hp.as_ref());
+                        return Ok(match v {
+                            Some(v) => {
+                                print_verification(&v);
+                                if v.is_valid() { 0 } else { 1 }
+                            }
+                            None => 0,
+                        });
+                    }
+                    Err(smime::Error::NotStreamable { .. }) => {
+                        spilled.into_decrypted(Some(trust), &limits)?
+                    }
+                    Err(e) => return Err(e.into()),
+                }
             }
             (Some(spilled), _) => {
                 let hp = spilled.header_protection().cloned();
