@@ -32,7 +32,9 @@ fuzz_target!(|data: &[u8]| {
                 if let Ok(d) = &one_shot {
                     assert_eq!(&ours[..], &d.message[..], "streamed and one-shot differ");
                 }
-                // the inner-signature path of a streamed result
+                // the inner-signature paths of a streamed result: from the spill file, and
+                // in memory
+                let _ = spilled.verify_signature(&f.trust, &f.limits);
                 let _ = spilled.into_decrypted(Some(&f.trust), &f.limits);
             }
             Err(_) => {

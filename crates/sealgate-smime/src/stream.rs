@@ -25,9 +25,10 @@
 //! outer header fields merged in front of the decrypted entity (line ends made CRLF), the
 //! entity's own fields winning over the outer ones. What differs:
 //!
-//! - The inner signature is not verified while streaming: [`SpilledMessage::is_signed`] says
-//!   whether there is one, and [`SpilledMessage::into_decrypted`] loads the message (bounded by
-//!   `Limits::max_message_bytes`) and verifies it exactly as `decrypt_message` does.
+//! - The inner signature is not verified during the decryption: [`SpilledMessage::is_signed`]
+//!   says whether there is one; [`SpilledMessage::verify_signature`] then checks it from the
+//!   spill file, as a stream too, and [`SpilledMessage::into_decrypted`] loads the message
+//!   (bounded by `Limits::max_message_bytes`) and verifies it exactly as `decrypt_message` does.
 //! - Header protection (RFC 9788 or `protected-headers="v1"` in the decrypted entity) needs the
 //!   whole entity: such messages are assembled in memory, bounded by `Limits::max_message_bytes`.
 //! - AuthEnvelopedData with authAttrs is [`Error::NotStreamable`] (after the content was
@@ -41,6 +42,13 @@
 //! - A decrypted header block over [`MAX_HEADER_BLOCK`] is [`Error::LimitExceeded`], the body
 //!   may only be base64 or unencoded (no quoted-printable), and `Limits::max_message_bytes`
 //!   does not apply to the message itself (that is the point).
+//!
+//! Signed messages stream too: [`verify_message`] verifies a `multipart/signed` or opaque
+//! signed-data message of any size, hashing the signed content as it goes by into a spill file
+//! that holds what [`crate::verify_message`] returns as the message (module `verify`
+//! below: what it holds in memory, and when it sends a message back to the one-shot function
+//! with [`Error::NotStreamable`]). Streamed creation is [`crate::MessageEncryptor`] and
+//! [`crate::MessageSigner`].
 //!
 //! Decryption errors stay coarse: a wrong key, a bad padding, a bad GCM tag and (for RSA key
 //! transport) a failed key decryption all give [`Error::DecryptionFailed`], after the whole content was

@@ -857,7 +857,7 @@ mod tests {
         assert!(!same(three.as_bytes(), &t, 4096, "three parts"));
         let one = String::from_utf8(signed).unwrap();
         let cut = one.rfind(&format!("--{boundary}\r\n")).unwrap();
-        assert!(!same(one[..cut].as_bytes(), &t, 4096, "one part"));
+        assert!(!same(&one.as_bytes()[..cut], &t, 4096, "one part"));
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 
@@ -883,11 +883,15 @@ mod tests {
                     opaque,
                     ..Default::default()
                 };
-                let mut eopts = EncryptMessageOptions::default();
-                eopts.protect_headers = hp;
-                if gcm {
-                    eopts.cipher = crate::ContentCipher::Aes256Gcm;
-                }
+                let eopts = EncryptMessageOptions {
+                    protect_headers: hp,
+                    cipher: if gcm {
+                        crate::ContentCipher::Aes256Gcm
+                    } else {
+                        crate::ContentCipher::default()
+                    },
+                    ..Default::default()
+                };
                 let enc = crate::encrypt_message(
                     &message(len, false),
                     &to,
