@@ -508,6 +508,81 @@ pub fn has_header_protection(entity: &[u8], limits: &Limits) -> bool {
     })
 }
 
+/// Watches a stream of bytes (a protected entity, header and body) for the parameter name
+/// `hp-legacy-display` (any case, across writes). Only parts whose Content-Type carries it can
+/// have a Legacy Display Element that [`unprotect_headers`] removes, so a streaming reader that
+/// never saw it knows that the body passes through unchanged: the header made by
+/// [`unprotect_headers`] from the entity's header block alone, then the body as it is. One that
+/// saw it must do the whole entity.
+///
+/// ```
+/// let mut m = sealgate_mime::LegacyDisplayMarker::default();
+/// m.update(b"Content-Type: text/plain; hp-legacy-");
+/// assert!(!m.seen());
+/// m.update(b"DISPLAY=\"1\"\r\n");
+/// assert!(m.seen());
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct LegacyDisplayMarker {
+    /// The last bytes of the previous writes (one byte fewer than the marker).
+    tail: Vec<u8>,
+    seen: bool,
+}
+
+impl LegacyDisplayMarker {
+    const MARKER: &'static [u8] = b"hp-legacy-display";
+
+    /// Look at the next bytes of the stream.
+    pub fn update(&mut self, data: &[u8]) {
+        let n = Self::MARKER.len();
+        if self.seen {
+            return;
+        }
+        for i in memchr::memchr2_iter(b'y', b'Y', data) {
+            let end = i + 1;
+            let found = match end.checked_sub(n) {
+                Some(start) => data
+                    .get(start..end)
+                    .is_some_and(|w| w.eq_ignore_ascii_case(Self::MARKER)),
+                None => {
+                    // the marker would begin in the tail of earlier writes
+                    let need = n - end;
+                    let from_tail = self
+                        .tail
+                        .len()
+                        .checked_sub(need)
+                        .and_then(|s| self.tail.get(s..));
+                    from_tail.is_some_and(|t| {
+                        Self::MARKER
+                            .get(..need)
+                            .is_some_and(|m| t.eq_ignore_ascii_case(m))
+                    }) && data.get(..end).is_some_and(|d| {
+                        Self::MARKER
+                            .get(need..)
+                            .is_some_and(|m| d.eq_ignore_ascii_case(m))
+                    })
+                }
+            };
+            if found {
+                self.seen = true;
+                self.tail = Vec::new();
+                return;
+            }
+        }
+        self.tail.extend_from_slice(
+            data.get(data.len().saturating_sub(n - 1)..)
+                .unwrap_or_default(),
+        );
+        let excess = self.tail.len().saturating_sub(n - 1);
+        self.tail.drain(..excess);
+    }
+
+    /// True once the marker was seen.
+    pub fn seen(&self) -> bool {
+        self.seen
+    }
+}
+
 /// Whitespace runs made single spaces, for comparing a field with its `HP-Outer` copy.
 fn normalise(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
@@ -543,6 +618,32 @@ fn legacy_display_range(mime_type: &str, body: &[u8]) -> Option<(usize, usize)> 
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_legacy_display_marker_is_found_across_every_split() {
+        let text =
+            b"Content-Type: text/plain; charset=utf-8;\r\n HP-Legacy-Display=\"1\"\r\n\r\nbody";
+        for a in 0..text.len() {
+            for b in a..text.len() {
+                let mut m = LegacyDisplayMarker::default();
+                m.update(&text[..a]);
+                m.update(&text[a..b]);
+                m.update(&text[b..]);
+                assert!(m.seen(), "{a} {b}");
+            }
+        }
+        let mut m = LegacyDisplayMarker::default();
+        for piece in [
+            &b"hp-legacy"[..],
+            b"-displa",
+            b"x hp-legacy-displa",
+            b"",
+            b"z legacy-display",
+        ] {
+            m.update(piece);
+        }
+        assert!(!m.seen());
+    }
+
     use super::*;
     use crate::split_for_protection_parts;
 

@@ -25,8 +25,8 @@ pub use entity::Entity;
 pub use error::{Error, Result};
 pub use header::{ContentType, HeaderField, mailboxes};
 pub use hp::{
-    HeaderProtection, HpMode, OBSCURED_SUBJECT, apply_header_protection, has_header_protection,
-    protected_header, unprotect_headers,
+    HeaderProtection, HpMode, LegacyDisplayMarker, OBSCURED_SUBJECT, apply_header_protection,
+    has_header_protection, protected_header, unprotect_headers,
 };
 pub use limits::Limits;
 pub use pgp::{

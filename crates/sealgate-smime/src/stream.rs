@@ -29,8 +29,11 @@
 //!   says whether there is one; [`SpilledMessage::verify_signature`] then checks it from the
 //!   spill file, as a stream too, and [`SpilledMessage::into_decrypted`] loads the message
 //!   (bounded by `Limits::max_message_bytes`) and verifies it exactly as `decrypt_message` does.
-//! - Header protection (RFC 9788 or `protected-headers="v1"` in the decrypted entity) needs the
-//!   whole entity: such messages are assembled in memory, bounded by `Limits::max_message_bytes`.
+//! - Header protection (RFC 9788 or `protected-headers="v1"` in the decrypted entity) streams:
+//!   the message header is made from the entity's header block, the body passes through, and
+//!   only a part marked for a Legacy Display Element (`hp-legacy-display`, whose element must
+//!   be cut out of its body) makes the whole entity needed: then it is read back from the
+//!   spill file, bounded by `Limits::max_message_bytes`.
 //! - AuthEnvelopedData with authAttrs is [`Error::NotStreamable`] (after the content was
 //!   decrypted once, the spill file deleted): RFC 5083 §2.2 makes them the GCM AAD, which GCM
 //!   needs before the ciphertext, and they come after it. OpenSSL never writes them, nor does
@@ -398,10 +401,16 @@ struct Collected {
 enum Stage {
     /// Gathering the entity's header block (CRLF already).
     Head(Zeroizing<Vec<u8>>),
-    /// Header protection: the whole entity is needed (bounded by `max_message_bytes`).
-    Whole(Zeroizing<Vec<u8>>),
     /// The merged header is written; the rest goes straight out.
     Streaming,
+    /// Header protection: the header made from the entity's header block (`block`) is written
+    /// (`header_len` bytes), the rest goes straight out, watched for the one thing that needs
+    /// the whole entity, a part marked for a Legacy Display Element.
+    Protected {
+        block: Zeroizing<Vec<u8>>,
+        header_len: u64,
+        marker: mime::LegacyDisplayMarker,
+    },
     /// An error that depends on the plaintext, held until the decryption has been checked
     /// (reporting it earlier would tell a wrong key from a right one). Later input is dropped.
     Failed(Error),
@@ -476,14 +485,75 @@ impl<'f> Collector<'f> {
         }
     }
 
+    /// The header block of a header-protected entity is complete in `held` (`end` bytes of
+    /// it): the message header as `mime::unprotect_headers` makes it from the block alone, then
+    /// the rest as it comes (see [`Stage::Protected`]).
+    fn start_protected(&mut self, held: &[u8], end: usize) -> Result<()> {
+        let block = held.get(..end).unwrap_or_default();
+        let outer = Self::outer_fields(&self.outer, &self.limits)?;
+        let (m, hp) = mime::unprotect_headers(&outer, block, &self.limits)?;
+        let m = Zeroizing::new(m);
+        self.header_protection = hp;
+        self.signed = is_signed(&m, &self.limits);
+        let mut marker = mime::LegacyDisplayMarker::default();
+        marker.update(held);
+        self.emit(&m)?;
+        self.emit(held.get(end..).unwrap_or_default())?;
+        self.stage = Stage::Protected {
+            block: Zeroizing::new(block.to_vec()),
+            header_len: m.len() as u64,
+            marker,
+        };
+        Ok(())
+    }
+
+    /// A part is marked for a Legacy Display Element: the entity (its header `block`, the
+    /// rest from the spill file after `header_len`) is made whole, at most
+    /// `max_message_bytes`, and the spill file rewritten with what `unprotect_headers` makes
+    /// of it.
+    fn redo_whole(&mut self, block: &[u8], header_len: u64) -> Result<()> {
+        self.out.flush()?;
+        let rest = self.len.saturating_sub(header_len);
+        let limit = self.limits.max_message_bytes as u64;
+        if block.len() as u64 + rest > limit {
+            return Err(Error::LimitExceeded {
+                what: "message size (header protection with a legacy display element, streamed)",
+                limit,
+            });
+        }
+        let mut file: &File = self.out.get_ref();
+        let mut entity = Zeroizing::new(block.to_vec());
+        file.seek(io::SeekFrom::Start(header_len))?;
+        file.read_to_end(&mut entity)?;
+        let outer = Self::outer_fields(&self.outer, &self.limits)?;
+        let (m, hp) = mime::unprotect_headers(&outer, &entity, &self.limits)?;
+        let m = Zeroizing::new(m);
+        file.set_len(0)?;
+        file.rewind()?;
+        file.write_all(&m)?;
+        self.len = m.len() as u64;
+        self.header_protection = hp;
+        self.signed = is_signed(&m, &self.limits);
+        Ok(())
+    }
+
     fn fail(&mut self, e: Error) {
         self.stage = Stage::Failed(e);
     }
 
     fn finish(mut self) -> Result<Collected> {
         match std::mem::replace(&mut self.stage, Stage::Streaming) {
-            Stage::Head(held) | Stage::Whole(held) => self.whole(&held)?,
+            Stage::Head(held) => self.whole(&held)?,
             Stage::Streaming => {}
+            Stage::Protected {
+                block,
+                header_len,
+                marker,
+            } => {
+                if marker.seen() {
+                    self.redo_whole(&block, header_len)?;
+                }
+            }
             Stage::Failed(e) => return Err(e),
         }
         self.out.flush()?;
@@ -507,16 +577,9 @@ impl Write for Collector<'_> {
         match &mut self.stage {
             Stage::Streaming => self.emit(buf)?,
             Stage::Failed(_) => {}
-            Stage::Whole(held) => {
-                if held.len() + buf.len() > self.limits.max_message_bytes {
-                    let limit = self.limits.max_message_bytes as u64;
-                    self.fail(Error::LimitExceeded {
-                        what: "message size (header protection, streamed)",
-                        limit,
-                    });
-                } else {
-                    held.extend_from_slice(buf);
-                }
+            Stage::Protected { marker, .. } => {
+                marker.update(buf);
+                self.emit(buf)?;
             }
             Stage::Head(held) => {
                 let from = held.len();
@@ -524,15 +587,15 @@ impl Write for Collector<'_> {
                 match message::header_end(held, from) {
                     Some(end) => {
                         let block = held.get(..end).unwrap_or_default();
-                        if mime::has_header_protection(block, &self.limits) {
-                            let held = std::mem::take(held);
-                            self.stage = Stage::Whole(held);
-                            // the size check of Whole
-                            return self.write(&[]).map(|_| buf.len());
-                        }
+                        let protected = mime::has_header_protection(block, &self.limits);
                         let held = std::mem::take(held);
                         self.stage = Stage::Streaming;
-                        if let Err(e) = self.start(&held, end) {
+                        let started = if protected {
+                            self.start_protected(&held, end)
+                        } else {
+                            self.start(&held, end)
+                        };
+                        if let Err(e) = started {
                             match e {
                                 Error::Io(e) => return Err(e),
                                 e => self.fail(e),
@@ -1471,6 +1534,92 @@ mod tests {
         let enc = encrypt_both_ways(raw);
         let s = decrypt_message(&enc[1][..], &key("rsa1"), Some(&c), dir.path(), &limits).unwrap();
         assert!(!s.is_signed());
+    }
+
+    #[test]
+    fn large_header_protected_messages_stream_unless_a_legacy_display_element_needs_the_whole() {
+        let c = cert("rsa1");
+        let big = body(300_000, 9);
+        let single = [
+            &b"From: a@example.org\r\nTo: b@example.org\r\nSubject: secret subject\r\n\r\n"[..],
+            &big,
+        ]
+        .concat();
+        let multi = [
+            &b"From: a@example.org\r\nTo: b@example.org\r\nSubject: secret\r\n\
+              MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"zz\"\r\n\r\n\
+              --zz\r\nContent-Type: text/plain\r\n\r\nsee the file\r\n--zz\r\n\
+              Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+                [..],
+            &base64::engine::general_purpose::STANDARD
+                .encode(&big)
+                .as_bytes()
+                .chunks(76)
+                .collect::<Vec<_>>()
+                .join(&b"\r\n"[..]),
+            b"\r\n--zz--\r\n",
+        ]
+        .concat();
+        for (raw, what) in [(&single, "single"), (&multi, "multipart")] {
+            for legacy_display in [false, true] {
+                let what = format!("{what}, legacy display {legacy_display}");
+                let opts = EncryptMessageOptions {
+                    protect_headers: true,
+                    legacy_display,
+                    ..Default::default()
+                };
+                let limits = Limits::default();
+                let enc = crate::encrypt_message(
+                    raw,
+                    &[Recipient::new(cert("rsa1"))],
+                    None,
+                    &opts,
+                    &mut rand_core::OsRng,
+                    &limits,
+                )
+                .unwrap();
+                let expected =
+                    crate::decrypt_message(&enc, &key("rsa1"), Some(&c), None, &limits).unwrap();
+                assert!(expected.header_protection.is_some(), "{what}");
+                assert_eq!(
+                    expected
+                        .header_protection
+                        .as_ref()
+                        .unwrap()
+                        .legacy_display_removed,
+                    legacy_display,
+                    "{what}"
+                );
+                let dir = tempfile::tempdir().unwrap();
+                for cap in [7, 1 << 16] {
+                    let r = io::BufReader::with_capacity(cap, &enc[..]);
+                    let mut s =
+                        decrypt_message(r, &key("rsa1"), Some(&c), dir.path(), &limits).unwrap();
+                    let mut got = Vec::new();
+                    s.copy_to(&mut got).unwrap();
+                    assert_eq!(got, &expected.message[..], "{what}, cap {cap}");
+                    assert_eq!(s.len(), got.len() as u64, "{what}");
+                    assert_eq!(s.header_protection(), expected.header_protection.as_ref());
+                }
+                // larger than the in-memory bound: streams, unless the element must go
+                let mut small = Limits::default();
+                small.max_message_bytes = 100_000;
+                let streamed =
+                    decrypt_message(&enc[..], &key("rsa1"), Some(&c), dir.path(), &small);
+                if legacy_display {
+                    assert!(
+                        matches!(streamed, Err(Error::LimitExceeded { .. })),
+                        "{what}: {streamed:?}"
+                    );
+                } else {
+                    let mut s = streamed.unwrap();
+                    let mut got = Vec::new();
+                    s.copy_to(&mut got).unwrap();
+                    assert_eq!(got, &expected.message[..], "{what}, over the bound");
+                }
+                assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "{what}");
+            }
+        }
     }
 
     #[test]

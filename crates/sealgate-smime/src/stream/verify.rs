@@ -9,11 +9,12 @@
 //! and buffers of a few hundred KiB. A signer whose digest was not computed, or without signed
 //! attributes (then the signature covers the content itself, which is gone by the time the
 //! signature is read), gives [`Error::NotStreamable`]: the one-shot function reads it.
-//! Header protection in the signed entity needs the whole entity (bounded by
-//! `Limits::max_message_bytes`), as in the streamed decryption.
+//! Header protection in the signed entity streams as in the streamed decryption: only a part
+//! marked for a Legacy Display Element needs the whole entity (bounded by
+//! `Limits::max_message_bytes`).
 
 use std::fs::File;
-use std::io::{self, BufRead, BufWriter, Read, Write};
+use std::io::{self, BufRead, BufWriter, Read, Seek, Write};
 use std::path::Path;
 use std::time::SystemTime;
 
@@ -472,8 +473,14 @@ fn announced_digests(set: &[u8], limits: &Limits) -> Result<Vec<DigestAlgorithm>
 enum Stage {
     /// Gathering the entity's header block.
     Head(Zeroizing<Vec<u8>>),
-    /// Header protection: the whole entity is needed (bounded by `max_message_bytes`).
-    Whole(Zeroizing<Vec<u8>>),
+    /// Header protection: the header made from the entity's header block is written
+    /// (`header_len` bytes), the rest streamed and watched for a part marked for a Legacy
+    /// Display Element, which needs the whole entity (as in the streamed decryption).
+    Protected {
+        block: Zeroizing<Vec<u8>>,
+        header_len: u64,
+        marker: mime::LegacyDisplayMarker,
+    },
     /// The header is written; the rest goes straight out.
     Streaming,
     /// No output: the header block is kept, the rest dropped.
@@ -529,6 +536,31 @@ impl<'f> Output<'f> {
         Ok(())
     }
 
+    /// A part is marked for a Legacy Display Element: the entity (`block`, then the output
+    /// after `header_len`) made whole, at most `max_message_bytes`, and the output rewritten.
+    fn redo_whole(&mut self, block: &[u8], header_len: u64) -> Result<()> {
+        let Some(out) = self.out.as_mut() else {
+            return Ok(());
+        };
+        out.flush()?;
+        let mut file: &File = out.get_ref();
+        let rest = self.len.saturating_sub(header_len);
+        let limit = self.limits.max_message_bytes as u64;
+        if block.len() as u64 + rest > limit {
+            return Err(Error::LimitExceeded {
+                what: "message size (header protection with a legacy display element, streamed)",
+                limit,
+            });
+        }
+        let mut entity = Zeroizing::new(block.to_vec());
+        file.seek(io::SeekFrom::Start(header_len))?;
+        file.read_to_end(&mut entity)?;
+        file.set_len(0)?;
+        file.rewind()?;
+        self.len = 0;
+        self.start(&entity)
+    }
+
     fn finish(mut self) -> Result<(u64, Option<mime::HeaderProtection>, Zeroizing<Vec<u8>>)> {
         match std::mem::replace(&mut self.stage, Stage::Streaming) {
             Stage::Head(held) => {
@@ -538,7 +570,15 @@ impl<'f> Output<'f> {
                 }
                 self.signed_head = held;
             }
-            Stage::Whole(held) => self.start(&held)?,
+            Stage::Protected {
+                block,
+                header_len,
+                marker,
+            } => {
+                if marker.seen() {
+                    self.redo_whole(&block, header_len)?;
+                }
+            }
             Stage::Streaming | Stage::Discard => {}
         }
         if let Some(out) = self.out.as_mut() {
@@ -553,14 +593,9 @@ impl Write for Output<'_> {
         match &mut self.stage {
             Stage::Streaming => self.emit(buf)?,
             Stage::Discard => {}
-            Stage::Whole(held) => {
-                if held.len() + buf.len() > self.limits.max_message_bytes {
-                    return Err(io::Error::other(Error::LimitExceeded {
-                        what: "message size (header protection, streamed)",
-                        limit: self.limits.max_message_bytes as u64,
-                    }));
-                }
-                held.extend_from_slice(buf);
+            Stage::Protected { marker, .. } => {
+                marker.update(buf);
+                self.emit(buf)?;
             }
             Stage::Head(held) => {
                 let from = held.len();
@@ -573,8 +608,16 @@ impl Write for Output<'_> {
                         if self.out.is_none() {
                             self.stage = Stage::Discard;
                         } else if mime::has_header_protection(&self.signed_head, &self.limits) {
-                            self.stage = Stage::Whole(Zeroizing::new(Vec::new()));
-                            return self.write(&held).map(|_| buf.len());
+                            let block = held.get(..end).unwrap_or_default();
+                            self.start(block).map_err(to_io)?;
+                            let mut marker = mime::LegacyDisplayMarker::default();
+                            marker.update(&held);
+                            self.stage = Stage::Protected {
+                                block: Zeroizing::new(block.to_vec()),
+                                header_len: self.len,
+                                marker,
+                            };
+                            self.emit(held.get(end..).unwrap_or_default())?;
                         } else {
                             self.stage = Stage::Streaming;
                             self.start(held.get(..end).unwrap_or_default())
@@ -785,6 +828,59 @@ mod tests {
                 .to_vec();
             b.extend_from_slice(&fixture(f));
             assert!(same(&b, &t, 100, &format!("{f} binary")), "{f}");
+        }
+    }
+
+    /// A signed entity with a Legacy Display Element (what a sign-then-encrypt with header
+    /// protection and the element decrypts to): the element is removed as by the one-shot
+    /// function, also when the message is larger than an in-memory bound would allow it not
+    /// to be (then the limit error), and a protected one without it streams past that bound.
+    #[test]
+    fn header_protection_in_the_signed_entity_streams_unless_it_has_a_legacy_display_element() {
+        use crate::enveloped::tests::{cert as ecert, key as ekey};
+        use crate::message::EncryptMessageOptions;
+        let limits = Limits::default();
+        let t = trust();
+        for legacy_display in [false, true] {
+            let enc = crate::encrypt_message(
+                &message(200_000, false),
+                &[crate::Recipient::new(ecert("rsa1"))],
+                Some((&identity(), &SignMessageOptions::default())),
+                &EncryptMessageOptions {
+                    protect_headers: true,
+                    legacy_display,
+                    ..Default::default()
+                },
+                &mut rand_core::OsRng,
+                &limits,
+            )
+            .unwrap();
+            let c = ecert("rsa1");
+            let signed = crate::decrypt_message(&enc, &ekey("rsa1"), Some(&c), None, &limits)
+                .unwrap()
+                .message;
+            let what = format!("legacy display {legacy_display}");
+            assert!(same(&signed, &t, 4096, &what), "{what}");
+            let one = crate::verify_message(&signed, &t, None, &limits).unwrap();
+            assert_eq!(
+                one.header_protection
+                    .as_ref()
+                    .map(|h| h.legacy_display_removed),
+                Some(legacy_display),
+                "{what}"
+            );
+            let mut small = Limits::default();
+            small.max_message_bytes = 100_000;
+            let dir = tempfile::tempdir().unwrap();
+            let r = verify_message(&signed[..], &t, None, dir.path(), &small);
+            if legacy_display {
+                assert!(matches!(r, Err(Error::LimitExceeded { .. })), "{r:?}");
+            } else {
+                let mut s = r.unwrap();
+                let mut got = Vec::new();
+                s.copy_to(&mut got).unwrap();
+                assert_eq!(got, one.message);
+            }
         }
     }
 
