@@ -143,6 +143,7 @@ fn key_kind(k: &PublicKey) -> String {
         PublicKey::Rsa { bits, .. } => format!("RSA-{bits}"),
         PublicKey::Ec { curve, .. } => format!("{curve:?}"),
         PublicKey::MlKem { kem, .. } => format!("{kem:?}"),
+        PublicKey::MlDsa { dsa, .. } => format!("{dsa:?}"),
     }
 }
 

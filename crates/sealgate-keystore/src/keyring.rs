@@ -1437,6 +1437,12 @@ fn check_recipient(
     let public = cert
         .public_key()
         .map_err(|e| Rejection::Malformed(e.to_string()))?;
+    if matches!(public, smime::PublicKey::MlDsa { .. }) {
+        // RFC 9881 §5: an ML-DSA key signs only, whatever its keyUsage says.
+        return Err(Rejection::KeyUsage(
+            "the certificate has an ML-DSA key, which cannot encrypt".into(),
+        ));
+    }
     match cert.x509().tbs_certificate().get_extension::<KeyUsage>() {
         Ok(None) => {}
         Ok(Some((_, ku))) => {
@@ -1445,6 +1451,8 @@ fn check_recipient(
                     ku.key_encipherment()
                 }
                 smime::PublicKey::Ec { .. } => ku.key_agreement(),
+                // signing-only keys (ML-DSA) were refused above
+                _ => false,
             };
             if !ok {
                 return Err(Rejection::KeyUsage(

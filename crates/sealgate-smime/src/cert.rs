@@ -19,7 +19,7 @@ use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, KeyUsage};
 
 use crate::alg::DigestAlgorithm;
 use crate::error::{Error, Result};
-use crate::keys::{Certificate, PublicKey, SignatureScheme};
+use crate::keys::{Certificate, MlDsa, PublicKey, SignatureScheme};
 use crate::tlv;
 
 /// Longest path (certificates including leaf and anchor) that is searched.
@@ -429,6 +429,19 @@ pub(crate) fn verify_signature(
                 .decode_as()?;
             let (d, salt) = params.resolve()?;
             return key.verify_rsa_pss(d, salt, message, signature);
+        }
+        oid if MlDsa::from_oid(&oid).is_some() => {
+            // RFC 9881 §3 / RFC 9882 §3.3: parameters MUST be absent.
+            if alg.parameters.is_some() {
+                return Err(Error::malformed(
+                    "signature algorithm",
+                    "ML-DSA with parameters",
+                ));
+            }
+            SignatureScheme::MlDsa(
+                MlDsa::from_oid(&oid)
+                    .ok_or_else(|| Error::malformed("signature algorithm", "ML-DSA"))?,
+            )
         }
         other => {
             return Err(Error::UnsupportedAlgorithm {

@@ -436,6 +436,15 @@ fn recipient_infos(
                 let rid = RecipientIdentifier::IssuerAndSerialNumber(r.cert.issuer_and_serial());
                 kem::wrap_for(kem, &key, rid, cek)?
             }
+            // RFC 9881 §5: an ML-DSA key signs; nothing can be encrypted to it.
+            PublicKey::MlDsa { .. } => {
+                return Err(Error::UnusableCertificate {
+                    reason: format!(
+                        "\"{}\" has an ML-DSA key, which can only sign",
+                        r.cert.subject()
+                    ),
+                });
+            }
         };
         encoded.push(ri.to_der()?);
     }
@@ -843,7 +852,7 @@ pub(crate) fn plan(
         match ri {
             RecipientInfo::Ktri(ktri) => {
                 // Key transport is RSA only.
-                if key.curve().is_some() || key.ml_kem().is_some() {
+                if !key.is_rsa() {
                     continue;
                 }
                 let fits = cert.is_none_or(|c| match &ktri.rid {

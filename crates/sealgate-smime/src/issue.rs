@@ -152,6 +152,16 @@ fn name(params: &CertificateParams) -> Result<Name> {
 }
 
 fn signature_algorithm(key: &PrivateKey) -> (SignatureScheme, AlgorithmIdentifierOwned) {
+    if let Some(dsa) = key.ml_dsa() {
+        // RFC 9881 §3: pure ML-DSA over the tbsCertificate, parameters absent.
+        return (
+            SignatureScheme::MlDsa(dsa),
+            AlgorithmIdentifierOwned {
+                oid: dsa.oid(),
+                parameters: None,
+            },
+        );
+    }
     match key.curve() {
         Some(Curve::P256) => (
             SignatureScheme::Ecdsa(DigestAlgorithm::Sha256),
@@ -221,6 +231,15 @@ fn build(
             subject_public_key: BitString::from_bytes(key)?,
         }
         .to_der()?,
+        // RFC 9881 §4: id-ml-dsa-* with parameters absent.
+        PublicKey::MlDsa { dsa, key } => SubjectPublicKeyInfoOwned {
+            algorithm: AlgorithmIdentifierOwned {
+                oid: dsa.oid(),
+                parameters: None,
+            },
+            subject_public_key: BitString::from_bytes(key)?,
+        }
+        .to_der()?,
     };
     let spki: SubjectPublicKeyInfoOwned = der::Decode::from_der(&spki_der)?;
     let subject = name(params)?;
@@ -237,6 +256,10 @@ fn build(
     } else if matches!(subject_key, PublicKey::MlKem { .. }) {
         // RFC 9935 §5: keyEncipherment is the only keyUsage bit for an ML-KEM key.
         KeyUsages::KeyEncipherment.into()
+    } else if matches!(subject_key, PublicKey::MlDsa { .. }) {
+        // RFC 9881 §5: digitalSignature, nonRepudiation (keyCertSign, cRLSign for a CA); never
+        // keyEncipherment or keyAgreement.
+        KeyUsages::DigitalSignature | KeyUsages::NonRepudiation
     } else if matches!(subject_key, PublicKey::Ec { .. }) {
         KeyUsages::DigitalSignature | KeyUsages::NonRepudiation | KeyUsages::KeyAgreement
     } else {

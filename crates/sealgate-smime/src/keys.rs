@@ -270,6 +270,93 @@ impl Curve {
     }
 }
 
+/// id-ml-dsa-44 (RFC 9881 §2, NIST CSOR sigAlgs 17).
+const ML_DSA_44_OID: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.3.17");
+/// id-ml-dsa-65 (sigAlgs 18).
+const ML_DSA_65_OID: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.3.18");
+/// id-ml-dsa-87 (sigAlgs 19).
+const ML_DSA_87_OID: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.3.19");
+
+/// An ML-DSA (FIPS 204) parameter set, for post-quantum signatures on messages (RFC 9882) and
+/// certificates (RFC 9881). Pure ML-DSA with the empty context string; HashML-DSA is not used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum MlDsa {
+    /// ML-DSA-44 (NIST category 2).
+    MlDsa44,
+    /// ML-DSA-65 (NIST category 3).
+    MlDsa65,
+    /// ML-DSA-87 (NIST category 5).
+    MlDsa87,
+}
+
+impl MlDsa {
+    /// The parameter set for an AlgorithmIdentifier OID (`id-ml-dsa-*`), if it is one.
+    pub fn from_oid(oid: &ObjectIdentifier) -> Option<Self> {
+        match *oid {
+            ML_DSA_44_OID => Some(Self::MlDsa44),
+            ML_DSA_65_OID => Some(Self::MlDsa65),
+            ML_DSA_87_OID => Some(Self::MlDsa87),
+            _ => None,
+        }
+    }
+
+    /// The OID that names both the public key and the signature algorithm (RFC 9881 §2).
+    pub fn oid(self) -> ObjectIdentifier {
+        match self {
+            Self::MlDsa44 => ML_DSA_44_OID,
+            Self::MlDsa65 => ML_DSA_65_OID,
+            Self::MlDsa87 => ML_DSA_87_OID,
+        }
+    }
+
+    /// FIPS 204 public key size in bytes.
+    pub fn public_key_len(self) -> usize {
+        match self {
+            Self::MlDsa44 => 1312,
+            Self::MlDsa65 => 1952,
+            Self::MlDsa87 => 2592,
+        }
+    }
+
+    /// FIPS 204 expanded private key size in bytes (the `expandedKey` of RFC 9881 §6).
+    pub fn expanded_key_len(self) -> usize {
+        match self {
+            Self::MlDsa44 => 2560,
+            Self::MlDsa65 => 4032,
+            Self::MlDsa87 => 4896,
+        }
+    }
+
+    /// FIPS 204 signature size in bytes.
+    pub fn signature_len(self) -> usize {
+        match self {
+            Self::MlDsa44 => 2420,
+            Self::MlDsa65 => 3309,
+            Self::MlDsa87 => 4627,
+        }
+    }
+
+    /// Size of the key generation seed ξ in bytes (32 for every parameter set).
+    pub const SEED_LEN: usize = 32;
+
+    fn verification(self) -> &'static lc_sig::PqdsaVerificationAlgorithm {
+        match self {
+            Self::MlDsa44 => &lc_sig::ML_DSA_44,
+            Self::MlDsa65 => &lc_sig::ML_DSA_65,
+            Self::MlDsa87 => &lc_sig::ML_DSA_87,
+        }
+    }
+
+    fn signing(self) -> &'static lc_sig::PqdsaSigningAlgorithm {
+        match self {
+            Self::MlDsa44 => &lc_sig::ML_DSA_44_SIGNING,
+            Self::MlDsa65 => &lc_sig::ML_DSA_65_SIGNING,
+            Self::MlDsa87 => &lc_sig::ML_DSA_87_SIGNING,
+        }
+    }
+}
+
 /// A public key from a certificate's SubjectPublicKeyInfo.
 #[derive(Clone, PartialEq, Eq)]
 pub enum PublicKey {
@@ -296,6 +383,13 @@ pub enum PublicKey {
         /// Encapsulation key (the BIT STRING contents).
         key: Vec<u8>,
     },
+    /// ML-DSA (RFC 9881 §4): the parameter set and the raw FIPS 204 public key.
+    MlDsa {
+        /// ML-DSA-44, -65 or -87.
+        dsa: MlDsa,
+        /// The public key (the BIT STRING contents), exactly [`MlDsa::public_key_len`] bytes.
+        key: Vec<u8>,
+    },
 }
 
 impl std::fmt::Debug for PublicKey {
@@ -304,6 +398,7 @@ impl std::fmt::Debug for PublicKey {
             PublicKey::Rsa { bits, .. } => write!(f, "PublicKey::Rsa({bits} bits)"),
             PublicKey::Ec { curve, .. } => write!(f, "PublicKey::Ec({curve:?})"),
             PublicKey::MlKem { kem, .. } => write!(f, "PublicKey::MlKem({kem:?})"),
+            PublicKey::MlDsa { dsa, .. } => write!(f, "PublicKey::MlDsa({dsa:?})"),
         }
     }
 }
@@ -360,6 +455,23 @@ impl PublicKey {
                     key: key.to_vec(),
                 })
             }
+            oid if MlDsa::from_oid(&oid).is_some() => {
+                let dsa = MlDsa::from_oid(&oid).ok_or(Error::Malformed {
+                    what: "public key",
+                    detail: "ML-DSA".into(),
+                })?;
+                // RFC 9881 §2/§4: parameters absent; the key is exactly the FIPS 204 size.
+                if spki.algorithm.parameters.is_some() {
+                    return Err(Error::malformed("public key", "ML-DSA parameters present"));
+                }
+                if key.len() != dsa.public_key_len() {
+                    return Err(Error::malformed("public key", "ML-DSA key length"));
+                }
+                Ok(PublicKey::MlDsa {
+                    dsa,
+                    key: key.to_vec(),
+                })
+            }
             other => Err(Error::UnsupportedAlgorithm {
                 what: "public key",
                 oid: other.to_string(),
@@ -412,6 +524,13 @@ impl PublicKey {
                 },
                 point,
             ),
+            // Pure ML-DSA over the whole message, empty context (RFC 9881 §3, RFC 9882 §3.2).
+            (PublicKey::MlDsa { dsa, key }, SignatureScheme::MlDsa(want)) if *dsa == want => {
+                if signature.len() != dsa.signature_len() {
+                    return Ok(false);
+                }
+                (dsa.verification(), key)
+            }
             _ => return Ok(false),
         };
         Ok(UnparsedPublicKey::new(valg, key)
@@ -530,6 +649,9 @@ pub enum SignatureScheme {
     RsaPss(DigestAlgorithm),
     /// ECDSA with the digest, DER `Ecdsa-Sig-Value`.
     Ecdsa(DigestAlgorithm),
+    /// Pure ML-DSA (FIPS 204 ML-DSA.Sign over the whole message, empty context): no separate
+    /// digest; in CMS the signed attributes are what is signed (RFC 9882 §3.2).
+    MlDsa(MlDsa),
 }
 
 /// RSA encryption padding for key transport.
@@ -557,9 +679,15 @@ enum KeyInner {
         sign: lc_sig::EcdsaKeyPair,
         agree: agreement::PrivateKey,
     },
+    /// ML-DSA key pair (aws-lc-rs keeps the seed when the key came from one, and wipes the key
+    /// when freed).
+    MlDsa {
+        dsa: MlDsa,
+        pair: lc_sig::PqdsaKeyPair,
+    },
 }
 
-/// A private key (RSA 2048-8192, ECDSA/ECDH P-256 or P-384).
+/// A private key (RSA 2048-8192, ECDSA/ECDH P-256 or P-384, ML-KEM, ML-DSA).
 ///
 /// The key lives inside aws-lc-rs, which wipes it when freed; the DER it was read from is
 /// wiped by [`Zeroizing`] as soon as it is parsed. `Debug` prints no key material.
@@ -603,7 +731,8 @@ fn pkcs8_rsa_modulus_bits(pkcs8: &[u8]) -> Result<usize> {
 }
 
 impl PrivateKey {
-    /// Load an unencrypted PKCS#8 `PrivateKeyInfo` (RSA or EC).
+    /// Load an unencrypted PKCS#8 `PrivateKeyInfo` / `OneAsymmetricKey` (RSA, EC, ML-KEM in
+    /// RFC 9935 form, ML-DSA in RFC 9881 form).
     pub fn from_pkcs8_der(der: &[u8], limits: &Limits) -> Result<Self> {
         #[derive(der::Sequence)]
         struct PrivateKeyInfoHead<'a> {
@@ -642,6 +771,17 @@ impl PrivateKey {
                     reason: "ML-KEM".into(),
                 })?;
                 Self::ml_kem_from_pkcs8(kem, der)
+            }
+            oid if MlDsa::from_oid(&oid).is_some() => {
+                let dsa = MlDsa::from_oid(&oid).ok_or(Error::InvalidKey {
+                    reason: "ML-DSA".into(),
+                })?;
+                if head.algorithm.parameters.is_some() {
+                    return Err(Error::InvalidKey {
+                        reason: "ML-DSA private key: algorithm parameters present".into(),
+                    });
+                }
+                Self::ml_dsa_from_pkcs8(dsa, der)
             }
             other => Err(Error::UnsupportedAlgorithm {
                 what: "private key",
@@ -733,6 +873,147 @@ impl PrivateKey {
         match &self.inner {
             KeyInner::MlKem { kem, dk } => Some((*kem, dk)),
             _ => None,
+        }
+    }
+
+    /// ML-DSA `OneAsymmetricKey` (RFC 9881 §6): privateKey holds the CHOICE seed [0] (32
+    /// bytes ξ) / expandedKey OCTET STRING / both SEQUENCE { seed, expandedKey }, told apart by
+    /// the tag as §6 asks. aws-lc-rs derives the key pair from a seed (FIPS 204
+    /// ML-DSA.KeyGen_internal) and imports an expanded key; in the `both` form the expanded
+    /// key the seed gives must equal the one beside it (RFC 9881 §8.2: else malformed). An
+    /// expanded key alone has its public key recomputed by aws-lc-rs, which refuses a `tr` or
+    /// `t0` that does not fit it (the inconsistent keys of RFC 9881 Appendix C.4); we also make
+    /// one signature with it that must verify under that public key, so that a key which
+    /// cannot sign for its certificate is refused at load and not at the first message. A
+    /// publicKey field, when present, must be the key's public key.
+    fn ml_dsa_from_pkcs8(dsa: MlDsa, der: &[u8]) -> Result<Self> {
+        let bad = |d: &str| Error::InvalidKey {
+            reason: format!("ML-DSA private key: {d}"),
+        };
+        let mut reader = der::SliceReader::new(der)?;
+        let (private, public): (Zeroizing<Vec<u8>>, Option<Vec<u8>>) = reader.sequence(|r| {
+            let _version = u8::decode(r)?;
+            let _alg = spki::AlgorithmIdentifierRef::decode(r)?;
+            let pk = <&der::asn1::OctetStringRef>::decode(r)?;
+            let private = Zeroizing::new(pk.as_bytes().to_vec());
+            // RFC 5958: attributes [0] IMPLICIT, publicKey [1] IMPLICIT BIT STRING.
+            let mut public = None;
+            while !r.is_finished() {
+                let any = der::asn1::AnyRef::decode(r)?;
+                let public_key_tag = der::Tag::ContextSpecific {
+                    constructed: false,
+                    number: der::TagNumber(1),
+                };
+                if der::Tagged::tag(&any) == public_key_tag {
+                    public = Some(any.value().to_vec());
+                }
+            }
+            Ok::<_, der::Error>((private, public))
+        })?;
+        reader.finish()?;
+        let seed_pair = |seed: &[u8]| {
+            if seed.len() != MlDsa::SEED_LEN {
+                return Err(bad("seed is not 32 bytes"));
+            }
+            lc_sig::PqdsaKeyPair::from_seed(dsa.signing(), seed).map_err(rejected("ML-DSA seed"))
+        };
+        let expanded_of = |pair: &lc_sig::PqdsaKeyPair| {
+            use aws_lc_rs::encoding::AsRawBytes;
+            pair.private_key()
+                .as_raw_bytes()
+                .map(|raw| Zeroizing::new(raw.as_ref().to_vec()))
+                .map_err(|_| bad("cannot export the expanded key"))
+        };
+        let pair = match private.first() {
+            Some(0x80) => {
+                // [0] IMPLICIT OCTET STRING (SIZE (32)): DER gives exactly 0x80 0x20 || seed.
+                match private.get(1..) {
+                    Some([0x20, seed @ ..]) => seed_pair(seed)?,
+                    _ => return Err(bad("seed is not 32 bytes")),
+                }
+            }
+            Some(0x04) => {
+                let expanded = <&der::asn1::OctetStringRef>::from_der(&private)?.as_bytes();
+                if expanded.len() != dsa.expanded_key_len() {
+                    return Err(bad("expanded key length"));
+                }
+                let pair = lc_sig::PqdsaKeyPair::from_raw_private_key(dsa.signing(), expanded)
+                    .map_err(rejected("ML-DSA private key"))?;
+                // Pairwise consistency (FIPS 140-3 IG 10.3.A style): the key must make
+                // signatures its own public key verifies.
+                let probe = b"sealgate ML-DSA key consistency check";
+                let mut sig = vec![0u8; dsa.signature_len()];
+                let n = pair
+                    .sign(probe, &mut sig)
+                    .map_err(|_| bad("the expanded key cannot sign"))?;
+                let public = lc_sig::KeyPair::public_key(&pair).as_ref();
+                lc_sig::UnparsedPublicKey::new(dsa.verification(), public)
+                    .verify(probe, sig.get(..n).unwrap_or_default())
+                    .map_err(|_| bad("the expanded key is inconsistent (tr or t0)"))?;
+                pair
+            }
+            Some(0x30) => {
+                let mut r = der::SliceReader::new(&private)?;
+                let (seed, expanded) = r.sequence(|r| {
+                    let seed = <&der::asn1::OctetStringRef>::decode(r)?;
+                    let e = <&der::asn1::OctetStringRef>::decode(r)?;
+                    Ok::<_, der::Error>((
+                        Zeroizing::new(seed.as_bytes().to_vec()),
+                        Zeroizing::new(e.as_bytes().to_vec()),
+                    ))
+                })?;
+                r.finish()?;
+                if expanded.len() != dsa.expanded_key_len() {
+                    return Err(bad("expanded key length"));
+                }
+                let pair = seed_pair(&seed)?;
+                let from_seed = expanded_of(&pair)?;
+                if aws_lc_rs::constant_time::verify_slices_are_equal(&from_seed, &expanded).is_err()
+                {
+                    return Err(bad("the seed does not give the expanded key beside it"));
+                }
+                pair
+            }
+            _ => return Err(bad("unknown private key form")),
+        };
+        let key = lc_sig::KeyPair::public_key(&pair).as_ref().to_vec();
+        if key.len() != dsa.public_key_len() {
+            return Err(bad("public key length"));
+        }
+        if let Some(p) = public {
+            // BIT STRING contents: the unused-bits octet 0, then the key.
+            if p.first() != Some(&0) || p.get(1..) != Some(&key[..]) {
+                return Err(bad("the publicKey field is not the key's public key"));
+            }
+        }
+        Ok(PrivateKey {
+            inner: KeyInner::MlDsa { dsa, pair },
+            public: PublicKey::MlDsa { dsa, key },
+        })
+    }
+
+    /// The ML-DSA parameter set, for ML-DSA keys.
+    pub fn ml_dsa(&self) -> Option<MlDsa> {
+        match &self.inner {
+            KeyInner::MlDsa { dsa, .. } => Some(*dsa),
+            _ => None,
+        }
+    }
+
+    /// True for RSA keys (the only ones that do key transport and RSASSA-PSS).
+    pub fn is_rsa(&self) -> bool {
+        matches!(self.inner, KeyInner::Rsa { .. })
+    }
+
+    /// The digest a CMS signature with this key uses when `requested` is asked for: ECDSA keys
+    /// use their curve's digest (P-256: SHA-256, P-384: SHA-384, RFC 5753 §2.1.1); ML-DSA keys
+    /// SHA-512, which RFC 9882 §3.3 makes mandatory to support and which suits every parameter
+    /// set; RSA keys what is asked.
+    pub fn signing_digest(&self, requested: DigestAlgorithm) -> DigestAlgorithm {
+        match &self.inner {
+            KeyInner::Ec { curve, .. } => curve.digest(),
+            KeyInner::MlDsa { .. } => DigestAlgorithm::Sha512,
+            KeyInner::Rsa { .. } | KeyInner::MlKem { .. } => requested,
         }
     }
 
@@ -877,6 +1158,14 @@ impl PrivateKey {
                     public: PublicKey::MlKem { kem, key },
                 })
             }
+            KeyKind::MlDsa(dsa) => {
+                let pair = lc_sig::PqdsaKeyPair::generate(dsa.signing()).map_err(fail)?;
+                let key = lc_sig::KeyPair::public_key(&pair).as_ref().to_vec();
+                Ok(PrivateKey {
+                    inner: KeyInner::MlDsa { dsa, pair },
+                    public: PublicKey::MlDsa { dsa, key },
+                })
+            }
         }
     }
 
@@ -895,6 +1184,9 @@ impl PrivateKey {
             (Ok(PublicKey::MlKem { kem: k1, key: a }), PublicKey::MlKem { kem: k2, key: b }) => {
                 k1 == *k2 && a == *b
             }
+            (Ok(PublicKey::MlDsa { dsa: d1, key: a }), PublicKey::MlDsa { dsa: d2, key: b }) => {
+                d1 == *d2 && a == *b
+            }
             (
                 Ok(PublicKey::Ec {
                     curve: c1,
@@ -910,12 +1202,14 @@ impl PrivateKey {
     }
 
     /// The signature scheme this key makes by default with `digest` (ECDSA keys use the
-    /// curve's own digest whatever is asked: P-256 with SHA-256, P-384 with SHA-384).
+    /// curve's own digest whatever is asked: P-256 with SHA-256, P-384 with SHA-384; ML-DSA
+    /// keys sign the message itself, pure ML-DSA).
     pub fn signature_scheme(&self, digest: DigestAlgorithm) -> SignatureScheme {
         match &self.inner {
             // An ML-KEM key cannot sign: `sign` refuses whatever scheme is named here.
             KeyInner::Rsa { .. } | KeyInner::MlKem { .. } => SignatureScheme::RsaPkcs1(digest),
             KeyInner::Ec { curve, .. } => SignatureScheme::Ecdsa(curve.digest()),
+            KeyInner::MlDsa { dsa, .. } => SignatureScheme::MlDsa(*dsa),
         }
     }
 
@@ -951,6 +1245,13 @@ impl PrivateKey {
                 if d == curve.digest() =>
             {
                 Ok(sign.sign(&rng, message).map_err(fail)?.as_ref().to_vec())
+            }
+            (KeyInner::MlDsa { dsa, pair }, SignatureScheme::MlDsa(want)) if *dsa == want => {
+                // aws-lc-rs: hedged ML-DSA.Sign (fresh randomness), empty context.
+                let mut sig = vec![0u8; dsa.signature_len()];
+                let n = pair.sign(message, &mut sig).map_err(fail)?;
+                sig.truncate(n);
+                Ok(sig)
             }
             _ => Err(Error::InvalidKey {
                 reason: format!("this key cannot make {scheme:?} signatures"),
@@ -1000,7 +1301,7 @@ impl PrivateKey {
     pub fn curve(&self) -> Option<Curve> {
         match &self.inner {
             KeyInner::Ec { curve, .. } => Some(*curve),
-            KeyInner::Rsa { .. } | KeyInner::MlKem { .. } => None,
+            KeyInner::Rsa { .. } | KeyInner::MlKem { .. } | KeyInner::MlDsa { .. } => None,
         }
     }
 }
@@ -1030,6 +1331,18 @@ impl PrivateKey {
                     Zeroizing::new(der::asn1::OctetStringRef::new(bytes.as_ref())?.to_der()?);
                 wrap_pkcs8(kem.oid(), None, &inner)?
             }
+            // RFC 9881 §6: the seed form when aws-lc-rs has the seed (generated or seed-loaded
+            // keys), else the expandedKey form. Parameters absent in both.
+            KeyInner::MlDsa { dsa, pair } => match pair.to_pkcs8v1() {
+                Ok(doc) => Zeroizing::new(doc.as_ref().to_vec()),
+                Err(_) => {
+                    use aws_lc_rs::encoding::AsRawBytes;
+                    let raw = pair.private_key().as_raw_bytes().map_err(fail)?;
+                    let inner =
+                        Zeroizing::new(der::asn1::OctetStringRef::new(raw.as_ref())?.to_der()?);
+                    wrap_pkcs8_absent(dsa.oid(), &inner)?
+                }
+            },
         };
         Ok(doc)
     }
@@ -1046,6 +1359,8 @@ pub enum KeyKind {
     /// ML-KEM (FIPS 203) for KEMRecipientInfo recipients: encryption only, never signing;
     /// its certificate is issued by an RSA or EC CA ([`crate::issue::issue`]).
     MlKem(MlKem),
+    /// ML-DSA (FIPS 204) for post-quantum signatures (RFC 9882) and certificates (RFC 9881).
+    MlDsa(MlDsa),
 }
 
 /// Ephemeral-static ECDH for the sender side of key agreement: a fresh key pair from
@@ -1123,6 +1438,26 @@ fn wrap_pkcs8(
     Ok(out)
 }
 
+/// `wrap_pkcs8` for algorithms whose AlgorithmIdentifier has parameters absent (not NULL),
+/// as RFC 9881 and RFC 9935 require.
+fn wrap_pkcs8_absent(oid: ObjectIdentifier, key: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    let alg = spki::AlgorithmIdentifierOwned {
+        oid,
+        parameters: None,
+    }
+    .to_der()?;
+    let key_os = der::asn1::OctetStringRef::new(key)?;
+    let mut body = Zeroizing::new(Vec::with_capacity(key.len() + alg.len() + 16));
+    0u8.encode_to_vec(&mut body)?;
+    body.extend_from_slice(&alg);
+    key_os.encode_to_vec(&mut body)?;
+    let mut out = Zeroizing::new(Vec::with_capacity(body.len() + 8));
+    der::Header::new(der::Tag::Sequence, der::Length::try_from(body.len())?)
+        .encode_to_vec(&mut out)?;
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
 pub(crate) fn hex_upper(bytes: &[u8]) -> String {
     use std::fmt::Write;
     let mut s = String::with_capacity(bytes.len() * 2);
@@ -1156,4 +1491,283 @@ fn ml_kem_expand_seed(kem: MlKem, seed: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
         ),
     };
     Some(expanded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keyfile::load_private_key;
+
+    /// A file of the RFC 9881 Appendix C examples (tests/data/rfc9881, see NOTES.md there).
+    fn rfc9881(name: &str) -> Vec<u8> {
+        let p = format!(
+            "{}/../../tests/data/rfc9881/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        std::fs::read(&p).unwrap_or_else(|e| panic!("{p}: {e}"))
+    }
+
+    const SETS: [(MlDsa, &str); 3] = [
+        (MlDsa::MlDsa44, "ML-DSA-44"),
+        (MlDsa::MlDsa65, "ML-DSA-65"),
+        (MlDsa::MlDsa87, "ML-DSA-87"),
+    ];
+
+    fn pem_der(pem: &[u8]) -> Vec<u8> {
+        crate::pem::parse_unencrypted(pem, 4)
+            .unwrap()
+            .remove(0)
+            .der
+            .to_vec()
+    }
+
+    /// The inner privateKey OCTET STRING contents of a PKCS#8 key, and the part before it.
+    fn split_private(der: &[u8]) -> (Vec<u8>, Vec<u8>) {
+        let mut r = der::SliceReader::new(der).unwrap();
+        r.sequence(|r| {
+            let _ = u8::decode(r)?;
+            let alg = spki::AlgorithmIdentifierOwned::decode(r)?;
+            let pk = der::asn1::OctetString::decode(r)?;
+            Ok::<_, der::Error>((alg.to_der()?, pk.as_bytes().to_vec()))
+        })
+        .unwrap()
+    }
+
+    /// PKCS#8 with `alg` (DER) and `private` as the privateKey contents.
+    fn pkcs8(alg: &[u8], private: &[u8]) -> Vec<u8> {
+        let mut body = vec![2, 1, 0];
+        body.extend_from_slice(alg);
+        body.extend_from_slice(
+            &der::asn1::OctetStringRef::new(private)
+                .unwrap()
+                .to_der()
+                .unwrap(),
+        );
+        let mut out = der::Header::new(
+            der::Tag::Sequence,
+            der::Length::try_from(body.len()).unwrap(),
+        )
+        .to_der()
+        .unwrap();
+        out.extend_from_slice(&body);
+        out
+    }
+
+    #[test]
+    fn rfc9881_keys_in_every_form_are_the_certificate_key() {
+        let limits = Limits::default();
+        for (dsa, name) in SETS {
+            let cert = Certificate::load(&rfc9881(&format!("{name}.crt")), &limits).unwrap();
+            let PublicKey::MlDsa { dsa: got, key } = cert.public_key().unwrap() else {
+                panic!("{name}: not an ML-DSA certificate");
+            };
+            assert_eq!(got, dsa);
+            assert_eq!(key.len(), dsa.public_key_len());
+            // the .pub file is the same SubjectPublicKeyInfo
+            let spki = spki::SubjectPublicKeyInfoOwned::from_der(&pem_der(&rfc9881(&format!(
+                "{name}.pub"
+            ))))
+            .unwrap();
+            assert_eq!(
+                PublicKey::from_spki(&spki).unwrap(),
+                cert.public_key().unwrap()
+            );
+            // self-signed with ML-DSA (RFC 9881 §3)
+            assert!(crate::cert::verify_certificate_signature(&cert, &cert).unwrap());
+            for form in ["seed", "expanded", "both"] {
+                let file = rfc9881(&format!("{name}-{form}.priv"));
+                let k = load_private_key(&file, None, &limits)
+                    .unwrap_or_else(|e| panic!("{name}-{form}: {e}"));
+                assert_eq!(k.ml_dsa(), Some(dsa));
+                assert!(k.matches(&cert), "{name}-{form}");
+                let scheme = k.signature_scheme(DigestAlgorithm::Sha256);
+                assert_eq!(scheme, SignatureScheme::MlDsa(dsa));
+                let sig = k.sign(scheme, b"sealgate").unwrap();
+                assert_eq!(sig.len(), dsa.signature_len());
+                let public = cert.public_key().unwrap();
+                assert!(public.verify(scheme, b"sealgate", &sig).unwrap());
+                assert!(!public.verify(scheme, b"sealgatf", &sig).unwrap());
+                // export and reload: same key (seed form when the seed is known)
+                let again =
+                    PrivateKey::from_pkcs8_der(&k.to_pkcs8_der().unwrap(), &limits).unwrap();
+                assert!(again.matches(&cert), "{name}-{form} export");
+                let (_, private) = split_private(&k.to_pkcs8_der().unwrap());
+                let want = if form == "expanded" { 0x04 } else { 0x80 };
+                assert_eq!(private.first(), Some(&want), "{name}-{form} export form");
+                assert!(format!("{k:?}").contains("[redacted]"));
+            }
+        }
+    }
+
+    #[test]
+    fn rfc9881_inconsistent_keys_are_refused() {
+        // Appendix C.4: both with a seed that does not give the expanded key; expanded keys
+        // whose tr, and whose t0, do not fit the key.
+        for n in 1..=3 {
+            let r = load_private_key(
+                &rfc9881(&format!("bad-ML-DSA-44-{n}.priv")),
+                None,
+                &Limits::default(),
+            );
+            assert!(
+                matches!(&r, Err(Error::InvalidKey { .. })),
+                "bad-ML-DSA-44-{n}: {:?}",
+                r.map(|_| ())
+            );
+        }
+    }
+
+    #[test]
+    fn ml_dsa_wrong_sizes_and_forms_are_typed_errors() {
+        let limits = Limits::default();
+        let der = pem_der(&rfc9881("ML-DSA-65-both.priv"));
+        let (alg, private) = split_private(&der);
+        let (_, seed_form) = split_private(&pem_der(&rfc9881("ML-DSA-65-seed.priv")));
+        let (_, expanded_form) = split_private(&pem_der(&rfc9881("ML-DSA-65-expanded.priv")));
+        let seed = &seed_form[2..];
+        let expanded = der::asn1::OctetString::from_der(&expanded_form).unwrap();
+        let expanded = expanded.as_bytes();
+        let os = |b: &[u8]| der::asn1::OctetStringRef::new(b).unwrap().to_der().unwrap();
+        let both = |s: &[u8], e: &[u8]| {
+            let mut body = os(s);
+            body.extend_from_slice(&os(e));
+            let mut out = vec![0x30];
+            out.extend_from_slice(&der::Length::try_from(body.len()).unwrap().to_der().unwrap());
+            out.extend_from_slice(&body);
+            out
+        };
+        assert_eq!(both(seed, expanded), private, "test helper");
+        let mut seed31 = vec![0x80, 31];
+        seed31.extend_from_slice(&seed[..31]);
+        let mut seed33 = vec![0x80, 33];
+        seed33.extend_from_slice(seed);
+        seed33.push(0);
+        let mut other_seed = seed.to_vec();
+        other_seed[0] ^= 1;
+        let cases: Vec<(&str, Vec<u8>)> = vec![
+            ("seed of 31 bytes", seed31),
+            ("seed of 33 bytes", seed33),
+            ("expanded one byte short", os(&expanded[1..])),
+            ("expanded one byte long", os(&[expanded, &[0][..]].concat())),
+            ("expanded of ML-DSA-44 size", os(&expanded[..2560])),
+            ("both with short seed", both(&seed[1..], expanded)),
+            ("both with short expanded", both(seed, &expanded[1..])),
+            ("both, other seed", both(&other_seed, expanded)),
+            ("unknown CHOICE tag", [&[0x81, 0x20][..], seed].concat()),
+            ("empty", vec![]),
+        ];
+        for (what, private) in cases {
+            let r = PrivateKey::from_pkcs8_der(&pkcs8(&alg, &private), &limits);
+            assert!(
+                matches!(&r, Err(Error::InvalidKey { .. } | Error::Malformed { .. })),
+                "{what}: {:?}",
+                r.map(|_| ())
+            );
+        }
+        // a 65 key under the 44 or 87 OID
+        for other in [MlDsa::MlDsa44, MlDsa::MlDsa87] {
+            let alg = spki::AlgorithmIdentifierOwned {
+                oid: other.oid(),
+                parameters: None,
+            }
+            .to_der()
+            .unwrap();
+            let r = PrivateKey::from_pkcs8_der(&pkcs8(&alg, &expanded_form), &limits);
+            assert!(matches!(&r, Err(Error::InvalidKey { .. })), "{other:?}");
+        }
+        // parameters present (NULL) are refused
+        let alg = spki::AlgorithmIdentifierOwned {
+            oid: MlDsa::MlDsa65.oid(),
+            parameters: Some(der::Any::null()),
+        }
+        .to_der()
+        .unwrap();
+        let r = PrivateKey::from_pkcs8_der(&pkcs8(&alg, &seed_form), &limits);
+        assert!(
+            matches!(&r, Err(Error::InvalidKey { .. })),
+            "NULL parameters"
+        );
+        // every truncation of a key file is an error, never a panic
+        for cut in 0..der.len() {
+            assert!(
+                PrivateKey::from_der(&der[..cut], &limits).is_err(),
+                "cut {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn ml_dsa_public_key_of_wrong_size_or_with_parameters_is_malformed() {
+        let cert = Certificate::load(&rfc9881("ML-DSA-44.crt"), &Limits::default()).unwrap();
+        let spki = cert
+            .x509()
+            .tbs_certificate()
+            .subject_public_key_info()
+            .clone();
+        let key = spki.subject_public_key.raw_bytes().to_vec();
+        for bad in [&key[1..], &[&key[..], &[0][..]].concat()[..]] {
+            let mut s = spki.clone();
+            s.subject_public_key = der::asn1::BitString::from_bytes(bad).unwrap();
+            assert!(matches!(
+                PublicKey::from_spki(&s),
+                Err(Error::Malformed { .. })
+            ));
+        }
+        let mut s = spki.clone();
+        s.algorithm.parameters = Some(der::Any::null());
+        assert!(matches!(
+            PublicKey::from_spki(&s),
+            Err(Error::Malformed { .. })
+        ));
+        // a signature of the wrong length, or for another parameter set, does not verify
+        let k = PrivateKey::generate(KeyKind::MlDsa(MlDsa::MlDsa44)).unwrap();
+        let sig = k
+            .sign(SignatureScheme::MlDsa(MlDsa::MlDsa44), b"m")
+            .unwrap();
+        let p = k.public_key();
+        assert!(
+            p.verify(SignatureScheme::MlDsa(MlDsa::MlDsa44), b"m", &sig)
+                .unwrap()
+        );
+        assert!(
+            !p.verify(SignatureScheme::MlDsa(MlDsa::MlDsa44), b"m", &sig[1..])
+                .unwrap()
+        );
+        assert!(
+            !p.verify(SignatureScheme::MlDsa(MlDsa::MlDsa65), b"m", &sig)
+                .unwrap()
+        );
+        assert!(
+            k.sign(SignatureScheme::MlDsa(MlDsa::MlDsa65), b"m")
+                .is_err(),
+            "an ML-DSA-44 key must not claim to make ML-DSA-65 signatures"
+        );
+    }
+
+    #[test]
+    fn generated_ml_dsa_keys_round_trip_through_pkcs8() {
+        for (dsa, _) in SETS {
+            let k = PrivateKey::generate(KeyKind::MlDsa(dsa)).unwrap();
+            let der = k.to_pkcs8_der().unwrap();
+            let (alg, private) = split_private(&der);
+            // RFC 9881 §6: seed form, parameters absent
+            assert_eq!(
+                alg,
+                spki::AlgorithmIdentifierOwned {
+                    oid: dsa.oid(),
+                    parameters: None
+                }
+                .to_der()
+                .unwrap()
+            );
+            assert_eq!(&private[..2], &[0x80, 0x20]);
+            assert_eq!(private.len(), 34);
+            let again = PrivateKey::from_pkcs8_der(&der, &Limits::default()).unwrap();
+            assert_eq!(again.public_key(), k.public_key());
+            assert_eq!(
+                k.signing_digest(DigestAlgorithm::Sha256),
+                DigestAlgorithm::Sha512
+            );
+        }
+    }
 }

@@ -28,7 +28,9 @@ pub use enveloped::{
 pub use error::{Error, Result};
 pub use issue::CertificateParams;
 pub use keyfile::{Identity, load_private_key};
-pub use keys::{Certificate, Curve, KeyKind, PrivateKey, PublicKey, RsaPadding, SignatureScheme};
+pub use keys::{
+    Certificate, Curve, KeyKind, MlDsa, PrivateKey, PublicKey, RsaPadding, SignatureScheme,
+};
 pub use message::{
     DecryptedMessage, EncryptMessageOptions, MessageEncryptor, MessageSigner, SignMessageOptions,
     SmimeKind, VerifiedMessage, classify, decrypt_message, encrypt_message, sign_message,

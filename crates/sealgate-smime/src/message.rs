@@ -190,10 +190,9 @@ fn sign_message_hp(
 ) -> Result<Vec<u8>> {
     check_size(raw, limits)?;
     let mut cms_opts = opts.cms.clone();
-    if let Some(curve) = signer.key.curve() {
-        // ECDSA signs with the curve's own digest; micalg must name what was used.
-        cms_opts.digest = curve.digest();
-    }
+    // ECDSA signs with the curve's own digest, ML-DSA with SHA-512; micalg must name what was
+    // used.
+    cms_opts.digest = signer.key.signing_digest(cms_opts.digest);
     if !opts.opaque {
         return sign_detached(raw, signer, &cms_opts, hp, rng, limits);
     }
@@ -683,9 +682,7 @@ impl<'k, W: Write> MessageSigner<'k, W> {
             });
         }
         let mut cms = opts.cms.clone();
-        if let Some(curve) = signer.key.curve() {
-            cms.digest = curve.digest();
-        }
+        cms.digest = signer.key.signing_digest(cms.digest);
         let micalg = cms.digest.micalg();
         let hasher = signed::DetachedSigner::new(&signer.key, &signer.cert, &signer.chain, &cms)?;
         let mut random = [0u8; 16];

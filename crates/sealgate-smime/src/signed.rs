@@ -55,7 +55,9 @@ pub const ID_AA_ENCRYPT_KEY_PREF: ObjectIdentifier =
 #[derive(Debug, Clone)]
 pub struct SignOptions {
     /// The message digest (SHA-256 by default). ECDSA keys always use their curve's digest
-    /// (P-256: SHA-256, P-384: SHA-384), as RFC 5753 §2.1.1 pairs them. SHA-1 is refused.
+    /// (P-256: SHA-256, P-384: SHA-384), as RFC 5753 §2.1.1 pairs them; ML-DSA keys always
+    /// SHA-512 (RFC 9882 §3.3: mandatory to support, strong enough for every parameter set).
+    /// SHA-1 is refused.
     pub digest: DigestAlgorithm,
     /// Include `chain` next to the signer certificate (default true).
     pub include_chain: bool,
@@ -140,12 +142,12 @@ impl<'k> DetachedSigner<'k> {
                 oid: DigestAlgorithm::Sha1.oid().to_string(),
             });
         }
-        if opts.rsa_pss && key.curve().is_some() {
+        if opts.rsa_pss && !key.is_rsa() {
             return Err(Error::InvalidKey {
                 reason: "RSASSA-PSS needs an RSA key".into(),
             });
         }
-        let digest = key.curve().map_or(opts.digest, |c| c.digest());
+        let digest = key.signing_digest(opts.digest);
         Ok(Self {
             key,
             cert: cert.clone(),
@@ -174,6 +176,16 @@ impl<'k> DetachedSigner<'k> {
                 AlgorithmIdentifierOwned {
                     oid: rfc5912::ID_RSASSA_PSS,
                     parameters: Some(Any::from_der(&RsaPssParams::for_digest(digest)?.to_der()?)?),
+                },
+            )
+        } else if let Some(dsa) = self.key.ml_dsa() {
+            // RFC 9882 §3.3: pure ML-DSA over the DER signed attributes, the id-ml-dsa-* OID
+            // with parameters absent; digestAlgorithm (SHA-512) covers the content.
+            (
+                SignatureScheme::MlDsa(dsa),
+                AlgorithmIdentifierOwned {
+                    oid: dsa.oid(),
+                    parameters: None,
                 },
             )
         } else if self.key.curve().is_some() {
