@@ -1965,4 +1965,154 @@ mod tests {
             std::fs::write(format!("{dir}/{name}.der"), der).unwrap();
         }
     }
+
+    fn pq_data(dir: &str, name: &str) -> Vec<u8> {
+        let p = format!(
+            "{}/../../tests/data/{dir}/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        std::fs::read(&p).unwrap_or_else(|e| panic!("{p}: {e}"))
+    }
+
+    /// RFC 9882 Appendix A: the ML-DSA-44/65/87 signed-data examples (encapsulated, SHA-512,
+    /// signed attributes) verify under the RFC 9881 Appendix C certificates; a changed
+    /// content byte or signature byte does not.
+    #[test]
+    fn rfc9882_examples_verify() {
+        let limits = Limits::default();
+        for n in ["44", "65", "87"] {
+            let cert = Certificate::load(&pq_data("rfc9881", &format!("ML-DSA-{n}.crt")), &limits)
+                .unwrap();
+            let pem = pq_data("rfc9882", &format!("mldsa{n}-signed-attrs.pem"));
+            let der = crate::pem::parse_all(&pem, 2)
+                .unwrap()
+                .remove(0)
+                .der
+                .to_vec();
+            let trust = TrustStore::new(vec![cert.clone()]);
+            let v = verify(&der, None, &trust, &VerifyOptions::default(), &limits).unwrap();
+            assert!(v.is_valid(), "ML-DSA-{n}: {:#?}", v.signers);
+            let s = &v.signers[0];
+            assert_eq!(s.certificate.as_ref(), Some(&cert));
+            assert_eq!(s.digest, DigestAlgorithm::Sha512);
+            assert_eq!(
+                v.content.as_deref(),
+                Some(format!("ML-DSA-{n} signed-data example with signed attributes").as_bytes())
+            );
+            // one content byte changed: the digest fails, the signature (over the attributes)
+            // still verifies
+            let at = der
+                .windows(8)
+                .position(|w| w == b"ML-DSA-6" || w == b"ML-DSA-4" || w == b"ML-DSA-8")
+                .unwrap();
+            let mut bad = der.clone();
+            bad[at] ^= 1;
+            let v = verify(&bad, None, &trust, &VerifyOptions::default(), &limits).unwrap();
+            assert_eq!(failed_names(&v.signers[0]), vec![CheckName::ContentDigest]);
+            // one signature byte changed: the signature fails
+            let mut bad = der.clone();
+            let last = bad.len() - 10;
+            bad[last] ^= 1;
+            let v = verify(&bad, None, &trust, &VerifyOptions::default(), &limits).unwrap();
+            assert_eq!(failed_names(&v.signers[0]), vec![CheckName::Signature]);
+        }
+    }
+
+    /// The RFC 9936 ML-KEM-512 certificate is issued by an ML-DSA-65 root: its signature
+    /// verifies under that root, and not once a byte of the tbsCertificate has changed.
+    #[test]
+    fn rfc9936_ml_dsa_root_signed_the_ml_kem_certificate() {
+        let limits = Limits::default();
+        let root = Certificate::load(&pq_data("rfc9936", "mldsa65RootCA.pem"), &limits).unwrap();
+        let leaf = Certificate::load(&pq_data("rfc9936", "ML-KEM-512.pem"), &limits).unwrap();
+        assert!(matches!(
+            root.public_key().unwrap(),
+            crate::PublicKey::MlDsa {
+                dsa: crate::MlDsa::MlDsa65,
+                ..
+            }
+        ));
+        assert!(cert::verify_certificate_signature(&leaf, &root).unwrap());
+        assert!(cert::verify_certificate_signature(&root, &root).unwrap());
+        let mut der = leaf.der().to_vec();
+        let at = der.windows(3).position(|w| w == b"ML-").unwrap_or(40);
+        der[at] ^= 1;
+        let bad = Certificate::from_der(&der).unwrap();
+        assert!(!cert::verify_certificate_signature(&bad, &root).unwrap());
+    }
+
+    /// An ML-DSA-65 CA issuing an ML-DSA-44/65/87 user certificate; SignedData from each key,
+    /// detached and encapsulated: SHA-512, the id-ml-dsa OID without parameters, and every
+    /// check passes (the chain through the ML-DSA CA included).
+    #[test]
+    fn ml_dsa_sign_round_trip_with_ml_dsa_ca() {
+        use crate::issue::{self, CertificateParams};
+        use crate::{KeyKind, MlDsa};
+        let rng = &mut rand_core::OsRng;
+        let limits = Limits::default();
+        let ca_key = PrivateKey::generate(KeyKind::MlDsa(MlDsa::MlDsa65)).unwrap();
+        let ca = issue::self_signed(&ca_key, &CertificateParams::ca("PQ CA"), rng).unwrap();
+        assert_eq!(ca.x509().signature_algorithm().oid, MlDsa::MlDsa65.oid());
+        assert_eq!(ca.x509().signature_algorithm().parameters, None);
+        let trust = TrustStore::new(vec![ca.clone()]);
+        for dsa in [MlDsa::MlDsa44, MlDsa::MlDsa65, MlDsa::MlDsa87] {
+            let key = PrivateKey::generate(KeyKind::MlDsa(dsa)).unwrap();
+            let params = CertificateParams::user("Alice", "alice@example.com");
+            let c = issue::issue(key.public_key(), &params, &ca, &ca_key, rng).unwrap();
+            assert!(cert::verify_certificate_signature(&c, &ca).unwrap());
+            let opts = VerifyOptions {
+                from: Some("alice@example.com".into()),
+                ..Default::default()
+            };
+            for detached in [true, false] {
+                let der = sign(
+                    b"hello pq",
+                    &key,
+                    &c,
+                    &[],
+                    &SignOptions::default(),
+                    detached,
+                )
+                .unwrap();
+                let sd: SignedData = ContentInfo::from_der(&der)
+                    .unwrap()
+                    .content
+                    .decode_as()
+                    .unwrap();
+                let si = sd.signer_infos.0.iter().next().unwrap();
+                assert_eq!(si.digest_alg.oid, rfc5912::ID_SHA_512);
+                assert_eq!(si.signature_algorithm.oid, dsa.oid());
+                assert_eq!(si.signature_algorithm.parameters, None);
+                assert_eq!(si.signature.as_bytes().len(), dsa.signature_len());
+                let content = detached.then_some(&b"hello pq"[..]);
+                let v = verify(&der, content, &trust, &opts, &limits).unwrap();
+                assert!(v.is_valid(), "{dsa:?}: {:#?}", v.signers);
+                assert_eq!(v.signers[0].certificate.as_ref(), Some(&c));
+                assert_eq!(v.signers[0].chain, vec![c.clone(), ca.clone()]);
+                if detached {
+                    let v = verify(&der, Some(b"hello pQ"), &trust, &opts, &limits).unwrap();
+                    assert_eq!(failed_names(&v.signers[0]), vec![CheckName::ContentDigest]);
+                }
+            }
+            // the streaming signer makes the same kind of signature
+            let mut w = DetachedSigner::new(&key, &c, &[], &SignOptions::default()).unwrap();
+            w.write_all(b"hello ").unwrap();
+            w.write_all(b"pq").unwrap();
+            let der = w.finish().unwrap();
+            assert!(
+                verify(&der, Some(b"hello pq"), &trust, &opts, &limits)
+                    .unwrap()
+                    .is_valid()
+            );
+            // RSASSA-PSS makes no sense for ML-DSA
+            let pss = SignOptions {
+                rsa_pss: true,
+                ..Default::default()
+            };
+            assert!(matches!(
+                DetachedSigner::new(&key, &c, &[], &pss),
+                Err(Error::InvalidKey { .. })
+            ));
+        }
+    }
 }
