@@ -140,6 +140,32 @@ impl MlKemUser {
     }
 }
 
+/// The ML-DSA private-key forms OpenSSL 3.6 writes (`ml-dsa.output_formats`, RFC 9881 §6) that
+/// [`Pki::ml_dsa_user`] makes besides its default (`seed-priv`, the `both` arm): the seed alone
+/// and the expanded key alone.
+pub const ML_DSA_KEY_FORMS: [&str; 2] = ["seed-only", "priv-only"];
+
+/// An ML-DSA user made entirely by OpenSSL 3.6 ([`Pki::ml_dsa_user`]).
+#[derive(Debug, Clone)]
+pub struct MlDsaUser {
+    /// OpenSSL's name of the parameter set ("ML-DSA-65").
+    pub alg: String,
+    /// Mail address in the certificate's SAN.
+    pub email: String,
+    /// (form, PKCS#8 PEM path): "default" (what `genpkey` writes), then each of
+    /// [`ML_DSA_KEY_FORMS`].
+    pub keys: Vec<(String, PathBuf)>,
+    /// PEM certificate, issued by the ML-DSA CA of [`Pki::ml_dsa_ca`].
+    pub cert: PathBuf,
+}
+
+impl MlDsaUser {
+    /// The key file as `genpkey` wrote it.
+    pub fn key(&self) -> &Path {
+        &self.keys[0].1
+    }
+}
+
 /// Key types the test PKI issues.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyType {
@@ -417,6 +443,115 @@ impl Pki {
             ],
         ));
         MlKemUser {
+            alg: alg.to_string(),
+            email,
+            keys,
+            cert: d.join(cert),
+        }
+    }
+
+    /// A self-signed ML-DSA-65 root CA made by OpenSSL 3.6 (`x509 -new`, so that no
+    /// openssl.cnf is needed): `mldsa-ca.pem` with its key `mldsa-ca.key` in the PKI directory.
+    /// Returns the certificate path.
+    pub fn ml_dsa_ca(&self, bin: &Path) -> PathBuf {
+        let d = self.path();
+        run(&mut openssl_pq_cmd(
+            bin,
+            d,
+            &["genpkey", "-algorithm", "ML-DSA-65", "-out", "mldsa-ca.key"],
+        ));
+        std::fs::write(
+            d.join("mldsa-ca.ext"),
+            format!("{CA_EXT}authorityKeyIdentifier=keyid\n"),
+        )
+        .expect("write");
+        run(&mut openssl_pq_cmd(
+            bin,
+            d,
+            &[
+                "x509",
+                "-new",
+                "-key",
+                "mldsa-ca.key",
+                "-subj",
+                "/O=Sealgate Test/CN=Test ML-DSA-65 Root CA",
+                "-days",
+                "30",
+                "-extfile",
+                "mldsa-ca.ext",
+                "-out",
+                "mldsa-ca.pem",
+            ],
+        ));
+        d.join("mldsa-ca.pem")
+    }
+
+    /// An ML-DSA user (`alg` = "ML-DSA-44", "ML-DSA-65" or "ML-DSA-87") made by OpenSSL 3.6:
+    /// `genpkey` (the default form), the same key re-written in each of [`ML_DSA_KEY_FORMS`],
+    /// and a certificate (keyUsage digitalSignature+nonRepudiation, EKU emailProtection, SAN
+    /// `<alg>@example.org`) issued by the ML-DSA CA of [`Pki::ml_dsa_ca`], which must exist.
+    pub fn ml_dsa_user(&self, bin: &Path, alg: &str) -> MlDsaUser {
+        let d = self.path();
+        let name = alg.to_lowercase();
+        let email = format!("{name}@example.org");
+        let key = format!("{name}.key");
+        run(&mut openssl_pq_cmd(
+            bin,
+            d,
+            &["genpkey", "-algorithm", alg, "-out", &key],
+        ));
+        let mut keys = vec![("default".to_string(), d.join(&key))];
+        for form in ML_DSA_KEY_FORMS {
+            let out = format!("{name}-{form}.key");
+            let param = format!("ml-dsa.output_formats={form}");
+            run(&mut openssl_pq_cmd(
+                bin,
+                d,
+                &["pkey", "-in", &key, "-provparam", &param, "-out", &out],
+            ));
+            keys.push((form.to_string(), d.join(out)));
+        }
+        let pub_pem = format!("{name}.pub.pem");
+        run(&mut openssl_pq_cmd(
+            bin,
+            d,
+            &["pkey", "-in", &key, "-pubout", "-out", &pub_pem],
+        ));
+        let ext = format!("{name}.ext");
+        std::fs::write(
+            d.join(&ext),
+            format!(
+                "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,nonRepudiation\n\
+                 extendedKeyUsage=emailProtection\nsubjectAltName=email:{email}\n\
+                 subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n"
+            ),
+        )
+        .expect("write");
+        let cert = format!("{name}.pem");
+        let subj = format!("/O=Sealgate Test/CN={alg} user/emailAddress={email}");
+        run(&mut openssl_pq_cmd(
+            bin,
+            d,
+            &[
+                "x509",
+                "-new",
+                "-force_pubkey",
+                &pub_pem,
+                "-subj",
+                &subj,
+                "-CA",
+                "mldsa-ca.pem",
+                "-CAkey",
+                "mldsa-ca.key",
+                "-days",
+                "30",
+                "-extfile",
+                &ext,
+                "-out",
+                &cert,
+            ],
+        ));
+        MlDsaUser {
             alg: alg.to_string(),
             email,
             keys,

@@ -1,10 +1,14 @@
 //! Post-quantum S/MIME interop with OpenSSL 3.6: ML-KEM-512/768/1024 recipients in CMS
-//! KEMRecipientInfo (RFC 9629, profile RFC 9936), both ways.
+//! KEMRecipientInfo (RFC 9629, profile RFC 9936), both ways; ML-DSA-44/65/87 signatures in
+//! SignedData (RFC 9882) and certificates (RFC 9881), both ways.
 //!
 //! OpenSSL 3.6 makes the ML-KEM keys (each private-key form it writes), a certificate for each
 //! public key (issued by the RSA test intermediate: a KEM key cannot sign its own request), and
 //! messages to them; we decrypt those with the OpenSSL-made key files. Then we encrypt to the
 //! OpenSSL-made certificates and `openssl cms -decrypt` must give the plaintext back.
+//! For ML-DSA, OpenSSL makes an ML-DSA-65 root CA and a user per parameter set (keys in each
+//! form it writes); `openssl cms -sign` messages verify with us, ours with `openssl cms
+//! -verify`, a changed byte fails on both sides.
 //!
 //! Needs `SEALGATE_OPENSSL_PQ` (the output of tests/openssl-pq.sh): Debian 12's OpenSSL 3.0 has
 //! no ML-KEM. Skipped with a notice without it, a failure under CI=true.
@@ -16,11 +20,12 @@ use std::path::{Path, PathBuf};
 use sealgate::Limits;
 use sealgate::mime;
 use sealgate::smime::{
-    self, Certificate, ContentCipher, EncryptMessageOptions, MlKem, PrivateKey, PublicKey,
+    self, Certificate, ContentCipher, EncryptMessageOptions, MlDsa, MlKem, PrivateKey, PublicKey,
     Recipient,
 };
 use sealgate_tests::{
-    KeyType, MlKemUser, Pki, User, openssl_pq, openssl_pq_cmd, run, run_unchecked, sample_message,
+    KeyType, MlDsaUser, MlKemUser, Pki, User, openssl_pq, openssl_pq_cmd, run, run_unchecked,
+    sample_message,
 };
 
 fn limits() -> Limits {
@@ -424,4 +429,262 @@ fn streamed_messages_both_ways() {
         .unwrap();
         assert!(d.message.ends_with(&body), "{kem:?}: we got another body");
     }
+}
+
+const DSA_SETS: [(MlDsa, &str); 3] = [
+    (MlDsa::MlDsa44, "ML-DSA-44"),
+    (MlDsa::MlDsa65, "ML-DSA-65"),
+    (MlDsa::MlDsa87, "ML-DSA-87"),
+];
+
+/// The OpenSSL-made ML-DSA PKI: the ML-DSA-65 root, one user per parameter set.
+struct DsaWorld {
+    bin: PathBuf,
+    pki: Pki,
+    ca: PathBuf,
+    users: Vec<(MlDsa, MlDsaUser)>,
+}
+
+fn dsa_world() -> Option<DsaWorld> {
+    let bin = openssl_pq()?;
+    let pki = Pki::new();
+    let ca = pki.ml_dsa_ca(&bin);
+    let users = DSA_SETS
+        .iter()
+        .map(|&(dsa, alg)| (dsa, pki.ml_dsa_user(&bin, alg)))
+        .collect();
+    Some(DsaWorld {
+        bin,
+        pki,
+        ca,
+        users,
+    })
+}
+
+fn dsa_trust(w: &DsaWorld) -> smime::TrustStore {
+    smime::TrustStore::new(vec![load_cert(&w.ca)])
+}
+
+/// Every ML-DSA key form OpenSSL 3.6 writes (genpkey's default `both`, `seed-only`,
+/// `priv-only`) loads as the key of the OpenSSL-made certificate, each the RFC 9881 §6 CHOICE
+/// arm it claims; so do the key as DER and as encrypted PKCS#8. The certificates' ML-DSA-65
+/// signatures verify under the OpenSSL-made root (and the root's own), and not under a
+/// different ML-DSA key.
+#[test]
+fn openssl_pq_ml_dsa_keys_and_certificates_load() {
+    let Some(w) = dsa_world() else { return };
+    let ca = load_cert(&w.ca);
+    assert!(smime::cert::verify_certificate_signature(&ca, &ca).unwrap());
+    for (dsa, u) in &w.users {
+        let cert = load_cert(&u.cert);
+        let PublicKey::MlDsa { dsa: got, key } = cert.public_key().unwrap() else {
+            panic!("{}: not an ML-DSA certificate", u.cert.display())
+        };
+        assert_eq!(got, *dsa);
+        assert_eq!(key.len(), dsa.public_key_len());
+        assert!(smime::cert::verify_certificate_signature(&cert, &ca).unwrap());
+        assert!(!smime::cert::verify_certificate_signature(&cert, &cert).unwrap_or(false));
+        let chain = smime::cert::build_path(&cert, &[], &smime::TrustStore::new(vec![ca.clone()]));
+        assert!(chain.status.is_ok(), "{dsa:?}: {:?}", chain.status);
+        for (form, path) in &u.keys {
+            let k = load_key(path);
+            assert_eq!(k.ml_dsa(), Some(*dsa));
+            assert!(k.matches(&cert), "{dsa:?} {form}");
+        }
+        let arms: Vec<(&str, u8)> = u
+            .keys
+            .iter()
+            .map(|(form, path)| (form.as_str(), private_key_choice(path)))
+            .collect();
+        assert_eq!(
+            arms,
+            [("default", 0x30), ("seed-only", 0x80), ("priv-only", 0x04)],
+            "{dsa:?}"
+        );
+        let d = w.pki.path();
+        let der = d.join("dsa.der");
+        let encrypted = d.join("dsa.enc.pem");
+        run(
+            openssl_pq_cmd(&w.bin, d, &["pkey", "-outform", "DER", "-out"])
+                .arg(&der)
+                .arg("-in")
+                .arg(u.key()),
+        );
+        run(openssl_pq_cmd(
+            &w.bin,
+            d,
+            &["pkey", "-aes-256-cbc", "-passout", "pass:pq-secret", "-out"],
+        )
+        .arg(&encrypted)
+        .arg("-in")
+        .arg(u.key()));
+        assert!(load_key(&der).matches(&cert), "{dsa:?} DER");
+        let pw = secrecy::SecretString::from("pq-secret");
+        let k = smime::load_private_key(&std::fs::read(&encrypted).unwrap(), Some(&pw), &limits())
+            .unwrap();
+        assert!(k.matches(&cert), "{dsa:?} encrypted");
+    }
+}
+
+/// `openssl cms -sign` (3.6) with each ML-DSA key, detached and opaque (`-nodetach`), with
+/// `-md sha512` and with the smallest digest RFC 9882 §3.3 lists for the parameter set
+/// (OpenSSL 3.6 has no default digest for ML-DSA: without `-md` it fails with "no default
+/// digest"): we verify each through the ML-DSA root,
+/// the signer is the OpenSSL-made certificate, the signed entity is the one OpenSSL got. A
+/// changed byte of the signed body fails.
+#[test]
+fn openssl_pq_signs_with_ml_dsa_we_verify() {
+    let Some(w) = dsa_world() else { return };
+    let trust = dsa_trust(&w);
+    let msg = sample_message("alice@example.com", "bob@example.org");
+    let entity = mime::split_for_protection(&msg, &limits()).unwrap().1;
+    let input = w.pki.write("dsa-entity.eml", &entity);
+    for (dsa, u) in &w.users {
+        let cert = load_cert(&u.cert);
+        for opaque in [false, true] {
+            let smallest = match dsa {
+                MlDsa::MlDsa44 => ("sha256", smime::DigestAlgorithm::Sha256),
+                MlDsa::MlDsa65 => ("sha384", smime::DigestAlgorithm::Sha384),
+                _ => ("sha512", smime::DigestAlgorithm::Sha512),
+            };
+            for (md, digest) in [("sha512", smime::DigestAlgorithm::Sha512), smallest] {
+                let what = format!("{dsa:?} opaque={opaque} md={md}");
+                let out = w.pki.path().join("dsa-signed.eml");
+                let mut cmd = openssl_pq_cmd(&w.bin, w.pki.path(), &["cms", "-sign", "-binary"]);
+                cmd.args(["-md", md]);
+                if opaque {
+                    cmd.arg("-nodetach");
+                }
+                run(cmd
+                    .arg("-in")
+                    .arg(&input)
+                    .arg("-signer")
+                    .arg(&u.cert)
+                    .arg("-inkey")
+                    .arg(u.key())
+                    .args(["-from", &u.email, "-to", "bob@example.org"])
+                    .arg("-out")
+                    .arg(&out));
+                let signed = std::fs::read(&out).unwrap();
+                let v = smime::verify_message(&signed, &trust, None, &limits())
+                    .unwrap_or_else(|e| panic!("{what}: {e}"));
+                assert!(
+                    v.verification.is_valid(),
+                    "{what}: {:#?}",
+                    v.verification.signers
+                );
+                let s = &v.verification.signers[0];
+                assert_eq!(s.certificate.as_ref(), Some(&cert), "{what}");
+                assert_eq!(s.digest, digest, "{what}");
+                assert_eq!(v.opaque, opaque, "{what}");
+                assert!(
+                    find(&v.message, "The figures are attached.".as_bytes()).is_some(),
+                    "{what}"
+                );
+                if !opaque {
+                    let mut bad = signed.clone();
+                    let pos = find(&bad, b"The figures are attached").unwrap();
+                    bad[pos + 4] ^= 0x01;
+                    let v = smime::verify_message(&bad, &trust, None, &limits()).unwrap();
+                    assert!(!v.verification.is_valid(), "{what}: tampered accepted");
+                }
+            }
+        }
+    }
+}
+
+/// We sign with the OpenSSL-made ML-DSA keys (every form), detached and opaque, and with a
+/// key and certificate of our own issued by an ML-DSA CA of our own: `openssl cms -verify`
+/// (3.6) accepts each and returns the entity; a changed byte is refused by OpenSSL.
+#[test]
+fn we_sign_with_ml_dsa_openssl_pq_verifies() {
+    let Some(w) = dsa_world() else { return };
+    let msg = sample_message("alice@example.com", "bob@example.org");
+    let d = w.pki.path();
+    let mut signers: Vec<(String, smime::Identity, PathBuf)> = Vec::new();
+    for (dsa, u) in &w.users {
+        for (form, path) in &u.keys {
+            let id = smime::Identity::from_files(
+                &std::fs::read(path).unwrap(),
+                &std::fs::read(&u.cert).unwrap(),
+                None,
+                None,
+                &limits(),
+            )
+            .unwrap();
+            signers.push((format!("{dsa:?} {form}"), id, w.ca.clone()));
+        }
+    }
+    // our own ML-DSA-87 CA and ML-DSA-44 user (issue.rs): OpenSSL checks our certificate
+    // signatures as well
+    let rng = &mut rand_core::OsRng;
+    let ca_key = PrivateKey::generate(smime::KeyKind::MlDsa(MlDsa::MlDsa87)).unwrap();
+    let ca = smime::issue::self_signed(&ca_key, &smime::CertificateParams::ca("Our PQ CA"), rng)
+        .unwrap();
+    let key = PrivateKey::generate(smime::KeyKind::MlDsa(MlDsa::MlDsa44)).unwrap();
+    let params = smime::CertificateParams::user("Alice", "alice@example.com");
+    let cert = smime::issue::issue(key.public_key(), &params, &ca, &ca_key, rng).unwrap();
+    let ca_path = w.pki.write("our-mldsa-ca.pem", pem_cert(&ca).as_bytes());
+    signers.push((
+        "ours".into(),
+        smime::Identity::new(key, cert, vec![]).unwrap(),
+        ca_path,
+    ));
+    for (what, id, ca) in &signers {
+        for opaque in [false, true] {
+            let what = format!("{what} opaque={opaque}");
+            let mut opts = smime::SignMessageOptions::default();
+            opts.opaque = opaque;
+            let signed = smime::sign_message(&msg, id, &opts, rng, &limits()).unwrap();
+            let f = w.pki.write("dsa-ours.eml", &signed);
+            let out = d.join("dsa-ours.out");
+            run(openssl_pq_cmd(
+                &w.bin,
+                d,
+                &["cms", "-verify", "-purpose", "smimesign", "-CAfile"],
+            )
+            .arg(ca)
+            .arg("-in")
+            .arg(&f)
+            .arg("-out")
+            .arg(&out));
+            let got = std::fs::read(&out).unwrap();
+            assert!(
+                find(&got, b"The figures are attached.").is_some(),
+                "{what}: {}",
+                String::from_utf8_lossy(&got)
+            );
+            let mut tampered = signed.clone();
+            if opaque {
+                let body = find(&tampered, b"\r\n\r\n").unwrap() + 200;
+                tampered[body] = if tampered[body] == b'A' { b'B' } else { b'A' };
+            } else {
+                let pos = find(&signed, b"The figures are attached").unwrap();
+                tampered[pos + 4] ^= 0x01;
+            }
+            let f = w.pki.write("dsa-tampered.eml", &tampered);
+            let st = run_unchecked(
+                openssl_pq_cmd(&w.bin, d, &["cms", "-verify", "-CAfile"])
+                    .arg(ca)
+                    .arg("-in")
+                    .arg(&f),
+            );
+            assert!(
+                !st.status.success(),
+                "{what}: openssl accepted a tampered message"
+            );
+        }
+    }
+}
+
+fn pem_cert(c: &Certificate) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(c.der());
+    let mut s = String::from("-----BEGIN CERTIFICATE-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        s.push_str(std::str::from_utf8(line).unwrap());
+        s.push('\n');
+    }
+    s.push_str("-----END CERTIFICATE-----\n");
+    s
 }
