@@ -1,7 +1,10 @@
 //! The `sealgate` binary against OpenSSL 3.6 with ML-KEM recipients (KEMRecipientInfo, RFC 9629
 //! / RFC 9936), both ways: `encrypt --pq --to CERT` to OpenSSL-made certificates, read back by
 //! `openssl cms -decrypt`; `openssl cms -encrypt` to them, read by `decrypt --key --cert` with
-//! the OpenSSL-made key files.
+//! the OpenSSL-made key files. And ML-DSA signatures (RFC 9882): `sign --key --cert` with
+//! OpenSSL-made ML-DSA keys in each form (no new flag: the key decides), checked by `openssl
+//! cms -verify` and by our `verify`; `openssl cms -sign` messages checked by `verify`; a
+//! changed byte fails on both sides.
 //!
 //! Needs `SEALGATE_OPENSSL_PQ` (the output of tests/openssl-pq.sh); skipped with a notice without
 //! it, a failure under CI=true.
@@ -97,6 +100,121 @@ fn cli_pq_interop_with_openssl36() {
                     lf(&clear)
                 );
             }
+        }
+    }
+}
+
+/// A 7-bit message from `from`; its body is "Signed with ML-DSA."
+fn signed_message(from: &str) -> Vec<u8> {
+    format!(
+        "From: <{from}>\r\nTo: <bob@example.org>\r\nSubject: Post-quantum signature\r\n\
+         MIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n\
+         Signed with ML-DSA.\r\n"
+    )
+    .into_bytes()
+}
+
+fn flip_body_byte(msg: &[u8], opaque: bool) -> Vec<u8> {
+    let mut bad = msg.to_vec();
+    let at = if opaque {
+        // inside the base64 of the CMS (OpenSSL writes LF line ends, we CRLF)
+        bad.windows(2)
+            .position(|w| w == b"\n\n")
+            .or_else(|| bad.windows(4).position(|w| w == b"\r\n\r\n"))
+            .unwrap()
+            + 200
+    } else {
+        bad.windows(6).position(|w| w == b"ML-DSA").unwrap()
+    };
+    bad[at] = if bad[at] == b'A' { b'B' } else { b'A' };
+    bad
+}
+
+#[test]
+fn cli_ml_dsa_sign_and_verify_with_openssl36() {
+    let Some(bin) = openssl_pq() else { return };
+    let pki = Pki::new();
+    let d = pki.path();
+    let ca = pki.ml_dsa_ca(&bin);
+    for alg in ["ML-DSA-44", "ML-DSA-65", "ML-DSA-87"] {
+        let u = pki.ml_dsa_user(&bin, alg);
+        let message = signed_message(&u.email);
+        // ours -> OpenSSL 3.6 and ours, with the key in each form OpenSSL writes
+        for (form, key) in &u.keys {
+            for opaque in [false, true] {
+                let what = format!("{alg} {form} opaque={opaque}");
+                let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> =
+                    vec![&"sign", &"--key", key, &"--cert", &u.cert];
+                if opaque {
+                    args.push(&"--opaque");
+                }
+                let signed = ok(sg(&args, &message));
+                if !opaque {
+                    assert!(lf(&signed).contains("micalg=sha-512"), "{what}");
+                }
+                let f = pki.write("ours.eml", &signed);
+                let out = run(openssl_pq_cmd(&bin, d, &["cms", "-verify", "-CAfile"])
+                    .arg(&ca)
+                    .arg("-in")
+                    .arg(&f));
+                assert!(lf(&out.stdout).contains("Signed with ML-DSA."), "{what}");
+                ok(sg(&[&"verify", &"--trust", &ca], &signed));
+                let bad = pki.write("bad.eml", &flip_body_byte(&signed, opaque));
+                let st = openssl_pq_cmd(&bin, d, &["cms", "-verify", "-CAfile"])
+                    .arg(&ca)
+                    .arg("-in")
+                    .arg(&bad)
+                    .output()
+                    .unwrap();
+                assert!(
+                    !st.status.success(),
+                    "{what}: openssl accepted a changed message"
+                );
+                let o = sg(
+                    &[&"verify", &"--trust", &ca],
+                    &flip_body_byte(&signed, opaque),
+                );
+                assert!(!o.status.success(), "{what}: we accepted a changed message");
+            }
+        }
+        // OpenSSL 3.6 -> ours
+        let body = pki.write(
+            "body.txt",
+            &message[message
+                .windows(13)
+                .position(|w| w == b"MIME-Version:")
+                .unwrap()..],
+        );
+        for opaque in [false, true] {
+            let what = format!("{alg} openssl opaque={opaque}");
+            let out = d.join("theirs.eml");
+            let mut cmd = openssl_pq_cmd(&bin, d, &["cms", "-sign", "-binary", "-md", "sha512"]);
+            if opaque {
+                cmd.arg("-nodetach");
+            }
+            run(cmd
+                .arg("-in")
+                .arg(&body)
+                .arg("-signer")
+                .arg(&u.cert)
+                .arg("-inkey")
+                .arg(u.key())
+                .args(["-from", &u.email, "-to", "bob@example.org"])
+                .arg("-out")
+                .arg(&out));
+            let theirs = std::fs::read(&out).unwrap();
+            let o = sg(&[&"verify", &"--trust", &ca], &theirs);
+            assert!(
+                o.status.success(),
+                "{what}: {}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            );
+            let o = sg(
+                &[&"verify", &"--trust", &ca],
+                &flip_body_byte(&theirs, opaque),
+            );
+            assert!(!o.status.success(), "{what}: we accepted a changed message");
         }
     }
 }

@@ -167,7 +167,7 @@ struct SignArgs {
     #[arg(long)]
     opaque: bool,
     /// Digest for RSA keys (ECDSA keys use their curve's digest: SHA-256 for P-256, SHA-384
-    /// for P-384).
+    /// for P-384; ML-DSA keys SHA-512, RFC 9882).
     #[arg(long, value_enum, default_value_t = Digest::Sha256)]
     digest: Digest,
     /// Use RSASSA-PSS instead of PKCS#1 v1.5 (RSA keys only).
