@@ -1324,12 +1324,13 @@ impl PrivateKey {
             KeyInner::Ec { sign, .. } => {
                 Zeroizing::new(sign.to_pkcs8v1().map_err(fail)?.as_ref().to_vec())
             }
-            // RFC 9935 §6: the expandedKey CHOICE arm (aws-lc-rs keeps no seed).
+            // RFC 9935 §6: the expandedKey CHOICE arm (aws-lc-rs keeps no seed); §4: the
+            // AlgorithmIdentifier parameters absent (not NULL, which OpenSSL refuses).
             KeyInner::MlKem { kem, dk } => {
                 let bytes = dk.key_bytes().map_err(fail)?;
                 let inner =
                     Zeroizing::new(der::asn1::OctetStringRef::new(bytes.as_ref())?.to_der()?);
-                wrap_pkcs8(kem.oid(), None, &inner)?
+                wrap_pkcs8_absent(kem.oid(), &inner)?
             }
             // RFC 9881 §6: the seed form when aws-lc-rs has the seed (generated or seed-loaded
             // keys), else the expandedKey form. Parameters absent in both.
@@ -1742,6 +1743,26 @@ mod tests {
                 .is_err(),
             "an ML-DSA-44 key must not claim to make ML-DSA-65 signatures"
         );
+    }
+
+    /// Regression: ML-KEM keys were exported with NULL AlgorithmIdentifier parameters.
+    #[test]
+    fn ml_kem_export_has_absent_parameters() {
+        let k = PrivateKey::generate(KeyKind::MlKem(MlKem::MlKem768)).unwrap();
+        let der = k.to_pkcs8_der().unwrap();
+        let (alg, private) = split_private(&der);
+        assert_eq!(
+            alg,
+            spki::AlgorithmIdentifierOwned {
+                oid: MlKem::MlKem768.oid(),
+                parameters: None
+            }
+            .to_der()
+            .unwrap()
+        );
+        assert_eq!(private.first(), Some(&0x04));
+        let again = PrivateKey::from_pkcs8_der(&der, &Limits::default()).unwrap();
+        assert_eq!(again.public_key(), k.public_key());
     }
 
     #[test]
