@@ -33,7 +33,9 @@ const LABEL_SEC1: &str = "EC PRIVATE KEY";
 /// PEM labels `PRIVATE KEY` (PKCS#8), `ENCRYPTED PRIVATE KEY` (PKCS#8 EncryptedPrivateKeyInfo,
 /// RFC 5958 §3), `RSA PRIVATE KEY` (PKCS#1) and `EC PRIVATE KEY` (SEC1, RFC 5915) are read; the
 /// first such block counts, and other blocks (`EC PARAMETERS`, certificates) are skipped. DER
-/// of any of these, encrypted PKCS#8 included, is recognised by its shape.
+/// of any of these, encrypted PKCS#8 included, is recognised by its shape. PKCS#8 holds RSA,
+/// EC, ML-KEM (RFC 9935) or ML-DSA (RFC 9881) keys, the post-quantum ones in seed, expanded or
+/// both form ([`PrivateKey::from_pkcs8_der`]).
 ///
 /// Encrypted keys need `password`: [`Error::BadPassword`] if it is wrong or missing. Iteration
 /// counts above [`Limits::max_kdf_iterations`] give [`Error::LimitExceeded`] before any work.

@@ -1,7 +1,7 @@
 //! Certificates, public keys and private keys: the one certificate loader of Sealgate.
 //!
 //! Every private-key operation (RSA PKCS#1 v1.5 and PSS signing, RSA PKCS#1 v1.5 and OAEP
-//! decryption, ECDSA, ECDH) is done by [aws-lc-rs](https://docs.rs/aws-lc-rs), whose RSA is
+//! decryption, ECDSA, ECDH, ML-KEM decapsulation, ML-DSA signing) is done by [aws-lc-rs](https://docs.rs/aws-lc-rs), whose RSA is
 //! constant-time and blinded. The `rsa` crate is deliberately not used for private keys while
 //! RUSTSEC-2023-0071 (the Marvin timing attack) applies to it.
 
@@ -1358,7 +1358,7 @@ pub enum KeyKind {
     /// ECDSA/ECDH on this curve.
     Ec(Curve),
     /// ML-KEM (FIPS 203) for KEMRecipientInfo recipients: encryption only, never signing;
-    /// its certificate is issued by an RSA or EC CA ([`crate::issue::issue`]).
+    /// its certificate is issued by an RSA, EC or ML-DSA CA ([`crate::issue::issue`]).
     MlKem(MlKem),
     /// ML-DSA (FIPS 204) for post-quantum signatures (RFC 9882) and certificates (RFC 9881).
     MlDsa(MlDsa),
