@@ -625,6 +625,38 @@ fn we_sign_with_ml_dsa_openssl_pq_verifies() {
     let params = smime::CertificateParams::user("Alice", "alice@example.com");
     let cert = smime::issue::issue(key.public_key(), &params, &ca, &ca_key, rng).unwrap();
     let ca_path = w.pki.write("our-mldsa-ca.pem", pem_cert(&ca).as_bytes());
+    // OpenSSL reads the keys we export (seed form for ours, expandedKey for a key that came
+    // without its seed) as the same key: its public key is our certificate's.
+    let priv_only = &w.users[0].1.keys[2];
+    assert_eq!(priv_only.0, "priv-only");
+    for (what, k, c) in [
+        ("ours", &key, cert.clone()),
+        (
+            "priv-only",
+            &load_key(&priv_only.1),
+            load_cert(&w.users[0].1.cert),
+        ),
+    ] {
+        let f = w.pki.write("exported.der", &k.to_pkcs8_der().unwrap());
+        let out = run(openssl_pq_cmd(
+            &w.bin,
+            d,
+            &[
+                "pkey", "-inform", "DER", "-pubout", "-outform", "DER", "-in",
+            ],
+        )
+        .arg(&f));
+        let PublicKey::MlDsa { key: raw, .. } = c.public_key().unwrap() else {
+            panic!("{what}: not ML-DSA")
+        };
+        // SPKI = SEQUENCE { AlgorithmIdentifier (13 bytes), BIT STRING { 0, key } }: 22 bytes
+        // of header for these sizes.
+        assert!(
+            out.stdout.ends_with(&raw),
+            "{what}: OpenSSL read another key"
+        );
+        assert_eq!(out.stdout.len(), raw.len() + 22, "{what}");
+    }
     signers.push((
         "ours".into(),
         smime::Identity::new(key, cert, vec![]).unwrap(),
