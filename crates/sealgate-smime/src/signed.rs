@@ -2115,4 +2115,54 @@ mod tests {
             ));
         }
     }
+
+    /// RFC 9882 §3.2: without signed attributes, ML-DSA signs the eContent itself (OpenSSL 3.6
+    /// cannot make these: `cms -sign -noattr` fails for ML-DSA). A SignerInfo re-made that way
+    /// from ours verifies; over other bytes it does not.
+    #[test]
+    fn ml_dsa_without_signed_attributes_signs_the_content() {
+        use crate::issue::{self, CertificateParams};
+        use crate::{KeyKind, MlDsa};
+        let rng = &mut rand_core::OsRng;
+        let key = PrivateKey::generate(KeyKind::MlDsa(MlDsa::MlDsa44)).unwrap();
+        let c =
+            issue::self_signed(&key, &CertificateParams::user("A", "a@example.com"), rng).unwrap();
+        let trust = TrustStore::new(vec![c.clone()]);
+        let der = sign(
+            b"no attributes",
+            &key,
+            &c,
+            &[],
+            &SignOptions::default(),
+            false,
+        )
+        .unwrap();
+        let remake = |signed_over: &[u8]| {
+            let mut sd: SignedData = ContentInfo::from_der(&der)
+                .unwrap()
+                .content
+                .decode_as()
+                .unwrap();
+            let mut si = sd.signer_infos.0.iter().next().unwrap().clone();
+            si.signed_attrs = None;
+            let sig = key
+                .sign(SignatureScheme::MlDsa(MlDsa::MlDsa44), signed_over)
+                .unwrap();
+            si.signature = OctetString::new(sig).unwrap();
+            sd.signer_infos = SignerInfos(SetOfVec::try_from(vec![si]).unwrap());
+            ContentInfo {
+                content_type: rfc5911::ID_SIGNED_DATA,
+                content: Any::from_der(&sd.to_der().unwrap()).unwrap(),
+            }
+            .to_der()
+            .unwrap()
+        };
+        let limits = Limits::default();
+        let good = remake(b"no attributes");
+        let v = verify(&good, None, &trust, &VerifyOptions::default(), &limits).unwrap();
+        assert!(v.is_valid(), "{:#?}", v.signers);
+        let bad = remake(b"other bytes");
+        let v = verify(&bad, None, &trust, &VerifyOptions::default(), &limits).unwrap();
+        assert!(failed_names(&v.signers[0]).contains(&CheckName::Signature));
+    }
 }
