@@ -97,7 +97,8 @@ pub enum Rejection {
     NotYetValid(String),
     /// Expired.
     Expired(String),
-    /// keyUsage allows neither keyEncipherment (RSA) nor keyAgreement (EC).
+    /// keyUsage allows neither keyEncipherment (RSA, ML-KEM) nor keyAgreement (EC), or the key
+    /// is ML-DSA, which signs only (RFC 9881 §5).
     KeyUsage(String),
     /// extendedKeyUsage lacks emailProtection.
     ExtendedKeyUsage(String),

@@ -245,6 +245,45 @@ fn private_keys_are_sealed_and_come_back(fresh: Fresh<'_>) {
     );
 }
 
+/// An ML-DSA identity (RFC 9881 key and certificate) is stored sealed and comes back as our
+/// signing identity, but its certificate is never picked as an encryption recipient.
+fn ml_dsa_identity_signs_but_is_never_a_recipient(fresh: Fresh<'_>) {
+    let (_b, k) = fresh_keyring(fresh);
+    let p = pki();
+    anchors(&k, &p);
+    let key = PrivateKey::generate(SKind::MlDsa(sealgate_smime::MlDsa::MlDsa65)).unwrap();
+    let params = CertificateParams::user("pq", "pq@example.com");
+    let cert = issue::issue(
+        key.public_key(),
+        &params,
+        &p.ca,
+        &p.ca_key,
+        &mut rand_core::OsRng,
+    )
+    .unwrap();
+    let r = k
+        .import(
+            &[("pq.pem", &pem_of(&cert, Some(&key)))],
+            &ImportOptions::default(),
+        )
+        .unwrap();
+    assert_eq!(r.private_keys, 1);
+    let back = k.private_key(&certificate_id(&cert)).unwrap().unwrap();
+    assert!(back.matches(&cert));
+    let id = k
+        .signing_identity("pq@example.com", SystemTime::now())
+        .unwrap()
+        .unwrap();
+    assert_eq!(id.cert, cert);
+    let l = k.lookup_smime("pq@example.com", SystemTime::now()).unwrap();
+    assert!(l.selected.is_none());
+    assert_eq!(l.candidates.len(), 1);
+    assert_eq!(
+        l.candidates[0].verdict.clone().unwrap_err().code(),
+        "key-usage"
+    );
+}
+
 /// The 32-byte secret scalar of a P-256 key: ECPrivateKey (RFC 5915) inside the PKCS#8 is
 /// version 1, then the scalar as an OCTET STRING.
 fn ec_scalar(key: &PrivateKey) -> Vec<u8> {
@@ -775,6 +814,7 @@ on_every_backend!(
     lookup_picks_the_valid_certificate_and_explains_the_others,
     newest_usable_certificate_wins,
     private_keys_are_sealed_and_come_back,
+    ml_dsa_identity_signs_but_is_never_a_recipient,
     import_is_all_or_nothing_and_names_the_file,
     key_without_certificate_is_refused,
     pgp_lookup_and_secret_round_trip,
