@@ -410,7 +410,8 @@ fn verify_cmd(trust: &Path, input: &Path, out: Option<&Path>) -> Command {
 /// spilled) under 64 MiB with the verified body compared by SHA-256; a tampered copy is
 /// reported invalid (exit 1), still in bounded memory. `openssl cms -verify` reads ours. A
 /// signed message that OpenSSL then encrypts (`cms -encrypt -stream`) is decrypted by
-/// `sealgate smime decrypt --trust` with the inner signature checked from the spill file.
+/// `sealgate smime decrypt --trust` with the inner signature checked from the spill file, and
+/// the same signed once more outside (a triple wrap) is unwrapped as a stream.
 #[test]
 fn large_signed_messages_verify_in_bounded_memory() {
     if !require("openssl") || !require("/usr/bin/time") {
@@ -539,8 +540,46 @@ fn large_signed_messages_verify_in_bounded_memory() {
             // the decrypted message is the signed one, which verifies on its own too
             let mut v = verify_cmd(&pki.root, &opened, None);
             assert_eq!(v.output().unwrap().status.code(), Some(0));
+            let opened_hash = sha256_file(&opened, 0);
             std::fs::remove_file(&opened).unwrap();
+            // and signed once more outside (a triple wrap, RFC 2634), by openssl: unwrapped
+            // as a stream, both signatures checked
+            let triple = dir.join("big.triple.eml");
+            // (not -binary: openssl writes its S/MIME header with LF line ends, and the
+            // signature must be over the CRLF form, RFC 8551 §3.1.1)
+            let mut c = Command::new("openssl");
+            c.args(["cms", "-sign", "-md", "sha256", "-in"])
+                .arg(&sealed)
+                .arg("-signer")
+                .arg(&alice.cert)
+                .arg("-inkey")
+                .arg(&alice.key)
+                .arg("-certfile")
+                .arg(&pki.intermediate)
+                .args(["-from", "alice@example.com", "-out"])
+                .arg(&triple);
+            measured(dir, "openssl cms -sign (outer layer)", &mut c);
+            let mut c = decrypt_cmd(&bob.key, &bob.cert, &triple, &opened);
+            c.arg("--trust").arg(&pki.root);
+            let unwrap = measured(dir, "sealgate decrypt --trust (triple wrap)", &mut c);
+            assert!(
+                unwrap.peak_kib < MAX_RSS_KIB,
+                "triple unwrap peak RSS {} KiB",
+                unwrap.peak_kib
+            );
+            assert_eq!(
+                sha256_file(&opened, 0),
+                opened_hash,
+                "the triple wrap's inner message"
+            );
+            std::fs::remove_file(&opened).unwrap();
+            std::fs::remove_file(&triple).unwrap();
             std::fs::remove_file(&sealed).unwrap();
+            figures.push(format!(
+                "triple unwrap: sealgate {:.2} s / {:.1} MiB",
+                unwrap.seconds,
+                unwrap.peak_kib as f64 / 1024.0
+            ));
             figures.push(format!(
                 "decrypt + inner verify: sealgate {:.2} s / {:.1} MiB",
                 dec.seconds,

@@ -102,7 +102,9 @@ use crate::keys::{Certificate, PrivateKey};
 use crate::message::{self, DecryptedMessage, SmimeKind};
 use crate::tlv::{self, tag};
 
+mod triple;
 mod verify;
+pub use triple::{SpilledTriple, unwrap_triple};
 pub use verify::{SpilledVerified, verify_message};
 
 /// Largest header block (of the message, and of the decrypted entity) held in memory.

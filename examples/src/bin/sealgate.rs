@@ -1273,22 +1273,93 @@ fn decrypt(a: DecryptArgs) -> Result<u8, Failure> {
                 return Ok(0);
             }
         }
+    } else if let (
+        Some(trust),
+        Ok(smime::SmimeKind::DetachedSigned | smime::SmimeKind::OpaqueSigned),
+    ) = (&trust, smime::classify(&head, &limits))
+    {
+        // Signed outside: a triple wrap, unwrapped as a stream (outer signature, decryption,
+        // inner signature, each through a spill file). What cannot stream, and what turns out
+        // not to be a triple wrap, takes the in-memory path below when the input is a file
+        // (its errors are the ones the command always gave).
+        let dir = spill_dir(a.spill_dir.as_deref(), a.io.out.as_deref());
+        let streamed = smime::stream::unwrap_triple(
+            std::io::Cursor::new(head).chain(input),
+            &id.key,
+            Some(&id.cert),
+            trust,
+            None,
+            &dir,
+            &limits,
+        );
+        match streamed {
+            Ok(t) => {
+                let outer_signers = load_certs(&a.outer_signer, &limits)?;
+                let valid = t.is_valid_with_outer_signers(&outer_signers);
+                let hp = t.decrypted.header_protection().cloned();
+                release_decrypted(t.decrypted, &dir, a.io.out.as_deref())?;
+                print_header_protection(hp.as_ref());
+                eprintln!("outer signature (over the encrypted part):");
+                print_verification(&t.outer);
+                match &t.inner {
+                    Some(v) => {
+                        eprintln!("inner signature:");
+                        print_verification(v);
+                    }
+                    None => {
+                        eprintln!("inner signature: none (the decrypted message is not signed)")
+                    }
+                }
+                return Ok(if valid { 0 } else { 1 });
+            }
+            Err(smime::Error::NotStreamable { .. } | smime::Error::WrongMessageType { .. })
+                if path.is_some() =>
+            {
+                let input = read_input(path, &limits)?;
+                return decrypt_in_memory(&input, &id, Some(trust), &a, &limits);
+            }
+            Err(e) => return Err(e.into()),
+        }
     } else {
         let input = read_rest(&head, input, path, &limits)?;
-        if smime::is_triple_wrapped(&input, &limits)? {
+        return decrypt_in_memory(&input, &id, trust.as_ref(), &a, &limits);
+    };
+    finish_decrypt(&d, trust.is_some(), a.io.out.as_deref())
+}
+
+/// `smime decrypt` of a message in memory: a triple wrap, or what the one-shot function reads.
+fn decrypt_in_memory(
+    input: &[u8],
+    id: &Identity,
+    trust: Option<&TrustStore>,
+    a: &DecryptArgs,
+    limits: &Limits,
+) -> Result<u8, Failure> {
+    let d = {
+        if smime::is_triple_wrapped(input, limits)? {
             let outer_signers = load_certs(&a.outer_signer, &limits)?;
             return decrypt_triple(
-                &input,
-                &id,
-                trust.as_ref(),
+                input,
+                id,
+                trust,
                 &outer_signers,
                 a.io.out.as_deref(),
-                &limits,
+                limits,
             );
         }
-        smime::decrypt_message(&input, &id.key, Some(&id.cert), trust.as_ref(), &limits)?
+        smime::decrypt_message(input, &id.key, Some(&id.cert), trust, limits)?
     };
-    write_output(a.io.out.as_deref(), &d.message)?;
+    finish_decrypt(&d, trust.is_some(), a.io.out.as_deref())
+}
+
+/// The end of `smime decrypt` for a message decrypted in memory: the output, the header
+/// protection and inner-signature report, the exit status.
+fn finish_decrypt(
+    d: &smime::DecryptedMessage,
+    with_trust: bool,
+    out: Option<&Path>,
+) -> Result<u8, Failure> {
+    write_output(out, &d.message)?;
     print_header_protection(d.header_protection.as_ref());
     match &d.signature {
         Some(v) => {
@@ -1296,7 +1367,7 @@ fn decrypt(a: DecryptArgs) -> Result<u8, Failure> {
             Ok(if v.verification.is_valid() { 0 } else { 1 })
         }
         None => {
-            if trust.is_some() {
+            if with_trust {
                 // --trust asked for a signature check: say that there was nothing to check
                 eprintln!("signature: none (the decrypted message is not signed)");
             }
