@@ -1337,7 +1337,7 @@ fn decrypt_in_memory(
 ) -> Result<u8, Failure> {
     let d = {
         if smime::is_triple_wrapped(input, limits)? {
-            let outer_signers = load_certs(&a.outer_signer, &limits)?;
+            let outer_signers = load_certs(&a.outer_signer, limits)?;
             return decrypt_triple(
                 input,
                 id,
