@@ -177,6 +177,22 @@ impl Certificate {
             .map(|(_, ski)| ski.0.as_bytes().to_vec())
     }
 
+    /// Whether this is a CA certificate that may issue others: basicConstraints cA set
+    /// (RFC 5280 §4.2.1.9) and, when keyUsage is present, keyCertSign in it (§4.2.1.3).
+    pub fn is_ca(&self) -> bool {
+        let tbs = self.cert.tbs_certificate();
+        let ca = matches!(
+            tbs.get_extension::<x509_cert::ext::pkix::BasicConstraints>(),
+            Ok(Some((_, bc))) if bc.ca
+        );
+        let may_sign = match tbs.get_extension::<x509_cert::ext::pkix::KeyUsage>() {
+            Ok(Some((_, ku))) => ku.key_cert_sign(),
+            Ok(None) => true,
+            Err(_) => false,
+        };
+        ca && may_sign
+    }
+
     /// IssuerAndSerialNumber for a RecipientInfo or SignerInfo (RFC 5652 §10.2.4).
     pub fn issuer_and_serial(&self) -> cms::cert::IssuerAndSerialNumber {
         let tbs = self.cert.tbs_certificate();
