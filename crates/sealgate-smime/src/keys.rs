@@ -1039,12 +1039,17 @@ impl PrivateKey {
             KeyInner::Ec { sign, .. } => {
                 Zeroizing::new(sign.to_pkcs8v1().map_err(fail)?.as_ref().to_vec())
             }
-            // RFC 9935 §6: the expandedKey CHOICE arm (aws-lc-rs keeps no seed).
+            // RFC 9935 §6: the expandedKey CHOICE arm (aws-lc-rs keeps no seed); §4: the
+            // AlgorithmIdentifier parameters are absent (OpenSSL refuses a NULL there).
             KeyInner::MlKem { kem, dk } => {
                 let bytes = dk.key_bytes().map_err(fail)?;
                 let inner =
                     Zeroizing::new(der::asn1::OctetStringRef::new(bytes.as_ref())?.to_der()?);
-                wrap_pkcs8(kem.oid(), None, &inner)?
+                let alg = spki::AlgorithmIdentifierOwned {
+                    oid: kem.oid(),
+                    parameters: None,
+                };
+                pkcs8_with(&alg, &inner)?
             }
         };
         Ok(doc)
@@ -1125,8 +1130,12 @@ fn wrap_pkcs8(
     params: Option<ObjectIdentifier>,
     key: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>> {
+    pkcs8_with(&algorithm_identifier(oid, params), key)
+}
+
+fn pkcs8_with(alg: &spki::AlgorithmIdentifierOwned, key: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
     // RFC 5208: PrivateKeyInfo ::= SEQUENCE { version 0, algorithm, privateKey OCTET STRING }
-    let alg = algorithm_identifier(oid, params).to_der()?;
+    let alg = alg.to_der()?;
     let key_os = der::asn1::OctetStringRef::new(key)?;
     let mut body = Zeroizing::new(Vec::with_capacity(key.len() + alg.len() + 16));
     0u8.encode_to_vec(&mut body)?;
