@@ -226,17 +226,14 @@ pub(crate) fn run(a: GenerateKeyArgs) -> Result<u8, Failure> {
         smime::pem::encode("CERTIFICATE", cert.der()).as_bytes(),
         false,
     )?;
+    let fingerprint = cert.fingerprint_sha256();
     if let (Some(p12), Some(pw)) = (&a.p12_out, &password) {
-        let fingerprint = cert.fingerprint_sha256();
         let id = Identity::new(key, cert, chain)?;
         let der = Zeroizing::new(id.to_pkcs12(pw, Pkcs12Format::Aes256, rng)?);
         files.write(p12, &der, true)?;
-        files.keep();
-        println!("{fingerprint}");
-        return Ok(0);
     }
     files.keep();
-    println!("{}", cert.fingerprint_sha256());
+    println!("{fingerprint}");
     Ok(0)
 }
 
