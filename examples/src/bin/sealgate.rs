@@ -23,6 +23,8 @@ mod audit;
 mod demo;
 #[path = "sealgate/filter.rs"]
 mod filter;
+#[path = "sealgate/generate.rs"]
+mod generate;
 #[path = "sealgate/keys.rs"]
 mod keys;
 #[path = "sealgate/pgp.rs"]
@@ -125,6 +127,14 @@ enum SmimeCommand {
         after_help = "Exit status: 0 decrypted (and, with --trust, the inner signature valid; for a triple wrap, both signatures valid), 1 decrypted but a signature is invalid or missing (the message is still written), 2 error (one line on stderr)."
     )]
     Decrypt(DecryptArgs),
+    /// Generate a key and its certificate: self-signed, or issued by --ca-key/--ca-cert.
+    ///
+    /// Writes the private key as PKCS#8 PEM (0600; encrypted under the password of
+    /// --password-env), the certificate as PEM, and prints its SHA-256 fingerprint. ML-KEM keys
+    /// (post-quantum recipients, RFC 9935/9936) cannot sign, so their certificate must come
+    /// from a signing CA: make one with --ca, or use your own. No output file is overwritten.
+    #[command(name = "generate-key", after_help = EXIT_CODES)]
+    GenerateKey(generate::GenerateKeyArgs),
 }
 
 /// Our key and certificate: --key/--cert (PEM or DER) or --p12.
@@ -344,6 +354,7 @@ fn main() -> ExitCode {
             SmimeCommand::Verify(a) => verify(a),
             SmimeCommand::Encrypt(a) => encrypt(a),
             SmimeCommand::Decrypt(a) => decrypt(a),
+            SmimeCommand::GenerateKey(a) => generate::run(a),
         },
         Command::Pgp(c) => pgp::run(c),
         Command::Audit(c) => audit::run(c),
@@ -576,6 +587,87 @@ fn write_output(path: Option<&Path>, data: &[u8]) -> Result<(), Failure> {
                 .map_err(|e| Failure(2, format!("stdout: {e}")))
         }
     }
+}
+
+/// The output files of a key generation: none may exist beforehand (nothing is overwritten),
+/// secret ones are 0600 from their creation, and when a later step fails the files already
+/// written are removed again, so that no key is left without its certificate.
+pub(crate) struct NewFiles {
+    written: Vec<PathBuf>,
+}
+
+impl NewFiles {
+    /// Refuse when one of `paths` exists or two of them are the same.
+    pub(crate) fn check(paths: &[&Path]) -> Result<NewFiles, Failure> {
+        for (i, p) in paths.iter().enumerate() {
+            if paths.get(..i).is_some_and(|before| before.contains(p)) {
+                return Err(Failure(
+                    2,
+                    format!("{}: named for two outputs", p.display()),
+                ));
+            }
+            if std::fs::symlink_metadata(p).is_ok() {
+                return Err(Failure(
+                    2,
+                    format!("{}: exists already (it is never overwritten)", p.display()),
+                ));
+            }
+        }
+        Ok(NewFiles {
+            written: Vec::new(),
+        })
+    }
+
+    /// Create `path` (never an existing one: O_EXCL) and write `data`; mode 0600 when
+    /// `secret`.
+    pub(crate) fn write(&mut self, path: &Path, data: &[u8], secret: bool) -> Result<(), Failure> {
+        let mut o = std::fs::OpenOptions::new();
+        o.write(true).create_new(true);
+        #[cfg(unix)]
+        if secret {
+            use std::os::unix::fs::OpenOptionsExt;
+            o.mode(0o600);
+        }
+        #[cfg(not(unix))]
+        let _ = secret;
+        let io = |e: std::io::Error| Failure(2, format!("{}: {e}", path.display()));
+        let mut f = o.open(path).map_err(io)?;
+        self.written.push(path.to_path_buf());
+        f.write_all(data).and_then(|()| f.sync_all()).map_err(io)
+    }
+
+    /// Every file is written: keep them.
+    pub(crate) fn keep(mut self) {
+        self.written.clear();
+    }
+}
+
+impl Drop for NewFiles {
+    fn drop(&mut self) {
+        for p in &self.written {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// The password in `var` for protecting a new file: as [`password`] (errors name `flag`), and
+/// never empty.
+pub(crate) fn new_password(
+    var: Option<&str>,
+    flag: &str,
+) -> Result<Option<secrecy::SecretString>, Failure> {
+    use secrecy::ExposeSecret;
+    let pw =
+        password(var).map_err(|Failure(c, m)| Failure(c, m.replace("--password-env", flag)))?;
+    if let (Some(pw), Some(var)) = (&pw, var)
+        && pw.expose_secret().is_empty()
+    {
+        return Err(Failure(
+            2,
+            format!("{flag}: environment variable {var} is empty"),
+        ));
+    }
+    Ok(pw)
 }
 
 fn password(var: Option<&str>) -> Result<Option<secrecy::SecretString>, Failure> {
