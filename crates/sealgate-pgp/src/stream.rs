@@ -90,6 +90,9 @@ use crate::keys::{POLICY, malformed};
 use crate::message::{DecryptedMessage, EncryptMessageOptions};
 use crate::{Cert, EncryptOptions, SecretKey, Verification};
 
+mod signed;
+pub use signed::{MAX_SIGNATURE_PART, SpilledVerified, is_pgp_mime_signed, verify_message};
+
 /// Largest header block (of the message, of a MIME part, and of the decrypted entity) held in
 /// memory.
 pub const MAX_HEADER_BLOCK: usize = 1024 * 1024;
@@ -108,8 +111,7 @@ const CHUNK: usize = 256 * 1024;
 /// The decrypted message in its spill file, released only after every check passed. Deleted
 /// from disk when dropped (unless [`persist`](Self::persist)ed). `Debug` never shows content.
 pub struct SpilledMessage {
-    file: tempfile::NamedTempFile,
-    len: u64,
+    spill: Spill,
     verification: Verification,
     aead: bool,
     signed: bool,
@@ -119,7 +121,7 @@ pub struct SpilledMessage {
 impl std::fmt::Debug for SpilledMessage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SpilledMessage")
-            .field("len", &self.len)
+            .field("len", &self.spill.len)
             .field("verification", &self.verification)
             .field("aead", &self.aead)
             .field("signed", &self.signed)
@@ -131,12 +133,12 @@ impl std::fmt::Debug for SpilledMessage {
 impl SpilledMessage {
     /// Size of the decrypted message in bytes.
     pub fn len(&self) -> u64 {
-        self.len
+        self.spill.len
     }
 
     /// True for an empty message (never the case: the outer header is always there).
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.spill.len == 0
     }
 
     /// The signatures inside the encryption (one-pass signed), as
@@ -151,7 +153,8 @@ impl SpilledMessage {
     }
 
     /// True when the decrypted entity is `multipart/signed`: verify it with
-    /// [`into_decrypted`](Self::into_decrypted) or [`crate::verify_message`].
+    /// [`verify_inner`](Self::verify_inner) (streamed) or
+    /// [`into_decrypted`](Self::into_decrypted) (in memory).
     pub fn is_signed(&self) -> bool {
         self.signed
     }
@@ -163,36 +166,60 @@ impl SpilledMessage {
 
     /// The decrypted message from its first byte.
     pub fn reader(&mut self) -> io::Result<&mut File> {
-        let f = self.file.as_file_mut();
-        f.rewind()?;
-        Ok(f)
+        self.spill.reader()
     }
 
     /// Copy the decrypted message to `out`; returns the number of bytes.
     pub fn copy_to(&mut self, out: &mut impl Write) -> io::Result<u64> {
-        let n = io::copy(self.reader()?, out)?;
-        out.flush()?;
-        Ok(n)
+        self.spill.copy_to(out)
     }
 
     /// Keep the decrypted message as `path` (a rename: `path` must be on the spill
     /// directory's file system; the file keeps its mode 0600). Replaces an existing file.
     pub fn persist(self, path: &Path) -> Result<File> {
-        self.file.persist(path).map_err(|e| Error::Io(e.error))
+        self.spill.persist(path)
+    }
+
+    /// Verify a `multipart/signed` entity inside the encryption (sign, then encrypt as two
+    /// MIME layers) from the spill file, with [`verify_message`] (its copy of the signed
+    /// message goes to a second spill file in `spill_dir`, deleted before this returns): the
+    /// same [`verification`](Self::verification) and
+    /// [`header_protection`](Self::header_protection) as
+    /// [`into_decrypted`](Self::into_decrypted) gives, for a message of any size. Returns the
+    /// report.
+    ///
+    /// As there, nothing changes when the encryption carried signatures of its own, or when
+    /// the entity is not a PGP/MIME signed message (or not a well-formed one): the one-shot
+    /// ignores those. An inline signature inside is not looked for (use `into_decrypted`).
+    /// `Err` only when the check could not be made: [`Error::Io`] and [`Error::LimitExceeded`].
+    pub fn verify_inner(
+        &mut self,
+        signers: &[Cert],
+        spill_dir: &Path,
+        limits: &Limits,
+    ) -> Result<&Verification> {
+        if self.verification.signatures.is_empty() && self.signed {
+            let file = self.spill.file.reopen()?;
+            let input = io::BufReader::with_capacity(CHUNK, file);
+            match verify_message(input, signers, spill_dir, limits) {
+                Ok(inner) => {
+                    self.verification = inner.verification().clone();
+                    if self.header_protection.is_none() {
+                        self.header_protection = inner.header_protection().cloned();
+                    }
+                }
+                Err(e @ (Error::Io(_) | Error::LimitExceeded { .. })) => return Err(e),
+                Err(_) => {}
+            }
+        }
+        Ok(&self.verification)
     }
 
     /// The message in memory (at most `Limits::max_message_bytes`), with a signed entity
     /// inside the encryption verified against `signers`: the same [`DecryptedMessage`] that
     /// [`crate::decrypt_message`] returns for the same input.
     pub fn into_decrypted(mut self, signers: &[Cert], limits: &Limits) -> Result<DecryptedMessage> {
-        if self.len > limits.max_message_bytes as u64 {
-            return Err(Error::LimitExceeded {
-                what: "message size",
-                limit: limits.max_message_bytes as u64,
-            });
-        }
-        let mut message = Zeroizing::new(Vec::with_capacity(self.len as usize));
-        self.reader()?.read_to_end(&mut message)?;
+        let message = self.spill.read_all(limits)?;
         let (verification, header_protection) = crate::message::inner_signature(
             &message,
             self.verification,
@@ -207,6 +234,44 @@ impl SpilledMessage {
             inline: false,
             header_protection,
         })
+    }
+}
+
+/// A finished spill file (0600, deleted when dropped unless persisted) and its length.
+struct Spill {
+    file: tempfile::NamedTempFile,
+    len: u64,
+}
+
+impl Spill {
+    fn reader(&mut self) -> io::Result<&mut File> {
+        let f = self.file.as_file_mut();
+        f.rewind()?;
+        Ok(f)
+    }
+
+    fn copy_to(&mut self, out: &mut impl Write) -> io::Result<u64> {
+        let n = io::copy(self.reader()?, out)?;
+        out.flush()?;
+        Ok(n)
+    }
+
+    fn persist(self, path: &Path) -> Result<File> {
+        self.file.persist(path).map_err(|e| Error::Io(e.error))
+    }
+
+    /// The whole file in memory, at most `Limits::max_message_bytes` (wiped when dropped: it
+    /// may be plaintext).
+    fn read_all(&mut self, limits: &Limits) -> Result<Zeroizing<Vec<u8>>> {
+        if self.len > limits.max_message_bytes as u64 {
+            return Err(Error::LimitExceeded {
+                what: "message size",
+                limit: limits.max_message_bytes as u64,
+            });
+        }
+        let mut all = Zeroizing::new(Vec::with_capacity(usize::try_from(self.len).unwrap_or(0)));
+        self.reader()?.read_to_end(&mut all)?;
+        Ok(all)
     }
 }
 
@@ -307,8 +372,7 @@ pub fn decrypt_message(
         return Err(two_parts());
     }
     Ok(SpilledMessage {
-        file: spill,
-        len,
+        spill: Spill { file: spill, len },
         verification,
         aead,
         signed,
