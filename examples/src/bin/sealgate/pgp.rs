@@ -11,7 +11,7 @@ use zeroize::Zeroizing;
 
 use super::{
     Failure, input_name, one_line, printable, read_file, read_input, read_rest, release_decrypted,
-    release_output, spill_dir, write_output,
+    release_output, usable_spill_dir, write_output,
 };
 
 #[derive(Subcommand)]
@@ -113,6 +113,11 @@ pub(crate) struct VerifyArgs {
     /// Write the message without its signature here.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
+    /// Where a large PGP/MIME message (above 8 MiB, verified as a stream) waits (a 0600
+    /// temporary file) until its signatures are checked: default the directory of --out
+    /// (then it is renamed into place), else $TMPDIR.
+    #[arg(long, value_name = "DIR")]
+    spill_dir: Option<PathBuf>,
 }
 
 pub(crate) fn run(c: PgpCommand) -> Result<u8, Failure> {
@@ -268,28 +273,24 @@ fn decrypt(a: DecryptArgs) -> Result<u8, Failure> {
     let head = pgp::stream::read_header_block(&mut input)
         .map_err(|e| Failure(2, format!("{}: {e}", input_name(path))))?;
     let d = if pgp::stream::is_pgp_mime_encrypted(&head, &limits) {
-        let dir = spill_dir(a.spill_dir.as_deref(), a.io.out.as_deref());
-        // An unwritable place is reported as before: against --out (or the spill directory).
-        tempfile::tempfile_in(&dir).map_err(|e| {
-            let name = match (&a.spill_dir, &a.io.out) {
-                (None, Some(out)) => out.display().to_string(),
-                _ => dir.display().to_string(),
-            };
-            Failure(2, format!("{name}: {e}"))
-        })?;
-        let spilled = pgp::stream::decrypt_message(
+        let dir = usable_spill_dir(a.spill_dir.as_deref(), a.io.out.as_deref())?;
+        let mut spilled = pgp::stream::decrypt_message(
             std::io::Cursor::new(head).chain(input),
             std::slice::from_ref(&key),
             &signers,
             &dir,
             &limits,
         )?;
-        // A signed entity inside (multipart/signed, or, when a signature is asked for, an
-        // inline signature in a message of up to 8 MiB) is checked on the message in memory,
-        // as before; the rest is released from the spill file as it is.
-        let inner = spilled.is_signed()
-            || (!a.signer.is_empty() && spilled.len() <= super::STREAM_ABOVE as u64);
-        if spilled.verification().signatures.is_empty() && inner {
+        // A multipart/signed entity inside is verified from the spill file (any size); when a
+        // signature is asked for, an inline one in a message of up to 8 MiB is looked for in
+        // memory, as before; the message is released from the spill file as it is.
+        if spilled.is_signed() {
+            spilled.verify_inner(&signers, &dir, &limits)?;
+        }
+        let inline = !spilled.is_signed()
+            && !a.signer.is_empty()
+            && spilled.len() <= super::STREAM_ABOVE as u64;
+        if spilled.verification().signatures.is_empty() && inline {
             spilled.into_decrypted(&signers, &limits)?
         } else {
             let verification = spilled.verification().clone();
@@ -331,7 +332,34 @@ fn report(a: &DecryptArgs, v: &pgp::Verification) -> u8 {
 fn verify(a: VerifyArgs) -> Result<u8, Failure> {
     let limits = Limits::default();
     let signers = certs(&a.signer, &limits)?;
-    let input = read_input(a.input.as_deref(), &limits)?;
+    // A PGP/MIME signed message above 8 MiB streams through a spill file (any size, bounded
+    // memory); the rest (a smaller one, an inline signature, not signed at all) is read whole
+    // as before.
+    let path = a.input.as_deref();
+    let mut input = open_input(path)?;
+    let head = pgp::stream::read_header_block(&mut input)
+        .map_err(|e| Failure(2, format!("{}: {e}", input_name(path))))?;
+    let mut first = Zeroizing::new(head);
+    if pgp::stream::is_pgp_mime_signed(&first, &limits) {
+        let room = (super::STREAM_ABOVE + 1).saturating_sub(first.len());
+        input
+            .by_ref()
+            .take(room as u64)
+            .read_to_end(&mut first)
+            .map_err(|e| Failure(2, format!("{}: {e}", input_name(path))))?;
+        if first.len() > super::STREAM_ABOVE {
+            let dir = usable_spill_dir(a.spill_dir.as_deref(), a.out.as_deref())?;
+            let input = std::io::Cursor::new(std::mem::take(&mut *first)).chain(input);
+            let v = pgp::stream::verify_message(input, &signers, &dir, &limits)?;
+            print_verification(v.verification());
+            let code = if v.verification().is_valid() { 0 } else { 1 };
+            if let Some(out) = a.out.as_deref() {
+                release_decrypted(v, &dir, Some(out))?;
+            }
+            return Ok(code);
+        }
+    }
+    let input = read_rest(&first, input, path, &limits)?;
     let v = pgp::verify_message(&input, &signers, &limits)?;
     print_verification(&v.verification);
     if let Some(out) = a.out.as_deref() {
