@@ -1,5 +1,5 @@
-//! Whole PGP/MIME messages of any size in bounded memory: streaming decryption into a spill
-//! file, and streaming encryption.
+//! Whole PGP/MIME messages of any size in bounded memory: streaming decryption and
+//! verification into a spill file, and streaming encryption.
 //!
 //! [`decrypt_message`] reads an RFC 3156 `multipart/encrypted;
 //! protocol="application/pgp-encrypted"` message from an [`io::BufRead`]: the message's header
@@ -14,7 +14,7 @@
 //! (SEIPD v2), the message grammar, and the one-pass signatures inside the encryption. So no
 //! caller can read plaintext that was not authenticated.
 //!
-//! What stays in memory: the message's header block, the part headers and the decrypted
+//! What stays in memory when decrypting: the message's header block, the part headers and the decrypted
 //! entity's header block (each at most [`MAX_HEADER_BLOCK`]), the control part (at most
 //! [`MAX_CONTROL_PART`]), one armor line, and buffers of a few hundred KiB (Sequoia holds back
 //! [`HOLD_BACK`] bytes of plaintext). The plaintext on disk is bounded by
@@ -27,9 +27,12 @@
 //! signatures inside the encryption. What differs:
 //!
 //! - A signed entity inside the encryption (`multipart/signed`, or an inline cleartext
-//!   signature) is not verified while streaming: [`SpilledMessage::is_signed`] says whether
-//!   the entity is `multipart/signed`, and [`SpilledMessage::into_decrypted`] loads the message
-//!   (bounded by `Limits::max_message_bytes`) and verifies it exactly as `decrypt_message` does.
+//!   signature) is not verified while decrypting: [`SpilledMessage::is_signed`] says whether
+//!   the entity is `multipart/signed`; [`SpilledMessage::verify_inner`] then verifies it from
+//!   the spill file with [`verify_message`] (any size), and
+//!   [`SpilledMessage::into_decrypted`] loads the message (bounded by
+//!   `Limits::max_message_bytes`) and verifies it (inline signatures too) exactly as
+//!   `decrypt_message` does. Both give the same report.
 //! - Header protection (RFC 9788 or `protected-headers="v1"`) needs the whole entity: such
 //!   messages are assembled in memory, bounded by `Limits::max_message_bytes`.
 //! - Inline PGP is not streamed ([`Error::WrongMessageType`]): use the one-shot function.
@@ -42,6 +45,50 @@
 //! [`Error::MissingIntegrityProtection`] for a legacy SED packet or a stripped MDC,
 //! [`Error::NotEncrypted`]. Errors that depend on the plaintext (a malformed decrypted header)
 //! are reported only after the MDC or tag was checked.
+//!
+//! ## Signed messages
+//!
+//! [`verify_message`] reads an RFC 3156 §5 `multipart/signed;
+//! protocol="application/pgp-signature"` message from an [`io::BufRead`]: the header block, the
+//! preamble, then the signed part line by line (sealgate-mime's `MultipartReader`, which splits
+//! as `Entity::parts` does) through a `CanonicalWriter` (CRLF: what is signed and hashed, as the
+//! one-shot's `canonicalize_crlf`) into a spill file, behind the header the one-shot
+//! [`crate::verify_message`] gives the message (`mime::unprotect_headers` of the outer fields and
+//! the entity's header block); then the signature part, at most [`MAX_SIGNATURE_PART`]. Only
+//! then are the signatures known, so the signed content is hashed in a second pass: its header
+//! block from memory, the rest read back from the spill file, through the same Sequoia detached
+//! verifier and policy the one-shot uses. Hashing in the first pass would need the hash
+//! algorithm before the signature (`micalg` says it, but need not be right) and, for v6
+//! signatures (RFC 9580 §5.2.4), the salt that is hashed before the data; the second pass takes
+//! every signature as it is (v4 or v6, binary 0x00 or text 0x01 over the CRLF content, any
+//! hash), and its cost is one read of a file just written. `micalg` is not used, as the one-shot
+//! does not use it.
+//!
+//! The [`SpilledVerified`] exists only once every signature was checked: the message, the
+//! report (the `signer-address` check included) and the header protection are those of the
+//! one-shot, byte for byte and field for field; a bad signature is a report (`Ok`), as there.
+//! The signed entity's header block is held (at most [`MAX_HEADER_BLOCK`]); with header
+//! protection (`hp` or `protected-headers` in its Content-Type) the whole entity is held and
+//! verified as the one-shot does, bounded by `Limits::max_message_bytes`, and so is an entity
+//! whose header block does not end within [`MAX_HEADER_BLOCK`]. An inline cleartext signature
+//! is [`Error::WrongMessageType`] (use the one-shot). The epilogue is not read. The spill
+//! file is bounded by `Limits::max_spill_bytes`, and deleted on drop and on every error.
+//!
+//! ```
+//! # fn main() -> sealgate_pgp::Result<()> {
+//! use sealgate_pgp::{stream, KeyKind, SecretKey};
+//! let limits = sealgate_mime::Limits::default();
+//! let alice = SecretKey::generate("Alice <alice@example.org>", KeyKind::Cv25519)?;
+//! let signed = sealgate_pgp::sign_message(b"From: alice@example.org\r\n\r\nHello\r\n",
+//!     &alice, &mut rand_core::OsRng, &limits)?;
+//! let spill_dir = std::env::temp_dir();
+//! let mut checked = stream::verify_message(&signed[..], &[alice.cert().clone()], &spill_dir, &limits)?;
+//! assert!(checked.verification().is_valid());
+//! let mut text = Vec::new();
+//! checked.copy_to(&mut text)?;
+//! assert!(text.ends_with(b"\r\n\r\nHello\r\n"));
+//! # Ok(()) }
+//! ```
 //!
 //! [`MessageEncryptor`] is the other direction: the message goes in through [`io::Write`], the
 //! PGP/MIME message comes out of the wrapped writer as it is made.
