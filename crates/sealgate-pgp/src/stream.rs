@@ -138,7 +138,9 @@ use crate::message::{DecryptedMessage, EncryptMessageOptions};
 use crate::{Cert, EncryptOptions, SecretKey, Verification};
 
 mod signed;
-pub use signed::{MAX_SIGNATURE_PART, SpilledVerified, is_pgp_mime_signed, verify_message};
+pub use signed::{
+    MAX_SIGNATURE_PART, MessageSigner, SpilledVerified, is_pgp_mime_signed, verify_message,
+};
 
 /// Largest header block (of the message, of a MIME part, and of the decrypted entity) held in
 /// memory.

@@ -366,6 +366,257 @@ impl Write for SignedPart<'_, '_> {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Streaming signing.
+
+/// Longest line RFC 5322 §2.1.1 allows (without its CRLF); a longer one is re-encoded by the
+/// one-shot, so the stream refuses it.
+const MAX_LINE: usize = 998;
+
+/// Writes a PGP/MIME signed message (RFC 3156 §5) as the message goes in through
+/// [`io::Write`]: the outer header fields, the `multipart/signed` frame, the entity (its
+/// `Content-*` fields and body, canonical CRLF) while it is hashed, then at
+/// [`finish`](Self::finish) the armored detached SHA-256 signature. Nothing of the message is
+/// held but its header block (at most [`MAX_HEADER_BLOCK`]) and one line.
+///
+/// The output is what [`crate::sign_message`] makes of the same message, the random boundary
+/// aside, provided the entity is 7-bit already: RFC 3156 §5 wants 7-bit content (a signature
+/// must survive transport), and the one-shot re-encodes 8-bit bodies, which a stream that has
+/// already written the body cannot. So an entity with an octet above 127 or NUL (in its
+/// header fields or body), a line over 998 octets, a bare CR or a line end other than the
+/// message's (re-encoded by the one-shot too) is [`Error::NotStreamable`]: what was written is
+/// incomplete and must be discarded (write to a temporary file), and the message signed with
+/// the one-shot function instead. The outer header fields are copied as they are, as there.
+///
+/// The boundary is 128 random bits (as [`mime::pgp_signed_frame`] draws them), chosen when the
+/// signer is made: the content is not scanned for it, since a line that starts with it cannot
+/// occur by chance in content that exists before the boundary does.
+pub struct MessageSigner<'a, W: Write + Send + Sync> {
+    stage: SignStage<'a, W>,
+    frame: mime::SignedFrame,
+    limits: Limits,
+    /// `b"\r\n"` or `b"\n"`: the line end of the message, from its first line.
+    eol: &'static [u8],
+    line: usize,
+    after_cr: bool,
+}
+
+enum SignStage<'a, W: Write + Send + Sync> {
+    /// Gathering the header block.
+    Head {
+        out: W,
+        held: Vec<u8>,
+        signer: &'a crate::SecretKey,
+    },
+    /// The entity goes to the output and to the signer.
+    Body {
+        out: CanonicalWriter<W>,
+        hash: CanonicalWriter<crate::DetachedSigner<'a, Vec<u8>>>,
+    },
+    /// Failed: nothing more is accepted.
+    Failed,
+}
+
+impl<W: Write + Send + Sync> std::fmt::Debug for MessageSigner<'_, W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MessageSigner").finish_non_exhaustive()
+    }
+}
+
+fn not_seven_bit(what: &'static str) -> io::Error {
+    io::Error::other(Error::NotStreamable { what })
+}
+
+impl<'a, W: Write + Send + Sync + 'a> MessageSigner<'a, W> {
+    /// A signer by `signer`'s signing key writing to `out`; the boundary from `rng`.
+    pub fn new(
+        out: W,
+        signer: &'a crate::SecretKey,
+        rng: &mut impl rand_core::RngCore,
+        limits: &Limits,
+    ) -> Result<Self> {
+        // The typed error (no signing key) before anything is written.
+        signer.signing_keypair()?;
+        Ok(Self {
+            stage: SignStage::Head {
+                out,
+                held: Vec::with_capacity(4096),
+                signer,
+            },
+            frame: mime::pgp_signed_frame(b"", crate::SIGNATURE_HASH, rng),
+            limits: limits.clone(),
+            eol: b"\r\n",
+            line: 0,
+            after_cr: false,
+        })
+    }
+
+    /// The header block is complete (`end` bytes of `held`): write the outer fields and the
+    /// frame, start the entity with its `Content-*` fields (as `mime::split_for_protection`
+    /// takes them) and what the header parse left as body.
+    fn start(
+        &mut self,
+        mut out: W,
+        held: &[u8],
+        end: usize,
+        signer: &'a crate::SecretKey,
+    ) -> Result<()> {
+        let block = held.get(..end).unwrap_or_default();
+        self.eol = match block.iter().position(|&b| b == b'\n') {
+            Some(i) if i > 0 && block.get(i - 1) == Some(&b'\r') => b"\r\n",
+            Some(_) => b"\n",
+            None => b"\r\n",
+        };
+        let message = Entity::parse(block, &self.limits)?;
+        let (mime_fields, outer): (Vec<HeaderField<'_>>, Vec<HeaderField<'_>>) =
+            message.headers().iter().partition(|h| h.is_mime_field());
+        let mut inner = Vec::with_capacity(block.len() + 64);
+        if !mime_fields.iter().any(|h| h.is_named("Content-Type")) {
+            inner.extend_from_slice(b"Content-Type: text/plain; charset=us-ascii\r\n");
+        }
+        for field in mime_fields.iter().filter(|h| !h.is_named("MIME-Version")) {
+            inner.extend_from_slice(field.raw);
+            if !field.raw.ends_with(b"\n") {
+                inner.extend_from_slice(b"\r\n");
+            }
+        }
+        inner.extend_from_slice(b"\r\n");
+        if inner.iter().any(|&b| b >= 0x80 || b == 0) {
+            return Err(Error::NotStreamable {
+                what: "8-bit entity header fields",
+            });
+        }
+        out.write_all(&mime::assemble(&outer, &[], &self.frame.head))?;
+        let mut out = CanonicalWriter::new(out);
+        let mut hash = CanonicalWriter::new(crate::DetachedSigner::new(Vec::new(), signer, true)?);
+        out.write_all(&inner)?;
+        hash.write_all(&inner)?;
+        let rest = message.body();
+        self.stage = SignStage::Body { out, hash };
+        self.body(rest)?;
+        self.body(held.get(end..).unwrap_or_default())?;
+        Ok(())
+    }
+
+    /// Body bytes: checked to be what the one-shot leaves as it is, then out and hashed.
+    fn body(&mut self, data: &[u8]) -> io::Result<()> {
+        for &b in data {
+            if b >= 0x80 || b == 0 {
+                return Err(not_seven_bit("8-bit or NUL octets"));
+            }
+            if self.after_cr && b != b'\n' {
+                return Err(not_seven_bit("a bare CR"));
+            }
+            match b {
+                b'\n' => {
+                    if self.after_cr != (self.eol == b"\r\n") {
+                        return Err(not_seven_bit("mixed line ends"));
+                    }
+                    self.line = 0;
+                }
+                b'\r' => {}
+                _ => {
+                    self.line += 1;
+                    if self.line > MAX_LINE {
+                        return Err(not_seven_bit("a line over 998 octets"));
+                    }
+                }
+            }
+            self.after_cr = b == b'\r';
+        }
+        if let SignStage::Body { out, hash } = &mut self.stage {
+            out.write_all(data)?;
+            hash.write_all(data)?;
+        }
+        Ok(())
+    }
+
+    /// The rest of the entity, the signature and the close delimiter; returns the writer.
+    pub fn finish(mut self) -> Result<W> {
+        if let SignStage::Head { held, .. } = &self.stage {
+            let end = held.len();
+            let held = held.clone();
+            self.header_complete(held, end)?;
+        }
+        if self.after_cr {
+            return Err(Error::NotStreamable { what: "a bare CR" });
+        }
+        match std::mem::replace(&mut self.stage, SignStage::Failed) {
+            SignStage::Body { out, hash } => {
+                let mut out = out.finish()?;
+                let signature = hash.finish()?.finish()?;
+                out.write_all(&self.frame.middle)?;
+                let signature = mime::canonicalize_crlf(&signature);
+                out.write_all(&signature)?;
+                if !signature.ends_with(b"\r\n") {
+                    out.write_all(b"\r\n")?;
+                }
+                out.write_all(&self.frame.tail)?;
+                out.flush()?;
+                Ok(out)
+            }
+            _ => Err(Error::Operation {
+                what: "signing",
+                detail: "the message signer failed earlier".into(),
+            }),
+        }
+    }
+
+    fn header_complete(&mut self, held: Vec<u8>, end: usize) -> Result<()> {
+        match std::mem::replace(&mut self.stage, SignStage::Failed) {
+            SignStage::Head { out, signer, .. } => self.start(out, &held, end, signer),
+            other => {
+                self.stage = other;
+                Ok(())
+            }
+        }
+    }
+}
+
+impl<'a, W: Write + Send + Sync + 'a> Write for MessageSigner<'a, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let to_err = |e: Error| match e {
+            Error::Io(e) => e,
+            e => io::Error::other(e),
+        };
+        match &mut self.stage {
+            SignStage::Body { .. } => {
+                if let Err(e) = self.body(buf) {
+                    self.stage = SignStage::Failed;
+                    return Err(e);
+                }
+            }
+            SignStage::Failed => return Err(io::Error::other("the message signer failed earlier")),
+            SignStage::Head { held, .. } => {
+                let from = held.len();
+                held.extend_from_slice(buf);
+                match header_end(held, from) {
+                    Some(end) => {
+                        let held = std::mem::take(held);
+                        self.header_complete(held, end).map_err(to_err)?;
+                    }
+                    None if held.len() > MAX_HEADER_BLOCK => {
+                        self.stage = SignStage::Failed;
+                        return Err(to_err(Error::LimitExceeded {
+                            what: "header block",
+                            limit: MAX_HEADER_BLOCK as u64,
+                        }));
+                    }
+                    None => {}
+                }
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match &mut self.stage {
+            SignStage::Body { out, .. } => out.flush(),
+            _ => Ok(()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -780,6 +1031,116 @@ mod tests {
             assert!(m == *d.message);
             drop(s);
             assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        }
+    }
+
+    /// `m` with its `----sealgate-...` boundary replaced by `B`, up to the signature part.
+    fn signed_head(m: &[u8]) -> String {
+        let text = String::from_utf8(m.to_vec()).unwrap();
+        let at = text.find("boundary=\"").unwrap() + 10;
+        let boundary = text[at..].split('"').next().unwrap().to_owned();
+        let text = text.replace(&boundary, "B");
+        text[..text
+            .find("Content-Type: application/pgp-signature")
+            .unwrap()]
+            .to_owned()
+    }
+
+    #[test]
+    fn message_signer_writes_what_the_one_shot_writes() {
+        let limits = Limits::default();
+        let alice = SecretKey::generate("Alice <alice@example.org>", KeyKind::Cv25519).unwrap();
+        let signers = [alice.cert().clone()];
+        let multipart = format!(
+            "{OUTER}Content-Type: multipart/mixed; boundary=\"mix\"\r\n\r\npre\r\n--mix\r\n\
+             Content-Type: text/plain\r\n\r\nfirst\r\n--mix\r\nContent-Type: application/x-y\r\n\
+             Content-Transfer-Encoding: base64\r\n\r\nAAAA\r\n--mix--\r\n"
+        );
+        let mut inputs = vec![
+            multipart.clone().into_bytes(),
+            b"From: alice@example.org\r\n\r\n".to_vec(),
+            b"From: alice@example.org\r\nSubject: no line end".to_vec(),
+            // a line that does not parse as a field ends the header: body from there
+            b"From: alice@example.org\r\nnot a field\r\n\r\nbody\r\n".to_vec(),
+        ];
+        for len in [0, 1, 5000, CHUNK + 3] {
+            inputs.push([OUTER.as_bytes(), &entity(len, false)].concat());
+        }
+        let lf: Vec<Vec<u8>> = inputs
+            .iter()
+            .map(|m| {
+                String::from_utf8(m.clone())
+                    .unwrap()
+                    .replace("\r\n", "\n")
+                    .into_bytes()
+            })
+            .collect();
+        inputs.extend(lf);
+        for raw in &inputs {
+            let what = String::from_utf8_lossy(&raw[..raw.len().min(60)]).into_owned();
+            let mut w =
+                MessageSigner::new(Vec::new(), &alice, &mut rand_core::OsRng, &limits).unwrap();
+            for piece in raw.chunks(777) {
+                w.write_all(piece).unwrap();
+            }
+            let ours = w.finish().unwrap();
+            let one = crate::sign_message(raw, &alice, &mut rand_core::OsRng, &limits).unwrap();
+            assert_eq!(signed_head(&ours), signed_head(&one), "{what}");
+            let a = crate::verify_message(&ours, &signers, &limits).unwrap();
+            let b = crate::verify_message(&one, &signers, &limits).unwrap();
+            assert!(a.message == b.message, "{what}");
+            assert_eq!(
+                a.verification.is_valid(),
+                b.verification.is_valid(),
+                "{what}"
+            );
+            assert_eq!(a.verification.signatures.len(), 1);
+            assert!(a.verification.signatures[0].checks[0].1, "{what}");
+            assert_same(&ours, &signers, &what);
+        }
+        // not 7-bit: refused, typed
+        for (what, raw) in [
+            (
+                "8-bit",
+                format!("{OUTER}\r\nGr\u{fc}\u{df}e\r\n").into_bytes(),
+            ),
+            (
+                "8-bit field",
+                format!("{OUTER}Content-Type: text/plain; name=\"\u{fc}\"\r\n\r\nx\r\n")
+                    .into_bytes(),
+            ),
+            ("NUL", format!("{OUTER}\r\na\0b\r\n").into_bytes()),
+            (
+                "long line",
+                format!("{OUTER}\r\n{}\r\n", "x".repeat(999)).into_bytes(),
+            ),
+            ("bare CR", format!("{OUTER}\r\na\rb\r\n").into_bytes()),
+            ("bare LF", format!("{OUTER}\r\na\nb\r\n").into_bytes()),
+            ("CR at the end", format!("{OUTER}\r\nab\r").into_bytes()),
+        ] {
+            let mut w =
+                MessageSigner::new(Vec::new(), &alice, &mut rand_core::OsRng, &limits).unwrap();
+            let r = w
+                .write_all(&raw)
+                .map_err(Error::from)
+                .and_then(|()| w.finish());
+            let e = r.err().unwrap_or_else(|| panic!("{what}: accepted"));
+            let typed = match &e {
+                Error::Io(io) => io
+                    .get_ref()
+                    .and_then(|i| i.downcast_ref::<Error>())
+                    .is_some_and(|i| matches!(i, Error::NotStreamable { .. })),
+                e => matches!(e, Error::NotStreamable { .. }),
+            };
+            assert!(typed, "{what}: {e:?}");
+            // the one-shot signs it (re-encoded)
+            let one = crate::sign_message(&raw, &alice, &mut rand_core::OsRng, &limits).unwrap();
+            assert!(
+                crate::verify_message(&one, &signers, &limits)
+                    .unwrap()
+                    .verification
+                    .is_valid()
+            );
         }
     }
 }
