@@ -138,6 +138,59 @@ fn wrap_pgp_signed(plain: &Path, entity_at: u64, sig: &Path, to: &Path) {
     w.flush().unwrap();
 }
 
+/// The signed entity and the armored signature of a PGP/MIME signed message, as files for
+/// `gpg --verify SIG DATA`, read as a stream (the line end before a delimiter belongs to it).
+fn split_signed(message: &Path, entity: &Path, sig: &Path) {
+    let mut r = BufReader::with_capacity(1 << 20, File::open(message).unwrap());
+    let mut e = BufWriter::with_capacity(1 << 20, File::create(entity).unwrap());
+    let mut s = BufWriter::new(File::create(sig).unwrap());
+    let mut line = Vec::new();
+    let mut boundary = None;
+    let (mut inside, mut held, mut armor, mut in_sig) = (false, false, false, false);
+    loop {
+        line.clear();
+        if r.read_until(b'\n', &mut line).unwrap() == 0 {
+            break;
+        }
+        let text = String::from_utf8_lossy(&line).into_owned();
+        if boundary.is_none()
+            && let Some(at) = text.find("boundary=\"")
+        {
+            boundary = text[at + 10..].split('"').next().map(|b| format!("--{b}"));
+            continue;
+        }
+        let Some(b) = &boundary else { continue };
+        if text.trim_end() == b {
+            if inside {
+                inside = false;
+                armor = true;
+            } else if !armor {
+                inside = true;
+            }
+            continue;
+        }
+        if inside {
+            if held {
+                e.write_all(b"\r\n").unwrap();
+            }
+            let body = line.strip_suffix(b"\r\n").unwrap_or(&line);
+            held = body.len() < line.len();
+            e.write_all(body).unwrap();
+        } else if armor {
+            in_sig |= text.starts_with("-----BEGIN PGP SIGNATURE-----");
+            if in_sig {
+                s.write_all(&line).unwrap();
+            }
+            if text.starts_with("-----END PGP SIGNATURE-----") {
+                break;
+            }
+        }
+    }
+    e.flush().unwrap();
+    s.flush().unwrap();
+    assert!(armor, "no signature part in {}", message.display());
+}
+
 /// Change one letter in the middle of `path` (a text line of the body), in place.
 fn tamper_middle(path: &Path) {
     use std::io::{Seek, SeekFrom};
@@ -509,8 +562,50 @@ fn large_gpg_signed_message_verifies_in_bounded_memory() {
     std::fs::remove_file(&entity).unwrap();
     let signed = dir.join("big.signed.eml");
     wrap_pgp_signed(&plain, entity_at, &sig, &signed);
-    std::fs::remove_file(&plain).unwrap();
     let signed_hash = sha256_file(&signed, 0);
+
+    // ours signs (streamed: the message is 7-bit), gpg verifies the entity and the signature
+    let ours_signed = dir.join("big.ours-signed.eml");
+    let sign = measured(
+        dir,
+        "sealgate pgp sign",
+        Command::new(BIN)
+            .args(["pgp", "sign", "--key"])
+            .arg(&alice.secret)
+            .arg("--in")
+            .arg(&plain)
+            .arg("--out")
+            .arg(&ours_signed),
+    );
+    assert!(
+        sign.peak_kib < MAX_RSS_KIB,
+        "sign peak RSS {} KiB",
+        sign.peak_kib
+    );
+    let ours_entity = dir.join("big.ours-signed.entity");
+    let ours_sig = dir.join("big.ours-signed.asc");
+    split_signed(&ours_signed, &ours_entity, &ours_sig);
+    assert_eq!(sha256_file(&ours_entity, 0), entity_hash);
+    let gpg_verify_ours = measured(
+        dir,
+        "gpg --verify (ours)",
+        g.cmd(&["--quiet", "--verify"])
+            .arg(&ours_sig)
+            .arg(&ours_entity),
+    );
+    std::fs::remove_file(&ours_entity).unwrap();
+    let out = run_unchecked(
+        Command::new(BIN)
+            .args(["pgp", "verify", "--signer"])
+            .arg(&alice.public)
+            .arg("--in")
+            .arg(&ours_signed),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("signature: valid"), "{err}");
+    std::fs::remove_file(&ours_signed).unwrap();
+    std::fs::remove_file(&plain).unwrap();
     eprintln!(
         "bigmsg-pgp: gpg-signed message of {} bytes",
         std::fs::metadata(&signed).unwrap().len()
@@ -596,16 +691,79 @@ fn large_gpg_signed_message_verifies_in_bounded_memory() {
     assert!(leftovers(dir).is_empty(), "{:?}", leftovers(dir));
 
     eprintln!(
-        "bigmsg-pgp verify summary ({mib} MiB): sealgate verify {:.2} s / {:.1} MiB, decrypt \
-         --signer (inner multipart/signed) {:.2} s / {:.1} MiB; gpg --verify {:.2} s / {:.1} \
-         MiB, --detach-sign {:.2} s / {:.1} MiB",
+        "bigmsg-pgp verify summary ({mib} MiB): sealgate verify {:.2} s / {:.1} MiB, sign {:.2} s \
+         / {:.1} MiB, decrypt --signer (inner multipart/signed) {:.2} s / {:.1} MiB; gpg \
+         --verify {:.2} s / {:.1} MiB, --verify of ours {:.2} s / {:.1} MiB, --detach-sign \
+         {:.2} s / {:.1} MiB",
         ver.seconds,
         mib_of(&ver),
+        sign.seconds,
+        mib_of(&sign),
         dec.seconds,
         mib_of(&dec),
         gpg_verify.seconds,
         mib_of(&gpg_verify),
+        gpg_verify_ours.seconds,
+        mib_of(&gpg_verify_ours),
         gpg_sign.seconds,
         mib_of(&gpg_sign),
     );
+}
+
+/// `pgp sign` of a large message that is not 7-bit: the stream refuses it, and the file is
+/// signed in memory as before (re-encoded quoted-printable, RFC 3156 §5); it verifies.
+#[test]
+fn large_eight_bit_message_is_signed_in_memory() {
+    if !require("gpg") {
+        return;
+    }
+    let g = Gpg::new();
+    let alice = g.gen_key("Alice", "alice@example.com", GpgAlgo::Ed25519);
+    let work = work_dir();
+    let dir = work.path();
+    let plain = dir.join("m.eml");
+    // above the 8 MiB from which sign streams
+    write_message(&plain, 9);
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&plain)
+        .unwrap();
+    f.write_all("Gr\u{fc}\u{df}e\r\n".as_bytes()).unwrap();
+    drop(f);
+    let signed = dir.join("m.signed.eml");
+    let out = run_unchecked(
+        Command::new(BIN)
+            .args(["pgp", "sign", "--key"])
+            .arg(&alice.secret)
+            .arg("--in")
+            .arg(&plain)
+            .arg("--out")
+            .arg(&signed),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read(&signed).unwrap();
+    assert!(
+        text.windows(43)
+            .any(|w| w == b"Content-Transfer-Encoding: quoted-printable"),
+        "not re-encoded"
+    );
+    assert!(
+        !text.iter().any(|&b| b >= 0x80),
+        "8-bit octets in the signed message"
+    );
+    let out = run_unchecked(
+        Command::new(BIN)
+            .args(["pgp", "verify", "--signer"])
+            .arg(&alice.public)
+            .arg("--in")
+            .arg(&signed),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("signature: valid"), "{err}");
+    assert!(leftovers(dir).is_empty(), "{:?}", leftovers(dir));
 }

@@ -183,12 +183,7 @@ fn encrypt(a: EncryptArgs) -> Result<u8, Failure> {
     } else {
         let path = a.io.input.as_deref();
         let mut reader = open_input(path)?;
-        let mut first = Zeroizing::new(Vec::with_capacity(super::STREAM_ABOVE + 1));
-        reader
-            .by_ref()
-            .take(super::STREAM_ABOVE as u64 + 1)
-            .read_to_end(&mut first)
-            .map_err(|e| Failure(2, format!("{}: {e}", input_name(path))))?;
+        let first = read_first(&mut reader, path)?;
         if first.len() > super::STREAM_ABOVE {
             return encrypt_streaming(
                 &first,
@@ -214,6 +209,17 @@ fn encrypt(a: EncryptArgs) -> Result<u8, Failure> {
     Ok(0)
 }
 
+/// The first [`STREAM_ABOVE`](super::STREAM_ABOVE) + 1 bytes of `reader`: more than
+/// `STREAM_ABOVE` of them choose the streaming path.
+fn read_first(reader: &mut impl Read, path: Option<&Path>) -> Result<Zeroizing<Vec<u8>>, Failure> {
+    let mut first = Zeroizing::new(Vec::with_capacity(super::STREAM_ABOVE + 1));
+    reader
+        .take(super::STREAM_ABOVE as u64 + 1)
+        .read_to_end(&mut first)
+        .map_err(|e| Failure(2, format!("{}: {e}", input_name(path))))?;
+    Ok(first)
+}
+
 /// Encrypt `first` and the rest of `reader` as a stream, into a temporary file released as the
 /// output once complete (no partial output on an error, as with the in-memory path).
 fn encrypt_streaming(
@@ -236,6 +242,61 @@ fn encrypt_streaming(
     Ok(0)
 }
 
+/// Sign `first` and the rest of `reader` as a stream into a temporary file released as the
+/// output once complete. `Ok(false)`: the content is not 7-bit (nothing is written; sign it in
+/// memory instead).
+fn sign_streaming(
+    first: &[u8],
+    reader: impl Read,
+    key: &SecretKey,
+    input: &Path,
+    out: Option<&Path>,
+    limits: &Limits,
+) -> Result<bool, Failure> {
+    let (dir, tmp) = super::output_temp(out)?;
+    {
+        let sink = std::io::BufWriter::with_capacity(super::STEP, tmp.as_file());
+        let signer = pgp::stream::MessageSigner::new(sink, key, &mut rand_core::OsRng, limits)?;
+        let mut w = Refusable {
+            signer,
+            refused: false,
+        };
+        let fed = super::feed(first, reader, &mut w, Some(input));
+        if w.refused {
+            return Ok(false);
+        }
+        fed?;
+        match w.signer.finish() {
+            Err(pgp::Error::NotStreamable { .. }) => return Ok(false),
+            r => r?.flush()?,
+        }
+    }
+    release_output(tmp, &dir, out)?;
+    Ok(true)
+}
+
+/// The streaming signer, remembering whether it refused content that is not 7-bit
+/// ([`pgp::Error::NotStreamable`] inside a write error).
+struct Refusable<'a, W: Write + Send + Sync> {
+    signer: pgp::stream::MessageSigner<'a, W>,
+    refused: bool,
+}
+
+impl<'a, W: Write + Send + Sync + 'a> Write for Refusable<'a, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.signer.write(buf).inspect_err(|e| {
+            self.refused |= e
+                .get_ref()
+                .and_then(|i| i.downcast_ref::<pgp::Error>())
+                .is_some_and(|i| matches!(i, pgp::Error::NotStreamable { .. }));
+        })
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.signer.flush()
+    }
+}
+
 /// The input as a buffered reader that the streaming decryption can take (sequoia's readers
 /// must be `Send + Sync`).
 fn open_input(path: Option<&Path>) -> Result<Box<dyn BufRead + Send + Sync>, Failure> {
@@ -254,7 +315,21 @@ fn open_input(path: Option<&Path>) -> Result<Box<dyn BufRead + Send + Sync>, Fai
 fn sign(a: SignArgs) -> Result<u8, Failure> {
     let limits = Limits::default();
     let key = secret_key(&a.key, a.passphrase_env.as_deref(), &limits)?;
-    let input = read_input(a.io.input.as_deref(), &limits)?;
+    // A large message from a file streams (as `encrypt` does above the same size) when it is
+    // 7-bit already; one that is not (RFC 3156 wants it re-encoded, which needs the whole
+    // message), a small one, one from stdin (which cannot be read again for that) and one with
+    // header protection are signed in memory as before.
+    let path = a.io.input.as_deref();
+    if let (Some(file), false) = (path, a.protect_headers) {
+        let mut reader = open_input(path)?;
+        let first = read_first(&mut reader, path)?;
+        if first.len() > super::STREAM_ABOVE
+            && sign_streaming(&first, reader, &key, file, a.io.out.as_deref(), &limits)?
+        {
+            return Ok(0);
+        }
+    }
+    let input = read_input(path, &limits)?;
     let mut opts = pgp::SignMessageOptions::default();
     opts.protect_headers = a.protect_headers;
     let out = pgp::sign_message_with(&input, &key, &opts, &mut rand_core::OsRng, &limits)?;
