@@ -5,10 +5,12 @@
 //! whole, Sequoia's detached verifier over the spill file), read whole and in 7-byte reads.
 //! Where it and the one-shot `verify_message` both succeed the message bytes and the signature
 //! reports must be equal; where one fails the other must too, and a failure must leave no
-//! spill file behind.
+//! spill file behind. The bytes as a message also go through the streaming `MessageSigner`
+//! (the fixed Ed25519 key, 7-byte writes), whose output must verify, streamed and one-shot
+//! alike, with a good signature.
 #![no_main]
 
-use std::io::{BufReader, Read};
+use std::io::{BufReader, Read, Write};
 
 use libfuzzer_sys::fuzz_target;
 use sealgate::pgp;
@@ -97,4 +99,21 @@ fuzz_target!(|data: &[u8]| {
         &wrap_signed(b"Content-Type: text/plain\r\n\r\nfixed\r\n", data),
         &dir,
     );
+    // The writing side: the bytes as a message.
+    let f = fixed_pgp_key::fixed();
+    if let Some(key) = f.keys.get(1)
+        && let Ok(mut w) =
+            pgp::stream::MessageSigner::new(Vec::new(), key, &mut rand_core::OsRng, &f.limits)
+    {
+        let written = data.chunks(7).try_for_each(|c| w.write_all(c)).is_ok();
+        if let (true, Ok(signed)) = (written, w.finish()) {
+            check(&signed, &dir);
+            let v = pgp::verify_message(&signed, &f.signers, &f.limits)
+                .expect("our signed message does not verify");
+            assert!(
+                v.verification.signatures.first().is_some_and(|s| s.checks.first().is_some_and(|c| c.1)),
+                "our signature does not verify"
+            );
+        }
+    }
 });

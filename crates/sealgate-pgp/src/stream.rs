@@ -90,6 +90,11 @@
 //! # Ok(()) }
 //! ```
 //!
+//! [`MessageSigner`] is the writing side of signed messages: the message goes in through
+//! [`io::Write`], the `multipart/signed` message comes out as it is made (the signature at
+//! `finish`), for content that is 7-bit already ([`Error::NotStreamable`] otherwise: the
+//! one-shot [`crate::sign_message`] re-encodes it in memory).
+//!
 //! [`MessageEncryptor`] is the other direction: the message goes in through [`io::Write`], the
 //! PGP/MIME message comes out of the wrapped writer as it is made.
 //!
