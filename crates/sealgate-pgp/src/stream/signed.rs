@@ -593,7 +593,11 @@ impl<'a, W: Write + Send + Sync + 'a> Write for MessageSigner<'a, W> {
                 match header_end(held, from) {
                     Some(end) => {
                         let held = std::mem::take(held);
-                        self.header_complete(held, end).map_err(to_err)?;
+                        if let Err(e) = self.header_complete(held, end) {
+                            // nothing more goes out or into the hash
+                            self.stage = SignStage::Failed;
+                            return Err(to_err(e));
+                        }
                     }
                     None if held.len() > MAX_HEADER_BLOCK => {
                         self.stage = SignStage::Failed;
@@ -1133,6 +1137,12 @@ mod tests {
                 e => matches!(e, Error::NotStreamable { .. }),
             };
             assert!(typed, "{what}: {e:?}");
+            // a caller that goes on writing gets no signed message
+            let mut w =
+                MessageSigner::new(Vec::new(), &alice, &mut rand_core::OsRng, &limits).unwrap();
+            let refused = w.write_all(&raw).is_err();
+            let more = w.write_all(b"more\r\n").is_err();
+            assert!(w.finish().is_err() && (refused || more), "{what}");
             // the one-shot signs it (re-encoded)
             let one = crate::sign_message(&raw, &alice, &mut rand_core::OsRng, &limits).unwrap();
             assert!(
