@@ -169,7 +169,8 @@ pub fn verify_message(
     // one-shot's `canonicalize_crlf`), into the spill file behind the message's header.
     let mut signed = PartBody::new(parts, Vec::new(), false);
     let mut sink = CanonicalWriter::new(SignedPart::new(&outer, spill.as_file(), limits));
-    let mut buf = vec![0u8; CHUNK];
+    // (wiped: after a streamed decryption, `SpilledMessage::verify_inner` reads plaintext)
+    let mut buf = zeroize::Zeroizing::new(vec![0u8; CHUNK]);
     let mut total = 0u64;
     loop {
         let n = match signed.read(&mut buf) {
