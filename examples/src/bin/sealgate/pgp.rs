@@ -320,16 +320,20 @@ fn sign(a: SignArgs) -> Result<u8, Failure> {
     // message), a small one, one from stdin (which cannot be read again for that) and one with
     // header protection are signed in memory as before.
     let path = a.io.input.as_deref();
-    if let (Some(file), false) = (path, a.protect_headers) {
-        let mut reader = open_input(path)?;
-        let first = read_first(&mut reader, path)?;
-        if first.len() > super::STREAM_ABOVE
-            && sign_streaming(&first, reader, &key, file, a.io.out.as_deref(), &limits)?
-        {
-            return Ok(0);
+    let input = match (path, a.protect_headers) {
+        (Some(file), false) => {
+            let mut reader = open_input(path)?;
+            let first = read_first(&mut reader, path)?;
+            if first.len() <= super::STREAM_ABOVE {
+                first
+            } else if sign_streaming(&first, reader, &key, file, a.io.out.as_deref(), &limits)? {
+                return Ok(0);
+            } else {
+                read_input(path, &limits)?
+            }
         }
-    }
-    let input = read_input(path, &limits)?;
+        _ => read_input(path, &limits)?,
+    };
     let mut opts = pgp::SignMessageOptions::default();
     opts.protect_headers = a.protect_headers;
     let out = pgp::sign_message_with(&input, &key, &opts, &mut rand_core::OsRng, &limits)?;
