@@ -483,6 +483,20 @@ fn spill_dir(dir: Option<&Path>, out: Option<&Path>) -> PathBuf {
     }
 }
 
+/// [`spill_dir`], checked to take a file: an unwritable place is reported before any input is
+/// read, against --out (or the spill directory when it was given or there is no --out).
+fn usable_spill_dir(dir: Option<&Path>, out: Option<&Path>) -> Result<PathBuf, Failure> {
+    let chosen = spill_dir(dir, out);
+    tempfile::tempfile_in(&chosen).map_err(|e| {
+        let name = match (dir, out) {
+            (None, Some(out)) => out.display().to_string(),
+            _ => chosen.display().to_string(),
+        };
+        Failure(2, format!("{name}: {e}"))
+    })?;
+    Ok(chosen)
+}
+
 /// Write a finished temporary file as the output: renamed into place when it is in the
 /// output's directory, else copied (to stdout when there is no --out).
 fn release_output(
@@ -515,7 +529,8 @@ fn release_output(
     }
 }
 
-/// A decrypted message waiting in its spill file: S/MIME's or OpenPGP's `SpilledMessage`.
+/// A decrypted or verified message waiting in its spill file: S/MIME's or OpenPGP's
+/// `SpilledMessage`, OpenPGP's `SpilledVerified`.
 trait Spilled {
     /// Keep it as `path` (a rename within the spill directory's file system).
     fn persist_as(self, path: &Path) -> Result<(), String>;
@@ -550,7 +565,16 @@ impl Spilled for sealgate::pgp::stream::SpilledMessage {
     }
 }
 
-/// [`release_output`] for a decrypted message in its spill file (S/MIME or OpenPGP): renamed
+impl Spilled for sealgate::pgp::stream::SpilledVerified {
+    fn persist_as(self, path: &Path) -> Result<(), String> {
+        self.persist(path).map(drop).map_err(|e| e.to_string())
+    }
+    fn copy_into(&mut self, mut out: &mut dyn Write) -> std::io::Result<u64> {
+        self.copy_to(&mut out)
+    }
+}
+
+/// [`release_output`] for a decrypted or verified message in its spill file: renamed
 /// into place when the spill file is in the output's directory, else copied (to stdout when
 /// there is no --out).
 fn release_decrypted(
@@ -1305,15 +1329,7 @@ fn decrypt(a: DecryptArgs) -> Result<u8, Failure> {
         smime::classify(&head, &limits),
         Ok(smime::SmimeKind::Encrypted)
     ) {
-        let dir = spill_dir(a.spill_dir.as_deref(), a.io.out.as_deref());
-        // An unwritable place is reported as before: against --out (or the spill directory).
-        tempfile::tempfile_in(&dir).map_err(|e| {
-            let name = match (&a.spill_dir, &a.io.out) {
-                (None, Some(out)) => out.display().to_string(),
-                _ => dir.display().to_string(),
-            };
-            Failure(2, format!("{name}: {e}"))
-        })?;
+        let dir = usable_spill_dir(a.spill_dir.as_deref(), a.io.out.as_deref())?;
         let streamed = smime::stream::decrypt_message(
             std::io::Cursor::new(head).chain(input),
             &id.key,
