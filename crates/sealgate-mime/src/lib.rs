@@ -36,7 +36,7 @@ pub use pgp::{
 };
 pub use protect::{
     ProtectedParts, assemble, make_seven_bit, protect_subject, split_for_protection,
-    split_for_protection_parts, unprotected_outer,
+    split_for_protection_parts, split_header_for_protection, unprotected_outer,
 };
 pub use smime::{
     MultipartSigned, Pkcs7Mime, build_base64_entity, build_multipart_signed,

@@ -1374,7 +1374,9 @@ impl<'a, W: Write + Send + Sync + 'a> MessageEncryptor<'a, W> {
     /// write the outer header and the PGP/MIME frame, start the encryption with the entity's
     /// header.
     fn start(&mut self, out: W, block: &[u8]) -> Result<()> {
-        let (outer, entity) = mime::split_for_protection(block, &self.limits)?;
+        // The header block alone: the body streams (a 7-bit walk of its parts, as the one-shot
+        // makes, would need all of it).
+        let (outer, entity) = mime::split_header_for_protection(block, &self.limits)?;
         let entity = match &self.opts.outer_subject {
             Some(_) => mime::protect_subject(&outer, &entity),
             None => entity,

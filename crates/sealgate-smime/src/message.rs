@@ -547,20 +547,7 @@ impl<W: Write> MessageEncryptor<W> {
     /// Write the outer header and the inner entity header for this header block (which ends
     /// with its empty line, or is all there was).
     fn start(&mut self, block: &[u8]) -> Result<()> {
-        let entity = Entity::parse(block, &self.limits)?;
-        let (mime, outer): (Vec<HeaderField<'_>>, Vec<HeaderField<'_>>) =
-            entity.headers().iter().partition(|h| h.is_mime_field());
-        let mut inner = Vec::with_capacity(block.len() + 64);
-        if !mime.iter().any(|h| h.is_named("Content-Type")) {
-            inner.extend_from_slice(b"Content-Type: text/plain; charset=us-ascii\r\n");
-        }
-        for field in mime.iter().filter(|h| !h.is_named("MIME-Version")) {
-            inner.extend_from_slice(field.raw);
-            if !field.raw.ends_with(b"\n") {
-                inner.extend_from_slice(b"\r\n");
-            }
-        }
-        inner.extend_from_slice(b"\r\n");
+        let (outer, inner) = mime::split_header_for_protection(block, &self.limits)?;
         let mut parts = mime::ProtectedParts {
             outer,
             header: inner,
