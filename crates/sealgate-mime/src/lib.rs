@@ -12,10 +12,13 @@ pub mod multipart;
 mod pgp;
 mod protect;
 mod smime;
+pub mod spill;
 mod text;
 mod transfer;
 
-pub use canonical::{CanonicalWriter, canonicalize_crlf, is_canonical, read_header_block};
+pub use canonical::{
+    CanonicalWriter, canonicalize_crlf, header_block_end, is_canonical, read_header_block,
+};
 pub use compose::{
     MessageBuilder, Part, civil_from_days, encode_mailbox, encode_text, filename_param,
     format_date, format_rfc3339, message_id, parse_date,

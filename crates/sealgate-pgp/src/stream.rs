@@ -33,8 +33,10 @@
 //!   [`SpilledMessage::into_decrypted`] loads the message (bounded by
 //!   `Limits::max_message_bytes`) and verifies it (inline signatures too) exactly as
 //!   `decrypt_message` does. Both give the same report.
-//! - Header protection (RFC 9788 or `protected-headers="v1"`) needs the whole entity: such
-//!   messages are assembled in memory, bounded by `Limits::max_message_bytes`.
+//! - Header protection (RFC 9788 or `protected-headers="v1"`) streams (sealgate-mime's
+//!   [`mime::spill::DecryptedWriter`], shared with the S/MIME stream): only a part marked for
+//!   a Legacy Display Element needs the whole entity, read back from the spill file, bounded
+//!   by `Limits::max_message_bytes`.
 //! - Inline PGP is not streamed ([`Error::WrongMessageType`]): use the one-shot function.
 //! - The encrypted part must be 7bit, 8bit or binary (as RFC 3156 §4 sends the armor); a
 //!   base64 or quoted-printable one is [`Error::Malformed`].
@@ -119,7 +121,7 @@
 //! ```
 
 use std::fs::File;
-use std::io::{self, BufRead, BufWriter, Read, Seek, Write};
+use std::io::{self, BufRead, Read, Seek, Write};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -461,7 +463,12 @@ fn decrypt_part<R: BufRead + Send + Sync>(
         .buffer_size(HOLD_BACK)
         .with_policy(&StreamPolicy, None, helper)
         .map_err(|e| seen.refine(map_error(&e, "message")))?;
-    let mut sink = CanonicalWriter::new(Collector::new(outer, file, limits.clone()));
+    let mut sink = CanonicalWriter::new(mime::spill::DecryptedWriter::new(
+        outer,
+        file,
+        MAX_HEADER_BLOCK,
+        limits.clone(),
+    ));
     let mut buf = Zeroizing::new(vec![0u8; CHUNK]);
     let mut total = 0u64;
     loop {
@@ -489,10 +496,10 @@ fn decrypt_part<R: BufRead + Send + Sync>(
         return Err(Error::NotEncrypted);
     }
     // Authenticated: now the errors that depend on the plaintext, and the rest of the MIME.
-    let done = sink.finish()?.finish()?;
+    let done = sink.finish()?.finish().map_err(from_mime)?;
     Ok((
         done.len,
-        done.signed,
+        is_signed(&done.header, limits),
         done.header_protection,
         helper.inner.verification,
         helper.inner.aead,
@@ -1075,196 +1082,21 @@ impl<R: Read> Read for SeipdGuard<R> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The plaintext side: line ends made CRLF (by the CanonicalWriter in front), the decrypted
-// entity's header block gathered, the outer header fields merged in as `decrypt_message` does,
-// the rest streamed out.
+// The plaintext side is sealgate-mime's DecryptedWriter (shared with the S/MIME stream).
 
-/// What [`Collector::finish`] found.
-struct Collected {
-    len: u64,
-    signed: bool,
-    header_protection: Option<mime::HeaderProtection>,
-}
-
-enum Stage {
-    /// Gathering the entity's header block (CRLF already).
-    Head(Zeroizing<Vec<u8>>),
-    /// Header protection: the whole entity is needed (bounded by `max_message_bytes`).
-    Whole(Zeroizing<Vec<u8>>),
-    /// The merged header is written; the rest goes straight out.
-    Streaming,
-    /// An error that depends on the plaintext, held until the decryption has been checked
-    /// (reporting it earlier would make a decryption oracle of tampered ciphertext). Later
-    /// input is dropped.
-    Failed(Error),
-}
-
-struct Collector<'f> {
-    stage: Stage,
-    outer: Vec<u8>,
-    out: BufWriter<&'f File>,
-    len: u64,
-    signed: bool,
-    header_protection: Option<mime::HeaderProtection>,
-    limits: Limits,
-}
-
-impl<'f> Collector<'f> {
-    fn new(outer: &[u8], file: &'f File, limits: Limits) -> Self {
-        Self {
-            stage: Stage::Head(Zeroizing::new(Vec::with_capacity(8192))),
-            outer: outer.to_vec(),
-            out: BufWriter::with_capacity(CHUNK, file),
-            len: 0,
-            signed: false,
-            header_protection: None,
-            limits,
-        }
-    }
-
-    fn emit(&mut self, data: &[u8]) -> io::Result<()> {
-        self.len += data.len() as u64;
-        self.out.write_all(data)
-    }
-
-    /// The outer header fields of the encrypted message (`Content-*` and `MIME-Version` are
-    /// the envelope's own, left out as [`mime::parse_pgp_encrypted`] does).
-    fn outer_fields<'a>(outer: &'a [u8], limits: &Limits) -> Result<Vec<mime::HeaderField<'a>>> {
-        let e = Entity::parse(outer, limits)?;
-        Ok(e.headers()
-            .iter()
-            .filter(|h| !h.is_mime_field())
-            .copied()
-            .collect())
-    }
-
-    /// The header block of the entity is complete in `held` (`end` bytes of it; the rest is
-    /// body): merge the outer fields in front (as `decrypt_message` does) and write it all.
-    fn start(&mut self, held: &[u8], end: usize) -> Result<()> {
-        let block = held.get(..end).unwrap_or_default();
-        let outer = Self::outer_fields(&self.outer, &self.limits)?;
-        let outer = mime::unprotected_outer(outer, block, &self.limits)?;
-        let merged = Zeroizing::new(mime::assemble(&outer, &[], block));
-        self.signed = is_signed(&merged, &self.limits);
-        self.emit(&merged)?;
-        self.emit(held.get(end..).unwrap_or_default())?;
-        Ok(())
-    }
-
-    /// The whole entity is in `entity` (header protection, or no end of the header block):
-    /// what `decrypt_message` does with it, in memory.
-    fn whole(&mut self, entity: &[u8]) -> Result<()> {
-        if mime::has_header_protection(entity, &self.limits) {
-            let outer = Self::outer_fields(&self.outer, &self.limits)?;
-            let (m, hp) = mime::unprotect_headers(&outer, entity, &self.limits)?;
-            let m = Zeroizing::new(m);
-            self.header_protection = hp;
-            self.signed = is_signed(&m, &self.limits);
-            self.emit(&m)?;
-            Ok(())
-        } else {
-            self.start(entity, entity.len())
-        }
-    }
-
-    fn fail(&mut self, e: Error) {
-        self.stage = Stage::Failed(e);
-    }
-
-    fn finish(mut self) -> Result<Collected> {
-        match std::mem::replace(&mut self.stage, Stage::Streaming) {
-            Stage::Head(held) | Stage::Whole(held) => self.whole(&held)?,
-            Stage::Streaming => {}
-            Stage::Failed(e) => return Err(e),
-        }
-        self.out.flush()?;
-        Ok(Collected {
-            len: self.len,
-            signed: self.signed,
-            header_protection: self.header_protection,
-        })
-    }
-}
-
+/// Whether a decrypted message (its header block) is a `multipart/signed` one.
 fn is_signed(message: &[u8], limits: &Limits) -> bool {
     Entity::parse(message, limits).is_ok_and(|e| e.content_type().mime_type == "multipart/signed")
 }
 
-impl Write for Collector<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match &mut self.stage {
-            Stage::Streaming => self.emit(buf)?,
-            Stage::Failed(_) => {}
-            Stage::Whole(held) => {
-                if held.len() + buf.len() > self.limits.max_message_bytes {
-                    let limit = self.limits.max_message_bytes as u64;
-                    self.fail(Error::LimitExceeded {
-                        what: "message size (header protection, streamed)",
-                        limit,
-                    });
-                } else {
-                    held.extend_from_slice(buf);
-                }
-            }
-            Stage::Head(held) => {
-                let from = held.len();
-                held.extend_from_slice(buf);
-                match header_end(held, from) {
-                    Some(end) => {
-                        let block = held.get(..end).unwrap_or_default();
-                        if mime::has_header_protection(block, &self.limits) {
-                            let held = std::mem::take(held);
-                            self.stage = Stage::Whole(held);
-                            // the size check of Whole
-                            return self.write(&[]).map(|_| buf.len());
-                        }
-                        let held = std::mem::take(held);
-                        self.stage = Stage::Streaming;
-                        if let Err(e) = self.start(&held, end) {
-                            match e {
-                                Error::Io(e) => return Err(e),
-                                e => self.fail(e),
-                            }
-                        }
-                    }
-                    None if held.len() > MAX_HEADER_BLOCK => self.fail(Error::LimitExceeded {
-                        what: "decrypted header block",
-                        limit: MAX_HEADER_BLOCK as u64,
-                    }),
-                    None => {}
-                }
-            }
-        }
-        Ok(buf.len())
+/// An error of the plaintext side ([`mime::spill::DecryptedWriter`]) as ours: I/O and limits
+/// keep their kind.
+fn from_mime(e: mime::Error) -> Error {
+    match e {
+        mime::Error::Io(e) => Error::Io(e),
+        mime::Error::LimitExceeded { what, limit } => Error::LimitExceeded { what, limit },
+        e => Error::Mime(e),
     }
-
-    fn flush(&mut self) -> io::Result<()> {
-        // Nothing is flushed before the end: the spill file is private until released.
-        Ok(())
-    }
-}
-
-/// Where the header block ends in `head` (just after its empty line), looking at new bytes
-/// from `from` on.
-fn header_end(head: &[u8], from: usize) -> Option<usize> {
-    match head {
-        [b'\n', ..] => return Some(1),
-        [b'\r', b'\n', ..] => return Some(2),
-        _ => {}
-    }
-    let start = from.saturating_sub(2);
-    let tail = head.get(start..)?;
-    tail.iter().enumerate().find_map(|(i, &b)| {
-        let at = start + i;
-        if b != b'\n' {
-            return None;
-        }
-        match head.get(at + 1..)? {
-            [b'\n', ..] => Some(at + 2),
-            [b'\r', b'\n', ..] => Some(at + 3),
-            _ => None,
-        }
-    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1442,7 +1274,7 @@ impl<'a, W: Write + Send + Sync + 'a> Write for MessageEncryptor<'a, W> {
             Some(EncStage::Head { out, mut held }) => {
                 let from = held.len();
                 held.extend_from_slice(buf);
-                match header_end(&held, from) {
+                match mime::header_block_end(&held, from) {
                     Some(end) => {
                         let rest = held.split_off(end);
                         self.start(out, &held).map_err(io::Error::other)?;
@@ -2009,6 +1841,58 @@ mod tests {
             d.verification.signatures.len(),
             one.verification.signatures.len()
         );
+    }
+
+    /// Header protection streams past the in-memory bound; a Legacy Display Element, which
+    /// must be cut out of the body, needs the whole entity and so stays within it.
+    #[test]
+    fn header_protection_streams_unless_a_legacy_display_element_needs_the_whole() {
+        let limits = Limits::default();
+        let bob = SecretKey::generate("Bob <bob@example.org>", KeyKind::Cv25519).unwrap();
+        let raw = plain_message(300_000);
+        let mut small = Limits::default();
+        small.max_message_bytes = 100_000;
+        for legacy_display in [false, true] {
+            let opts = EncryptMessageOptions {
+                protect_headers: true,
+                legacy_display,
+                ..Default::default()
+            };
+            let enc = crate::encrypt_message(
+                &raw,
+                std::slice::from_ref(bob.cert()),
+                None,
+                &opts,
+                &mut rand_core::OsRng,
+                &limits,
+            )
+            .unwrap();
+            let one =
+                crate::decrypt_message(&enc, std::slice::from_ref(&bob), &[], &limits).unwrap();
+            assert_eq!(
+                one.header_protection
+                    .as_ref()
+                    .map(|h| h.legacy_display_removed),
+                Some(legacy_display)
+            );
+            let s = streamed(&enc, std::slice::from_ref(&bob), &[], 4096, &limits).unwrap();
+            assert_eq!(s.message, *one.message, "legacy display {legacy_display}");
+            assert_eq!(
+                s.spilled.header_protection(),
+                one.header_protection.as_ref()
+            );
+            let over = streamed(&enc, std::slice::from_ref(&bob), &[], 4096, &small);
+            match over {
+                Ok(s) => {
+                    assert!(!legacy_display);
+                    assert_eq!(s.message, *one.message);
+                }
+                Err(e) => {
+                    assert!(legacy_display, "{e}");
+                    assert!(matches!(e, Error::LimitExceeded { .. }), "{e}");
+                }
+            }
+        }
     }
 
     #[test]

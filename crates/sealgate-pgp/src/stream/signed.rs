@@ -7,7 +7,7 @@ use std::path::Path;
 use sealgate_mime::multipart::{Delimiter, MultipartReader as Parts, PartBody};
 use sealgate_mime::{self as mime, CanonicalWriter, Entity, HeaderField, Limits};
 
-use super::{CHUNK, MAX_HEADER_BLOCK, Spill, header_end, mime_malformed, read_header_block};
+use super::{CHUNK, MAX_HEADER_BLOCK, Spill, mime_malformed, read_header_block};
 use crate::error::{Error, Result};
 use crate::message::VerifiedMessage;
 use crate::{Cert, Verification};
@@ -340,7 +340,7 @@ impl Write for SignedPart<'_, '_> {
             Stage::Head(mut held) => {
                 let from = held.len();
                 held.extend_from_slice(buf);
-                match header_end(&held, from) {
+                match mime::header_block_end(&held, from) {
                     Some(end) => {
                         let block = held.get(..end).unwrap_or_default();
                         if mime::has_header_protection(block, self.limits) {
@@ -591,7 +591,7 @@ impl<'a, W: Write + Send + Sync + 'a> Write for MessageSigner<'a, W> {
             SignStage::Head { held, .. } => {
                 let from = held.len();
                 held.extend_from_slice(buf);
-                match header_end(held, from) {
+                match mime::header_block_end(held, from) {
                     Some(end) => {
                         let held = std::mem::take(held);
                         if let Err(e) = self.header_complete(held, end) {
