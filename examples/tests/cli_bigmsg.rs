@@ -647,3 +647,57 @@ fn large_signed_messages_verify_in_bounded_memory() {
     assert!(left.is_empty(), "{left:?}");
     eprintln!("bigmsg signed, {mib} MiB: {}", figures.join("; "));
 }
+
+/// A streamed output (a message over 8 MiB) given as `--out` that is a symbolic link is
+/// written through the link, never renamed over it (nor over a device such as `/dev/null`:
+/// the same check, not run here so that a regression cannot replace the machine's
+/// `/dev/null`); decryption's spill file and signing's temporary file alike.
+#[test]
+fn streamed_outputs_write_through_links_and_devices() {
+    use std::os::unix::fs::symlink;
+    let pki = Pki::new();
+    let bob = pki.user("bob", "bob@example.org", KeyType::Rsa2048);
+    let dir = pki.path();
+    let plain = dir.join("nine.eml");
+    let (message_hash, _, _) = write_message(&plain, 9);
+    let target_dir = tempfile::tempdir().unwrap();
+    let sealed_target = target_dir.path().join("sealed.p7m");
+    let sealed_link = dir.join("sealed-link.p7m");
+    std::fs::write(&sealed_target, b"").unwrap();
+    symlink(&sealed_target, &sealed_link).unwrap();
+    sealgate_tests::run(
+        Command::new(BIN)
+            .args(["smime", "encrypt", "--to"])
+            .arg(&bob.cert)
+            .arg("--in")
+            .arg(&plain)
+            .arg("--out")
+            .arg(&sealed_link),
+    );
+    assert!(
+        std::fs::symlink_metadata(&sealed_link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert!(std::fs::metadata(&sealed_target).unwrap().len() > 9 << 20);
+    let opened_target = target_dir.path().join("opened.eml");
+    let opened_link = dir.join("opened-link.eml");
+    std::fs::write(&opened_target, b"").unwrap();
+    symlink(&opened_target, &opened_link).unwrap();
+    sealgate_tests::run(&mut decrypt_cmd(
+        &bob.key,
+        &bob.cert,
+        &sealed_link,
+        &opened_link,
+    ));
+    assert!(
+        std::fs::symlink_metadata(&opened_link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(sha256_file(&opened_target, 0), message_hash);
+    let left = leftovers(dir);
+    assert!(left.is_empty(), "{left:?}");
+}

@@ -471,15 +471,26 @@ fn read_rest(
 }
 
 /// Where a streamed result waits until it is complete: `dir`, else the directory of `out`
-/// (so that it can be renamed into place), else the temporary directory.
+/// (so that it can be renamed into place) when `out` can take a rename, else the temporary
+/// directory.
 fn spill_dir(dir: Option<&Path>, out: Option<&Path>) -> PathBuf {
     match (dir, out) {
         (Some(d), _) => d.to_path_buf(),
-        (None, Some(o)) => match o.parent() {
+        (None, Some(o)) if renamable(o) => match o.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         },
-        (None, None) => std::env::temp_dir(),
+        (None, _) => std::env::temp_dir(),
+    }
+}
+
+/// Whether a finished temporary file may be renamed to `out`: when `out` does not exist or is
+/// a regular file. A device (`--out /dev/null`, a terminal), a FIFO or a symbolic link is
+/// written to instead: a rename would replace the device node or the link itself.
+fn renamable(out: &Path) -> bool {
+    match std::fs::symlink_metadata(out) {
+        Ok(m) => m.file_type().is_file(),
+        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
     }
 }
 
@@ -505,7 +516,7 @@ fn release_output(
     out: Option<&Path>,
 ) -> Result<(), Failure> {
     match out {
-        Some(p) if spill_dir(None, Some(p)) == in_dir => file
+        Some(p) if renamable(p) && spill_dir(None, Some(p)) == in_dir => file
             .persist(p)
             .map(drop)
             .map_err(|e| Failure(2, format!("{}: {}", p.display(), e.error))),
@@ -583,7 +594,7 @@ fn release_decrypted(
     out: Option<&Path>,
 ) -> Result<(), Failure> {
     match out {
-        Some(p) if spill_dir(None, Some(p)) == in_dir => spilled
+        Some(p) if renamable(p) && spill_dir(None, Some(p)) == in_dir => spilled
             .persist_as(p)
             .map_err(|e| Failure(2, format!("{}: {e}", p.display()))),
         Some(p) => {
