@@ -410,7 +410,8 @@ fn verify_cmd(trust: &Path, input: &Path, out: Option<&Path>) -> Command {
 /// spilled) under 64 MiB with the verified body compared by SHA-256; a tampered copy is
 /// reported invalid (exit 1), still in bounded memory. `openssl cms -verify` reads ours. A
 /// signed message that OpenSSL then encrypts (`cms -encrypt -stream`) is decrypted by
-/// `sealgate smime decrypt --trust` with the inner signature checked from the spill file.
+/// `sealgate smime decrypt --trust` with the inner signature checked from the spill file, and
+/// the same signed once more outside (a triple wrap) is unwrapped as a stream.
 #[test]
 fn large_signed_messages_verify_in_bounded_memory() {
     if !require("openssl") || !require("/usr/bin/time") {
@@ -539,8 +540,46 @@ fn large_signed_messages_verify_in_bounded_memory() {
             // the decrypted message is the signed one, which verifies on its own too
             let mut v = verify_cmd(&pki.root, &opened, None);
             assert_eq!(v.output().unwrap().status.code(), Some(0));
+            let opened_hash = sha256_file(&opened, 0);
             std::fs::remove_file(&opened).unwrap();
+            // and signed once more outside (a triple wrap, RFC 2634), by openssl: unwrapped
+            // as a stream, both signatures checked
+            let triple = dir.join("big.triple.eml");
+            // (not -binary: openssl writes its S/MIME header with LF line ends, and the
+            // signature must be over the CRLF form, RFC 8551 §3.1.1)
+            let mut c = Command::new("openssl");
+            c.args(["cms", "-sign", "-md", "sha256", "-in"])
+                .arg(&sealed)
+                .arg("-signer")
+                .arg(&alice.cert)
+                .arg("-inkey")
+                .arg(&alice.key)
+                .arg("-certfile")
+                .arg(&pki.intermediate)
+                .args(["-from", "alice@example.com", "-out"])
+                .arg(&triple);
+            measured(dir, "openssl cms -sign (outer layer)", &mut c);
+            let mut c = decrypt_cmd(&bob.key, &bob.cert, &triple, &opened);
+            c.arg("--trust").arg(&pki.root);
+            let unwrap = measured(dir, "sealgate decrypt --trust (triple wrap)", &mut c);
+            assert!(
+                unwrap.peak_kib < MAX_RSS_KIB,
+                "triple unwrap peak RSS {} KiB",
+                unwrap.peak_kib
+            );
+            assert_eq!(
+                sha256_file(&opened, 0),
+                opened_hash,
+                "the triple wrap's inner message"
+            );
+            std::fs::remove_file(&opened).unwrap();
+            std::fs::remove_file(&triple).unwrap();
             std::fs::remove_file(&sealed).unwrap();
+            figures.push(format!(
+                "triple unwrap: sealgate {:.2} s / {:.1} MiB",
+                unwrap.seconds,
+                unwrap.peak_kib as f64 / 1024.0
+            ));
             figures.push(format!(
                 "decrypt + inner verify: sealgate {:.2} s / {:.1} MiB",
                 dec.seconds,
@@ -607,4 +646,58 @@ fn large_signed_messages_verify_in_bounded_memory() {
     let left = leftovers(dir);
     assert!(left.is_empty(), "{left:?}");
     eprintln!("bigmsg signed, {mib} MiB: {}", figures.join("; "));
+}
+
+/// A streamed output (a message over 8 MiB) given as `--out` that is a symbolic link is
+/// written through the link, never renamed over it (nor over a device such as `/dev/null`:
+/// the same check, not run here so that a regression cannot replace the machine's
+/// `/dev/null`); decryption's spill file and signing's temporary file alike.
+#[test]
+fn streamed_outputs_write_through_links_and_devices() {
+    use std::os::unix::fs::symlink;
+    let pki = Pki::new();
+    let bob = pki.user("bob", "bob@example.org", KeyType::Rsa2048);
+    let dir = pki.path();
+    let plain = dir.join("nine.eml");
+    let (message_hash, _, _) = write_message(&plain, 9);
+    let target_dir = tempfile::tempdir().unwrap();
+    let sealed_target = target_dir.path().join("sealed.p7m");
+    let sealed_link = dir.join("sealed-link.p7m");
+    std::fs::write(&sealed_target, b"").unwrap();
+    symlink(&sealed_target, &sealed_link).unwrap();
+    sealgate_tests::run(
+        Command::new(BIN)
+            .args(["smime", "encrypt", "--to"])
+            .arg(&bob.cert)
+            .arg("--in")
+            .arg(&plain)
+            .arg("--out")
+            .arg(&sealed_link),
+    );
+    assert!(
+        std::fs::symlink_metadata(&sealed_link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert!(std::fs::metadata(&sealed_target).unwrap().len() > 9 << 20);
+    let opened_target = target_dir.path().join("opened.eml");
+    let opened_link = dir.join("opened-link.eml");
+    std::fs::write(&opened_target, b"").unwrap();
+    symlink(&opened_target, &opened_link).unwrap();
+    sealgate_tests::run(&mut decrypt_cmd(
+        &bob.key,
+        &bob.cert,
+        &sealed_link,
+        &opened_link,
+    ));
+    assert!(
+        std::fs::symlink_metadata(&opened_link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(sha256_file(&opened_target, 0), message_hash);
+    let left = leftovers(dir);
+    assert!(left.is_empty(), "{left:?}");
 }

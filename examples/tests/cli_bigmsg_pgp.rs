@@ -1,4 +1,4 @@
-//! Large PGP/MIME messages in bounded memory: `sealgate pgp encrypt` and `decrypt` of a message
+//! Large PGP/MIME messages in bounded memory: `sealgate pgp encrypt`, `decrypt` and `verify` of a message
 //! of hundreds of MiB (256 MiB by default; `SEALGATE_BIG_MIB=1024` for the 1 GiB run), each
 //! child's peak RSS measured with GNU time and required to stay under 64 MiB, the outputs
 //! compared with the input by SHA-256. gpg reads what we wrote (`gpg --decrypt` of the armored
@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use bigmsg_support::{MAX_RSS_KIB, Measured, measured, sha256_file, size_mib, write_message};
-use sealgate_tests::{Gpg, GpgAlgo, GpgKey, require, run_unchecked};
+use sealgate_tests::{Gpg, GpgAlgo, GpgKey, require, run, run_unchecked};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sealgate");
 
@@ -99,6 +99,119 @@ fn wrap_pgp_mime(plain: &Path, entity_at: u64, armored: &Path, to: &Path) {
     std::io::copy(&mut r, &mut w).unwrap();
     write!(w, "\r\n--{boundary}--\r\n").unwrap();
     w.flush().unwrap();
+}
+
+/// Copy `from` without its first `skip` bytes (the outer fields) to `to`, as a stream.
+fn copy_from(from: &Path, skip: u64, to: &Path) {
+    let mut r = BufReader::with_capacity(1 << 20, File::open(from).unwrap());
+    std::io::copy(&mut Read::by_ref(&mut r).take(skip), &mut std::io::sink()).unwrap();
+    let mut w = BufWriter::with_capacity(1 << 20, File::create(to).unwrap());
+    std::io::copy(&mut r, &mut w).unwrap();
+    w.flush().unwrap();
+}
+
+/// The message `plain` (outer fields for `entity_at` bytes, then the canonical entity) signed
+/// by gpg's armored detached signature `sig` of the entity: a PGP/MIME signed message (RFC 3156
+/// §5) as a mail client that uses gpg builds it.
+fn wrap_pgp_signed(plain: &Path, entity_at: u64, sig: &Path, to: &Path) {
+    let boundary = "=_gpg-signed-boundary";
+    let mut r = BufReader::with_capacity(1 << 20, File::open(plain).unwrap());
+    let mut w = BufWriter::with_capacity(1 << 20, File::create(to).unwrap());
+    std::io::copy(&mut Read::by_ref(&mut r).take(entity_at), &mut w).unwrap();
+    write!(
+        w,
+        "Content-Type: multipart/signed; micalg=pgp-sha256;\r\n\
+         \tprotocol=\"application/pgp-signature\"; boundary=\"{boundary}\"\r\n\r\n\
+         This is an OpenPGP/MIME signed message (RFC 4880 and 3156)\r\n--{boundary}\r\n"
+    )
+    .unwrap();
+    std::io::copy(&mut r, &mut w).unwrap();
+    write!(
+        w,
+        "\r\n--{boundary}\r\nContent-Type: application/pgp-signature; name=\"signature.asc\"\r\n\r\n"
+    )
+    .unwrap();
+    let sig = std::fs::read_to_string(sig).unwrap();
+    w.write_all(sig.replace("\r\n", "\n").replace('\n', "\r\n").as_bytes())
+        .unwrap();
+    write!(w, "\r\n--{boundary}--\r\n").unwrap();
+    w.flush().unwrap();
+}
+
+/// The signed entity and the armored signature of a PGP/MIME signed message, as files for
+/// `gpg --verify SIG DATA`, read as a stream (the line end before a delimiter belongs to it).
+fn split_signed(message: &Path, entity: &Path, sig: &Path) {
+    let mut r = BufReader::with_capacity(1 << 20, File::open(message).unwrap());
+    let mut e = BufWriter::with_capacity(1 << 20, File::create(entity).unwrap());
+    let mut s = BufWriter::new(File::create(sig).unwrap());
+    let mut line = Vec::new();
+    let mut boundary = None;
+    let (mut inside, mut held, mut armor, mut in_sig) = (false, false, false, false);
+    loop {
+        line.clear();
+        if r.read_until(b'\n', &mut line).unwrap() == 0 {
+            break;
+        }
+        let text = String::from_utf8_lossy(&line).into_owned();
+        if boundary.is_none()
+            && let Some(at) = text.find("boundary=\"")
+        {
+            boundary = text[at + 10..].split('"').next().map(|b| format!("--{b}"));
+            continue;
+        }
+        let Some(b) = &boundary else { continue };
+        if text.trim_end() == b {
+            if inside {
+                inside = false;
+                armor = true;
+            } else if !armor {
+                inside = true;
+            }
+            continue;
+        }
+        if inside {
+            if held {
+                e.write_all(b"\r\n").unwrap();
+            }
+            let body = line.strip_suffix(b"\r\n").unwrap_or(&line);
+            held = body.len() < line.len();
+            e.write_all(body).unwrap();
+        } else if armor {
+            in_sig |= text.starts_with("-----BEGIN PGP SIGNATURE-----");
+            if in_sig {
+                s.write_all(&line).unwrap();
+            }
+            if text.starts_with("-----END PGP SIGNATURE-----") {
+                break;
+            }
+        }
+    }
+    e.flush().unwrap();
+    s.flush().unwrap();
+    assert!(armor, "no signature part in {}", message.display());
+}
+
+/// Change one letter in the middle of `path` (a text line of the body), in place.
+fn tamper_middle(path: &Path) {
+    use std::io::{Seek, SeekFrom};
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
+    let len = f.metadata().unwrap().len();
+    let mut at = len / 2;
+    let mut b = [0u8; 1];
+    loop {
+        f.seek(SeekFrom::Start(at)).unwrap();
+        f.read_exact(&mut b).unwrap();
+        if b[0].is_ascii_lowercase() {
+            break;
+        }
+        at += 1;
+    }
+    f.seek(SeekFrom::Start(at)).unwrap();
+    f.write_all(&[b[0].to_ascii_uppercase()]).unwrap();
 }
 
 fn mib_of(m: &Measured) -> f64 {
@@ -193,16 +306,7 @@ fn large_pgp_message_encrypts_and_decrypts_in_bounded_memory() {
 
     // gpg's encryption of the entity (armored, uncompressed), as PGP/MIME, which we decrypt
     let entity = dir.join("big.entity.txt");
-    {
-        let mut from = File::open(&plain).unwrap();
-        std::io::copy(
-            &mut Read::by_ref(&mut from).take(entity_at),
-            &mut std::io::sink(),
-        )
-        .unwrap();
-        let mut to = BufWriter::new(File::create(&entity).unwrap());
-        std::io::copy(&mut from, &mut to).unwrap();
-    }
+    copy_from(&plain, entity_at, &entity);
     let gpg_armored = dir.join("big.gpg.asc");
     let gpg_enc = measured(
         dir,
@@ -359,15 +463,7 @@ fn tampered_large_message_leaves_nothing_behind() {
     );
     let (_, entity_hash, entity_at) = write_message(&plain, 12);
     let entity = dir.join("m.entity.txt");
-    {
-        let mut from = File::open(&plain).unwrap();
-        std::io::copy(
-            &mut Read::by_ref(&mut from).take(entity_at),
-            &mut std::io::sink(),
-        )
-        .unwrap();
-        std::io::copy(&mut from, &mut File::create(&entity).unwrap()).unwrap();
-    }
+    copy_from(&plain, entity_at, &entity);
     assert_eq!(sha256_file(&entity, 0), entity_hash);
     let gpg_armored = dir.join("m.gpg.asc");
     let out = run_unchecked(
@@ -415,5 +511,259 @@ fn tampered_large_message_leaves_nothing_behind() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("signature: none"), "{err}");
     assert_eq!(sha256_file(&opened, 0), message_hash);
+    assert!(leftovers(dir).is_empty(), "{:?}", leftovers(dir));
+}
+
+/// A gpg-signed PGP/MIME message (`multipart/signed`, RFC 3156 §5) of the big size: `sealgate
+/// pgp verify` streams it (exit 0, the message without its signature equal to the original,
+/// peak RSS under 64 MiB), reports a tampered copy invalid (exit 1) and leaves no spill file;
+/// the same message signed, then encrypted (by gpg), is decrypted with its inner signature checked
+/// from the spill file (`pgp decrypt --signer`). gpg's `--verify` figures are printed beside
+/// ours.
+#[test]
+fn large_gpg_signed_message_verifies_in_bounded_memory() {
+    if !require("gpg") || !require("/usr/bin/time") {
+        return;
+    }
+    let mib = size_mib();
+    let g = Gpg::new();
+    let alice = g.gen_key("Alice", "alice@example.com", GpgAlgo::Ed25519);
+    let bob = g.gen_key("Bob", "bob@example.org", GpgAlgo::Ed25519);
+    let work = work_dir();
+    let dir = work.path();
+    let plain = dir.join("big.eml");
+    let (message_hash, entity_hash, entity_at) = write_message(&plain, mib);
+
+    // gpg signs the canonical entity (binary mode, SHA-256) and verifies its own signature
+    let entity = dir.join("big.entity.txt");
+    copy_from(&plain, entity_at, &entity);
+    assert_eq!(sha256_file(&entity, 0), entity_hash);
+    let sig = dir.join("big.entity.asc");
+    let gpg_sign = measured(
+        dir,
+        "gpg --detach-sign --armor",
+        g.cmd(&[
+            "--detach-sign",
+            "--armor",
+            "--digest-algo",
+            "SHA256",
+            "--local-user",
+            &alice.fingerprint,
+            "--output",
+        ])
+        .arg(&sig)
+        .arg(&entity),
+    );
+    let gpg_verify = measured(
+        dir,
+        "gpg --verify",
+        g.cmd(&["--quiet", "--verify"]).arg(&sig).arg(&entity),
+    );
+    std::fs::remove_file(&entity).unwrap();
+    let signed = dir.join("big.signed.eml");
+    wrap_pgp_signed(&plain, entity_at, &sig, &signed);
+    let signed_hash = sha256_file(&signed, 0);
+
+    // ours signs (streamed: the message is 7-bit), gpg verifies the entity and the signature
+    let ours_signed = dir.join("big.ours-signed.eml");
+    let sign = measured(
+        dir,
+        "sealgate pgp sign",
+        Command::new(BIN)
+            .args(["pgp", "sign", "--key"])
+            .arg(&alice.secret)
+            .arg("--in")
+            .arg(&plain)
+            .arg("--out")
+            .arg(&ours_signed),
+    );
+    assert!(
+        sign.peak_kib < MAX_RSS_KIB,
+        "sign peak RSS {} KiB",
+        sign.peak_kib
+    );
+    let ours_entity = dir.join("big.ours-signed.entity");
+    let ours_sig = dir.join("big.ours-signed.asc");
+    split_signed(&ours_signed, &ours_entity, &ours_sig);
+    assert_eq!(sha256_file(&ours_entity, 0), entity_hash);
+    let gpg_verify_ours = measured(
+        dir,
+        "gpg --verify (ours)",
+        g.cmd(&["--quiet", "--verify"])
+            .arg(&ours_sig)
+            .arg(&ours_entity),
+    );
+    std::fs::remove_file(&ours_entity).unwrap();
+    let out = run_unchecked(
+        Command::new(BIN)
+            .args(["pgp", "verify", "--signer"])
+            .arg(&alice.public)
+            .arg("--in")
+            .arg(&ours_signed),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("signature: valid"), "{err}");
+    std::fs::remove_file(&ours_signed).unwrap();
+    std::fs::remove_file(&plain).unwrap();
+    eprintln!(
+        "bigmsg-pgp: gpg-signed message of {} bytes",
+        std::fs::metadata(&signed).unwrap().len()
+    );
+
+    // ours: exit 0 (measured() fails on any other), the message without its signature is the
+    // original message (outer fields, MIME-Version, the entity)
+    let verify_cmd = |input: &Path| {
+        let mut c = Command::new(BIN);
+        c.args(["pgp", "verify", "--signer"])
+            .arg(&alice.public)
+            .arg("--in")
+            .arg(input);
+        c
+    };
+    let verified = dir.join("big.verified.eml");
+    let ver = measured(
+        dir,
+        "sealgate pgp verify",
+        verify_cmd(&signed).arg("--out").arg(&verified),
+    );
+    assert_eq!(
+        sha256_file(&verified, 0),
+        message_hash,
+        "the verified message differs from the original"
+    );
+    std::fs::remove_file(&verified).unwrap();
+    assert!(
+        ver.peak_kib < MAX_RSS_KIB,
+        "verify peak RSS {} KiB",
+        ver.peak_kib
+    );
+    assert!(leftovers(dir).is_empty(), "{:?}", leftovers(dir));
+
+    // signed, then encrypted (by gpg, as a mail client does it: the multipart/signed entity
+    // encrypted, RFC 3156 §6.1): decrypt --signer checks the inner signature from the spill file
+    let signed_entity = dir.join("big.signed.entity");
+    copy_from(&signed, entity_at, &signed_entity);
+    let armored = dir.join("big.signed.entity.asc");
+    run(g
+        .cmd(&[
+            "--encrypt",
+            "--armor",
+            "-z",
+            "0",
+            "--recipient",
+            &bob.fingerprint,
+        ])
+        .arg("--output")
+        .arg(&armored)
+        .arg(&signed_entity));
+    std::fs::remove_file(&signed_entity).unwrap();
+    let sealed = dir.join("big.signed.pgp.eml");
+    wrap_pgp_mime(&signed, entity_at, &armored, &sealed);
+    std::fs::remove_file(&armored).unwrap();
+    let opened = dir.join("big.signed.out.eml");
+    let dec = measured(
+        dir,
+        "sealgate pgp decrypt --signer (inner signed)",
+        decrypt_cmd(&bob, &sealed, &opened)
+            .arg("--signer")
+            .arg(&alice.public),
+    );
+    std::fs::remove_file(&sealed).unwrap();
+    assert_eq!(sha256_file(&opened, 0), signed_hash);
+    std::fs::remove_file(&opened).unwrap();
+    assert!(
+        dec.peak_kib < MAX_RSS_KIB,
+        "decrypt --signer peak RSS {} KiB",
+        dec.peak_kib
+    );
+
+    // tampered: exit 1, INVALID, no spill file left in $TMPDIR (the default without --out)
+    tamper_middle(&signed);
+    let tmp = dir.join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let out = run_unchecked(verify_cmd(&signed).env("TMPDIR", &tmp));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("signature: INVALID"), "{err}");
+    assert!(err.contains("[FAIL] signature"), "{err}");
+    assert!(leftovers(&tmp).is_empty(), "{:?}", leftovers(&tmp));
+    assert!(leftovers(dir).is_empty(), "{:?}", leftovers(dir));
+
+    eprintln!(
+        "bigmsg-pgp verify summary ({mib} MiB): sealgate verify {:.2} s / {:.1} MiB, sign {:.2} s \
+         / {:.1} MiB, decrypt --signer (inner multipart/signed) {:.2} s / {:.1} MiB; gpg \
+         --verify {:.2} s / {:.1} MiB, --verify of ours {:.2} s / {:.1} MiB, --detach-sign \
+         {:.2} s / {:.1} MiB",
+        ver.seconds,
+        mib_of(&ver),
+        sign.seconds,
+        mib_of(&sign),
+        dec.seconds,
+        mib_of(&dec),
+        gpg_verify.seconds,
+        mib_of(&gpg_verify),
+        gpg_verify_ours.seconds,
+        mib_of(&gpg_verify_ours),
+        gpg_sign.seconds,
+        mib_of(&gpg_sign),
+    );
+}
+
+/// `pgp sign` of a large message that is not 7-bit: the stream refuses it, and the file is
+/// signed in memory as before (re-encoded quoted-printable, RFC 3156 §5); it verifies.
+#[test]
+fn large_eight_bit_message_is_signed_in_memory() {
+    if !require("gpg") {
+        return;
+    }
+    let g = Gpg::new();
+    let alice = g.gen_key("Alice", "alice@example.com", GpgAlgo::Ed25519);
+    let work = work_dir();
+    let dir = work.path();
+    let plain = dir.join("m.eml");
+    // above the 8 MiB from which sign streams
+    write_message(&plain, 9);
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&plain)
+        .unwrap();
+    f.write_all("Gr\u{fc}\u{df}e\r\n".as_bytes()).unwrap();
+    drop(f);
+    let signed = dir.join("m.signed.eml");
+    let out = run_unchecked(
+        Command::new(BIN)
+            .args(["pgp", "sign", "--key"])
+            .arg(&alice.secret)
+            .arg("--in")
+            .arg(&plain)
+            .arg("--out")
+            .arg(&signed),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read(&signed).unwrap();
+    assert!(
+        text.windows(43)
+            .any(|w| w == b"Content-Transfer-Encoding: quoted-printable"),
+        "not re-encoded"
+    );
+    assert!(
+        !text.iter().any(|&b| b >= 0x80),
+        "8-bit octets in the signed message"
+    );
+    let out = run_unchecked(
+        Command::new(BIN)
+            .args(["pgp", "verify", "--signer"])
+            .arg(&alice.public)
+            .arg("--in")
+            .arg(&signed),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("signature: valid"), "{err}");
     assert!(leftovers(dir).is_empty(), "{:?}", leftovers(dir));
 }

@@ -172,6 +172,29 @@ pub fn read_header_block(input: &mut impl io::BufRead, max: usize) -> io::Result
     }
 }
 
+/// Where the header block ends in `head` (just after its empty line, LF or CRLF), looking at
+/// new bytes from `from` on (for a block gathered piece by piece); `None` while it has not.
+pub fn header_block_end(head: &[u8], from: usize) -> Option<usize> {
+    match head {
+        [b'\n', ..] => return Some(1),
+        [b'\r', b'\n', ..] => return Some(2),
+        _ => {}
+    }
+    let start = from.saturating_sub(2);
+    let tail = head.get(start..)?;
+    tail.iter().enumerate().find_map(|(i, &b)| {
+        let at = start + i;
+        if b != b'\n' {
+            return None;
+        }
+        match head.get(at + 1..)? {
+            [b'\n', ..] => Some(at + 2),
+            [b'\r', b'\n', ..] => Some(at + 3),
+            _ => None,
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,6 +18,9 @@ pub enum Error {
         /// Its configured value.
         limit: u64,
     },
+    /// Reading or writing a stream failed (the streaming readers and writers).
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 /// `Result` with [`Error`].

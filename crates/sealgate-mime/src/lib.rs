@@ -12,10 +12,13 @@ pub mod multipart;
 mod pgp;
 mod protect;
 mod smime;
+pub mod spill;
 mod text;
 mod transfer;
 
-pub use canonical::{CanonicalWriter, canonicalize_crlf, is_canonical, read_header_block};
+pub use canonical::{
+    CanonicalWriter, canonicalize_crlf, header_block_end, is_canonical, read_header_block,
+};
 pub use compose::{
     MessageBuilder, Part, civil_from_days, encode_mailbox, encode_text, filename_param,
     format_date, format_rfc3339, message_id, parse_date,
@@ -36,7 +39,7 @@ pub use pgp::{
 };
 pub use protect::{
     ProtectedParts, assemble, make_seven_bit, protect_subject, split_for_protection,
-    split_for_protection_parts, unprotected_outer,
+    split_for_protection_parts, split_header_for_protection, unprotected_outer,
 };
 pub use smime::{
     MultipartSigned, Pkcs7Mime, build_base64_entity, build_multipart_signed,

@@ -37,6 +37,25 @@ pub fn split_for_protection<'a>(
     Ok((outer, inner))
 }
 
+/// [`split_for_protection`] of a header block alone, for writers that stream the body: the
+/// outer header fields and the start of the inner entity (its header block, CRLF, with the
+/// default `Content-Type` when there is none; then whatever of `block` followed a line that
+/// ended the header early). The body is not looked at: a streaming writer cannot re-encode
+/// it, so binary parts must be transfer-encoded already.
+pub fn split_header_for_protection<'a>(
+    block: &'a [u8],
+    limits: &Limits,
+) -> Result<(Vec<HeaderField<'a>>, Vec<u8>)> {
+    let message = Entity::parse(block, limits)?;
+    let (outer, mut inner) = outer_and_inner_header(&message, b"\r\n", message.body().len());
+    inner.extend_from_slice(message.body());
+    let inner = match canonicalize_crlf(&inner) {
+        Cow::Borrowed(_) => inner,
+        Cow::Owned(canonical) => canonical,
+    };
+    Ok((outer, inner))
+}
+
 /// [`split_for_protection`] without copying the body when it can stay as it is: returns the
 /// outer header fields, the inner entity's header block (with its empty line) and its body
 /// ([`ProtectedParts`]);

@@ -702,12 +702,28 @@ pub fn verify_detached(
 ) -> Result<Verification> {
     check_input_size(signature, limits)?;
     guard("signature", || {
-        verify_detached_inner(data, signature, signers, limits)
+        verify_detached_inner(|v| v.verify_bytes(data), signature, signers, limits)
     })
 }
 
+/// [`verify_detached`] over data read from `data` (hashed in steps, never held): the same
+/// verifier, so the same report, for the streaming `multipart/signed` reader.
+pub(crate) fn verify_detached_reader(
+    data: impl std::io::Read + Send + Sync,
+    signature: &[u8],
+    signers: &[Cert],
+    limits: &Limits,
+) -> Result<Verification> {
+    check_input_size(signature, limits)?;
+    guard("signature", || {
+        verify_detached_inner(|v| v.verify_reader(data), signature, signers, limits)
+    })
+}
+
+type DetachedVerifier<'s, 'h> = openpgp::parse::stream::DetachedVerifier<'s, Helper<'h>>;
+
 fn verify_detached_inner(
-    data: &[u8],
+    hash: impl for<'s, 'h> FnOnce(&mut DetachedVerifier<'s, 'h>) -> openpgp::Result<()>,
     signature: &[u8],
     signers: &[Cert],
     limits: &Limits,
@@ -718,8 +734,7 @@ fn verify_detached_inner(
         .map_err(|e| malformed("signature", &e))?
         .with_policy(&POLICY, None, helper)
         .map_err(|e| map_error(&e, "signature"))?;
-    v.verify_bytes(data)
-        .map_err(|e| map_error(&e, "signature"))?;
+    hash(&mut v).map_err(|e| map_error(&e, "signature"))?;
     Ok(v.into_helper().verification)
 }
 

@@ -93,6 +93,14 @@ pub enum Error {
         /// What the message is (its content type).
         found: String,
     },
+    /// A message that is valid but cannot be processed as a stream (for the streaming signer:
+    /// content that is not 7-bit, which RFC 3156 §5 wants signed and [`crate::sign_message`]
+    /// re-encodes in memory); `what` says what it has. Nothing written so far may be used.
+    #[error("cannot stream {what}: use the in-memory function")]
+    NotStreamable {
+        /// What the message has.
+        what: &'static str,
+    },
     /// An error from the MIME toolkit.
     #[error(transparent)]
     Mime(#[from] sealgate_mime::Error),

@@ -13,6 +13,7 @@ use openpgp::types::{KeyFlags, RevocationStatus};
 use sealgate_mime::Limits;
 use secrecy::{ExposeSecret, SecretString};
 use sequoia_openpgp as openpgp;
+use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
 
@@ -174,6 +175,14 @@ impl Cert {
             .is_some_and(|f| f.supports_seipdv2())
     }
 
+    /// The certificate in `encoding` (no secret key material either way).
+    pub fn export(&self, encoding: Encoding) -> Result<Vec<u8>> {
+        match encoding {
+            Encoding::Armored => self.to_armored(),
+            Encoding::Binary => self.inner.to_vec().map_err(|e| op("serialize", &e)),
+        }
+    }
+
     /// The certificate as ASCII armor.
     pub fn to_armored(&self) -> Result<Vec<u8>> {
         self.inner
@@ -186,6 +195,17 @@ impl Cert {
     pub fn as_sequoia(&self) -> &openpgp::Cert {
         &self.inner
     }
+}
+
+/// How a key file is written: ASCII armor (RFC 9580 §6) or binary packets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Encoding {
+    /// ASCII armor (`-----BEGIN PGP ... BLOCK-----`).
+    #[default]
+    Armored,
+    /// Binary OpenPGP packets.
+    Binary,
 }
 
 /// The kind of key [`SecretKey::generate`] makes.
@@ -273,7 +293,9 @@ impl SecretKey {
         let password = passphrase.map(|p| Password::from(p.expose_secret()));
         let mut keys = Vec::new();
         for ka in tsk.keys().secret() {
-            let k = ka.key().clone().role_into_unspecified();
+            // Not `role_into_unspecified` before decrypting: RFC 9580 §5.5.3 binds an AEAD-locked
+            // (v6) secret to its packet type, which Sequoia takes from the key's role.
+            let k = ka.key().clone();
             // GnuPG's stubs (`--export-secret-subkeys`: gnu-dummy S2K 101, or a key on a
             // card) carry no secret here: skip them, they are not a passphrase problem.
             if let openpgp::packet::key::SecretKeyMaterial::Encrypted(e) = k.secret()
@@ -286,11 +308,11 @@ impl SecretKey {
                     return Err(Error::BadPassphrase);
                 };
                 match k.decrypt_secret(pw) {
-                    Ok(k) => keys.push(k),
+                    Ok(k) => keys.push(k.role_into_unspecified()),
                     Err(_) => return Err(Error::BadPassphrase),
                 }
             } else {
-                keys.push(k);
+                keys.push(k.role_into_unspecified());
             }
         }
         Ok(SecretKey::from_parts(
@@ -402,6 +424,56 @@ impl SecretKey {
     /// The public certificate as ASCII armor.
     pub fn to_armored_public(&self) -> Result<Vec<u8>> {
         self.cert.to_armored()
+    }
+
+    /// The transferable secret key for a key file: every secret (sub)key locked under
+    /// `passphrase` when one is given (RFC 9580 §3.7: iterated and salted S2K with AES-256 for
+    /// v4 keys, as GnuPG reads them; AEAD (OCB) for v6), else as loaded; ASCII armor or binary.
+    /// Keys this value holds no secret for (GnuPG's stubs) are written as they were read. The
+    /// result may hold unlocked key material: it is wiped when dropped.
+    pub fn export_secret(
+        &self,
+        passphrase: Option<&SecretString>,
+        encoding: Encoding,
+    ) -> Result<Zeroizing<Vec<u8>>> {
+        let tsk = match passphrase {
+            None => self.tsk.clone(),
+            Some(p) => self.locked(p).map_err(|e| op("key protection", &e))?,
+        };
+        let tsk = tsk.as_tsk();
+        let bytes = match encoding {
+            Encoding::Armored => tsk.armored().to_vec(),
+            Encoding::Binary => tsk.to_vec(),
+        }
+        .map_err(|e| op("serialize", &e))?;
+        Ok(Zeroizing::new(bytes))
+    }
+
+    /// The TSK with every secret key we hold unlocked replaced by a copy locked under
+    /// `passphrase`.
+    fn locked(&self, passphrase: &SecretString) -> openpgp::Result<openpgp::Cert> {
+        let password = Password::from(passphrase.expose_secret());
+        let unlocked = |fpr: &openpgp::Fingerprint| {
+            self.keys
+                .iter()
+                .find(|k| k.fingerprint() == *fpr && !k.secret().is_encrypted())
+                .cloned()
+        };
+        let mut packets = Vec::new();
+        for p in self.tsk.clone().into_tsk().into_packets() {
+            packets.push(match p {
+                openpgp::Packet::SecretKey(k) => match unlocked(&k.fingerprint()) {
+                    Some(u) => u.role_into_primary().encrypt_secret(&password)?.into(),
+                    None => openpgp::Packet::SecretKey(k),
+                },
+                openpgp::Packet::SecretSubkey(k) => match unlocked(&k.fingerprint()) {
+                    Some(u) => u.role_into_subordinate().encrypt_secret(&password)?.into(),
+                    None => openpgp::Packet::SecretSubkey(k),
+                },
+                p => p,
+            });
+        }
+        openpgp::Cert::from_packets(packets.into_iter())
     }
 
     /// The unlocked secret key with this fingerprint or key ID, if we hold one.
@@ -729,6 +801,50 @@ pub(crate) mod tests {
             if kind == KeyKind::V6Cv25519 {
                 assert_eq!(k.cert().as_sequoia().primary_key().key().version(), 6);
                 assert_eq!(k.cert().fingerprint().len(), 64);
+            }
+        }
+    }
+
+    #[test]
+    fn exported_secret_is_locked_under_the_passphrase() {
+        let limits = Limits::default();
+        let pass = SecretString::from("correct horse");
+        for kind in [KeyKind::Cv25519, KeyKind::V6Cv25519] {
+            let k = SecretKey::generate("Lock <lock@example.org>", kind).unwrap();
+            for encoding in [Encoding::Armored, Encoding::Binary] {
+                let locked = k.export_secret(Some(&pass), encoding).unwrap();
+                assert_eq!(
+                    locked.starts_with(b"-----BEGIN PGP PRIVATE KEY BLOCK-----"),
+                    encoding == Encoding::Armored
+                );
+                assert!(matches!(
+                    SecretKey::load(&locked, None, &limits),
+                    Err(Error::BadPassphrase)
+                ));
+                assert!(matches!(
+                    SecretKey::load(&locked, Some(&SecretString::from("wrong")), &limits),
+                    Err(Error::BadPassphrase)
+                ));
+                let again = SecretKey::load(&locked, Some(&pass), &limits).unwrap();
+                assert_eq!(again.cert().fingerprint(), k.cert().fingerprint());
+                // every secret (sub)key, primary included, is locked
+                let tsk = openpgp::Cert::from_bytes(&locked[..]).unwrap();
+                assert_eq!(tsk.keys().secret().count(), 3);
+                assert!(
+                    tsk.keys()
+                        .secret()
+                        .all(|ka| ka.key().secret().is_encrypted())
+                );
+                // and a locked key that was loaded can be locked again under a new passphrase
+                let new = SecretString::from("new horse");
+                let relocked = again.export_secret(Some(&new), encoding).unwrap();
+                assert!(SecretKey::load(&relocked, Some(&new), &limits).is_ok());
+                let clear = k.export_secret(None, encoding).unwrap();
+                assert!(SecretKey::load(&clear, None, &limits).is_ok());
+                let public = k.cert().export(encoding).unwrap();
+                let c = Cert::load_all(&public, &limits).unwrap();
+                assert_eq!(c[0].fingerprint(), k.cert().fingerprint());
+                assert!(!openpgp::Cert::from_bytes(&public).unwrap().is_tsk());
             }
         }
     }

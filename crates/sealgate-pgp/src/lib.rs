@@ -17,7 +17,7 @@ pub use encrypt::{
     DetachedSigner, EncryptOptions, Encryptor, SIGNATURE_HASH, encrypt, sign_detached,
 };
 pub use error::{Error, Result};
-pub use keys::{Cert, KeyKind, SecretKey};
+pub use keys::{Cert, Encoding, KeyKind, SecretKey};
 pub use message::{
     DecryptedMessage, EncryptMessageOptions, SignMessageOptions, VerifiedMessage, decrypt_message,
     encrypt_message, sign_message, sign_message_with, verify_message,

@@ -358,7 +358,7 @@ fn sender_address(outer: &[HeaderField<'_>]) -> std::result::Result<String, Stri
 }
 
 /// Adds the `signer-address` check to every signature by a known certificate (fails closed).
-fn check_signer_address(verification: &mut Verification, outer: &[HeaderField<'_>]) {
+pub(crate) fn check_signer_address(verification: &mut Verification, outer: &[HeaderField<'_>]) {
     let from = sender_address(outer);
     for s in &mut verification.signatures {
         let Some(cert) = &s.signer else {

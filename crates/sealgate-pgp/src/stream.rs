@@ -1,5 +1,5 @@
-//! Whole PGP/MIME messages of any size in bounded memory: streaming decryption into a spill
-//! file, and streaming encryption.
+//! Whole PGP/MIME messages of any size in bounded memory: streaming decryption and
+//! verification into a spill file, and streaming encryption.
 //!
 //! [`decrypt_message`] reads an RFC 3156 `multipart/encrypted;
 //! protocol="application/pgp-encrypted"` message from an [`io::BufRead`]: the message's header
@@ -14,7 +14,7 @@
 //! (SEIPD v2), the message grammar, and the one-pass signatures inside the encryption. So no
 //! caller can read plaintext that was not authenticated.
 //!
-//! What stays in memory: the message's header block, the part headers and the decrypted
+//! What stays in memory when decrypting: the message's header block, the part headers and the decrypted
 //! entity's header block (each at most [`MAX_HEADER_BLOCK`]), the control part (at most
 //! [`MAX_CONTROL_PART`]), one armor line, and buffers of a few hundred KiB (Sequoia holds back
 //! [`HOLD_BACK`] bytes of plaintext). The plaintext on disk is bounded by
@@ -27,11 +27,16 @@
 //! signatures inside the encryption. What differs:
 //!
 //! - A signed entity inside the encryption (`multipart/signed`, or an inline cleartext
-//!   signature) is not verified while streaming: [`SpilledMessage::is_signed`] says whether
-//!   the entity is `multipart/signed`, and [`SpilledMessage::into_decrypted`] loads the message
-//!   (bounded by `Limits::max_message_bytes`) and verifies it exactly as `decrypt_message` does.
-//! - Header protection (RFC 9788 or `protected-headers="v1"`) needs the whole entity: such
-//!   messages are assembled in memory, bounded by `Limits::max_message_bytes`.
+//!   signature) is not verified while decrypting: [`SpilledMessage::is_signed`] says whether
+//!   the entity is `multipart/signed`; [`SpilledMessage::verify_inner`] then verifies it from
+//!   the spill file with [`verify_message`] (any size), and
+//!   [`SpilledMessage::into_decrypted`] loads the message (bounded by
+//!   `Limits::max_message_bytes`) and verifies it (inline signatures too) exactly as
+//!   `decrypt_message` does. Both give the same report.
+//! - Header protection (RFC 9788 or `protected-headers="v1"`) streams (sealgate-mime's
+//!   [`mime::spill::DecryptedWriter`], shared with the S/MIME stream): only a part marked for
+//!   a Legacy Display Element needs the whole entity, read back from the spill file, bounded
+//!   by `Limits::max_message_bytes`.
 //! - Inline PGP is not streamed ([`Error::WrongMessageType`]): use the one-shot function.
 //! - The encrypted part must be 7bit, 8bit or binary (as RFC 3156 §4 sends the armor); a
 //!   base64 or quoted-printable one is [`Error::Malformed`].
@@ -42,6 +47,55 @@
 //! [`Error::MissingIntegrityProtection`] for a legacy SED packet or a stripped MDC,
 //! [`Error::NotEncrypted`]. Errors that depend on the plaintext (a malformed decrypted header)
 //! are reported only after the MDC or tag was checked.
+//!
+//! ## Signed messages
+//!
+//! [`verify_message`] reads an RFC 3156 §5 `multipart/signed;
+//! protocol="application/pgp-signature"` message from an [`io::BufRead`]: the header block, the
+//! preamble, then the signed part line by line (sealgate-mime's `MultipartReader`, which splits
+//! as `Entity::parts` does) through a `CanonicalWriter` (CRLF: what is signed and hashed, as the
+//! one-shot's `canonicalize_crlf`) into a spill file, behind the header the one-shot
+//! [`crate::verify_message`] gives the message (`mime::unprotect_headers` of the outer fields and
+//! the entity's header block); then the signature part, at most [`MAX_SIGNATURE_PART`]. Only
+//! then are the signatures known, so the signed content is hashed in a second pass: its header
+//! block from memory, the rest read back from the spill file, through the same Sequoia detached
+//! verifier and policy the one-shot uses. Hashing in the first pass would need the hash
+//! algorithm before the signature (`micalg` says it, but need not be right) and, for v6
+//! signatures (RFC 9580 §5.2.4), the salt that is hashed before the data; the second pass takes
+//! every signature as it is (v4 or v6, binary 0x00 or text 0x01 over the CRLF content, any
+//! hash), and its cost is one read of a file just written. `micalg` is not used, as the one-shot
+//! does not use it.
+//!
+//! The [`SpilledVerified`] exists only once every signature was checked: the message, the
+//! report (the `signer-address` check included) and the header protection are those of the
+//! one-shot, byte for byte and field for field; a bad signature is a report (`Ok`), as there.
+//! The signed entity's header block is held (at most [`MAX_HEADER_BLOCK`]); with header
+//! protection (`hp` or `protected-headers` in its Content-Type) the whole entity is held and
+//! verified as the one-shot does, bounded by `Limits::max_message_bytes`, and so is an entity
+//! whose header block does not end within [`MAX_HEADER_BLOCK`]. An inline cleartext signature
+//! is [`Error::WrongMessageType`] (use the one-shot). The epilogue is not read. The spill
+//! file is bounded by `Limits::max_spill_bytes`, and deleted on drop and on every error.
+//!
+//! ```
+//! # fn main() -> sealgate_pgp::Result<()> {
+//! use sealgate_pgp::{stream, KeyKind, SecretKey};
+//! let limits = sealgate_mime::Limits::default();
+//! let alice = SecretKey::generate("Alice <alice@example.org>", KeyKind::Cv25519)?;
+//! let signed = sealgate_pgp::sign_message(b"From: alice@example.org\r\n\r\nHello\r\n",
+//!     &alice, &mut rand_core::OsRng, &limits)?;
+//! let spill_dir = std::env::temp_dir();
+//! let mut checked = stream::verify_message(&signed[..], &[alice.cert().clone()], &spill_dir, &limits)?;
+//! assert!(checked.verification().is_valid());
+//! let mut text = Vec::new();
+//! checked.copy_to(&mut text)?;
+//! assert!(text.ends_with(b"\r\n\r\nHello\r\n"));
+//! # Ok(()) }
+//! ```
+//!
+//! [`MessageSigner`] is the writing side of signed messages: the message goes in through
+//! [`io::Write`], the `multipart/signed` message comes out as it is made (the signature at
+//! `finish`), for content that is 7-bit already ([`Error::NotStreamable`] otherwise: the
+//! one-shot [`crate::sign_message`] re-encodes it in memory).
 //!
 //! [`MessageEncryptor`] is the other direction: the message goes in through [`io::Write`], the
 //! PGP/MIME message comes out of the wrapped writer as it is made.
@@ -67,7 +121,7 @@
 //! ```
 
 use std::fs::File;
-use std::io::{self, BufRead, BufWriter, Read, Seek, Write};
+use std::io::{self, BufRead, Read, Seek, Write};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -90,6 +144,11 @@ use crate::keys::{POLICY, malformed};
 use crate::message::{DecryptedMessage, EncryptMessageOptions};
 use crate::{Cert, EncryptOptions, SecretKey, Verification};
 
+mod signed;
+pub use signed::{
+    MAX_SIGNATURE_PART, MessageSigner, SpilledVerified, is_pgp_mime_signed, verify_message,
+};
+
 /// Largest header block (of the message, of a MIME part, and of the decrypted entity) held in
 /// memory.
 pub const MAX_HEADER_BLOCK: usize = 1024 * 1024;
@@ -108,8 +167,7 @@ const CHUNK: usize = 256 * 1024;
 /// The decrypted message in its spill file, released only after every check passed. Deleted
 /// from disk when dropped (unless [`persist`](Self::persist)ed). `Debug` never shows content.
 pub struct SpilledMessage {
-    file: tempfile::NamedTempFile,
-    len: u64,
+    spill: Spill,
     verification: Verification,
     aead: bool,
     signed: bool,
@@ -119,7 +177,7 @@ pub struct SpilledMessage {
 impl std::fmt::Debug for SpilledMessage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SpilledMessage")
-            .field("len", &self.len)
+            .field("len", &self.spill.len)
             .field("verification", &self.verification)
             .field("aead", &self.aead)
             .field("signed", &self.signed)
@@ -131,12 +189,12 @@ impl std::fmt::Debug for SpilledMessage {
 impl SpilledMessage {
     /// Size of the decrypted message in bytes.
     pub fn len(&self) -> u64 {
-        self.len
+        self.spill.len
     }
 
     /// True for an empty message (never the case: the outer header is always there).
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.spill.len == 0
     }
 
     /// The signatures inside the encryption (one-pass signed), as
@@ -151,7 +209,8 @@ impl SpilledMessage {
     }
 
     /// True when the decrypted entity is `multipart/signed`: verify it with
-    /// [`into_decrypted`](Self::into_decrypted) or [`crate::verify_message`].
+    /// [`verify_inner`](Self::verify_inner) (streamed) or
+    /// [`into_decrypted`](Self::into_decrypted) (in memory).
     pub fn is_signed(&self) -> bool {
         self.signed
     }
@@ -163,36 +222,60 @@ impl SpilledMessage {
 
     /// The decrypted message from its first byte.
     pub fn reader(&mut self) -> io::Result<&mut File> {
-        let f = self.file.as_file_mut();
-        f.rewind()?;
-        Ok(f)
+        self.spill.reader()
     }
 
     /// Copy the decrypted message to `out`; returns the number of bytes.
     pub fn copy_to(&mut self, out: &mut impl Write) -> io::Result<u64> {
-        let n = io::copy(self.reader()?, out)?;
-        out.flush()?;
-        Ok(n)
+        self.spill.copy_to(out)
     }
 
     /// Keep the decrypted message as `path` (a rename: `path` must be on the spill
     /// directory's file system; the file keeps its mode 0600). Replaces an existing file.
     pub fn persist(self, path: &Path) -> Result<File> {
-        self.file.persist(path).map_err(|e| Error::Io(e.error))
+        self.spill.persist(path)
+    }
+
+    /// Verify a `multipart/signed` entity inside the encryption (sign, then encrypt as two
+    /// MIME layers) from the spill file, with [`verify_message`] (its copy of the signed
+    /// message goes to a second spill file in `spill_dir`, deleted before this returns): the
+    /// same [`verification`](Self::verification) and
+    /// [`header_protection`](Self::header_protection) as
+    /// [`into_decrypted`](Self::into_decrypted) gives, for a message of any size. Returns the
+    /// report.
+    ///
+    /// As there, nothing changes when the encryption carried signatures of its own, or when
+    /// the entity is not a PGP/MIME signed message (or not a well-formed one): the one-shot
+    /// ignores those. An inline signature inside is not looked for (use `into_decrypted`).
+    /// `Err` only when the check could not be made: [`Error::Io`] and [`Error::LimitExceeded`].
+    pub fn verify_inner(
+        &mut self,
+        signers: &[Cert],
+        spill_dir: &Path,
+        limits: &Limits,
+    ) -> Result<&Verification> {
+        if self.verification.signatures.is_empty() && self.signed {
+            let file = self.spill.file.reopen()?;
+            let input = io::BufReader::with_capacity(CHUNK, file);
+            match verify_message(input, signers, spill_dir, limits) {
+                Ok(inner) => {
+                    self.verification = inner.verification().clone();
+                    if self.header_protection.is_none() {
+                        self.header_protection = inner.header_protection().cloned();
+                    }
+                }
+                Err(e @ (Error::Io(_) | Error::LimitExceeded { .. })) => return Err(e),
+                Err(_) => {}
+            }
+        }
+        Ok(&self.verification)
     }
 
     /// The message in memory (at most `Limits::max_message_bytes`), with a signed entity
     /// inside the encryption verified against `signers`: the same [`DecryptedMessage`] that
     /// [`crate::decrypt_message`] returns for the same input.
     pub fn into_decrypted(mut self, signers: &[Cert], limits: &Limits) -> Result<DecryptedMessage> {
-        if self.len > limits.max_message_bytes as u64 {
-            return Err(Error::LimitExceeded {
-                what: "message size",
-                limit: limits.max_message_bytes as u64,
-            });
-        }
-        let mut message = Zeroizing::new(Vec::with_capacity(self.len as usize));
-        self.reader()?.read_to_end(&mut message)?;
+        let message = self.spill.read_all(limits)?;
         let (verification, header_protection) = crate::message::inner_signature(
             &message,
             self.verification,
@@ -207,6 +290,44 @@ impl SpilledMessage {
             inline: false,
             header_protection,
         })
+    }
+}
+
+/// A finished spill file (0600, deleted when dropped unless persisted) and its length.
+struct Spill {
+    file: tempfile::NamedTempFile,
+    len: u64,
+}
+
+impl Spill {
+    fn reader(&mut self) -> io::Result<&mut File> {
+        let f = self.file.as_file_mut();
+        f.rewind()?;
+        Ok(f)
+    }
+
+    fn copy_to(&mut self, out: &mut impl Write) -> io::Result<u64> {
+        let n = io::copy(self.reader()?, out)?;
+        out.flush()?;
+        Ok(n)
+    }
+
+    fn persist(self, path: &Path) -> Result<File> {
+        self.file.persist(path).map_err(|e| Error::Io(e.error))
+    }
+
+    /// The whole file in memory, at most `Limits::max_message_bytes` (wiped when dropped: it
+    /// may be plaintext).
+    fn read_all(&mut self, limits: &Limits) -> Result<Zeroizing<Vec<u8>>> {
+        if self.len > limits.max_message_bytes as u64 {
+            return Err(Error::LimitExceeded {
+                what: "message size",
+                limit: limits.max_message_bytes as u64,
+            });
+        }
+        let mut all = Zeroizing::new(Vec::with_capacity(usize::try_from(self.len).unwrap_or(0)));
+        self.reader()?.read_to_end(&mut all)?;
+        Ok(all)
     }
 }
 
@@ -307,8 +428,7 @@ pub fn decrypt_message(
         return Err(two_parts());
     }
     Ok(SpilledMessage {
-        file: spill,
-        len,
+        spill: Spill { file: spill, len },
         verification,
         aead,
         signed,
@@ -343,7 +463,12 @@ fn decrypt_part<R: BufRead + Send + Sync>(
         .buffer_size(HOLD_BACK)
         .with_policy(&StreamPolicy, None, helper)
         .map_err(|e| seen.refine(map_error(&e, "message")))?;
-    let mut sink = CanonicalWriter::new(Collector::new(outer, file, limits.clone()));
+    let mut sink = CanonicalWriter::new(mime::spill::DecryptedWriter::new(
+        outer,
+        file,
+        MAX_HEADER_BLOCK,
+        limits.clone(),
+    ));
     let mut buf = Zeroizing::new(vec![0u8; CHUNK]);
     let mut total = 0u64;
     loop {
@@ -371,10 +496,10 @@ fn decrypt_part<R: BufRead + Send + Sync>(
         return Err(Error::NotEncrypted);
     }
     // Authenticated: now the errors that depend on the plaintext, and the rest of the MIME.
-    let done = sink.finish()?.finish()?;
+    let done = sink.finish()?.finish().map_err(from_mime)?;
     Ok((
         done.len,
-        done.signed,
+        is_signed(&done.header, limits),
         done.header_protection,
         helper.inner.verification,
         helper.inner.aead,
@@ -957,196 +1082,21 @@ impl<R: Read> Read for SeipdGuard<R> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The plaintext side: line ends made CRLF (by the CanonicalWriter in front), the decrypted
-// entity's header block gathered, the outer header fields merged in as `decrypt_message` does,
-// the rest streamed out.
+// The plaintext side is sealgate-mime's DecryptedWriter (shared with the S/MIME stream).
 
-/// What [`Collector::finish`] found.
-struct Collected {
-    len: u64,
-    signed: bool,
-    header_protection: Option<mime::HeaderProtection>,
-}
-
-enum Stage {
-    /// Gathering the entity's header block (CRLF already).
-    Head(Zeroizing<Vec<u8>>),
-    /// Header protection: the whole entity is needed (bounded by `max_message_bytes`).
-    Whole(Zeroizing<Vec<u8>>),
-    /// The merged header is written; the rest goes straight out.
-    Streaming,
-    /// An error that depends on the plaintext, held until the decryption has been checked
-    /// (reporting it earlier would make a decryption oracle of tampered ciphertext). Later
-    /// input is dropped.
-    Failed(Error),
-}
-
-struct Collector<'f> {
-    stage: Stage,
-    outer: Vec<u8>,
-    out: BufWriter<&'f File>,
-    len: u64,
-    signed: bool,
-    header_protection: Option<mime::HeaderProtection>,
-    limits: Limits,
-}
-
-impl<'f> Collector<'f> {
-    fn new(outer: &[u8], file: &'f File, limits: Limits) -> Self {
-        Self {
-            stage: Stage::Head(Zeroizing::new(Vec::with_capacity(8192))),
-            outer: outer.to_vec(),
-            out: BufWriter::with_capacity(CHUNK, file),
-            len: 0,
-            signed: false,
-            header_protection: None,
-            limits,
-        }
-    }
-
-    fn emit(&mut self, data: &[u8]) -> io::Result<()> {
-        self.len += data.len() as u64;
-        self.out.write_all(data)
-    }
-
-    /// The outer header fields of the encrypted message (`Content-*` and `MIME-Version` are
-    /// the envelope's own, left out as [`mime::parse_pgp_encrypted`] does).
-    fn outer_fields<'a>(outer: &'a [u8], limits: &Limits) -> Result<Vec<mime::HeaderField<'a>>> {
-        let e = Entity::parse(outer, limits)?;
-        Ok(e.headers()
-            .iter()
-            .filter(|h| !h.is_mime_field())
-            .copied()
-            .collect())
-    }
-
-    /// The header block of the entity is complete in `held` (`end` bytes of it; the rest is
-    /// body): merge the outer fields in front (as `decrypt_message` does) and write it all.
-    fn start(&mut self, held: &[u8], end: usize) -> Result<()> {
-        let block = held.get(..end).unwrap_or_default();
-        let outer = Self::outer_fields(&self.outer, &self.limits)?;
-        let outer = mime::unprotected_outer(outer, block, &self.limits)?;
-        let merged = Zeroizing::new(mime::assemble(&outer, &[], block));
-        self.signed = is_signed(&merged, &self.limits);
-        self.emit(&merged)?;
-        self.emit(held.get(end..).unwrap_or_default())?;
-        Ok(())
-    }
-
-    /// The whole entity is in `entity` (header protection, or no end of the header block):
-    /// what `decrypt_message` does with it, in memory.
-    fn whole(&mut self, entity: &[u8]) -> Result<()> {
-        if mime::has_header_protection(entity, &self.limits) {
-            let outer = Self::outer_fields(&self.outer, &self.limits)?;
-            let (m, hp) = mime::unprotect_headers(&outer, entity, &self.limits)?;
-            let m = Zeroizing::new(m);
-            self.header_protection = hp;
-            self.signed = is_signed(&m, &self.limits);
-            self.emit(&m)?;
-            Ok(())
-        } else {
-            self.start(entity, entity.len())
-        }
-    }
-
-    fn fail(&mut self, e: Error) {
-        self.stage = Stage::Failed(e);
-    }
-
-    fn finish(mut self) -> Result<Collected> {
-        match std::mem::replace(&mut self.stage, Stage::Streaming) {
-            Stage::Head(held) | Stage::Whole(held) => self.whole(&held)?,
-            Stage::Streaming => {}
-            Stage::Failed(e) => return Err(e),
-        }
-        self.out.flush()?;
-        Ok(Collected {
-            len: self.len,
-            signed: self.signed,
-            header_protection: self.header_protection,
-        })
-    }
-}
-
+/// Whether a decrypted message (its header block) is a `multipart/signed` one.
 fn is_signed(message: &[u8], limits: &Limits) -> bool {
     Entity::parse(message, limits).is_ok_and(|e| e.content_type().mime_type == "multipart/signed")
 }
 
-impl Write for Collector<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match &mut self.stage {
-            Stage::Streaming => self.emit(buf)?,
-            Stage::Failed(_) => {}
-            Stage::Whole(held) => {
-                if held.len() + buf.len() > self.limits.max_message_bytes {
-                    let limit = self.limits.max_message_bytes as u64;
-                    self.fail(Error::LimitExceeded {
-                        what: "message size (header protection, streamed)",
-                        limit,
-                    });
-                } else {
-                    held.extend_from_slice(buf);
-                }
-            }
-            Stage::Head(held) => {
-                let from = held.len();
-                held.extend_from_slice(buf);
-                match header_end(held, from) {
-                    Some(end) => {
-                        let block = held.get(..end).unwrap_or_default();
-                        if mime::has_header_protection(block, &self.limits) {
-                            let held = std::mem::take(held);
-                            self.stage = Stage::Whole(held);
-                            // the size check of Whole
-                            return self.write(&[]).map(|_| buf.len());
-                        }
-                        let held = std::mem::take(held);
-                        self.stage = Stage::Streaming;
-                        if let Err(e) = self.start(&held, end) {
-                            match e {
-                                Error::Io(e) => return Err(e),
-                                e => self.fail(e),
-                            }
-                        }
-                    }
-                    None if held.len() > MAX_HEADER_BLOCK => self.fail(Error::LimitExceeded {
-                        what: "decrypted header block",
-                        limit: MAX_HEADER_BLOCK as u64,
-                    }),
-                    None => {}
-                }
-            }
-        }
-        Ok(buf.len())
+/// An error of the plaintext side ([`mime::spill::DecryptedWriter`]) as ours: I/O and limits
+/// keep their kind.
+fn from_mime(e: mime::Error) -> Error {
+    match e {
+        mime::Error::Io(e) => Error::Io(e),
+        mime::Error::LimitExceeded { what, limit } => Error::LimitExceeded { what, limit },
+        e => Error::Mime(e),
     }
-
-    fn flush(&mut self) -> io::Result<()> {
-        // Nothing is flushed before the end: the spill file is private until released.
-        Ok(())
-    }
-}
-
-/// Where the header block ends in `head` (just after its empty line), looking at new bytes
-/// from `from` on.
-fn header_end(head: &[u8], from: usize) -> Option<usize> {
-    match head {
-        [b'\n', ..] => return Some(1),
-        [b'\r', b'\n', ..] => return Some(2),
-        _ => {}
-    }
-    let start = from.saturating_sub(2);
-    let tail = head.get(start..)?;
-    tail.iter().enumerate().find_map(|(i, &b)| {
-        let at = start + i;
-        if b != b'\n' {
-            return None;
-        }
-        match head.get(at + 1..)? {
-            [b'\n', ..] => Some(at + 2),
-            [b'\r', b'\n', ..] => Some(at + 3),
-            _ => None,
-        }
-    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1256,7 +1206,9 @@ impl<'a, W: Write + Send + Sync + 'a> MessageEncryptor<'a, W> {
     /// write the outer header and the PGP/MIME frame, start the encryption with the entity's
     /// header.
     fn start(&mut self, out: W, block: &[u8]) -> Result<()> {
-        let (outer, entity) = mime::split_for_protection(block, &self.limits)?;
+        // The header block alone: the body streams (a 7-bit walk of its parts, as the one-shot
+        // makes, would need all of it).
+        let (outer, entity) = mime::split_header_for_protection(block, &self.limits)?;
         let entity = match &self.opts.outer_subject {
             Some(_) => mime::protect_subject(&outer, &entity),
             None => entity,
@@ -1322,7 +1274,7 @@ impl<'a, W: Write + Send + Sync + 'a> Write for MessageEncryptor<'a, W> {
             Some(EncStage::Head { out, mut held }) => {
                 let from = held.len();
                 held.extend_from_slice(buf);
-                match header_end(&held, from) {
+                match mime::header_block_end(&held, from) {
                     Some(end) => {
                         let rest = held.split_off(end);
                         self.start(out, &held).map_err(io::Error::other)?;
@@ -1889,6 +1841,58 @@ mod tests {
             d.verification.signatures.len(),
             one.verification.signatures.len()
         );
+    }
+
+    /// Header protection streams past the in-memory bound; a Legacy Display Element, which
+    /// must be cut out of the body, needs the whole entity and so stays within it.
+    #[test]
+    fn header_protection_streams_unless_a_legacy_display_element_needs_the_whole() {
+        let limits = Limits::default();
+        let bob = SecretKey::generate("Bob <bob@example.org>", KeyKind::Cv25519).unwrap();
+        let raw = plain_message(300_000);
+        let mut small = Limits::default();
+        small.max_message_bytes = 100_000;
+        for legacy_display in [false, true] {
+            let opts = EncryptMessageOptions {
+                protect_headers: true,
+                legacy_display,
+                ..Default::default()
+            };
+            let enc = crate::encrypt_message(
+                &raw,
+                std::slice::from_ref(bob.cert()),
+                None,
+                &opts,
+                &mut rand_core::OsRng,
+                &limits,
+            )
+            .unwrap();
+            let one =
+                crate::decrypt_message(&enc, std::slice::from_ref(&bob), &[], &limits).unwrap();
+            assert_eq!(
+                one.header_protection
+                    .as_ref()
+                    .map(|h| h.legacy_display_removed),
+                Some(legacy_display)
+            );
+            let s = streamed(&enc, std::slice::from_ref(&bob), &[], 4096, &limits).unwrap();
+            assert_eq!(s.message, *one.message, "legacy display {legacy_display}");
+            assert_eq!(
+                s.spilled.header_protection(),
+                one.header_protection.as_ref()
+            );
+            let over = streamed(&enc, std::slice::from_ref(&bob), &[], 4096, &small);
+            match over {
+                Ok(s) => {
+                    assert!(!legacy_display);
+                    assert_eq!(s.message, *one.message);
+                }
+                Err(e) => {
+                    assert!(legacy_display, "{e}");
+                    assert!(matches!(e, Error::LimitExceeded { .. }), "{e}");
+                }
+            }
+        }
     }
 
     #[test]

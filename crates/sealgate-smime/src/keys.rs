@@ -177,6 +177,22 @@ impl Certificate {
             .map(|(_, ski)| ski.0.as_bytes().to_vec())
     }
 
+    /// Whether this is a CA certificate that may issue others: basicConstraints cA set
+    /// (RFC 5280 §4.2.1.9) and, when keyUsage is present, keyCertSign in it (§4.2.1.3).
+    pub fn is_ca(&self) -> bool {
+        let tbs = self.cert.tbs_certificate();
+        let ca = matches!(
+            tbs.get_extension::<x509_cert::ext::pkix::BasicConstraints>(),
+            Ok(Some((_, bc))) if bc.ca
+        );
+        let may_sign = match tbs.get_extension::<x509_cert::ext::pkix::KeyUsage>() {
+            Ok(Some((_, ku))) => ku.key_cert_sign(),
+            Ok(None) => true,
+            Err(_) => false,
+        };
+        ca && may_sign
+    }
+
     /// IssuerAndSerialNumber for a RecipientInfo or SignerInfo (RFC 5652 §10.2.4).
     pub fn issuer_and_serial(&self) -> cms::cert::IssuerAndSerialNumber {
         let tbs = self.cert.tbs_certificate();
@@ -1325,12 +1341,16 @@ impl PrivateKey {
                 Zeroizing::new(sign.to_pkcs8v1().map_err(fail)?.as_ref().to_vec())
             }
             // RFC 9935 §6: the expandedKey CHOICE arm (aws-lc-rs keeps no seed); §4: the
-            // AlgorithmIdentifier parameters absent (not NULL, which OpenSSL refuses).
+            // AlgorithmIdentifier parameters are absent (OpenSSL refuses a NULL there).
             KeyInner::MlKem { kem, dk } => {
                 let bytes = dk.key_bytes().map_err(fail)?;
                 let inner =
                     Zeroizing::new(der::asn1::OctetStringRef::new(bytes.as_ref())?.to_der()?);
-                wrap_pkcs8_absent(kem.oid(), &inner)?
+                let alg = spki::AlgorithmIdentifierOwned {
+                    oid: kem.oid(),
+                    parameters: None,
+                };
+                pkcs8_with(&alg, &inner)?
             }
             // RFC 9881 §6: the seed form when aws-lc-rs has the seed (generated or seed-loaded
             // keys), else the expandedKey form. Parameters absent in both.
@@ -1341,7 +1361,11 @@ impl PrivateKey {
                     let raw = pair.private_key().as_raw_bytes().map_err(fail)?;
                     let inner =
                         Zeroizing::new(der::asn1::OctetStringRef::new(raw.as_ref())?.to_der()?);
-                    wrap_pkcs8_absent(dsa.oid(), &inner)?
+                    let alg = spki::AlgorithmIdentifierOwned {
+                        oid: dsa.oid(),
+                        parameters: None,
+                    };
+                    pkcs8_with(&alg, &inner)?
                 }
             },
         };
@@ -1425,28 +1449,12 @@ fn wrap_pkcs8(
     params: Option<ObjectIdentifier>,
     key: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>> {
-    // RFC 5208: PrivateKeyInfo ::= SEQUENCE { version 0, algorithm, privateKey OCTET STRING }
-    let alg = algorithm_identifier(oid, params).to_der()?;
-    let key_os = der::asn1::OctetStringRef::new(key)?;
-    let mut body = Zeroizing::new(Vec::with_capacity(key.len() + alg.len() + 16));
-    0u8.encode_to_vec(&mut body)?;
-    body.extend_from_slice(&alg);
-    key_os.encode_to_vec(&mut body)?;
-    let mut out = Zeroizing::new(Vec::with_capacity(body.len() + 8));
-    der::Header::new(der::Tag::Sequence, der::Length::try_from(body.len())?)
-        .encode_to_vec(&mut out)?;
-    out.extend_from_slice(&body);
-    Ok(out)
+    pkcs8_with(&algorithm_identifier(oid, params), key)
 }
 
-/// `wrap_pkcs8` for algorithms whose AlgorithmIdentifier has parameters absent (not NULL),
-/// as RFC 9881 and RFC 9935 require.
-fn wrap_pkcs8_absent(oid: ObjectIdentifier, key: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
-    let alg = spki::AlgorithmIdentifierOwned {
-        oid,
-        parameters: None,
-    }
-    .to_der()?;
+fn pkcs8_with(alg: &spki::AlgorithmIdentifierOwned, key: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    // RFC 5208: PrivateKeyInfo ::= SEQUENCE { version 0, algorithm, privateKey OCTET STRING }
+    let alg = alg.to_der()?;
     let key_os = der::asn1::OctetStringRef::new(key)?;
     let mut body = Zeroizing::new(Vec::with_capacity(key.len() + alg.len() + 16));
     0u8.encode_to_vec(&mut body)?;

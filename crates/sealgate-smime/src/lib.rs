@@ -27,7 +27,7 @@ pub use enveloped::{
 };
 pub use error::{Error, Result};
 pub use issue::CertificateParams;
-pub use keyfile::{Identity, load_private_key};
+pub use keyfile::{Identity, encrypt_private_key, load_private_key};
 pub use keys::{
     Certificate, Curve, KeyKind, MlDsa, PrivateKey, PublicKey, RsaPadding, SignatureScheme,
 };

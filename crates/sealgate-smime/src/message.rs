@@ -452,7 +452,7 @@ fn gather_header(held: &mut Option<Vec<u8>>, buf: &[u8]) -> io::Result<Option<(V
     };
     let from = head.len();
     head.extend_from_slice(buf);
-    match header_end(head, from) {
+    match mime::header_block_end(head, from) {
         Some(end) => {
             let mut head = held.take().unwrap_or_default();
             let body = head.split_off(end);
@@ -546,20 +546,7 @@ impl<W: Write> MessageEncryptor<W> {
     /// Write the outer header and the inner entity header for this header block (which ends
     /// with its empty line, or is all there was).
     fn start(&mut self, block: &[u8]) -> Result<()> {
-        let entity = Entity::parse(block, &self.limits)?;
-        let (mime, outer): (Vec<HeaderField<'_>>, Vec<HeaderField<'_>>) =
-            entity.headers().iter().partition(|h| h.is_mime_field());
-        let mut inner = Vec::with_capacity(block.len() + 64);
-        if !mime.iter().any(|h| h.is_named("Content-Type")) {
-            inner.extend_from_slice(b"Content-Type: text/plain; charset=us-ascii\r\n");
-        }
-        for field in mime.iter().filter(|h| !h.is_named("MIME-Version")) {
-            inner.extend_from_slice(field.raw);
-            if !field.raw.ends_with(b"\n") {
-                inner.extend_from_slice(b"\r\n");
-            }
-        }
-        inner.extend_from_slice(b"\r\n");
+        let (outer, inner) = mime::split_header_for_protection(block, &self.limits)?;
         let mut parts = mime::ProtectedParts {
             outer,
             header: inner,
@@ -592,29 +579,6 @@ impl<W: Write> MessageEncryptor<W> {
         let held = b64.finish()?;
         Ok(held.out)
     }
-}
-
-/// Where the header block ends in `head` (just after its empty line), looking at new bytes
-/// from `from` on.
-pub(crate) fn header_end(head: &[u8], from: usize) -> Option<usize> {
-    match head {
-        [b'\n', ..] => return Some(1),
-        [b'\r', b'\n', ..] => return Some(2),
-        _ => {}
-    }
-    let start = from.saturating_sub(2);
-    let tail = head.get(start..)?;
-    tail.iter().enumerate().find_map(|(i, &b)| {
-        let at = start + i;
-        if b != b'\n' {
-            return None;
-        }
-        match head.get(at + 1..)? {
-            [b'\n', ..] => Some(at + 2),
-            [b'\r', b'\n', ..] => Some(at + 3),
-            _ => None,
-        }
-    })
 }
 
 impl<W: Write> Write for MessageEncryptor<W> {
@@ -1280,14 +1244,14 @@ mod tests {
 
     #[test]
     fn header_end_forms() {
-        assert_eq!(header_end(b"\r\nbody", 0), Some(2));
-        assert_eq!(header_end(b"\nbody", 0), Some(1));
-        assert_eq!(header_end(b"A: b\r\n\r\nbody", 0), Some(8));
-        assert_eq!(header_end(b"A: b\n\nbody", 0), Some(6));
-        assert_eq!(header_end(b"A: b\r\n c\r\n", 0), None);
-        assert_eq!(header_end(b"A: b\r\n\r", 0), None);
+        assert_eq!(mime::header_block_end(b"\r\nbody", 0), Some(2));
+        assert_eq!(mime::header_block_end(b"\nbody", 0), Some(1));
+        assert_eq!(mime::header_block_end(b"A: b\r\n\r\nbody", 0), Some(8));
+        assert_eq!(mime::header_block_end(b"A: b\n\nbody", 0), Some(6));
+        assert_eq!(mime::header_block_end(b"A: b\r\n c\r\n", 0), None);
+        assert_eq!(mime::header_block_end(b"A: b\r\n\r", 0), None);
         // The empty line completed by a later write.
-        assert_eq!(header_end(b"A: b\r\n\r\n", 7), Some(8));
+        assert_eq!(mime::header_block_end(b"A: b\r\n\r\n", 7), Some(8));
     }
 
     #[test]

@@ -102,7 +102,9 @@ use crate::keys::{Certificate, PrivateKey};
 use crate::message::{self, DecryptedMessage, SmimeKind};
 use crate::tlv::{self, tag};
 
+mod triple;
 mod verify;
+pub use triple::{SpilledTriple, unwrap_triple};
 pub use verify::{SpilledVerified, verify_message};
 
 /// Largest header block (of the message, and of the decrypted entity) held in memory.
@@ -354,7 +356,12 @@ pub fn decrypt_message(
     let file = tempfile::Builder::new()
         .prefix(".sealgate-decrypted-")
         .tempfile_in(spill_dir)?;
-    let mut sink = CanonicalWriter::new(Collector::new(&head, file.as_file(), limits.clone()));
+    let mut sink = CanonicalWriter::new(mime::spill::DecryptedWriter::new(
+        &head,
+        file.as_file(),
+        MAX_HEADER_BLOCK,
+        limits.clone(),
+    ));
     let (cipher, authenticated) = match encoding.as_deref() {
         None | Some("7bit" | "8bit" | "binary") => {
             walk(&mut Ber::new(input), key, cert, limits, &mut sink)?
@@ -375,196 +382,19 @@ pub fn decrypt_message(
             }));
         }
     };
-    let done = sink.finish()?.finish()?;
+    let done = sink.finish()?.finish().map_err(from_mime)?;
     Ok(SpilledMessage {
         file,
         len: done.len,
         cipher,
         authenticated,
-        signed: done.signed,
+        signed: is_signed(&done.header, limits),
         header_protection: done.header_protection,
         outer: head,
     })
 }
 
-// ---------------------------------------------------------------------------------------------
-// The plaintext side: line ends made CRLF (by the CanonicalWriter in front), the decrypted
-// entity's header block gathered, the outer header fields merged in, the rest streamed out.
-
-/// What [`Collector::finish`] found.
-struct Collected {
-    len: u64,
-    signed: bool,
-    header_protection: Option<mime::HeaderProtection>,
-}
-
-enum Stage {
-    /// Gathering the entity's header block (CRLF already).
-    Head(Zeroizing<Vec<u8>>),
-    /// The merged header is written; the rest goes straight out.
-    Streaming,
-    /// Header protection: the header made from the entity's header block (`block`) is written
-    /// (`header_len` bytes), the rest goes straight out, watched for the one thing that needs
-    /// the whole entity, a part marked for a Legacy Display Element.
-    Protected {
-        block: Zeroizing<Vec<u8>>,
-        header_len: u64,
-        marker: mime::LegacyDisplayMarker,
-    },
-    /// An error that depends on the plaintext, held until the decryption has been checked
-    /// (reporting it earlier would tell a wrong key from a right one). Later input is dropped.
-    Failed(Error),
-}
-
-struct Collector<'f> {
-    stage: Stage,
-    outer: Vec<u8>,
-    out: BufWriter<&'f File>,
-    len: u64,
-    signed: bool,
-    header_protection: Option<mime::HeaderProtection>,
-    limits: Limits,
-}
-
-impl<'f> Collector<'f> {
-    fn new(outer: &[u8], file: &'f File, limits: Limits) -> Self {
-        Self {
-            stage: Stage::Head(Zeroizing::new(Vec::with_capacity(8192))),
-            outer: outer.to_vec(),
-            out: BufWriter::with_capacity(CHUNK, file),
-            len: 0,
-            signed: false,
-            header_protection: None,
-            limits,
-        }
-    }
-
-    fn emit(&mut self, data: &[u8]) -> io::Result<()> {
-        self.len += data.len() as u64;
-        self.out.write_all(data)
-    }
-
-    /// The outer header fields of the encrypted message (`Content-*` and `MIME-Version` are
-    /// the envelope's own, left out as [`mime::parse_pkcs7_mime`] does).
-    fn outer_fields<'a>(outer: &'a [u8], limits: &Limits) -> Result<Vec<mime::HeaderField<'a>>> {
-        let e = Entity::parse(outer, limits)?;
-        Ok(e.headers()
-            .iter()
-            .filter(|h| !h.is_mime_field())
-            .copied()
-            .collect())
-    }
-
-    /// The header block of the entity is complete in `held` (`end` bytes of it; the rest is
-    /// body): merge the outer fields in front (as `decrypt_message` does) and write it all.
-    fn start(&mut self, held: &[u8], end: usize) -> Result<()> {
-        let block = held.get(..end).unwrap_or_default();
-        let outer = Self::outer_fields(&self.outer, &self.limits)?;
-        let outer = mime::unprotected_outer(outer, block, &self.limits)?;
-        let mut merged = Zeroizing::new(mime::assemble(&outer, &[], b""));
-        merged.extend_from_slice(block);
-        self.signed = is_signed(&merged, &self.limits);
-        self.emit(&merged)?;
-        self.emit(held.get(end..).unwrap_or_default())?;
-        Ok(())
-    }
-
-    /// The whole entity is in `entity` (header protection, or no end of the header block):
-    /// what `decrypt_message` does with it, in memory.
-    fn whole(&mut self, entity: &[u8]) -> Result<()> {
-        if mime::has_header_protection(entity, &self.limits) {
-            let outer = Self::outer_fields(&self.outer, &self.limits)?;
-            let (m, hp) = mime::unprotect_headers(&outer, entity, &self.limits)?;
-            let m = Zeroizing::new(m);
-            self.header_protection = hp;
-            self.signed = is_signed(&m, &self.limits);
-            self.emit(&m)?;
-            Ok(())
-        } else {
-            self.start(entity, entity.len())
-        }
-    }
-
-    /// The header block of a header-protected entity is complete in `held` (`end` bytes of
-    /// it): the message header as `mime::unprotect_headers` makes it from the block alone, then
-    /// the rest as it comes (see [`Stage::Protected`]).
-    fn start_protected(&mut self, held: &[u8], end: usize) -> Result<()> {
-        let block = held.get(..end).unwrap_or_default();
-        let outer = Self::outer_fields(&self.outer, &self.limits)?;
-        let (m, hp) = mime::unprotect_headers(&outer, block, &self.limits)?;
-        let m = Zeroizing::new(m);
-        self.header_protection = hp;
-        self.signed = is_signed(&m, &self.limits);
-        let mut marker = mime::LegacyDisplayMarker::default();
-        marker.update(held);
-        self.emit(&m)?;
-        self.emit(held.get(end..).unwrap_or_default())?;
-        self.stage = Stage::Protected {
-            block: Zeroizing::new(block.to_vec()),
-            header_len: m.len() as u64,
-            marker,
-        };
-        Ok(())
-    }
-
-    /// A part is marked for a Legacy Display Element: the entity (its header `block`, the
-    /// rest from the spill file after `header_len`) is made whole, at most
-    /// `max_message_bytes`, and the spill file rewritten with what `unprotect_headers` makes
-    /// of it.
-    fn redo_whole(&mut self, block: &[u8], header_len: u64) -> Result<()> {
-        self.out.flush()?;
-        let rest = self.len.saturating_sub(header_len);
-        let limit = self.limits.max_message_bytes as u64;
-        if block.len() as u64 + rest > limit {
-            return Err(Error::LimitExceeded {
-                what: "message size (header protection with a legacy display element, streamed)",
-                limit,
-            });
-        }
-        let mut file: &File = self.out.get_ref();
-        let mut entity = Zeroizing::new(block.to_vec());
-        file.seek(io::SeekFrom::Start(header_len))?;
-        file.read_to_end(&mut entity)?;
-        let outer = Self::outer_fields(&self.outer, &self.limits)?;
-        let (m, hp) = mime::unprotect_headers(&outer, &entity, &self.limits)?;
-        let m = Zeroizing::new(m);
-        file.set_len(0)?;
-        file.rewind()?;
-        file.write_all(&m)?;
-        self.len = m.len() as u64;
-        self.header_protection = hp;
-        self.signed = is_signed(&m, &self.limits);
-        Ok(())
-    }
-
-    fn fail(&mut self, e: Error) {
-        self.stage = Stage::Failed(e);
-    }
-
-    fn finish(mut self) -> Result<Collected> {
-        match std::mem::replace(&mut self.stage, Stage::Streaming) {
-            Stage::Head(held) => self.whole(&held)?,
-            Stage::Streaming => {}
-            Stage::Protected {
-                block,
-                header_len,
-                marker,
-            } => {
-                if marker.seen() {
-                    self.redo_whole(&block, header_len)?;
-                }
-            }
-            Stage::Failed(e) => return Err(e),
-        }
-        self.out.flush()?;
-        Ok(Collected {
-            len: self.len,
-            signed: self.signed,
-            header_protection: self.header_protection,
-        })
-    }
-}
-
+/// Whether a decrypted message (its header block) is signed.
 fn is_signed(message: &[u8], limits: &Limits) -> bool {
     matches!(
         message::classify(message, limits),
@@ -572,50 +402,13 @@ fn is_signed(message: &[u8], limits: &Limits) -> bool {
     )
 }
 
-impl Write for Collector<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match &mut self.stage {
-            Stage::Streaming => self.emit(buf)?,
-            Stage::Failed(_) => {}
-            Stage::Protected { marker, .. } => {
-                marker.update(buf);
-                self.emit(buf)?;
-            }
-            Stage::Head(held) => {
-                let from = held.len();
-                held.extend_from_slice(buf);
-                match message::header_end(held, from) {
-                    Some(end) => {
-                        let block = held.get(..end).unwrap_or_default();
-                        let protected = mime::has_header_protection(block, &self.limits);
-                        let held = std::mem::take(held);
-                        self.stage = Stage::Streaming;
-                        let started = if protected {
-                            self.start_protected(&held, end)
-                        } else {
-                            self.start(&held, end)
-                        };
-                        if let Err(e) = started {
-                            match e {
-                                Error::Io(e) => return Err(e),
-                                e => self.fail(e),
-                            }
-                        }
-                    }
-                    None if held.len() > MAX_HEADER_BLOCK => self.fail(Error::LimitExceeded {
-                        what: "decrypted header block",
-                        limit: MAX_HEADER_BLOCK as u64,
-                    }),
-                    None => {}
-                }
-            }
-        }
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        // Nothing is flushed before the end: the spill file is private until released.
-        Ok(())
+/// An error of the plaintext side ([`mime::spill::DecryptedWriter`]) as ours: I/O and limits
+/// keep their kind.
+fn from_mime(e: mime::Error) -> Error {
+    match e {
+        mime::Error::Io(e) => Error::Io(e),
+        mime::Error::LimitExceeded { what, limit } => Error::LimitExceeded { what, limit },
+        e => Error::Mime(e),
     }
 }
 

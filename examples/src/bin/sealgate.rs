@@ -23,6 +23,8 @@ mod audit;
 mod demo;
 #[path = "sealgate/filter.rs"]
 mod filter;
+#[path = "sealgate/generate.rs"]
+mod generate;
 #[path = "sealgate/keys.rs"]
 mod keys;
 #[path = "sealgate/pgp.rs"]
@@ -125,6 +127,14 @@ enum SmimeCommand {
         after_help = "Exit status: 0 decrypted (and, with --trust, the inner signature valid; for a triple wrap, both signatures valid), 1 decrypted but a signature is invalid or missing (the message is still written), 2 error (one line on stderr)."
     )]
     Decrypt(DecryptArgs),
+    /// Generate a key and its certificate: self-signed, or issued by --ca-key/--ca-cert.
+    ///
+    /// Writes the private key as PKCS#8 PEM (0600; encrypted under the password of
+    /// --password-env), the certificate as PEM, and prints its SHA-256 fingerprint. ML-KEM keys
+    /// (post-quantum recipients, RFC 9935/9936) cannot sign, so their certificate must come
+    /// from a signing CA: make one with --ca, or use your own. No output file is overwritten.
+    #[command(name = "generate-key", after_help = EXIT_CODES)]
+    GenerateKey(generate::GenerateKeyArgs),
 }
 
 /// Our key and certificate: --key/--cert (PEM or DER) or --p12.
@@ -344,6 +354,7 @@ fn main() -> ExitCode {
             SmimeCommand::Verify(a) => verify(a),
             SmimeCommand::Encrypt(a) => encrypt(a),
             SmimeCommand::Decrypt(a) => decrypt(a),
+            SmimeCommand::GenerateKey(a) => generate::run(a),
         },
         Command::Pgp(c) => pgp::run(c),
         Command::Audit(c) => audit::run(c),
@@ -460,16 +471,41 @@ fn read_rest(
 }
 
 /// Where a streamed result waits until it is complete: `dir`, else the directory of `out`
-/// (so that it can be renamed into place), else the temporary directory.
+/// (so that it can be renamed into place) when `out` can take a rename, else the temporary
+/// directory.
 fn spill_dir(dir: Option<&Path>, out: Option<&Path>) -> PathBuf {
     match (dir, out) {
         (Some(d), _) => d.to_path_buf(),
-        (None, Some(o)) => match o.parent() {
+        (None, Some(o)) if renamable(o) => match o.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         },
-        (None, None) => std::env::temp_dir(),
+        (None, _) => std::env::temp_dir(),
     }
+}
+
+/// Whether a finished temporary file may be renamed to `out`: when `out` does not exist or is
+/// a regular file. A device (`--out /dev/null`, a terminal), a FIFO or a symbolic link is
+/// written to instead: a rename would replace the device node or the link itself.
+fn renamable(out: &Path) -> bool {
+    match std::fs::symlink_metadata(out) {
+        Ok(m) => m.file_type().is_file(),
+        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+    }
+}
+
+/// [`spill_dir`], checked to take a file: an unwritable place is reported before any input is
+/// read, against --out (or the spill directory when it was given or there is no --out).
+fn usable_spill_dir(dir: Option<&Path>, out: Option<&Path>) -> Result<PathBuf, Failure> {
+    let chosen = spill_dir(dir, out);
+    tempfile::tempfile_in(&chosen).map_err(|e| {
+        let name = match (dir, out) {
+            (None, Some(out)) => out.display().to_string(),
+            _ => chosen.display().to_string(),
+        };
+        Failure(2, format!("{name}: {e}"))
+    })?;
+    Ok(chosen)
 }
 
 /// Write a finished temporary file as the output: renamed into place when it is in the
@@ -480,7 +516,7 @@ fn release_output(
     out: Option<&Path>,
 ) -> Result<(), Failure> {
     match out {
-        Some(p) if spill_dir(None, Some(p)) == in_dir => file
+        Some(p) if renamable(p) && spill_dir(None, Some(p)) == in_dir => file
             .persist(p)
             .map(drop)
             .map_err(|e| Failure(2, format!("{}: {}", p.display(), e.error))),
@@ -504,7 +540,8 @@ fn release_output(
     }
 }
 
-/// A decrypted message waiting in its spill file: S/MIME's or OpenPGP's `SpilledMessage`.
+/// A decrypted or verified message waiting in its spill file: S/MIME's or OpenPGP's
+/// `SpilledMessage`, OpenPGP's `SpilledVerified`.
 trait Spilled {
     /// Keep it as `path` (a rename within the spill directory's file system).
     fn persist_as(self, path: &Path) -> Result<(), String>;
@@ -539,7 +576,16 @@ impl Spilled for sealgate::pgp::stream::SpilledMessage {
     }
 }
 
-/// [`release_output`] for a decrypted message in its spill file (S/MIME or OpenPGP): renamed
+impl Spilled for sealgate::pgp::stream::SpilledVerified {
+    fn persist_as(self, path: &Path) -> Result<(), String> {
+        self.persist(path).map(drop).map_err(|e| e.to_string())
+    }
+    fn copy_into(&mut self, mut out: &mut dyn Write) -> std::io::Result<u64> {
+        self.copy_to(&mut out)
+    }
+}
+
+/// [`release_output`] for a decrypted or verified message in its spill file: renamed
 /// into place when the spill file is in the output's directory, else copied (to stdout when
 /// there is no --out).
 fn release_decrypted(
@@ -548,7 +594,7 @@ fn release_decrypted(
     out: Option<&Path>,
 ) -> Result<(), Failure> {
     match out {
-        Some(p) if spill_dir(None, Some(p)) == in_dir => spilled
+        Some(p) if renamable(p) && spill_dir(None, Some(p)) == in_dir => spilled
             .persist_as(p)
             .map_err(|e| Failure(2, format!("{}: {e}", p.display()))),
         Some(p) => {
@@ -576,6 +622,87 @@ fn write_output(path: Option<&Path>, data: &[u8]) -> Result<(), Failure> {
                 .map_err(|e| Failure(2, format!("stdout: {e}")))
         }
     }
+}
+
+/// The output files of a key generation: none may exist beforehand (nothing is overwritten),
+/// secret ones are 0600 from their creation, and when a later step fails the files already
+/// written are removed again, so that no key is left without its certificate.
+pub(crate) struct NewFiles {
+    written: Vec<PathBuf>,
+}
+
+impl NewFiles {
+    /// Refuse when one of `paths` exists or two of them are the same.
+    pub(crate) fn check(paths: &[&Path]) -> Result<NewFiles, Failure> {
+        for (i, p) in paths.iter().enumerate() {
+            if paths.get(..i).is_some_and(|before| before.contains(p)) {
+                return Err(Failure(
+                    2,
+                    format!("{}: named for two outputs", p.display()),
+                ));
+            }
+            if std::fs::symlink_metadata(p).is_ok() {
+                return Err(Failure(
+                    2,
+                    format!("{}: exists already (it is never overwritten)", p.display()),
+                ));
+            }
+        }
+        Ok(NewFiles {
+            written: Vec::new(),
+        })
+    }
+
+    /// Create `path` (never an existing one: O_EXCL) and write `data`; mode 0600 when
+    /// `secret`.
+    pub(crate) fn write(&mut self, path: &Path, data: &[u8], secret: bool) -> Result<(), Failure> {
+        let mut o = std::fs::OpenOptions::new();
+        o.write(true).create_new(true);
+        #[cfg(unix)]
+        if secret {
+            use std::os::unix::fs::OpenOptionsExt;
+            o.mode(0o600);
+        }
+        #[cfg(not(unix))]
+        let _ = secret;
+        let io = |e: std::io::Error| Failure(2, format!("{}: {e}", path.display()));
+        let mut f = o.open(path).map_err(io)?;
+        self.written.push(path.to_path_buf());
+        f.write_all(data).and_then(|()| f.sync_all()).map_err(io)
+    }
+
+    /// Every file is written: keep them.
+    pub(crate) fn keep(mut self) {
+        self.written.clear();
+    }
+}
+
+impl Drop for NewFiles {
+    fn drop(&mut self) {
+        for p in &self.written {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// The password in `var` for protecting a new file: as [`password`] (errors name `flag`), and
+/// never empty.
+pub(crate) fn new_password(
+    var: Option<&str>,
+    flag: &str,
+) -> Result<Option<secrecy::SecretString>, Failure> {
+    use secrecy::ExposeSecret;
+    let pw =
+        password(var).map_err(|Failure(c, m)| Failure(c, m.replace("--password-env", flag)))?;
+    if let (Some(pw), Some(var)) = (&pw, var)
+        && pw.expose_secret().is_empty()
+    {
+        return Err(Failure(
+            2,
+            format!("{flag}: environment variable {var} is empty"),
+        ));
+    }
+    Ok(pw)
 }
 
 fn password(var: Option<&str>) -> Result<Option<secrecy::SecretString>, Failure> {
@@ -1213,15 +1340,7 @@ fn decrypt(a: DecryptArgs) -> Result<u8, Failure> {
         smime::classify(&head, &limits),
         Ok(smime::SmimeKind::Encrypted)
     ) {
-        let dir = spill_dir(a.spill_dir.as_deref(), a.io.out.as_deref());
-        // An unwritable place is reported as before: against --out (or the spill directory).
-        tempfile::tempfile_in(&dir).map_err(|e| {
-            let name = match (&a.spill_dir, &a.io.out) {
-                (None, Some(out)) => out.display().to_string(),
-                _ => dir.display().to_string(),
-            };
-            Failure(2, format!("{name}: {e}"))
-        })?;
+        let dir = usable_spill_dir(a.spill_dir.as_deref(), a.io.out.as_deref())?;
         let streamed = smime::stream::decrypt_message(
             std::io::Cursor::new(head).chain(input),
             &id.key,
@@ -1273,22 +1392,93 @@ fn decrypt(a: DecryptArgs) -> Result<u8, Failure> {
                 return Ok(0);
             }
         }
+    } else if let (
+        Some(trust),
+        Ok(smime::SmimeKind::DetachedSigned | smime::SmimeKind::OpaqueSigned),
+    ) = (&trust, smime::classify(&head, &limits))
+    {
+        // Signed outside: a triple wrap, unwrapped as a stream (outer signature, decryption,
+        // inner signature, each through a spill file). What cannot stream, and what turns out
+        // not to be a triple wrap, takes the in-memory path below when the input is a file
+        // (its errors are the ones the command always gave).
+        let dir = spill_dir(a.spill_dir.as_deref(), a.io.out.as_deref());
+        let streamed = smime::stream::unwrap_triple(
+            std::io::Cursor::new(head).chain(input),
+            &id.key,
+            Some(&id.cert),
+            trust,
+            None,
+            &dir,
+            &limits,
+        );
+        match streamed {
+            Ok(t) => {
+                let outer_signers = load_certs(&a.outer_signer, &limits)?;
+                let valid = t.is_valid_with_outer_signers(&outer_signers);
+                let hp = t.decrypted.header_protection().cloned();
+                release_decrypted(t.decrypted, &dir, a.io.out.as_deref())?;
+                print_header_protection(hp.as_ref());
+                eprintln!("outer signature (over the encrypted part):");
+                print_verification(&t.outer);
+                match &t.inner {
+                    Some(v) => {
+                        eprintln!("inner signature:");
+                        print_verification(v);
+                    }
+                    None => {
+                        eprintln!("inner signature: none (the decrypted message is not signed)")
+                    }
+                }
+                return Ok(if valid { 0 } else { 1 });
+            }
+            Err(smime::Error::NotStreamable { .. } | smime::Error::WrongMessageType { .. })
+                if path.is_some() =>
+            {
+                let input = read_input(path, &limits)?;
+                return decrypt_in_memory(&input, &id, Some(trust), &a, &limits);
+            }
+            Err(e) => return Err(e.into()),
+        }
     } else {
         let input = read_rest(&head, input, path, &limits)?;
-        if smime::is_triple_wrapped(&input, &limits)? {
-            let outer_signers = load_certs(&a.outer_signer, &limits)?;
+        return decrypt_in_memory(&input, &id, trust.as_ref(), &a, &limits);
+    };
+    finish_decrypt(&d, trust.is_some(), a.io.out.as_deref())
+}
+
+/// `smime decrypt` of a message in memory: a triple wrap, or what the one-shot function reads.
+fn decrypt_in_memory(
+    input: &[u8],
+    id: &Identity,
+    trust: Option<&TrustStore>,
+    a: &DecryptArgs,
+    limits: &Limits,
+) -> Result<u8, Failure> {
+    let d = {
+        if smime::is_triple_wrapped(input, limits)? {
+            let outer_signers = load_certs(&a.outer_signer, limits)?;
             return decrypt_triple(
-                &input,
-                &id,
-                trust.as_ref(),
+                input,
+                id,
+                trust,
                 &outer_signers,
                 a.io.out.as_deref(),
-                &limits,
+                limits,
             );
         }
-        smime::decrypt_message(&input, &id.key, Some(&id.cert), trust.as_ref(), &limits)?
+        smime::decrypt_message(input, &id.key, Some(&id.cert), trust, limits)?
     };
-    write_output(a.io.out.as_deref(), &d.message)?;
+    finish_decrypt(&d, trust.is_some(), a.io.out.as_deref())
+}
+
+/// The end of `smime decrypt` for a message decrypted in memory: the output, the header
+/// protection and inner-signature report, the exit status.
+fn finish_decrypt(
+    d: &smime::DecryptedMessage,
+    with_trust: bool,
+    out: Option<&Path>,
+) -> Result<u8, Failure> {
+    write_output(out, &d.message)?;
     print_header_protection(d.header_protection.as_ref());
     match &d.signature {
         Some(v) => {
@@ -1296,7 +1486,7 @@ fn decrypt(a: DecryptArgs) -> Result<u8, Failure> {
             Ok(if v.verification.is_valid() { 0 } else { 1 })
         }
         None => {
-            if trust.is_some() {
+            if with_trust {
                 // --trust asked for a signature check: say that there was nothing to check
                 eprintln!("signature: none (the decrypted message is not signed)");
             }

@@ -600,7 +600,7 @@ impl Write for Output<'_> {
             Stage::Head(held) => {
                 let from = held.len();
                 held.extend_from_slice(buf);
-                match message::header_end(held, from) {
+                match mime::header_block_end(held, from) {
                     Some(end) => {
                         let held = std::mem::take(held);
                         self.signed_head =

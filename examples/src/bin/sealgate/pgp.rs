@@ -11,7 +11,7 @@ use zeroize::Zeroizing;
 
 use super::{
     Failure, input_name, one_line, printable, read_file, read_input, read_rest, release_decrypted,
-    release_output, spill_dir, write_output,
+    release_output, usable_spill_dir, write_output,
 };
 
 #[derive(Subcommand)]
@@ -28,6 +28,60 @@ pub(crate) enum PgpCommand {
     /// Verify a PGP/MIME signed message or an inline cleartext signature against --signer
     /// keys; prints each signature and its checks. Exit 0 valid, 1 invalid, 2 error.
     Verify(VerifyArgs),
+    /// Generate a key: a secret key file (mode 0600, locked with the passphrase of
+    /// --passphrase-env) and its public certificate; prints the fingerprint. The classical v4
+    /// kinds are made for GnuPG 2.2 (they advertise SEIPD v1 only, so senders write what gpg
+    /// reads); the post-quantum kinds (draft-ietf-openpgp-pqc) get SEIPD v2. No output file
+    /// is overwritten. Exit 0 ok, 2 error.
+    #[command(name = "generate-key")]
+    GenerateKey(GenerateKeyArgs),
+}
+
+/// The key kinds of `pgp generate-key --kind`.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum PgpKind {
+    /// v4 Ed25519 signing, Cv25519 encryption.
+    Ed25519,
+    /// v4 RSA 3072.
+    Rsa3072,
+    /// v4 NIST P-256.
+    P256,
+    /// v4 NIST P-384.
+    P384,
+    /// RFC 9580 v6 Ed25519 and X25519.
+    #[value(name = "v6-ed25519")]
+    V6Ed25519,
+    /// v6 ML-DSA-65+Ed25519 signing, ML-KEM-768+X25519 encryption.
+    #[value(name = "v6-mldsa65-ed25519")]
+    V6MlDsa65Ed25519,
+    /// v4 Ed25519 signing, ML-KEM-768+X25519 encryption.
+    #[value(name = "ed25519-mlkem768")]
+    Ed25519MlKem768,
+}
+
+#[derive(Args)]
+pub(crate) struct GenerateKeyArgs {
+    /// The User ID, "Name <address>".
+    #[arg(long, value_name = "USERID")]
+    userid: String,
+    /// Key kind: ed25519 (default; v4 Ed25519 + Cv25519, as GnuPG makes), rsa3072, p256, p384
+    /// (v4, GnuPG-readable); v6-ed25519 (RFC 9580 v6); v6-mldsa65-ed25519 (v6, post-quantum
+    /// ML-DSA-65+Ed25519 and ML-KEM-768+X25519); ed25519-mlkem768 (v4 Ed25519 with an
+    /// ML-KEM-768+X25519 encryption subkey).
+    #[arg(long, value_name = "KIND", default_value = "ed25519")]
+    kind: String,
+    /// Where to write the secret key (mode 0600).
+    #[arg(long, value_name = "KEYFILE")]
+    secret_out: PathBuf,
+    /// Where to write the public certificate (what you give to senders).
+    #[arg(long, value_name = "KEYFILE")]
+    cert_out: PathBuf,
+    /// Environment variable holding the passphrase that locks the secret key.
+    #[arg(long, value_name = "VAR")]
+    passphrase_env: Option<String>,
+    /// Write binary OpenPGP packets instead of ASCII armor.
+    #[arg(long)]
+    binary: bool,
 }
 
 #[derive(Args)]
@@ -113,6 +167,11 @@ pub(crate) struct VerifyArgs {
     /// Write the message without its signature here.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
+    /// Where a large PGP/MIME message (above 8 MiB, verified as a stream) waits (a 0600
+    /// temporary file) until its signatures are checked: default the directory of --out
+    /// (then it is renamed into place), else $TMPDIR.
+    #[arg(long, value_name = "DIR")]
+    spill_dir: Option<PathBuf>,
 }
 
 pub(crate) fn run(c: PgpCommand) -> Result<u8, Failure> {
@@ -121,7 +180,54 @@ pub(crate) fn run(c: PgpCommand) -> Result<u8, Failure> {
         PgpCommand::Sign(a) => sign(a),
         PgpCommand::Decrypt(a) => decrypt(a),
         PgpCommand::Verify(a) => verify(a),
+        PgpCommand::GenerateKey(a) => generate_key(a),
     }
+}
+
+fn generate_key(a: GenerateKeyArgs) -> Result<u8, Failure> {
+    let kind: PgpKind = crate::generate::parse_kind(&a.kind)?;
+    if a.userid.trim().is_empty() || a.userid.chars().any(char::is_control) {
+        return Err(Failure(
+            2,
+            "--userid: empty or with control characters".into(),
+        ));
+    }
+    let passphrase = crate::new_password(a.passphrase_env.as_deref(), "--passphrase-env")?;
+    let mut files = crate::NewFiles::check(&[&a.secret_out, &a.cert_out])?;
+    let (lib_kind, for_gnupg) = match kind {
+        PgpKind::Ed25519 => (pgp::KeyKind::Cv25519, true),
+        PgpKind::Rsa3072 => (pgp::KeyKind::Rsa3072, true),
+        PgpKind::P256 => (pgp::KeyKind::P256, true),
+        PgpKind::P384 => (pgp::KeyKind::P384, true),
+        PgpKind::V6Ed25519 => (pgp::KeyKind::V6Cv25519, false),
+        PgpKind::V6MlDsa65Ed25519 => (pgp::KeyKind::V6MlDsa65Ed25519, false),
+        PgpKind::Ed25519MlKem768 => (pgp::KeyKind::Ed25519MlKem768, false),
+    };
+    let key = if for_gnupg {
+        SecretKey::generate_for_gnupg(&a.userid, lib_kind)
+    } else {
+        SecretKey::generate(&a.userid, lib_kind)
+    }?;
+    if key.cert().addresses().is_empty() {
+        return Err(Failure(
+            2,
+            format!(
+                "--userid: no mail address in \"{}\" (write \"Name <alice@example.com>\")",
+                printable(&a.userid)
+            ),
+        ));
+    }
+    let encoding = if a.binary {
+        pgp::Encoding::Binary
+    } else {
+        pgp::Encoding::Armored
+    };
+    let secret = key.export_secret(passphrase.as_ref(), encoding)?;
+    files.write(&a.secret_out, &secret, true)?;
+    files.write(&a.cert_out, &key.cert().export(encoding)?, false)?;
+    files.keep();
+    println!("{}", key.cert().fingerprint());
+    Ok(0)
 }
 
 fn with_path<T>(path: &Path, r: Result<T, pgp::Error>) -> Result<T, Failure> {
@@ -178,12 +284,7 @@ fn encrypt(a: EncryptArgs) -> Result<u8, Failure> {
     } else {
         let path = a.io.input.as_deref();
         let mut reader = open_input(path)?;
-        let mut first = Zeroizing::new(Vec::with_capacity(super::STREAM_ABOVE + 1));
-        reader
-            .by_ref()
-            .take(super::STREAM_ABOVE as u64 + 1)
-            .read_to_end(&mut first)
-            .map_err(|e| Failure(2, format!("{}: {e}", input_name(path))))?;
+        let first = read_first(&mut reader, path)?;
         if first.len() > super::STREAM_ABOVE {
             return encrypt_streaming(
                 &first,
@@ -209,6 +310,17 @@ fn encrypt(a: EncryptArgs) -> Result<u8, Failure> {
     Ok(0)
 }
 
+/// The first [`STREAM_ABOVE`](super::STREAM_ABOVE) + 1 bytes of `reader`: more than
+/// `STREAM_ABOVE` of them choose the streaming path.
+fn read_first(reader: &mut impl Read, path: Option<&Path>) -> Result<Zeroizing<Vec<u8>>, Failure> {
+    let mut first = Zeroizing::new(Vec::with_capacity(super::STREAM_ABOVE + 1));
+    reader
+        .take(super::STREAM_ABOVE as u64 + 1)
+        .read_to_end(&mut first)
+        .map_err(|e| Failure(2, format!("{}: {e}", input_name(path))))?;
+    Ok(first)
+}
+
 /// Encrypt `first` and the rest of `reader` as a stream, into a temporary file released as the
 /// output once complete (no partial output on an error, as with the in-memory path).
 fn encrypt_streaming(
@@ -231,6 +343,61 @@ fn encrypt_streaming(
     Ok(0)
 }
 
+/// Sign `first` and the rest of `reader` as a stream into a temporary file released as the
+/// output once complete. `Ok(false)`: the content is not 7-bit (nothing is written; sign it in
+/// memory instead).
+fn sign_streaming(
+    first: &[u8],
+    reader: impl Read,
+    key: &SecretKey,
+    input: &Path,
+    out: Option<&Path>,
+    limits: &Limits,
+) -> Result<bool, Failure> {
+    let (dir, tmp) = super::output_temp(out)?;
+    {
+        let sink = std::io::BufWriter::with_capacity(super::STEP, tmp.as_file());
+        let signer = pgp::stream::MessageSigner::new(sink, key, &mut rand_core::OsRng, limits)?;
+        let mut w = Refusable {
+            signer,
+            refused: false,
+        };
+        let fed = super::feed(first, reader, &mut w, Some(input));
+        if w.refused {
+            return Ok(false);
+        }
+        fed?;
+        match w.signer.finish() {
+            Err(pgp::Error::NotStreamable { .. }) => return Ok(false),
+            r => r?.flush()?,
+        }
+    }
+    release_output(tmp, &dir, out)?;
+    Ok(true)
+}
+
+/// The streaming signer, remembering whether it refused content that is not 7-bit
+/// ([`pgp::Error::NotStreamable`] inside a write error).
+struct Refusable<'a, W: Write + Send + Sync> {
+    signer: pgp::stream::MessageSigner<'a, W>,
+    refused: bool,
+}
+
+impl<'a, W: Write + Send + Sync + 'a> Write for Refusable<'a, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.signer.write(buf).inspect_err(|e| {
+            self.refused |= e
+                .get_ref()
+                .and_then(|i| i.downcast_ref::<pgp::Error>())
+                .is_some_and(|i| matches!(i, pgp::Error::NotStreamable { .. }));
+        })
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.signer.flush()
+    }
+}
+
 /// The input as a buffered reader that the streaming decryption can take (sequoia's readers
 /// must be `Send + Sync`).
 fn open_input(path: Option<&Path>) -> Result<Box<dyn BufRead + Send + Sync>, Failure> {
@@ -249,7 +416,25 @@ fn open_input(path: Option<&Path>) -> Result<Box<dyn BufRead + Send + Sync>, Fai
 fn sign(a: SignArgs) -> Result<u8, Failure> {
     let limits = Limits::default();
     let key = secret_key(&a.key, a.passphrase_env.as_deref(), &limits)?;
-    let input = read_input(a.io.input.as_deref(), &limits)?;
+    // A large message from a file streams (as `encrypt` does above the same size) when it is
+    // 7-bit already; one that is not (RFC 3156 wants it re-encoded, which needs the whole
+    // message), a small one, one from stdin (which cannot be read again for that) and one with
+    // header protection are signed in memory as before.
+    let path = a.io.input.as_deref();
+    let input = match (path, a.protect_headers) {
+        (Some(file), false) => {
+            let mut reader = open_input(path)?;
+            let first = read_first(&mut reader, path)?;
+            if first.len() <= super::STREAM_ABOVE {
+                first
+            } else if sign_streaming(&first, reader, &key, file, a.io.out.as_deref(), &limits)? {
+                return Ok(0);
+            } else {
+                read_input(path, &limits)?
+            }
+        }
+        _ => read_input(path, &limits)?,
+    };
     let mut opts = pgp::SignMessageOptions::default();
     opts.protect_headers = a.protect_headers;
     let out = pgp::sign_message_with(&input, &key, &opts, &mut rand_core::OsRng, &limits)?;
@@ -268,28 +453,24 @@ fn decrypt(a: DecryptArgs) -> Result<u8, Failure> {
     let head = pgp::stream::read_header_block(&mut input)
         .map_err(|e| Failure(2, format!("{}: {e}", input_name(path))))?;
     let d = if pgp::stream::is_pgp_mime_encrypted(&head, &limits) {
-        let dir = spill_dir(a.spill_dir.as_deref(), a.io.out.as_deref());
-        // An unwritable place is reported as before: against --out (or the spill directory).
-        tempfile::tempfile_in(&dir).map_err(|e| {
-            let name = match (&a.spill_dir, &a.io.out) {
-                (None, Some(out)) => out.display().to_string(),
-                _ => dir.display().to_string(),
-            };
-            Failure(2, format!("{name}: {e}"))
-        })?;
-        let spilled = pgp::stream::decrypt_message(
+        let dir = usable_spill_dir(a.spill_dir.as_deref(), a.io.out.as_deref())?;
+        let mut spilled = pgp::stream::decrypt_message(
             std::io::Cursor::new(head).chain(input),
             std::slice::from_ref(&key),
             &signers,
             &dir,
             &limits,
         )?;
-        // A signed entity inside (multipart/signed, or, when a signature is asked for, an
-        // inline signature in a message of up to 8 MiB) is checked on the message in memory,
-        // as before; the rest is released from the spill file as it is.
-        let inner = spilled.is_signed()
-            || (!a.signer.is_empty() && spilled.len() <= super::STREAM_ABOVE as u64);
-        if spilled.verification().signatures.is_empty() && inner {
+        // A multipart/signed entity inside is verified from the spill file (any size); when a
+        // signature is asked for, an inline one in a message of up to 8 MiB is looked for in
+        // memory, as before; the message is released from the spill file as it is.
+        if spilled.is_signed() {
+            spilled.verify_inner(&signers, &dir, &limits)?;
+        }
+        let inline = !spilled.is_signed()
+            && !a.signer.is_empty()
+            && spilled.len() <= super::STREAM_ABOVE as u64;
+        if spilled.verification().signatures.is_empty() && inline {
             spilled.into_decrypted(&signers, &limits)?
         } else {
             let verification = spilled.verification().clone();
@@ -331,7 +512,34 @@ fn report(a: &DecryptArgs, v: &pgp::Verification) -> u8 {
 fn verify(a: VerifyArgs) -> Result<u8, Failure> {
     let limits = Limits::default();
     let signers = certs(&a.signer, &limits)?;
-    let input = read_input(a.input.as_deref(), &limits)?;
+    // A PGP/MIME signed message above 8 MiB streams through a spill file (any size, bounded
+    // memory); the rest (a smaller one, an inline signature, not signed at all) is read whole
+    // as before.
+    let path = a.input.as_deref();
+    let mut input = open_input(path)?;
+    let head = pgp::stream::read_header_block(&mut input)
+        .map_err(|e| Failure(2, format!("{}: {e}", input_name(path))))?;
+    let mut first = Zeroizing::new(head);
+    if pgp::stream::is_pgp_mime_signed(&first, &limits) {
+        let room = (super::STREAM_ABOVE + 1).saturating_sub(first.len());
+        input
+            .by_ref()
+            .take(room as u64)
+            .read_to_end(&mut first)
+            .map_err(|e| Failure(2, format!("{}: {e}", input_name(path))))?;
+        if first.len() > super::STREAM_ABOVE {
+            let dir = usable_spill_dir(a.spill_dir.as_deref(), a.out.as_deref())?;
+            let input = std::io::Cursor::new(std::mem::take(&mut *first)).chain(input);
+            let v = pgp::stream::verify_message(input, &signers, &dir, &limits)?;
+            print_verification(v.verification());
+            let code = if v.verification().is_valid() { 0 } else { 1 };
+            if let Some(out) = a.out.as_deref() {
+                release_decrypted(v, &dir, Some(out))?;
+            }
+            return Ok(code);
+        }
+    }
+    let input = read_rest(&first, input, path, &limits)?;
     let v = pgp::verify_message(&input, &signers, &limits)?;
     print_verification(&v.verification);
     if let Some(out) = a.out.as_deref() {
