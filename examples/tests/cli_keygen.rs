@@ -426,6 +426,98 @@ fn smime_key(dir: &Path, name: &str, kind: &str, extra: &[&dyn AsRef<OsStr>]) ->
 
 const SIGNING_KINDS: [&str; 5] = ["ec-p256", "ec-p384", "rsa2048", "rsa3072", "rsa4096"];
 const ML_KEM_KINDS: [&str; 3] = ["ml-kem-512", "ml-kem-768", "ml-kem-1024"];
+const ML_DSA_KINDS: [&str; 3] = ["ml-dsa-44", "ml-dsa-65", "ml-dsa-87"];
+
+/// ML-DSA kinds: a CA of each, a user of each issued by it (key encrypted) and self-signed; the
+/// users sign and `verify` accepts through the CA; an ML-KEM user issued by the ML-DSA CA is an
+/// encryption recipient; the ML-DSA certificate is not.
+#[test]
+fn smime_ml_dsa_kinds_sign_and_issue() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let env = [("KEYPASS", PASS)];
+    for kind in ML_DSA_KINDS {
+        let ca = smime_key(
+            d,
+            &format!("ca-{kind}"),
+            kind,
+            &[&"--ca", &"--name", &"PQ CA"],
+        );
+        let c = Certificate::load(&std::fs::read(&ca.cert).unwrap(), &Limits::default()).unwrap();
+        assert!(c.is_ca(), "{kind}");
+        let user = smime_key(
+            d,
+            &format!("user-{kind}"),
+            kind,
+            &[
+                &"--email",
+                &"alice@example.com",
+                &"--ca-key",
+                &ca.key,
+                &"--ca-cert",
+                &ca.cert,
+                &"--password-env",
+                &"KEYPASS",
+            ],
+        );
+        let own = smime_key(
+            d,
+            &format!("self-{kind}"),
+            kind,
+            &[&"--email", &"alice@example.com"],
+        );
+        let msg = message("alice@example.com", "bob@example.org");
+        for (id, trust, pw) in [(&user, &ca.cert, true), (&own, &own.cert, false)] {
+            let mut args: Vec<&dyn AsRef<OsStr>> =
+                vec![&"smime", &"sign", &"--key", &id.key, &"--cert", &id.cert];
+            if pw {
+                args.extend([&"--password-env" as &dyn AsRef<OsStr>, &"KEYPASS"]);
+            }
+            let signed = ok(sg(&args, &msg, &env));
+            assert!(find(&signed, b"micalg=sha-512"), "{kind}");
+            let out = sg(&[&"smime", &"verify", &"--trust", trust], &signed, &[]);
+            assert_eq!(out.status.code(), Some(0), "{kind}: {}", stderr(&out));
+            let mut bad = signed.clone();
+            let at = bad.windows(11).position(|w| w == b"The figures").unwrap();
+            bad[at] = b't';
+            let out = sg(&[&"smime", &"verify", &"--trust", trust], &bad, &[]);
+            assert_ne!(
+                out.status.code(),
+                Some(0),
+                "{kind}: changed message accepted"
+            );
+        }
+        // an ML-DSA certificate is no encryption recipient
+        let out = sg(&[&"smime", &"encrypt", &"--to", &user.cert], &msg, &[]);
+        assert_eq!(out.status.code(), Some(2), "{kind}: {}", stderr(&out));
+        assert!(stderr(&out).contains("ML-DSA"), "{}", stderr(&out));
+        // an ML-KEM recipient certified by the ML-DSA CA
+        let pq = smime_key(
+            d,
+            &format!("kem-{kind}"),
+            "ml-kem-768",
+            &[
+                &"--email",
+                &"bob@example.org",
+                &"--ca-key",
+                &ca.key,
+                &"--ca-cert",
+                &ca.cert,
+            ],
+        );
+        let sealed = ok(sg(
+            &[&"smime", &"encrypt", &"--pq", &"--to", &pq.cert],
+            &msg,
+            &[],
+        ));
+        let clear = ok(sg(
+            &[&"smime", &"decrypt", &"--key", &pq.key, &"--cert", &pq.cert],
+            &sealed,
+            &[],
+        ));
+        assert!(find(&clear, BODY), "{kind}");
+    }
+}
 
 /// A CA made by `smime generate-key --ca`.
 fn make_ca(dir: &Path) -> SmimeKey {

@@ -38,6 +38,15 @@ pub(crate) enum SmimeKind {
     /// ML-KEM-1024, encryption only.
     #[value(name = "ml-kem-1024")]
     MlKem1024,
+    /// ML-DSA-44 (FIPS 204), signing only (messages and, with --ca, certificates).
+    #[value(name = "ml-dsa-44")]
+    MlDsa44,
+    /// ML-DSA-65, signing only.
+    #[value(name = "ml-dsa-65")]
+    MlDsa65,
+    /// ML-DSA-87, signing only.
+    #[value(name = "ml-dsa-87")]
+    MlDsa87,
 }
 
 impl SmimeKind {
@@ -52,6 +61,9 @@ impl SmimeKind {
             SmimeKind::MlKem512 => KeyKind::MlKem(MlKem::MlKem512),
             SmimeKind::MlKem768 => KeyKind::MlKem(MlKem::MlKem768),
             SmimeKind::MlKem1024 => KeyKind::MlKem(MlKem::MlKem1024),
+            SmimeKind::MlDsa44 => KeyKind::MlDsa(smime::MlDsa::MlDsa44),
+            SmimeKind::MlDsa65 => KeyKind::MlDsa(smime::MlDsa::MlDsa65),
+            SmimeKind::MlDsa87 => KeyKind::MlDsa(smime::MlDsa::MlDsa87),
         }
     }
 
@@ -84,7 +96,7 @@ pub(crate) fn parse_kind<K: ValueEnum>(s: &str) -> Result<K, Failure> {
 pub(crate) struct GenerateKeyArgs {
     /// Key kind: ec-p256 (default), ec-p384, rsa2048, rsa3072, rsa4096 (sign and encrypt);
     /// ml-kem-512, ml-kem-768, ml-kem-1024 (post-quantum, encryption only: needs --ca-key and
-    /// --ca-cert).
+    /// --ca-cert); ml-dsa-44, ml-dsa-65, ml-dsa-87 (post-quantum, signing only; a CA too).
     #[arg(long, value_name = "KIND", default_value = "ec-p256")]
     kind: String,
     /// The mail address of the certificate (subjectAltName rfc822Name). Required unless --ca.
