@@ -218,3 +218,71 @@ fn cli_ml_dsa_sign_and_verify_with_openssl36() {
         }
     }
 }
+
+/// Over 8 MiB the CLI signs as a stream (MessageSigner) and verifies as a stream (the spill
+/// file): both with ML-DSA-65, checked against OpenSSL 3.6 both ways.
+#[test]
+fn cli_ml_dsa_streamed_sign_and_verify_with_openssl36() {
+    let Some(bin) = openssl_pq() else { return };
+    let pki = Pki::new();
+    let d = pki.path();
+    let ca = pki.ml_dsa_ca(&bin);
+    let u = pki.ml_dsa_user(&bin, "ML-DSA-65");
+    let mut message = signed_message(&u.email);
+    for i in 0..260_000 {
+        message.extend_from_slice(format!("line {i} of a large signed message\r\n").as_bytes());
+    }
+    assert!(message.len() > 8 << 20);
+    let input = pki.write("big.eml", &message);
+    let ours = d.join("big-signed.eml");
+    ok(sg(
+        &[
+            &"sign",
+            &"--key",
+            &u.keys[1].1,
+            &"--cert",
+            &u.cert,
+            &"--in",
+            &input,
+            &"--out",
+            &ours,
+        ],
+        b"",
+    ));
+    let out = run(openssl_pq_cmd(&bin, d, &["cms", "-verify", "-CAfile"])
+        .arg(&ca)
+        .arg("-in")
+        .arg(&ours)
+        .arg("-out")
+        .arg(d.join("big-openssl.out")));
+    assert!(out.status.success());
+    let got = std::fs::read(d.join("big-openssl.out")).unwrap();
+    assert!(lf(&got).contains("line 259999 of a large signed message\n"));
+    ok(sg(&[&"verify", &"--trust", &ca, &"--in", &ours], b""));
+    // OpenSSL signs the body (its header written with -from), we verify it streamed
+    let start = message
+        .windows(13)
+        .position(|w| w == b"MIME-Version:")
+        .unwrap();
+    let body = pki.write("big-body.txt", &message[start..]);
+    let theirs = d.join("big-theirs.eml");
+    run(openssl_pq_cmd(
+        &bin,
+        d,
+        &["cms", "-sign", "-binary", "-md", "sha512", "-in"],
+    )
+    .arg(&body)
+    .arg("-signer")
+    .arg(&u.cert)
+    .arg("-inkey")
+    .arg(u.key())
+    .args(["-from", &u.email, "-out"])
+    .arg(&theirs));
+    ok(sg(&[&"verify", &"--trust", &ca, &"--in", &theirs], b""));
+    let mut bad = std::fs::read(&theirs).unwrap();
+    let at = bad.windows(10).position(|w| w == b"line 12345").unwrap();
+    bad[at] = b'L';
+    let bad_path = pki.write("big-bad.eml", &bad);
+    let o = sg(&[&"verify", &"--trust", &ca, &"--in", &bad_path], b"");
+    assert!(!o.status.success(), "a changed large message was accepted");
+}
