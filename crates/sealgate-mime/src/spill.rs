@@ -13,6 +13,7 @@
 
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Seek, Write};
+use std::path::Path;
 
 use zeroize::Zeroizing;
 
@@ -20,6 +21,84 @@ use crate::{
     Entity, Error, HeaderField, HeaderProtection, LegacyDisplayMarker, Limits, Result, assemble,
     has_header_protection, unprotect_headers, unprotected_outer,
 };
+
+/// A streamed result in its spill file: a private temporary file (mode 0600 on Unix) that is
+/// deleted when dropped, unless [`persist`](Self::persist)ed. What the streaming readers of
+/// sealgate-smime and sealgate-pgp hand out wraps one, once every check has passed.
+#[derive(Debug)]
+pub struct SpillFile {
+    file: tempfile::NamedTempFile,
+    len: u64,
+}
+
+impl SpillFile {
+    /// A new, empty spill file in `dir`, its name starting with `prefix`.
+    pub fn create_in(dir: &Path, prefix: &str) -> io::Result<Self> {
+        let file = tempfile::Builder::new().prefix(prefix).tempfile_in(dir)?;
+        Ok(Self { file, len: 0 })
+    }
+
+    /// The file to write to (then [`set_len`](Self::set_len) with what was written).
+    pub fn as_file(&self) -> &File {
+        self.file.as_file()
+    }
+
+    /// Record the length of what was written.
+    pub fn set_len(&mut self, len: u64) {
+        self.len = len;
+    }
+
+    /// Size in bytes.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// True when nothing was written.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The directory the file is in.
+    pub fn dir(&self) -> &Path {
+        self.file.path().parent().unwrap_or(Path::new("."))
+    }
+
+    /// A second handle on the file (its own position), for reading it while it is kept.
+    pub fn reopen(&self) -> io::Result<File> {
+        self.file.reopen()
+    }
+
+    /// The content from its first byte.
+    pub fn reader(&mut self) -> io::Result<&mut File> {
+        let f = self.file.as_file_mut();
+        f.rewind()?;
+        Ok(f)
+    }
+
+    /// Copy the content to `out` (flushed); returns the number of bytes.
+    pub fn copy_to(&mut self, out: &mut impl Write) -> io::Result<u64> {
+        let n = io::copy(self.reader()?, out)?;
+        out.flush()?;
+        Ok(n)
+    }
+
+    /// Keep the file as `path` (a rename: `path` must be on the same file system; the mode
+    /// stays 0600). Replaces an existing file.
+    pub fn persist(self, path: &Path) -> io::Result<File> {
+        self.file.persist(path).map_err(|e| e.error)
+    }
+
+    /// The whole content in memory (wiped when dropped: it may be plaintext), or `Ok(None)`
+    /// when it is longer than `max` bytes.
+    pub fn read_all(&mut self, max: usize) -> io::Result<Option<Zeroizing<Vec<u8>>>> {
+        if self.len > max as u64 {
+            return Ok(None);
+        }
+        let mut all = Zeroizing::new(Vec::with_capacity(usize::try_from(self.len).unwrap_or(0)));
+        self.reader()?.read_to_end(&mut all)?;
+        Ok(Some(all))
+    }
+}
 
 /// Bytes buffered before they are written to the spill file.
 const BUFFER: usize = 256 * 1024;

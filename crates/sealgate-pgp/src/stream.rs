@@ -121,7 +121,7 @@
 //! ```
 
 use std::fs::File;
-use std::io::{self, BufRead, Read, Seek, Write};
+use std::io::{self, BufRead, Read, Write};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -134,6 +134,7 @@ use openpgp::parse::stream::{
 use openpgp::parse::{PacketParser, Parse};
 use openpgp::{KeyHandle, Packet};
 use sealgate_mime::multipart::{Delimiter, LINE_PIECE, MultipartReader as Parts, PartBody};
+use sealgate_mime::spill::SpillFile;
 use sealgate_mime::{self as mime, CanonicalWriter, Entity, Limits};
 use sequoia_openpgp as openpgp;
 use zeroize::Zeroizing;
@@ -167,7 +168,7 @@ const CHUNK: usize = 256 * 1024;
 /// The decrypted message in its spill file, released only after every check passed. Deleted
 /// from disk when dropped (unless [`persist`](Self::persist)ed). `Debug` never shows content.
 pub struct SpilledMessage {
-    spill: Spill,
+    spill: SpillFile,
     verification: Verification,
     aead: bool,
     signed: bool,
@@ -177,7 +178,7 @@ pub struct SpilledMessage {
 impl std::fmt::Debug for SpilledMessage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SpilledMessage")
-            .field("len", &self.spill.len)
+            .field("len", &self.spill.len())
             .field("verification", &self.verification)
             .field("aead", &self.aead)
             .field("signed", &self.signed)
@@ -189,12 +190,12 @@ impl std::fmt::Debug for SpilledMessage {
 impl SpilledMessage {
     /// Size of the decrypted message in bytes.
     pub fn len(&self) -> u64 {
-        self.spill.len
+        self.spill.len()
     }
 
     /// True for an empty message (never the case: the outer header is always there).
     pub fn is_empty(&self) -> bool {
-        self.spill.len == 0
+        self.spill.is_empty()
     }
 
     /// The signatures inside the encryption (one-pass signed), as
@@ -233,7 +234,7 @@ impl SpilledMessage {
     /// Keep the decrypted message as `path` (a rename: `path` must be on the spill
     /// directory's file system; the file keeps its mode 0600). Replaces an existing file.
     pub fn persist(self, path: &Path) -> Result<File> {
-        self.spill.persist(path)
+        self.spill.persist(path).map_err(Error::Io)
     }
 
     /// Verify a `multipart/signed` entity inside the encryption (sign, then encrypt as two
@@ -255,7 +256,7 @@ impl SpilledMessage {
         limits: &Limits,
     ) -> Result<&Verification> {
         if self.verification.signatures.is_empty() && self.signed {
-            let file = self.spill.file.reopen()?;
+            let file = self.spill.reopen()?;
             let input = io::BufReader::with_capacity(CHUNK, file);
             match verify_message(input, signers, spill_dir, limits) {
                 Ok(inner) => {
@@ -275,7 +276,7 @@ impl SpilledMessage {
     /// inside the encryption verified against `signers`: the same [`DecryptedMessage`] that
     /// [`crate::decrypt_message`] returns for the same input.
     pub fn into_decrypted(mut self, signers: &[Cert], limits: &Limits) -> Result<DecryptedMessage> {
-        let message = self.spill.read_all(limits)?;
+        let message = read_all(&mut self.spill, limits)?;
         let (verification, header_protection) = crate::message::inner_signature(
             &message,
             self.verification,
@@ -293,42 +294,15 @@ impl SpilledMessage {
     }
 }
 
-/// A finished spill file (0600, deleted when dropped unless persisted) and its length.
-struct Spill {
-    file: tempfile::NamedTempFile,
-    len: u64,
-}
-
-impl Spill {
-    fn reader(&mut self) -> io::Result<&mut File> {
-        let f = self.file.as_file_mut();
-        f.rewind()?;
-        Ok(f)
-    }
-
-    fn copy_to(&mut self, out: &mut impl Write) -> io::Result<u64> {
-        let n = io::copy(self.reader()?, out)?;
-        out.flush()?;
-        Ok(n)
-    }
-
-    fn persist(self, path: &Path) -> Result<File> {
-        self.file.persist(path).map_err(|e| Error::Io(e.error))
-    }
-
-    /// The whole file in memory, at most `Limits::max_message_bytes` (wiped when dropped: it
-    /// may be plaintext).
-    fn read_all(&mut self, limits: &Limits) -> Result<Zeroizing<Vec<u8>>> {
-        if self.len > limits.max_message_bytes as u64 {
-            return Err(Error::LimitExceeded {
-                what: "message size",
-                limit: limits.max_message_bytes as u64,
-            });
-        }
-        let mut all = Zeroizing::new(Vec::with_capacity(usize::try_from(self.len).unwrap_or(0)));
-        self.reader()?.read_to_end(&mut all)?;
-        Ok(all)
-    }
+/// The whole spill file in memory, at most `Limits::max_message_bytes` (wiped when dropped:
+/// it may be plaintext).
+pub(crate) fn read_all(spill: &mut SpillFile, limits: &Limits) -> Result<Zeroizing<Vec<u8>>> {
+    spill
+        .read_all(limits.max_message_bytes)?
+        .ok_or(Error::LimitExceeded {
+            what: "message size",
+            limit: limits.max_message_bytes as u64,
+        })
 }
 
 /// Read a header block from `input`: up to and including its empty line (or all there is,
@@ -416,9 +390,7 @@ pub fn decrypt_message(
             });
         }
     }
-    let spill = tempfile::Builder::new()
-        .prefix(".sealgate-decrypted-")
-        .tempfile_in(spill_dir)?;
+    let mut spill = SpillFile::create_in(spill_dir, ".sealgate-decrypted-")?;
     let extra_part = Arc::new(AtomicBool::new(false));
     let (len, signed, header_protection, verification, aead) = guard("message", || {
         let body = dearmor(parts, part.body().to_vec(), Arc::clone(&extra_part))?;
@@ -428,7 +400,10 @@ pub fn decrypt_message(
         return Err(two_parts());
     }
     Ok(SpilledMessage {
-        spill: Spill { file: spill, len },
+        spill: {
+            spill.set_len(len);
+            spill
+        },
         verification,
         aead,
         signed,

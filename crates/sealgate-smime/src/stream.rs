@@ -85,13 +85,14 @@
 //! ```
 
 use std::fs::File;
-use std::io::{self, BufRead, BufWriter, Read, Seek, Write};
+use std::io::{self, BufRead, BufWriter, Read, Write};
 use std::path::Path;
 
 use aws_lc_rs::cipher::{DecryptingKey, DecryptionContext, UnboundCipherKey};
 use aws_lc_rs::iv::FixedLength;
 use base64::Engine as _;
 use const_oid::ObjectIdentifier;
+use sealgate_mime::spill::SpillFile;
 use sealgate_mime::{self as mime, CanonicalWriter, Entity, Limits};
 use zeroize::Zeroizing;
 
@@ -120,8 +121,7 @@ const CHUNK: usize = 256 * 1024;
 /// The decrypted message in its spill file, released only after every check passed. Deleted
 /// from disk when dropped (unless [`persist`](Self::persist)ed). `Debug` never shows content.
 pub struct SpilledMessage {
-    file: tempfile::NamedTempFile,
-    len: u64,
+    spill: SpillFile,
     cipher: ContentAlgorithm,
     authenticated: bool,
     signed: bool,
@@ -133,7 +133,7 @@ pub struct SpilledMessage {
 impl std::fmt::Debug for SpilledMessage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SpilledMessage")
-            .field("len", &self.len)
+            .field("len", &self.spill.len())
             .field("cipher", &self.cipher)
             .field("authenticated", &self.authenticated)
             .field("signed", &self.signed)
@@ -145,12 +145,12 @@ impl std::fmt::Debug for SpilledMessage {
 impl SpilledMessage {
     /// Size of the decrypted message in bytes.
     pub fn len(&self) -> u64 {
-        self.len
+        self.spill.len()
     }
 
     /// True for an empty message (never the case for a message with a header).
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.spill.is_empty()
     }
 
     /// The content-encryption algorithm of the message.
@@ -179,7 +179,7 @@ impl SpilledMessage {
 
     /// The decrypted message from its first byte.
     pub fn reader(&mut self) -> io::Result<&mut File> {
-        rewound(&mut self.file)
+        self.spill.reader()
     }
 
     /// Copy the decrypted message to `out`; returns the number of bytes.
@@ -192,7 +192,7 @@ impl SpilledMessage {
     /// Keep the decrypted message as `path` (a rename: `path` must be on the spill
     /// directory's file system; the file keeps its mode 0600). Replaces an existing file.
     pub fn persist(self, path: &Path) -> Result<File> {
-        self.file.persist(path).map_err(|e| Error::Io(e.error))
+        self.spill.persist(path).map_err(Error::Io)
     }
 
     /// Verify the inner signature (of a message that [`is_signed`](Self::is_signed)) against
@@ -239,12 +239,8 @@ impl SpilledMessage {
     /// Put `fields` (the protected header of a signed entity) in front of the decrypted
     /// `multipart/signed` entity, as [`message::finish_decrypted`] does in memory.
     fn rewrite_header(&mut self, fields: Vec<u8>, limits: &Limits) -> Result<()> {
-        let dir = self
-            .file
-            .path()
-            .parent()
-            .map_or_else(std::env::temp_dir, Path::to_path_buf);
-        let mut r = io::BufReader::with_capacity(CHUNK, rewound(&mut self.file)?);
+        let dir = self.spill.dir().to_path_buf();
+        let mut r = io::BufReader::with_capacity(CHUNK, self.spill.reader()?);
         let head = read_header_block(&mut r)?;
         let entity = Entity::parse(&head, limits)?;
         let mut rebuilt = Zeroizing::new(fields);
@@ -256,16 +252,14 @@ impl SpilledMessage {
         }
         rebuilt.extend_from_slice(b"\r\n");
         rebuilt.extend_from_slice(entity.body());
-        let file = tempfile::Builder::new()
-            .prefix(".sealgate-decrypted-")
-            .tempfile_in(dir)?;
-        let mut w = BufWriter::with_capacity(CHUNK, file.as_file());
+        let mut spill = SpillFile::create_in(&dir, ".sealgate-decrypted-")?;
+        let mut w = BufWriter::with_capacity(CHUNK, spill.as_file());
         w.write_all(&rebuilt)?;
         let rest = io::copy(&mut r, &mut w)?;
         w.flush()?;
         drop(w);
-        self.len = rebuilt.len() as u64 + rest;
-        self.file = file;
+        spill.set_len(rebuilt.len() as u64 + rest);
+        self.spill = spill;
         Ok(())
     }
 
@@ -277,14 +271,7 @@ impl SpilledMessage {
         trust: Option<&TrustStore>,
         limits: &Limits,
     ) -> Result<DecryptedMessage> {
-        if self.len > limits.max_message_bytes as u64 {
-            return Err(Error::LimitExceeded {
-                what: "message size",
-                limit: limits.max_message_bytes as u64,
-            });
-        }
-        let mut message = Zeroizing::new(Vec::with_capacity(self.len as usize));
-        self.reader()?.read_to_end(&mut message)?;
+        let message = read_all(&mut self.spill, limits)?;
         let outer_entity = Entity::parse(&self.outer, limits)?;
         let outer: Vec<_> = outer_entity
             .headers()
@@ -304,11 +291,15 @@ impl SpilledMessage {
     }
 }
 
-/// The spill file, rewound to its first byte.
-fn rewound(file: &mut tempfile::NamedTempFile) -> io::Result<&mut File> {
-    let f = file.as_file_mut();
-    f.rewind()?;
-    Ok(f)
+/// The whole spill file in memory, at most `Limits::max_message_bytes` (wiped when dropped:
+/// it may be plaintext).
+fn read_all(spill: &mut SpillFile, limits: &Limits) -> Result<Zeroizing<Vec<u8>>> {
+    spill
+        .read_all(limits.max_message_bytes)?
+        .ok_or(Error::LimitExceeded {
+            what: "message size",
+            limit: limits.max_message_bytes as u64,
+        })
 }
 
 /// Read a header block from `input`: up to and including its empty line (or all there is,
@@ -353,12 +344,10 @@ pub fn decrypt_message(
     {
         return Err(Error::KeyMismatch);
     }
-    let file = tempfile::Builder::new()
-        .prefix(".sealgate-decrypted-")
-        .tempfile_in(spill_dir)?;
+    let mut spill = SpillFile::create_in(spill_dir, ".sealgate-decrypted-")?;
     let mut sink = CanonicalWriter::new(mime::spill::DecryptedWriter::new(
         &head,
-        file.as_file(),
+        spill.as_file(),
         MAX_HEADER_BLOCK,
         limits.clone(),
     ));
@@ -383,9 +372,9 @@ pub fn decrypt_message(
         }
     };
     let done = sink.finish()?.finish().map_err(from_mime)?;
+    spill.set_len(done.len);
     Ok(SpilledMessage {
-        file,
-        len: done.len,
+        spill,
         cipher,
         authenticated,
         signed: is_signed(&done.header, limits),

@@ -7,10 +7,11 @@ use std::path::Path;
 use sealgate_mime::multipart::{Delimiter, MultipartReader as Parts, PartBody};
 use sealgate_mime::{self as mime, CanonicalWriter, Entity, HeaderField, Limits};
 
-use super::{CHUNK, MAX_HEADER_BLOCK, Spill, mime_malformed, read_header_block};
+use super::{CHUNK, MAX_HEADER_BLOCK, mime_malformed, read_all, read_header_block};
 use crate::error::{Error, Result};
 use crate::message::VerifiedMessage;
 use crate::{Cert, Verification};
+use sealgate_mime::spill::SpillFile;
 
 /// Largest signature part (`application/pgp-signature`, header and armor) read. A detached
 /// signature is a few hundred bytes; this leaves room for many signers.
@@ -22,7 +23,7 @@ pub const MAX_SIGNATURE_PART: usize = 1024 * 1024;
 /// [`verification`](Self::verification)'s to say, as with the one-shot. Deleted from disk when
 /// dropped (unless [`persist`](Self::persist)ed). `Debug` never shows content.
 pub struct SpilledVerified {
-    spill: Spill,
+    spill: SpillFile,
     verification: Verification,
     header_protection: Option<mime::HeaderProtection>,
 }
@@ -30,7 +31,7 @@ pub struct SpilledVerified {
 impl std::fmt::Debug for SpilledVerified {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SpilledVerified")
-            .field("len", &self.spill.len)
+            .field("len", &self.spill.len())
             .field("verification", &self.verification)
             .field("header_protection", &self.header_protection)
             .finish_non_exhaustive()
@@ -40,12 +41,12 @@ impl std::fmt::Debug for SpilledVerified {
 impl SpilledVerified {
     /// Size of the message in bytes.
     pub fn len(&self) -> u64 {
-        self.spill.len
+        self.spill.len()
     }
 
     /// True for an empty message (never the case: `MIME-Version` is always there).
     pub fn is_empty(&self) -> bool {
-        self.spill.len == 0
+        self.spill.is_empty()
     }
 
     /// The signatures and their checks, as [`VerifiedMessage::verification`] reports them.
@@ -71,14 +72,14 @@ impl SpilledVerified {
     /// Keep the message as `path` (a rename: `path` must be on the spill directory's file
     /// system; the file keeps its mode 0600). Replaces an existing file.
     pub fn persist(self, path: &Path) -> Result<File> {
-        self.spill.persist(path)
+        self.spill.persist(path).map_err(Error::Io)
     }
 
     /// The message in memory (at most `Limits::max_message_bytes`): the [`VerifiedMessage`]
     /// that [`crate::verify_message`] returns for the same input.
     pub fn into_verified(mut self, limits: &Limits) -> Result<VerifiedMessage> {
         // signed, not secret: out of its wiping wrapper without a copy
-        let message = std::mem::take(&mut *self.spill.read_all(limits)?);
+        let message = std::mem::take(&mut *read_all(&mut self.spill, limits)?);
         Ok(VerifiedMessage {
             verification: self.verification,
             message,
@@ -161,9 +162,7 @@ pub fn verify_message(
         None => return Err(mime_malformed("multipart body without boundary delimiter")),
         Some(Delimiter::Close) => return Err(two_parts()),
     }
-    let spill = tempfile::Builder::new()
-        .prefix(".sealgate-verified-")
-        .tempfile_in(spill_dir)?;
+    let mut spill = SpillFile::create_in(spill_dir, ".sealgate-verified-")?;
 
     // The signed part, canonical CRLF (RFC 3156 §5: it is hashed in that form, as the
     // one-shot's `canonicalize_crlf`), into the spill file behind the message's header.
@@ -231,7 +230,10 @@ pub fn verify_message(
     };
     crate::message::check_signer_address(&mut verification, &outer);
     Ok(SpilledVerified {
-        spill: Spill { file: spill, len },
+        spill: {
+            spill.set_len(len);
+            spill
+        },
         verification,
         header_protection,
     })

@@ -20,6 +20,7 @@ use std::time::SystemTime;
 
 use const_oid::db::rfc5911;
 use sealgate_mime::multipart::{Delimiter, MultipartReader, PartBody};
+use sealgate_mime::spill::SpillFile;
 use sealgate_mime::{self as mime, CanonicalWriter, Entity, Limits};
 use zeroize::Zeroizing;
 
@@ -41,8 +42,7 @@ const MAX_DIGESTS: usize = 4;
 /// Deleted from disk when dropped (unless [`persist`](Self::persist)ed). `Debug` never shows
 /// content.
 pub struct SpilledVerified {
-    file: tempfile::NamedTempFile,
-    len: u64,
+    spill: SpillFile,
     verification: Verification,
     opaque: bool,
     header_protection: Option<mime::HeaderProtection>,
@@ -51,7 +51,7 @@ pub struct SpilledVerified {
 impl std::fmt::Debug for SpilledVerified {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SpilledVerified")
-            .field("len", &self.len)
+            .field("len", &self.spill.len())
             .field("verification", &self.verification)
             .field("opaque", &self.opaque)
             .field("header_protection", &self.header_protection)
@@ -62,12 +62,12 @@ impl std::fmt::Debug for SpilledVerified {
 impl SpilledVerified {
     /// Size of the message in bytes.
     pub fn len(&self) -> u64 {
-        self.len
+        self.spill.len()
     }
 
     /// True for an empty message.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.spill.is_empty()
     }
 
     /// Signer reports and checks (`content` is `None`: the content is the spill file).
@@ -87,7 +87,7 @@ impl SpilledVerified {
 
     /// The message from its first byte.
     pub fn reader(&mut self) -> io::Result<&mut File> {
-        super::rewound(&mut self.file)
+        self.spill.reader()
     }
 
     /// Copy the message to `out`; returns the number of bytes.
@@ -100,20 +100,14 @@ impl SpilledVerified {
     /// Keep the message as `path` (a rename within the spill directory's file system; mode
     /// 0600). Replaces an existing file.
     pub fn persist(self, path: &Path) -> Result<File> {
-        self.file.persist(path).map_err(|e| Error::Io(e.error))
+        self.spill.persist(path).map_err(Error::Io)
     }
 
     /// The [`VerifiedMessage`] in memory (at most `Limits::max_message_bytes`): what
     /// [`crate::verify_message`] returns, except that `verification.content` stays `None`.
     pub fn into_verified(mut self, limits: &Limits) -> Result<VerifiedMessage> {
-        if self.len > limits.max_message_bytes as u64 {
-            return Err(Error::LimitExceeded {
-                what: "message size",
-                limit: limits.max_message_bytes as u64,
-            });
-        }
-        let mut message = Vec::with_capacity(usize::try_from(self.len).unwrap_or(0));
-        self.reader()?.read_to_end(&mut message)?;
+        // signed, not secret: out of its wiping wrapper without a copy
+        let message = std::mem::take(&mut *super::read_all(&mut self.spill, limits)?);
         Ok(VerifiedMessage {
             verification: self.verification,
             message,
@@ -138,13 +132,11 @@ pub fn verify_message(
     spill_dir: &Path,
     limits: &Limits,
 ) -> Result<SpilledVerified> {
-    let file = tempfile::Builder::new()
-        .prefix(".sealgate-verified-")
-        .tempfile_in(spill_dir)?;
-    let checked = verify_into(input, trust, at, Some(file.as_file()), limits)?;
+    let mut spill = SpillFile::create_in(spill_dir, ".sealgate-verified-")?;
+    let checked = verify_into(input, trust, at, Some(spill.as_file()), limits)?;
+    spill.set_len(checked.len);
     Ok(SpilledVerified {
-        file,
-        len: checked.len,
+        spill,
         verification: checked.verification,
         opaque: checked.opaque,
         header_protection: checked.header_protection,
