@@ -454,39 +454,36 @@ impl PublicKey {
                     point: key.to_vec(),
                 })
             }
-            oid if MlKem::from_oid(&oid).is_some() => {
-                let kem = MlKem::from_oid(&oid).ok_or(Error::Malformed {
-                    what: "public key",
-                    detail: "ML-KEM".into(),
-                })?;
-                // RFC 9935 §4: parameters absent; the key is exactly the FIPS 203 size.
-                if spki.algorithm.parameters.is_some() {
-                    return Err(Error::malformed("public key", "ML-KEM parameters present"));
+            oid if MlKem::from_oid(&oid).is_some() || MlDsa::from_oid(&oid).is_some() => {
+                // RFC 9935 §4 (ML-KEM) and RFC 9881 §2/§4 (ML-DSA): parameters absent; the key
+                // is exactly the FIPS 203 / FIPS 204 size of its parameter set.
+                let params = spki.algorithm.parameters.is_some();
+                let exact = |what: &str, len: usize| {
+                    if params {
+                        return Err(Error::malformed(
+                            "public key",
+                            format!("{what} parameters present"),
+                        ));
+                    }
+                    if key.len() != len {
+                        return Err(Error::malformed("public key", format!("{what} key length")));
+                    }
+                    Ok(key.to_vec())
+                };
+                match (MlKem::from_oid(&oid), MlDsa::from_oid(&oid)) {
+                    (Some(kem), _) => Ok(PublicKey::MlKem {
+                        kem,
+                        key: exact("ML-KEM", kem.public_key_len())?,
+                    }),
+                    (None, Some(dsa)) => Ok(PublicKey::MlDsa {
+                        dsa,
+                        key: exact("ML-DSA", dsa.public_key_len())?,
+                    }),
+                    (None, None) => Err(Error::UnsupportedAlgorithm {
+                        what: "public key",
+                        oid: oid.to_string(),
+                    }),
                 }
-                if key.len() != kem.public_key_len() {
-                    return Err(Error::malformed("public key", "ML-KEM key length"));
-                }
-                Ok(PublicKey::MlKem {
-                    kem,
-                    key: key.to_vec(),
-                })
-            }
-            oid if MlDsa::from_oid(&oid).is_some() => {
-                let dsa = MlDsa::from_oid(&oid).ok_or(Error::Malformed {
-                    what: "public key",
-                    detail: "ML-DSA".into(),
-                })?;
-                // RFC 9881 §2/§4: parameters absent; the key is exactly the FIPS 204 size.
-                if spki.algorithm.parameters.is_some() {
-                    return Err(Error::malformed("public key", "ML-DSA parameters present"));
-                }
-                if key.len() != dsa.public_key_len() {
-                    return Err(Error::malformed("public key", "ML-DSA key length"));
-                }
-                Ok(PublicKey::MlDsa {
-                    dsa,
-                    key: key.to_vec(),
-                })
             }
             other => Err(Error::UnsupportedAlgorithm {
                 what: "public key",
