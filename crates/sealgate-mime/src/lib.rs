@@ -11,6 +11,7 @@ mod limits;
 pub mod multipart;
 mod pgp;
 mod protect;
+pub mod reencode;
 mod smime;
 pub mod spill;
 mod text;

@@ -250,6 +250,18 @@ impl<R: BufRead> PartBody<R> {
         self.ended_by
     }
 
+    /// The line break before the delimiter that ended the part (it belongs to the
+    /// delimiter, so it was not read as part of the body); empty before the part has ended
+    /// and when the input ended without one. With [`MultipartReader::line`] after
+    /// [`into_parts`](Self::into_parts), what lies between the part and the next.
+    pub fn held_line_end(&self) -> &'static [u8] {
+        if self.ended_by.is_some() {
+            self.held_eol
+        } else {
+            b""
+        }
+    }
+
     /// The multipart reader, standing after the delimiter that ended the part.
     pub fn into_parts(self) -> MultipartReader<R> {
         self.parts

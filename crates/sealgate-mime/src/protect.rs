@@ -351,7 +351,7 @@ fn seven_bit(
 /// RFC 2231 parameters for Content-Type and Content-Disposition, RFC 2047 encoded words for
 /// the unstructured Subject, Comments and Content-Description. `None` for other fields, 7-bit
 /// fields and values that are not UTF-8.
-fn seven_bit_field(field: &HeaderField<'_>, eol: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn seven_bit_field(field: &HeaderField<'_>, eol: &[u8]) -> Option<Vec<u8>> {
     let value = field.raw_value();
     if value.is_ascii() || std::str::from_utf8(value).is_err() {
         return None;
@@ -449,7 +449,7 @@ fn utf8_chunks(text: &str, max: usize) -> impl Iterator<Item = &str> {
 }
 
 /// Whether `body` has a CR that does not end a line, or (in a CRLF entity) a LF without CR.
-fn has_bare_line_end(body: &[u8], eol: &[u8]) -> bool {
+pub(crate) fn has_bare_line_end(body: &[u8], eol: &[u8]) -> bool {
     let crlf = eol == b"\r\n";
     memchr::memchr2_iter(b'\r', b'\n', body).any(|i| match body.get(i) {
         Some(b'\r') => body.get(i + 1) != Some(&b'\n'),
@@ -459,7 +459,7 @@ fn has_bare_line_end(body: &[u8], eol: &[u8]) -> bool {
 
 /// Whether `body` cannot travel as 7bit (RFC 5322 §2.3, RFC 2045 §2.7): 8-bit bytes, NUL,
 /// a CR that does not end a line, a LF without CR in a CRLF entity, lines over 998 bytes.
-fn needs_encoding(body: &[u8], eol: &[u8]) -> bool {
+pub(crate) fn needs_encoding(body: &[u8], eol: &[u8]) -> bool {
     let crlf = eol == b"\r\n";
     let bad_line =
         |line: &[u8]| line.len() > 998 || line.iter().any(|&b| b == 0 || b == b'\r' || b >= 128);
