@@ -1118,7 +1118,8 @@ enum EncStage<'a, W: Write + Send + Sync + 'a> {
 /// way) is encrypted, and signed in the same pass when a signer is given. Differences: header
 /// protection needs the whole message and is refused ([`Error::Operation`]; use the one-shot
 /// helper), and unencoded binary parts are not re-encoded first, so their line ends are changed
-/// like text's: send binary parts base64-encoded, as mail does.
+/// like text's: send binary parts base64-encoded, as mail does, or pass the message through
+/// [`mime::reencode::reencode`] with `Reencode::LineEnds` on its way in.
 pub struct MessageEncryptor<'a, W: Write + Send + Sync + 'a> {
     stage: Option<EncStage<'a, W>>,
     recipients: &'a [Cert],

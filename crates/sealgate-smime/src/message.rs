@@ -485,7 +485,9 @@ pub(crate) const MAX_STREAMED_HEADER: usize = 1024 * 1024;
 /// plaintext only once the tag verified). Compared with [`encrypt_message`]: no signing, and
 /// unencoded binary parts (`Content-Transfer-Encoding: binary` with bare CR or LF) are not
 /// re-encoded in base64 first, so their line ends are changed like text's: send binary parts
-/// base64-encoded, as mail does, or use the one-shot helper.
+/// base64-encoded, as mail does, pass the message through
+/// [`sealgate_mime::reencode::reencode`] with `Reencode::LineEnds` on its way in, or use the
+/// one-shot helper.
 ///
 /// ```
 /// use std::io::Write;
@@ -612,9 +614,11 @@ impl<W: Write> Write for MessageEncryptor<W> {
 /// done on the fly without holding whole parts, so the signed entity must already be 7-bit:
 /// line ends are made CRLF on the way, but a NUL or 8-bit byte, a line over 998 characters or
 /// non-ASCII `Content-*` fields are errors (from `write` or `finish`; the output is then
-/// incomplete). [`sign_message`] re-encodes such messages. Like [`MessageEncryptor`], binary
-/// parts must be transfer-encoded already. Should the random boundary occur in the message
-/// (it never does by chance), `finish` fails instead of writing an ambiguous message.
+/// incomplete). [`sign_message`] re-encodes such messages in memory; to stream them, pass the
+/// message through [`sealgate_mime::reencode::reencode`] with `Reencode::SevenBit` on its way
+/// in (bounded memory: a part over 1 MiB that must be re-encoded waits in a temporary file).
+/// Should the random boundary occur in the message (it never does by chance), `finish` fails
+/// instead of writing an ambiguous message.
 pub struct MessageSigner<'k, W: Write> {
     head: Option<Vec<u8>>,
     body: CanonicalWriter<SignedPart<'k, W>>,

@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use sealgate::Limits;
+use sealgate::mime::reencode::{Reencode, reencode};
 use sealgate::smime::{
     self, Certificate, DigestAlgorithm, EncryptMessageOptions, Identity, Recipient,
     SignMessageOptions, TrustStore,
@@ -186,6 +187,11 @@ struct SignArgs {
     /// Header protection (RFC 9788, hp="clear"): sign the header fields too.
     #[arg(long)]
     protect_headers: bool,
+    /// Where a part of a large message (over 8 MiB, signed as a stream) that must be
+    /// re-encoded to 7-bit first waits while it is looked at, when it is over 1 MiB (an
+    /// unnamed temporary file): default the directory of --out, else $TMPDIR.
+    #[arg(long, value_name = "DIR")]
+    spill_dir: Option<PathBuf>,
     #[command(flatten)]
     io: InOut,
 }
@@ -279,6 +285,11 @@ struct EncryptArgs {
     /// --password-env).
     #[arg(long, value_name = "FILE", requires = "triple_wrap", conflicts_with_all = ["outer_key", "outer_cert"])]
     outer_p12: Option<PathBuf>,
+    /// Where a binary part of a large message (over 8 MiB, encrypted as a stream) that must be
+    /// base64-encoded first waits while it is looked at, when it is over 1 MiB (an unnamed
+    /// temporary file): default the directory of --out, else $TMPDIR.
+    #[arg(long, value_name = "DIR")]
+    spill_dir: Option<PathBuf>,
     #[command(flatten)]
     io: InOut,
 }
@@ -929,8 +940,8 @@ fn sign(a: SignArgs) -> Result<u8, Failure> {
     opts.cms.rsa_pss = a.pss;
     opts.protect_headers = a.protect_headers;
     // A large message is signed as a stream (detached, no header protection: what
-    // MessageSigner does; the message must be 7-bit already, RFC 8551 §3.1.2); a small one,
-    // or an opaque or header-protected signature, in memory as before.
+    // MessageSigner does), re-encoded to 7-bit on the way as RFC 8551 §3.1.2 wants; a small
+    // one, or an opaque or header-protected signature, in memory as before.
     let input = if !a.opaque && !a.protect_headers {
         let path = a.io.input.as_deref();
         let mut reader = open_input(path)?;
@@ -941,10 +952,19 @@ fn sign(a: SignArgs) -> Result<u8, Failure> {
             .read_to_end(&mut first)
             .map_err(|e| Failure(2, format!("{}: {e}", input_name(path))))?;
         if first.len() > STREAM_ABOVE {
+            let spill = usable_spill_dir(a.spill_dir.as_deref(), a.io.out.as_deref())?;
             let (dir, tmp) = output_temp(a.io.out.as_deref())?;
             let out = std::io::BufWriter::with_capacity(STEP, tmp.as_file());
             let mut w = smime::MessageSigner::new(out, &id, &opts, &mut rand_core::OsRng, &limits)?;
-            feed(&first, reader, &mut w, path)?;
+            feed(
+                &first,
+                reader,
+                &mut w,
+                Reencode::SevenBit,
+                &spill,
+                path,
+                &limits,
+            )?;
             let mut out = w.finish()?;
             out.flush()?;
             drop(out);
@@ -1179,7 +1199,8 @@ fn encrypt(a: EncryptArgs) -> Result<u8, Failure> {
             .read_to_end(&mut first)
             .map_err(|e| Failure(2, format!("{}: {e}", input_name(path))))?;
         if first.len() > STREAM_ABOVE {
-            return encrypt_streaming(&first, reader, &recipients, &opts, &a.io, &limits);
+            let spill = usable_spill_dir(a.spill_dir.as_deref(), a.io.out.as_deref())?;
+            return encrypt_streaming(&first, reader, &recipients, &opts, &a.io, &spill, &limits);
         }
         first
     } else {
@@ -1253,27 +1274,61 @@ pub(crate) fn output_temp(
     Ok((dir, tmp))
 }
 
-/// Write `first` (what was read to choose the streaming path) and the rest of `reader` to
-/// `w`, in steps of [`STEP`]: the encryptors' buffers grow with the size of a write. A read
-/// error names `input`.
+/// Write `first` (what was read to choose the streaming path) and the rest of `reader` to `w`,
+/// re-encoded as `what` says ([`reencode`]): the streaming signers need a 7-bit entity, the
+/// encryptors binary parts that canonical CRLF line ends leave intact, and neither can
+/// re-encode a part it has already written. A message that needs no change goes through as
+/// it is; a leaf over 1 MiB that needs re-encoding waits in an unnamed temporary file in
+/// `spill_dir`. An error reading the input names `input`.
 pub(crate) fn feed(
     first: &[u8],
-    mut reader: impl Read,
+    reader: impl BufRead,
     w: &mut impl Write,
+    what: Reencode,
+    spill_dir: &Path,
     input: Option<&Path>,
+    limits: &Limits,
 ) -> Result<(), Failure> {
-    for piece in first.chunks(STEP) {
-        w.write_all(piece)?;
+    let mut src = Watched {
+        inner: std::io::Cursor::new(first).chain(reader),
+        failed: false,
+    };
+    match reencode(&mut src, w, what, spill_dir, limits) {
+        Ok(_) => Ok(()),
+        Err(sealgate::mime::Error::Io(e)) if src.failed => {
+            Err(Failure(2, format!("{}: {e}", input_name(input))))
+        }
+        // the signer's or encryptor's own error, or the output's
+        Err(sealgate::mime::Error::Io(e)) => Err(e.into()),
+        Err(e) => Err(Failure(2, format!("{}: {e}", input_name(input)))),
     }
-    let mut buf = Zeroizing::new(vec![0u8; STEP]);
-    loop {
-        let n = match reader.read(&mut buf) {
-            Ok(0) => return Ok(()),
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(Failure(2, format!("{}: {e}", input_name(input)))),
-        };
-        w.write_all(buf.get(..n).unwrap_or_default())?;
+}
+
+/// A reader that remembers whether reading it failed, to tell input errors from output errors.
+struct Watched<R> {
+    inner: R,
+    failed: bool,
+}
+
+impl<R: BufRead> Read for Watched<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.inner.read(buf).inspect_err(|_| self.failed = true)
+    }
+}
+
+impl<R: BufRead> BufRead for Watched<R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        match self.inner.fill_buf() {
+            Ok(b) => Ok(b),
+            Err(e) => {
+                self.failed = true;
+                Err(e)
+            }
+        }
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.inner.consume(n);
     }
 }
 
@@ -1281,16 +1336,26 @@ pub(crate) fn feed(
 /// output once complete (no partial output on an error, as with the in-memory path).
 fn encrypt_streaming(
     first: &[u8],
-    reader: impl Read,
+    reader: impl BufRead,
     recipients: &[Recipient],
     opts: &EncryptMessageOptions,
     io: &InOut,
+    spill_dir: &Path,
     limits: &Limits,
 ) -> Result<u8, Failure> {
     let (dir, tmp) = output_temp(io.out.as_deref())?;
     let out = std::io::BufWriter::with_capacity(STEP, tmp.as_file());
     let mut w = smime::MessageEncryptor::new(out, recipients, opts, &mut rand_core::OsRng, limits)?;
-    feed(first, reader, &mut w, io.input.as_deref())?;
+    let input = io.input.as_deref();
+    feed(
+        first,
+        reader,
+        &mut w,
+        Reencode::LineEnds,
+        spill_dir,
+        input,
+        limits,
+    )?;
     let mut out = w.finish()?;
     out.flush()?;
     drop(out);

@@ -389,7 +389,9 @@ const MAX_LINE: usize = 998;
 /// header fields or body), a line over 998 octets, a bare CR or a line end other than the
 /// message's (re-encoded by the one-shot too) is [`Error::NotStreamable`]: what was written is
 /// incomplete and must be discarded (write to a temporary file), and the message signed with
-/// the one-shot function instead. The outer header fields are copied as they are, as there.
+/// the one-shot function instead, or passed through [`mime::reencode::reencode`] with
+/// `Reencode::SevenBit` on its way in, which makes the same entity as a stream. The outer
+/// header fields are copied as they are, as there.
 ///
 /// The boundary is 128 random bits (as [`mime::pgp_signed_frame`] draws them), chosen when the
 /// signer is made: the content is not scanned for it, since a line that starts with it cannot

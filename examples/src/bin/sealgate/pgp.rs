@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 use sealgate::Limits;
+use sealgate::mime::reencode::Reencode;
 use sealgate::pgp::{self, Cert, SecretKey};
 use zeroize::Zeroizing;
 
@@ -118,6 +119,11 @@ pub(crate) struct EncryptArgs {
     /// the first part of a multipart/mixed) for clients that do not read header protection.
     #[arg(long, requires = "protect_headers")]
     legacy_display: bool,
+    /// Where a binary part of a large message (over 8 MiB, encrypted as a stream) that must be
+    /// base64-encoded first waits while it is looked at, when it is over 1 MiB (an unnamed
+    /// temporary file): default the directory of --out, else $TMPDIR.
+    #[arg(long, value_name = "DIR")]
+    spill_dir: Option<PathBuf>,
     #[command(flatten)]
     io: IoArgs,
 }
@@ -133,6 +139,11 @@ pub(crate) struct SignArgs {
     /// Header protection (RFC 9788, hp="clear"): sign the header fields too.
     #[arg(long)]
     protect_headers: bool,
+    /// Where a part of a large message (over 8 MiB, signed as a stream) that must be
+    /// re-encoded to 7-bit first waits while it is looked at, when it is over 1 MiB (an
+    /// unnamed temporary file): default the directory of --out, else $TMPDIR.
+    #[arg(long, value_name = "DIR")]
+    spill_dir: Option<PathBuf>,
     #[command(flatten)]
     io: IoArgs,
 }
@@ -274,7 +285,7 @@ fn encrypt(a: EncryptArgs) -> Result<u8, Failure> {
         .map(|p| secret_key(p, a.passphrase_env.as_deref(), &limits))
         .transpose()?;
     let mut opts = pgp::EncryptMessageOptions::default();
-    opts.outer_subject = a.subject;
+    opts.outer_subject = a.subject.clone();
     opts.protect_headers = a.protect_headers;
     opts.legacy_display = a.legacy_display;
     // A large message streams (as `smime encrypt` does above the same size); a small one, or
@@ -289,10 +300,10 @@ fn encrypt(a: EncryptArgs) -> Result<u8, Failure> {
             return encrypt_streaming(
                 &first,
                 reader,
+                &a,
                 &recipients,
                 signer.as_ref(),
                 &opts,
-                &a.io,
                 &limits,
             );
         }
@@ -325,17 +336,28 @@ fn read_first(reader: &mut impl Read, path: Option<&Path>) -> Result<Zeroizing<V
 /// output once complete (no partial output on an error, as with the in-memory path).
 fn encrypt_streaming(
     first: &[u8],
-    reader: impl Read,
+    reader: impl BufRead,
+    a: &EncryptArgs,
     recipients: &[Cert],
     signer: Option<&SecretKey>,
     opts: &pgp::EncryptMessageOptions,
-    io: &IoArgs,
     limits: &Limits,
 ) -> Result<u8, Failure> {
+    let io = &a.io;
+    let spill_dir = usable_spill_dir(a.spill_dir.as_deref(), io.out.as_deref())?;
     let (dir, tmp) = super::output_temp(io.out.as_deref())?;
     let out = std::io::BufWriter::with_capacity(super::STEP, tmp.as_file());
     let mut w = pgp::stream::MessageEncryptor::new(out, recipients, signer, opts, limits)?;
-    super::feed(first, reader, &mut w, io.input.as_deref())?;
+    let input = io.input.as_deref();
+    super::feed(
+        first,
+        reader,
+        &mut w,
+        Reencode::LineEnds,
+        &spill_dir,
+        input,
+        limits,
+    )?;
     let mut out = w.finish()?;
     out.flush()?;
     drop(out);
@@ -343,17 +365,18 @@ fn encrypt_streaming(
     Ok(0)
 }
 
-/// Sign `first` and the rest of `reader` as a stream into a temporary file released as the
-/// output once complete. `Ok(false)`: the content is not 7-bit (nothing is written; sign it in
-/// memory instead).
+/// Sign `first` and the rest of `reader` as a stream, re-encoded to 7-bit on the way (RFC 3156
+/// §5), into a temporary file released as the output once complete. `Ok(false)`: the signer
+/// refused the content all the same (nothing is written; sign it in memory instead).
 fn sign_streaming(
     first: &[u8],
-    reader: impl Read,
+    reader: impl BufRead,
     key: &SecretKey,
-    input: &Path,
-    out: Option<&Path>,
+    a: &SignArgs,
     limits: &Limits,
 ) -> Result<bool, Failure> {
+    let (input, out) = (a.io.input.as_deref(), a.io.out.as_deref());
+    let spill_dir = usable_spill_dir(a.spill_dir.as_deref(), out)?;
     let (dir, tmp) = super::output_temp(out)?;
     {
         let sink = std::io::BufWriter::with_capacity(super::STEP, tmp.as_file());
@@ -362,7 +385,15 @@ fn sign_streaming(
             signer,
             refused: false,
         };
-        let fed = super::feed(first, reader, &mut w, Some(input));
+        let fed = super::feed(
+            first,
+            reader,
+            &mut w,
+            Reencode::SevenBit,
+            &spill_dir,
+            input,
+            limits,
+        );
         if w.refused {
             return Ok(false);
         }
@@ -416,24 +447,28 @@ fn open_input(path: Option<&Path>) -> Result<Box<dyn BufRead + Send + Sync>, Fai
 fn sign(a: SignArgs) -> Result<u8, Failure> {
     let limits = Limits::default();
     let key = secret_key(&a.key, a.passphrase_env.as_deref(), &limits)?;
-    // A large message from a file streams (as `encrypt` does above the same size) when it is
-    // 7-bit already; one that is not (RFC 3156 wants it re-encoded, which needs the whole
-    // message), a small one, one from stdin (which cannot be read again for that) and one with
-    // header protection are signed in memory as before.
+    // A large message streams (as `encrypt` does above the same size), re-encoded to 7-bit on
+    // the way as RFC 3156 §5 wants; a small one, and one with header protection (which needs
+    // the whole message), is signed in memory as before. Should the streaming signer refuse
+    // the re-encoded content all the same, a file is read again and signed in memory.
     let path = a.io.input.as_deref();
-    let input = match (path, a.protect_headers) {
-        (Some(file), false) => {
-            let mut reader = open_input(path)?;
-            let first = read_first(&mut reader, path)?;
-            if first.len() <= super::STREAM_ABOVE {
-                first
-            } else if sign_streaming(&first, reader, &key, file, a.io.out.as_deref(), &limits)? {
-                return Ok(0);
-            } else {
-                read_input(path, &limits)?
-            }
+    let input = if a.protect_headers {
+        read_input(path, &limits)?
+    } else {
+        let mut reader = open_input(path)?;
+        let first = read_first(&mut reader, path)?;
+        if first.len() <= super::STREAM_ABOVE {
+            first
+        } else if sign_streaming(&first, reader, &key, &a, &limits)? {
+            return Ok(0);
+        } else if path.is_some() {
+            read_input(path, &limits)?
+        } else {
+            return Err(Failure(
+                2,
+                "stdin: the message cannot be signed as a stream; give it with --in FILE".into(),
+            ));
         }
-        _ => read_input(path, &limits)?,
     };
     let mut opts = pgp::SignMessageOptions::default();
     opts.protect_headers = a.protect_headers;
