@@ -1,10 +1,11 @@
 //! Any bytes as a MIME message: the entity tree walked to the bottom (header values, types,
 //! decoded bodies, multipart children, embedded messages), preparation for protection,
-//! 7-bit re-encoding and the S/MIME part finders.
+//! 7-bit re-encoding (in memory and as a stream) and the S/MIME part finders.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use sealgate::Limits;
+use sealgate::mime::reencode::{Reencode, reencode};
 use sealgate::mime::{self, Entity};
 
 fuzz_target!(|data: &[u8]| {
@@ -32,6 +33,16 @@ fn exercise(data: &[u8], limits: &Limits) {
         }
         if let Ok(again) = mime::make_seven_bit(&seven, limits) {
             assert!(again == seven, "make_seven_bit is not idempotent");
+        }
+    }
+    // The streaming re-encoder on the same bytes, both ways; what it makes is parsed and
+    // walked again.
+    for what in [Reencode::SevenBit, Reencode::LineEnds] {
+        let mut out = Vec::new();
+        if reencode(data, &mut out, what, &std::env::temp_dir(), limits).is_ok()
+            && let Ok(e) = Entity::parse(&out, limits)
+        {
+            walk(&e, limits);
         }
     }
     let _ = mime::parse_multipart_signed(data, limits);
