@@ -24,7 +24,7 @@ use std::io::{BufWriter, Read, Write};
 use std::path::Path;
 use std::process::Command;
 
-use bigmsg_support::{MAX_RSS_KIB, measured, sha256_file, size_mib, write_message};
+use bigmsg_support::{bounded, measured, sha256_file, size_mib, write_message};
 use sealgate_tests::{KeyType, Pki, require, run};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sealgate");
@@ -93,7 +93,7 @@ fn large_message_encrypts_and_decrypts_in_bounded_memory() {
 
     // ours: encrypt, then decrypt, each a child of its own
     let sealed = dir.join("big.p7m");
-    let enc = measured(
+    let enc = bounded(
         dir,
         "sealgate encrypt",
         Command::new(BIN)
@@ -105,7 +105,7 @@ fn large_message_encrypts_and_decrypts_in_bounded_memory() {
             .arg(&sealed),
     );
     let opened = dir.join("big.out.eml");
-    let dec = measured(
+    let dec = bounded(
         dir,
         "sealgate decrypt",
         &mut decrypt_cmd(&bob.key, &bob.cert, &sealed, &opened),
@@ -116,16 +116,6 @@ fn large_message_encrypts_and_decrypts_in_bounded_memory() {
         "the decrypted message differs from the original"
     );
     std::fs::remove_file(&opened).unwrap();
-    assert!(
-        enc.peak_kib < MAX_RSS_KIB,
-        "encrypt peak RSS {} KiB",
-        enc.peak_kib
-    );
-    assert!(
-        dec.peak_kib < MAX_RSS_KIB,
-        "decrypt peak RSS {} KiB",
-        dec.peak_kib
-    );
     // nothing but the inputs and outputs is left in the directory (no spill files)
     let left = leftovers(dir);
     assert!(left.is_empty(), "{left:?}");
@@ -179,15 +169,10 @@ fn large_message_encrypts_and_decrypts_in_bounded_memory() {
     );
     std::fs::remove_file(&entity).unwrap();
     let opened = dir.join("big.stream.out.eml");
-    let dec_stream = measured(
+    bounded(
         dir,
         "sealgate decrypt (openssl -stream input)",
         &mut decrypt_cmd(&bob.key, &bob.cert, &streamed, &opened),
-    );
-    assert!(
-        dec_stream.peak_kib < MAX_RSS_KIB,
-        "decrypt of openssl -stream output: peak RSS {} KiB",
-        dec_stream.peak_kib
     );
     // the header openssl wrote (Subject, MIME-Version) and then exactly the entity
     let head = head_of(&opened, 4096);
@@ -230,7 +215,7 @@ fn large_gcm_message_encrypts_and_decrypts_in_bounded_memory() {
     let (message_hash, entity_hash, entity_at) = write_message(&plain, mib);
 
     let sealed = dir.join("big.gcm.p7m");
-    let enc = measured(
+    let enc = bounded(
         dir,
         "sealgate encrypt (GCM)",
         Command::new(BIN)
@@ -252,23 +237,13 @@ fn large_gcm_message_encrypts_and_decrypts_in_bounded_memory() {
     copy_entity(&plain, entity_at, &entity);
     std::fs::remove_file(&plain).unwrap();
     let opened = dir.join("big.gcm.out.eml");
-    let dec = measured(
+    let dec = bounded(
         dir,
         "sealgate decrypt (GCM)",
         &mut decrypt_cmd(&bob.key, &bob.cert, &sealed, &opened),
     );
     assert_eq!(sha256_file(&opened, 0), message_hash);
     std::fs::remove_file(&opened).unwrap();
-    assert!(
-        enc.peak_kib < MAX_RSS_KIB,
-        "encrypt peak RSS {} KiB",
-        enc.peak_kib
-    );
-    assert!(
-        dec.peak_kib < MAX_RSS_KIB,
-        "decrypt peak RSS {} KiB",
-        dec.peak_kib
-    );
 
     // openssl reads ours
     let by_openssl = dir.join("big.gcm.openssl.txt");
@@ -350,15 +325,10 @@ fn large_gcm_message_encrypts_and_decrypts_in_bounded_memory() {
     );
     std::fs::remove_file(&entity).unwrap();
     let opened = dir.join("big.gcm.stream.out.eml");
-    let dec_stream = measured(
+    let dec_stream = bounded(
         dir,
         "sealgate decrypt (openssl -stream GCM input)",
         &mut decrypt_cmd(&bob.key, &bob.cert, &streamed, &opened),
-    );
-    assert!(
-        dec_stream.peak_kib < MAX_RSS_KIB,
-        "decrypt of openssl -stream GCM output: peak RSS {} KiB",
-        dec_stream.peak_kib
     );
     let head = head_of(&opened, 4096);
     let at = head
@@ -461,15 +431,10 @@ fn large_signed_messages_verify_in_bounded_memory() {
             &mut openssl_sign(extra, &signed),
         );
         let verified = dir.join(format!("big.{label}.verified.eml"));
-        let ours = measured(
+        let ours = bounded(
             dir,
             &format!("sealgate verify ({label})"),
             &mut verify_cmd(&pki.root, &signed, Some(&verified)),
-        );
-        assert!(
-            ours.peak_kib < MAX_RSS_KIB,
-            "verify ({label}) peak RSS {} KiB",
-            ours.peak_kib
         );
         assert_eq!(
             sha256_file(&verified, body_offset(&verified)),
@@ -531,12 +496,7 @@ fn large_signed_messages_verify_in_bounded_memory() {
             let opened = dir.join("big.signed.out.eml");
             let mut c = decrypt_cmd(&bob.key, &bob.cert, &sealed, &opened);
             c.arg("--trust").arg(&pki.root);
-            let dec = measured(dir, "sealgate decrypt --trust (signed inside)", &mut c);
-            assert!(
-                dec.peak_kib < MAX_RSS_KIB,
-                "decrypt+verify peak RSS {} KiB",
-                dec.peak_kib
-            );
+            let dec = bounded(dir, "sealgate decrypt --trust (signed inside)", &mut c);
             // the decrypted message is the signed one, which verifies on its own too
             let mut v = verify_cmd(&pki.root, &opened, None);
             assert_eq!(v.output().unwrap().status.code(), Some(0));
@@ -561,12 +521,7 @@ fn large_signed_messages_verify_in_bounded_memory() {
             measured(dir, "openssl cms -sign (outer layer)", &mut c);
             let mut c = decrypt_cmd(&bob.key, &bob.cert, &triple, &opened);
             c.arg("--trust").arg(&pki.root);
-            let unwrap = measured(dir, "sealgate decrypt --trust (triple wrap)", &mut c);
-            assert!(
-                unwrap.peak_kib < MAX_RSS_KIB,
-                "triple unwrap peak RSS {} KiB",
-                unwrap.peak_kib
-            );
+            let unwrap = bounded(dir, "sealgate decrypt --trust (triple wrap)", &mut c);
             assert_eq!(
                 sha256_file(&opened, 0),
                 opened_hash,
@@ -590,7 +545,7 @@ fn large_signed_messages_verify_in_bounded_memory() {
     }
     // ours: a streamed detached signature, which openssl verifies
     let signed = dir.join("big.ours.eml");
-    let sign = measured(
+    let sign = bounded(
         dir,
         "sealgate sign",
         Command::new(BIN)
@@ -605,20 +560,10 @@ fn large_signed_messages_verify_in_bounded_memory() {
             .arg("--out")
             .arg(&signed),
     );
-    assert!(
-        sign.peak_kib < MAX_RSS_KIB,
-        "sign peak RSS {} KiB",
-        sign.peak_kib
-    );
-    let ours = measured(
+    let ours = bounded(
         dir,
         "sealgate verify (ours)",
         &mut verify_cmd(&pki.root, &signed, None),
-    );
-    assert!(
-        ours.peak_kib < MAX_RSS_KIB,
-        "verify peak RSS {} KiB",
-        ours.peak_kib
     );
     let content = dir.join("big.ours.content");
     let by_openssl = measured(
@@ -726,7 +671,7 @@ fn large_eight_bit_messages_are_re_encoded_as_they_stream() {
     // does not keep a binary body's CR and LF as they were)
 
     let signed = dir.join("big8.signed.eml");
-    let sign = measured(
+    let sign = bounded(
         dir,
         "sealgate sign (8-bit, re-encoded)",
         Command::new(BIN)
@@ -740,11 +685,6 @@ fn large_eight_bit_messages_are_re_encoded_as_they_stream() {
             .arg(&plain)
             .arg("--out")
             .arg(&signed),
-    );
-    assert!(
-        sign.peak_kib < MAX_RSS_KIB,
-        "sign peak RSS {} KiB",
-        sign.peak_kib
     );
     let head = String::from_utf8_lossy(&head_of(&signed, 4096)).into_owned();
     // the outer fields stay as they were (the signature does not cover them)
@@ -768,15 +708,10 @@ fn large_eight_bit_messages_are_re_encoded_as_they_stream() {
         "openssl's verified entity"
     );
     let verified = dir.join("big8.verified.eml");
-    let ver = measured(
+    let ver = bounded(
         dir,
         "sealgate verify (8-bit, re-encoded)",
         &mut verify_cmd(&pki.root, &signed, Some(&verified)),
-    );
-    assert!(
-        ver.peak_kib < MAX_RSS_KIB,
-        "verify peak RSS {} KiB",
-        ver.peak_kib
     );
     assert_eq!(
         python_parts(&verified),
@@ -788,7 +723,7 @@ fn large_eight_bit_messages_are_re_encoded_as_they_stream() {
     }
 
     let sealed = dir.join("big8.p7m");
-    let enc = measured(
+    let enc = bounded(
         dir,
         "sealgate encrypt (binary part, re-encoded)",
         Command::new(BIN)
@@ -798,11 +733,6 @@ fn large_eight_bit_messages_are_re_encoded_as_they_stream() {
             .arg(&plain)
             .arg("--out")
             .arg(&sealed),
-    );
-    assert!(
-        enc.peak_kib < MAX_RSS_KIB,
-        "encrypt peak RSS {} KiB",
-        enc.peak_kib
     );
     let opened = dir.join("big8.openssl-opened.eml");
     run(Command::new("openssl")
@@ -820,15 +750,10 @@ fn large_eight_bit_messages_are_re_encoded_as_they_stream() {
         "openssl's decrypted entity"
     );
     let ours = dir.join("big8.opened.eml");
-    let dec = measured(
+    let dec = bounded(
         dir,
         "sealgate decrypt (binary part, re-encoded)",
         &mut decrypt_cmd(&bob.key, &bob.cert, &sealed, &ours),
-    );
-    assert!(
-        dec.peak_kib < MAX_RSS_KIB,
-        "decrypt peak RSS {} KiB",
-        dec.peak_kib
     );
     assert_eq!(
         python_parts(&ours),

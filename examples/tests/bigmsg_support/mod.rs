@@ -65,6 +65,18 @@ pub fn measured(dir: &Path, label: &str, cmd: &mut Command) -> Measured {
     Measured { peak_kib, seconds }
 }
 
+/// [`measured`] for one of our own commands: fails the test when its peak RSS reaches
+/// [`MAX_RSS_KIB`].
+pub fn bounded(dir: &Path, label: &str, cmd: &mut Command) -> Measured {
+    let m = measured(dir, label, cmd);
+    assert!(
+        m.peak_kib < MAX_RSS_KIB,
+        "{label}: peak RSS {} KiB, over the {MAX_RSS_KIB} KiB bound",
+        m.peak_kib
+    );
+    m
+}
+
 /// SHA-256 of a file, read in 1 MiB steps (optionally from an offset).
 pub fn sha256_file(path: &Path, skip: u64) -> Vec<u8> {
     let mut f = File::open(path).unwrap();
