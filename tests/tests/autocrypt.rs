@@ -237,3 +237,61 @@ fn autocrypt_harvest_use_and_emit() {
         .expect("gossip from the decrypted part learnt");
     assert_eq!(rec.trust, Trust::Autocrypt);
 }
+
+/// An `Autocrypt-Gossip:` field in the clear outer header of an encrypted message is not
+/// learnt (anyone on the path can write one there; Level 1 §2.3 puts gossip inside the
+/// encryption), and it does not reach the decrypted message either.
+#[test]
+fn gossip_in_the_clear_header_of_encrypted_mail_is_not_learnt() {
+    if !require("gpg") {
+        return;
+    }
+    let gpg = Gpg::new();
+    let alice = gpg.gen_key("Alice", "alice@example.com", GpgAlgo::Ed25519);
+    let frank = gpg.gen_key("Frank", "frank@partner.example", GpgAlgo::Ed25519);
+    let store: Arc<dyn KeyStore> = Arc::new(MemoryStore::new());
+    keyring(&store)
+        .import_paths(
+            std::slice::from_ref(&alice.secret),
+            &ImportOptions::default(),
+        )
+        .unwrap();
+    let gw = gateway(&store, AutocryptOptions::default());
+    let inner_file = gpg.write(
+        "inner.txt",
+        b"Content-Type: text/plain\r\n\r\nsecret hello\r\n",
+    );
+    let armored = run(gpg
+        .cmd(&["--armor", "--encrypt", "-r", &alice.fingerprint, "-o", "-"])
+        .arg(&inner_file));
+    let mut encrypted = format!(
+        "From: <erin@partner.example>\r\nTo: <alice@example.com>, <frank@partner.example>\r\n\
+         Subject: ...\r\nMessage-ID: <gossip-2@x>\r\n\
+         Autocrypt-Gossip: addr=frank@partner.example; keydata={}\r\nMIME-Version: 1.0\r\n",
+        keydata(&gpg, &frank)
+    )
+    .into_bytes();
+    encrypted.extend(sealgate::mime::build_pgp_encrypted(
+        &armored.stdout,
+        &mut rand_core::OsRng,
+    ));
+    let out = gw
+        .process(
+            &encrypted,
+            &envelope("erin@partner.example", &["alice@example.com"]),
+        )
+        .unwrap();
+    let d = &out.deliveries[0];
+    assert!(
+        contains(&d.message, "secret hello"),
+        "not decrypted: {out:?}"
+    );
+    assert!(
+        store.pgp(&frank.fingerprint).unwrap().is_none(),
+        "gossip from the clear outer header learnt"
+    );
+    assert!(
+        !contains(&d.message, "Autocrypt-Gossip"),
+        "clear gossip passed into the decrypted message"
+    );
+}

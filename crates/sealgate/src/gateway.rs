@@ -1284,7 +1284,15 @@ impl Gateway {
     ) -> Result<Vec<u8>> {
         let limits = &self.inner.options.limits;
         let keyring = &self.inner.keyring;
-        let mut message = sealgate_mime::rewrite_header(raw, is_result_field, &[], limits)?;
+        // Result fields are ours to write; `Autocrypt-Gossip` belongs inside the encryption
+        // (Level 1 §2.3): in the clear outer header anyone on the path may have written it,
+        // and decryption would carry it into the message the gossip harvester reads.
+        let mut message = sealgate_mime::rewrite_header(
+            raw,
+            |f| is_result_field(f) || f.is_named("Autocrypt-Gossip"),
+            &[],
+            limits,
+        )?;
         let mut results: Vec<(&'static str, String)> = Vec::new();
         let trust = keyring.trust_store()?;
         let mut signature: Option<String> = None;
