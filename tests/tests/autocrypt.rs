@@ -1,7 +1,8 @@
 //! Autocrypt at the gateway, end to end with gpg: an inbound `Autocrypt:` header teaches a
 //! key (trust "autocrypt"), the reply is OpenPGP encrypted to it only when the configuration
-//! allows it, an administrator's key wins, gossip is learnt only from decrypted mail, and the
-//! header the gateway emits parses back and its keydata is imported by `gpg --import`.
+//! allows it, an administrator's key wins, gossip is learnt only from inside the encryption,
+//! the header the gateway emits parses back and its keydata is imported by `gpg --import`,
+//! and so is the gossip it writes inside OpenPGP mail to several recipients.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -294,4 +295,114 @@ fn gossip_in_the_clear_header_of_encrypted_mail_is_not_learnt() {
         !contains(&d.message, "Autocrypt-Gossip"),
         "clear gossip passed into the decrypted message"
     );
+}
+
+/// With `gossip` on, OpenPGP mail to several To/Cc recipients carries inside the encryption
+/// an `Autocrypt-Gossip:` header for each with the key it was encrypted to (never for a Bcc
+/// recipient, none in the clear header): gpg decrypts it and imports every gossiped key, and
+/// a receiving gateway's harvester learns the other recipient's key from it. Off by default,
+/// and not for a single To/Cc recipient.
+#[test]
+fn gossip_is_emitted_inside_the_encryption_for_to_and_cc() {
+    if !require("gpg") {
+        return;
+    }
+    let limits = Limits::default();
+    let gpg = Gpg::new();
+    let bob = gpg.gen_key("Bob", "bob@partner.example", GpgAlgo::Ed25519);
+    let carol = gpg.gen_key("Carol", "carol@partner.example", GpgAlgo::Ed25519);
+    let dave = gpg.gen_key("Dave", "dave@partner.example", GpgAlgo::Ed25519);
+    let store: Arc<dyn KeyStore> = Arc::new(MemoryStore::new());
+    keyring(&store)
+        .import_paths(
+            &[
+                bob.public.clone(),
+                carol.public.clone(),
+                dave.public.clone(),
+            ],
+            &ImportOptions::default(),
+        )
+        .unwrap();
+    let mut gossiping = AutocryptOptions::default();
+    gossiping.gossip = true;
+    let gw = gateway(&store, gossiping);
+    let quiet = gateway(&store, AutocryptOptions::default());
+    let to_all = format!(
+        "From: <alice@example.com>\r\nTo: <bob@partner.example>\r\n\
+         Cc: Carol <carol@partner.example>\r\nSubject: Hi\r\nMessage-ID: <g-3@example.com>\r\n\
+         MIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\n{MARKER}\r\n"
+    );
+    let rcpts = [
+        "bob@partner.example",
+        "carol@partner.example",
+        "dave@partner.example",
+    ];
+    // What gpg decrypts of the copy for bob (every key is in gpg's home): the inner entity.
+    let decrypted = |gw: &Gateway, raw: &str, rcpts: &[&str], name: &str| {
+        let out = gw
+            .process(raw.as_bytes(), &envelope("alice@example.com", rcpts))
+            .unwrap();
+        let d = out
+            .deliveries
+            .iter()
+            .find(|d| d.recipients.iter().any(|r| r == "bob@partner.example"))
+            .unwrap_or_else(|| panic!("no delivery to bob: {out:?}"));
+        assert!(d.treatment.contains("pgp"), "{}", d.treatment);
+        assert!(!contains(&d.message, MARKER), "clear text went out");
+        assert!(
+            !contains(&d.message, "Autocrypt-Gossip"),
+            "gossip in the clear"
+        );
+        let enc = gpg.write(name, &d.message);
+        let dec = run(gpg.cmd(&["--decrypt"]).arg(&enc));
+        assert!(contains(&dec.stdout, MARKER));
+        dec.stdout
+    };
+    let gossip_of = |inner: &[u8]| -> Vec<autocrypt::AutocryptHeader> {
+        Entity::parse(inner, &limits)
+            .unwrap()
+            .headers()
+            .iter()
+            .filter(|h| h.is_named("Autocrypt-Gossip"))
+            .map(|h| autocrypt::parse(&h.value(), &limits).unwrap())
+            .collect()
+    };
+
+    let inner = decrypted(&gw, &to_all, &rcpts, "to-all.eml");
+    let gossip = gossip_of(&inner);
+    let addrs: Vec<&str> = gossip.iter().map(|g| g.addr.as_str()).collect();
+    assert_eq!(addrs, ["bob@partner.example", "carol@partner.example"]);
+    for (g, key) in gossip.iter().zip([&bob, &carol]) {
+        assert_eq!(g.prefer_encrypt, PreferEncrypt::NoPreference);
+        let fresh = Gpg::new();
+        let kd = fresh.write("gossip.pgp", &g.keydata);
+        run(fresh.cmd(&["--import"]).arg(&kd));
+        let listed = run(&mut fresh.cmd(&["--with-colons", "--list-keys", &g.addr]));
+        assert!(contains(&listed.stdout, &key.fingerprint), "{}", g.addr);
+    }
+    // bob's gateway learns carol's key from it (as gossip, trust "autocrypt").
+    let theirs: Arc<dyn KeyStore> = Arc::new(MemoryStore::new());
+    let h = keyring(&theirs)
+        .harvest_gossip(
+            &inner,
+            &["bob@partner.example".into(), "carol@partner.example".into()],
+            "<g-3@example.com>",
+        )
+        .unwrap();
+    assert_eq!(h.pgp_certificates.len(), 2, "{:?}", h.skipped);
+    assert_eq!(
+        theirs.pgp(&carol.fingerprint).unwrap().unwrap().trust,
+        Trust::Autocrypt
+    );
+
+    // Off by default; and one To/Cc recipient (dave in Bcc) gets no gossip.
+    assert!(gossip_of(&decrypted(&quiet, &to_all, &rcpts, "quiet.eml")).is_empty());
+    let to_bob = to_all.replace("Cc: Carol <carol@partner.example>\r\n", "");
+    let inner = decrypted(
+        &gw,
+        &to_bob,
+        &["bob@partner.example", "dave@partner.example"],
+        "to-bob.eml",
+    );
+    assert!(gossip_of(&inner).is_empty());
 }

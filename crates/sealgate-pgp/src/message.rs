@@ -25,6 +25,12 @@ pub struct EncryptMessageOptions {
     /// With `protect_headers`: a Legacy Display Element (the real Subject at the top of a
     /// single-part text body) for clients that show only the inner body.
     pub legacy_display: bool,
+    /// Header fields (name, value) written only inside the encryption, first in the header
+    /// of the encrypted entity, e.g. `Autocrypt-Gossip` (Autocrypt Level 1 §2.3: "MUST be
+    /// placed in the root MIME part of the encrypted message payload"). Values are folded as
+    /// [`mime::rewrite_header`] folds them; a name that is not a header field name is an
+    /// error. [`decrypt_message`] returns them as part of the message header.
+    pub inner_headers: Vec<(String, String)>,
 }
 
 /// How [`sign_message_with`] signs.
@@ -119,6 +125,7 @@ pub fn encrypt_message(
             None => entity,
         }
     };
+    let entity = with_inner_headers(entity, opts, limits)?;
     // The header and MIME frame first, then the armor (CRLF lines, as the MIME part needs them)
     // written straight after them: the 1.4x larger armored message is never copied.
     let (head, tail) = mime::pgp_encrypted_frame(rng);
@@ -144,6 +151,24 @@ pub fn encrypt_message(
     }
     out.extend_from_slice(&tail);
     Ok(out)
+}
+
+/// `entity` (header fields, or header fields and body) with [`EncryptMessageOptions::inner_headers`]
+/// put first in its header.
+pub(crate) fn with_inner_headers(
+    entity: Vec<u8>,
+    opts: &EncryptMessageOptions,
+    limits: &Limits,
+) -> Result<Vec<u8>> {
+    if opts.inner_headers.is_empty() {
+        return Ok(entity);
+    }
+    let add: Vec<(&str, &str)> = opts
+        .inner_headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    Ok(mime::rewrite_header(&entity, |_| false, &add, limits)?)
 }
 
 /// Sign a whole message as PGP/MIME `multipart/signed` (RFC 3156 §5): the entity is made
@@ -474,6 +499,48 @@ mod tests {
         let d = decrypt_message(&enc, std::slice::from_ref(&alice), &[], &limits).unwrap();
         let body_at = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
         assert!(d.message.ends_with(&raw[body_at..]));
+    }
+
+    /// `inner_headers` travel only inside the encryption, first in the entity's header, from
+    /// the one-shot and the streaming encryptor alike, and come back with the message; a
+    /// name that cannot be a header field name is refused.
+    #[test]
+    fn inner_headers_are_written_inside_the_encryption_only() {
+        let limits = Limits::default();
+        let bob = SecretKey::generate("Bob <bob@example.org>", KeyKind::Cv25519).unwrap();
+        let raw = b"From: alice@example.org\r\nTo: bob@example.org, carol@example.org\r\n\
+            Subject: gossip\r\nContent-Type: text/plain\r\n\r\nhello\r\n";
+        let mut opts = EncryptMessageOptions {
+            inner_headers: vec![
+                (
+                    "Autocrypt-Gossip".into(),
+                    "addr=carol@example.org; keydata=\r\n AAAA\r\n BBBB".into(),
+                ),
+                ("X-Inner".into(), "only inside".into()),
+            ],
+            ..EncryptMessageOptions::default()
+        };
+        let to = std::slice::from_ref(bob.cert());
+        let one_shot =
+            encrypt_message(raw, to, None, &opts, &mut rand_core::OsRng, &limits).unwrap();
+        let mut w =
+            crate::stream::MessageEncryptor::new(Vec::new(), to, None, &opts, &limits).unwrap();
+        std::io::Write::write_all(&mut w, raw).unwrap();
+        let streamed = w.finish().unwrap();
+        for enc in [one_shot, streamed] {
+            let text = String::from_utf8_lossy(&enc);
+            assert!(!text.contains("Autocrypt-Gossip") && !text.contains("X-Inner"));
+            let d = decrypt_message(&enc, std::slice::from_ref(&bob), &[], &limits).unwrap();
+            let e = Entity::parse(&d.message, &limits).unwrap();
+            let gossip = e.header("Autocrypt-Gossip").unwrap();
+            let compact: String = gossip.split_whitespace().collect();
+            assert_eq!(compact, "addr=carol@example.org;keydata=AAAABBBB");
+            assert_eq!(e.header("X-Inner").unwrap().trim(), "only inside");
+            assert_eq!(e.header("Subject").unwrap().trim(), "gossip");
+            assert!(d.message.ends_with(b"\r\n\r\nhello\r\n"));
+        }
+        opts.inner_headers = vec![("Bad Name".into(), "x".into())];
+        assert!(encrypt_message(raw, to, None, &opts, &mut rand_core::OsRng, &limits).is_err());
     }
 
     #[test]

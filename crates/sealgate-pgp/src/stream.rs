@@ -1189,6 +1189,7 @@ impl<'a, W: Write + Send + Sync + 'a> MessageEncryptor<'a, W> {
             Some(_) => mime::protect_subject(&outer, &entity),
             None => entity,
         };
+        let entity = crate::message::with_inner_headers(entity, &self.opts, &self.limits)?;
         let (head, tail) = mime::pgp_encrypted_frame(&mut rand_core::OsRng);
         let prefix = crate::message::with_outer(&outer, self.opts.outer_subject.as_deref(), &head);
         let mut out = Tail {

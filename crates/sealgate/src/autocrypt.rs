@@ -29,6 +29,12 @@ pub struct AutocryptOptions {
     /// The key announced (the organisation's key). `None`: the sender's own OpenPGP key
     /// from the store (one whose secret key the store holds); no header when there is none.
     pub key: Option<Cert>,
+    /// Key gossip (Level 1 §2.3): an OpenPGP-encrypted copy for more than one To/Cc
+    /// recipient carries, inside the encryption, an `Autocrypt-Gossip:` header for each of
+    /// them with the key it was encrypted to, so that replies to all can be encrypted too.
+    /// Never for Bcc recipients (only addresses in To and Cc are gossiped about, which keeps
+    /// a Bcc recipient unknown to the others) nor for the sender. Default `false`.
+    pub gossip: bool,
 }
 
 impl Default for AutocryptOptions {
@@ -39,6 +45,7 @@ impl Default for AutocryptOptions {
             emit_for: Vec::new(),
             prefer_encrypt: PreferEncrypt::NoPreference,
             key: None,
+            gossip: false,
         }
     }
 }

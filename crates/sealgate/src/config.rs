@@ -43,6 +43,7 @@
 //! emit_for = ["*@example.com"]        # senders whose mail announces a key (addresses, *@domain)
 //! prefer_encrypt = "nopreference"     # or "mutual"
 //! # key = "org-key.asc"               # key to announce; default: the sender's own stored key
+//! gossip = false                      # Autocrypt-Gossip inside pgp-encrypted mail to 2+ To/Cc
 //!
 //! [[directory]]
 //! type = "ldap"                       # S/MIME certificates (userCertificate;binary)
@@ -138,6 +139,8 @@ pub struct AutocryptConfig {
     pub mutual: bool,
     /// The OpenPGP key file announced instead of the sender's own key.
     pub key: Option<PathBuf>,
+    /// `Autocrypt-Gossip:` inside OpenPGP-encrypted mail to several recipients.
+    pub gossip: bool,
 }
 
 #[derive(Deserialize)]
@@ -153,6 +156,8 @@ struct AutocryptFile {
     prefer_encrypt: Option<String>,
     #[serde(default)]
     key: Option<String>,
+    #[serde(default)]
+    gossip: bool,
 }
 
 impl Default for AutocryptFile {
@@ -163,6 +168,7 @@ impl Default for AutocryptFile {
             emit_for: Vec::new(),
             prefer_encrypt: None,
             key: None,
+            gossip: false,
         }
     }
 }
@@ -652,6 +658,7 @@ impl GatewayConfig {
             emit_for: a.emit_for.clone(),
             mutual,
             key: a.key.as_deref().map(resolve).transpose()?,
+            gossip: a.gossip,
         };
         let defaults = Options::default();
         Ok(Self {
@@ -747,6 +754,7 @@ impl GatewayConfig {
                     crate::keystore::autocrypt::PreferEncrypt::NoPreference
                 },
                 key: None,
+                gossip: self.autocrypt.gossip,
             },
             ..Options::default()
         }
@@ -1099,7 +1107,8 @@ max_parts = 50
         assert!(!c.options().autocrypt.emits_for("a@example.com"));
         let text = format!(
             "{base}[autocrypt]\nharvest = false\nuse_for_encryption = true\n\
-             emit_for = [\"*@example.com\"]\nprefer_encrypt = \"mutual\"\nkey = \"org.asc\"\n"
+             emit_for = [\"*@example.com\"]\nprefer_encrypt = \"mutual\"\nkey = \"org.asc\"\n\
+             gossip = true\n"
         );
         let c = GatewayConfig::from_toml(&text, Path::new("/etc/sealgate")).unwrap();
         assert_eq!(
@@ -1108,6 +1117,14 @@ max_parts = 50
         );
         let o = c.options().autocrypt;
         assert!(!o.harvest && o.use_for_encryption && o.emits_for("bob@example.com"));
+        assert!(
+            o.gossip
+                && !GatewayConfig::from_toml(base, Path::new("/"))
+                    .unwrap()
+                    .options()
+                    .autocrypt
+                    .gossip
+        );
         assert_eq!(
             o.prefer_encrypt,
             crate::keystore::autocrypt::PreferEncrypt::Mutual

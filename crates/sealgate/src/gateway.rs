@@ -856,6 +856,7 @@ impl Gateway {
                 opts.outer_subject = self.inner.options.outer_subject.clone();
                 opts.protect_headers = self.inner.options.protect_headers;
                 opts.legacy_display = self.inner.options.legacy_display;
+                opts.inner_headers = self.gossip_headers(msg, sender, group, now);
                 let pre_signed;
                 let (input, signer) = match group.sign {
                     Some(SignMethod::Pgp) => {
@@ -909,6 +910,51 @@ impl Gateway {
 }
 
 impl Gateway {
+    /// The `Autocrypt-Gossip:` fields (Level 1 §2.3) for an OpenPGP copy, when gossip is on:
+    /// one for each To/Cc address (never Bcc, never the sender) that is a recipient of this
+    /// copy, with the key the copy is encrypted to for it; none unless that makes two or more
+    /// (gossip to a single recipient would only tell it its own key).
+    fn gossip_headers(
+        &self,
+        msg: &[u8],
+        sender: Option<&str>,
+        group: &Group,
+        now: SystemTime,
+    ) -> Vec<(String, String)> {
+        use sealgate_keystore::autocrypt;
+        if !self.inner.options.autocrypt.gossip {
+            return Vec::new();
+        }
+        let mut seen: Vec<String> = Vec::new();
+        let mut out = Vec::new();
+        for addr in to_and_cc(msg, &self.inner.options.limits) {
+            let lower = addr.to_ascii_lowercase();
+            if seen.contains(&lower)
+                || sender.is_some_and(|s| s.eq_ignore_ascii_case(&addr))
+                || !group
+                    .recipients
+                    .iter()
+                    .any(|r| r.eq_ignore_ascii_case(&addr))
+            {
+                continue;
+            }
+            seen.push(lower);
+            let keydata = group
+                .pgp_certs
+                .iter()
+                .find_map(|c| autocrypt::minimal_keydata(c, &addr, now).ok());
+            if let Some(kd) = keydata {
+                let value =
+                    autocrypt::header_value(&addr, autocrypt::PreferEncrypt::NoPreference, &kd);
+                out.push(("Autocrypt-Gossip".to_string(), value));
+            }
+        }
+        if out.len() < 2 {
+            out.clear();
+        }
+        out
+    }
+
     /// The ZIP copy and the sender notification with its password.
     fn package_zip(
         &self,
