@@ -1123,7 +1123,10 @@ impl Keyring {
 
     /// Learn OpenPGP keys from the `Autocrypt-Gossip:` headers of a message part we decrypted
     /// (Autocrypt Level 1 §2.4): only call it with the plaintext of an encrypted message,
-    /// never with cleartext mail, where anyone could write such a header. A gossip header is
+    /// never with cleartext mail, where anyone could write such a header. The messages the
+    /// decryptors return keep the outer (clear) header fields, so drop `Autocrypt-Gossip`
+    /// from the outer header before decrypting (`sealgate_mime::rewrite_header`), as the
+    /// gateway does, or pass only the decrypted entity. A gossip header is
     /// taken only for one of `recipients` (the To and Cc addresses of that message), with a
     /// key whose User ID is that address, and stored as [`Trust::Autocrypt`] (a key already
     /// stored with higher trust keeps it). Malformed headers are skipped with the reason.
