@@ -775,3 +775,134 @@ fn large_eight_bit_messages_are_re_encoded_as_they_stream() {
         dec.peak_kib as f64 / 1024.0
     );
 }
+
+/// Signed inside, and for a triple wrap outside too, as the message streams: `smime encrypt
+/// --sign-key` (sign, then encrypt: RFC 8551 §3.7) and `smime encrypt --triple-wrap` (RFC
+/// 2634: sign, encrypt, sign) of a large message, each under 64 MiB. OpenSSL takes each layer
+/// off in turn (`cms -verify` of the outer signature, `cms -decrypt`, `cms -verify` of the
+/// inner one) and gets the original body; so do `sealgate smime verify` (the outer signature,
+/// without a key) and `smime decrypt --trust` (every layer, as a stream).
+#[test]
+fn large_messages_are_signed_encrypted_and_triple_wrapped_as_streams() {
+    if !require("openssl") || !require("/usr/bin/time") {
+        return;
+    }
+    let mib = (size_mib() / 4).max(12);
+    let pki = Pki::new();
+    let alice = pki.user("alice", "alice@example.com", KeyType::Rsa2048);
+    let bob = pki.user("bob", "bob@example.org", KeyType::Rsa2048);
+    let dir = pki.path();
+    let plain = dir.join("big.eml");
+    let (_, _, entity_at) = write_message(&plain, mib);
+    let entity = dir.join("big.entity");
+    copy_entity(&plain, entity_at, &entity);
+    let body_hash = sha256_file(&entity, body_offset(&entity));
+    std::fs::remove_file(&entity).unwrap();
+    let openssl = |args: &[&str], input: &Path, out: &Path| {
+        run(Command::new("openssl")
+            .arg("cms")
+            .args(args)
+            .arg("-in")
+            .arg(input)
+            .arg("-out")
+            .arg(out));
+    };
+    let root = pki.root.to_str().unwrap().to_owned();
+    let (bob_cert, bob_key) = (
+        bob.cert.to_str().unwrap().to_owned(),
+        bob.key.to_str().unwrap().to_owned(),
+    );
+    let mut figures = Vec::new();
+    for (label, triple) in [("signed and encrypted", false), ("triple wrap", true)] {
+        let made = dir.join("big.made.eml");
+        let mut c = Command::new(BIN);
+        c.args(["smime", "encrypt", "--to"])
+            .arg(&bob.cert)
+            .arg("--sign-key")
+            .arg(&alice.key)
+            .arg("--sign-cert")
+            .arg(&alice.cert)
+            .arg("--chain")
+            .arg(&pki.intermediate)
+            .arg("--in")
+            .arg(&plain)
+            .arg("--out")
+            .arg(&made);
+        if triple {
+            c.arg("--triple-wrap");
+        }
+        let make = bounded(dir, &format!("sealgate encrypt ({label})"), &mut c);
+        let head = String::from_utf8_lossy(&head_of(&made, 4096)).into_owned();
+        let expected = if triple {
+            "multipart/signed"
+        } else {
+            "application/pkcs7-mime"
+        };
+        assert!(head.contains(expected), "{label}: {head}");
+
+        // openssl, one layer at a time
+        let enveloped = if triple {
+            let enveloped = dir.join("big.enveloped.eml");
+            openssl(&["-verify", "-CAfile", &root], &made, &enveloped);
+            enveloped
+        } else {
+            made.clone()
+        };
+        let signed = dir.join("big.inner-signed.eml");
+        openssl(
+            &["-decrypt", "-recip", &bob_cert, "-inkey", &bob_key],
+            &enveloped,
+            &signed,
+        );
+        let content = dir.join("big.content.eml");
+        openssl(&["-verify", "-CAfile", &root], &signed, &content);
+        assert_eq!(
+            sha256_file(&content, body_offset(&content)),
+            body_hash,
+            "{label}: the body openssl took out"
+        );
+        for f in [&signed, &content] {
+            std::fs::remove_file(f).unwrap();
+        }
+        if triple {
+            std::fs::remove_file(&enveloped).unwrap();
+            // the outer signature alone, without a key
+            let out = verify_cmd(&pki.root, &made, None).output().unwrap();
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{label}: outer signature: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+
+        // ours: every layer, as a stream; what comes out is the inner signed message
+        let opened = dir.join("big.opened.eml");
+        let mut c = decrypt_cmd(&bob.key, &bob.cert, &made, &opened);
+        c.arg("--trust").arg(&pki.root);
+        let open = bounded(dir, &format!("sealgate decrypt --trust ({label})"), &mut c);
+        let verified = dir.join("big.verified.eml");
+        let out = verify_cmd(&pki.root, &opened, Some(&verified))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{label}: inner signature");
+        assert_eq!(
+            sha256_file(&verified, body_offset(&verified)),
+            body_hash,
+            "{label}: the body we took out"
+        );
+        for f in [&made, &opened, &verified] {
+            std::fs::remove_file(f).unwrap();
+        }
+        figures.push(format!(
+            "{label}: made {:.2} s / {:.1} MiB, opened {:.2} s / {:.1} MiB",
+            make.seconds,
+            make.peak_kib as f64 / 1024.0,
+            open.seconds,
+            open.peak_kib as f64 / 1024.0
+        ));
+    }
+    let left = leftovers(dir);
+    assert!(left.is_empty(), "{left:?}");
+    eprintln!("bigmsg layered, {mib} MiB: {}", figures.join("; "));
+}

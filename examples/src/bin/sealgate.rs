@@ -285,9 +285,10 @@ struct EncryptArgs {
     /// --password-env).
     #[arg(long, value_name = "FILE", requires = "triple_wrap", conflicts_with_all = ["outer_key", "outer_cert"])]
     outer_p12: Option<PathBuf>,
-    /// Where a binary part of a large message (over 8 MiB, encrypted as a stream) that must be
-    /// base64-encoded first waits while it is looked at, when it is over 1 MiB (an unnamed
-    /// temporary file): default the directory of --out, else $TMPDIR.
+    /// Where a part of a large message (over 8 MiB, encrypted as a stream) that must be
+    /// re-encoded first (a binary part in base64; any 8-bit part when signed inside) waits
+    /// while it is looked at, when it is over 1 MiB (an unnamed temporary file): default the
+    /// directory of --out, else $TMPDIR.
     #[arg(long, value_name = "DIR")]
     spill_dir: Option<PathBuf>,
     #[command(flatten)]
@@ -1185,10 +1186,28 @@ fn encrypt(a: EncryptArgs) -> Result<u8, Failure> {
     opts.outer_subject = a.subject;
     opts.protect_headers = a.protect_headers;
     opts.legacy_display = a.legacy_display;
-    // A large message streams (CBC or GCM, no signing, no legacy display element: what
-    // MessageEncryptor does); a small one, or one that needs the whole message, is encrypted
-    // in memory as before.
-    let streamable = signer.is_none() && !a.triple_wrap && !a.legacy_display;
+    let outer = if a.outer_key.is_some() || a.outer_p12.is_some() {
+        Some(load_identity(
+            a.outer_key.as_deref(),
+            a.outer_cert.as_deref(),
+            a.outer_p12.as_deref(),
+            None,
+            a.password_env.as_deref(),
+            &limits,
+        )?)
+    } else {
+        None
+    };
+    // A large message streams (CBC or GCM, no legacy display element: what MessageEncryptor
+    // does), signed inside and for a triple wrap outside too as it goes (MessageSigner, with
+    // the header protection of a signed message left to the in-memory path, which puts it
+    // inside the inner signature); a small one, or one that needs the whole message, is
+    // encrypted in memory as before.
+    let streamable = !a.legacy_display
+        && match &signer {
+            None => !a.triple_wrap,
+            Some(_) => !a.protect_headers,
+        };
     let input = if streamable {
         let path = a.io.input.as_deref();
         let mut reader = open_input(path)?;
@@ -1200,7 +1219,23 @@ fn encrypt(a: EncryptArgs) -> Result<u8, Failure> {
             .map_err(|e| Failure(2, format!("{}: {e}", input_name(path))))?;
         if first.len() > STREAM_ABOVE {
             let spill = usable_spill_dir(a.spill_dir.as_deref(), a.io.out.as_deref())?;
-            return encrypt_streaming(&first, reader, &recipients, &opts, &a.io, &spill, &limits);
+            let signers = Signers {
+                inner: signer.as_ref(),
+                outer: a
+                    .triple_wrap
+                    .then(|| outer.as_ref().or(signer.as_ref()))
+                    .flatten(),
+            };
+            return encrypt_streaming(
+                &first,
+                reader,
+                &recipients,
+                signers,
+                &opts,
+                &a.io,
+                &spill,
+                &limits,
+            );
         }
         first
     } else {
@@ -1212,18 +1247,6 @@ fn encrypt(a: EncryptArgs) -> Result<u8, Failure> {
                 2,
                 "--triple-wrap signs the message: give --sign-key/--sign-cert or --p12".into(),
             ));
-        };
-        let outer = if a.outer_key.is_some() || a.outer_p12.is_some() {
-            Some(load_identity(
-                a.outer_key.as_deref(),
-                a.outer_cert.as_deref(),
-                a.outer_p12.as_deref(),
-                None,
-                a.password_env.as_deref(),
-                &limits,
-            )?)
-        } else {
-            None
         };
         let mut topts = smime::TripleWrapOptions::default();
         topts.encrypt = opts;
@@ -1334,10 +1357,12 @@ impl<R: BufRead> BufRead for Watched<R> {
 
 /// Encrypt `first` and the rest of `reader` as a stream, into a temporary file released as the
 /// output once complete (no partial output on an error, as with the in-memory path).
+#[allow(clippy::too_many_arguments)]
 fn encrypt_streaming(
     first: &[u8],
     reader: impl BufRead,
     recipients: &[Recipient],
+    signers: Signers<'_>,
     opts: &EncryptMessageOptions,
     io: &InOut,
     spill_dir: &Path,
@@ -1345,22 +1370,58 @@ fn encrypt_streaming(
 ) -> Result<u8, Failure> {
     let (dir, tmp) = output_temp(io.out.as_deref())?;
     let out = std::io::BufWriter::with_capacity(STEP, tmp.as_file());
-    let mut w = smime::MessageEncryptor::new(out, recipients, opts, &mut rand_core::OsRng, limits)?;
     let input = io.input.as_deref();
-    feed(
-        first,
-        reader,
-        &mut w,
-        Reencode::LineEnds,
-        spill_dir,
-        input,
-        limits,
-    )?;
-    let mut out = w.finish()?;
+    let sopts = SignMessageOptions::default();
+    let rng = &mut rand_core::OsRng;
+    let feed_in =
+        |mut w: &mut dyn Write, what| feed(first, reader, &mut w, what, spill_dir, input, limits);
+    // Each layer writes into the next: the inner signer into the encryptor, the encryptor into
+    // the outer signer (RFC 2634 §1.1: sign, encrypt, sign), as triple_wrap nests them.
+    let mut out = match signers.outer {
+        Some(outer) => {
+            let signed = smime::MessageSigner::new(out, outer, &sopts, rng, limits)?;
+            let enc = smime::MessageEncryptor::new(signed, recipients, opts, rng, limits)?;
+            encrypt_signed(enc, signers.inner, &sopts, feed_in, limits)?.finish()?
+        }
+        None => {
+            let enc = smime::MessageEncryptor::new(out, recipients, opts, rng, limits)?;
+            encrypt_signed(enc, signers.inner, &sopts, feed_in, limits)?
+        }
+    };
     out.flush()?;
     drop(out);
     release_output(tmp, &dir, io.out.as_deref())?;
     Ok(0)
+}
+
+/// Who signs a streamed encryption: inside (sign, then encrypt), and outside for a triple wrap.
+#[derive(Clone, Copy)]
+struct Signers<'k> {
+    inner: Option<&'k Identity>,
+    outer: Option<&'k Identity>,
+}
+
+/// Feed the message (with `feed_in`) into `enc`, through a signer first when `inner` is given
+/// (re-encoded to 7-bit for it; otherwise only what CRLF line ends would break), and finish.
+fn encrypt_signed<W: Write>(
+    mut enc: smime::MessageEncryptor<W>,
+    inner: Option<&Identity>,
+    sopts: &SignMessageOptions,
+    feed_in: impl FnOnce(&mut dyn Write, Reencode) -> Result<(), Failure>,
+    limits: &Limits,
+) -> Result<W, Failure> {
+    match inner {
+        Some(id) => {
+            let mut signer =
+                smime::MessageSigner::new(enc, id, sopts, &mut rand_core::OsRng, limits)?;
+            feed_in(&mut signer, Reencode::SevenBit)?;
+            Ok(signer.finish()?.finish()?)
+        }
+        None => {
+            feed_in(&mut enc, Reencode::LineEnds)?;
+            Ok(enc.finish()?)
+        }
+    }
 }
 
 /// One line on stderr saying how the header was protected, when it was.
