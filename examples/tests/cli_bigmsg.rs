@@ -25,7 +25,7 @@ use std::path::Path;
 use std::process::Command;
 
 use bigmsg_support::{bounded, measured, sha256_file, size_mib, write_message};
-use sealgate_tests::{KeyType, Pki, require, run};
+use sealgate_tests::{KeyType, Pki, User, require, run};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sealgate");
 
@@ -36,6 +36,22 @@ fn decrypt_cmd(key: &Path, cert: &Path, input: &Path, out: &Path) -> Command {
         .arg(key)
         .arg("--cert")
         .arg(cert)
+        .arg("--in")
+        .arg(input)
+        .arg("--out")
+        .arg(out);
+    c
+}
+
+/// `sealgate smime sign` of `input` into `out` by `signer`, with the intermediate CA.
+fn sign_cmd(pki: &Pki, signer: &User, input: &Path, out: &Path) -> Command {
+    let mut c = Command::new(BIN);
+    c.args(["smime", "sign", "--key"])
+        .arg(&signer.key)
+        .arg("--cert")
+        .arg(&signer.cert)
+        .arg("--chain")
+        .arg(&pki.intermediate)
         .arg("--in")
         .arg(input)
         .arg("--out")
@@ -548,17 +564,7 @@ fn large_signed_messages_verify_in_bounded_memory() {
     let sign = bounded(
         dir,
         "sealgate sign",
-        Command::new(BIN)
-            .args(["smime", "sign", "--key"])
-            .arg(&alice.key)
-            .arg("--cert")
-            .arg(&alice.cert)
-            .arg("--chain")
-            .arg(&pki.intermediate)
-            .arg("--in")
-            .arg(&plain)
-            .arg("--out")
-            .arg(&signed),
+        &mut sign_cmd(&pki, &alice, &plain, &signed),
     );
     let ours = bounded(
         dir,
@@ -674,17 +680,7 @@ fn large_eight_bit_messages_are_re_encoded_as_they_stream() {
     let sign = bounded(
         dir,
         "sealgate sign (8-bit, re-encoded)",
-        Command::new(BIN)
-            .args(["smime", "sign", "--key"])
-            .arg(&alice.key)
-            .arg("--cert")
-            .arg(&alice.cert)
-            .arg("--chain")
-            .arg(&pki.intermediate)
-            .arg("--in")
-            .arg(&plain)
-            .arg("--out")
-            .arg(&signed),
+        &mut sign_cmd(&pki, &alice, &plain, &signed),
     );
     let head = String::from_utf8_lossy(&head_of(&signed, 4096)).into_owned();
     // the outer fields stay as they were (the signature does not cover them)

@@ -57,6 +57,21 @@ fn keydata(gpg: &Gpg, key: &GpgKey) -> String {
     base64::engine::general_purpose::STANDARD.encode(out.stdout)
 }
 
+/// `inner` encrypted by gpg to `to`, armored, in a PGP/MIME frame after the header fields
+/// `header` (each ending with CRLF; `MIME-Version` is added).
+fn gpg_pgp_mime(gpg: &Gpg, to: &GpgKey, header: &str, inner: &[u8]) -> Vec<u8> {
+    let inner_file = gpg.write("inner.txt", inner);
+    let armored = run(gpg
+        .cmd(&["--armor", "--encrypt", "-r", &to.fingerprint, "-o", "-"])
+        .arg(&inner_file));
+    let mut m = format!("{header}MIME-Version: 1.0\r\n").into_bytes();
+    m.extend(sealgate::mime::build_pgp_encrypted(
+        &armored.stdout,
+        &mut rand_core::OsRng,
+    ));
+    m
+}
+
 fn mail(from: &str, to: &str, extra: &str, body: &str) -> Vec<u8> {
     format!(
         "From: <{from}>\r\nTo: <{to}>\r\nSubject: Hi\r\n\
@@ -209,18 +224,14 @@ fn autocrypt_harvest_use_and_emit() {
         "cleartext gossip learnt"
     );
     let inner = format!("{gossip}Content-Type: text/plain\r\n\r\nsecret hello\r\n");
-    let inner_file = gpg.write("inner.txt", inner.as_bytes());
-    let armored = run(gpg
-        .cmd(&["--armor", "--encrypt", "-r", &alice.fingerprint, "-o", "-"])
-        .arg(&inner_file));
     // gpg's armor in the PGP/MIME frame, with the header of erin's message.
-    let mut encrypted = b"From: <erin@partner.example>\r\nTo: <alice@example.com>, \
-        <dave@partner.example>\r\nSubject: ...\r\nMessage-ID: <gossip-1@x>\r\nMIME-Version: 1.0\r\n"
-        .to_vec();
-    encrypted.extend(sealgate::mime::build_pgp_encrypted(
-        &armored.stdout,
-        &mut rand_core::OsRng,
-    ));
+    let encrypted = gpg_pgp_mime(
+        &gpg,
+        &alice,
+        "From: <erin@partner.example>\r\nTo: <alice@example.com>, <dave@partner.example>\r\n\
+         Subject: ...\r\nMessage-ID: <gossip-1@x>\r\n",
+        inner.as_bytes(),
+    );
     let out = gw
         .process(
             &encrypted,
@@ -258,24 +269,18 @@ fn gossip_in_the_clear_header_of_encrypted_mail_is_not_learnt() {
         )
         .unwrap();
     let gw = gateway(&store, AutocryptOptions::default());
-    let inner_file = gpg.write(
-        "inner.txt",
-        b"Content-Type: text/plain\r\n\r\nsecret hello\r\n",
-    );
-    let armored = run(gpg
-        .cmd(&["--armor", "--encrypt", "-r", &alice.fingerprint, "-o", "-"])
-        .arg(&inner_file));
-    let mut encrypted = format!(
+    let header = format!(
         "From: <erin@partner.example>\r\nTo: <alice@example.com>, <frank@partner.example>\r\n\
          Subject: ...\r\nMessage-ID: <gossip-2@x>\r\n\
-         Autocrypt-Gossip: addr=frank@partner.example; keydata={}\r\nMIME-Version: 1.0\r\n",
+         Autocrypt-Gossip: addr=frank@partner.example; keydata={}\r\n",
         keydata(&gpg, &frank)
-    )
-    .into_bytes();
-    encrypted.extend(sealgate::mime::build_pgp_encrypted(
-        &armored.stdout,
-        &mut rand_core::OsRng,
-    ));
+    );
+    let encrypted = gpg_pgp_mime(
+        &gpg,
+        &alice,
+        &header,
+        b"Content-Type: text/plain\r\n\r\nsecret hello\r\n",
+    );
     let out = gw
         .process(
             &encrypted,
