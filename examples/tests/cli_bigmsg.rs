@@ -43,6 +43,18 @@ fn decrypt_cmd(key: &Path, cert: &Path, input: &Path, out: &Path) -> Command {
     c
 }
 
+/// `sealgate smime encrypt` of `input` into `out` to the certificate `to`.
+fn encrypt_cmd(to: &Path, input: &Path, out: &Path) -> Command {
+    let mut c = Command::new(BIN);
+    c.args(["smime", "encrypt", "--to"])
+        .arg(to)
+        .arg("--in")
+        .arg(input)
+        .arg("--out")
+        .arg(out);
+    c
+}
+
 /// `sealgate smime sign` of `input` into `out` by `signer`, with the intermediate CA.
 fn sign_cmd(pki: &Pki, signer: &User, input: &Path, out: &Path) -> Command {
     let mut c = Command::new(BIN);
@@ -112,13 +124,7 @@ fn large_message_encrypts_and_decrypts_in_bounded_memory() {
     let enc = bounded(
         dir,
         "sealgate encrypt",
-        Command::new(BIN)
-            .args(["smime", "encrypt", "--to"])
-            .arg(&bob.cert)
-            .arg("--in")
-            .arg(&plain)
-            .arg("--out")
-            .arg(&sealed),
+        &mut encrypt_cmd(&bob.cert, &plain, &sealed),
     );
     let opened = dir.join("big.out.eml");
     let dec = bounded(
@@ -234,13 +240,7 @@ fn large_gcm_message_encrypts_and_decrypts_in_bounded_memory() {
     let enc = bounded(
         dir,
         "sealgate encrypt (GCM)",
-        Command::new(BIN)
-            .args(["smime", "encrypt", "--cipher", "aes-256-gcm", "--to"])
-            .arg(&bob.cert)
-            .arg("--in")
-            .arg(&plain)
-            .arg("--out")
-            .arg(&sealed),
+        encrypt_cmd(&bob.cert, &plain, &sealed).args(["--cipher", "aes-256-gcm"]),
     );
     let head = head_of(&sealed, 4096);
     assert!(
@@ -616,15 +616,7 @@ fn streamed_outputs_write_through_links_and_devices() {
     let sealed_link = dir.join("sealed-link.p7m");
     std::fs::write(&sealed_target, b"").unwrap();
     symlink(&sealed_target, &sealed_link).unwrap();
-    sealgate_tests::run(
-        Command::new(BIN)
-            .args(["smime", "encrypt", "--to"])
-            .arg(&bob.cert)
-            .arg("--in")
-            .arg(&plain)
-            .arg("--out")
-            .arg(&sealed_link),
-    );
+    sealgate_tests::run(&mut encrypt_cmd(&bob.cert, &plain, &sealed_link));
     assert!(
         std::fs::symlink_metadata(&sealed_link)
             .unwrap()
@@ -722,13 +714,7 @@ fn large_eight_bit_messages_are_re_encoded_as_they_stream() {
     let enc = bounded(
         dir,
         "sealgate encrypt (binary part, re-encoded)",
-        Command::new(BIN)
-            .args(["smime", "encrypt", "--to"])
-            .arg(&bob.cert)
-            .arg("--in")
-            .arg(&plain)
-            .arg("--out")
-            .arg(&sealed),
+        &mut encrypt_cmd(&bob.cert, &plain, &sealed),
     );
     let opened = dir.join("big8.openssl-opened.eml");
     run(Command::new("openssl")
@@ -811,19 +797,13 @@ fn large_messages_are_signed_encrypted_and_triple_wrapped_as_streams() {
     let mut figures = Vec::new();
     for (label, triple) in [("signed and encrypted", false), ("triple wrap", true)] {
         let made = dir.join("big.made.eml");
-        let mut c = Command::new(BIN);
-        c.args(["smime", "encrypt", "--to"])
-            .arg(&bob.cert)
-            .arg("--sign-key")
+        let mut c = encrypt_cmd(&bob.cert, &plain, &made);
+        c.arg("--sign-key")
             .arg(&alice.key)
             .arg("--sign-cert")
             .arg(&alice.cert)
             .arg("--chain")
-            .arg(&pki.intermediate)
-            .arg("--in")
-            .arg(&plain)
-            .arg("--out")
-            .arg(&made);
+            .arg(&pki.intermediate);
         if triple {
             c.arg("--triple-wrap");
         }

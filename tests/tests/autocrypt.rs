@@ -33,6 +33,15 @@ fn keyring(store: &Arc<dyn KeyStore>) -> Keyring {
     Keyring::open(store.clone(), Some(&secret), Limits::default()).unwrap()
 }
 
+/// A memory store with the key files at `paths` imported.
+fn store_with(paths: &[std::path::PathBuf]) -> Arc<dyn KeyStore> {
+    let store: Arc<dyn KeyStore> = Arc::new(MemoryStore::new());
+    keyring(&store)
+        .import_paths(paths, &ImportOptions::default())
+        .unwrap();
+    store
+}
+
 fn gateway(store: &Arc<dyn KeyStore>, autocrypt: AutocryptOptions) -> Gateway {
     let mut options = Options::default();
     options.hostname = "gw.example.com".into();
@@ -89,13 +98,7 @@ fn autocrypt_harvest_use_and_emit() {
     let gpg = Gpg::new();
     let erin = gpg.gen_key("Erin", "erin@partner.example", GpgAlgo::Ed25519);
     let alice = gpg.gen_key("Alice", "alice@example.com", GpgAlgo::Ed25519);
-    let store: Arc<dyn KeyStore> = Arc::new(MemoryStore::new());
-    keyring(&store)
-        .import_paths(
-            std::slice::from_ref(&alice.secret),
-            &ImportOptions::default(),
-        )
-        .unwrap();
+    let store = store_with(std::slice::from_ref(&alice.secret));
     let mut allowed = AutocryptOptions::default();
     allowed.use_for_encryption = true;
     allowed.emit_for = vec!["*@example.com".into()];
@@ -261,13 +264,7 @@ fn gossip_in_the_clear_header_of_encrypted_mail_is_not_learnt() {
     let gpg = Gpg::new();
     let alice = gpg.gen_key("Alice", "alice@example.com", GpgAlgo::Ed25519);
     let frank = gpg.gen_key("Frank", "frank@partner.example", GpgAlgo::Ed25519);
-    let store: Arc<dyn KeyStore> = Arc::new(MemoryStore::new());
-    keyring(&store)
-        .import_paths(
-            std::slice::from_ref(&alice.secret),
-            &ImportOptions::default(),
-        )
-        .unwrap();
+    let store = store_with(std::slice::from_ref(&alice.secret));
     let gw = gateway(&store, AutocryptOptions::default());
     let header = format!(
         "From: <erin@partner.example>\r\nTo: <alice@example.com>, <frank@partner.example>\r\n\
@@ -317,17 +314,11 @@ fn gossip_is_emitted_inside_the_encryption_for_to_and_cc() {
     let bob = gpg.gen_key("Bob", "bob@partner.example", GpgAlgo::Ed25519);
     let carol = gpg.gen_key("Carol", "carol@partner.example", GpgAlgo::Ed25519);
     let dave = gpg.gen_key("Dave", "dave@partner.example", GpgAlgo::Ed25519);
-    let store: Arc<dyn KeyStore> = Arc::new(MemoryStore::new());
-    keyring(&store)
-        .import_paths(
-            &[
-                bob.public.clone(),
-                carol.public.clone(),
-                dave.public.clone(),
-            ],
-            &ImportOptions::default(),
-        )
-        .unwrap();
+    let store = store_with(&[
+        bob.public.clone(),
+        carol.public.clone(),
+        dave.public.clone(),
+    ]);
     let mut gossiping = AutocryptOptions::default();
     gossiping.gossip = true;
     let gw = gateway(&store, gossiping);
